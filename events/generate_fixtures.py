@@ -1,0 +1,272 @@
+"""Writes the sample model files under events/objects/ and every fixture under events/ from them.
+
+Run `python events/generate_fixtures.py` after changing an event shape; the output is committed.
+Sizes and checksums in the fixtures are those of the sample files, so the demo's local bucket and
+the events agree as they would in GCS. Ids and times are fixed so the output is reproducible.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import shutil
+import struct
+import sys
+import zipfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from shared.event_factory import (
+    pubsub_cloud_event,
+    render,
+    storage_cloud_event,
+    storage_object_data,
+    write_fixture,
+)
+
+EVENTS = Path(__file__).resolve().parent
+OBJECTS = EVENTS / "objects"
+T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+FINALIZED = "google.cloud.storage.object.v1.finalized"
+DELETED = "google.cloud.storage.object.v1.deleted"
+
+
+def safetensors_bytes(tensors: dict[str, list[float]], metadata: dict[str, str]) -> bytes:
+    header: dict[str, object] = {"__metadata__": metadata}
+    payload = b""
+    for name, values in tensors.items():
+        raw = struct.pack(f"<{len(values)}f", *values)
+        header[name] = {"dtype": "F32", "shape": [len(values)], "data_offsets": [len(payload), len(payload) + len(raw)]}
+        payload += raw
+    encoded = json.dumps(header, separators=(",", ":")).encode()
+    encoded += b" " * (-len(encoded) % 8)  # the format pads the header to 8 bytes
+    return struct.pack("<Q", len(encoded)) + encoded + payload
+
+
+def torch_zip_bytes() -> bytes:
+    """The layout torch.save writes since 1.6: `archive/data.pkl` first, then version and tensor data."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("archive/data.pkl", pickle.dumps({"weight": "storage:0"}, protocol=2))
+        archive.writestr("archive/byteorder", "little")
+        archive.writestr("archive/data/0", struct.pack("<4f", 0.1, 0.2, 0.3, 0.4))
+        archive.writestr("archive/version", "3\n")
+    return buffer.getvalue()
+
+
+def onnx_bytes(producer: str) -> bytes:
+    """A ModelProto preamble: ir_version (field 1) = 8, producer_name (field 2)."""
+    name = producer.encode()
+    return b"\x08\x08\x12" + bytes([len(name)]) + name + b"\x1a\x031.0" + b"\x00" * 16
+
+
+SAMPLES: dict[str, tuple[bytes, str]] = {
+    "ml-models-dev/fraud-detector/v1/model.safetensors": (
+        safetensors_bytes({"dense.weight": [0.5, -0.25, 0.125, 1.0], "dense.bias": [0.0]}, {"format": "pt"}),
+        "application/octet-stream",
+    ),
+    "ml-models-dev/fraud-detector/v1/config.json": (
+        json.dumps({"features": ["amount", "merchant_risk", "hour"], "threshold": 0.7}).encode(),
+        "application/json",
+    ),
+    "ml-models-dev/fraud-detector/v2/model.pt": (torch_zip_bytes(), "application/octet-stream"),
+    "ml-models-dev/churn-model/v1/model.pkl": (
+        pickle.dumps({"coef": [0.3, -1.2]}, protocol=4),
+        "application/octet-stream",
+    ),
+    "ml-models-dev/churn-model/v2/model.onnx": (onnx_bytes("skl2onnx"), "application/octet-stream"),
+    "ml-models-dev/churn-model/v3/model.onnx": (onnx_bytes("pytorch"), "application/octet-stream"),
+}
+# In the bucket with no event ever delivered for it: the daily reconcile registers it.
+LOST_EVENT_SAMPLE = "ml-models-dev/churn-model/v3/metrics.json"
+SAMPLES[LOST_EVENT_SAMPLE] = (json.dumps({"auc": 0.912, "logloss": 0.231}).encode(), "application/json")
+METADATA = {"git_sha": "3f9c2ab", "metrics": '{"auc": 0.931}', "uploader": "ci@example-project.iam.gserviceaccount.com"}
+
+
+def write_samples() -> None:
+    if OBJECTS.exists():
+        shutil.rmtree(OBJECTS)
+    for path, (content, _) in SAMPLES.items():
+        target = OBJECTS / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+
+
+def object_event(
+    event_type: str,
+    path: str,
+    *,
+    minutes: int,
+    generation: int | None = None,
+    metadata: dict[str, str] | None = None,
+    name: str | None = None,
+) -> dict:
+    bucket, _, sample_name = path.partition("/")
+    content, content_type = SAMPLES.get(path, (b"", "application/octet-stream"))
+    created = T0 + timedelta(minutes=minutes)
+    generation = generation or int(created.timestamp() * 1_000_000)
+    data = storage_object_data(
+        bucket,
+        name or sample_name,
+        generation=generation,
+        content=content,
+        content_type=content_type,
+        metadata=metadata,
+        time_created=created,
+    )
+    event_id = f"{9_800_000_000_000_000 + minutes}"
+    return storage_cloud_event(event_type, data, event_id=event_id, time=created + timedelta(seconds=1))
+
+
+def write_object_index(events: list[dict]) -> None:
+    """`objects/index.json`: the newest generation a finalize fixture names for each sample file.
+
+    The demo seeds its local bucket from it, so the function reads the very object version the event names.
+    """
+    index: dict[str, dict] = {}
+    for event in events:
+        data = event["data"]
+        if event["type"] != FINALIZED or f"{data['bucket']}/{data['name']}" not in SAMPLES:
+            continue
+        key = f"{data['bucket']}/{data['name']}"
+        if int(data["generation"]) > int(index.get(key, {}).get("generation", 0)):
+            index[key] = {k: data.get(k) for k in ("generation", "contentType", "metadata") if data.get(k) is not None}
+    index[LOST_EVENT_SAMPLE] = {"generation": str(int(T0.timestamp() * 1_000_000) + 61), "contentType": "application/json"}
+    (OBJECTS / "index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+
+
+def write_storage_fixtures() -> None:
+    out = EVENTS / "storage"
+    if out.exists():
+        shutil.rmtree(out)
+    fd1 = "ml-models-dev/fraud-detector/v1/model.safetensors"
+    first_upload = object_event(FINALIZED, fd1, minutes=0, metadata=METADATA)
+    well_formed = {
+        "01-finalized-safetensors.structured.json": (first_upload, "structured"),
+        "02-finalized-config.binary.json": (
+            object_event(FINALIZED, "ml-models-dev/fraud-detector/v1/config.json", minutes=1),
+            "binary",
+        ),
+        "03-finalized-torch-zip.legacy.json": (
+            object_event(FINALIZED, "ml-models-dev/fraud-detector/v2/model.pt", minutes=30, metadata=METADATA),
+            "legacy",
+        ),
+        "04-finalized-pickle-unsafe.binary.json": (
+            object_event(FINALIZED, "ml-models-dev/churn-model/v1/model.pkl", minutes=40),
+            "binary",
+        ),
+        "05-finalized-onnx-v3.structured.json": (
+            object_event(FINALIZED, "ml-models-dev/churn-model/v3/model.onnx", minutes=60),
+            "structured",
+        ),
+        # Uploaded before v3 but delivered after it: latest must stay v3.
+        "06-finalized-onnx-v2-late.structured.json": (
+            object_event(FINALIZED, "ml-models-dev/churn-model/v2/model.onnx", minutes=50),
+            "structured",
+        ),
+        # Same path uploaded again: a new generation supersedes the first one...
+        "07-finalized-safetensors-reupload.structured.json": (
+            object_event(FINALIZED, fd1, minutes=90, metadata={**METADATA, "git_sha": "77d01e4"}),
+            "structured",
+        ),
+        # ...and GCS reports the overwritten generation as deleted.
+        "08-deleted-overwritten-generation.structured.json": (
+            object_event(DELETED, fd1, minutes=91, generation=int(first_upload["data"]["generation"])),
+            "structured",
+        ),
+        "09-deleted-pickle.binary.json": (
+            object_event(DELETED, "ml-models-dev/churn-model/v1/model.pkl", minutes=40),
+            "binary",
+        ),
+        "10-ignored-folder-placeholder.structured.json": (
+            object_event(FINALIZED, "ml-models-dev/x", minutes=100, name="fraud-detector/v3/"),
+            "structured",
+        ),
+        "11-ignored-outside-version-folder.structured.json": (
+            object_event(FINALIZED, "ml-models-dev/x", minutes=101, name="fraud-detector/README.md"),
+            "structured",
+        ),
+        "12-ignored-partial-upload.binary.json": (
+            object_event(FINALIZED, "ml-models-dev/x", minutes=102, name="fraud-detector/v3/model.safetensors.part"),
+            "binary",
+        ),
+        "13-ignored-other-bucket.structured.json": (
+            object_event(FINALIZED, "ml-datasets-dev/x", minutes=103, name="fraud-detector/v1/train.parquet"),
+            "structured",
+        ),
+        "14-ignored-archived.legacy.json": (
+            object_event("google.cloud.storage.object.v1.archived", fd1, minutes=104),
+            "legacy",
+        ),
+    }
+    fixtures = {name: render(event, mode) for name, (event, mode) in well_formed.items()}
+    missing_name = object_event(FINALIZED, fd1, minutes=110)
+    del missing_name["data"]["name"]
+    fixtures["20-malformed-missing-name.structured.json"] = missing_name
+    bad_generation = render(object_event(FINALIZED, fd1, minutes=111), "binary")
+    bad_generation["body"]["generation"] = "latest"
+    fixtures["21-malformed-generation.binary.json"] = bad_generation
+    not_json = render(object_event(FINALIZED, fd1, minutes=112), "binary")
+    del not_json["body"]
+    not_json["body_raw"] = "bucket=ml-models-dev&name=fraud-detector/v1/model.safetensors"
+    fixtures["22-malformed-data-not-json.binary.json"] = not_json
+    fixtures["23-malformed-not-a-cloudevent.binary.json"] = {
+        "headers": {"Content-Type": "application/json", "ce-type": FINALIZED},
+        "body": {"bucket": "ml-models-dev", "name": "fraud-detector/v1/model.safetensors"},
+    }
+    array_data = object_event(FINALIZED, fd1, minutes=114)
+    array_data["data"] = [array_data["data"]]
+    fixtures["24-malformed-data-array.structured.json"] = array_data
+    bad_time = object_event(FINALIZED, fd1, minutes=115)
+    bad_time["data"]["timeCreated"] = "yesterday at noon"
+    fixtures["25-malformed-time-created.structured.json"] = bad_time
+    for name, content in fixtures.items():
+        write_fixture(out / name, content)
+    write_object_index([event for event, _ in well_formed.values()])
+
+
+def write_scheduler_fixtures() -> None:
+    out = EVENTS / "scheduler"
+    if out.exists():
+        shutil.rmtree(out)
+    attributes = {"scheduler_job": "reconcile-registry", "schedule_time": "2026-11-03T03:17:00Z"}
+    run = pubsub_cloud_event(
+        {},
+        topic="reconcile-registry",
+        attributes=attributes,
+        event_id="9900000000000001",
+        time=datetime(2026, 11, 3, 3, 17, 2, tzinfo=UTC),
+    )
+    write_fixture(out / "reconcile-registry.structured.json", render(run, "structured"))
+    named = pubsub_cloud_event(
+        {"buckets": ["ml-models-dev"]},
+        topic="reconcile-registry",
+        attributes={**attributes, "schedule_time": "2026-11-04T03:17:00Z"},
+        event_id="9900000000000002",
+        time=datetime(2026, 11, 4, 3, 17, 2, tzinfo=UTC),
+    )
+    write_fixture(out / "reconcile-registry-named-buckets.binary.json", render(named, "binary"))
+    bad = pubsub_cloud_event(
+        {"buckets": "ml-models-dev"},
+        topic="reconcile-registry",
+        attributes=attributes,
+        event_id="9900000000000003",
+        time=datetime(2026, 11, 5, 3, 17, 2, tzinfo=UTC),
+    )
+    write_fixture(out / "reconcile-registry-malformed-buckets.structured.json", bad)
+    bad64 = pubsub_cloud_event(
+        {}, topic="reconcile-registry", event_id="9900000000000004", time=datetime(2026, 11, 6, 3, 17, 2, tzinfo=UTC)
+    )
+    bad64["data"]["message"]["data"] = "not*base64!"
+    write_fixture(out / "reconcile-registry-malformed-base64.structured.json", bad64)
+
+
+if __name__ == "__main__":
+    write_samples()
+    write_storage_fixtures()
+    write_scheduler_fixtures()
+    fixtures = [p for p in EVENTS.rglob("*.json") if OBJECTS not in p.parents]
+    print(f"wrote {len(fixtures)} fixtures and {len(SAMPLES)} sample objects under {EVENTS}")

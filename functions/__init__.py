@@ -1,0 +1,1 @@
+"""Entry points, one small module per function (see manifest.yaml)."""

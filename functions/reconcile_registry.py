@@ -1,0 +1,21 @@
+"""Entry point: the daily Cloud Scheduler job, delivered through Pub/Sub as messagePublished."""
+
+from __future__ import annotations
+
+import functions_framework
+
+from handlers import reconcile_registry as use_case
+from shared.deps import current_deps
+from shared.events.pubsub import parse_pubsub_message
+from shared.events.scheduler import parse_scheduled_run
+from shared.runtime import run_cloud_event
+
+
+def _handle(envelope):
+    run = parse_scheduled_run(parse_pubsub_message(envelope), default_job="reconcile-registry")
+    return use_case.handle(run, current_deps())
+
+
+@functions_framework.cloud_event
+def reconcile_registry(cloud_event):
+    run_cloud_event("reconcile_registry", cloud_event, _handle)

@@ -1,0 +1,19 @@
+"""Entry point: Eventarc `google.cloud.storage.object.v1.finalized|deleted` on the model buckets."""
+
+from __future__ import annotations
+
+import functions_framework
+
+from handlers import register_model as use_case
+from shared.deps import current_deps
+from shared.events.storage import parse_storage_event
+from shared.runtime import run_cloud_event
+
+
+def _handle(envelope):
+    return use_case.handle(parse_storage_event(envelope), current_deps())
+
+
+@functions_framework.cloud_event
+def register_model(cloud_event):
+    run_cloud_event("register_model", cloud_event, _handle)

@@ -1,0 +1,1 @@
+"""Use cases: ``handle(event, deps) -> Outcome``. No SDK imports here."""

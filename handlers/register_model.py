@@ -1,0 +1,132 @@
+"""A model file landed in (or left) a model bucket: keep the registry in step with it.
+
+finalized -> record the object version (idempotent on `bucket/name#generation`).
+deleted   -> mark that object version deleted; a delete for an older generation (an overwrite) is
+             only recorded on that generation, the current one stays live.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from shared.artifact_format import HEAD_BYTES, detect_format
+from shared.events.storage import StorageChange, StorageObjectEvent
+from shared.idempotency import run_once
+from shared.model_path import ModelLocation, NotAModel, locate_model
+from shared.model_registry import ModelArtifact, ObjectRef, uploader_from_metadata
+from shared.outcome import Outcome
+
+if TYPE_CHECKING:
+    from shared.ports import Clock, IdempotencyStore, ObjectStore, RegistryStore
+
+
+class RegisterModelSettings(Protocol):
+    bucket_pattern: str
+    claim_ttl_s: float
+
+
+class RegisterModelDeps(Protocol):
+    settings: RegisterModelSettings
+    objects: ObjectStore
+    registry: RegistryStore
+    idempotency: IdempotencyStore
+    clock: Clock
+
+
+def handle(event: StorageObjectEvent, deps: RegisterModelDeps) -> Outcome:
+    location = locate_model(event.bucket, event.name, deps.settings.bucket_pattern)
+    if isinstance(location, NotAModel):
+        return Outcome.ignored(f"not a model artifact: {location.reason}", key=event.object_key)
+    if event.change is StorageChange.FINALIZED:
+        return _on_finalized(event, location, deps)
+    if event.change is StorageChange.DELETED:
+        return _on_deleted(event, location, deps)
+    return Outcome.ignored(f"storage change {event.change} does not affect the registry", key=event.object_key)
+
+
+def build_artifact(
+    event: StorageObjectEvent, location: ModelLocation, head: bytes | None, *, now: datetime, registered_by: str
+) -> ModelArtifact:
+    return ModelArtifact(
+        env=location.env,
+        model=location.model,
+        version=location.version,
+        path=location.path,
+        ref=ObjectRef(event.bucket, event.name, event.generation),
+        format=detect_format(event.name, head),
+        registered_at=now,
+        event_id=event.event_id,
+        registered_by=registered_by,
+        metageneration=event.metageneration,
+        size=event.size,
+        md5_hash=event.md5_hash,
+        crc32c=event.crc32c,
+        content_type=event.content_type,
+        metadata=event.metadata,
+        uploader=uploader_from_metadata(event.metadata),
+        object_time=event.time_created or event.updated or event.event_time,
+    )
+
+
+def register(
+    event: StorageObjectEvent, location: ModelLocation, deps: RegisterModelDeps, *, registered_by: str = "event"
+) -> tuple[bool, dict[str, Any]]:
+    """Record one object version once; shared with reconcile_registry so both take the same claim."""
+
+    def record() -> dict[str, Any]:
+        head = deps.objects.read_head(event.bucket, event.name, event.generation, HEAD_BYTES)
+        artifact = build_artifact(event, location, head, now=deps.clock(), registered_by=registered_by)
+        result = deps.registry.record(artifact)
+        return {
+            "model": location.model,
+            "env": location.env,
+            "version": location.version,
+            "path": location.path,
+            "format": artifact.format.name,
+            "unsafe": artifact.format.unsafe,
+            "latest_version": result.latest_version,
+        }
+
+    return run_once(
+        deps.idempotency,
+        f"finalized:{event.object_key}",
+        record,
+        clock=deps.clock,
+        claim_ttl_s=deps.settings.claim_ttl_s,
+    )
+
+
+def _on_finalized(event: StorageObjectEvent, location: ModelLocation, deps: RegisterModelDeps) -> Outcome:
+    fresh, result = register(event, location, deps)
+    label = f"{location.model} v{location.version} ({location.env}) {location.path}"
+    if not fresh:
+        return Outcome.duplicate(f"already registered {label}", key=event.object_key)
+    warning = " [unsafe: pickle runs code on load]" if result["unsafe"] else ""
+    return Outcome.applied(
+        f"registered {label} as {result['format']}{warning}; latest is v{result['latest_version']}",
+        key=event.object_key,
+        model=location.model,
+        version=location.version,
+        env=location.env,
+    )
+
+
+def _on_deleted(event: StorageObjectEvent, location: ModelLocation, deps: RegisterModelDeps) -> Outcome:
+    ref = ObjectRef(event.bucket, event.name, event.generation)
+
+    def mark() -> dict[str, Any]:
+        deleted = deps.registry.mark_deleted(ref, event.event_time or deps.clock())
+        return {"found": deleted.found, "latest_version": deleted.latest_version}
+
+    fresh, result = run_once(
+        deps.idempotency, f"deleted:{event.object_key}", mark, clock=deps.clock, claim_ttl_s=deps.settings.claim_ttl_s
+    )
+    label = f"{location.model} v{location.version} ({location.env}) {location.path}#{event.generation}"
+    if not fresh:
+        return Outcome.duplicate(f"deletion already recorded for {label}", key=event.object_key)
+    if not result["found"]:
+        return Outcome.ignored(f"deleted object was never registered: {label}", key=event.object_key)
+    return Outcome.applied(
+        f"marked deleted {label}; latest is v{result['latest_version']}", key=event.object_key, model=location.model
+    )

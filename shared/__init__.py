@@ -1,0 +1,1 @@
+"""Common library of mlops-events: events, ports, adapters, config, logging, CLI."""

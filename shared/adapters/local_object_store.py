@@ -1,0 +1,114 @@
+"""ObjectStore on a local folder (embedded profile): `<root>/<bucket>/<object name>`.
+
+Each object has a sidecar `<root>/.meta/<bucket>/<name>.json` with what GCS would keep beside the bytes
+(generation, content type, custom metadata, checksums). Files copied in by hand have no sidecar and
+get their generation from the file's modification time, as GCS generations are microsecond times.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from shared.adapters._checksums import gcs_crc32c, gcs_md5
+from shared.ports import StoredObject
+
+_META = ".meta"
+
+
+class LocalObjectStore:
+    def __init__(self, root: Path) -> None:
+        self._root = Path(root)
+
+    def _data_path(self, bucket: str, name: str) -> Path:
+        path = (self._root / bucket / name).resolve()
+        if not path.is_relative_to(self._root.resolve() / bucket) or bucket.startswith("."):
+            raise ValueError(f"object name escapes the bucket folder: {bucket}/{name}")
+        return path
+
+    def _meta_path(self, bucket: str, name: str) -> Path:
+        return self._root / _META / bucket / f"{name}.json"
+
+    def _describe(self, bucket: str, name: str) -> StoredObject | None:
+        data_path = self._data_path(bucket, name)
+        if not data_path.is_file():
+            return None
+        meta_path = self._meta_path(bucket, name)
+        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        stat = data_path.stat()
+        if meta.get("mtime_ns") != stat.st_mtime_ns:  # changed behind our back: describe the bytes on disk
+            data = data_path.read_bytes()
+            meta = {"generation": stat.st_mtime_ns // 1000, "md5Hash": gcs_md5(data), "crc32c": gcs_crc32c(data)}
+        created = datetime.fromtimestamp(int(meta["generation"]) / 1e6, UTC)
+        return StoredObject(
+            bucket=bucket,
+            name=name,
+            generation=int(meta["generation"]),
+            size=stat.st_size,
+            md5_hash=meta.get("md5Hash"),
+            crc32c=meta.get("crc32c"),
+            content_type=meta.get("contentType"),
+            metageneration=1,
+            time_created=created,
+            updated=created,
+            metadata=dict(meta.get("metadata") or {}),
+        )
+
+    def read_head(self, bucket: str, name: str, generation: int | None, length: int) -> bytes | None:
+        current = self._describe(bucket, name)
+        if current is None or (generation is not None and current.generation != generation):
+            return None
+        with self._data_path(bucket, name).open("rb") as handle:
+            return handle.read(length)
+
+    def list_buckets(self) -> list[str]:
+        if not self._root.is_dir():
+            return []
+        return sorted(p.name for p in self._root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def list_objects(self, bucket: str, prefix: str = "") -> Iterator[StoredObject]:
+        base = self._root / bucket
+        if not base.is_dir():
+            return
+        for path in sorted(base.rglob("*")):
+            if path.is_file():
+                name = path.relative_to(base).as_posix()
+                if name.startswith(prefix):
+                    found = self._describe(bucket, name)
+                    if found is not None:
+                        yield found
+
+    def put(
+        self,
+        bucket: str,
+        name: str,
+        data: bytes,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+        generation: int | None = None,
+    ) -> StoredObject:
+        """Write an object; `generation` lets the demo reproduce the generations its events name."""
+        data_path = self._data_path(bucket, name)
+        data_path.parent.mkdir(parents=True, exist_ok=True)
+        previous = self._describe(bucket, name)
+        if generation is None:
+            generation = max(time.time_ns() // 1000, (previous.generation + 1) if previous else 0)
+        data_path.write_bytes(data)
+        meta = {
+            "generation": generation,
+            "md5Hash": gcs_md5(data),
+            "crc32c": gcs_crc32c(data),
+            "contentType": content_type,
+            "metadata": metadata or {},
+            "mtime_ns": data_path.stat().st_mtime_ns,
+        }
+        meta_path = self._meta_path(bucket, name)
+        meta_path.parent.mkdir(parents=True, exist_ok=True)
+        meta_path.write_text(json.dumps(meta, sort_keys=True))
+        found = self._describe(bucket, name)
+        assert found is not None
+        return found

@@ -1,0 +1,154 @@
+"""RegistryStore on a SQLite file (embedded profile): the same rows as BigQuery `ml_registry.models`."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from shared.adapters._sqlite import connect, write_transaction
+from shared.model_registry import (
+    DeleteResult,
+    ModelArtifact,
+    ModelSummary,
+    ObjectRef,
+    RecordResult,
+    is_live,
+    latest_live_version,
+)
+
+_COLUMNS = (
+    "record_key",
+    "env",
+    "model",
+    "version",
+    "path",
+    "bucket",
+    "object_name",
+    "generation",
+    "metageneration",
+    "size",
+    "md5_hash",
+    "crc32c",
+    "content_type",
+    "metadata",
+    "uploader",
+    "object_time",
+    "event_id",
+    "format",
+    "format_unsafe",
+    "format_detail",
+    "registered_at",
+    "registered_by",
+    "deleted_at",
+    "superseded_by_generation",
+)
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS models (
+    {", ".join(c + (" TEXT PRIMARY KEY" if c == "record_key" else "") for c in _COLUMNS)}
+);
+CREATE INDEX IF NOT EXISTS models_by_model ON models (env, model, version);
+CREATE INDEX IF NOT EXISTS models_by_object ON models (bucket, object_name, generation);
+"""
+
+
+def _row(record: Any) -> dict[str, Any]:
+    row = dict(record)
+    row["format_unsafe"] = bool(row["format_unsafe"])
+    row["metadata"] = json.loads(row["metadata"] or "{}")
+    return row
+
+
+class SqliteRegistryStore:
+    def __init__(self, path: Path) -> None:
+        self._path = Path(path)
+        conn = connect(self._path)
+        try:
+            conn.executescript(_SCHEMA)
+        finally:
+            conn.close()
+
+    def record(self, artifact: ModelArtifact) -> RecordResult:
+        row = artifact.to_row()
+        ref = artifact.ref
+        with write_transaction(self._path) as conn:
+            inserted = conn.execute(
+                f"INSERT OR IGNORE INTO models ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+                [row[c] for c in _COLUMNS],
+            ).rowcount
+            if inserted:
+                # A re-upload supersedes every older generation of the same object, whatever order they came in.
+                conn.execute(
+                    "UPDATE models SET superseded_by_generation = ? WHERE bucket = ? AND object_name = ?"
+                    " AND generation < ? AND (superseded_by_generation IS NULL OR superseded_by_generation < ?)",
+                    (ref.generation, ref.bucket, ref.name, ref.generation, ref.generation),
+                )
+                newer = conn.execute(
+                    "SELECT MAX(generation) FROM models WHERE bucket = ? AND object_name = ? AND generation > ?",
+                    (ref.bucket, ref.name, ref.generation),
+                ).fetchone()[0]
+                if newer is not None:
+                    conn.execute(
+                        "UPDATE models SET superseded_by_generation = ? WHERE record_key = ?",
+                        (newer, artifact.record_key),
+                    )
+            latest = self._latest(conn, artifact.env, artifact.model)
+        return RecordResult(created=bool(inserted), latest_version=latest)
+
+    def mark_deleted(self, ref: ObjectRef, deleted_at: datetime) -> DeleteResult:
+        with write_transaction(self._path) as conn:
+            found = conn.execute("SELECT env, model FROM models WHERE record_key = ?", (ref.key,)).fetchone()
+            if found is None:
+                return DeleteResult(found=False, latest_version=None)
+            conn.execute(
+                "UPDATE models SET deleted_at = ? WHERE record_key = ? AND deleted_at IS NULL",
+                (deleted_at.isoformat(), ref.key),
+            )
+            return DeleteResult(found=True, latest_version=self._latest(conn, found["env"], found["model"]))
+
+    def known_keys(self, bucket: str) -> set[str]:
+        conn = connect(self._path)
+        try:
+            return {r[0] for r in conn.execute("SELECT record_key FROM models WHERE bucket = ?", (bucket,))}
+        finally:
+            conn.close()
+
+    def artifacts(self, model: str, env: str | None = None) -> list[dict[str, Any]]:
+        query = "SELECT * FROM models WHERE model = ?" + (" AND env = ?" if env else "")
+        params = (model, env) if env else (model,)
+        conn = connect(self._path)
+        try:
+            rows = conn.execute(query + " ORDER BY env, version, path, generation", params).fetchall()
+        finally:
+            conn.close()
+        return [_row(r) for r in rows]
+
+    def list_models(self, env: str | None = None) -> list[ModelSummary]:
+        conn = connect(self._path)
+        try:
+            query = "SELECT * FROM models" + (" WHERE env = ?" if env else "") + " ORDER BY env, model, version"
+            rows = [_row(r) for r in conn.execute(query, (env,) if env else ())]
+        finally:
+            conn.close()
+        grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for row in rows:
+            grouped.setdefault((row["env"], row["model"]), []).append(row)
+        return [
+            ModelSummary(
+                env=e,
+                model=m,
+                latest_version=latest_live_version(group),
+                versions=sorted({int(r["version"]) for r in group if is_live(r)}),
+                updated_at=max(r["registered_at"] for r in group),
+            )
+            for (e, m), group in grouped.items()
+        ]
+
+    @staticmethod
+    def _latest(conn: Any, env: str, model: str) -> int | None:
+        rows = conn.execute(
+            "SELECT version, deleted_at, superseded_by_generation FROM models WHERE env = ? AND model = ?", (env, model)
+        ).fetchall()
+        return latest_live_version([dict(r) for r in rows])

@@ -1,0 +1,266 @@
+"""`mlops-events`: replay saved events, inspect the registry, generate events, run the demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from shared.config import PROFILES
+
+_STATE_DIR_HELP = "where local state lives (env MLOPS_EVENTS_STATE_DIR, default .mlops-events/)"
+
+
+def _apply_profile(profile: str | None, state_dir: Path | None) -> None:
+    """Functions read their settings from the environment, in this process as in the cloud."""
+    if profile:
+        os.environ["MLOPS_EVENTS_PROFILE"] = profile
+    if state_dir:
+        os.environ["MLOPS_EVENTS_STATE_DIR"] = str(state_dir)
+
+
+def _route_function_logs(verbose: bool) -> Path:
+    """Function logs go to a file (or stderr with -v) so stdout stays one JSON line per event."""
+    from shared.config import load_settings
+    from shared.log import configure_logging
+
+    log_path = load_settings().state_dir / "logs" / "functions.jsonl"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    stream = sys.stderr if verbose else log_path.open("a", encoding="utf-8")
+    configure_logging(stream, force=True)
+    return log_path
+
+
+def profile_options(command):
+    command = click.option("--state-dir", type=click.Path(path_type=Path), help=_STATE_DIR_HELP)(command)
+    command = click.option(
+        "--profile", type=click.Choice(PROFILES), help="backend profile (env MLOPS_EVENTS_PROFILE, default embedded)"
+    )(command)
+    return command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Event-driven functions that run an ML platform on GCP and AWS by themselves."""
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--function", "function", help="send every file to this function instead of the manifest's choice")
+@click.option("-v", "--verbose", is_flag=True, help="show the functions' own log lines on stderr")
+@profile_options
+def replay(files: tuple[Path, ...], function: str | None, verbose: bool, profile: str | None, state_dir: Path | None):
+    """Send saved events through the real functions-framework app of their function.
+
+    Prints one JSON line per event. Exit 0; 2 when any event was rejected; 1 on an internal failure.
+    """
+    from shared.replay import Replayer
+
+    _apply_profile(profile, state_dir)
+    _route_function_logs(verbose)
+    replayer = Replayer()
+    outcomes = set()
+    for path in files:
+        result = replayer.replay_file(path, function)
+        outcomes.add(result.outcome)
+        click.echo(json.dumps(result.as_dict()))
+    sys.exit(1 if "error" in outcomes else 2 if "rejected" in outcomes else 0)
+
+
+@cli.command("functions")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def functions_command(as_json: bool) -> None:
+    """List the functions of the manifest and their triggers."""
+    from shared.manifest import load_manifest
+
+    specs = load_manifest()
+    if as_json:
+        click.echo(json.dumps([{**s.__dict__} for s in specs], default=str, indent=2))
+        return
+    for spec in specs:
+        trigger = spec.trigger
+        what = ", ".join(spec.event_types) or trigger.get("kind", "?")
+        extra = f" schedule {trigger['schedule']!r}" if "schedule" in trigger else ""
+        extra += f" bucket {trigger['filters']['bucket']}" if "filters" in trigger else ""
+        click.echo(f"{spec.name:<22} {spec.platform:<13} {spec.source}:{spec.entry_point}")
+        click.echo(f"{'':<22} on {what}{extra}; {len(spec.fixture_files())} fixtures")
+
+
+@cli.group()
+def registry() -> None:
+    """Read the model registry of a profile."""
+
+
+@registry.command("list")
+@click.option("--env", help="only this environment")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@profile_options
+def registry_list(env: str | None, as_json: bool, profile: str | None, state_dir: Path | None) -> None:
+    """Every registered model with its latest version."""
+    from shared.deps import current_deps
+
+    _apply_profile(profile, state_dir)
+    models = current_deps().registry.list_models(env)
+    if as_json:
+        click.echo(json.dumps([m.as_dict() for m in models], indent=2))
+        return
+    if not models:
+        click.echo("no models registered")
+        return
+    click.echo(f"{'ENV':<10} {'MODEL':<24} {'LATEST':<7} {'VERSIONS':<16} UPDATED")
+    for m in models:
+        latest = f"v{m.latest_version}" if m.latest_version is not None else "-"
+        versions = ",".join(f"v{v}" for v in m.versions) or "-"
+        click.echo(f"{m.env:<10} {m.model:<24} {latest:<7} {versions:<16} {m.updated_at}")
+
+
+@registry.command("show")
+@click.argument("model")
+@click.option("--env", help="only this environment")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@profile_options
+def registry_show(model: str, env: str | None, as_json: bool, profile: str | None, state_dir: Path | None) -> None:
+    """Every registered object version of MODEL."""
+    from shared.deps import current_deps
+
+    _apply_profile(profile, state_dir)
+    rows = current_deps().registry.artifacts(model, env)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        click.echo(f"model {model!r} is not registered")
+        sys.exit(1)
+    for row in rows:
+        state = "deleted" if row["deleted_at"] else "superseded" if row["superseded_by_generation"] else "live"
+        fmt = row["format"] + (" UNSAFE" if row["format_unsafe"] else "")
+        click.echo(
+            f"{row['env']:<8} v{row['version']:<4} {row['path']:<28} {fmt:<18} "
+            f"gen {row['generation']} {state:<10} {row['size'] or 0:>8} B  by {row['uploader'] or '-'}"
+        )
+
+
+@cli.group("generate-event")
+def generate_event() -> None:
+    """Print a valid event, ready for `replay` (the spirit of `sam local generate-event`)."""
+
+
+def _mode_option(command):
+    return click.option(
+        "--mode", type=click.Choice(["structured", "binary", "legacy"]), default="structured", show_default=True
+    )(command)
+
+
+def _storage_event(
+    event_type: str,
+    bucket: str,
+    name: str,
+    file: Path | None,
+    generation: int | None,
+    metadata: tuple[str, ...],
+    content_type: str,
+    event_id: str | None,
+    mode: str,
+) -> None:
+    from shared.event_factory import render, storage_cloud_event, storage_object_data
+
+    now = datetime.now(UTC)
+    pairs = dict(item.split("=", 1) for item in metadata)
+    data = storage_object_data(
+        bucket,
+        name,
+        generation=generation or int(now.timestamp() * 1_000_000),
+        content=file.read_bytes() if file else None,
+        content_type=content_type,
+        metadata=pairs,
+        time_created=now,
+    )
+    click.echo(json.dumps(render(storage_cloud_event(event_type, data, event_id=event_id, time=now), mode), indent=2))
+
+
+def _storage_command(name: str, event_type: str, doc: str):
+    @generate_event.command(name, help=doc)
+    @click.option("--bucket", required=True, help="e.g. ml-models-dev")
+    @click.option("--name", "object_name", required=True, help="object name, e.g. my-model/v1/model.safetensors")
+    @click.option(
+        "--file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="take size, md5Hash and crc32c from this local file",
+    )
+    @click.option("--generation", type=int, help="object generation (default: now in microseconds)")
+    @click.option("--metadata", multiple=True, metavar="KEY=VALUE", help="custom metadata, repeatable")
+    @click.option("--content-type", default="application/octet-stream", show_default=True)
+    @click.option("--id", "event_id", help="CloudEvent id (default: random)")
+    @_mode_option
+    def command(bucket, object_name, file, generation, metadata, content_type, event_id, mode):
+        bad = [m for m in metadata if "=" not in m]
+        if bad:
+            raise click.BadParameter(f"expected KEY=VALUE, got {bad[0]!r}", param_hint="--metadata")
+        _storage_event(event_type, bucket, object_name, file, generation, metadata, content_type, event_id, mode)
+
+    return command
+
+
+_storage_command("gcs-finalize", "google.cloud.storage.object.v1.finalized", "A Cloud Storage object finalized event.")
+_storage_command("gcs-delete", "google.cloud.storage.object.v1.deleted", "A Cloud Storage object deleted event.")
+
+
+@generate_event.command("scheduler")
+@click.option("--job", required=True, help="the Cloud Scheduler job (its topic has the same name)")
+@click.option("--payload", default="{}", show_default=True, help="the job's JSON body")
+@click.option("--id", "event_id", help="CloudEvent id (default: random)")
+@click.option("--mode", type=click.Choice(["structured", "binary"]), default="structured", show_default=True)
+def scheduler_event(job: str, payload: str, event_id: str | None, mode: str) -> None:
+    """A Cloud Scheduler run delivered through Pub/Sub (messagePublished)."""
+    from shared.event_factory import pubsub_cloud_event, render
+
+    try:
+        body = json.loads(payload)
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--payload") from None
+    now = datetime.now(UTC)
+    attributes = {"scheduler_job": job, "schedule_time": now.strftime("%Y-%m-%dT%H:%M:00Z")}
+    event = pubsub_cloud_event(body, topic=job, attributes=attributes, event_id=event_id, time=now)
+    click.echo(json.dumps(render(event, mode), indent=2))
+
+
+@cli.command()
+@click.option("--reset", is_flag=True, help="start from an empty registry (deletes the state dir's databases)")
+@click.option("--state-dir", type=click.Path(path_type=Path), help=_STATE_DIR_HELP)
+@click.option("-v", "--verbose", is_flag=True, help="show the functions' own log lines on stderr")
+def demo(reset: bool, state_dir: Path | None, verbose: bool) -> None:
+    """Run every saved fixture through its function on the embedded profile, then show the registry."""
+    from shared.config import load_settings
+    from shared.demo import run_demo
+
+    _apply_profile("embedded", state_dir)
+    settings = load_settings()
+    if reset:
+        for name in ("registry.sqlite", "idempotency.sqlite"):
+            for suffix in ("", "-wal", "-shm"):
+                (settings.state_dir / f"{name}{suffix}").unlink(missing_ok=True)
+    log_path = _route_function_logs(verbose)
+    seeded, results = run_demo(settings.buckets_dir)
+    click.echo(f"seeded {seeded} sample model files into {settings.buckets_dir}/")
+    click.echo(f"replaying {len(results)} events through their functions (embedded profile):\n")
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.outcome] = counts.get(r.outcome, 0) + 1
+        click.echo(f"  {r.outcome:<9} {Path(r.event).name:<54} {r.detail[:110]}")
+    click.echo("\n" + ", ".join(f"{n} {o}" for o, n in sorted(counts.items())))
+    click.echo(f"function logs: {log_path}\n")
+    ctx = click.get_current_context()
+    ctx.invoke(registry_list, env=None, as_json=False, profile=None, state_dir=None)
+    sys.exit(1 if "error" in counts else 0)
+
+
+def main() -> None:
+    cli(prog_name="mlops-events")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Turns a saved fixture file into the HTTP request a platform would send, and delivers it.
+
+Fixture forms (told apart by content, named `*.structured.json`, `*.binary.json`, `*.legacy.json`):
+- structured: a CloudEvent JSON document, sent as `application/cloudevents+json`;
+- binary: `{"headers": {"ce-id": ...}, "body": <JSON value> | "body_raw": "<text>"}`;
+- legacy: a background event `{"context": ..., "data": ...}` (or its flat form with `eventId`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shared.errors import EventParseError
+
+
+@dataclass(frozen=True)
+class HttpDelivery:
+    headers: dict[str, str]
+    body: bytes
+    mode: str
+    event_type: str | None
+
+
+def delivery_from_fixture(path: Path) -> HttpDelivery:
+    try:
+        content = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise EventParseError(f"cannot read fixture {path}: {exc}") from None
+    return delivery_from_document(content)
+
+
+def delivery_from_document(content: Any) -> HttpDelivery:
+    if isinstance(content, dict) and "headers" in content:
+        headers = {str(k): str(v) for k, v in content["headers"].items()}
+        body = content["body_raw"].encode() if "body_raw" in content else json.dumps(content.get("body")).encode()
+        event_type = next((v for k, v in headers.items() if k.lower() == "ce-type"), None)
+        return HttpDelivery(headers, body, "binary", event_type)
+    body = json.dumps(content).encode()
+    if isinstance(content, dict) and "specversion" in content:
+        return HttpDelivery({"Content-Type": "application/cloudevents+json"}, body, "structured", content.get("type"))
+    if isinstance(content, dict) and ("context" in content or "eventId" in content):
+        context = content.get("context", content)
+        event_type = context.get("eventType") if isinstance(context, dict) else None
+        return HttpDelivery({"Content-Type": "application/json"}, body, "legacy", event_type)
+    # Anything else is sent as it is: the function must answer it with a clear rejection.
+    return HttpDelivery({"Content-Type": "application/json"}, body, "unknown", None)

@@ -1,0 +1,119 @@
+"""Builds the adapters a handler needs from the settings, lazily, once per process.
+
+Cloud SDKs are imported inside the factories: a function on the embedded path never pays for them,
+and a function only imports the SDKs of the ports it actually touches.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from shared.config import Settings, load_settings
+from shared.errors import ConfigError
+
+if TYPE_CHECKING:
+    from shared.ports import IdempotencyStore, ObjectStore, RegistryStore
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Deps:
+    """What handlers receive. Each port is built on first use from the settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.clock = utc_now
+
+    @property
+    def profile(self) -> str:
+        return self.settings.profile
+
+    @cached_property
+    def objects(self) -> ObjectStore:
+        if self.profile == "embedded":
+            from shared.adapters.local_object_store import LocalObjectStore
+
+            return LocalObjectStore(self.settings.buckets_dir)
+        from shared.adapters.gcs_object_store import GcsObjectStore
+
+        return GcsObjectStore(self._storage_client())
+
+    @cached_property
+    def registry(self) -> RegistryStore:
+        if self.profile == "embedded":
+            from shared.adapters.sqlite_registry import SqliteRegistryStore
+
+            return SqliteRegistryStore(self.settings.state_dir / "registry.sqlite")
+        from shared.adapters.bigquery_registry import BigQueryRegistryTable
+        from shared.adapters.firestore_registry import FirestoreRegistryStore
+        from shared.adapters.registry_fanout import FanOutRegistryStore
+
+        return FanOutRegistryStore(
+            primary=FirestoreRegistryStore(self._firestore_client(), self.settings.firestore_collection),
+            secondary=BigQueryRegistryTable(self._bigquery_client(), self.settings.bigquery_table_id),
+        )
+
+    @cached_property
+    def idempotency(self) -> IdempotencyStore:
+        if self.profile == "embedded":
+            from shared.adapters.sqlite_idempotency import SqliteIdempotencyStore
+
+            return SqliteIdempotencyStore(self.settings.state_dir / "idempotency.sqlite")
+        from shared.adapters.firestore_idempotency import FirestoreIdempotencyStore
+
+        return FirestoreIdempotencyStore(self._firestore_client(), self.settings.idempotency_collection)
+
+    # -- clients: one per process, shared by the adapters that use them ---------------------------
+    @cached_property
+    def _firestore(self) -> Any:
+        from google.cloud import firestore
+
+        if self.profile == "emulators":
+            from google.auth.credentials import AnonymousCredentials
+
+            return firestore.Client(project=self.settings.gcp_project, credentials=AnonymousCredentials())
+        return firestore.Client(project=self.settings.gcp_project)
+
+    def _firestore_client(self) -> Any:
+        return self._firestore
+
+    def _storage_client(self) -> Any:
+        from google.cloud import storage
+
+        if self.profile == "emulators":
+            from google.auth.credentials import AnonymousCredentials
+
+            return storage.Client(project=self.settings.gcp_project, credentials=AnonymousCredentials())
+        return storage.Client(project=self.settings.gcp_project)
+
+    def _bigquery_client(self) -> Any:
+        from google.cloud import bigquery
+
+        if self.profile == "emulators":
+            if not self.settings.bigquery_endpoint:
+                raise ConfigError("the emulators profile needs MLOPS_EVENTS_BIGQUERY_ENDPOINT (bqemulator's REST URL)")
+            from google.api_core.client_options import ClientOptions
+            from google.auth.credentials import AnonymousCredentials
+
+            return bigquery.Client(
+                project=self.settings.gcp_project,
+                credentials=AnonymousCredentials(),
+                client_options=ClientOptions(api_endpoint=self.settings.bigquery_endpoint),
+            )
+        return bigquery.Client(project=self.settings.gcp_project)
+
+
+_cache: dict[str, Deps] = {}
+
+
+def current_deps() -> Deps:
+    """The process's Deps for the settings in force now (the CLI may change them between calls)."""
+    settings = load_settings()
+    key = settings.model_dump_json()
+    if key not in _cache:
+        _cache[key] = Deps(settings)
+    return _cache[key]

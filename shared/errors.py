@@ -1,0 +1,36 @@
+"""One exception root for the project.
+
+`PermanentError` means the input can never succeed: log it, ack it, record the rejection, never retry.
+`TransientError` means the world was not ready (a backend down, a claim held by another delivery):
+raise so the platform redelivers.
+"""
+
+from __future__ import annotations
+
+
+class MlopsEventsError(Exception):
+    """Root of every error this project raises on purpose."""
+
+
+class PermanentError(MlopsEventsError):
+    """Bad input or a state that retrying cannot fix."""
+
+
+class TransientError(MlopsEventsError):
+    """Retry later: the platform's redelivery is the retry loop."""
+
+
+class EventParseError(PermanentError):
+    """An event that does not have the shape we expect; `field` names the offending field."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+class ConfigError(PermanentError):
+    """Configuration that cannot work (unknown profile, missing setting for a profile)."""
+
+
+class AlreadyInProgressError(TransientError):
+    """Another delivery of the same event holds the idempotency claim right now."""

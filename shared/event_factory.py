@@ -1,0 +1,148 @@
+"""Builds real-shaped events and renders them in the three HTTP forms a function can receive.
+
+Used by `mlops-events generate-event` (the spirit of `sam local generate-event`) and to write the
+fixtures under events/. The shapes follow Eventarc's CloudEvents for Cloud Storage and Pub/Sub.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from shared.adapters._checksums import gcs_crc32c, gcs_md5
+
+MODES = ("structured", "binary", "legacy")
+_LEGACY_STORAGE_TYPES = {
+    "google.cloud.storage.object.v1.finalized": "google.storage.object.finalize",
+    "google.cloud.storage.object.v1.deleted": "google.storage.object.delete",
+    "google.cloud.storage.object.v1.archived": "google.storage.object.archive",
+    "google.cloud.storage.object.v1.metadataUpdated": "google.storage.object.metadataUpdate",
+}
+
+
+def _rfc3339(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def storage_object_data(
+    bucket: str,
+    name: str,
+    *,
+    generation: int,
+    content: bytes | None = None,
+    size: int | None = None,
+    content_type: str = "application/octet-stream",
+    metadata: dict[str, str] | None = None,
+    time_created: datetime,
+    metageneration: int = 1,
+) -> dict[str, Any]:
+    """StorageObjectData as GCS sends it: int64 fields are JSON strings."""
+    data: dict[str, Any] = {
+        "kind": "storage#object",
+        "id": f"{bucket}/{name}/{generation}",
+        "selfLink": f"https://www.googleapis.com/storage/v1/b/{bucket}/o/{name.replace('/', '%2F')}",
+        "mediaLink": f"https://storage.googleapis.com/download/storage/v1/b/{bucket}/o/"
+        f"{name.replace('/', '%2F')}?generation={generation}&alt=media",
+        "name": name,
+        "bucket": bucket,
+        "generation": str(generation),
+        "metageneration": str(metageneration),
+        "contentType": content_type,
+        "timeCreated": _rfc3339(time_created),
+        "updated": _rfc3339(time_created),
+        "storageClass": "STANDARD",
+        "timeStorageClassUpdated": _rfc3339(time_created),
+        "size": str(len(content) if content is not None else (size or 0)),
+        "etag": base64.b64encode(generation.to_bytes(8, "big")).decode().rstrip("="),
+    }
+    if content is not None:
+        data["md5Hash"] = gcs_md5(content)
+        data["crc32c"] = gcs_crc32c(content)
+    if metadata:
+        data["metadata"] = dict(metadata)
+    return data
+
+
+def storage_cloud_event(
+    event_type: str, data: dict[str, Any], *, event_id: str | None = None, time: datetime | None = None
+) -> dict[str, Any]:
+    """A structured-mode CloudEvent as Eventarc delivers a Cloud Storage event."""
+    return {
+        "specversion": "1.0",
+        "id": event_id or str(uuid.uuid4().int)[:16],
+        "type": event_type,
+        "source": f"//storage.googleapis.com/projects/_/buckets/{data['bucket']}",
+        "subject": f"objects/{data['name']}",
+        "time": _rfc3339(time or datetime.now(UTC)),
+        "datacontenttype": "application/json",
+        "data": data,
+    }
+
+
+def pubsub_cloud_event(
+    body: Any,
+    *,
+    topic: str,
+    project: str = "mlops-events-local",
+    attributes: dict[str, str] | None = None,
+    event_id: str | None = None,
+    time: datetime | None = None,
+) -> dict[str, Any]:
+    """A structured-mode `messagePublished` CloudEvent with the JSON `body` base64-encoded as Pub/Sub does."""
+    message_id = event_id or str(uuid.uuid4().int)[:16]
+    published = _rfc3339(time or datetime.now(UTC))
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    message: dict[str, Any] = {
+        "data": base64.b64encode(raw).decode("ascii"),
+        "messageId": message_id,
+        "publishTime": published,
+    }
+    if attributes:
+        message["attributes"] = dict(attributes)
+    return {
+        "specversion": "1.0",
+        "id": message_id,
+        "type": "google.cloud.pubsub.topic.v1.messagePublished",
+        "source": f"//pubsub.googleapis.com/projects/{project}/topics/{topic}",
+        "time": published,
+        "datacontenttype": "application/json",
+        "data": {"message": message, "subscription": f"projects/{project}/subscriptions/{topic}-push"},
+    }
+
+
+def render(event: dict[str, Any], mode: str) -> dict[str, Any]:
+    """The fixture file content for a structured CloudEvent delivered in `mode`."""
+    if mode == "structured":
+        return event
+    if mode == "binary":
+        headers = {"Content-Type": event.get("datacontenttype", "application/json")}
+        headers.update({f"ce-{k}": v for k, v in event.items() if k not in {"data", "datacontenttype"}})
+        return {"headers": headers, "body": event["data"]}
+    if mode == "legacy":
+        legacy_type = _LEGACY_STORAGE_TYPES.get(event["type"])
+        if legacy_type is None:
+            raise ValueError(f"no legacy background form for {event['type']}")
+        data = event["data"]
+        return {
+            "context": {
+                "eventId": event["id"],
+                "timestamp": event["time"],
+                "eventType": legacy_type,
+                "resource": {
+                    "service": "storage.googleapis.com",
+                    "name": f"projects/_/buckets/{data['bucket']}/objects/{data['name']}",
+                    "type": "storage#object",
+                },
+            },
+            "data": data,
+        }
+    raise ValueError(f"unknown mode {mode!r}; one of {', '.join(MODES)}")
+
+
+def write_fixture(path: Path, content: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(content, indent=2, sort_keys=False) + "\n")

@@ -1,0 +1,63 @@
+"""The CloudEvent envelope, independent of how it travelled (structured, binary, legacy background).
+
+functions-framework already turns all three HTTP forms into a `cloudevents.http.CloudEvent`; we
+only read its attributes and make the data a JSON object, whatever content type it came with.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from shared.errors import EventParseError
+from shared.events import _fields
+
+
+@dataclass(frozen=True)
+class EventEnvelope:
+    id: str
+    type: str
+    source: str
+    subject: str | None
+    time: datetime | None
+    data: Any
+
+
+def _decode_data(data: Any) -> Any:
+    if isinstance(data, bytes | bytearray):
+        if not data:
+            return None
+        try:
+            return json.loads(bytes(data).decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise EventParseError("is not valid UTF-8 JSON", field="data") from None
+    if isinstance(data, str):
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise EventParseError("is not valid JSON", field="data") from None
+    return data
+
+
+def envelope_from_attributes(attributes: Mapping[str, Any], data: Any) -> EventEnvelope:
+    return EventEnvelope(
+        id=_fields.string(attributes, "id", "id"),
+        type=_fields.string(attributes, "type", "type"),
+        source=_fields.string(attributes, "source", "source"),
+        subject=_fields.string(attributes, "subject", "subject", required=False),
+        time=_fields.timestamp(attributes, "time", "time", required=False),
+        data=_decode_data(data),
+    )
+
+
+def envelope_from_cloud_event(event: Any) -> EventEnvelope:
+    """Accept a cloudevents SDK event (what functions-framework hands us) or a plain mapping."""
+    if hasattr(event, "get_attributes"):
+        return envelope_from_attributes(event.get_attributes(), event.get_data())
+    if isinstance(event, Mapping):
+        attributes = {k: v for k, v in event.items() if k not in {"data", "data_base64"}}
+        return envelope_from_attributes(attributes, event.get("data"))
+    raise EventParseError(f"expected a CloudEvent, got {type(event).__name__}")

@@ -1,0 +1,53 @@
+"""Structured JSON logging: one line per record, with the `severity` key Cloud Logging reads.
+
+Functions log to stdout (what Cloud Run / Cloud Functions collect); the CLI sends them to stderr so
+its own stdout stays machine-readable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+LOGGER_NAME = "mlops_events"
+OUTCOME_LOGGER_NAME = "mlops_events.outcome"
+_SEVERITY = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARNING", "ERROR": "ERROR", "CRITICAL": "CRITICAL"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "severity": _SEVERITY.get(record.levelname, "DEFAULT"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        payload.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            payload["exception"] = self.formatException(record.exc_info)
+        return json.dumps(payload, default=str, sort_keys=False)
+
+
+def configure_logging(stream: TextIO | None = None, level: str = "INFO", *, force: bool = False) -> None:
+    """Install the JSON handler once; `force` replaces it (the CLI redirects to stderr or a file)."""
+    logger = logging.getLogger(LOGGER_NAME)
+    if logger.handlers and not force:
+        return
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def get_logger(name: str = "") -> logging.Logger:
+    return logging.getLogger(f"{LOGGER_NAME}.{name}" if name else LOGGER_NAME)
+
+
+def log_fields(logger: logging.Logger, level: int, message: str, **fields: Any) -> None:
+    logger.log(level, message, extra={"fields": fields})

