@@ -49,11 +49,15 @@ def safetensors_bytes(tensors: dict[str, list[float]], metadata: dict[str, str])
 def torch_zip_bytes() -> bytes:
     """The layout torch.save writes since 1.6: `archive/data.pkl` first, then version and tensor data."""
     buffer = io.BytesIO()
+    entries = {
+        "archive/data.pkl": pickle.dumps({"weight": "storage:0"}, protocol=2),
+        "archive/byteorder": b"little",
+        "archive/data/0": struct.pack("<4f", 0.1, 0.2, 0.3, 0.4),
+        "archive/version": b"3\n",
+    }
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        archive.writestr("archive/data.pkl", pickle.dumps({"weight": "storage:0"}, protocol=2))
-        archive.writestr("archive/byteorder", "little")
-        archive.writestr("archive/data/0", struct.pack("<4f", 0.1, 0.2, 0.3, 0.4))
-        archive.writestr("archive/version", "3\n")
+        for name, content in entries.items():
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2026, 11, 2, 9, 0, 0)), content)
     return buffer.getvalue()
 
 
@@ -134,7 +138,10 @@ def write_object_index(events: list[dict]) -> None:
         key = f"{data['bucket']}/{data['name']}"
         if int(data["generation"]) > int(index.get(key, {}).get("generation", 0)):
             index[key] = {k: data.get(k) for k in ("generation", "contentType", "metadata") if data.get(k) is not None}
-    index[LOST_EVENT_SAMPLE] = {"generation": str(int(T0.timestamp() * 1_000_000) + 61), "contentType": "application/json"}
+    index[LOST_EVENT_SAMPLE] = {
+        "generation": str(int(T0.timestamp() * 1_000_000) + 61),
+        "contentType": "application/json",
+    }
     (OBJECTS / "index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
 
 

@@ -15,6 +15,15 @@ from typing import Any
 
 from shared.errors import EventParseError
 
+# Background (legacy) event types and the CloudEvent types functions-framework converts them to.
+LEGACY_TO_CLOUDEVENT_TYPE = {
+    "google.storage.object.finalize": "google.cloud.storage.object.v1.finalized",
+    "google.storage.object.delete": "google.cloud.storage.object.v1.deleted",
+    "google.storage.object.archive": "google.cloud.storage.object.v1.archived",
+    "google.storage.object.metadataUpdate": "google.cloud.storage.object.v1.metadataUpdated",
+    "google.pubsub.topic.publish": "google.cloud.pubsub.topic.v1.messagePublished",
+}
+
 
 @dataclass(frozen=True)
 class HttpDelivery:
@@ -43,7 +52,8 @@ def delivery_from_document(content: Any) -> HttpDelivery:
         return HttpDelivery({"Content-Type": "application/cloudevents+json"}, body, "structured", content.get("type"))
     if isinstance(content, dict) and ("context" in content or "eventId" in content):
         context = content.get("context", content)
-        event_type = context.get("eventType") if isinstance(context, dict) else None
+        legacy_type = context.get("eventType") if isinstance(context, dict) else None
+        event_type = LEGACY_TO_CLOUDEVENT_TYPE.get(legacy_type, legacy_type)
         return HttpDelivery({"Content-Type": "application/json"}, body, "legacy", event_type)
     # Anything else is sent as it is: the function must answer it with a clear rejection.
     return HttpDelivery({"Content-Type": "application/json"}, body, "unknown", None)

@@ -14,13 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from shared.adapters._checksums import gcs_crc32c, gcs_md5
+from shared.delivery import LEGACY_TO_CLOUDEVENT_TYPE
 
 MODES = ("structured", "binary", "legacy")
 _LEGACY_STORAGE_TYPES = {
-    "google.cloud.storage.object.v1.finalized": "google.storage.object.finalize",
-    "google.cloud.storage.object.v1.deleted": "google.storage.object.delete",
-    "google.cloud.storage.object.v1.archived": "google.storage.object.archive",
-    "google.cloud.storage.object.v1.metadataUpdated": "google.storage.object.metadataUpdate",
+    ce: legacy for legacy, ce in LEGACY_TO_CLOUDEVENT_TYPE.items() if legacy.startswith("google.storage")
 }
 
 

@@ -7,18 +7,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from shared.errors import TransientError
+
 
 @contextmanager
 def write_transaction(path: Path) -> Iterator[sqlite3.Connection]:
     """BEGIN IMMEDIATE takes the write lock up front, so read-then-write is atomic across processes."""
     conn = connect(path)
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        yield conn
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:  # still locked after busy_timeout: let the platform retry
+            raise TransientError(f"SQLite {path.name} is busy: {exc}") from exc
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
     finally:
         conn.close()
 

@@ -36,9 +36,7 @@ def doc_id(key: str) -> str:
 
 
 class FirestoreIdempotencyStore:
-    def __init__(
-        self, client: firestore.Client, collection: str, *, retention: timedelta = DEFAULT_RETENTION
-    ) -> None:
+    def __init__(self, client: firestore.Client, collection: str, *, retention: timedelta = DEFAULT_RETENTION) -> None:
         self._client = client
         self._collection = collection
         self._retention = retention

@@ -75,8 +75,6 @@ class GcsObjectStore:
             blob.metadata = dict(metadata)
         with translate_errors(f"write gs://{bucket}/{name}"):
             blob.upload_from_string(data, content_type=content_type or "application/octet-stream")
-            # The upload's response already describes the new generation; reloading by name could race
-            # a concurrent overwrite and describe someone else's generation, so pin it.
-            if blob.generation is None:
-                blob = self._client.bucket(bucket).get_blob(name)
+            # The upload's response describes the generation we wrote; a reload by name could race a
+            # concurrent overwrite and describe someone else's.
             return _stored(blob)

@@ -1,0 +1,39 @@
+"""One RegistryStore over two: BigQuery keeps the history for SQL, Firestore answers the functions and the CLI.
+
+Writes go to the secondary first, then the primary. Both are idempotent on record_key, so a crash in
+between is healed by the redelivery (the idempotency claim is released on failure); and because the
+primary is written last, the primary never shows a row the history lacks. Reads and results come from
+the primary alone.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.model_registry import DeleteResult, ModelArtifact, ModelSummary, ObjectRef, RecordResult
+    from shared.ports import RegistryStore
+
+
+class FanOutRegistryStore:
+    def __init__(self, primary: RegistryStore, secondary: RegistryStore) -> None:
+        self.primary = primary
+        self.secondary = secondary
+
+    def record(self, artifact: ModelArtifact) -> RecordResult:
+        self.secondary.record(artifact)
+        return self.primary.record(artifact)
+
+    def mark_deleted(self, ref: ObjectRef, deleted_at: datetime) -> DeleteResult:
+        self.secondary.mark_deleted(ref, deleted_at)
+        return self.primary.mark_deleted(ref, deleted_at)
+
+    def known_keys(self, bucket: str) -> set[str]:
+        return self.primary.known_keys(bucket)
+
+    def list_models(self, env: str | None = None) -> list[ModelSummary]:
+        return self.primary.list_models(env)
+
+    def artifacts(self, model: str, env: str | None = None) -> list[dict[str, Any]]:
+        return self.primary.artifacts(model, env)

@@ -1,0 +1,154 @@
+"""In-memory fakes of the ports, for the handler unit tests. Same contracts as the adapters."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared.errors import AlreadyInProgressError
+from shared.model_registry import (
+    DeleteResult,
+    ModelArtifact,
+    ModelSummary,
+    ObjectRef,
+    RecordResult,
+    is_live,
+    latest_live_version,
+)
+from shared.ports import StoredObject
+
+
+class FakeObjectStore:
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], tuple[StoredObject, bytes]] = {}
+        self.reads: list[tuple[str, str, int | None]] = []
+
+    def put(self, bucket: str, name: str, data: bytes, *, content_type=None, metadata=None, generation=None):
+        previous = self.objects.get((bucket, name))
+        gen = generation or ((previous[0].generation + 1) if previous else 1_700_000_000_000_000)
+        obj = StoredObject(bucket, name, gen, len(data), content_type=content_type, metadata=dict(metadata or {}))
+        self.objects[(bucket, name)] = (obj, data)
+        return obj
+
+    def read_head(self, bucket: str, name: str, generation: int | None, length: int) -> bytes | None:
+        self.reads.append((bucket, name, generation))
+        found = self.objects.get((bucket, name))
+        if found is None or (generation is not None and found[0].generation != generation):
+            return None
+        return found[1][:length]
+
+    def list_objects(self, bucket: str, prefix: str = "") -> Iterator[StoredObject]:
+        for (b, name), (obj, _) in sorted(self.objects.items()):
+            if b == bucket and name.startswith(prefix):
+                yield obj
+
+    def list_buckets(self) -> list[str]:
+        return sorted({b for b, _ in self.objects})
+
+
+class FakeRegistryStore:
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def record(self, artifact: ModelArtifact) -> RecordResult:
+        with self._lock:
+            created = artifact.record_key not in self.rows
+            if created:
+                self.rows[artifact.record_key] = artifact.to_row()
+            same_object = [
+                r
+                for r in self.rows.values()
+                if (r["bucket"], r["object_name"]) == (artifact.ref.bucket, artifact.ref.name)
+            ]
+            newest = max(r["generation"] for r in same_object)
+            for row in same_object:
+                if row["generation"] < newest:
+                    row["superseded_by_generation"] = newest
+            return RecordResult(created, self._latest(artifact.env, artifact.model))
+
+    def mark_deleted(self, ref: ObjectRef, deleted_at: datetime) -> DeleteResult:
+        with self._lock:
+            row = self.rows.get(ref.key)
+            if row is None:
+                return DeleteResult(False, None)
+            row["deleted_at"] = row["deleted_at"] or deleted_at.isoformat()
+            return DeleteResult(True, self._latest(row["env"], row["model"]))
+
+    def known_keys(self, bucket: str) -> set[str]:
+        return {k for k, r in self.rows.items() if r["bucket"] == bucket}
+
+    def list_models(self, env: str | None = None) -> list[ModelSummary]:
+        keys = sorted({(r["env"], r["model"]) for r in self.rows.values() if env in (None, r["env"])})
+        return [
+            ModelSummary(e, m, self._latest(e, m), sorted({r["version"] for r in self._of(e, m) if is_live(r)}), None)
+            for e, m in keys
+        ]
+
+    def artifacts(self, model: str, env: str | None = None) -> list[dict[str, Any]]:
+        rows = [r for r in self.rows.values() if r["model"] == model and env in (None, r["env"])]
+        return sorted(rows, key=lambda r: (r["env"], r["version"], r["path"], r["generation"]))
+
+    def _of(self, env: str, model: str) -> list[dict[str, Any]]:
+        return [r for r in self.rows.values() if (r["env"], r["model"]) == (env, model)]
+
+    def _latest(self, env: str, model: str) -> int | None:
+        return latest_live_version(self._of(env, model))
+
+
+class FakeIdempotencyStore:
+    def __init__(self) -> None:
+        self.entries: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def claim(self, key: str, *, now: datetime, expires_in_s: float) -> dict[str, Any] | None:
+        with self._lock:
+            entry = self.entries.get(key)
+            if entry and entry["status"] == "completed":
+                return entry["result"]
+            if entry and entry["expires_at"] > now:
+                raise AlreadyInProgressError(key)
+            self.entries[key] = {"status": "in_progress", "expires_at": now + timedelta(seconds=expires_in_s)}
+            return None
+
+    def complete(self, key: str, result: dict[str, Any], *, now: datetime) -> None:
+        with self._lock:
+            self.entries[key] = {"status": "completed", "result": result, "expires_at": now}
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            if self.entries.get(key, {}).get("status") == "in_progress":
+                del self.entries[key]
+
+
+@dataclass
+class FakeSettings:
+    bucket_pattern: str = "ml-models-{env}"
+    claim_ttl_s: float = 600.0
+
+
+@dataclass
+class FakeClock:
+    now: datetime = field(default_factory=lambda: datetime(2026, 11, 2, 12, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now = self.now + timedelta(seconds=seconds)
+
+
+@dataclass
+class FakeDeps:
+    settings: FakeSettings = field(default_factory=FakeSettings)
+    objects: FakeObjectStore = field(default_factory=FakeObjectStore)
+    registry: FakeRegistryStore = field(default_factory=FakeRegistryStore)
+    idempotency: FakeIdempotencyStore = field(default_factory=FakeIdempotencyStore)
+    clock: FakeClock = field(default_factory=FakeClock)
+
+
+def with_changes(obj, **changes):
+    return replace(obj, **changes)
