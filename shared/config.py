@@ -1,44 +1,56 @@
-"""Settings from the environment (prefix `MLOPS_EVENTS_`), one object per process.
+"""Settings from the environment (prefix `MLOPS_EVENTS_`), validated, one frozen object.
 
 Profiles pick backends: `embedded` (local folder + SQLite, no services), `emulators` (the GCP and
 AWS emulators, endpoints from the usual `*_EMULATOR_HOST` variables), `cloud` (real services).
+
+Why not pydantic-settings: importing it costs ~125 ms, which alone took register_model's cold start
+from 1.5x to 2x a bare function (benchmarks/cold_start.py). Settings are a handful of scalars, so a
+frozen dataclass read from the environment does the same job with the same names and clear errors.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from shared.errors import ConfigError
 
 Profile = Literal["embedded", "emulators", "cloud"]
-PROFILES: tuple[Profile, ...] = ("embedded", "emulators", "cloud")
+PROFILES: tuple[str, ...] = get_args(Profile)
+ENV_PREFIX = "MLOPS_EVENTS_"
+# A few settings honour the variable Google's own tools set, when ours is absent.
+_FALLBACKS = {"gcp_project": ("GOOGLE_CLOUD_PROJECT", "GCP_PROJECT")}
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MLOPS_EVENTS_", frozen=True, extra="ignore")
-
-    profile: Profile = "embedded"
+@dataclass(frozen=True)
+class Settings:
+    profile: str = "embedded"
     state_dir: Path = Path(".mlops-events")
     # Buckets whose name matches this pattern hold models; {env} is the environment.
     bucket_pattern: str = "ml-models-{env}"
     # Embedded profile: buckets are folders under this directory (default <state_dir>/buckets).
     local_buckets_dir: Path | None = None
-
-    gcp_project: str = Field(
-        "mlops-events-local",
-        validation_alias=AliasChoices("MLOPS_EVENTS_GCP_PROJECT", "GOOGLE_CLOUD_PROJECT", "GCP_PROJECT"),
-    )
+    gcp_project: str = "mlops-events-local"
     bigquery_dataset: str = "ml_registry"
     bigquery_table: str = "models"
     # bqemulator's REST endpoint (emulators profile); unset means the real BigQuery API.
     bigquery_endpoint: str | None = None
     firestore_collection: str = "models"
     idempotency_collection: str = "idempotency"
-    claim_ttl_s: float = Field(600.0, gt=0)
-
+    claim_ttl_s: float = 600.0
     log_level: str = "INFO"
+    _source: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=True)
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ConfigError(f"{ENV_PREFIX}PROFILE: {self.profile!r} is not one of {', '.join(PROFILES)}")
+        if self.bucket_pattern.count("{env}") != 1:
+            raise ConfigError(f"{ENV_PREFIX}BUCKET_PATTERN: must contain {{env}} once, got {self.bucket_pattern!r}")
+        if self.claim_ttl_s <= 0:
+            raise ConfigError(f"{ENV_PREFIX}CLAIM_TTL_S: must be positive, got {self.claim_ttl_s}")
 
     @property
     def buckets_dir(self) -> Path:
@@ -48,6 +60,34 @@ class Settings(BaseSettings):
     def bigquery_table_id(self) -> str:
         return f"{self.gcp_project}.{self.bigquery_dataset}.{self.bigquery_table}"
 
+    @property
+    def cache_key(self) -> tuple[tuple[str, str], ...]:
+        """What these settings were read from: equal keys, equal settings."""
+        return self._source
 
-def load_settings() -> Settings:
-    return Settings()
+
+def _convert(name: str, raw: str, kind: object) -> object:
+    variable = ENV_PREFIX + name.upper()
+    if kind in (Path, "Path", "Path | None"):
+        return Path(raw)
+    if kind in (float, "float"):
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{variable}: expected a number, got {raw!r}") from None
+    return raw
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    source: list[tuple[str, str]] = []
+    for spec in fields(Settings):
+        if spec.name.startswith("_"):
+            continue
+        names = (ENV_PREFIX + spec.name.upper(), *_FALLBACKS.get(spec.name, ()))
+        raw = next((environ[n] for n in names if environ.get(n)), None)
+        if raw is not None:
+            values[spec.name] = _convert(spec.name, raw, spec.type)
+            source.append((spec.name, raw))
+    return Settings(**values, _source=tuple(source))  # type: ignore[arg-type]

@@ -107,13 +107,12 @@ class Deps:
         return bigquery.Client(project=self.settings.gcp_project)
 
 
-_cache: dict[str, Deps] = {}
+_cache: dict[tuple[tuple[str, str], ...], Deps] = {}
 
 
 def current_deps() -> Deps:
     """The process's Deps for the settings in force now (the CLI may change them between calls)."""
     settings = load_settings()
-    key = settings.model_dump_json()
-    if key not in _cache:
-        _cache[key] = Deps(settings)
-    return _cache[key]
+    if settings.cache_key not in _cache:
+        _cache[settings.cache_key] = Deps(settings)
+    return _cache[settings.cache_key]

@@ -28,8 +28,8 @@ class EventParseError(PermanentError):
         super().__init__(f"{field}: {message}" if field else message)
 
 
-class ConfigError(PermanentError):
-    """Configuration that cannot work (unknown profile, missing setting for a profile)."""
+class ConfigError(MlopsEventsError):
+    """Configuration that cannot work. Not permanent for the event: once fixed, redeliveries succeed."""
 
 
 class AlreadyInProgressError(TransientError):
