@@ -97,6 +97,10 @@ def register(
     )
 
 
+def _latest(version: int | None) -> str:
+    return f"latest is v{version}" if version is not None else "no live version left"
+
+
 def _on_finalized(event: StorageObjectEvent, location: ModelLocation, deps: RegisterModelDeps) -> Outcome:
     fresh, result = register(event, location, deps)
     label = f"{location.model} v{location.version} ({location.env}) {location.path}"
@@ -104,7 +108,7 @@ def _on_finalized(event: StorageObjectEvent, location: ModelLocation, deps: Regi
         return Outcome.duplicate(f"already registered {label}", key=event.object_key)
     warning = " [unsafe: pickle runs code on load]" if result["unsafe"] else ""
     return Outcome.applied(
-        f"registered {label} as {result['format']}{warning}; latest is v{result['latest_version']}",
+        f"registered {label} as {result['format']}{warning}; {_latest(result['latest_version'])}",
         key=event.object_key,
         model=location.model,
         version=location.version,
@@ -128,5 +132,5 @@ def _on_deleted(event: StorageObjectEvent, location: ModelLocation, deps: Regist
     if not result["found"]:
         return Outcome.ignored(f"deleted object was never registered: {label}", key=event.object_key)
     return Outcome.applied(
-        f"marked deleted {label}; latest is v{result['latest_version']}", key=event.object_key, model=location.model
+        f"marked deleted {label}; {_latest(result['latest_version'])}", key=event.object_key, model=location.model
     )
