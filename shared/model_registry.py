@@ -131,3 +131,20 @@ def latest_live_version(rows: list[dict[str, Any]]) -> int | None:
     """
     live = [int(r["version"]) for r in rows if is_live(r)]
     return max(live) if live else None
+
+
+def summarize_models(rows: list[dict[str, Any]]) -> list[ModelSummary]:
+    """One summary per (env, model) from registry rows, sorted; every backend reads through this."""
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault((row["env"], row["model"]), []).append(row)
+    return [
+        ModelSummary(
+            env=env,
+            model=model,
+            latest_version=latest_live_version(group),
+            versions=sorted({int(r["version"]) for r in group if is_live(r)}),
+            updated_at=max((r["registered_at"] for r in group if r.get("registered_at")), default=None),
+        )
+        for (env, model), group in sorted(grouped.items())
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,8 +15,8 @@ from shared.model_registry import (
     ModelSummary,
     ObjectRef,
     RecordResult,
-    is_live,
     latest_live_version,
+    summarize_models,
 )
 from shared.ports import StoredObject
 
@@ -82,11 +82,7 @@ class FakeRegistryStore:
         return {k for k, r in self.rows.items() if r["bucket"] == bucket}
 
     def list_models(self, env: str | None = None) -> list[ModelSummary]:
-        keys = sorted({(r["env"], r["model"]) for r in self.rows.values() if env in (None, r["env"])})
-        return [
-            ModelSummary(e, m, self._latest(e, m), sorted({r["version"] for r in self._of(e, m) if is_live(r)}), None)
-            for e, m in keys
-        ]
+        return summarize_models([r for r in self.rows.values() if env in (None, r["env"])])
 
     def artifacts(self, model: str, env: str | None = None) -> list[dict[str, Any]]:
         rows = [r for r in self.rows.values() if r["model"] == model and env in (None, r["env"])]
@@ -148,7 +144,3 @@ class FakeDeps:
     registry: FakeRegistryStore = field(default_factory=FakeRegistryStore)
     idempotency: FakeIdempotencyStore = field(default_factory=FakeIdempotencyStore)
     clock: FakeClock = field(default_factory=FakeClock)
-
-
-def with_changes(obj, **changes):
-    return replace(obj, **changes)

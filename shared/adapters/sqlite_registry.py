@@ -14,8 +14,8 @@ from shared.model_registry import (
     ModelSummary,
     ObjectRef,
     RecordResult,
-    is_live,
     latest_live_version,
+    summarize_models,
 )
 
 _COLUMNS = (
@@ -132,19 +132,7 @@ class SqliteRegistryStore:
             rows = [_row(r) for r in conn.execute(query, (env,) if env else ())]
         finally:
             conn.close()
-        grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for row in rows:
-            grouped.setdefault((row["env"], row["model"]), []).append(row)
-        return [
-            ModelSummary(
-                env=e,
-                model=m,
-                latest_version=latest_live_version(group),
-                versions=sorted({int(r["version"]) for r in group if is_live(r)}),
-                updated_at=max(r["registered_at"] for r in group),
-            )
-            for (e, m), group in grouped.items()
-        ]
+        return summarize_models(rows)
 
     @staticmethod
     def _latest(conn: Any, env: str, model: str) -> int | None:
