@@ -3,7 +3,8 @@
 Free of pytest so that the test fixtures and the CLI's `up` command share one way to run them.
 Every server binds 127.0.0.1 on a free port, runs in its own process group (the gcloud emulators
 are a Python launcher with a Java child: stopping the group leaves no orphan JVM), and logs to a
-file whose tail is shown when it fails to come up.
+file whose tail is shown when it fails to come up. Emulators are also stopped at interpreter exit;
+Python skips that on SIGTERM, so a long-running caller should turn SIGTERM into an exception.
 """
 
 from __future__ import annotations
@@ -75,10 +76,8 @@ class Emulator:
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                pass
         # The launcher may be gone while its Java child still runs: kill the group regardless.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)

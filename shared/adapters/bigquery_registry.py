@@ -47,6 +47,12 @@ def _parameter_value(kind: str, value: Any) -> Any:
     return value
 
 
+def _retry_later(exc: Any) -> bool:
+    """BigQuery's refusals that pass with time: rate limits (a 403) and DML queued past its limit (a 400)."""
+    reasons = {e.get("reason") for e in getattr(exc, "errors", None) or [] if isinstance(e, dict)}
+    return bool(reasons & {"rateLimitExceeded", "jobRateLimitExceeded"}) or "concurrent update" in str(exc).lower()
+
+
 def _public_row(row: Any) -> dict[str, Any]:
     """A result row in the shape SqliteRegistryStore returns: ISO timestamps, metadata as a dict."""
     out = dict(row.items())
@@ -67,12 +73,16 @@ class BigQueryRegistryTable:
 
     # -- plumbing --------------------------------------------------------------------------------
     def _query(self, sql: str, params: list[Any] | None = None, *, what: str) -> Any:
-        """Run one statement with bounded retries: the client's defaults would retry a 500 for 10 minutes."""
-        from google.api_core.exceptions import BadRequest
+        """Run one statement, failing within about `timeout_s`.
+
+        The client's defaults retry a 500 for 10 minutes, and any job_retry wraps jobs.insert in a
+        10-minute loop that ignores its own deadline, so job retries are off: every statement here is
+        idempotent, and the platform's redelivery is the retry loop.
+        """
+        from google.api_core.exceptions import BadRequest, Forbidden
         from google.cloud import bigquery
 
         retry = bigquery.DEFAULT_RETRY.with_deadline(self._timeout_s)
-        job_retry = bigquery.DEFAULT_JOB_RETRY.with_deadline(self._timeout_s * 2)
         config = bigquery.QueryJobConfig(
             query_parameters=params or [], job_timeout_ms=int(self._timeout_s * 1000), use_legacy_sql=False
         )
@@ -83,12 +93,11 @@ class BigQueryRegistryTable:
                     job_config=config,
                     retry=retry,
                     timeout=self._timeout_s,
-                    job_retry=job_retry,
+                    job_retry=None,
                 )
-                rows = list(job.result(retry=retry, timeout=self._timeout_s, job_retry=job_retry))
-            except BadRequest as exc:
-                # Mutating DML on one table queues; past the queue BigQuery refuses with this message.
-                if "concurrent update" in str(exc).lower():
+                rows = list(job.result(retry=retry, timeout=self._timeout_s, job_retry=None))
+            except (BadRequest, Forbidden) as exc:
+                if _retry_later(exc):
                     raise TransientError(f"{what}: {exc}") from exc
                 raise
         return job, rows

@@ -2,20 +2,32 @@
 
 Layout, under `collection` (default `models`):
 
-    {collection}/{model}                      {model, latest: {env: {version, updated_at}}}
-    {collection}/{model}/envs/{env}           {env, model, latest_version, updated_at}: the pointer readers use
-    {collection}/{model}/versions/{N}         {model, version, artifacts: {sha256(record_key): row}}
-    {collection}_keys/{sha256(record_key)}    {record_key, bucket, env, model, version}: record_key -> its version doc
+    {collection}/{model}                        {model, latest: {env: {version, updated_at}}}
+    {collection}/{model}/envs/{env}             {env, model, latest_version, updated_at}: the pointer
+    {collection}/{model}/artifacts/{sha256(record_key)}    one row: ModelArtifact.to_row(), metadata as a map
+    {collection}/{model}/versions/{N}           {model, version, files: {sha256(record_key): row}}: the
+                                                version as users browse it, every env's files of version N
+    {collection}_keys/{sha256(record_key)}      {record_key, bucket, env, model, version}: finds a row's model
 
-A row is `ModelArtifact.to_row()` with `metadata` as a map. A version document holds the rows of every
-env for that version (model names repeat across envs), so each row carries its env and `latest` is
-derived per env from the rows, never stored blindly. Model names are valid document ids by
-construction (shared.model_path allows `[A-Za-z0-9][A-Za-z0-9._-]*`); record keys hold `/` and `#`,
-hence the hashes. A version document stays far below Firestore's 1 MiB limit for any real model
-(a row is well under 1 KiB).
+Model names are valid document ids by construction (shared.model_path allows `[A-Za-z0-9][A-Za-z0-9._-]*`);
+record keys hold `/` and `#`, hence the hashes.
 
-Every write happens in one transaction that reads what it changes, so concurrent deliveries for the
-same model serialise, and a redelivery finds its row and changes nothing.
+Why no read-write transaction: the files of one version are uploaded together, so their events
+arrive together, and transactions that read the same documents hold read locks that make each other
+wait and abort (on the emulator ~2 s per round; six concurrent files exhausted ten attempts). Instead
+every step is one atomic write guarded by a precondition, and every step is idempotent:
+
+1. the row and its key lookup are written in one batch with `create` (exists=False): the record_key
+   is registered at most once, and a redelivery learns `created=False` from the precondition;
+2. older generations of the same object are marked superseded with conditional updates;
+3. the env pointer is recomputed from the rows with the domain's own rule (latest_live_version) and
+   written conditioned on the pointer version it read *before* reading the rows. A writer that lost
+   the race re-reads and recomputes, so the last pointer written reflects every row written before it.
+
+The version document is a view of the rows: each file is its own field path, written in the same
+batch as the row it mirrors, so concurrent files of one version never contend for it.
+
+Steps 2 and 3 run on redeliveries too, so a crash between steps heals on the next delivery.
 """
 
 from __future__ import annotations
@@ -25,21 +37,24 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters._gcp_errors import translate_errors
+from shared.errors import TransientError
 from shared.model_registry import (
     DeleteResult,
     ModelArtifact,
     ModelSummary,
     ObjectRef,
     RecordResult,
-    is_live,
     latest_live_version,
+    summarize_models,
 )
 
 if TYPE_CHECKING:
     from google.cloud import firestore
 
-# Concurrent uploads of one model's files abort each other's transactions; each retry re-reads.
-_MAX_ATTEMPTS = 10
+# Rounds of read / conditional write before giving up with a TransientError (the platform redelivers).
+# Every lost round means another writer made progress, so this is only reached under a storm.
+_MAX_ROUNDS = 50
+_POINTER_FIELDS = ["env", "version", "registered_at", "deleted_at", "superseded_by_generation"]
 
 
 def _hash(record_key: str) -> str:
@@ -59,61 +74,35 @@ class FirestoreRegistryStore:
     def _model_ref(self, model: str) -> Any:
         return self._client.collection(self._collection).document(model)
 
-    def _versions(self, model: str) -> Any:
-        return self._model_ref(model).collection("versions")
+    def _rows_ref(self, model: str) -> Any:
+        return self._model_ref(model).collection("artifacts")
+
+    def _version_ref(self, model: str, version: int) -> Any:
+        return self._model_ref(model).collection("versions").document(str(version))
 
     def _env_ref(self, model: str, env: str) -> Any:
         return self._model_ref(model).collection("envs").document(env)
 
-    def _key_ref(self, record_key: str) -> Any:
-        return self._client.collection(f"{self._collection}_keys").document(_hash(record_key))
+    def _keys_ref(self) -> Any:
+        return self._client.collection(f"{self._collection}_keys")
 
     # -- writes ----------------------------------------------------------------------------------
     def record(self, artifact: ModelArtifact) -> RecordResult:
-        from google.cloud import firestore
+        from google.api_core.exceptions import AlreadyExists
 
         row = artifact.to_row()
-        row["metadata"] = dict(artifact.metadata)  # a map, queryable in the console, not JSON text
-        version_ref = self._versions(artifact.model).document(str(artifact.version))
-
-        @firestore.transactional
-        def write(transaction: Any) -> RecordResult:
-            # Reading the env pointer and the version document (even when it does not exist yet) puts
-            # them in this transaction's read set: a concurrent writer of either makes one of us retry.
-            self._env_ref(artifact.model, artifact.env).get(transaction=transaction)
-            version_ref.get(transaction=transaction)
-            docs = self._read_versions(artifact.model, transaction)
-            rows = [r for doc in docs.values() for r in doc["artifacts"].values()]
-            if any(r["record_key"] == artifact.record_key for r in rows):
-                return RecordResult(created=False, latest_version=self._latest(rows, artifact.env))
-
-            changed = {str(artifact.version)}
-            same_object = [
-                (doc_id, r)
-                for doc_id, doc in docs.items()
-                for r in doc["artifacts"].values()
-                if r["bucket"] == artifact.ref.bucket and r["object_name"] == artifact.ref.name
-            ]
-            generation = artifact.ref.generation
-            # A re-upload supersedes every older generation of the same object, whatever order they came in.
-            for doc_id, older in same_object:
-                superseded = older.get("superseded_by_generation")
-                if int(older["generation"]) < generation and (superseded is None or superseded < generation):
-                    older["superseded_by_generation"] = generation
-                    changed.add(doc_id)
-            newer = [int(r["generation"]) for _, r in same_object if int(r["generation"]) > generation]
-            if newer:
-                row["superseded_by_generation"] = max(newer)
-
-            doc = docs.setdefault(
-                str(artifact.version), {"model": artifact.model, "version": artifact.version, "artifacts": {}}
+        row["metadata"] = dict(artifact.metadata)  # a map, readable and queryable, not JSON text
+        key_hash = _hash(artifact.record_key)
+        with translate_errors(f"record {artifact.record_key}"):
+            batch = self._client.batch()
+            batch.create(self._rows_ref(artifact.model).document(key_hash), row)
+            batch.set(
+                self._version_ref(artifact.model, artifact.version),
+                {"model": artifact.model, "version": artifact.version, "files": {key_hash: row}},
+                merge=True,
             )
-            doc["artifacts"][_hash(artifact.record_key)] = row
-            rows.append(row)
-            for doc_id in changed:
-                transaction.set(self._versions(artifact.model).document(doc_id), docs[doc_id])
-            transaction.set(
-                self._key_ref(artifact.record_key),
+            batch.set(
+                self._keys_ref().document(key_hash),
                 {
                     "record_key": artifact.record_key,
                     "bucket": artifact.ref.bucket,
@@ -122,103 +111,129 @@ class FirestoreRegistryStore:
                     "version": artifact.version,
                 },
             )
-            latest = self._latest(rows, artifact.env)
-            self._write_pointer(transaction, artifact.model, artifact.env, latest, row["registered_at"])
-            return RecordResult(created=True, latest_version=latest)
-
-        with translate_errors(f"record {artifact.record_key}"):
-            return write(self._client.transaction(max_attempts=_MAX_ATTEMPTS))
+            try:
+                batch.commit()
+                created = True
+            except AlreadyExists:
+                created = False
+            self._supersede(artifact.model, artifact.ref)
+            latest = self._update_pointer(artifact.model, artifact.env)
+        return RecordResult(created=created, latest_version=latest)
 
     def mark_deleted(self, ref: ObjectRef, deleted_at: datetime) -> DeleteResult:
-        from google.cloud import firestore
+        from google.api_core.exceptions import FailedPrecondition, NotFound
 
-        key_ref = self._key_ref(ref.key)
-
-        @firestore.transactional
-        def write(transaction: Any) -> DeleteResult:
-            key = key_ref.get(transaction=transaction)
-            if not key.exists:
-                return DeleteResult(found=False, latest_version=None)
-            found = key.to_dict() or {}
-            model, env = found["model"], found["env"]
-            self._env_ref(model, env).get(transaction=transaction)
-            docs = self._read_versions(model, transaction)
-            rows = [r for doc in docs.values() for r in doc["artifacts"].values()]
-            doc_id = str(found["version"])
-            row = docs.get(doc_id, {"artifacts": {}})["artifacts"].get(_hash(ref.key))
-            if row is None:  # the lookup outlived its row (hand-edited data): nothing to mark
-                return DeleteResult(found=False, latest_version=None)
-            if not row.get("deleted_at"):
-                row["deleted_at"] = deleted_at.isoformat()
-                transaction.set(self._versions(model).document(doc_id), docs[doc_id])
-                latest = self._latest(rows, env)
-                self._write_pointer(transaction, model, env, latest, row["deleted_at"])
-                return DeleteResult(found=True, latest_version=latest)
-            return DeleteResult(found=True, latest_version=self._latest(rows, env))
-
+        key_hash = _hash(ref.key)
         with translate_errors(f"mark deleted {ref.key}"):
-            return write(self._client.transaction(max_attempts=_MAX_ATTEMPTS))
+            lookup = self._keys_ref().document(key_hash).get()
+            if not lookup.exists:
+                return DeleteResult(found=False, latest_version=None)
+            model, env = lookup.get("model"), lookup.get("env")
+            row_ref = self._rows_ref(model).document(key_hash)
+            for _ in range(_MAX_ROUNDS):
+                snapshot = row_ref.get()
+                if not snapshot.exists:  # a lookup without its row: the row was never written
+                    return DeleteResult(found=False, latest_version=None)
+                if snapshot.get("deleted_at"):
+                    break  # the first deletion time stands
+                try:
+                    self._update_row(model, snapshot, {"deleted_at": deleted_at.isoformat()})
+                    break
+                except (FailedPrecondition, NotFound):
+                    continue  # changed under us (superseded meanwhile): look again
+            else:
+                raise TransientError(f"mark deleted {ref.key}: the row kept changing")
+            latest = self._update_pointer(model, env)
+        return DeleteResult(found=True, latest_version=latest)
 
-    def _write_pointer(self, transaction: Any, model: str, env: str, latest: int | None, updated_at: str) -> None:
-        transaction.set(
-            self._env_ref(model, env),
-            {"env": env, "model": model, "latest_version": latest, "updated_at": updated_at},
+    def _supersede(self, model: str, ref: ObjectRef) -> None:
+        """Every generation of an object but the newest points at the newest, whatever order they came in."""
+        from google.api_core.exceptions import FailedPrecondition, NotFound
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = self._rows_ref(model).where(filter=FieldFilter("object_name", "==", ref.name))
+        for _ in range(_MAX_ROUNDS):
+            same = [s for s in query.get() if s.get("bucket") == ref.bucket]
+            newest = max((int(s.get("generation")) for s in same), default=None)
+            stale = [
+                s
+                for s in same
+                if int(s.get("generation")) < newest
+                and (s.get("superseded_by_generation") is None or s.get("superseded_by_generation") < newest)
+            ]
+            try:
+                for snapshot in stale:
+                    self._update_row(model, snapshot, {"superseded_by_generation": newest})
+                return
+            except (FailedPrecondition, NotFound):
+                continue  # a concurrent writer moved a row: recompute from fresh rows
+        raise TransientError(f"supersede {ref.bucket}/{ref.name}: rows kept changing")
+
+    def _update_row(self, model: str, snapshot: Any, fields: dict[str, Any]) -> None:
+        """Change a row unless it changed since `snapshot`, and its mirror in the version view with it."""
+        batch = self._client.batch()
+        batch.update(
+            snapshot.reference, fields, option=self._client.write_option(last_update_time=snapshot.update_time)
         )
-        # merge: the model document keeps the other envs' pointers as they are.
-        transaction.set(
-            self._model_ref(model),
-            {"model": model, "latest": {env: {"version": latest, "updated_at": updated_at}}},
-            merge=True,
-        )
+        view = {f"files.{snapshot.id}.{name}": value for name, value in fields.items()}
+        batch.update(self._version_ref(model, int(snapshot.get("version"))), view)
+        batch.commit()
+
+    def _update_pointer(self, model: str, env: str) -> int | None:
+        """Recompute `latest` for one model/env from its rows and write it, unless someone wrote it meanwhile."""
+        from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        env_ref = self._env_ref(model, env)
+        query = self._rows_ref(model).where(filter=FieldFilter("env", "==", env)).select(_POINTER_FIELDS)
+        for _ in range(_MAX_ROUNDS):
+            pointer = env_ref.get()  # read before the rows: see the module docstring
+            rows = [s.to_dict() or {} for s in query.get()]
+            latest = latest_live_version(rows)
+            # When the env's rows last changed: derived from the rows, so a redelivery writes the same value.
+            updated_at = max(
+                (t for r in rows for t in (r.get("registered_at"), r.get("deleted_at")) if t), default=None
+            )
+            fields = {"env": env, "model": model, "latest_version": latest, "updated_at": updated_at}
+            # Written even when unchanged: skipping would let a writer whose rows were stale have the last word.
+            batch = self._client.batch()
+            if pointer.exists:
+                batch.update(env_ref, fields, option=self._client.write_option(last_update_time=pointer.update_time))
+            else:
+                batch.create(env_ref, fields)
+            # merge: the model document keeps the other envs' pointers as they are.
+            batch.set(
+                self._model_ref(model),
+                {"model": model, "latest": {env: {"version": latest, "updated_at": updated_at}}},
+                merge=True,
+            )
+            try:
+                batch.commit()
+                return latest
+            except (AlreadyExists, FailedPrecondition, NotFound):
+                continue
+        raise TransientError(f"latest pointer of {env}/{model}: kept changing")
 
     # -- reads -----------------------------------------------------------------------------------
-    def _read_versions(self, model: str, transaction: Any = None) -> dict[str, dict[str, Any]]:
-        """Every version document of a model (a model has few), as {doc id: document}."""
-        docs = {}
-        for snapshot in self._versions(model).get(transaction=transaction):
-            doc = snapshot.to_dict() or {}
-            doc.setdefault("artifacts", {})
-            docs[snapshot.id] = doc
-        return docs
-
     def _rows(self, model: str) -> list[dict[str, Any]]:
-        return [row for doc in self._read_versions(model).values() for row in doc["artifacts"].values()]
-
-    @staticmethod
-    def _latest(rows: list[dict[str, Any]], env: str) -> int | None:
-        return latest_live_version([r for r in rows if r["env"] == env])
+        return [s.to_dict() or {} for s in self._rows_ref(model).stream()]
 
     def known_keys(self, bucket: str) -> set[str]:
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        query = (
-            self._client.collection(f"{self._collection}_keys")
-            .where(filter=FieldFilter("bucket", "==", bucket))
-            .select(["record_key"])
-        )
+        query = self._keys_ref().where(filter=FieldFilter("bucket", "==", bucket)).select(["record_key"])
         with translate_errors(f"known keys of {bucket}"):
             return {snapshot.get("record_key") for snapshot in query.stream()}
 
     def artifacts(self, model: str, env: str | None = None) -> list[dict[str, Any]]:
         with translate_errors(f"artifacts of {model}"):
             rows = self._rows(model)
-        return sorted((dict(r) for r in rows if env is None or r["env"] == env), key=_sort_key)
+        return sorted((r for r in rows if env is None or r["env"] == env), key=_sort_key)
 
     def list_models(self, env: str | None = None) -> list[ModelSummary]:
-        grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        rows: list[dict[str, Any]] = []
         with translate_errors("list models"):
-            # list_documents also yields models whose document was never written, only their versions.
+            # list_documents also yields a model whose own document was never written, only its rows.
             for model_ref in self._client.collection(self._collection).list_documents():
-                for row in self._rows(model_ref.id):
-                    if env is None or row["env"] == env:
-                        grouped.setdefault((row["env"], row["model"]), []).append(row)
-        return [
-            ModelSummary(
-                env=e,
-                model=m,
-                latest_version=latest_live_version(group),
-                versions=sorted({int(r["version"]) for r in group if is_live(r)}),
-                updated_at=max(r["registered_at"] for r in group),
-            )
-            for (e, m), group in sorted(grouped.items())
-        ]
+                rows.extend(r for r in self._rows(model_ref.id) if env is None or r["env"] == env)
+        return summarize_models(rows)

@@ -28,9 +28,19 @@ def _stored(blob: Any) -> StoredObject:
     )
 
 
+DEFAULT_TIMEOUT_S = 30.0
+
+
 class GcsObjectStore:
-    def __init__(self, client: storage.Client) -> None:
+    def __init__(self, client: storage.Client, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self._client = client
+        self._timeout_s = timeout_s
+
+    def _calls(self) -> dict[str, Any]:
+        """Per-call timeout and retry: the SDK's default retry loop may run 120 s, longer than a function has."""
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        return {"timeout": self._timeout_s, "retry": DEFAULT_RETRY.with_deadline(self._timeout_s)}
 
     def read_head(self, bucket: str, name: str, generation: int | None, length: int) -> bytes | None:
         """A ranged read pinned to the event's generation: a newer upload must not be judged in its place."""
@@ -41,7 +51,7 @@ class GcsObjectStore:
         blob = self._client.bucket(bucket).blob(name, generation=generation)
         with translate_errors(f"read gs://{bucket}/{name}#{generation}"):
             try:
-                return blob.download_as_bytes(start=0, end=length - 1, checksum=None)
+                return blob.download_as_bytes(start=0, end=length - 1, checksum=None, **self._calls())
             except NotFound:  # overwritten or deleted since the event: that generation is gone
                 return None
             except RequestRangeNotSatisfiable:  # GCS answers a range on a zero-byte object with 416
@@ -52,14 +62,14 @@ class GcsObjectStore:
 
         with translate_errors(f"list gs://{bucket}/{prefix}"):
             try:
-                for blob in self._client.list_blobs(bucket, prefix=prefix or None):
+                for blob in self._client.list_blobs(bucket, prefix=prefix or None, **self._calls()):
                     yield _stored(blob)
             except NotFound:  # a missing bucket lists as empty, as the local store does
                 return
 
     def list_buckets(self) -> list[str]:
         with translate_errors("list buckets"):
-            return sorted(b.name for b in self._client.list_buckets())
+            return sorted(b.name for b in self._client.list_buckets(**self._calls()))
 
     def put(
         self,
@@ -74,7 +84,7 @@ class GcsObjectStore:
         if metadata:
             blob.metadata = dict(metadata)
         with translate_errors(f"write gs://{bucket}/{name}"):
-            blob.upload_from_string(data, content_type=content_type or "application/octet-stream")
+            blob.upload_from_string(data, content_type=content_type or "application/octet-stream", **self._calls())
             # The upload's response describes the generation we wrote; a reload by name could race a
             # concurrent overwrite and describe someone else's.
             return _stored(blob)
