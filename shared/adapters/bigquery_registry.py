@@ -22,8 +22,7 @@ from shared.model_registry import (
     ModelSummary,
     ObjectRef,
     RecordResult,
-    is_live,
-    latest_live_version,
+    summarize_models,
 )
 
 if TYPE_CHECKING:
@@ -218,17 +217,5 @@ class BigQueryRegistryTable:
             params,
             what="list models",
         )
-        grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for row in rows:
-            grouped.setdefault((row["env"], row["model"]), []).append(dict(row.items()))
         # Grouped here with the domain's own rule, so `latest` means the same on every backend.
-        return [
-            ModelSummary(
-                env=e,
-                model=m,
-                latest_version=latest_live_version(group),
-                versions=sorted({int(r["version"]) for r in group if is_live(r)}),
-                updated_at=max(r["registered_at"] for r in group).isoformat(),
-            )
-            for (e, m), group in sorted(grouped.items())
-        ]
+        return summarize_models([_public_row(r) for r in rows])
