@@ -97,9 +97,9 @@ def test_complete_and_release_of_an_unknown_key_change_nothing(store: FirestoreI
     assert store.claim("never-claimed", now=NOW, expires_in_s=60) is None
 
 
-def test_racing_claims_have_exactly_one_winner(firestore_db: Any) -> None:
-    # GIVEN 8 deliveries of the same event, each with its own store, released at the same moment
-    stores = [FirestoreIdempotencyStore(firestore_db, "idempotency") for _ in range(8)]
+def race_claims(firestore_db: Any, now: datetime, deliveries: int = 8) -> list[object]:
+    """`deliveries` stores claim KEY at the same moment; each result is None (won) or the exception."""
+    stores = [FirestoreIdempotencyStore(firestore_db, "idempotency") for _ in range(deliveries)]
     barrier = threading.Barrier(len(stores))
     results: list[object] = []
     lock = threading.Lock()
@@ -107,7 +107,7 @@ def test_racing_claims_have_exactly_one_winner(firestore_db: Any) -> None:
     def deliver(store: FirestoreIdempotencyStore) -> None:
         barrier.wait()
         try:
-            outcome: object = store.claim(KEY, now=NOW, expires_in_s=60)
+            outcome: object = store.claim(KEY, now=now, expires_in_s=60)
         except Exception as exc:
             outcome = exc
         with lock:
@@ -118,8 +118,15 @@ def test_racing_claims_have_exactly_one_winner(firestore_db: Any) -> None:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    return results
 
-    # WHEN they all claim THEN exactly one wins and every other one is told it is in progress
+
+def test_racing_claims_have_exactly_one_winner(firestore_db: Any) -> None:
+    # GIVEN 8 deliveries of the same event, each with its own store, released at the same moment
+    # WHEN they all claim
+    results = race_claims(firestore_db, NOW)
+
+    # THEN exactly one wins and every other one is told it is in progress
     assert len(results) == 8
     assert sum(r is None for r in results) == 1, results
     assert all(isinstance(r, AlreadyInProgressError) for r in results if r is not None), results
@@ -128,29 +135,11 @@ def test_racing_claims_have_exactly_one_winner(firestore_db: Any) -> None:
 def test_racing_takeovers_of_an_expired_claim_have_exactly_one_winner(firestore_db: Any) -> None:
     # GIVEN a claim left behind by a crashed delivery, long expired
     FirestoreIdempotencyStore(firestore_db, "idempotency").claim(KEY, now=NOW, expires_in_s=1)
-    later = NOW + timedelta(minutes=10)
 
     # WHEN 8 redeliveries try to take it over at once
-    stores = [FirestoreIdempotencyStore(firestore_db, "idempotency") for _ in range(8)]
-    barrier = threading.Barrier(len(stores))
-    results: list[object] = []
-    lock = threading.Lock()
-
-    def deliver(store: FirestoreIdempotencyStore) -> None:
-        barrier.wait()
-        try:
-            outcome: object = store.claim(KEY, now=later, expires_in_s=60)
-        except Exception as exc:
-            outcome = exc
-        with lock:
-            results.append(outcome)
-
-    threads = [threading.Thread(target=deliver, args=(s,)) for s in stores]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    results = race_claims(firestore_db, NOW + timedelta(minutes=10))
 
     # THEN exactly one takes it over; the others see its fresh claim
+    assert len(results) == 8
     assert sum(r is None for r in results) == 1, results
     assert all(isinstance(r, AlreadyInProgressError) for r in results if r is not None), results
