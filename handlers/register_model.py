@@ -116,16 +116,21 @@ def _on_finalized(event: StorageObjectEvent, location: ModelLocation, deps: Regi
     )
 
 
-def _on_deleted(event: StorageObjectEvent, location: ModelLocation, deps: RegisterModelDeps) -> Outcome:
-    ref = ObjectRef(event.bucket, event.name, event.generation)
+def mark_deleted(ref: ObjectRef, deleted_at: datetime, deps: RegisterModelDeps) -> tuple[bool, dict[str, Any]]:
+    """Mark one object version deleted once; shared with reconcile_registry, which heals lost deletes."""
 
     def mark() -> dict[str, Any]:
-        deleted = deps.registry.mark_deleted(ref, event.event_time or deps.clock())
+        deleted = deps.registry.mark_deleted(ref, deleted_at)
         return {"found": deleted.found, "latest_version": deleted.latest_version}
 
-    fresh, result = run_once(
-        deps.idempotency, f"deleted:{event.object_key}", mark, clock=deps.clock, claim_ttl_s=deps.settings.claim_ttl_s
+    return run_once(
+        deps.idempotency, f"deleted:{ref.key}", mark, clock=deps.clock, claim_ttl_s=deps.settings.claim_ttl_s
     )
+
+
+def _on_deleted(event: StorageObjectEvent, location: ModelLocation, deps: RegisterModelDeps) -> Outcome:
+    ref = ObjectRef(event.bucket, event.name, event.generation)
+    fresh, result = mark_deleted(ref, event.event_time or deps.clock(), deps)
     label = f"{location.model} v{location.version} ({location.env}) {location.path}#{event.generation}"
     if not fresh:
         return Outcome.duplicate(f"deletion already recorded for {label}", key=event.object_key)

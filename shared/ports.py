@@ -56,6 +56,9 @@ class RegistryStore(Protocol):
     def known_keys(self, bucket: str) -> set[str]:
         """record_keys (`bucket/name#generation`) registered from this bucket, deleted ones included."""
 
+    def undeleted_keys(self, bucket: str) -> set[str]:
+        """record_keys from this bucket not marked deleted: what reconcile expects to find in a listing."""
+
     def list_models(self, env: str | None = None) -> list[ModelSummary]: ...
 
     def artifacts(self, model: str, env: str | None = None) -> list[dict[str, Any]]:

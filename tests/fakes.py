@@ -81,6 +81,9 @@ class FakeRegistryStore:
     def known_keys(self, bucket: str) -> set[str]:
         return {k for k, r in self.rows.items() if r["bucket"] == bucket}
 
+    def undeleted_keys(self, bucket: str) -> set[str]:
+        return {k for k, r in self.rows.items() if r["bucket"] == bucket and not r["deleted_at"]}
+
     def list_models(self, env: str | None = None) -> list[ModelSummary]:
         return summarize_models([r for r in self.rows.values() if env in (None, r["env"])])
 

@@ -195,6 +195,14 @@ class BigQueryRegistryTable:
         )
         return {r["record_key"] for r in rows}
 
+    def undeleted_keys(self, bucket: str) -> set[str]:
+        _, rows = self._query(
+            "SELECT record_key FROM {table} WHERE bucket = @bucket AND deleted_at IS NULL",
+            [self._param("bucket", "STRING", bucket)],
+            what=f"undeleted keys of {bucket}",
+        )
+        return {r["record_key"] for r in rows}
+
     def artifacts(self, model: str, env: str | None = None) -> list[dict[str, Any]]:
         params = [self._param("model", "STRING", model)]
         if env:

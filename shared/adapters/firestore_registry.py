@@ -225,6 +225,16 @@ class FirestoreRegistryStore:
         with translate_errors(f"known keys of {bucket}"):
             return {snapshot.get("record_key") for snapshot in query.stream()}
 
+    def undeleted_keys(self, bucket: str) -> set[str]:
+        """The lookups name the models with rows from this bucket; their rows say which are deleted."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        lookups = self._keys_ref().where(filter=FieldFilter("bucket", "==", bucket)).select(["model"])
+        with translate_errors(f"undeleted keys of {bucket}"):
+            models = {snapshot.get("model") for snapshot in lookups.stream()}
+            rows = [row for model in sorted(models) for row in self._rows(model)]
+        return {r["record_key"] for r in rows if r.get("bucket") == bucket and not r.get("deleted_at")}
+
     def artifacts(self, model: str, env: str | None = None) -> list[dict[str, Any]]:
         with translate_errors(f"artifacts of {model}"):
             rows = self._rows(model)

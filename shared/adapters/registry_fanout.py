@@ -32,6 +32,9 @@ class FanOutRegistryStore:
     def known_keys(self, bucket: str) -> set[str]:
         return self.primary.known_keys(bucket)
 
+    def undeleted_keys(self, bucket: str) -> set[str]:
+        return self.primary.undeleted_keys(bucket)
+
     def list_models(self, env: str | None = None) -> list[ModelSummary]:
         return self.primary.list_models(env)
 

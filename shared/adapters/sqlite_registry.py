@@ -115,6 +115,14 @@ class SqliteRegistryStore:
         finally:
             conn.close()
 
+    def undeleted_keys(self, bucket: str) -> set[str]:
+        conn = connect(self._path)
+        try:
+            query = "SELECT record_key FROM models WHERE bucket = ? AND deleted_at IS NULL"
+            return {r[0] for r in conn.execute(query, (bucket,))}
+        finally:
+            conn.close()
+
     def artifacts(self, model: str, env: str | None = None) -> list[dict[str, Any]]:
         query = "SELECT * FROM models WHERE model = ?" + (" AND env = ?" if env else "")
         params = (model, env) if env else (model,)

@@ -143,6 +143,10 @@ class RegistryContract:
         assert store.known_keys("ml-models-dev") == {live.record_key, gone.record_key}
         assert store.known_keys("ml-models-prod") == {prod.record_key}
         assert store.known_keys("ml-models-nowhere") == set()
+        # AND the undeleted keys leave the deleted one out
+        assert store.undeleted_keys("ml-models-dev") == {live.record_key}
+        assert store.undeleted_keys("ml-models-prod") == {prod.record_key}
+        assert store.undeleted_keys("ml-models-nowhere") == set()
 
     def test_envs_do_not_mix(self, store: RegistryStore, make_artifact: MakeArtifact) -> None:
         # GIVEN the same model name in dev (v1, v2) and prod (v1)
