@@ -14,7 +14,8 @@ DEFAULT_BUCKET_PATTERN = "ml-models-{env}"
 
 # Model names follow the rules of a GCS path segment we are willing to key documents on.
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_VERSION_DIR = re.compile(r"^v(\d{1,9})$")
+# No leading zeros: `v01` and `v1` would otherwise both be version 1.
+_VERSION_DIR = re.compile(r"^v(0|[1-9]\d{0,8})$")
 # Names tools leave behind while writing: gsutil/gcloud composite parts, editors, rsync, Spark, Hadoop.
 _TEMPORARY_NAME = re.compile(
     r"(^|/)(\.|_)|\.(tmp|temp|part|partial|crdownload|swp|lock)$|~$|/_temporary/|\.gstmp$",

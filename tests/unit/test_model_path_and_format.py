@@ -51,6 +51,7 @@ def test_nested_paths_inside_the_version_folder_are_kept():
         "bert/v1/model.pt.crdownload",
         "bert/v1/model.pt~",
         "-bad/v1/model.pt",
+        "bert/v01/model.pt",
     ],
 )
 def test_not_model_artifacts(name):

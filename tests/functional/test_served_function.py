@@ -1,0 +1,92 @@
+"""register_model served by the functions-framework CLI, as Cloud Run serves it: real HTTP, both modes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from shared.delivery import delivery_from_fixture
+from shared.manifest import REPO_ROOT, function_named
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served(state_dir: Path):
+    spec = function_named("register_model")
+    port = _free_port()
+    env = {**os.environ, "MLOPS_EVENTS_STATE_DIR": str(state_dir), "MLOPS_EVENTS_PROFILE": "embedded"}
+    command = [
+        sys.executable,
+        "-m",
+        "functions_framework",
+        "--source",
+        str(spec.source_path),
+        "--target",
+        spec.entry_point,
+        "--signature-type",
+        "cloudevent",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    process = subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # a GET on a CloudEvent function is 405: probe the TCP port
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}/", process
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def post(url: str, fixture: str) -> int:
+    delivery = delivery_from_fixture(REPO_ROOT / "events" / fixture)
+    request = urllib.request.Request(url, data=delivery.body, headers=delivery.headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_the_served_function_registers_acks_bad_input_and_logs_one_line_per_event(served):
+    url, process = served
+    statuses = [
+        post(url, "storage/01-finalized-safetensors.structured.json"),
+        post(url, "storage/02-finalized-config.binary.json"),
+        post(url, "storage/01-finalized-safetensors.structured.json"),
+        post(url, "storage/21-malformed-generation.binary.json"),
+        post(url, "storage/23-malformed-not-a-cloudevent.binary.json"),
+    ]
+    process.terminate()
+    output = process.communicate(timeout=10)[0].decode()
+    outcomes = [json.loads(line) for line in output.splitlines() if line.startswith('{"severity"')]
+
+    # Bad input is acknowledged (2xx, never retried), except a body that is not an event at all (400).
+    assert statuses == [200, 200, 200, 200, 400]
+    assert [(o["outcome"], o["severity"]) for o in outcomes] == [
+        ("applied", "INFO"),
+        ("applied", "INFO"),
+        ("duplicate", "INFO"),
+        ("rejected", "WARNING"),
+    ]
+    assert all({"function", "event_id", "outcome", "detail", "latency_ms"} <= o.keys() for o in outcomes)
+    assert outcomes[0]["event_id"] == "9800000000000000"
