@@ -7,9 +7,10 @@ released after a failure is free at once.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.ports import Clock, IdempotencyStore
+if TYPE_CHECKING:
+    from shared.ports import Clock, IdempotencyStore
 
 DEFAULT_CLAIM_TTL_S = 600.0  # longer than any function timeout we deploy (540 s max for gen2 events)
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from shared.adapters._sqlite import connect, write_transaction
+from shared.adapters._sqlite import connection, write_transaction
 from shared.model_registry import (
     DeleteResult,
     ModelArtifact,
@@ -64,11 +64,8 @@ def _row(record: Any) -> dict[str, Any]:
 class SqliteRegistryStore:
     def __init__(self, path: Path) -> None:
         self._path = Path(path)
-        conn = connect(self._path)
-        try:
-            conn.executescript(_SCHEMA)
-        finally:
-            conn.close()
+        conn = connection(self._path)
+        conn.executescript(_SCHEMA)
 
     def record(self, artifact: ModelArtifact) -> RecordResult:
         row = artifact.to_row()
@@ -109,37 +106,25 @@ class SqliteRegistryStore:
             return DeleteResult(found=True, latest_version=self._latest(conn, found["env"], found["model"]))
 
     def known_keys(self, bucket: str) -> set[str]:
-        conn = connect(self._path)
-        try:
-            return {r[0] for r in conn.execute("SELECT record_key FROM models WHERE bucket = ?", (bucket,))}
-        finally:
-            conn.close()
+        conn = connection(self._path)
+        return {r[0] for r in conn.execute("SELECT record_key FROM models WHERE bucket = ?", (bucket,))}
 
     def undeleted_keys(self, bucket: str) -> set[str]:
-        conn = connect(self._path)
-        try:
-            query = "SELECT record_key FROM models WHERE bucket = ? AND deleted_at IS NULL"
-            return {r[0] for r in conn.execute(query, (bucket,))}
-        finally:
-            conn.close()
+        conn = connection(self._path)
+        query = "SELECT record_key FROM models WHERE bucket = ? AND deleted_at IS NULL"
+        return {r[0] for r in conn.execute(query, (bucket,))}
 
     def artifacts(self, model: str, env: str | None = None) -> list[dict[str, Any]]:
         query = "SELECT * FROM models WHERE model = ?" + (" AND env = ?" if env else "")
         params = (model, env) if env else (model,)
-        conn = connect(self._path)
-        try:
-            rows = conn.execute(query + " ORDER BY env, version, path, generation", params).fetchall()
-        finally:
-            conn.close()
+        conn = connection(self._path)
+        rows = conn.execute(query + " ORDER BY env, version, path, generation", params).fetchall()
         return [_row(r) for r in rows]
 
     def list_models(self, env: str | None = None) -> list[ModelSummary]:
-        conn = connect(self._path)
-        try:
-            query = "SELECT * FROM models" + (" WHERE env = ?" if env else "") + " ORDER BY env, model, version"
-            rows = [_row(r) for r in conn.execute(query, (env,) if env else ())]
-        finally:
-            conn.close()
+        conn = connection(self._path)
+        query = "SELECT * FROM models" + (" WHERE env = ?" if env else "") + " ORDER BY env, model, version"
+        rows = [_row(r) for r in conn.execute(query, (env,) if env else ())]
         return summarize_models(rows)
 
     @staticmethod

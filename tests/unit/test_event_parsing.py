@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.errors import EventParseError, MlopsEventsError
-from shared.events import envelope_from_cloud_event, parse_pubsub_message, parse_storage_event
-from shared.events.cloudevent import envelope_from_attributes
+from shared.events.cloudevent import envelope_from_attributes, envelope_from_cloud_event
+from shared.events.pubsub import parse_pubsub_message
 from shared.events.scheduler import parse_scheduled_run
-from shared.events.storage import StorageChange
+from shared.events.storage import StorageChange, parse_storage_event
 
 STORAGE_DATA = {
     "bucket": "ml-models-dev",
