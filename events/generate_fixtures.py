@@ -7,9 +7,11 @@ the events agree as they would in GCS. Ids and times are fixed so the output is 
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import pickle
+import re
 import shutil
 import struct
 import sys
@@ -271,8 +273,155 @@ def write_scheduler_fixtures() -> None:
     write_fixture(out / "reconcile-registry-malformed-base64.structured.json", bad64)
 
 
+BUDGET_ACCOUNT = "01D4EE-079462-DFD6EC"
+
+
+def budget_event(
+    minutes: int,
+    *,
+    name: str = "ml-platform-prod",
+    budget_id: str = "3f1c8a52-6e0b-4c8e-9d2a-7b1f0c9e4d11",
+    cost: float,
+    amount: float = 1000.0,
+    currency: str = "USD",
+    interval: str = "2026-11-01T07:00:00Z",
+    actual: float | None = None,
+    forecast: float | None = None,
+    schema: str = "1.0",
+    snake_case: bool = False,
+) -> dict:
+    """A budget notification as Cloud Billing publishes it to the budget's topic."""
+    data: dict = {
+        "budgetDisplayName": name,
+        "costAmount": cost,
+        "costIntervalStart": interval,
+        "budgetAmount": amount,
+        "budgetAmountType": "SPECIFIED_AMOUNT",
+        "currencyCode": currency,
+    }
+    if actual is not None:
+        data["alertThresholdExceeded"] = actual
+    if forecast is not None:
+        data["forecastThresholdExceeded"] = forecast
+    attributes = {"billingAccountId": BUDGET_ACCOUNT, "budgetId": budget_id, "schemaVersion": schema}
+    if snake_case:
+        data = {re.sub(r"(?<!^)([A-Z])", r"_\1", k).lower(): v for k, v in data.items()}
+    event = pubsub_cloud_event(
+        data,
+        topic="billing-budget-alerts",
+        attributes=attributes,
+        event_id=f"{9_700_000_000_000_000 + minutes}",
+        time=datetime(2026, 11, 20, 8, 0, tzinfo=UTC) + timedelta(minutes=minutes),
+    )
+    if snake_case:
+        message = event["data"]["message"]
+        message["message_id"] = message.pop("messageId")
+        message["publish_time"] = message.pop("publishTime")
+    return event
+
+
+def write_budget_fixtures() -> None:
+    out = EVENTS / "budget"
+    if out.exists():
+        shutil.rmtree(out)
+    fixtures = {
+        "01-routine-no-threshold.structured.json": (budget_event(0, cost=120.4), "structured"),
+        "02-actual-50.structured.json": (budget_event(20, cost=512.3, actual=0.5), "structured"),
+        # Published again later in the day with the same threshold: already posted.
+        "03-actual-50-again.binary.json": (budget_event(40, cost=530.0, actual=0.5), "binary"),
+        "04-forecast-100.structured.json": (budget_event(60, cost=600.0, forecast=1.0), "structured"),
+        "05-actual-90.binary.json": (budget_event(80, cost=905.5, actual=0.9), "binary"),
+        "06-actual-100.structured.json": (budget_event(100, cost=1012.0, actual=1.0), "structured"),
+        # A 90% notification delivered after the 100% one: stale, stays quiet.
+        "07-actual-90-after-100.structured.json": (budget_event(120, cost=950.0, actual=0.9), "structured"),
+        # The next month re-arms every threshold.
+        "08-new-month-actual-50.structured.json": (
+            budget_event(130, cost=501.0, actual=0.5, interval="2026-12-01T08:00:00Z"),
+            "structured",
+        ),
+        "09-eur-actual-50.binary.json": (
+            budget_event(
+                140,
+                name="training-eu",
+                budget_id="b7a0c1d2-0000-4e5f-8a9b-c0d1e2f3a4b5",
+                cost=2600.0,
+                amount=5000.0,
+                currency="EUR",
+                actual=0.5,
+            ),
+            "binary",
+        ),
+        "10-jpy-actual-120.structured.json": (
+            budget_event(
+                150,
+                name="inference-tokyo",
+                budget_id="c8b1d2e3-1111-4f60-9bac-d1e2f3a4b5c6",
+                cost=1_260_000,
+                amount=1_000_000,
+                currency="JPY",
+                actual=1.2,
+            ),
+            "structured",
+        ),
+        # A budget name trying to ping the channel and smuggle a link; and both kinds in one message.
+        "11-hostile-name-actual-and-forecast.structured.json": (
+            budget_event(
+                160,
+                name="<!channel> ops <https://evil.example|click> & co",
+                budget_id="d9c2e3f4-2222-4a71-8cbd-e2f3a4b5c6d7",
+                cost=800.0,
+                actual=0.75,
+                forecast=1.1,
+            ),
+            "structured",
+        ),
+        "12-snake-case-keys.binary.json": (
+            budget_event(
+                170,
+                name="batch-scoring",
+                budget_id="e0d3f4a5-3333-4b82-9dce-f3a4b5c6d7e8",
+                cost=450.0,
+                amount=500.0,
+                actual=0.9,
+                snake_case=True,
+            ),
+            "binary",
+        ),
+        "13-unknown-schema-version.structured.json": (
+            budget_event(
+                180,
+                name="feature-store",
+                budget_id="f1e4a5b6-4444-4c93-aedf-a4b5c6d7e8f9",
+                cost=300.0,
+                amount=500.0,
+                actual=0.5,
+                schema="2.0",
+            ),
+            "structured",
+        ),
+    }
+    rendered = {name: render(event, mode) for name, (event, mode) in fixtures.items()}
+    missing = budget_event(200, cost=10.0, actual=0.5)
+    del missing["data"]["message"]["attributes"]["budgetId"]
+    rendered["20-malformed-missing-budget-id.structured.json"] = missing
+    bad64 = budget_event(201, cost=10.0, actual=0.5)
+    bad64["data"]["message"]["data"] = "eyJidWRnZXQ!!"
+    rendered["21-malformed-bad-base64.structured.json"] = bad64
+    not_json = budget_event(202, cost=10.0, actual=0.5)
+    not_json["data"]["message"]["data"] = base64.b64encode(b"budget exceeded!").decode()
+    rendered["22-malformed-data-not-json.structured.json"] = not_json
+    bad_threshold = budget_event(203, cost=10.0)
+    body = json.loads(base64.b64decode(bad_threshold["data"]["message"]["data"]))
+    body["alertThresholdExceeded"] = "ninety percent"
+    bad_threshold["data"]["message"]["data"] = base64.b64encode(json.dumps(body).encode()).decode()
+    rendered["23-malformed-threshold.binary.json"] = render(bad_threshold, "binary")
+    for name, content in rendered.items():
+        write_fixture(out / name, content)
+
+
 if __name__ == "__main__":
     write_samples()
+    write_budget_fixtures()
     write_storage_fixtures()
     write_scheduler_fixtures()
     fixtures = [p for p in EVENTS.rglob("*.json") if OBJECTS not in p.parents]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from shared.errors import ConfigError
+from shared.slack_format import valid_mention
 
 Profile = Literal["embedded", "emulators", "cloud"]
 PROFILES: tuple[str, ...] = get_args(Profile)
@@ -42,6 +43,14 @@ class Settings:
     idempotency_collection: str = "idempotency"
     claim_ttl_s: float = 600.0
     log_level: str = "INFO"
+    # Slack: a webhook URL (a secret: never logged, hidden from repr), or in the cloud profile the
+    # Secret Manager secret holding it. With neither, the embedded profile writes to an outbox file.
+    slack_webhook_url: str | None = field(default=None, repr=False)
+    slack_webhook_secret: str | None = None
+    budget_alert_collection: str = "budget_alerts"
+    # A mention added to budget alerts at or above this share of the budget spent (e.g. `<!here>`).
+    budget_mention: str | None = None
+    budget_mention_at_percent: float = 100.0
     _source: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=True)
 
     def __post_init__(self) -> None:
@@ -49,8 +58,14 @@ class Settings:
             raise ConfigError(f"{ENV_PREFIX}PROFILE: {self.profile!r} is not one of {', '.join(PROFILES)}")
         if self.bucket_pattern.count("{env}") != 1:
             raise ConfigError(f"{ENV_PREFIX}BUCKET_PATTERN: must contain {{env}} once, got {self.bucket_pattern!r}")
+        if self.budget_mention and not valid_mention(self.budget_mention):
+            raise ConfigError(f"{ENV_PREFIX}BUDGET_MENTION: expected <!here>, <!channel>, <!subteam^ID> or <@USER>")
         if self.claim_ttl_s <= 0:
             raise ConfigError(f"{ENV_PREFIX}CLAIM_TTL_S: must be positive, got {self.claim_ttl_s}")
+
+    @property
+    def slack_outbox(self) -> Path:
+        return self.state_dir / "slack-outbox.jsonl"
 
     @property
     def buckets_dir(self) -> Path:

@@ -6,15 +6,16 @@ and a function only imports the SDKs of the ports it actually touches.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from shared.config import Settings, load_settings
-from shared.errors import ConfigError
+from shared.errors import ConfigError, SlackRejectedError
 
 if TYPE_CHECKING:
-    from shared.ports import IdempotencyStore, ObjectStore, RegistryStore
+    from shared.ports import AlertLedger, IdempotencyStore, ObjectStore, RegistryStore, SlackNotifier
 
 
 def utc_now() -> datetime:
@@ -67,6 +68,42 @@ class Deps:
 
         return FirestoreIdempotencyStore(self._firestore_client(), self.settings.idempotency_collection)
 
+    @cached_property
+    def alert_ledger(self) -> AlertLedger:
+        if self.profile == "embedded":
+            from shared.adapters.sqlite_alert_ledger import SqliteAlertLedger
+
+            return SqliteAlertLedger(self.settings.state_dir / "alerts.sqlite")
+        from shared.adapters.firestore_alert_ledger import FirestoreAlertLedger
+
+        return FirestoreAlertLedger(self._firestore_client(), self.settings.budget_alert_collection)
+
+    @cached_property
+    def notifier(self) -> SlackNotifier:
+        return _ReloadingNotifier(self._build_notifier)
+
+    def _build_notifier(self) -> SlackNotifier:
+        """A webhook URL from the environment, else (cloud) from Secret Manager, else (embedded) the outbox."""
+        url = self.settings.slack_webhook_url
+        if not url and self.profile == "cloud" and self.settings.slack_webhook_secret:
+            from google.cloud import secretmanager
+
+            from shared.adapters.secrets import SecretManagerSecretSource
+
+            source = SecretManagerSecretSource(secretmanager.SecretManagerServiceClient(), self.settings.gcp_project)
+            url = source.get(self.settings.slack_webhook_secret)
+            if not url:
+                raise ConfigError(f"Secret Manager secret {self.settings.slack_webhook_secret!r} has no value")
+        if url:
+            from shared.adapters.slack_webhook import WebhookSlackNotifier
+
+            return WebhookSlackNotifier(url)
+        if self.profile == "cloud":
+            raise ConfigError("the cloud profile needs MLOPS_EVENTS_SLACK_WEBHOOK_SECRET or _SLACK_WEBHOOK_URL")
+        from shared.adapters.slack_outbox import OutboxSlackNotifier
+
+        return OutboxSlackNotifier(self.settings.slack_outbox)
+
     # -- clients: one per process, shared by the adapters that use them ---------------------------
     @cached_property
     def _firestore(self) -> Any:
@@ -105,6 +142,24 @@ class Deps:
                 client_options=ClientOptions(api_endpoint=self.settings.bigquery_endpoint),
             )
         return bigquery.Client(project=self.settings.gcp_project)
+
+
+class _ReloadingNotifier:
+    """Built on the first post; built again after Slack rejects the webhook (404 `no_service` once the
+    secret was rotated), so a new URL in Secret Manager is picked up without restarting the instance."""
+
+    def __init__(self, build: Callable[[], SlackNotifier]) -> None:
+        self._build = build
+        self._inner: SlackNotifier | None = None
+
+    def post(self, payload: dict[str, Any]) -> None:
+        if self._inner is None:
+            self._inner = self._build()
+        try:
+            self._inner.post(payload)
+        except SlackRejectedError:
+            self._inner = None
+            raise
 
 
 _cache: dict[tuple[tuple[str, str], ...], Deps] = {}

@@ -34,3 +34,8 @@ class ConfigError(MlopsEventsError):
 
 class AlreadyInProgressError(TransientError):
     """Another delivery of the same event holds the idempotency claim right now."""
+
+
+class SlackRejectedError(MlopsEventsError):
+    """Slack answered 4xx (revoked webhook, bad payload): retrying the same request will not help,
+    but the alert must not be acknowledged and lost either; it goes to the dead-letter topic."""

@@ -78,5 +78,35 @@ class IdempotencyStore(Protocol):
         """Drop our claim after a failure so the redelivery can take it at once."""
 
 
+class AlertLedger(Protocol):
+    """The highest threshold already alerted per series (a budget's actual or forecast spend in one
+    cost interval), so that a lower threshold arriving after a higher one stays quiet."""
+
+    def highest(self, scope: str) -> float | None: ...
+
+    def raise_to(self, scope: str, threshold: float, *, now: datetime) -> float:
+        """Record `threshold` as alerted; the stored value only ever grows. Returns the stored value."""
+
+
+class SlackNotifier(Protocol):
+    """Where team notifications go: a Slack incoming webhook, or a local outbox file.
+
+    Shared by every reaction that tells people something (budget, drift, rollout).
+    """
+
+    def post(self, payload: dict[str, Any]) -> None:
+        """Deliver one incoming-webhook payload (`text` fallback + Block Kit `blocks`).
+
+        Returns only once it was accepted. Raises TransientError when Slack is unreachable, rate
+        limits, or fails with 5xx after the client's own retries, so the event is redelivered; raises
+        SlackRejectedError (not permanent for the event: the webhook or payload needs fixing) on 4xx.
+        """
+
+
+class SecretSource(Protocol):
+    def get(self, name: str) -> str | None:
+        """The secret's current value, or None when it is not configured."""
+
+
 class Clock(Protocol):
     def __call__(self) -> datetime: ...

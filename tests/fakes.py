@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.errors import AlreadyInProgressError
+from shared.errors import AlreadyInProgressError, TransientError
 from shared.model_registry import (
     DeleteResult,
     ModelArtifact,
@@ -123,10 +123,38 @@ class FakeIdempotencyStore:
                 del self.entries[key]
 
 
+class FakeAlertLedger:
+    def __init__(self) -> None:
+        self.highest_by_scope: dict[str, float] = {}
+
+    def highest(self, scope: str) -> float | None:
+        return self.highest_by_scope.get(scope)
+
+    def raise_to(self, scope: str, threshold: float, *, now: datetime) -> float:
+        self.highest_by_scope[scope] = max(threshold, self.highest_by_scope.get(scope, threshold))
+        return self.highest_by_scope[scope]
+
+
+class FakeNotifier:
+    """Records payloads; `fail_next` makes the next posts raise as an unreachable Slack would."""
+
+    def __init__(self) -> None:
+        self.posts: list[dict[str, Any]] = []
+        self.failures = 0
+
+    def post(self, payload: dict[str, Any]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise TransientError("Slack answered 500 after retries")
+        self.posts.append(payload)
+
+
 @dataclass
 class FakeSettings:
     bucket_pattern: str = "ml-models-{env}"
     claim_ttl_s: float = 600.0
+    budget_mention: str | None = None
+    budget_mention_at_percent: float = 100.0
 
 
 @dataclass
@@ -147,3 +175,5 @@ class FakeDeps:
     registry: FakeRegistryStore = field(default_factory=FakeRegistryStore)
     idempotency: FakeIdempotencyStore = field(default_factory=FakeIdempotencyStore)
     clock: FakeClock = field(default_factory=FakeClock)
+    alert_ledger: FakeAlertLedger = field(default_factory=FakeAlertLedger)
+    notifier: FakeNotifier = field(default_factory=FakeNotifier)

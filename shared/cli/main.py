@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import sys
@@ -234,6 +235,7 @@ def scheduler_event(job: str, payload: str, event_id: str | None, mode: str) -> 
 @click.option("-v", "--verbose", is_flag=True, help="show the functions' own log lines on stderr")
 def demo(reset: bool, state_dir: Path | None, verbose: bool) -> None:
     """Run every saved fixture through its function on the embedded profile, then show the registry."""
+    from shared.adapters.slack_outbox import read_outbox
     from shared.config import load_settings
     from shared.demo import run_demo
 
@@ -243,7 +245,11 @@ def demo(reset: bool, state_dir: Path | None, verbose: bool) -> None:
         for name in ("registry.sqlite", "idempotency.sqlite"):
             for suffix in ("", "-wal", "-shm"):
                 (settings.state_dir / f"{name}{suffix}").unlink(missing_ok=True)
+    if reset:
+        for name in ("alerts.sqlite", "alerts.sqlite-wal", "alerts.sqlite-shm", "slack-outbox.jsonl"):
+            (settings.state_dir / name).unlink(missing_ok=True)
     log_path = _route_function_logs(verbose)
+    outbox_before = len(read_outbox(settings.slack_outbox))
     seeded, results = run_demo(settings.buckets_dir)
     click.echo(f"seeded {seeded} sample model files into {settings.buckets_dir}/")
     click.echo(f"replaying {len(results)} events through their functions (embedded profile):\n")
@@ -255,6 +261,11 @@ def demo(reset: bool, state_dir: Path | None, verbose: bool) -> None:
     click.echo(f"function logs: {log_path}\n")
     ctx = click.get_current_context()
     ctx.invoke(registry_list, env=None, as_json=False, profile=None, state_dir=None)
+    posted = read_outbox(settings.slack_outbox)[outbox_before:]
+    where = "a real Slack webhook" if settings.slack_webhook_url else f"the outbox {settings.slack_outbox}"
+    click.echo(f"\nSlack messages posted to {where}: {len(posted)}")
+    for payload in posted:
+        click.echo(f"  - {html.unescape(payload.get('text', ''))}")
     sys.exit(1 if "error" in counts else 0)
 
 

@@ -27,6 +27,7 @@ _STARTERS: dict[str, Callable[[], emulators.Emulator]] = {
     "gcs_emulator": emulators.start_fake_gcs,
     "bigquery_emulator": lambda: emulators.start_bqemulator(PROJECT),
     "own_pubsub_emulator": lambda: emulators.start_pubsub(PROJECT),
+    "pubsub_emulator": lambda: emulators.start_pubsub(PROJECT),
 }
 _starting: dict[str, Future[emulators.Emulator]] = {}
 
@@ -88,6 +89,11 @@ def _serve(name: str, env: pytest.MonkeyPatch) -> Iterator[emulators.Emulator]:
 
 
 # -- Pub/Sub -------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def pubsub_emulator(session_env: pytest.MonkeyPatch) -> Iterator[emulators.Emulator]:
+    yield from _serve("pubsub_emulator", session_env)
+
+
 @pytest.fixture
 def own_pubsub_emulator() -> Iterator[emulators.Emulator]:
     """A Pub/Sub emulator the test owns and may stop (started early, beside the others)."""

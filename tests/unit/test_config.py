@@ -48,3 +48,28 @@ def test_bad_values_name_the_variable(environ, message):
 def test_the_cache_key_tells_environments_apart():
     assert load_settings({"MLOPS_EVENTS_STATE_DIR": "a"}).cache_key != load_settings({}).cache_key
     assert load_settings({}).cache_key == load_settings({}).cache_key
+
+
+def test_the_notifier_is_rebuilt_after_slack_rejects_the_webhook():
+    # A rotated secret: the old URL now answers 404 no_service; the next post must read the new one.
+    from shared.deps import _ReloadingNotifier
+    from shared.errors import SlackRejectedError
+
+    class Rejecting:
+        def post(self, payload):
+            raise SlackRejectedError("Slack rejected the webhook post: HTTP 404 no_service")
+
+    class Accepting:
+        def __init__(self):
+            self.posts = []
+
+        def post(self, payload):
+            self.posts.append(payload)
+
+    built = [Rejecting(), Accepting()]
+    notifier = _ReloadingNotifier(lambda: built.pop(0))
+    with pytest.raises(SlackRejectedError):
+        notifier.post({"text": "a"})
+    notifier.post({"text": "b"})
+    notifier.post({"text": "c"})
+    assert built == []  # built twice, not once per post

@@ -153,3 +153,38 @@ def test_no_pubsub_payload_makes_the_parser_raise_anything_but_our_own_errors(me
         assert str(exc), "an error must say what is wrong"
     else:
         assert run.job and isinstance(run.payload, dict)
+
+
+budget_keys = st.sampled_from(
+    [
+        "budgetDisplayName",
+        "costAmount",
+        "costIntervalStart",
+        "budgetAmount",
+        "budgetAmountType",
+        "currencyCode",
+        "alertThresholdExceeded",
+        "forecastThresholdExceeded",
+        "cost_amount",
+        "currency_code",
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    body=st.one_of(json_values, st.dictionaries(budget_keys, json_values, max_size=8)),
+    attributes=st.dictionaries(
+        st.sampled_from(["billingAccountId", "budgetId", "schemaVersion", "budget_id"]), st.text(max_size=8), max_size=4
+    ),
+)
+def test_no_budget_payload_makes_the_parser_raise_anything_but_our_own_errors(body, attributes):
+    from shared.events.budget import parse_budget_notification
+
+    message = {"data": base64.b64encode(json.dumps(body).encode()).decode(), "attributes": attributes}
+    try:
+        parsed = parse_budget_notification(parse_pubsub_message(pubsub_envelope(message)))
+    except MlopsEventsError as exc:
+        assert str(exc), "an error must say what is wrong"
+    else:
+        assert parsed.budget_id and all(c.threshold >= 0 for c in parsed.crossed)

@@ -1,0 +1,20 @@
+"""Entry point: the Cloud Billing budget's Pub/Sub topic, delivered as messagePublished."""
+
+from __future__ import annotations
+
+import functions_framework
+
+from handlers import budget_alert as use_case
+from shared.deps import current_deps
+from shared.events.budget import parse_budget_notification
+from shared.events.pubsub import parse_pubsub_message
+from shared.runtime import run_cloud_event
+
+
+def _handle(envelope):
+    return use_case.handle(parse_budget_notification(parse_pubsub_message(envelope)), current_deps())
+
+
+@functions_framework.cloud_event
+def budget_alert(cloud_event):
+    run_cloud_event("budget_alert", cloud_event, _handle)

@@ -1,0 +1,81 @@
+"""SecretSources: the process environment (embedded, emulators, tests) and Google Secret Manager (cloud).
+
+Values are never part of a message or a repr. Secret Manager values are kept for a few minutes: a function
+instance lives for hours and secrets rotate, but an access per event would add latency and cost.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from shared.adapters._gcp_errors import translate_errors
+
+if TYPE_CHECKING:
+    from google.cloud import secretmanager
+
+DEFAULT_CACHE_TTL_S = 300.0
+
+
+class EnvSecretSource:
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = os.environ if environ is None else environ
+
+    def get(self, name: str) -> str | None:
+        value = (self._environ.get(name) or "").strip()
+        return value or None
+
+
+class SecretManagerSecretSource:
+    """`name` is a secret id of `project` (its latest version) or a full `projects/.../versions/N` name."""
+
+    def __init__(
+        self,
+        client: secretmanager.SecretManagerServiceClient,
+        project: str,
+        *,
+        cache_ttl_s: float = DEFAULT_CACHE_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._project = project
+        self._ttl_s = cache_ttl_s
+        self._clock = clock
+        self._cache: dict[str, tuple[float, str | None]] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(project={self._project!r})"
+
+    def version_name(self, name: str) -> str:
+        if not name.startswith("projects/"):
+            return f"projects/{self._project}/secrets/{name}/versions/latest"
+        return name if "/versions/" in name else f"{name}/versions/latest"
+
+    def get(self, name: str) -> str | None:
+        version = self.version_name(name)
+        now = self._clock()
+        with self._lock:
+            cached = self._cache.get(version)
+        if cached is not None and now < cached[0]:
+            return cached[1]
+        value = self._access(version)
+        with self._lock:
+            # A missing secret is remembered too: every event would otherwise ask again, for the same answer.
+            self._cache[version] = (now + self._ttl_s, value)
+        return value
+
+    def _access(self, version: str) -> str | None:
+        from google.api_core.exceptions import NotFound
+
+        # PermissionDenied, InvalidArgument, FailedPrecondition (a disabled version) are configuration
+        # problems and raise as they are; their messages name the secret, never its value.
+        with translate_errors(f"access secret {version}"):
+            try:
+                response = self._client.access_secret_version(request={"name": version})
+            except NotFound:
+                return None
+        return response.payload.data.decode("utf-8").strip() or None

@@ -1,0 +1,137 @@
+"""Cloud Billing budget notifications, as the budget publishes them to its Pub/Sub topic.
+
+Data (JSON, schemaVersion 1.0): budgetDisplayName, costAmount, costIntervalStart, budgetAmount,
+budgetAmountType, currencyCode, and alertThresholdExceeded / forecastThresholdExceeded only when a
+threshold has been crossed. Attributes: billingAccountId, budgetId, schemaVersion. The budget
+publishes many times a day whether or not anything was crossed; unknown fields are tolerated and
+keys are read camelCase or snake_case.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from shared.errors import EventParseError
+from shared.events import _fields
+from shared.events.pubsub import PubsubMessage
+
+KNOWN_SCHEMA_VERSIONS = frozenset({"1.0"})
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+class ThresholdKind(StrEnum):
+    ACTUAL = "actual"
+    FORECAST = "forecast"
+
+
+@dataclass(frozen=True)
+class CrossedThreshold:
+    kind: ThresholdKind
+    threshold: float  # a fraction of the budget: 0.5, 0.9, 1.0, 1.2...
+
+    @property
+    def percent(self) -> float:
+        return round(self.threshold * 100, 4)
+
+
+@dataclass(frozen=True)
+class BudgetNotification:
+    event_id: str
+    billing_account_id: str
+    budget_id: str
+    schema_version: str
+    budget_name: str
+    cost_amount: float
+    budget_amount: float
+    budget_amount_type: str
+    currency: str
+    cost_interval_start: datetime
+    alert_threshold: float | None
+    forecast_threshold: float | None
+    published: datetime | None = None
+
+    @property
+    def crossed(self) -> list[CrossedThreshold]:
+        found = []
+        if self.alert_threshold is not None:
+            found.append(CrossedThreshold(ThresholdKind.ACTUAL, self.alert_threshold))
+        if self.forecast_threshold is not None:
+            found.append(CrossedThreshold(ThresholdKind.FORECAST, self.forecast_threshold))
+        return found
+
+    @property
+    def spent_percent(self) -> float | None:
+        return self.cost_amount / self.budget_amount * 100 if self.budget_amount > 0 else None
+
+    @property
+    def schema_known(self) -> bool:
+        return self.schema_version in KNOWN_SCHEMA_VERSIONS
+
+    def scope(self, kind: ThresholdKind) -> str:
+        """What one alert series is about: thresholds re-arm with each new cost interval."""
+        return f"{self.budget_id}/{self.cost_interval_start.isoformat()}/{kind}"
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
+
+
+def _either(obj: Mapping[str, Any], camel: str) -> Any:
+    value = obj.get(camel)
+    return value if value is not None else obj.get(_snake(camel))
+
+
+def _number(obj: Mapping[str, Any], camel: str, field: str, *, required: bool) -> float | None:
+    value = _either(obj, camel)
+    if value is None:
+        if required:
+            raise EventParseError("is missing", field=field)
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise EventParseError(f"expected a number, got {type(value).__name__}", field=field)
+    try:
+        number = float(value)
+    except ValueError:
+        raise EventParseError(f"expected a number, got {value!r:.40}", field=field) from None
+    if not math.isfinite(number) or number < 0:
+        raise EventParseError(f"expected a finite non-negative number, got {value!r:.40}", field=field)
+    return number
+
+
+def _text(obj: Mapping[str, Any], camel: str, field: str) -> str:
+    value = _either(obj, camel)
+    if value is None or value == "":
+        raise EventParseError("is missing", field=field)
+    if not isinstance(value, str):
+        raise EventParseError(f"expected a string, got {type(value).__name__}", field=field)
+    return value
+
+
+def parse_budget_notification(message: PubsubMessage) -> BudgetNotification:
+    data = _fields.require_mapping(message.json(), "message.data")
+    attributes = message.attributes
+    currency = _text(data, "currencyCode", "data.currencyCode").upper()
+    if not _CURRENCY.match(currency):
+        raise EventParseError(f"expected an ISO 4217 code, got {currency!r:.20}", field="data.currencyCode")
+    interval = _either(data, "costIntervalStart")
+    return BudgetNotification(
+        event_id=message.event_id,
+        billing_account_id=_text(attributes, "billingAccountId", "attributes.billingAccountId"),
+        budget_id=_text(attributes, "budgetId", "attributes.budgetId"),
+        schema_version=_either(attributes, "schemaVersion") or "1.0",
+        budget_name=_text(data, "budgetDisplayName", "data.budgetDisplayName"),
+        cost_amount=_number(data, "costAmount", "data.costAmount", required=True) or 0.0,
+        budget_amount=_number(data, "budgetAmount", "data.budgetAmount", required=True) or 0.0,
+        budget_amount_type=str(_either(data, "budgetAmountType") or "SPECIFIED_AMOUNT"),
+        currency=currency,
+        cost_interval_start=_fields.timestamp({"t": interval}, "t", "data.costIntervalStart"),  # type: ignore[arg-type]
+        alert_threshold=_number(data, "alertThresholdExceeded", "data.alertThresholdExceeded", required=False),
+        forecast_threshold=_number(data, "forecastThresholdExceeded", "data.forecastThresholdExceeded", required=False),
+        published=message.publish_time,
+    )
