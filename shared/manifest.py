@@ -28,6 +28,7 @@ class FunctionSpec:
     retry: dict[str, Any] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     extras: list[str] = field(default_factory=list)
+    secrets: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def source_path(self) -> Path:
@@ -66,6 +67,7 @@ def load_manifest(path: Path = MANIFEST_PATH) -> list[FunctionSpec]:
                     retry=entry.get("retry", {}),
                     env=entry.get("env", {}),
                     extras=list(entry.get("extras", [])),
+                    secrets=list(entry.get("secrets", [])),
                 )
             )
         except KeyError as exc:

@@ -30,6 +30,10 @@ def test_trigger_retry_and_fixtures_are_declared(spec):
     assert spec.trigger["kind"] in {"eventarc", "schedule", "pubsub", "http", "eventbridge"}
     if spec.trigger["kind"] == "schedule":
         assert len(spec.trigger["schedule"].split()) == 5 and spec.trigger["topic"]
+    if spec.trigger["kind"] in {"pubsub", "schedule"}:
+        assert spec.event_types == ["google.cloud.pubsub.topic.v1.messagePublished"] and spec.trigger["topic"]
+    for secret in spec.secrets:
+        assert set(secret) == {"name", "env"} and secret["env"].startswith("MLOPS_EVENTS_")
     assert spec.retry.get("dead_letter_topic"), "a retried function needs somewhere for poison events"
     assert spec.fixture_files(), f"{spec.name} has no fixtures under {spec.fixtures}"
     for extra in spec.extras:
@@ -41,15 +45,18 @@ def test_function_names_are_unique():
     assert len(names) == len(set(names))
 
 
-def test_the_embedded_path_imports_no_cloud_sdk_and_no_torch(tmp_path):
+@pytest.mark.parametrize(
+    "fixture", ["storage/05-finalized-onnx-v3.structured.json", "budget/02-actual-50.structured.json"]
+)
+def test_the_embedded_path_imports_no_cloud_sdk_and_no_torch(tmp_path, fixture):
     # A whole replay in a fresh interpreter, then a look at what it had to import.
-    fixture = REPO_ROOT / "events/storage/05-finalized-onnx-v3.structured.json"
+    fixture = REPO_ROOT / "events" / fixture
     script = f"""
 import json, os, pathlib, sys
 os.environ["MLOPS_EVENTS_STATE_DIR"] = {str(tmp_path)!r}
 from shared.replay import Replayer
 result = Replayer().replay_file(pathlib.Path({str(fixture)!r}))
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "boto3", "botocore", "grpc")
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "boto3", "botocore", "grpc", "slack_sdk")
                or m.startswith(("google.cloud.storage", "google.cloud.firestore", "google.cloud.bigquery",
                                 "google.cloud.secretmanager", "google.api_core", "google.auth")))
 print(json.dumps({{"outcome": result.outcome, "heavy": heavy}}))
