@@ -15,7 +15,6 @@ import importlib.util
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,8 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from shared.local_server import free_port
 
 HOST = "127.0.0.1"
 DEFAULT_START_TIMEOUT_S = 60.0
@@ -39,13 +40,6 @@ class EmulatorError(RuntimeError):
 
 class EmulatorNotInstalled(EmulatorError):
     """The binary this emulator needs is missing from this machine."""
-
-
-def free_port() -> int:
-    """A port nobody listens on right now (the OS picks it; the server binds it a moment later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

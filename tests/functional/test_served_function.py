@@ -4,53 +4,24 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from shared.delivery import delivery_from_fixture
+from shared.local_server import start_function, wait_until_listening
 from shared.manifest import REPO_ROOT, function_named
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def served(state_dir: Path):
     spec = function_named("register_model")
-    port = _free_port()
     env = {**os.environ, "MLOPS_EVENTS_STATE_DIR": str(state_dir), "MLOPS_EVENTS_PROFILE": "embedded"}
-    command = [
-        sys.executable,
-        "-m",
-        "functions_framework",
-        "--source",
-        str(spec.source_path),
-        "--target",
-        spec.entry_point,
-        "--signature-type",
-        "cloudevent",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    process = subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # a GET on a CloudEvent function is 405: probe the TCP port
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.05)
+    process, port = start_function(spec.source_path, spec.entry_point, env=env, stdout=subprocess.PIPE)
     try:
+        wait_until_listening(port, process)
         yield f"http://127.0.0.1:{port}/", process
     finally:
         process.terminate()

@@ -8,22 +8,19 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from functions_framework import create_app
 
 from shared.delivery import delivery_from_document
 from shared.event_factory import pubsub_cloud_event
-from shared.manifest import REPO_ROOT, function_named
+from shared.local_server import start_function, wait_until_listening
+from shared.manifest import function_named
 from shared.replay import Replayer
+from tests.concurrency import deliver_concurrently
 from tests.integration.conftest import PROJECT
 from tests.slack_receiver import SlackReceiver
 
@@ -65,37 +62,9 @@ def profile(monkeypatch, tmp_path, firestore_db, slack):
 def served(profile, tmp_path) -> Iterator[str]:
     """budget_alert under the functions-framework CLI, as Cloud Run serves it."""
     spec = function_named("budget_alert")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     log = (tmp_path / "function.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "functions_framework",
-            "--source",
-            str(spec.source_path),
-            "--target",
-            spec.entry_point,
-            "--signature-type",
-            "cloudevent",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=profile,
-        cwd=REPO_ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.05)
+    process, port = start_function(spec.source_path, spec.entry_point, env=profile, stdout=log)
+    wait_until_listening(port, process)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
@@ -178,20 +147,7 @@ def test_five_concurrent_duplicate_deliveries_give_one_post(profile, slack):
     )
     delivery = delivery_from_document(event)
     spec = function_named("budget_alert")
-    app = create_app(spec.entry_point, str(spec.source_path), "cloudevent")
-    barrier = threading.Barrier(5)
-    statuses: list[int] = []
-
-    def deliver() -> None:
-        client = app.test_client()
-        barrier.wait()
-        statuses.append(client.post("/", headers=delivery.headers, data=delivery.body).status_code)
-
-    threads = [threading.Thread(target=deliver) for _ in range(5)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    statuses = deliver_concurrently(spec, delivery, 5)
 
     # WHEN the ones answered 500 (claim held by another delivery) are redelivered
     assert len(statuses) == 5 and set(statuses) <= {200, 500}

@@ -6,18 +6,17 @@ The event is delivered through the real functions-framework app, as Eventarc wou
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from datetime import UTC, datetime
 
 import pytest
-from functions_framework import create_app
 
 from shared.adapters.bigquery_registry import BigQueryRegistryTable
 from shared.delivery import delivery_from_document
 from shared.event_factory import storage_cloud_event, storage_object_data
 from shared.manifest import function_named
 from shared.replay import Replayer
+from tests.concurrency import deliver_concurrently
 from tests.integration.conftest import PROJECT
 
 pytestmark = pytest.mark.integration
@@ -85,20 +84,7 @@ def test_eight_concurrent_deliveries_of_one_event_leave_exactly_one_registration
     event = upload_event(profile["bucket"], "ranker/v1/model.safetensors", SAFETENSORS)
     delivery = delivery_from_document(event)
     spec = function_named("register_model")
-    app = create_app(spec.entry_point, str(spec.source_path), "cloudevent")
-    barrier = threading.Barrier(8)
-    statuses: list[int] = []
-
-    def deliver() -> None:
-        client = app.test_client()
-        barrier.wait()
-        statuses.append(client.post("/", headers=delivery.headers, data=delivery.body).status_code)
-
-    threads = [threading.Thread(target=deliver) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    statuses = deliver_concurrently(spec, delivery, 8)
 
     # THEN every delivery was acknowledged or asked for a retry; the retries, when redelivered, are duplicates
     assert len(statuses) == 8 and set(statuses) <= {200, 500}

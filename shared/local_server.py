@@ -1,0 +1,60 @@
+"""Runs a function under the functions-framework CLI on a loopback port, as Cloud Run would serve it.
+
+Used by the benchmarks, the tests that need a real server, and (later) `mlops-events up`.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A port nobody listens on right now (the OS picks it; the server binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def start_function(
+    source: Path, target: str, *, env: Mapping[str, str], port: int | None = None, stdout: IO[Any] | int | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start serving `target` from `source`; returns at once (see `wait_until_listening`)."""
+    port = port or free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "functions_framework",
+        "--source",
+        str(source),
+        "--target",
+        target,
+        "--signature-type",
+        "cloudevent",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+    ]
+    process = subprocess.Popen(command, env=dict(env), stdout=stdout, stderr=subprocess.STDOUT)
+    return process, port
+
+
+def wait_until_listening(port: int, process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    """A GET on a CloudEvent function answers 405, so readiness is the TCP port accepting."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the function exited with {process.returncode} before listening on {port}")
+        with socket.socket() as probe:
+            if probe.connect_ex((HOST, port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listened on {HOST}:{port} within {timeout_s} s")
