@@ -1,0 +1,245 @@
+"""Feature histograms from Parquet files, computed by DuckDB while it streams them.
+
+Two passes per side at most, each reading only the columns it needs:
+1. reference: per numeric feature its approximate quantiles (T-digest: O(1) memory per column),
+   row and missing counts, min, max, mean, std; a feature with few distinct values is cut at every
+   distinct value instead, which makes KS exact for it;
+2. both sides: `histogram(x, cuts)` per numeric feature, `GROUP BY` counts per categorical feature.
+What comes back is O(features x bins), whatever the row count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from shared.drift.histograms import OTHER, CategoricalHistogram, NumericHistogram, SideSummary
+from shared.errors import PermanentError
+
+if TYPE_CHECKING:
+    import duckdb
+
+NUMERIC_TYPES = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "FLOAT",
+    "DOUBLE",
+    "DECIMAL",
+)
+CATEGORICAL_TYPES = ("VARCHAR", "BOOLEAN", "ENUM")
+DEFAULT_FINE_BINS = 1000
+DEFAULT_CATEGORY_CAP = 200
+UNSEEN_LISTED = 20
+
+
+@dataclass(frozen=True)
+class ParquetSource:
+    """Parquet files (paths or globs) and an optional window on a timestamp column."""
+
+    paths: tuple[str, ...]
+    timestamp_column: str | None = None
+    start: datetime | None = None  # inclusive
+    end: datetime | None = None  # exclusive
+
+    def __post_init__(self) -> None:
+        if not self.paths:
+            raise PermanentError("a Parquet source needs at least one path")
+        if (self.start or self.end) and not self.timestamp_column:
+            raise PermanentError("a time window needs the timestamp column it applies to")
+
+
+@dataclass(frozen=True)
+class Profile:
+    histograms: list[NumericHistogram | CategoricalHistogram]
+    missing_columns: dict[str, str]  # feature -> "reference" | "current": the side that lacks it
+    unsupported: dict[str, str]  # feature -> its type, neither numeric nor categorical
+    reference_rows: int
+    current_rows: int
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class DuckDbProfiler:
+    def __init__(
+        self,
+        connection: duckdb.DuckDBPyConnection | None = None,
+        *,
+        fine_bins: int = DEFAULT_FINE_BINS,
+        category_cap: int = DEFAULT_CATEGORY_CAP,
+        memory_limit: str = "1GB",
+    ) -> None:
+        if connection is None:
+            import duckdb  # imported here: a function that never profiles Parquet never pays for it
+
+            connection = duckdb.connect()
+            connection.execute(f"SET memory_limit = '{memory_limit}'")
+        self._con = connection
+        self._fine_bins = fine_bins
+        self._category_cap = category_cap
+
+    # -- reading ---------------------------------------------------------------------------------
+    def _relation(self, source: ParquetSource, *, windowed: bool = True) -> tuple[str, list[Any]]:
+        """A FROM ... WHERE ... clause over the source, with its parameters."""
+        from_clause = f"FROM read_parquet({_literal_paths(source.paths)}, union_by_name = true)"
+        where, params = [], []
+        if windowed and source.start:
+            where.append(f"{_quote(source.timestamp_column or '')} >= ?")
+            params.append(source.start)
+        if windowed and source.end:
+            where.append(f"{_quote(source.timestamp_column or '')} < ?")
+            params.append(source.end)
+        return from_clause + (f" WHERE {' AND '.join(where)}" if where else ""), params
+
+    def _columns(self, source: ParquetSource) -> dict[str, str]:
+        from_clause, _ = self._relation(source, windowed=False)
+        try:
+            described = self._con.execute(f"DESCRIBE SELECT * {from_clause}").fetchall()
+        except Exception as exc:  # duckdb.IOException and friends: no such file, not Parquet
+            raise PermanentError(f"cannot read {', '.join(source.paths)}: {exc}") from None
+        return {row[0]: str(row[1]) for row in described}
+
+    def _one_row(self, select: str, source: ParquetSource, select_params: Sequence[Any] = ()) -> tuple[Any, ...]:
+        from_clause, params = self._relation(source)
+        return self._con.execute(f"SELECT {select} {from_clause}", [*select_params, *params]).fetchone()
+
+    # -- the plan --------------------------------------------------------------------------------
+    def profile(
+        self, reference: ParquetSource, current: ParquetSource, features: Sequence[str] | None = None
+    ) -> Profile:
+        ref_columns, cur_columns = self._columns(reference), self._columns(current)
+        skip = {reference.timestamp_column, current.timestamp_column}
+        wanted = list(features) if features else [c for c in ref_columns if c not in skip]
+        missing = {f: "reference" for f in wanted if f not in ref_columns}
+        missing.update({f: "current" for f in wanted if f in ref_columns and f not in cur_columns})
+        present = [f for f in wanted if f not in missing]
+        numeric = [f for f in present if ref_columns[f].startswith(NUMERIC_TYPES)]
+        categorical = [f for f in present if ref_columns[f].startswith(CATEGORICAL_TYPES)]
+        unsupported = {f: ref_columns[f] for f in present if f not in numeric and f not in categorical}
+
+        floats = {f for f in numeric if ref_columns[f].startswith(("FLOAT", "DOUBLE"))}
+        ref_rows = int(self._one_row("count(*)", reference)[0])
+        cur_rows = int(self._one_row("count(*)", current)[0])
+        histograms: list[NumericHistogram | CategoricalHistogram] = []
+        if numeric:
+            histograms.extend(self._numeric(numeric, floats, reference, current, ref_rows, cur_rows))
+        for feature in categorical:
+            histograms.append(self._categorical(feature, reference, current, ref_rows, cur_rows))
+        order = {f: i for i, f in enumerate(wanted)}
+        histograms.sort(key=lambda h: order[h.feature])
+        return Profile(histograms, missing, unsupported, ref_rows, cur_rows)
+
+    def _value(self, feature: str, floats: set[str]) -> str:
+        """The feature as DOUBLE with NaN read as missing (NaN is no value to bin)."""
+        column = _quote(feature)
+        if feature in floats:
+            return f"(CASE WHEN isnan({column}) THEN NULL ELSE {column}::DOUBLE END)"
+        return f"{column}::DOUBLE"
+
+    def _summaries(self, features: list[str], floats: set[str], source: ParquetSource, rows: int) -> list[SideSummary]:
+        parts = []
+        for f in features:
+            v = self._value(f, floats)
+            parts.append(f"count({v}), min({v}), max({v}), avg({v}), stddev_pop({v})")
+        values = self._one_row(", ".join(parts), source)
+        out = []
+        for i in range(len(features)):
+            present, low, high, mean, std = values[5 * i : 5 * i + 5]
+            out.append(SideSummary(rows, rows - int(present), low, high, mean, std))
+        return out
+
+    def _cuts(self, features: list[str], floats: set[str], reference: ParquetSource) -> list[tuple[float, ...]]:
+        """Reference quantile cuts; every distinct value when there are few (exact KS for discrete data)."""
+        # approx_quantile takes its probabilities as FLOAT[] only; their exact values do not matter.
+        probabilities = "[" + ", ".join(str(i / self._fine_bins) for i in range(1, self._fine_bins)) + "]::FLOAT[]"
+        values = [self._value(f, floats) for f in features]
+        select = ", ".join(f"approx_quantile({v}, {probabilities}), approx_count_distinct({v})" for v in values)
+        row = self._one_row(select, reference)
+        cuts = []
+        for i, feature in enumerate(features):
+            quantiles, distinct = row[2 * i], row[2 * i + 1] or 0
+            if distinct and distinct <= self._fine_bins:
+                from_clause, params = self._relation(reference)
+                v = self._value(feature, floats)
+                values = self._con.execute(f"SELECT DISTINCT {v} AS v {from_clause} ORDER BY v", params).fetchall()
+                found = tuple(float(r[0]) for r in values if r[0] is not None)
+                # A cut at each value but the largest: every bin then holds exactly one reference value.
+                cuts.append(found[:-1] if len(found) > 1 else found)
+            else:
+                cuts.append(tuple(sorted({float(q) for q in (quantiles or []) if q is not None})))
+        return cuts
+
+    def _counts(self, features: list[str], floats: set[str], cuts: list[tuple[float, ...]], source: ParquetSource):
+        # Cuts travel as parameters: a SQL literal is read as DECIMAL first and can land one ulp away.
+        select = ", ".join(
+            f"histogram({self._value(f, floats)}, ?::DOUBLE[])" if c else f"count({self._value(f, floats)})"
+            for f, c in zip(features, cuts, strict=True)
+        )
+        row = self._one_row(select, source, [list(c) for c in cuts if c])
+        counts = []
+        for value, feature_cuts in zip(row, cuts, strict=True):
+            if not feature_cuts:  # no cut: one bin holding every present value
+                counts.append((int(value or 0),))
+                continue
+            by_boundary = dict(value or {})
+            bins = [int(by_boundary.get(c, 0)) for c in feature_cuts]
+            bins.append(int(sum(n for b, n in by_boundary.items() if b > feature_cuts[-1])))
+            counts.append(tuple(bins))
+        return counts
+
+    def _numeric(self, features, floats, reference, current, ref_rows, cur_rows) -> list[NumericHistogram]:
+        ref_summaries = self._summaries(features, floats, reference, ref_rows)
+        cur_summaries = self._summaries(features, floats, current, cur_rows)
+        cuts = self._cuts(features, floats, reference)
+        ref_counts = self._counts(features, floats, cuts, reference)
+        cur_counts = self._counts(features, floats, cuts, current)
+        return [
+            NumericHistogram(f, cuts[i], ref_counts[i], cur_counts[i], ref_summaries[i], cur_summaries[i])
+            for i, f in enumerate(features)
+        ]
+
+    def _category_counts(self, feature: str, source: ParquetSource) -> dict[str | None, int]:
+        from_clause, params = self._relation(source)
+        column = _quote(feature)
+        rows = self._con.execute(f"SELECT {column}::VARCHAR AS v, count(*) {from_clause} GROUP BY v", params).fetchall()
+        return {value: int(n) for value, n in rows}
+
+    def _categorical(self, feature, reference, current, ref_rows, cur_rows) -> CategoricalHistogram:
+        ref = self._category_counts(feature, reference)
+        cur = self._category_counts(feature, current)
+        ref_missing, cur_missing = ref.pop(None, 0), cur.pop(None, 0)
+        ranked = sorted(ref, key=lambda c: (-ref[c], c))
+        kept, folded = ranked[: self._category_cap], ranked[self._category_cap :]
+        categories = list(kept)
+        ref_counts = [ref[c] for c in kept]
+        cur_counts = [cur.get(c, 0) for c in kept]
+        if folded:
+            categories.append(OTHER)
+            ref_counts.append(sum(ref[c] for c in folded))
+            cur_counts.append(sum(cur.get(c, 0) for c in folded))
+        unseen = {c: n for c, n in cur.items() if c not in ref}
+        listed = dict(sorted(unseen.items(), key=lambda item: (-item[1], item[0]))[:UNSEEN_LISTED])
+        return CategoricalHistogram(
+            feature,
+            tuple(categories),
+            tuple(ref_counts),
+            tuple(cur_counts),
+            SideSummary(ref_rows, ref_missing),
+            SideSummary(cur_rows, cur_missing),
+            unseen=listed,
+            unseen_total=sum(unseen.values()),
+        )
+
+
+def _literal_paths(paths: Sequence[str]) -> str:
+    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"

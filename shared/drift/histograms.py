@@ -1,0 +1,70 @@
+"""What the warehouse hands back per feature: counts, never rows.
+
+Numeric: the reference's quantiles give cut points c_1 < ... < c_k; bin 0 is (-inf, c_1], bin i is
+(c_i, c_{i+1}], bin k is (c_k, +inf) (DuckDB's `histogram(x, boundaries)` and a BigQuery
+`RANGE_BUCKET` agree on this once told the same cuts). Both sides are counted on the same cuts, so
+everything below compares like with like. Missing values (NULL, NaN) are counted apart.
+
+Categorical: counts per category for both sides; when there are more categories than the cap, the
+rarest reference categories are folded into one `__other__` bucket and categories never seen in the
+reference are kept apart (they are a finding of their own).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+OTHER = "__other__"
+
+
+@dataclass(frozen=True)
+class SideSummary:
+    rows: int  # all rows on this side, missing included
+    missing: int
+    minimum: float | None = None  # numeric only
+    maximum: float | None = None
+    mean: float | None = None
+    std: float | None = None  # population standard deviation
+
+    @property
+    def present(self) -> int:
+        return self.rows - self.missing
+
+    @property
+    def missing_share(self) -> float | None:
+        return self.missing / self.rows if self.rows else None
+
+
+@dataclass(frozen=True)
+class NumericHistogram:
+    feature: str
+    cuts: tuple[float, ...]  # strictly increasing; len(cuts) + 1 bins
+    reference_counts: tuple[int, ...]
+    current_counts: tuple[int, ...]
+    reference: SideSummary
+    current: SideSummary
+
+    def __post_init__(self) -> None:
+        bins = len(self.cuts) + 1
+        if len(self.reference_counts) != bins or len(self.current_counts) != bins:
+            raise ValueError(f"{self.feature}: {len(self.cuts)} cuts need {bins} counts per side")
+        if any(b <= a for a, b in zip(self.cuts, self.cuts[1:], strict=False)):
+            raise ValueError(f"{self.feature}: cuts must be strictly increasing")
+
+
+@dataclass(frozen=True)
+class CategoricalHistogram:
+    feature: str
+    categories: tuple[str, ...]  # reference categories kept (most frequent first), maybe ending in OTHER
+    reference_counts: tuple[int, ...]
+    current_counts: tuple[int, ...]  # current counts of those same categories
+    reference: SideSummary
+    current: SideSummary
+    # Categories the current data has and the reference never had: name -> count (capped list, largest first).
+    unseen: dict[str, int] = field(default_factory=dict)
+    unseen_total: int = 0  # all current rows in unseen categories, including those past the cap
+
+    def __post_init__(self) -> None:
+        n = len(self.categories)
+        if len(self.reference_counts) != n or len(self.current_counts) != n:
+            raise ValueError(f"{self.feature}: {n} categories need {n} counts per side")
