@@ -84,6 +84,7 @@ class DuckDbProfiler:
 
             connection = duckdb.connect()
             connection.execute(f"SET memory_limit = '{memory_limit}'")
+            connection.execute("SET enable_progress_bar = false")
         self._con = connection
         self._fine_bins = fine_bins
         self._category_cap = category_cap
@@ -146,48 +147,61 @@ class DuckDbProfiler:
             return f"(CASE WHEN isnan({column}) THEN NULL ELSE {column}::DOUBLE END)"
         return f"{column}::DOUBLE"
 
-    def _summaries(self, features: list[str], floats: set[str], source: ParquetSource, rows: int) -> list[SideSummary]:
-        parts = []
-        for f in features:
-            v = self._value(f, floats)
-            parts.append(f"count({v}), min({v}), max({v}), avg({v}), stddev_pop({v})")
-        values = self._one_row(", ".join(parts), source)
-        out = []
-        for i in range(len(features)):
-            present, low, high, mean, std = values[5 * i : 5 * i + 5]
-            out.append(SideSummary(rows, rows - int(present), low, high, mean, std))
-        return out
+    @staticmethod
+    def _summary_sql(value: str) -> str:
+        return f"count({value}), min({value}), max({value}), avg({value}), stddev_pop({value})"
 
-    def _cuts(self, features: list[str], floats: set[str], reference: ParquetSource) -> list[tuple[float, ...]]:
-        """Reference quantile cuts; every distinct value when there are few (exact KS for discrete data)."""
-        # approx_quantile takes its probabilities as FLOAT[] only; their exact values do not matter.
+    @staticmethod
+    def _summary(values: Sequence[Any], rows: int) -> SideSummary:
+        present, low, high, mean, std = values
+        return SideSummary(rows, rows - int(present), low, high, mean, std)
+
+    def _reference_pass(self, features, floats, reference, rows) -> tuple[list[tuple[float, ...]], list[SideSummary]]:
+        """One pass: quantile cuts and the summary of every numeric feature.
+
+        Cuts are approximate reference quantiles (T-digest, O(1) memory): their exact place does not
+        matter, as both sides are then counted exactly on the same cuts. A feature whose quantiles
+        repeat is discrete: it is cut at every distinct value instead (a cut after each value but the
+        largest, so every bin holds one reference value), which makes KS exact for it.
+        """
+        # approx_quantile takes its probabilities as FLOAT[] only.
         probabilities = "[" + ", ".join(str(i / self._fine_bins) for i in range(1, self._fine_bins)) + "]::FLOAT[]"
         values = [self._value(f, floats) for f in features]
-        select = ", ".join(f"approx_quantile({v}, {probabilities}), approx_count_distinct({v})" for v in values)
+        select = ", ".join(f"approx_quantile({v}, {probabilities}), {self._summary_sql(v)}" for v in values)
         row = self._one_row(select, reference)
-        cuts = []
-        for i, feature in enumerate(features):
-            quantiles, distinct = row[2 * i], row[2 * i + 1] or 0
-            if distinct and distinct <= self._fine_bins:
+        cuts, summaries = [], []
+        for i, (feature, value) in enumerate(zip(features, values, strict=True)):
+            quantiles = sorted({float(q) for q in (row[6 * i] or []) if q is not None})
+            summary = self._summary(row[6 * i + 1 : 6 * i + 6], rows)
+            summaries.append(summary)
+            low, high = summary.minimum, summary.maximum
+            if feature not in floats and low is not None and high is not None and high - low < self._fine_bins:
+                # Integers over a short range: cut at every integer, with no extra pass.
+                quantiles = [float(v) for v in range(int(low), int(high))]
+            elif len(quantiles) < (self._fine_bins - 1) // 2:  # quantiles repeat: few distinct floats
                 from_clause, params = self._relation(reference)
-                v = self._value(feature, floats)
-                values = self._con.execute(f"SELECT DISTINCT {v} AS v {from_clause} ORDER BY v", params).fetchall()
-                found = tuple(float(r[0]) for r in values if r[0] is not None)
-                # A cut at each value but the largest: every bin then holds exactly one reference value.
-                cuts.append(found[:-1] if len(found) > 1 else found)
-            else:
-                cuts.append(tuple(sorted({float(q) for q in (quantiles or []) if q is not None})))
-        return cuts
+                query = f"SELECT DISTINCT {value} AS v {from_clause} ORDER BY v LIMIT {self._fine_bins + 1}"
+                found = [float(r[0]) for r in self._con.execute(query, params).fetchall() if r[0] is not None]
+                if len(found) <= self._fine_bins:
+                    quantiles = found[:-1]
+            cuts.append(tuple(quantiles))
+        return cuts, summaries
 
-    def _counts(self, features: list[str], floats: set[str], cuts: list[tuple[float, ...]], source: ParquetSource):
-        # Cuts travel as parameters: a SQL literal is read as DECIMAL first and can land one ulp away.
-        select = ", ".join(
-            f"histogram({self._value(f, floats)}, ?::DOUBLE[])" if c else f"count({self._value(f, floats)})"
-            for f, c in zip(features, cuts, strict=True)
-        )
-        row = self._one_row(select, source, [list(c) for c in cuts if c])
-        counts = []
-        for value, feature_cuts in zip(row, cuts, strict=True):
+    def _counting_pass(self, features, floats, cuts, source, rows, *, summarize: bool):
+        """One pass: the histogram of every numeric feature on its cuts (and its summary, if asked)."""
+        parts = []
+        for f, c in zip(features, cuts, strict=True):
+            value = self._value(f, floats)
+            parts.append(f"histogram({value}, {_double_list(c)})" if c else f"count({value})")
+            if summarize:
+                parts.append(self._summary_sql(value))
+        row = self._one_row(", ".join(parts), source)
+        width = 6 if summarize else 1
+        counts, summaries = [], []
+        for i, feature_cuts in enumerate(cuts):
+            value = row[width * i]
+            if summarize:
+                summaries.append(self._summary(row[width * i + 1 : width * i + 6], rows))
             if not feature_cuts:  # no cut: one bin holding every present value
                 counts.append((int(value or 0),))
                 continue
@@ -195,14 +209,12 @@ class DuckDbProfiler:
             bins = [int(by_boundary.get(c, 0)) for c in feature_cuts]
             bins.append(int(sum(n for b, n in by_boundary.items() if b > feature_cuts[-1])))
             counts.append(tuple(bins))
-        return counts
+        return counts, summaries
 
     def _numeric(self, features, floats, reference, current, ref_rows, cur_rows) -> list[NumericHistogram]:
-        ref_summaries = self._summaries(features, floats, reference, ref_rows)
-        cur_summaries = self._summaries(features, floats, current, cur_rows)
-        cuts = self._cuts(features, floats, reference)
-        ref_counts = self._counts(features, floats, cuts, reference)
-        cur_counts = self._counts(features, floats, cuts, current)
+        cuts, ref_summaries = self._reference_pass(features, floats, reference, ref_rows)
+        ref_counts, _ = self._counting_pass(features, floats, cuts, reference, ref_rows, summarize=False)
+        cur_counts, cur_summaries = self._counting_pass(features, floats, cuts, current, cur_rows, summarize=True)
         return [
             NumericHistogram(f, cuts[i], ref_counts[i], cur_counts[i], ref_summaries[i], cur_summaries[i])
             for i, f in enumerate(features)
@@ -239,6 +251,16 @@ class DuckDbProfiler:
             unseen=listed,
             unseen_total=sum(unseen.values()),
         )
+
+
+def _double_list(values: Sequence[float]) -> str:
+    """Cuts as a constant DOUBLE[] literal, exact to the bit.
+
+    A plain decimal literal is read as DECIMAL and converted, which can land one ulp off (and then a
+    value equal to a cut changes bin); scientific notation is read as DOUBLE directly. A bound
+    parameter would be exact too, but DuckDB then bins several times slower (not constant-folded).
+    """
+    return "[" + ", ".join(f"{v:.17e}" for v in values) + "]"
 
 
 def _literal_paths(paths: Sequence[str]) -> str:

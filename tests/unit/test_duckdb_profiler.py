@@ -104,3 +104,16 @@ def test_unreadable_sources_are_clear_errors(tmp_path, profiler):
         profiler.profile(ParquetSource((str(tmp_path / "nope.parquet"),)), ParquetSource((str(tmp_path / "x"),)))
     with pytest.raises(PermanentError, match="timestamp column"):
         ParquetSource(("a.parquet",), start=datetime(2026, 1, 1, tzinfo=UTC))
+
+
+def test_floats_with_few_distinct_values_are_cut_at_each_value(tmp_path, profiler):
+    rng = np.random.default_rng(5)
+    reference = rng.choice([0.5, 1.5, 2.25, 7.0], 4_000)
+    current = rng.choice([0.5, 1.5, 2.25, 7.0, 9.5], 4_000)
+    ref = write_parquet(tmp_path / "ref.parquet", {"rating": reference})
+    cur = write_parquet(tmp_path / "cur.parquet", {"rating": current})
+
+    [hist] = profiler.profile(ParquetSource((ref,)), ParquetSource((cur,))).histograms
+
+    assert hist.cuts == (0.5, 1.5, 2.25)
+    assert list(hist.current_counts) == numpy_counts(current, hist.cuts)
