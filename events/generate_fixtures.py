@@ -127,6 +127,46 @@ def object_event(
     return storage_cloud_event(event_type, data, event_id=event_id, time=created + timedelta(seconds=1))
 
 
+DRIFT_GENERATION = int(T0.timestamp() * 1_000_000) + 7
+DRIFT_RUN_TIME = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
+DRIFT_OBJECTS = {
+    "ml-drift-dev/fraud-detector/reference/part-0.parquet": (False, 5_000, 21),
+    "ml-drift-dev/fraud-detector/current/part-0.parquet": (True, 3_000, 22),
+}
+
+
+def drift_table(shifted: bool, rows: int, seed: int):
+    """Transactions of a fraud model's features; the current side spends more and moves abroad."""
+    import numpy as np
+    import pyarrow as pa
+
+    rng = np.random.default_rng(seed)
+    countries = np.array(["FR", "DE", "ES", "IT", "US", "BR"], dtype=object)
+    weights = [0.1, 0.1, 0.1, 0.1, 0.35, 0.25] if shifted else [0.35, 0.25, 0.15, 0.15, 0.05, 0.05]
+    end = DRIFT_RUN_TIME if shifted else DRIFT_RUN_TIME - timedelta(days=60)
+    span = timedelta(hours=20) if shifted else timedelta(days=30)
+    offsets = rng.random(rows) * span.total_seconds()
+    return pa.table(
+        {
+            "event_time": pa.array([end - timedelta(seconds=float(o)) for o in offsets], pa.timestamp("us", tz="UTC")),
+            "amount": np.round(rng.lognormal(3.6 if shifted else 3.2, 0.6, rows), 2),
+            "merchant_risk": rng.beta(2, 5, rows),
+            "hour": rng.integers(0, 24, rows),
+            "country": countries[rng.choice(len(countries), rows, p=weights)],
+            "device": np.array(["ios", "android", "web"], dtype=object)[rng.integers(0, 3, rows)],
+        }
+    )
+
+
+def write_drift_objects() -> None:
+    import pyarrow.parquet as pq
+
+    for path, (shifted, rows, seed) in DRIFT_OBJECTS.items():
+        target = OBJECTS / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(drift_table(shifted, rows, seed), target)
+
+
 def write_object_index(events: list[dict]) -> None:
     """`objects/index.json`: the newest generation a finalize fixture names for each sample file.
 
@@ -140,6 +180,8 @@ def write_object_index(events: list[dict]) -> None:
         key = f"{data['bucket']}/{data['name']}"
         if int(data["generation"]) > int(index.get(key, {}).get("generation", 0)):
             index[key] = {k: data.get(k) for k in ("generation", "contentType", "metadata") if data.get(k) is not None}
+    for path in DRIFT_OBJECTS:
+        index[path] = {"generation": str(DRIFT_GENERATION), "contentType": "application/vnd.apache.parquet"}
     index[LOST_EVENT_SAMPLE] = {
         "generation": str(int(T0.timestamp() * 1_000_000) + 61),
         "contentType": "application/json",
@@ -419,8 +461,88 @@ def write_budget_fixtures() -> None:
         write_fixture(out / name, content)
 
 
+DRIFT_JOB = {
+    "model": "fraud-detector",
+    "env": "dev",
+    "reference": {"uri": "gs://ml-drift-dev/fraud-detector/reference/*.parquet"},
+    "current": {
+        "uri": "gs://ml-drift-dev/fraud-detector/current/*.parquet",
+        "timestamp_column": "event_time",
+        "window_hours": 24,
+    },
+}
+
+
+def drift_pubsub(minutes: int, body: dict, schedule_time: datetime, job: str = "drift-report-fraud-detector") -> dict:
+    """One job per monitored model and purpose: the run key is job + schedule time."""
+    attributes = {"scheduler_job": job, "schedule_time": _iso(schedule_time)}
+    return pubsub_cloud_event(
+        body,
+        topic="drift-report",
+        attributes=attributes,
+        event_id=f"{9_600_000_000_000_000 + minutes}",
+        time=schedule_time + timedelta(seconds=2),
+    )
+
+
+def drift_http(body: object, schedule_time: datetime | None) -> dict:
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Google-Cloud-Scheduler",
+        "X-CloudScheduler": "true",
+        "X-CloudScheduler-JobName": "drift-report-fraud-detector-http",
+    }
+    if schedule_time:
+        headers["X-CloudScheduler-ScheduleTime"] = _iso(schedule_time)
+    return {"headers": headers, "body": body}
+
+
+def _iso(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def write_drift_fixtures() -> None:
+    out = EVENTS / "drift"
+    if out.exists():
+        shutil.rmtree(out)
+    run = DRIFT_RUN_TIME
+    later = {**DRIFT_JOB, "current": {**DRIFT_JOB["current"], "window_hours": 6}}
+    fixtures = {
+        "01-scheduled-run.structured.json": drift_pubsub(0, DRIFT_JOB, run),
+        "02-scheduled-run.http.json": drift_http(later, run + timedelta(hours=6) - timedelta(hours=12)),
+        "03-empty-window.structured.json": drift_pubsub(
+            1, {**DRIFT_JOB, "current": {**DRIFT_JOB["current"], "end": "2027-01-01T00:00:00Z"}}, run, "drift-next-year"
+        ),
+        "04-missing-column.structured.json": drift_pubsub(
+            2, {**DRIFT_JOB, "features": ["amount", "card_bin"]}, run, "drift-with-card-bin"
+        ),
+        "20-malformed-no-model.structured.json": drift_pubsub(
+            3, {k: v for k, v in DRIFT_JOB.items() if k != "model"}, run
+        ),
+        "21-malformed-uri.http.json": drift_http(
+            {**DRIFT_JOB, "reference": {"uri": "s3://elsewhere/ref.parquet"}}, run
+        ),
+        "22-malformed-method.structured.json": drift_pubsub(
+            4,
+            {**DRIFT_JOB, "methods": {"country": {"method": "wasserstein", "threshold": 0.1}}},
+            run,
+            "drift-bad-method",
+        ),
+        "23-no-such-data.structured.json": drift_pubsub(
+            5,
+            {**DRIFT_JOB, "reference": {"uri": "gs://ml-drift-dev/fraud-detector/nothing-here/*.parquet"}},
+            run,
+            "drift-no-data",
+        ),
+    }
+    for name, content in fixtures.items():
+        write_fixture(out / name, content)
+
+
 if __name__ == "__main__":
     write_samples()
+    write_drift_objects()
+    write_drift_fixtures()
     write_budget_fixtures()
     write_storage_fixtures()
     write_scheduler_fixtures()

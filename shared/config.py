@@ -48,6 +48,8 @@ class Settings:
     slack_webhook_url: str | None = field(default=None, repr=False)
     slack_webhook_secret: str | None = None
     budget_alert_collection: str = "budget_alerts"
+    # Where drift reports go ({env} is the run's env); the embedded profile keeps it as a local folder.
+    drift_logs_bucket: str = "ml-drift-logs-{env}"
     # A mention added to budget alerts at or above this share of the budget spent (e.g. `<!here>`).
     budget_mention: str | None = None
     budget_mention_at_percent: float = 100.0

@@ -15,7 +15,15 @@ from shared.config import Settings, load_settings
 from shared.errors import ConfigError, SlackRejectedError
 
 if TYPE_CHECKING:
-    from shared.ports import AlertLedger, IdempotencyStore, ObjectStore, RegistryStore, SlackNotifier
+    from shared.ports import (
+        AlertLedger,
+        DriftRunStore,
+        FeatureProfiler,
+        IdempotencyStore,
+        ObjectStore,
+        RegistryStore,
+        SlackNotifier,
+    )
 
 
 def utc_now() -> datetime:
@@ -77,6 +85,22 @@ class Deps:
         from shared.adapters.firestore_alert_ledger import FirestoreAlertLedger
 
         return FirestoreAlertLedger(self._firestore_client(), self.settings.budget_alert_collection)
+
+    @cached_property
+    def feature_profiler(self) -> FeatureProfiler:
+        if self.profile == "embedded":
+            from shared.adapters.local_parquet_profiler import LocalParquetProfiler
+
+            return LocalParquetProfiler(self.settings.buckets_dir)
+        raise ConfigError(f"drift_report reads Parquet from the local buckets only so far, not on {self.profile}")
+
+    @cached_property
+    def drift_runs(self) -> DriftRunStore:
+        if self.profile == "embedded":
+            from shared.adapters.sqlite_drift_runs import SqliteDriftRunStore
+
+            return SqliteDriftRunStore(self.settings.state_dir / "monitoring.sqlite")
+        raise ConfigError(f"drift runs are kept in SQLite only so far, not on {self.profile}")
 
     @cached_property
     def notifier(self) -> SlackNotifier:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from shared.drift.duckdb_profiler import Profile
+    from shared.events.drift import DataLocation
     from shared.model_registry import DeleteResult, ModelArtifact, ModelSummary, ObjectRef, RecordResult
 
 
@@ -106,6 +108,28 @@ class SlackNotifier(Protocol):
 class SecretSource(Protocol):
     def get(self, name: str) -> str | None:
         """The secret's current value, or None when it is not configured."""
+
+
+class FeatureProfiler(Protocol):
+    """Histograms of the reference and current feature data, computed where the data lives."""
+
+    def profile(
+        self,
+        reference: DataLocation,
+        current: DataLocation,
+        *,
+        current_window: tuple[datetime | None, datetime | None],
+        features: Sequence[str] = (),
+    ) -> Profile: ...
+
+
+class DriftRunStore(Protocol):
+    """One summary row per drift run (`ml_monitoring.drift_runs`)."""
+
+    def record(self, row: dict[str, Any]) -> bool:
+        """Store the row once per `run_key`; False when it was already there."""
+
+    def latest(self, model: str, env: str) -> dict[str, Any] | None: ...
 
 
 class Clock(Protocol):

@@ -31,37 +31,28 @@ def _event_id(cloud_event: Any) -> str | None:
         return None
 
 
-def run_cloud_event(function: str, cloud_event: Any, handle: Callable[[EventEnvelope], Outcome]) -> Outcome:
+def run_event(function: str, event_id: str | None, handle: Callable[[], Outcome]) -> Outcome:
+    """Run `handle`, log its outcome as one line; PermanentError becomes `rejected`, the rest re-raise."""
     configure_logging()
     logger = logging.getLogger(OUTCOME_LOGGER_NAME)
     started = time.perf_counter()
-    event_id = _event_id(cloud_event)
     common = {"function": function, "event_id": event_id}
+
+    def latency() -> float:
+        return round((time.perf_counter() - started) * 1000, 2)
+
     try:
-        outcome = handle(envelope_from_cloud_event(cloud_event))
+        outcome = handle()
     except PermanentError as exc:
         outcome = Outcome.rejected(str(exc))
     except TransientError as exc:
-        latency = round((time.perf_counter() - started) * 1000, 2)
-        log_fields(
-            logger,
-            logging.ERROR,
-            f"{function}: retry: {exc}",
-            **common,
-            outcome="retry",
-            detail=str(exc),
-            latency_ms=latency,
-        )
+        fields = {**common, "outcome": "retry", "detail": str(exc), "latency_ms": latency()}
+        log_fields(logger, logging.ERROR, f"{function}: retry: {exc}", **fields)
         raise
     except Exception as exc:
-        latency = round((time.perf_counter() - started) * 1000, 2)
-        logger.error(
-            f"{function}: failed: {exc!r}",
-            exc_info=True,
-            extra={"fields": {**common, "outcome": "error", "detail": repr(exc), "latency_ms": latency}},
-        )
+        fields = {**common, "outcome": "error", "detail": repr(exc), "latency_ms": latency()}
+        logger.error(f"{function}: failed: {exc!r}", exc_info=True, extra={"fields": fields})
         raise
-    latency = round((time.perf_counter() - started) * 1000, 2)
     log_fields(
         logger,
         _LEVEL[outcome.status],
@@ -70,7 +61,11 @@ def run_cloud_event(function: str, cloud_event: Any, handle: Callable[[EventEnve
         outcome=str(outcome.status),
         detail=outcome.detail,
         key=outcome.key,
-        latency_ms=latency,
+        latency_ms=latency(),
         **outcome.extra,
     )
     return outcome
+
+
+def run_cloud_event(function: str, cloud_event: Any, handle: Callable[[EventEnvelope], Outcome]) -> Outcome:
+    return run_event(function, _event_id(cloud_event), lambda: handle(envelope_from_cloud_event(cloud_event)))

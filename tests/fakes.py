@@ -149,12 +149,27 @@ class FakeNotifier:
         self.posts.append(payload)
 
 
+class FakeDriftRunStore:
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+
+    def record(self, row: dict[str, Any]) -> bool:
+        created = row["run_key"] not in self.rows
+        self.rows.setdefault(row["run_key"], dict(row))
+        return created
+
+    def latest(self, model: str, env: str) -> dict[str, Any] | None:
+        rows = [r for r in self.rows.values() if (r["model"], r["env"]) == (model, env)]
+        return max(rows, key=lambda r: r["started_at"], default=None)
+
+
 @dataclass
 class FakeSettings:
     bucket_pattern: str = "ml-models-{env}"
     claim_ttl_s: float = 600.0
     budget_mention: str | None = None
     budget_mention_at_percent: float = 100.0
+    drift_logs_bucket: str = "ml-drift-logs-{env}"
 
 
 @dataclass
@@ -177,3 +192,5 @@ class FakeDeps:
     clock: FakeClock = field(default_factory=FakeClock)
     alert_ledger: FakeAlertLedger = field(default_factory=FakeAlertLedger)
     notifier: FakeNotifier = field(default_factory=FakeNotifier)
+    drift_runs: FakeDriftRunStore = field(default_factory=FakeDriftRunStore)
+    feature_profiler: Any = None  # a real LocalParquetProfiler over test files, where a test needs one

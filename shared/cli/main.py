@@ -266,6 +266,10 @@ def demo(reset: bool, state_dir: Path | None, verbose: bool) -> None:
     click.echo(f"\nSlack messages posted to {where}: {len(posted)}")
     for payload in posted:
         click.echo(f"  - {html.unescape(payload.get('text', ''))}")
+    reports = sorted(settings.buckets_dir.glob("ml-drift-logs-*/drift/**/*-report.html"))
+    click.echo(f"\nDrift reports ({len(reports)}), open them in a browser:")
+    for report in reports:
+        click.echo(f"  - {report}")
     sys.exit(1 if "error" in counts else 0)
 
 

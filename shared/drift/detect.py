@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from shared.drift.duckdb_profiler import Profile
 from shared.drift.histograms import NumericHistogram
 from shared.drift.statistics import DEFAULT_METHODS, FeatureDrift, dataset_drift, feature_drift
+from shared.errors import EventParseError
 
 DEFAULT_DRIFT_SHARE = 0.3
 
@@ -41,7 +42,10 @@ def detect_drift(profile: Profile, config: DriftConfig | None = None) -> DriftRe
     for hist in profile.histograms:
         kind = "numeric" if isinstance(hist, NumericHistogram) else "categorical"
         method, threshold = config.method_for(hist.feature, kind)
-        features.append(feature_drift(hist, method=method, threshold=threshold))
+        try:
+            features.append(feature_drift(hist, method=method, threshold=threshold))
+        except ValueError as exc:  # a method that does not fit the column: the request is at fault
+            raise EventParseError(str(exc), field=f"methods.{hist.feature}") from None
     for feature, side in profile.missing_columns.items():
         features.append(FeatureDrift.missing_column(feature, side))
     features.sort(key=lambda f: (-f.score, f.feature))

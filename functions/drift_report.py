@@ -1,0 +1,57 @@
+"""Entry points: a Cloud Scheduler drift run, through Pub/Sub (CloudEvent) or through HTTP (OIDC)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import functions_framework
+
+from handlers import drift_report as use_case
+from shared.deps import current_deps
+from shared.errors import EventParseError
+from shared.events import _fields
+from shared.events.drift import parse_drift_request
+from shared.events.pubsub import parse_pubsub_message
+from shared.events.scheduler import parse_scheduled_run
+from shared.outcome import Status
+from shared.runtime import run_cloud_event, run_event
+
+DEFAULT_JOB = "drift-report"
+
+
+def _from_pubsub(envelope):
+    run = parse_scheduled_run(parse_pubsub_message(envelope), default_job=DEFAULT_JOB)
+    request = parse_drift_request(run.payload, event_id=run.event_id, job=run.job, schedule_time=run.schedule_time)
+    return use_case.handle(request, current_deps())
+
+
+@functions_framework.cloud_event
+def drift_report(cloud_event):
+    run_cloud_event("drift_report", cloud_event, _from_pubsub)
+
+
+def _from_http(request):
+    headers = {"schedule_time": request.headers.get("X-CloudScheduler-ScheduleTime", "")}
+    schedule_time = _fields.timestamp(headers, "schedule_time", "X-CloudScheduler-ScheduleTime", required=False)
+    try:
+        body = json.loads(request.get_data() or b"{}")
+    except ValueError:
+        raise EventParseError("is not valid JSON", field="body") from None
+    drift_request = parse_drift_request(
+        body,
+        # No schedule time means "run now": a fresh id, so every such call runs.
+        event_id=request.headers.get("X-Cloud-Trace-Context", "").split("/")[0] or uuid.uuid4().hex,
+        job=request.headers.get("X-CloudScheduler-JobName") or DEFAULT_JOB,
+        schedule_time=schedule_time,
+    )
+    return use_case.handle(drift_request, current_deps())
+
+
+@functions_framework.http
+def drift_report_http(request):
+    """Cloud Scheduler's HTTP target; answers the outcome as JSON. Bad input is 422: the job shows failed."""
+    event_id = request.headers.get("X-CloudScheduler-ScheduleTime") or None
+    outcome = run_event("drift_report_http", event_id, lambda: _from_http(request))
+    status = 422 if outcome.status is Status.REJECTED else 200
+    return {"outcome": str(outcome.status), "detail": outcome.detail}, status

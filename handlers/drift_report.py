@@ -1,0 +1,175 @@
+"""A scheduled drift run: profile reference and current data where they live, decide, report, alert.
+
+Once per run key (job + schedule time): the report (HTML + JSON) lands in the drift-logs bucket
+under `drift/{model}/{env}/{date}/`, a summary row in `ml_monitoring.drift_runs`, and a Slack alert
+goes out when the dataset drifted. Every write is keyed on the run, so a redelivery after a failure
+rewrites the same objects and posts at most once more (see budget_alert for that window).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from shared import slack_format as slack
+from shared.drift.detect import DriftConfig, DriftResult, detect_drift
+from shared.drift.report import ReportContext, render_html, render_json
+from shared.events.drift import DriftRequest
+from shared.idempotency import run_once
+from shared.outcome import Outcome
+
+if TYPE_CHECKING:
+    from shared.ports import Clock, DriftRunStore, FeatureProfiler, IdempotencyStore, ObjectStore, SlackNotifier
+
+CONSOLE_OBJECT = "https://console.cloud.google.com/storage/browser/_details/{bucket}/{name}"
+ALERT_FEATURES = 8  # the most drifted features named in the Slack alert; the report has them all
+
+
+class DriftSettings(Protocol):
+    claim_ttl_s: float
+    drift_logs_bucket: str  # may hold {env}
+
+
+class DriftDeps(Protocol):
+    settings: DriftSettings
+    idempotency: IdempotencyStore
+    feature_profiler: FeatureProfiler
+    objects: ObjectStore
+    drift_runs: DriftRunStore
+    notifier: SlackNotifier
+    clock: Clock
+
+
+@dataclass(frozen=True)
+class ReportObjects:
+    bucket: str
+    html: str
+    json: str
+
+    def uri(self, name: str) -> str:
+        return f"gs://{self.bucket}/{name}"
+
+    @property
+    def console_url(self) -> str:
+        return CONSOLE_OBJECT.format(bucket=self.bucket, name=self.html)
+
+
+def _describe(location: Any, window: tuple[Any, Any] | None = None) -> str:
+    start, end = window or (location.start, location.end)
+    if not (start or end):
+        return location.uri
+    bounds = f"{start.isoformat() if start else '...'} to {end.isoformat() if end else '...'}"
+    return f"{location.uri}, {location.timestamp_column} from {bounds}"
+
+
+def render_alert(request: DriftRequest, result: DriftResult, report: ReportObjects) -> dict[str, Any]:
+    drifted = [f for f in result.features if f.drifted]
+    names = ", ".join(f"`{slack.escape_mrkdwn(f.feature)}`" for f in drifted[:ALERT_FEATURES])
+    more = f" and {len(drifted) - ALERT_FEATURES} more" if len(drifted) > ALERT_FEATURES else ""
+    model = slack.escape_mrkdwn(f"{request.model} ({request.env})")
+    text = f"Data drift in {model}: {len(drifted)} of {len(result.features)} features drifted"
+    return {
+        "text": text,
+        "blocks": [
+            slack.header(f"Data drift: {request.model} ({request.env})"),
+            slack.section(f"{text} ({result.drifted_share:.0%} of those compared)."),
+            slack.fields(
+                [
+                    ("Drifted", (names + more) or "-"),
+                    ("Current rows", f"{result.current_rows:,}"),
+                    ("Reference rows", f"{result.reference_rows:,}"),
+                    ("Run", slack.escape_mrkdwn(request.run_key)),
+                ]
+            ),
+            slack.context(slack.link(report.console_url, "Open the report") + f" · `{report.uri(report.html)}`"),
+        ],
+    }
+
+
+def handle(request: DriftRequest, deps: DriftDeps) -> Outcome:
+    key = f"drift:{request.run_key}"
+
+    def run() -> dict[str, Any]:
+        now = deps.clock()
+        window = request.current_window(now)
+        profile = deps.feature_profiler.profile(
+            request.reference, request.current, current_window=window, features=request.features
+        )
+        config = DriftConfig(
+            methods=request.methods, **({"drift_share": request.drift_share} if request.drift_share else {})
+        )
+        result = detect_drift(profile, config)
+        context = ReportContext(
+            model=request.model,
+            env=request.env,
+            run_key=request.run_key,
+            generated_at=now,
+            reference=_describe(request.reference),
+            current=_describe(request.current, window),
+            drift_share=config.drift_share,
+        )
+        when = request.schedule_time or now
+        # The job is in the name: two jobs of one model firing at the same time must not overwrite each other.
+        prefix = f"drift/{request.model}/{request.env}/{when:%Y-%m-%d}/{when:%H%M%S}-{request.job}"
+        report = ReportObjects(
+            deps.settings.drift_logs_bucket.format(env=request.env), f"{prefix}-report.html", f"{prefix}-summary.json"
+        )
+        histograms = {h.feature: h for h in profile.histograms}
+        deps.objects.put(
+            report.bucket,
+            report.html,
+            render_html(context, result, histograms).encode(),
+            content_type="text/html; charset=utf-8",
+        )
+        summary = render_json(context, result, histograms)
+        deps.objects.put(
+            report.bucket,
+            report.json,
+            json.dumps(summary, allow_nan=False, indent=1).encode(),
+            content_type="application/json",
+        )
+        drifted = [f.feature for f in result.features if f.drifted]
+        deps.drift_runs.record(
+            {
+                "run_key": request.run_key,
+                "model": request.model,
+                "env": request.env,
+                "job": request.job,
+                "schedule_time": request.schedule_time.isoformat() if request.schedule_time else None,
+                "started_at": now.isoformat(),
+                "reference": context.reference,
+                "current": context.current,
+                "reference_rows": result.reference_rows,
+                "current_rows": result.current_rows,
+                "features": len(result.features),
+                "drifted_features": drifted,
+                "drifted_share": result.drifted_share,
+                "drift_share_threshold": config.drift_share,
+                "dataset_drifted": result.dataset_drifted,
+                "report_uri": report.uri(report.html),
+                "summary_uri": report.uri(report.json),
+            }
+        )
+        if result.dataset_drifted:
+            deps.notifier.post(render_alert(request, result, report))
+        return {
+            "dataset_drifted": result.dataset_drifted,
+            "drifted": drifted,
+            "features": len(result.features),
+            "current_rows": result.current_rows,
+            "report": report.uri(report.html),
+        }
+
+    fresh, result = run_once(deps.idempotency, key, run, clock=deps.clock, claim_ttl_s=deps.settings.claim_ttl_s)
+    label = f"{request.model} ({request.env})"
+    if not fresh:
+        return Outcome.duplicate(f"drift run {request.run_key} already reported", key=key)
+    if result["current_rows"] == 0:
+        return Outcome.applied(f"{label}: no data in the current window; report {result['report']}", key=key)
+    verdict = (
+        f"DRIFT in {len(result['drifted'])} of {result['features']} features ({', '.join(result['drifted'][:8])})"
+        if result["dataset_drifted"]
+        else f"no dataset drift ({len(result['drifted'])} of {result['features']} features drifted)"
+    )
+    return Outcome.applied(f"{label}: {verdict}; report {result['report']}", key=key, **{"drifted": result["drifted"]})

@@ -1,0 +1,147 @@
+"""A drift run request: which model, which reference, which current window.
+
+It arrives as the body of a Cloud Scheduler job, through Pub/Sub (messagePublished) or through HTTP
+(headers `X-CloudScheduler-JobName` and `X-CloudScheduler-ScheduleTime`). Both carry the same JSON:
+
+    {"model": "fraud-detector", "env": "prod",
+     "reference": {"uri": "gs://ml-drift-prod/fraud-detector/reference/*.parquet"},
+     "current": {"uri": "gs://ml-drift-prod/fraud-detector/current/*.parquet",
+                 "timestamp_column": "event_time", "window_hours": 24},
+     "features": ["amount", "country"],                        # optional: default every shared column
+     "methods": {"amount": {"method": "psi", "threshold": 0.2}},  # optional, per feature
+     "drift_share": 0.3}                                       # optional
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.errors import EventParseError
+from shared.events import _fields
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_URI = re.compile(r"^gs://([a-z0-9][a-z0-9._-]{1,220})/(.+)$")
+MAX_WINDOW_HOURS = 24 * 366
+# Cloud Scheduler's job ids; the job also names the report's objects, so nothing else gets through.
+_JOB = re.compile(r"^[A-Za-z0-9_-]{1,500}$")
+
+
+@dataclass(frozen=True)
+class DataLocation:
+    bucket: str
+    path: str  # inside the bucket; may hold globs (`*.parquet`)
+    timestamp_column: str | None = None
+    start: datetime | None = None  # inclusive
+    end: datetime | None = None  # exclusive
+    window_hours: float | None = None  # a window ending at the run's time, when start/end are not given
+
+    @property
+    def uri(self) -> str:
+        return f"gs://{self.bucket}/{self.path}"
+
+
+@dataclass(frozen=True)
+class DriftRequest:
+    event_id: str
+    job: str
+    schedule_time: datetime | None  # None: "run now", deduplicated on the event id only
+    model: str
+    env: str
+    reference: DataLocation
+    current: DataLocation
+    features: tuple[str, ...] = ()
+    methods: dict[str, tuple[str, float]] = field(default_factory=dict)
+    drift_share: float | None = None
+
+    @property
+    def run_key(self) -> str:
+        return f"{self.job}@{self.schedule_time.isoformat() if self.schedule_time else self.event_id}"
+
+    def current_window(self, now: datetime) -> tuple[datetime | None, datetime | None]:
+        """The current side's window: explicit bounds, or `window_hours` up to the scheduled time."""
+        location = self.current
+        if location.window_hours is None:
+            return location.start, location.end
+        end = location.end or self.schedule_time or now
+        return end - timedelta(hours=location.window_hours), end
+
+
+def _name(obj: Mapping[str, Any], key: str, field_name: str) -> str:
+    value = _fields.string(obj, key, field_name)
+    assert value is not None
+    if not _NAME.match(value):
+        raise EventParseError(f"{value!r:.60} is not a valid name", field=field_name)
+    return value
+
+
+def _location(obj: Any, field_name: str) -> DataLocation:
+    obj = _fields.require_mapping(obj, field_name)
+    uri = _fields.string(obj, "uri", f"{field_name}.uri")
+    match = _URI.match(uri or "")
+    if not match:
+        raise EventParseError(f"expected gs://bucket/path, got {uri!r:.80}", field=f"{field_name}.uri")
+    if ".." in match.group(2).split("/"):
+        raise EventParseError("must not climb out of the bucket with '..'", field=f"{field_name}.uri")
+    hours = obj.get("window_hours")
+    if hours is not None and (
+        isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 < hours <= MAX_WINDOW_HOURS
+    ):
+        raise EventParseError(
+            f"expected hours in (0, {MAX_WINDOW_HOURS}], got {hours!r:.20}", field=f"{field_name}.window_hours"
+        )
+    location = DataLocation(
+        bucket=match.group(1),
+        path=match.group(2),
+        timestamp_column=_fields.string(obj, "timestamp_column", f"{field_name}.timestamp_column", required=False),
+        start=_fields.timestamp(obj, "start", f"{field_name}.start", required=False),
+        end=_fields.timestamp(obj, "end", f"{field_name}.end", required=False),
+        window_hours=float(hours) if hours is not None else None,
+    )
+    if (location.start or location.end or location.window_hours) and not location.timestamp_column:
+        raise EventParseError("a time window needs timestamp_column", field=f"{field_name}.timestamp_column")
+    if location.start and location.end and location.start >= location.end:
+        raise EventParseError("start must come before end", field=f"{field_name}.start")
+    return location
+
+
+def _methods(obj: Any) -> dict[str, tuple[str, float]]:
+    if obj is None:
+        return {}
+    methods = _fields.require_mapping(obj, "methods")
+    out = {}
+    for feature, spec in methods.items():
+        spec = _fields.require_mapping(spec, f"methods.{feature}")
+        method = _fields.string(spec, "method", f"methods.{feature}.method")
+        threshold = spec.get("threshold")
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or threshold < 0:
+            raise EventParseError("expected a non-negative number", field=f"methods.{feature}.threshold")
+        out[str(feature)] = (str(method), float(threshold))
+    return out
+
+
+def parse_drift_request(body: Any, *, event_id: str, job: str, schedule_time: datetime | None) -> DriftRequest:
+    body = _fields.require_mapping(body, "body")
+    if not _JOB.match(job):
+        raise EventParseError(f"{job!r:.60} is not a Cloud Scheduler job id", field="job")
+    features = body.get("features") or []
+    if not isinstance(features, list) or not all(isinstance(f, str) and f for f in features):
+        raise EventParseError("expected a list of column names", field="features")
+    share = body.get("drift_share")
+    if share is not None and (isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1):
+        raise EventParseError(f"expected a share in (0, 1], got {share!r:.20}", field="drift_share")
+    return DriftRequest(
+        event_id=event_id,
+        job=job,
+        schedule_time=schedule_time,
+        model=_name(body, "model", "model"),
+        env=_name(body, "env", "env"),
+        reference=_location(body.get("reference"), "reference"),
+        current=_location(body.get("current"), "current"),
+        features=tuple(features),
+        methods=_methods(body.get("methods")),
+        drift_share=float(share) if share is not None else None,
+    )
