@@ -91,7 +91,9 @@ class Deps:
         if self.profile == "embedded":
             from shared.adapters.local_parquet_profiler import LocalParquetProfiler
 
-            return LocalParquetProfiler(self.settings.buckets_dir)
+            return LocalParquetProfiler(
+                self.settings.buckets_dir, cache_dir=self.settings.state_dir / "drift-reference"
+            )
         raise ConfigError(f"drift_report reads Parquet from the local buckets only so far, not on {self.profile}")
 
     @cached_property

@@ -1,27 +1,64 @@
-"""FeatureProfiler over Parquet files in the embedded profile's local buckets (`gs://b/p` -> `<root>/b/p`)."""
+"""FeatureProfiler over Parquet files in the embedded profile's local buckets (`gs://b/p` -> `<root>/b/p`).
+
+The reference side is profiled once and kept as JSON under `cache_dir`, keyed on the files it read
+(name, size, modification time) and the profiling settings: a scheduled run against an unchanged
+reference only reads its current window.
+"""
 
 from __future__ import annotations
 
 import glob
+import hashlib
+import json
+import os
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from shared.drift.duckdb_profiler import DuckDbProfiler, ParquetSource, Profile
+from shared.drift.duckdb_profiler import DuckDbProfiler, ParquetSource, Profile, ReferenceProfile
 from shared.errors import PermanentError
 from shared.events.drift import DataLocation
 
+CACHE_VERSION = 1  # bump when ReferenceProfile's meaning changes
+
 
 class LocalParquetProfiler:
-    def __init__(self, buckets_dir: Path, profiler: DuckDbProfiler | None = None) -> None:
+    def __init__(self, buckets_dir: Path, *, cache_dir: Path | None = None, profiler: DuckDbProfiler | None = None):
         self._root = Path(buckets_dir)
+        self._cache_dir = cache_dir
         self._profiler = profiler
+        self.cache_hits = 0
 
-    def _source(self, location: DataLocation, window: tuple[datetime | None, datetime | None]) -> ParquetSource:
+    def _files(self, location: DataLocation) -> list[str]:
         pattern = self._root / location.bucket / location.path
-        if not glob.glob(str(pattern)):
+        files = sorted(glob.glob(str(pattern)))
+        if not files:
             raise PermanentError(f"no Parquet file matches {location.uri} (looked in {pattern})")
-        return ParquetSource((str(pattern),), location.timestamp_column, *window)
+        return files
+
+    def _reference(self, profiler: DuckDbProfiler, location: DataLocation, features: Sequence[str]) -> ReferenceProfile:
+        files = self._files(location)
+        source = ParquetSource(tuple(files), location.timestamp_column, location.start, location.end)
+        if self._cache_dir is None:
+            return profiler.reference(source, features or None)
+        identity = {
+            "version": CACHE_VERSION,
+            "files": [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files],
+            "window": [location.timestamp_column, str(location.start), str(location.end)],
+            "features": list(features),
+            "settings": profiler.settings,
+        }
+        key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+        cached = self._cache_dir / f"{key}.json"
+        if cached.is_file():
+            self.cache_hits += 1
+            return ReferenceProfile.from_json(json.loads(cached.read_text()))
+        reference = profiler.reference(source, features or None)
+        self._cache_dir.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(".tmp")
+        partial.write_text(json.dumps(reference.to_json()))
+        partial.replace(cached)  # atomic: a concurrent run reads a whole profile or none
+        return reference
 
     def profile(
         self,
@@ -32,8 +69,7 @@ class LocalParquetProfiler:
         features: Sequence[str] = (),
     ) -> Profile:
         profiler = self._profiler or DuckDbProfiler()
-        return profiler.profile(
-            self._source(reference, (reference.start, reference.end)),
-            self._source(current, current_window),
-            features or None,
+        ref = self._reference(profiler, reference, features)
+        return profiler.compare(
+            ref, ParquetSource(tuple(self._files(current)), current.timestamp_column, *current_window)
         )

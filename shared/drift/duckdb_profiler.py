@@ -10,8 +10,8 @@ What comes back is O(features x bins), whatever the row count.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +58,58 @@ class ParquetSource:
 
 
 @dataclass(frozen=True)
+class NumericReference:
+    cuts: tuple[float, ...]
+    counts: tuple[int, ...]
+    summary: SideSummary
+
+
+@dataclass(frozen=True)
+class CategoricalReference:
+    counts: dict[str, int]  # every category the reference has (NULL not among them)
+    missing: int
+
+
+@dataclass(frozen=True)
+class ReferenceProfile:
+    """All the reference side contributes, computed once: a scheduled run against the same reference
+    can reuse it (see `to_json`) and only read its current window."""
+
+    columns: dict[str, str]  # name -> DuckDB type
+    rows: int
+    numeric: dict[str, NumericReference]
+    categorical: dict[str, CategoricalReference]
+    features: tuple[str, ...]  # what was asked for, in order (columns the reference lacks included)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "columns": self.columns,
+            "rows": self.rows,
+            "features": list(self.features),
+            "numeric": {
+                f: {"cuts": list(n.cuts), "counts": list(n.counts), "summary": asdict(n.summary)}
+                for f, n in self.numeric.items()
+            },
+            "categorical": {f: {"counts": c.counts, "missing": c.missing} for f, c in self.categorical.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ReferenceProfile:
+        return cls(
+            columns=dict(data["columns"]),
+            rows=int(data["rows"]),
+            numeric={
+                f: NumericReference(tuple(n["cuts"]), tuple(n["counts"]), SideSummary(**n["summary"]))
+                for f, n in data["numeric"].items()
+            },
+            categorical={
+                f: CategoricalReference(dict(c["counts"]), int(c["missing"])) for f, c in data["categorical"].items()
+            },
+            features=tuple(data["features"]),
+        )
+
+
+@dataclass(frozen=True)
 class Profile:
     histograms: list[NumericHistogram | CategoricalHistogram]
     missing_columns: dict[str, str]  # feature -> "reference" | "current": the side that lacks it
@@ -89,6 +141,11 @@ class DuckDbProfiler:
         self._fine_bins = fine_bins
         self._category_cap = category_cap
 
+    @property
+    def settings(self) -> dict[str, int]:
+        """What shapes a reference profile, so that a cached one is only reused under the same settings."""
+        return {"fine_bins": self._fine_bins, "category_cap": self._category_cap}
+
     # -- reading ---------------------------------------------------------------------------------
     def _relation(self, source: ParquetSource, *, windowed: bool = True) -> tuple[str, list[Any]]:
         """A FROM ... WHERE ... clause over the source, with its parameters."""
@@ -118,27 +175,65 @@ class DuckDbProfiler:
     def profile(
         self, reference: ParquetSource, current: ParquetSource, features: Sequence[str] | None = None
     ) -> Profile:
-        ref_columns, cur_columns = self._columns(reference), self._columns(current)
         skip = {reference.timestamp_column, current.timestamp_column}
-        wanted = list(features) if features else [c for c in ref_columns if c not in skip]
+        return self.compare(self.reference(reference, features, skip=skip), current)
+
+    def reference(
+        self, source: ParquetSource, features: Sequence[str] | None = None, *, skip: set[str | None] | None = None
+    ) -> ReferenceProfile:
+        """Two passes over the reference: cuts and summaries, then counts on the cuts."""
+        columns = self._columns(source)
+        skip = skip or {source.timestamp_column}
+        wanted = tuple(features) if features else tuple(c for c in columns if c not in skip)
+        present = [f for f in wanted if f in columns]
+        numeric = [f for f in present if columns[f].startswith(NUMERIC_TYPES)]
+        categorical = [f for f in present if columns[f].startswith(CATEGORICAL_TYPES)]
+        floats = _floats(numeric, columns)
+        rows = int(self._one_row("count(*)", source)[0])
+        numeric_reference: dict[str, NumericReference] = {}
+        if numeric:
+            cuts, summaries = self._reference_pass(numeric, floats, source, rows)
+            counts, _ = self._counting_pass(numeric, floats, cuts, source, rows, summarize=False)
+            numeric_reference = {f: NumericReference(cuts[i], counts[i], summaries[i]) for i, f in enumerate(numeric)}
+        categorical_reference = {}
+        for feature in categorical:
+            found = self._category_counts(feature, source)
+            missing = found.pop(None, 0)
+            categorical_reference[feature] = CategoricalReference({str(k): v for k, v in found.items()}, missing)
+        return ReferenceProfile(columns, rows, numeric_reference, categorical_reference, wanted)
+
+    def compare(self, reference: ReferenceProfile, current: ParquetSource) -> Profile:
+        """One pass over the current data for the numeric features (one per categorical feature)."""
+        ref_columns, cur_columns = reference.columns, self._columns(current)
+        wanted = [f for f in reference.features if f != current.timestamp_column]
         missing = {f: "reference" for f in wanted if f not in ref_columns}
         missing.update({f: "current" for f in wanted if f in ref_columns and f not in cur_columns})
-        present = [f for f in wanted if f not in missing]
-        numeric = [f for f in present if ref_columns[f].startswith(NUMERIC_TYPES)]
-        categorical = [f for f in present if ref_columns[f].startswith(CATEGORICAL_TYPES)]
-        unsupported = {f: ref_columns[f] for f in present if f not in numeric and f not in categorical}
-
-        floats = {f for f in numeric if ref_columns[f].startswith(("FLOAT", "DOUBLE"))}
-        ref_rows = int(self._one_row("count(*)", reference)[0])
+        # A numeric column that is not numeric any more cannot be counted on the reference's cuts.
+        numeric = [
+            f
+            for f in wanted
+            if f in reference.numeric and f not in missing and cur_columns[f].startswith(NUMERIC_TYPES)
+        ]
+        categorical = [f for f in wanted if f in reference.categorical and f not in missing]
+        unsupported = {
+            f: ref_columns[f] if ref_columns[f] == cur_columns[f] else f"{ref_columns[f]} -> {cur_columns[f]}"
+            for f in wanted
+            if f not in missing and f not in numeric and f not in categorical
+        }
+        floats = _floats(numeric, cur_columns)
         cur_rows = int(self._one_row("count(*)", current)[0])
         histograms: list[NumericHistogram | CategoricalHistogram] = []
         if numeric:
-            histograms.extend(self._numeric(numeric, floats, reference, current, ref_rows, cur_rows))
+            cuts = [reference.numeric[f].cuts for f in numeric]
+            counts, summaries = self._counting_pass(numeric, floats, cuts, current, cur_rows, summarize=True)
+            for i, f in enumerate(numeric):
+                ref = reference.numeric[f]
+                histograms.append(NumericHistogram(f, ref.cuts, ref.counts, counts[i], ref.summary, summaries[i]))
         for feature in categorical:
-            histograms.append(self._categorical(feature, reference, current, ref_rows, cur_rows))
+            histograms.append(self._categorical(feature, reference, current, cur_rows))
         order = {f: i for i, f in enumerate(wanted)}
         histograms.sort(key=lambda h: order[h.feature])
-        return Profile(histograms, missing, unsupported, ref_rows, cur_rows)
+        return Profile(histograms, missing, unsupported, reference.rows, cur_rows)
 
     def _value(self, feature: str, floats: set[str]) -> str:
         """The feature as DOUBLE with NaN read as missing (NaN is no value to bin)."""
@@ -211,25 +306,18 @@ class DuckDbProfiler:
             counts.append(tuple(bins))
         return counts, summaries
 
-    def _numeric(self, features, floats, reference, current, ref_rows, cur_rows) -> list[NumericHistogram]:
-        cuts, ref_summaries = self._reference_pass(features, floats, reference, ref_rows)
-        ref_counts, _ = self._counting_pass(features, floats, cuts, reference, ref_rows, summarize=False)
-        cur_counts, cur_summaries = self._counting_pass(features, floats, cuts, current, cur_rows, summarize=True)
-        return [
-            NumericHistogram(f, cuts[i], ref_counts[i], cur_counts[i], ref_summaries[i], cur_summaries[i])
-            for i, f in enumerate(features)
-        ]
-
     def _category_counts(self, feature: str, source: ParquetSource) -> dict[str | None, int]:
         from_clause, params = self._relation(source)
         column = _quote(feature)
         rows = self._con.execute(f"SELECT {column}::VARCHAR AS v, count(*) {from_clause} GROUP BY v", params).fetchall()
         return {value: int(n) for value, n in rows}
 
-    def _categorical(self, feature, reference, current, ref_rows, cur_rows) -> CategoricalHistogram:
-        ref = self._category_counts(feature, reference)
+    def _categorical(
+        self, feature: str, reference: ReferenceProfile, current: ParquetSource, cur_rows: int
+    ) -> CategoricalHistogram:
+        ref = reference.categorical[feature].counts
         cur = self._category_counts(feature, current)
-        ref_missing, cur_missing = ref.pop(None, 0), cur.pop(None, 0)
+        cur_missing = cur.pop(None, 0)
         ranked = sorted(ref, key=lambda c: (-ref[c], c))
         kept, folded = ranked[: self._category_cap], ranked[self._category_cap :]
         categories = list(kept)
@@ -246,11 +334,15 @@ class DuckDbProfiler:
             tuple(categories),
             tuple(ref_counts),
             tuple(cur_counts),
-            SideSummary(ref_rows, ref_missing),
+            SideSummary(reference.rows, reference.categorical[feature].missing),
             SideSummary(cur_rows, cur_missing),
             unseen=listed,
             unseen_total=sum(unseen.values()),
         )
+
+
+def _floats(features: Sequence[str], columns: Mapping[str, str]) -> set[str]:
+    return {f for f in features if columns[f].startswith(("FLOAT", "DOUBLE"))}
 
 
 def _double_list(values: Sequence[float]) -> str:

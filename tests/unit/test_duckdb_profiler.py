@@ -117,3 +117,46 @@ def test_floats_with_few_distinct_values_are_cut_at_each_value(tmp_path, profile
 
     assert hist.cuts == (0.5, 1.5, 2.25)
     assert list(hist.current_counts) == numpy_counts(current, hist.cuts)
+
+
+def test_a_reference_profile_survives_json_and_gives_the_same_comparison(tmp_path, profiler):
+    import json
+
+    from shared.drift.duckdb_profiler import ReferenceProfile
+
+    rng = np.random.default_rng(9)
+    ref = write_parquet(tmp_path / "ref.parquet", {"x": rng.normal(0, 1, 3_000), "c": ["a", "b", "c"] * 1_000})
+    cur = write_parquet(tmp_path / "cur.parquet", {"x": rng.normal(0.2, 1, 2_000), "c": ["a", "d"] * 1_000})
+    reference = profiler.reference(ParquetSource((ref,)))
+
+    revived = ReferenceProfile.from_json(json.loads(json.dumps(reference.to_json())))
+
+    assert profiler.compare(revived, ParquetSource((cur,))) == profiler.compare(reference, ParquetSource((cur,)))
+
+
+def test_a_column_whose_type_changed_is_reported_not_counted(tmp_path, profiler):
+    ref = write_parquet(tmp_path / "ref.parquet", {"zip": [75001, 69002, 13003]})
+    cur = write_parquet(tmp_path / "cur.parquet", {"zip": ["75001", "2A004", "13003"]})
+    profile = profiler.profile(ParquetSource((ref,)), ParquetSource((cur,)))
+    assert profile.histograms == [] and profile.unsupported == {"zip": "BIGINT -> VARCHAR"}
+
+
+def test_the_local_profiler_reuses_the_reference_until_its_files_change(tmp_path):
+    from shared.adapters.local_parquet_profiler import LocalParquetProfiler
+    from shared.events.drift import DataLocation
+
+    rng = np.random.default_rng(2)
+    (tmp_path / "b" / "ref").mkdir(parents=True)
+    (tmp_path / "b" / "cur").mkdir(parents=True)
+    write_parquet(tmp_path / "b" / "ref" / "0.parquet", {"x": rng.normal(0, 1, 1_000)})
+    write_parquet(tmp_path / "b" / "cur" / "0.parquet", {"x": rng.normal(0, 1, 1_000)})
+    local = LocalParquetProfiler(tmp_path, cache_dir=tmp_path / "cache")
+    reference, current = DataLocation("b", "ref/*.parquet"), DataLocation("b", "cur/*.parquet")
+
+    first = local.profile(reference, current, current_window=(None, None))
+    second = local.profile(reference, current, current_window=(None, None))
+    assert (local.cache_hits, first) == (1, second)
+
+    write_parquet(tmp_path / "b" / "ref" / "1.parquet", {"x": rng.normal(5, 1, 1_000)})  # the reference grew
+    third = local.profile(reference, current, current_window=(None, None))
+    assert local.cache_hits == 1 and third.reference_rows == 2_000
