@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from shared.drift.histograms import OTHER, CategoricalHistogram, NumericHistogram, SideSummary
+from shared.drift.comparison import categorical_histogram, plan_features
+from shared.drift.histograms import CategoricalHistogram, NumericHistogram, SideSummary
 from shared.errors import PermanentError
 
 if TYPE_CHECKING:
@@ -35,10 +36,11 @@ NUMERIC_TYPES = (
     "DOUBLE",
     "DECIMAL",
 )
+# Integers (not DECIMAL: 0.00 to 99.99 is no short integer range) can be cut at every value.
+INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
 CATEGORICAL_TYPES = ("VARCHAR", "BOOLEAN", "ENUM")
 DEFAULT_FINE_BINS = 1000
 DEFAULT_CATEGORY_CAP = 200
-UNSEEN_LISTED = 20
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,8 @@ class DuckDbProfiler:
         rows = int(self._one_row("count(*)", source)[0])
         numeric_reference: dict[str, NumericReference] = {}
         if numeric:
-            cuts, summaries = self._reference_pass(numeric, floats, source, rows)
+            integers = {f for f in numeric if columns[f].startswith(INTEGER_TYPES)}
+            cuts, summaries = self._reference_pass(numeric, floats, integers, source, rows)
             counts, _ = self._counting_pass(numeric, floats, cuts, source, rows, summarize=False)
             numeric_reference = {f: NumericReference(cuts[i], counts[i], summaries[i]) for i, f in enumerate(numeric)}
         categorical_reference = {}
@@ -204,22 +207,15 @@ class DuckDbProfiler:
 
     def compare(self, reference: ReferenceProfile, current: ParquetSource) -> Profile:
         """One pass over the current data for the numeric features (one per categorical feature)."""
-        ref_columns, cur_columns = reference.columns, self._columns(current)
-        wanted = [f for f in reference.features if f != current.timestamp_column]
-        missing = {f: "reference" for f in wanted if f not in ref_columns}
-        missing.update({f: "current" for f in wanted if f in ref_columns and f not in cur_columns})
-        # A numeric column that is not numeric any more cannot be counted on the reference's cuts.
-        numeric = [
-            f
-            for f in wanted
-            if f in reference.numeric and f not in missing and cur_columns[f].startswith(NUMERIC_TYPES)
-        ]
-        categorical = [f for f in wanted if f in reference.categorical and f not in missing]
-        unsupported = {
-            f: ref_columns[f] if ref_columns[f] == cur_columns[f] else f"{ref_columns[f]} -> {cur_columns[f]}"
-            for f in wanted
-            if f not in missing and f not in numeric and f not in categorical
-        }
+        cur_columns = self._columns(current)
+        plan = plan_features(
+            reference,
+            cur_columns,
+            current.timestamp_column,
+            counts_as_numeric=lambda kind: kind.startswith(NUMERIC_TYPES),
+            counts_as_categorical=lambda kind: True,  # anything casts to VARCHAR
+        )
+        numeric, categorical = plan.numeric, plan.categorical
         floats = _floats(numeric, cur_columns)
         cur_rows = int(self._one_row("count(*)", current)[0])
         histograms: list[NumericHistogram | CategoricalHistogram] = []
@@ -230,10 +226,11 @@ class DuckDbProfiler:
                 ref = reference.numeric[f]
                 histograms.append(NumericHistogram(f, ref.cuts, ref.counts, counts[i], ref.summary, summaries[i]))
         for feature in categorical:
-            histograms.append(self._categorical(feature, reference, current, cur_rows))
-        order = {f: i for i, f in enumerate(wanted)}
+            counts = self._category_counts(feature, current)
+            histograms.append(categorical_histogram(feature, reference, counts, cur_rows, self._category_cap))
+        order = {f: i for i, f in enumerate(plan.wanted)}
         histograms.sort(key=lambda h: order[h.feature])
-        return Profile(histograms, missing, unsupported, reference.rows, cur_rows)
+        return Profile(histograms, plan.missing, plan.unsupported, reference.rows, cur_rows)
 
     def _value(self, feature: str, floats: set[str]) -> str:
         """The feature as DOUBLE with NaN read as missing (NaN is no value to bin)."""
@@ -251,7 +248,9 @@ class DuckDbProfiler:
         present, low, high, mean, std = values
         return SideSummary(rows, rows - int(present), low, high, mean, std)
 
-    def _reference_pass(self, features, floats, reference, rows) -> tuple[list[tuple[float, ...]], list[SideSummary]]:
+    def _reference_pass(
+        self, features, floats, integers, reference, rows
+    ) -> tuple[list[tuple[float, ...]], list[SideSummary]]:
         """One pass: quantile cuts and the summary of every numeric feature.
 
         Cuts are approximate reference quantiles (T-digest, O(1) memory): their exact place does not
@@ -270,7 +269,7 @@ class DuckDbProfiler:
             summary = self._summary(row[6 * i + 1 : 6 * i + 6], rows)
             summaries.append(summary)
             low, high = summary.minimum, summary.maximum
-            if feature not in floats and low is not None and high is not None and high - low < self._fine_bins:
+            if feature in integers and low is not None and high is not None and high - low < self._fine_bins:
                 # Integers over a short range: cut at every integer, with no extra pass.
                 quantiles = [float(v) for v in range(int(low), int(high))]
             elif len(quantiles) < (self._fine_bins - 1) // 2:  # quantiles repeat: few distinct floats
@@ -311,34 +310,6 @@ class DuckDbProfiler:
         column = _quote(feature)
         rows = self._con.execute(f"SELECT {column}::VARCHAR AS v, count(*) {from_clause} GROUP BY v", params).fetchall()
         return {value: int(n) for value, n in rows}
-
-    def _categorical(
-        self, feature: str, reference: ReferenceProfile, current: ParquetSource, cur_rows: int
-    ) -> CategoricalHistogram:
-        ref = reference.categorical[feature].counts
-        cur = self._category_counts(feature, current)
-        cur_missing = cur.pop(None, 0)
-        ranked = sorted(ref, key=lambda c: (-ref[c], c))
-        kept, folded = ranked[: self._category_cap], ranked[self._category_cap :]
-        categories = list(kept)
-        ref_counts = [ref[c] for c in kept]
-        cur_counts = [cur.get(c, 0) for c in kept]
-        if folded:
-            categories.append(OTHER)
-            ref_counts.append(sum(ref[c] for c in folded))
-            cur_counts.append(sum(cur.get(c, 0) for c in folded))
-        unseen = {c: n for c, n in cur.items() if c not in ref}
-        listed = dict(sorted(unseen.items(), key=lambda item: (-item[1], item[0]))[:UNSEEN_LISTED])
-        return CategoricalHistogram(
-            feature,
-            tuple(categories),
-            tuple(ref_counts),
-            tuple(cur_counts),
-            SideSummary(reference.rows, reference.categorical[feature].missing),
-            SideSummary(cur_rows, cur_missing),
-            unseen=listed,
-            unseen_total=sum(unseen.values()),
-        )
 
 
 def _floats(features: Sequence[str], columns: Mapping[str, str]) -> set[str]:

@@ -1,0 +1,376 @@
+"""Feature histograms from a BigQuery table, computed in BigQuery: only aggregates come back.
+
+The same plan and the same dataclasses as `DuckDbProfiler`, pushed down to the warehouse, so the
+function's memory is O(features x bins) whatever the row count:
+1. reference, one query: per numeric feature `APPROX_QUANTILES(x, fine_bins)` (fine_bins + 1 values,
+   min and max included: the ends are dropped, the rest deduplicated), COUNT, MIN, MAX, AVG,
+   STDDEV_POP, and the table's COUNT(*). The discrete rules are DuckDB's: an INT64 over a short range
+   is cut at every integer; a feature whose quantiles repeat is cut at every distinct value (one more
+   query, `SELECT DISTINCT ... LIMIT fine_bins + 1` per such feature, all in one UNION ALL);
+2. both sides, one query: every numeric feature counted on its cuts, with its summary, as
+   `GROUP BY GROUPING SETS ((f, b), (f))` over a UNION ALL of one (f, value, bucket) projection per
+   feature; one more query for the categorical features, a `GROUP BY` per feature in a UNION ALL.
+
+Bins are (-inf, c_1], (c_1, c_2], ..., (c_k, +inf): a value's bin is the number of cuts strictly below
+it. `RANGE_BUCKET(x, cuts)` counts the cuts <= x (a value equal to a cut would land one bin too
+high), so we ask it about -x on the negated cuts, sorted: `RANGE_BUCKET(-x, sorted(-c))` counts the
+cuts >= x, and the bin is k minus that. Negation is exact, so no tie correction is needed and each
+row costs one binary search. Cuts travel as ARRAY<FLOAT64> query parameters (JSON numbers written
+with Python's shortest round-trip repr: exact); the time window is parameters too; column names are
+checked against the table's schema and backquoted; the table id matches a strict pattern.
+
+bqemulator (1.4, SQL translated to DuckDB) runs every query here: APPROX_QUANTILES, RANGE_BUCKET with
+an array parameter, IS_NAN, STDDEV_POP, GROUPING SETS with GROUPING(), UNION ALL of subqueries with
+ORDER BY/LIMIT. What it does not run, and why this module does not use it:
+- a correlated `FROM t, UNNEST([STRUCT(0 AS f, x0 AS v), ...])` (one-scan unpivot): "Referenced
+  table not found" -- hence a UNION ALL of one projection per feature, each branch reading its own
+  column (and the window's), which real BigQuery runs as well;
+- `ARRAY_AGG(STRUCT(b, n))` over `GROUP BY b` when b is RANGE_BUCKET of a parameter (GROUP BY the
+  alias fails to bind), a WITH clause read twice with an UNNEST, and a CROSS JOIN of two aggregate
+  subqueries (500): hence one long result of (feature, bucket) rows, O(features x bins).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from shared.adapters._gcp_errors import translate_errors
+from shared.drift.comparison import categorical_histogram, plan_features
+from shared.drift.duckdb_profiler import (
+    DEFAULT_CATEGORY_CAP,
+    DEFAULT_FINE_BINS,
+    CategoricalReference,
+    NumericReference,
+    Profile,
+    ReferenceProfile,
+)
+from shared.drift.histograms import CategoricalHistogram, NumericHistogram, SideSummary
+from shared.errors import PermanentError, TransientError
+
+if TYPE_CHECKING:
+    from google.cloud import bigquery
+
+NUMERIC_TYPES = frozenset({"INT64", "NUMERIC", "BIGNUMERIC", "FLOAT64"})
+CATEGORICAL_TYPES = frozenset({"STRING", "BOOL"})
+# What a categorical reference can still be counted against in the current table: CAST(x AS STRING) works.
+_CASTS_TO_STRING = NUMERIC_TYPES | CATEGORICAL_TYPES | {"DATE", "DATETIME", "TIME", "TIMESTAMP"}
+_WINDOW_TYPES = frozenset({"TIMESTAMP", "DATETIME"})
+# The schema API still answers with legacy SQL names for tables created through it.
+_STANDARD_NAMES = {
+    "INTEGER": "INT64",
+    "FLOAT": "FLOAT64",
+    "BOOLEAN": "BOOL",
+    "RECORD": "STRUCT",
+    "DECIMAL": "NUMERIC",
+    "BIGDECIMAL": "BIGNUMERIC",
+}
+DEFAULT_TIMEOUT_S = 120.0
+
+# project (optionally domain-scoped) . dataset . table; nothing that could close a backquote.
+_TABLE_ID = re.compile(
+    r"^(?:[a-z][a-z0-9.-]{0,62}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]\.[A-Za-z0-9_]{1,1024}\.[A-Za-z0-9_-]{1,1024}$"
+)
+
+
+@dataclass(frozen=True)
+class TableSource:
+    """A BigQuery table and an optional window on a TIMESTAMP or DATETIME column."""
+
+    table: str  # project.dataset.table
+    timestamp_column: str | None = None
+    start: datetime | None = None  # inclusive
+    end: datetime | None = None  # exclusive
+
+    def __post_init__(self) -> None:
+        if not _TABLE_ID.match(self.table):
+            raise PermanentError(f"{self.table!r:.120} is not a BigQuery table id (project.dataset.table)")
+        if (self.start or self.end) and not self.timestamp_column:
+            raise PermanentError("a time window needs the timestamp column it applies to")
+
+
+def _type_name(field: Any) -> str:
+    kind = _STANDARD_NAMES.get(field.field_type, field.field_type)
+    return f"ARRAY<{kind}>" if field.mode == "REPEATED" else kind
+
+
+def _quote(name: str) -> str:
+    """A column name known to the schema, backquoted. Flexible column names may hold almost anything;
+    the few characters that could escape a quoted identifier are refused rather than escaped."""
+    if not name or any(c in name for c in "`\\") or not name.isprintable():
+        raise PermanentError(f"column name {name!r:.80} cannot be quoted safely")
+    return f"`{name}`"
+
+
+def _retry_later(exc: Any) -> bool:
+    """BigQuery's refusals that pass with time: rate limits (a 403 or a 400)."""
+    reasons = {e.get("reason") for e in getattr(exc, "errors", None) or [] if isinstance(e, dict)}
+    return bool(reasons & {"rateLimitExceeded", "jobRateLimitExceeded"})
+
+
+class BigQueryProfiler:
+    def __init__(
+        self,
+        client: bigquery.Client,
+        *,
+        fine_bins: int = DEFAULT_FINE_BINS,
+        category_cap: int = DEFAULT_CATEGORY_CAP,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        if isinstance(fine_bins, bool) or not isinstance(fine_bins, int) or not 2 <= fine_bins <= 100_000:
+            raise ValueError("fine_bins must be an integer in [2, 100000]")  # it is written into the SQL
+        self._client = client
+        self._fine_bins = fine_bins
+        self._category_cap = category_cap
+        self._timeout_s = timeout_s
+
+    @property
+    def settings(self) -> dict[str, int]:
+        """What shapes a reference profile, so that a cached one is only reused under the same settings."""
+        return {"fine_bins": self._fine_bins, "category_cap": self._category_cap}
+
+    # -- reading ---------------------------------------------------------------------------------
+    def _columns(self, source: TableSource) -> dict[str, str]:
+        """The table's columns (name -> standard SQL type); a missing table is a permanent error."""
+        from google.api_core.exceptions import NotFound
+        from google.cloud import bigquery
+
+        retry = bigquery.DEFAULT_RETRY.with_deadline(self._timeout_s)
+        with translate_errors(f"read the schema of {source.table}"):
+            try:
+                table = self._client.get_table(source.table, retry=retry, timeout=self._timeout_s)
+            except NotFound:
+                raise PermanentError(f"no BigQuery table {source.table}") from None
+        columns = {field.name: _type_name(field) for field in table.schema}
+        if source.start or source.end:
+            kind = columns.get(source.timestamp_column or "")
+            if kind is None:
+                raise PermanentError(f"{source.table} has no column {source.timestamp_column!r}")
+            if kind not in _WINDOW_TYPES:
+                raise PermanentError(f"{source.table}.{source.timestamp_column} is {kind}, not TIMESTAMP or DATETIME")
+        return columns
+
+    def _relation(self, source: TableSource, columns: Mapping[str, str]) -> tuple[str, list[Any]]:
+        """A FROM ... WHERE ... clause over the source, with its parameters (the window is never in the SQL)."""
+        from google.cloud import bigquery
+
+        where, params = [], []
+        for name, bound, op in (("window_start", source.start, ">="), ("window_end", source.end, "<")):
+            if bound is None:
+                continue
+            kind = columns[source.timestamp_column or ""]
+            if kind == "DATETIME" and bound.tzinfo is not None:  # a civil time column: compare in UTC
+                bound = bound.astimezone(UTC).replace(tzinfo=None)
+            where.append(f"{_quote(source.timestamp_column or '')} {op} @{name}")
+            params.append(bigquery.ScalarQueryParameter(name, kind, bound))
+        return f"FROM `{source.table}`" + (f" WHERE {' AND '.join(where)}" if where else ""), params
+
+    def _query(self, sql: str, params: Sequence[Any], *, what: str) -> list[Any]:
+        """Run one query, failing within about `timeout_s`; the result is aggregates, never rows of data.
+
+        No job retry: it wraps jobs.insert in a 10-minute loop that ignores its own deadline, and the
+        platform's redelivery is the retry loop.
+        """
+        from google.api_core.exceptions import BadRequest, Forbidden, NotFound
+        from google.cloud import bigquery
+
+        retry = bigquery.DEFAULT_RETRY.with_deadline(self._timeout_s)
+        config = bigquery.QueryJobConfig(
+            query_parameters=list(params), job_timeout_ms=int(self._timeout_s * 1000), use_legacy_sql=False
+        )
+        with translate_errors(what):
+            try:
+                job = self._client.query(sql, job_config=config, retry=retry, timeout=self._timeout_s, job_retry=None)
+                return list(job.result(retry=retry, timeout=self._timeout_s, job_retry=None))
+            except NotFound as exc:  # dropped since its schema was read
+                raise PermanentError(f"{what}: {exc}") from None
+            except (BadRequest, Forbidden) as exc:
+                if _retry_later(exc):
+                    raise TransientError(f"{what}: {exc}") from exc
+                raise
+
+    # -- the plan --------------------------------------------------------------------------------
+    def profile(self, reference: TableSource, current: TableSource, features: Sequence[str] | None = None) -> Profile:
+        skip = {reference.timestamp_column, current.timestamp_column}
+        return self.compare(self.reference(reference, features, skip=skip), current)
+
+    def reference(
+        self, source: TableSource, features: Sequence[str] | None = None, *, skip: set[str | None] | None = None
+    ) -> ReferenceProfile:
+        """Cuts and summaries, then counts on the cuts (and the distinct values of discrete features between)."""
+        columns = self._columns(source)
+        skip = skip or {source.timestamp_column}
+        wanted = tuple(features) if features else tuple(c for c in columns if c not in skip)
+        present = [f for f in wanted if f in columns]
+        numeric = [f for f in present if columns[f] in NUMERIC_TYPES]
+        categorical = [f for f in present if columns[f] in CATEGORICAL_TYPES]
+        rows, cuts, summaries = self._reference_pass(numeric, columns, source)
+        numeric_reference: dict[str, NumericReference] = {}
+        if numeric:
+            counts, _, _ = self._counting_pass(numeric, columns, cuts, source)
+            numeric_reference = {f: NumericReference(cuts[i], counts[i], summaries[i]) for i, f in enumerate(numeric)}
+        categorical_reference = {}
+        for feature, found in zip(categorical, self._category_counts(categorical, columns, source), strict=True):
+            missing = found.pop(None, 0)
+            categorical_reference[feature] = CategoricalReference({str(k): v for k, v in found.items()}, missing)
+        return ReferenceProfile(columns, rows, numeric_reference, categorical_reference, wanted)
+
+    def compare(self, reference: ReferenceProfile, current: TableSource) -> Profile:
+        """One query for the numeric features of the current window, one for the categorical ones.
+
+        Which features are compared, missing or unsupported follows `DuckDbProfiler.compare`.
+        """
+        cur_columns = self._columns(current)
+        plan = plan_features(
+            reference,
+            cur_columns,
+            current.timestamp_column,
+            counts_as_numeric=lambda kind: kind in NUMERIC_TYPES,
+            counts_as_categorical=lambda kind: kind in _CASTS_TO_STRING,
+        )
+        numeric, categorical = plan.numeric, plan.categorical
+        histograms: list[NumericHistogram | CategoricalHistogram] = []
+        cur_rows = None
+        if numeric:
+            cuts = [reference.numeric[f].cuts for f in numeric]
+            counts, summaries, cur_rows = self._counting_pass(numeric, cur_columns, cuts, current)
+            for i, f in enumerate(numeric):
+                ref = reference.numeric[f]
+                histograms.append(NumericHistogram(f, ref.cuts, ref.counts, counts[i], ref.summary, summaries[i]))
+        if categorical:
+            found = self._category_counts(categorical, cur_columns, current)
+            # Every row is in exactly one group of each feature (NULL included): no COUNT(*) query needed.
+            cur_rows = sum(found[0].values()) if cur_rows is None else cur_rows
+            for feature, cur in zip(categorical, found, strict=True):
+                histograms.append(categorical_histogram(feature, reference, cur, cur_rows, self._category_cap))
+        if cur_rows is None:
+            from_clause, params = self._relation(current, cur_columns)
+            [row] = self._query(f"SELECT COUNT(*) {from_clause}", params, what=f"count rows of {current.table}")
+            cur_rows = int(row[0])
+        order = {f: i for i, f in enumerate(plan.wanted)}
+        histograms.sort(key=lambda h: order[h.feature])
+        return Profile(histograms, plan.missing, plan.unsupported, reference.rows, cur_rows)
+
+    # -- the queries -----------------------------------------------------------------------------
+    @staticmethod
+    def _value(feature: str, columns: Mapping[str, str]) -> str:
+        """The feature as FLOAT64 with NaN read as missing (NaN is no value to bin)."""
+        column = _quote(feature)
+        if columns[feature] == "FLOAT64":
+            return f"IF(IS_NAN({column}), NULL, {column})"
+        return f"CAST({column} AS FLOAT64)"
+
+    def _reference_pass(
+        self, features: Sequence[str], columns: Mapping[str, str], source: TableSource
+    ) -> tuple[int, list[tuple[float, ...]], list[SideSummary]]:
+        """One query: the row count, and the quantile cuts and summary of every numeric feature.
+
+        Cuts are approximate reference quantiles: their exact place does not matter, as both sides are
+        then counted exactly on the same cuts. A feature whose quantiles repeat is discrete: it is cut at
+        every distinct value instead (a cut after each value but the largest), which makes KS exact for it.
+        """
+        from_clause, params = self._relation(source, columns)
+        parts = ["COUNT(*)"]
+        for f in features:
+            value = self._value(f, columns)
+            parts.append(
+                f"APPROX_QUANTILES({value}, {self._fine_bins}), COUNT({value}), MIN({value}), MAX({value}),"
+                f" AVG({value}), STDDEV_POP({value})"
+            )
+        [row] = self._query(f"SELECT {', '.join(parts)} {from_clause}", params, what=f"profile {source.table}")
+        rows = int(row[0])
+        cuts: list[tuple[float, ...]] = []
+        summaries, discrete = [], []
+        for i, feature in enumerate(features):
+            quantiles = [float(q) for q in (row[1 + 6 * i] or []) if q is not None]
+            quantiles = sorted(set(quantiles[1:-1]))  # the ends are the minimum and the maximum
+            summary = _summary(rows, *row[2 + 6 * i : 7 + 6 * i])
+            summaries.append(summary)
+            low, high = summary.minimum, summary.maximum
+            if columns[feature] == "INT64" and low is not None and high is not None and high - low < self._fine_bins:
+                # Integers over a short range: cut at every integer, with no extra query.
+                quantiles = [float(v) for v in range(int(low), int(high))]
+            elif len(quantiles) < (self._fine_bins - 1) // 2:  # quantiles repeat: few distinct values
+                discrete.append(i)
+            cuts.append(tuple(quantiles))
+        if discrete:
+            distinct = self._distinct_values([features[i] for i in discrete], columns, source)
+            for i, found in zip(discrete, distinct, strict=True):
+                if len(found) <= self._fine_bins:
+                    cuts[i] = tuple(found[:-1])
+        return rows, cuts, summaries
+
+    def _distinct_values(
+        self, features: Sequence[str], columns: Mapping[str, str], source: TableSource
+    ) -> list[list[float]]:
+        """Up to fine_bins + 1 smallest distinct values of each feature, in one query."""
+        from_clause, params = self._relation(source, columns)
+        branches = [
+            f"SELECT {i} AS f, v FROM (SELECT DISTINCT v FROM (SELECT {self._value(f, columns)} AS v {from_clause})"
+            f" WHERE v IS NOT NULL ORDER BY v LIMIT {self._fine_bins + 1})"
+            for i, f in enumerate(features)
+        ]
+        found: list[list[float]] = [[] for _ in features]
+        for row in self._query(" UNION ALL ".join(branches), params, what=f"distinct values in {source.table}"):
+            found[int(row[0])].append(float(row[1]))
+        return [sorted(values) for values in found]
+
+    def _counting_pass(
+        self,
+        features: Sequence[str],
+        columns: Mapping[str, str],
+        cuts: Sequence[tuple[float, ...]],
+        source: TableSource,
+    ) -> tuple[list[tuple[int, ...]], list[SideSummary], int]:
+        """One query: every numeric feature counted on its cuts, with its summary, and the row count."""
+        from google.cloud import bigquery
+
+        from_clause, params = self._relation(source, columns)
+        branches = []
+        for i, (feature, feature_cuts) in enumerate(zip(features, cuts, strict=True)):
+            # Negated and sorted: RANGE_BUCKET(-x, ...) counts the cuts >= x (see the module docstring).
+            params.append(bigquery.ArrayQueryParameter(f"cuts_{i}", "FLOAT64", sorted(-c for c in feature_cuts)))
+            branches.append(
+                f"SELECT {i} AS f, v, RANGE_BUCKET(-v, @cuts_{i}) AS b"
+                f" FROM (SELECT {self._value(feature, columns)} AS v {from_clause})"
+            )
+        sql = (
+            "SELECT f, b, GROUPING(b) AS whole, COUNT(*) AS n, COUNT(v) AS present, MIN(v), MAX(v), AVG(v),"
+            f" STDDEV_POP(v) FROM ({' UNION ALL '.join(branches)}) GROUP BY GROUPING SETS ((f, b), (f))"
+        )
+        counts = [[0] * (len(c) + 1) for c in cuts]
+        found: dict[int, tuple[Any, ...]] = {}
+        for row in self._query(sql, params, what=f"count {source.table} on the reference cuts"):
+            f, b, whole, n = int(row[0]), row[1], row[2], int(row[3])
+            if whole:
+                found[f] = (n, *row[4:9])
+            elif b is not None:  # b is NULL for the missing values, counted apart
+                counts[f][len(cuts[f]) - int(b)] += n
+        rows = found[0][0] if found else 0  # no group at all: an empty window
+        summaries = [_summary(rows, *found.get(f, (rows, 0, None, None, None, None))[1:]) for f in range(len(features))]
+        return [tuple(c) for c in counts], summaries, rows
+
+    def _category_counts(
+        self, features: Sequence[str], columns: Mapping[str, str], source: TableSource
+    ) -> list[dict[str | None, int]]:
+        """Counts per value (NULL as None) of each categorical feature, in one query."""
+        if not features:
+            return []
+        from_clause, params = self._relation(source, columns)
+        branches = [
+            f"SELECT {i} AS f, CAST({_quote(f)} AS STRING) AS v, COUNT(*) AS n {from_clause} GROUP BY v"
+            for i, f in enumerate(features)
+        ]
+        found: list[dict[str | None, int]] = [{} for _ in features]
+        for row in self._query(" UNION ALL ".join(branches), params, what=f"count categories in {source.table}"):
+            found[int(row[0])][row[1]] = int(row[2])
+        return found
+
+
+def _summary(rows: int, present: Any, *values: Any) -> SideSummary:
+    """SideSummary from COUNT(x), MIN, MAX, AVG, STDDEV_POP: Python ints and floats, as DuckDB gives."""
+    low, high, mean, std = (None if v is None else float(v) for v in values)
+    return SideSummary(rows, rows - int(present), low, high, mean, std)
