@@ -50,6 +50,7 @@ class Settings:
     budget_alert_collection: str = "budget_alerts"
     # Where drift reports go ({env} is the run's env); the embedded profile keeps it as a local folder.
     drift_logs_bucket: str = "ml-drift-logs-{env}"
+    monitoring_dataset: str = "ml_monitoring"  # BigQuery dataset of the drift_runs table
     # A mention added to budget alerts at or above this share of the budget spent (e.g. `<!here>`).
     budget_mention: str | None = None
     budget_mention_at_percent: float = 100.0

@@ -88,13 +88,17 @@ class Deps:
 
     @cached_property
     def feature_profiler(self) -> FeatureProfiler:
+        from shared.adapters.drift_sources import DriftSourceProfiler
+
         if self.profile == "embedded":
             from shared.adapters.local_parquet_profiler import LocalParquetProfiler
 
-            return LocalParquetProfiler(
-                self.settings.buckets_dir, cache_dir=self.settings.state_dir / "drift-reference"
-            )
-        raise ConfigError(f"drift_report reads Parquet from the local buckets only so far, not on {self.profile}")
+            cache = self.settings.state_dir / "drift-reference"
+            return DriftSourceProfiler(parquet=LocalParquetProfiler(self.settings.buckets_dir, cache_dir=cache))
+        from shared.drift.bigquery_profiler import BigQueryProfiler
+
+        # Parquet in GCS is not read on these profiles yet: bq:// tables are.
+        return DriftSourceProfiler(bigquery=BigQueryProfiler(self._bigquery_client()))
 
     @cached_property
     def drift_runs(self) -> DriftRunStore:
@@ -102,7 +106,10 @@ class Deps:
             from shared.adapters.sqlite_drift_runs import SqliteDriftRunStore
 
             return SqliteDriftRunStore(self.settings.state_dir / "monitoring.sqlite")
-        raise ConfigError(f"drift runs are kept in SQLite only so far, not on {self.profile}")
+        from shared.adapters.bigquery_drift_runs import BigQueryDriftRunStore
+
+        table = f"{self.settings.gcp_project}.{self.settings.monitoring_dataset}.drift_runs"
+        return BigQueryDriftRunStore(self._bigquery_client(), table)
 
     @cached_property
     def notifier(self) -> SlackNotifier:

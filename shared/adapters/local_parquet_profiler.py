@@ -36,7 +36,15 @@ class LocalParquetProfiler:
             raise PermanentError(f"no Parquet file matches {location.uri} (looked in {pattern})")
         return files
 
-    def _reference(self, profiler: DuckDbProfiler, location: DataLocation, features: Sequence[str]) -> ReferenceProfile:
+    @property
+    def _engine(self) -> DuckDbProfiler:
+        if self._profiler is None:
+            self._profiler = DuckDbProfiler()
+        return self._profiler
+
+    def reference(self, location: DataLocation, features: Sequence[str] = ()) -> ReferenceProfile:
+        """The reference side, from the cache when its files and the settings are unchanged."""
+        profiler = self._engine
         files = self._files(location)
         source = ParquetSource(tuple(files), location.timestamp_column, location.start, location.end)
         if self._cache_dir is None:
@@ -60,6 +68,13 @@ class LocalParquetProfiler:
         partial.replace(cached)  # atomic: a concurrent run reads a whole profile or none
         return reference
 
+    def compare(
+        self, reference: ReferenceProfile, current: DataLocation, window: tuple[datetime | None, datetime | None]
+    ) -> Profile:
+        return self._engine.compare(
+            reference, ParquetSource(tuple(self._files(current)), current.timestamp_column, *window)
+        )
+
     def profile(
         self,
         reference: DataLocation,
@@ -68,8 +83,4 @@ class LocalParquetProfiler:
         current_window: tuple[datetime | None, datetime | None],
         features: Sequence[str] = (),
     ) -> Profile:
-        profiler = self._profiler or DuckDbProfiler()
-        ref = self._reference(profiler, reference, features)
-        return profiler.compare(
-            ref, ParquetSource(tuple(self._files(current)), current.timestamp_column, *current_window)
-        )
+        return self.compare(self.reference(reference, features), current, current_window)

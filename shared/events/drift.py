@@ -8,6 +8,7 @@ It arrives as the body of a Cloud Scheduler job, through Pub/Sub (messagePublish
      "current": {"uri": "gs://ml-drift-prod/fraud-detector/current/*.parquet",
                  "timestamp_column": "event_time", "window_hours": 24},
      "features": ["amount", "country"],                        # optional: default every shared column
+     # either side may be a BigQuery table instead: {"uri": "bq://project.dataset.table", ...}
      "methods": {"amount": {"method": "psi", "threshold": 0.2}},  # optional, per feature
      "drift_share": 0.3}                                       # optional
 """
@@ -25,6 +26,8 @@ from shared.events import _fields
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _URI = re.compile(r"^gs://([a-z0-9][a-z0-9._-]{1,220})/(.+)$")
+# bq://project.dataset.table: the statistics then run as SQL inside BigQuery.
+_TABLE_URI = re.compile(r"^bq://([a-z][a-z0-9-]{4,61}[a-z0-9]\.[A-Za-z0-9_]{1,1024}\.[A-Za-z0-9_$-]{1,1024})$")
 MAX_WINDOW_HOURS = 24 * 366
 # Cloud Scheduler's job ids; the job also names the report's objects, so nothing else gets through.
 _JOB = re.compile(r"^[A-Za-z0-9_-]{1,500}$")
@@ -32,16 +35,17 @@ _JOB = re.compile(r"^[A-Za-z0-9_-]{1,500}$")
 
 @dataclass(frozen=True)
 class DataLocation:
-    bucket: str
+    bucket: str  # Parquet in a bucket; empty for a BigQuery table
     path: str  # inside the bucket; may hold globs (`*.parquet`)
     timestamp_column: str | None = None
     start: datetime | None = None  # inclusive
     end: datetime | None = None  # exclusive
     window_hours: float | None = None  # a window ending at the run's time, when start/end are not given
+    table: str | None = None  # project.dataset.table, for a BigQuery source
 
     @property
     def uri(self) -> str:
-        return f"gs://{self.bucket}/{self.path}"
+        return f"bq://{self.table}" if self.table else f"gs://{self.bucket}/{self.path}"
 
 
 @dataclass(frozen=True)
@@ -81,10 +85,12 @@ def _name(obj: Mapping[str, Any], key: str, field_name: str) -> str:
 def _location(obj: Any, field_name: str) -> DataLocation:
     obj = _fields.require_mapping(obj, field_name)
     uri = _fields.string(obj, "uri", f"{field_name}.uri")
-    match = _URI.match(uri or "")
-    if not match:
-        raise EventParseError(f"expected gs://bucket/path, got {uri!r:.80}", field=f"{field_name}.uri")
-    if ".." in match.group(2).split("/"):
+    match, table = _URI.match(uri or ""), _TABLE_URI.match(uri or "")
+    if not match and not table:
+        raise EventParseError(
+            f"expected gs://bucket/path or bq://project.dataset.table, got {uri!r:.80}", field=f"{field_name}.uri"
+        )
+    if match and ".." in match.group(2).split("/"):
         raise EventParseError("must not climb out of the bucket with '..'", field=f"{field_name}.uri")
     hours = obj.get("window_hours")
     if hours is not None and (
@@ -94,8 +100,9 @@ def _location(obj: Any, field_name: str) -> DataLocation:
             f"expected hours in (0, {MAX_WINDOW_HOURS}], got {hours!r:.20}", field=f"{field_name}.window_hours"
         )
     location = DataLocation(
-        bucket=match.group(1),
-        path=match.group(2),
+        bucket=match.group(1) if match else "",
+        path=match.group(2) if match else "",
+        table=table.group(1) if table else None,
         timestamp_column=_fields.string(obj, "timestamp_column", f"{field_name}.timestamp_column", required=False),
         start=_fields.timestamp(obj, "start", f"{field_name}.start", required=False),
         end=_fields.timestamp(obj, "end", f"{field_name}.end", required=False),

@@ -1,0 +1,109 @@
+"""drift_report end to end on the emulators profile: BigQuery tables (bqemulator) in, report in
+fake-gcs-server, the run row in BigQuery, the alert at the local Slack receiver."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from shared.delivery import delivery_from_document
+from shared.event_factory import pubsub_cloud_event
+from shared.manifest import function_named
+from shared.replay import Replayer
+from tests.integration.conftest import PROJECT
+from tests.slack_receiver import SlackReceiver
+
+pytestmark = pytest.mark.integration
+RUN = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
+
+
+def load(bigquery_client, table_id: str, rows: list[dict]) -> None:
+    from google.cloud import bigquery
+
+    schema = [
+        bigquery.SchemaField("event_time", "TIMESTAMP"),
+        bigquery.SchemaField("amount", "FLOAT64"),
+        bigquery.SchemaField("country", "STRING"),
+    ]
+    bigquery_client.create_table(bigquery.Table(table_id, schema=schema))
+    errors = bigquery_client.insert_rows_json(table_id, rows)
+    assert errors == []
+
+
+def rows(rng, n: int, *, shifted: bool, end: datetime) -> list[dict]:
+    countries = ["FR", "US"]
+    return [
+        {
+            "event_time": (end - timedelta(minutes=int(rng.integers(1, 600)))).isoformat(),
+            "amount": float(rng.normal(80 if shifted else 50, 10)),
+            "country": countries[int(rng.random() < (0.8 if shifted else 0.2))],
+        }
+        for _ in range(n)
+    ]
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackReceiver]:
+    with SlackReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def setup(monkeypatch, tmp_path, firestore_db, storage_client, bigquery_client, bigquery_emulator, slack):
+    from shared.adapters.bigquery_drift_runs import BigQueryDriftRunStore
+
+    suffix = uuid.uuid4().hex[:8]
+    env = f"it{suffix}"
+    features = f"{PROJECT}.features_{suffix}"
+    bigquery_client.create_dataset(features)
+    rng = np.random.default_rng(6)
+    load(bigquery_client, f"{features}.reference", rows(rng, 600, shifted=False, end=RUN - timedelta(days=30)))
+    load(bigquery_client, f"{features}.serving", rows(rng, 400, shifted=True, end=RUN))
+    storage_client.create_bucket(f"ml-drift-logs-{env}")
+    monitoring = f"ml_monitoring_{suffix}"
+    BigQueryDriftRunStore(bigquery_client, f"{PROJECT}.{monitoring}.drift_runs").ensure_table()
+    for name, value in {
+        "MLOPS_EVENTS_PROFILE": "emulators",
+        "MLOPS_EVENTS_GCP_PROJECT": PROJECT,
+        "MLOPS_EVENTS_BIGQUERY_ENDPOINT": bigquery_emulator.url,
+        "MLOPS_EVENTS_MONITORING_DATASET": monitoring,
+        "MLOPS_EVENTS_SLACK_WEBHOOK_URL": slack.url,
+        "MLOPS_EVENTS_STATE_DIR": str(tmp_path),
+    }.items():
+        monkeypatch.setenv(name, value)
+    return {"env": env, "features": features, "monitoring": monitoring}
+
+
+def test_a_scheduled_run_over_bigquery_tables_reports_records_and_alerts(setup, storage_client, bigquery_client, slack):
+    body = {
+        "model": "fraud",
+        "env": setup["env"],
+        "reference": {"uri": f"bq://{setup['features']}.reference"},
+        "current": {"uri": f"bq://{setup['features']}.serving", "timestamp_column": "event_time", "window_hours": 24},
+    }
+    attributes = {"scheduler_job": "drift-fraud", "schedule_time": "2026-11-20T06:00:00Z"}
+    event = pubsub_cloud_event(body, topic="drift-report", attributes=attributes, event_id=uuid.uuid4().hex)
+    replayer, spec = Replayer(), function_named("drift_report")
+
+    first = replayer.deliver(spec, delivery_from_document(event), label="run")
+    again = replayer.deliver(spec, delivery_from_document(event), label="run")
+
+    assert first.outcome == "applied" and "DRIFT in 2 of 2 features" in first.detail, first.detail
+    assert again.outcome == "duplicate"
+    names = sorted(b.name for b in storage_client.list_blobs(f"ml-drift-logs-{setup['env']}"))
+    assert names == [
+        f"drift/fraud/{setup['env']}/2026-11-20/060000-drift-fraud-{k}" for k in ("report.html", "summary.json")
+    ]
+    summary = json.loads(storage_client.bucket(f"ml-drift-logs-{setup['env']}").blob(names[1]).download_as_bytes())
+    assert summary["current_rows"] == 400 and summary["dataset_drifted"] is True
+    [run] = bigquery_client.query(f"SELECT * FROM `{PROJECT}.{setup['monitoring']}.drift_runs`").result()
+    assert (run["run_key"], sorted(run["drifted_features"])) == (
+        "drift-fraud@2026-11-20T06:00:00+00:00",
+        ["amount", "country"],
+    )
+    assert len(slack.posts) == 1 and "Data drift in fraud" in slack.posts[0]["text"]
