@@ -10,10 +10,14 @@ import functions_framework
 from handlers import drift_report as use_case
 from shared.deps import current_deps
 from shared.errors import EventParseError
-from shared.events import _fields
 from shared.events.drift import parse_drift_request
 from shared.events.pubsub import parse_pubsub_message
-from shared.events.scheduler import parse_scheduled_run
+from shared.events.scheduler import (
+    JOB_NAME_HEADER,
+    SCHEDULE_TIME_HEADER,
+    parse_scheduled_run,
+    schedule_time_from_headers,
+)
 from shared.outcome import Status
 from shared.runtime import run_cloud_event, run_event
 
@@ -32,8 +36,7 @@ def drift_report(cloud_event):
 
 
 def _from_http(request):
-    headers = {"schedule_time": request.headers.get("X-CloudScheduler-ScheduleTime", "")}
-    schedule_time = _fields.timestamp(headers, "schedule_time", "X-CloudScheduler-ScheduleTime", required=False)
+    schedule_time = schedule_time_from_headers(request.headers)
     try:
         body = json.loads(request.get_data() or b"{}")
     except ValueError:
@@ -42,7 +45,7 @@ def _from_http(request):
         body,
         # No schedule time means "run now": a fresh id, so every such call runs.
         event_id=request.headers.get("X-Cloud-Trace-Context", "").split("/")[0] or uuid.uuid4().hex,
-        job=request.headers.get("X-CloudScheduler-JobName") or DEFAULT_JOB,
+        job=request.headers.get(JOB_NAME_HEADER) or DEFAULT_JOB,
         schedule_time=schedule_time,
     )
     return use_case.handle(drift_request, current_deps())
@@ -51,7 +54,7 @@ def _from_http(request):
 @functions_framework.http
 def drift_report_http(request):
     """Cloud Scheduler's HTTP target; answers the outcome as JSON. Bad input is 422: the job shows failed."""
-    event_id = request.headers.get("X-CloudScheduler-ScheduleTime") or None
+    event_id = request.headers.get(SCHEDULE_TIME_HEADER) or None
     outcome = run_event("drift_report_http", event_id, lambda: _from_http(request))
     status = 422 if outcome.status is Status.REJECTED else 200
     return {"outcome": str(outcome.status), "detail": outcome.detail}, status

@@ -28,6 +28,16 @@ class ScheduledRun:
         return f"{self.job}@{self.schedule_time.isoformat() if self.schedule_time else self.event_id}"
 
 
+SCHEDULE_TIME_HEADER = "X-CloudScheduler-ScheduleTime"
+JOB_NAME_HEADER = "X-CloudScheduler-JobName"
+
+
+def schedule_time_from_headers(headers: Mapping[str, str]) -> datetime | None:
+    """Cloud Scheduler's HTTP target says when the run was scheduled; no header means "run now"."""
+    value = {"schedule_time": headers.get(SCHEDULE_TIME_HEADER, "")}
+    return _fields.timestamp(value, "schedule_time", SCHEDULE_TIME_HEADER, required=False)
+
+
 def parse_scheduled_run(message: PubsubMessage, default_job: str) -> ScheduledRun:
     payload = _fields.require_mapping(message.json(), "message.data")
     attributes = message.attributes
