@@ -13,10 +13,8 @@ from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters._gcp_errors import translate_errors
-from shared.adapters.bigquery_registry import _retry_later
+from shared.adapters._bigquery import ensure_partitioned_table, parameter_value, run_query
 from shared.adapters.sqlite_drift_runs import SCHEMA_PATH
-from shared.errors import TransientError
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
@@ -28,16 +26,6 @@ DEFAULT_TIMEOUT_S = 30.0
 def schema_fields() -> tuple[dict[str, str], ...]:
     """The table's columns, from the JSON schema file Terraform reads too."""
     return tuple(json.loads(SCHEMA_PATH.read_text()))
-
-
-def _parameter_value(kind: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if kind == "TIMESTAMP" and isinstance(value, str):
-        return datetime.fromisoformat(value)
-    if kind == "FLOAT64" and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return value
 
 
 def _public_row(row: Any) -> dict[str, Any]:
@@ -59,49 +47,21 @@ class BigQueryDriftRunStore:
 
     # -- plumbing --------------------------------------------------------------------------------
     def _query(self, sql: str, params: list[Any] | None = None, *, what: str) -> Any:
-        """Run one statement, failing within about `timeout_s`.
-
-        The client's defaults retry a 500 for 10 minutes, and any job_retry wraps jobs.insert in a
-        10-minute loop that ignores its own deadline, so job retries are off: every statement here is
-        idempotent, and the platform's redelivery is the retry loop.
-        """
-        from google.api_core.exceptions import BadRequest, Forbidden
-        from google.cloud import bigquery
-
-        retry = bigquery.DEFAULT_RETRY.with_deadline(self._timeout_s)
-        config = bigquery.QueryJobConfig(
-            query_parameters=params or [], job_timeout_ms=int(self._timeout_s * 1000), use_legacy_sql=False
+        table = f"`{self._table_id}`"
+        return run_query(
+            self._client, sql.replace("{table}", table), params or [], timeout_s=self._timeout_s, what=what
         )
-        with translate_errors(what):
-            try:
-                job = self._client.query(
-                    sql.replace("{table}", f"`{self._table_id}`"),
-                    job_config=config,
-                    retry=retry,
-                    timeout=self._timeout_s,
-                    job_retry=None,
-                )
-                rows = list(job.result(retry=retry, timeout=self._timeout_s, job_retry=None))
-            except (BadRequest, Forbidden) as exc:
-                if _retry_later(exc):
-                    raise TransientError(f"{what}: {exc}") from exc
-                raise
-        return job, rows
 
     def ensure_table(self) -> None:
         """Create the dataset and the day-partitioned, clustered table when missing (emulators, first run)."""
-        from google.cloud import bigquery
-
-        project, dataset, _ = self._table_id.split(".")
-        table = bigquery.Table(self._table_id, schema=self._client.schema_from_json(str(SCHEMA_PATH)))
-        table.time_partitioning = bigquery.TimePartitioning(type_=bigquery.TimePartitioningType.DAY, field="started_at")
-        table.clustering_fields = ["model", "env"]
-        retry = bigquery.DEFAULT_RETRY.with_deadline(self._timeout_s)
-        with translate_errors(f"create {self._table_id}"):
-            self._client.create_dataset(
-                bigquery.Dataset(f"{project}.{dataset}"), exists_ok=True, retry=retry, timeout=self._timeout_s
-            )
-            self._client.create_table(table, exists_ok=True, retry=retry, timeout=self._timeout_s)
+        ensure_partitioned_table(
+            self._client,
+            self._table_id,
+            SCHEMA_PATH,
+            partition_field="started_at",
+            clustering=["model", "env"],
+            timeout_s=self._timeout_s,
+        )
 
     # -- DriftRunStore ---------------------------------------------------------------------------
     def record(self, row: dict[str, Any]) -> bool:
@@ -114,7 +74,7 @@ class BigQueryDriftRunStore:
             if f["mode"] == "REPEATED":  # typed, so that an empty list still binds as ARRAY<STRING>
                 params.append(bigquery.ArrayQueryParameter(name, kind, list(value or [])))
             else:
-                params.append(bigquery.ScalarQueryParameter(name, kind, _parameter_value(kind, value)))
+                params.append(bigquery.ScalarQueryParameter(name, kind, parameter_value(kind, value)))
         names = [f["name"] for f in fields]
         job, _ = self._query(
             f"MERGE {{table}} AS t USING (SELECT {', '.join(f'@{n} AS {n}' for n in names)}) AS s"

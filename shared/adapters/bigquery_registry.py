@@ -14,8 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters._gcp_errors import translate_errors
-from shared.errors import TransientError
+from shared.adapters._bigquery import ensure_partitioned_table, parameter_value, run_query
 from shared.model_registry import (
     DeleteResult,
     ModelArtifact,
@@ -38,20 +37,6 @@ def schema_fields() -> tuple[dict[str, str], ...]:
     return tuple(json.loads(SCHEMA_PATH.read_text()))
 
 
-def _parameter_value(kind: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if kind == "TIMESTAMP" and isinstance(value, str):
-        return datetime.fromisoformat(value)
-    return value
-
-
-def _retry_later(exc: Any) -> bool:
-    """BigQuery's refusals that pass with time: rate limits (a 403) and DML queued past its limit (a 400)."""
-    reasons = {e.get("reason") for e in getattr(exc, "errors", None) or [] if isinstance(e, dict)}
-    return bool(reasons & {"rateLimitExceeded", "jobRateLimitExceeded"}) or "concurrent update" in str(exc).lower()
-
-
 def _public_row(row: Any) -> dict[str, Any]:
     """A result row in the shape SqliteRegistryStore returns: ISO timestamps, metadata as a dict."""
     out = dict(row.items())
@@ -72,34 +57,10 @@ class BigQueryRegistryTable:
 
     # -- plumbing --------------------------------------------------------------------------------
     def _query(self, sql: str, params: list[Any] | None = None, *, what: str) -> Any:
-        """Run one statement, failing within about `timeout_s`.
-
-        The client's defaults retry a 500 for 10 minutes, and any job_retry wraps jobs.insert in a
-        10-minute loop that ignores its own deadline, so job retries are off: every statement here is
-        idempotent, and the platform's redelivery is the retry loop.
-        """
-        from google.api_core.exceptions import BadRequest, Forbidden
-        from google.cloud import bigquery
-
-        retry = bigquery.DEFAULT_RETRY.with_deadline(self._timeout_s)
-        config = bigquery.QueryJobConfig(
-            query_parameters=params or [], job_timeout_ms=int(self._timeout_s * 1000), use_legacy_sql=False
+        table = f"`{self._table_id}`"
+        return run_query(
+            self._client, sql.replace("{table}", table), params or [], timeout_s=self._timeout_s, what=what
         )
-        with translate_errors(what):
-            try:
-                job = self._client.query(
-                    sql.replace("{table}", f"`{self._table_id}`"),
-                    job_config=config,
-                    retry=retry,
-                    timeout=self._timeout_s,
-                    job_retry=None,
-                )
-                rows = list(job.result(retry=retry, timeout=self._timeout_s, job_retry=None))
-            except (BadRequest, Forbidden) as exc:
-                if _retry_later(exc):
-                    raise TransientError(f"{what}: {exc}") from exc
-                raise
-        return job, rows
 
     @staticmethod
     def _param(name: str, kind: str, value: Any) -> Any:
@@ -109,20 +70,14 @@ class BigQueryRegistryTable:
 
     def ensure_table(self) -> None:
         """Create the dataset and the day-partitioned, clustered table when missing (emulators, first run)."""
-        from google.cloud import bigquery
-
-        project, dataset, _ = self._table_id.split(".")
-        table = bigquery.Table(self._table_id, schema=self._client.schema_from_json(str(SCHEMA_PATH)))
-        table.time_partitioning = bigquery.TimePartitioning(
-            type_=bigquery.TimePartitioningType.DAY, field="registered_at"
+        ensure_partitioned_table(
+            self._client,
+            self._table_id,
+            SCHEMA_PATH,
+            partition_field="registered_at",
+            clustering=["model", "env"],
+            timeout_s=self._timeout_s,
         )
-        table.clustering_fields = ["model", "env"]
-        retry = bigquery.DEFAULT_RETRY.with_deadline(self._timeout_s)
-        with translate_errors(f"create {self._table_id}"):
-            self._client.create_dataset(
-                bigquery.Dataset(f"{project}.{dataset}"), exists_ok=True, retry=retry, timeout=self._timeout_s
-            )
-            self._client.create_table(table, exists_ok=True, retry=retry, timeout=self._timeout_s)
 
     # -- writes ----------------------------------------------------------------------------------
     def record(self, artifact: ModelArtifact) -> RecordResult:
@@ -136,7 +91,7 @@ class BigQueryRegistryTable:
                 params.append(self._param(name, "STRING", row[name]))
                 selects.append(f"PARSE_JSON(@{name}) AS {name}")
             else:
-                params.append(self._param(name, kind, _parameter_value(kind, row[name])))
+                params.append(self._param(name, kind, parameter_value(kind, row[name])))
                 selects.append(f"@{name} AS {name}")
         columns = ", ".join(f["name"] for f in fields)
         job, _ = self._query(

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from shared.adapters._bigquery import run_query
 from shared.adapters._gcp_errors import translate_errors
 from shared.drift.comparison import categorical_histogram, plan_features
 from shared.drift.duckdb_profiler import (
@@ -49,7 +50,7 @@ from shared.drift.duckdb_profiler import (
     ReferenceProfile,
 )
 from shared.drift.histograms import CategoricalHistogram, NumericHistogram, SideSummary
-from shared.errors import PermanentError, TransientError
+from shared.errors import PermanentError
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
@@ -103,12 +104,6 @@ def _quote(name: str) -> str:
     if not name or any(c in name for c in "`\\") or not name.isprintable():
         raise PermanentError(f"column name {name!r:.80} cannot be quoted safely")
     return f"`{name}`"
-
-
-def _retry_later(exc: Any) -> bool:
-    """BigQuery's refusals that pass with time: rate limits (a 403 or a 400)."""
-    reasons = {e.get("reason") for e in getattr(exc, "errors", None) or [] if isinstance(e, dict)}
-    return bool(reasons & {"rateLimitExceeded", "jobRateLimitExceeded"})
 
 
 class BigQueryProfiler:
@@ -174,23 +169,12 @@ class BigQueryProfiler:
         No job retry: it wraps jobs.insert in a 10-minute loop that ignores its own deadline, and the
         platform's redelivery is the retry loop.
         """
-        from google.api_core.exceptions import BadRequest, Forbidden, NotFound
-        from google.cloud import bigquery
+        from google.api_core.exceptions import NotFound
 
-        retry = bigquery.DEFAULT_RETRY.with_deadline(self._timeout_s)
-        config = bigquery.QueryJobConfig(
-            query_parameters=list(params), job_timeout_ms=int(self._timeout_s * 1000), use_legacy_sql=False
-        )
-        with translate_errors(what):
-            try:
-                job = self._client.query(sql, job_config=config, retry=retry, timeout=self._timeout_s, job_retry=None)
-                return list(job.result(retry=retry, timeout=self._timeout_s, job_retry=None))
-            except NotFound as exc:  # dropped since its schema was read
-                raise PermanentError(f"{what}: {exc}") from None
-            except (BadRequest, Forbidden) as exc:
-                if _retry_later(exc):
-                    raise TransientError(f"{what}: {exc}") from exc
-                raise
+        try:
+            return run_query(self._client, sql, params, timeout_s=self._timeout_s, what=what)[1]
+        except NotFound as exc:  # dropped since its schema was read
+            raise PermanentError(f"{what}: {exc}") from None
 
     # -- the plan --------------------------------------------------------------------------------
     def profile(self, reference: TableSource, current: TableSource, features: Sequence[str] | None = None) -> Profile:
