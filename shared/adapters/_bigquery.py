@@ -7,8 +7,10 @@ idempotent, and the platform's redelivery is the retry loop.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +19,17 @@ from shared.errors import TransientError
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
+
+
+@cache
+def schema_fields(schema_path: Path) -> tuple[dict[str, str], ...]:
+    """A table's columns, from the JSON schema file Terraform reads too."""
+    return tuple(json.loads(schema_path.read_text()))
+
+
+def plain_row(row: Any) -> dict[str, Any]:
+    """A result row as a dict with ISO timestamps: the shape the SQLite stores return."""
+    return {name: value.isoformat() if isinstance(value, datetime) else value for name, value in row.items()}
 
 
 def retry_later(exc: Any) -> bool:

@@ -8,12 +8,9 @@ whether this delivery was the first. `latest` returns the row in the shape Sqlit
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters._bigquery import ensure_partitioned_table, parameter_value, run_query
+from shared.adapters._bigquery import ensure_partitioned_table, parameter_value, plain_row, run_query, schema_fields
 from shared.adapters.sqlite_drift_runs import SCHEMA_PATH
 
 if TYPE_CHECKING:
@@ -22,18 +19,9 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT_S = 30.0
 
 
-@cache
-def schema_fields() -> tuple[dict[str, str], ...]:
-    """The table's columns, from the JSON schema file Terraform reads too."""
-    return tuple(json.loads(SCHEMA_PATH.read_text()))
-
-
 def _public_row(row: Any) -> dict[str, Any]:
     """A result row in the shape SqliteDriftRunStore returns."""
-    out = dict(row.items())
-    for name, value in out.items():
-        if isinstance(value, datetime):
-            out[name] = value.isoformat()
+    out = plain_row(row)
     out["drifted_features"] = list(out.get("drifted_features") or [])
     out["dataset_drifted"] = bool(out.get("dataset_drifted"))
     return out
@@ -67,7 +55,7 @@ class BigQueryDriftRunStore:
     def record(self, row: dict[str, Any]) -> bool:
         from google.cloud import bigquery
 
-        fields = schema_fields()
+        fields = schema_fields(SCHEMA_PATH)
         params: list[Any] = []
         for f in fields:
             name, kind, value = f["name"], f["type"], row.get(f["name"])
@@ -88,7 +76,7 @@ class BigQueryDriftRunStore:
     def latest(self, model: str, env: str) -> dict[str, Any] | None:
         from google.cloud import bigquery
 
-        columns = ", ".join(f["name"] for f in schema_fields())
+        columns = ", ".join(f["name"] for f in schema_fields(SCHEMA_PATH))
         _, rows = self._query(
             f"SELECT {columns} FROM {{table}} WHERE model = @model AND env = @env ORDER BY started_at DESC LIMIT 1",
             [

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters._bigquery import ensure_partitioned_table, parameter_value, run_query
+from shared.adapters._bigquery import ensure_partitioned_table, parameter_value, plain_row, run_query, schema_fields
 from shared.model_registry import (
     DeleteResult,
     ModelArtifact,
@@ -31,18 +30,9 @@ SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "ml_registry.
 DEFAULT_TIMEOUT_S = 30.0
 
 
-@cache
-def schema_fields() -> tuple[dict[str, str], ...]:
-    """The table's columns, from the JSON schema file Terraform reads too."""
-    return tuple(json.loads(SCHEMA_PATH.read_text()))
-
-
 def _public_row(row: Any) -> dict[str, Any]:
     """A result row in the shape SqliteRegistryStore returns: ISO timestamps, metadata as a dict."""
-    out = dict(row.items())
-    for name, value in out.items():
-        if isinstance(value, datetime):
-            out[name] = value.isoformat()
+    out = plain_row(row)
     metadata = out.get("metadata")
     out["metadata"] = json.loads(metadata) if isinstance(metadata, str) else dict(metadata or {})
     out["format_unsafe"] = bool(out.get("format_unsafe"))
@@ -82,7 +72,7 @@ class BigQueryRegistryTable:
     # -- writes ----------------------------------------------------------------------------------
     def record(self, artifact: ModelArtifact) -> RecordResult:
         row = artifact.to_row()
-        fields = schema_fields()
+        fields = schema_fields(SCHEMA_PATH)
         params = []
         selects = []
         for f in fields:
