@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from shared import slack_format as slack
 from shared.drift.detect import DriftConfig, DriftResult, detect_drift
+from shared.drift.reference_cache import ObjectStoreReferenceCache
 from shared.drift.report import ReportContext, render_html, render_json
 from shared.events.drift import DriftRequest
 from shared.idempotency import run_once
@@ -93,8 +94,14 @@ def handle(request: DriftRequest, deps: DriftDeps) -> Outcome:
     def run() -> dict[str, Any]:
         now = deps.clock()
         window = request.current_window(now)
+        bucket = deps.settings.drift_logs_bucket.format(env=request.env)
         profile = deps.feature_profiler.profile(
-            request.reference, request.current, current_window=window, features=request.features
+            request.reference,
+            request.current,
+            current_window=window,
+            features=request.features,
+            # The reference's profile is kept beside the reports, for the next scheduled run.
+            reference_cache=ObjectStoreReferenceCache(deps.objects, bucket),
         )
         config = DriftConfig(
             methods=request.methods, **({"drift_share": request.drift_share} if request.drift_share else {})
@@ -112,9 +119,7 @@ def handle(request: DriftRequest, deps: DriftDeps) -> Outcome:
         when = request.schedule_time or now
         # The job is in the name: two jobs of one model firing at the same time must not overwrite each other.
         prefix = f"drift/{request.model}/{request.env}/{when:%Y-%m-%d}/{when:%H%M%S}-{request.job}"
-        report = ReportObjects(
-            deps.settings.drift_logs_bucket.format(env=request.env), f"{prefix}-report.html", f"{prefix}-summary.json"
-        )
+        report = ReportObjects(bucket, f"{prefix}-report.html", f"{prefix}-summary.json")
         histograms = {h.feature: h for h in profile.histograms}
         deps.objects.put(
             report.bucket,

@@ -89,16 +89,19 @@ class Deps:
     @cached_property
     def feature_profiler(self) -> FeatureProfiler:
         from shared.adapters.drift_sources import DriftSourceProfiler
+        from shared.adapters.parquet_profiler import ParquetProfiler
 
         if self.profile == "embedded":
-            from shared.adapters.local_parquet_profiler import LocalParquetProfiler
+            from shared.adapters.parquet_profiler import LocalParquetFiles
 
-            cache = self.settings.state_dir / "drift-reference"
-            return DriftSourceProfiler(parquet=LocalParquetProfiler(self.settings.buckets_dir, cache_dir=cache))
+            return DriftSourceProfiler(parquet=lambda: ParquetProfiler(LocalParquetFiles(self.settings.buckets_dir)))
+        from shared.adapters.gcs_parquet_files import GcsParquetFiles
         from shared.drift.bigquery_profiler import BigQueryProfiler
 
-        # Parquet in GCS is not read on these profiles yet: bq:// tables are.
-        return DriftSourceProfiler(bigquery=BigQueryProfiler(self._bigquery_client()))
+        return DriftSourceProfiler(
+            parquet=lambda: ParquetProfiler(GcsParquetFiles(self._storage_client())),
+            bigquery=lambda: BigQueryProfiler(self._bigquery_client()),
+        )
 
     @cached_property
     def drift_runs(self) -> DriftRunStore:
@@ -152,6 +155,13 @@ class Deps:
         return self._firestore
 
     def _storage_client(self) -> Any:
+        return self._storage
+
+    def _bigquery_client(self) -> Any:
+        return self._bigquery
+
+    @cached_property
+    def _storage(self) -> Any:
         from google.cloud import storage
 
         if self.profile == "emulators":
@@ -160,7 +170,8 @@ class Deps:
             return storage.Client(project=self.settings.gcp_project, credentials=AnonymousCredentials())
         return storage.Client(project=self.settings.gcp_project)
 
-    def _bigquery_client(self) -> Any:
+    @cached_property
+    def _bigquery(self) -> Any:
         from google.cloud import bigquery
 
         if self.profile == "emulators":

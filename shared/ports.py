@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from shared.drift.duckdb_profiler import Profile
+    from shared.drift.reference_cache import ReferenceCache
     from shared.events.drift import DataLocation
     from shared.model_registry import DeleteResult, ModelArtifact, ModelSummary, ObjectRef, RecordResult
 
@@ -33,6 +34,9 @@ class StoredObject:
 class ObjectStore(Protocol):
     def read_head(self, bucket: str, name: str, generation: int | None, length: int) -> bytes | None:
         """The first `length` bytes of that object version, or None when it no longer exists."""
+
+    def read(self, bucket: str, name: str) -> bytes | None:
+        """The whole current object, or None when there is none (small objects only: it is in memory)."""
 
     def list_objects(self, bucket: str, prefix: str = "") -> Iterator[StoredObject]: ...
 
@@ -120,7 +124,10 @@ class FeatureProfiler(Protocol):
         *,
         current_window: tuple[datetime | None, datetime | None],
         features: Sequence[str] = (),
-    ) -> Profile: ...
+        reference_cache: ReferenceCache | None = None,
+    ) -> Profile:
+        """`reference_cache` keeps the reference's profile between runs, where the engine can tell
+        whether its files changed."""
 
 
 class DriftRunStore(Protocol):

@@ -40,6 +40,10 @@ class FakeObjectStore:
             return None
         return found[1][:length]
 
+    def read(self, bucket: str, name: str) -> bytes | None:
+        found = self.objects.get((bucket, name))
+        return found[1] if found else None
+
     def list_objects(self, bucket: str, prefix: str = "") -> Iterator[StoredObject]:
         for (b, name), (obj, _) in sorted(self.objects.items()):
             if b == bucket and name.startswith(prefix):
@@ -193,4 +197,4 @@ class FakeDeps:
     alert_ledger: FakeAlertLedger = field(default_factory=FakeAlertLedger)
     notifier: FakeNotifier = field(default_factory=FakeNotifier)
     drift_runs: FakeDriftRunStore = field(default_factory=FakeDriftRunStore)
-    feature_profiler: Any = None  # a real LocalParquetProfiler over test files, where a test needs one
+    feature_profiler: Any = None  # a real ParquetProfiler over test files, where a test needs one

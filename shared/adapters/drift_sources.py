@@ -1,35 +1,52 @@
 """FeatureProfiler that sends each side to the engine where its data lives.
 
-Parquet in a bucket goes to DuckDB (embedded profile: the local buckets), a `bq://` table to
-BigQuery SQL. Both engines produce the same ReferenceProfile, so the reference can come from one and
-the current window from the other (a training set in Parquet, serving logs in BigQuery).
+Parquet in a bucket goes to DuckDB (local buckets in the embedded profile, GCS elsewhere), a `bq://`
+table to BigQuery SQL. Both engines produce the same ReferenceProfile, so the reference can come from
+one and the current window from the other (a training set in Parquet, serving logs in BigQuery).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from shared.errors import ConfigError
 
 if TYPE_CHECKING:
-    from shared.adapters.local_parquet_profiler import LocalParquetProfiler
+    from shared.adapters.parquet_profiler import ParquetProfiler
     from shared.drift.bigquery_profiler import BigQueryProfiler
     from shared.drift.duckdb_profiler import Profile, ReferenceProfile
+    from shared.drift.reference_cache import ReferenceCache
     from shared.events.drift import DataLocation
 
 
 class DriftSourceProfiler:
-    def __init__(self, *, parquet: LocalParquetProfiler | None = None, bigquery: BigQueryProfiler | None = None):
-        self._parquet = parquet
-        self._bigquery = bigquery
+    """Engines are built on first use: a Parquet-only run never needs a BigQuery client (or its settings)."""
+
+    def __init__(
+        self,
+        *,
+        parquet: Callable[[], ParquetProfiler] | None = None,
+        bigquery: Callable[[], BigQueryProfiler] | None = None,
+    ):
+        self._parquet_factory = parquet
+        self._bigquery_factory = bigquery
+
+    @cached_property
+    def _parquet(self) -> ParquetProfiler | None:
+        return self._parquet_factory() if self._parquet_factory else None
+
+    @cached_property
+    def _bigquery(self) -> BigQueryProfiler | None:
+        return self._bigquery_factory() if self._bigquery_factory else None
 
     def _engine_for(self, location: DataLocation):
         engine = self._bigquery if location.table else self._parquet
         if engine is None:
-            kind = "BigQuery tables" if location.table else "Parquet in GCS"
-            raise ConfigError(f"this profile cannot read {kind} yet ({location.uri})")
+            kind = "BigQuery tables" if location.table else "Parquet in a bucket"
+            raise ConfigError(f"this profile cannot read {kind} ({location.uri})")
         return engine
 
     def _table(self, location: DataLocation, window: tuple[datetime | None, datetime | None]):
@@ -37,11 +54,14 @@ class DriftSourceProfiler:
 
         return TableSource(location.table or "", location.timestamp_column, *window)
 
-    def reference(self, location: DataLocation, features: Sequence[str] = ()) -> ReferenceProfile:
+    def reference(
+        self, location: DataLocation, features: Sequence[str] = (), cache: ReferenceCache | None = None
+    ) -> ReferenceProfile:
         engine = self._engine_for(location)
         if location.table:
+            # Not cached: BigQuery computes it where the data is, and a table has no cheap identity.
             return engine.reference(self._table(location, (location.start, location.end)), features or None)
-        return engine.reference(location, features)
+        return engine.reference(location, features, cache)
 
     def profile(
         self,
@@ -50,8 +70,9 @@ class DriftSourceProfiler:
         *,
         current_window: tuple[datetime | None, datetime | None],
         features: Sequence[str] = (),
+        reference_cache: ReferenceCache | None = None,
     ) -> Profile:
-        ref = self.reference(reference, features)
+        ref = self.reference(reference, features, reference_cache)
         engine = self._engine_for(current)
         if current.table:
             return engine.compare(ref, self._table(current, current_window))

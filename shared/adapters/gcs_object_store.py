@@ -57,6 +57,15 @@ class GcsObjectStore:
             except RequestRangeNotSatisfiable:  # GCS answers a range on a zero-byte object with 416
                 return b""
 
+    def read(self, bucket: str, name: str) -> bytes | None:
+        from google.api_core.exceptions import NotFound
+
+        with translate_errors(f"read gs://{bucket}/{name}"):
+            try:
+                return self._client.bucket(bucket).blob(name).download_as_bytes(**self._calls())
+            except NotFound:
+                return None
+
     def list_objects(self, bucket: str, prefix: str = "") -> Iterator[StoredObject]:
         from google.api_core.exceptions import NotFound
 

@@ -64,6 +64,10 @@ class LocalObjectStore:
         with self._data_path(bucket, name).open("rb") as handle:
             return handle.read(length)
 
+    def read(self, bucket: str, name: str) -> bytes | None:
+        path = self._data_path(bucket, name)
+        return path.read_bytes() if path.is_file() else None
+
     def list_buckets(self) -> list[str]:
         if not self._root.is_dir():
             return []

@@ -4,7 +4,7 @@ Everything here is a pure function of a `NumericHistogram` or `CategoricalHistog
 (`shared.drift.histograms`), so its cost is O(bins) whatever the row count. Statistics that are
 defined on raw values (Kolmogorov-Smirnov, Wasserstein) come with what the bins allow us to prove:
 KS as a lower bound (exact at the cuts) and an upper bound, Wasserstein with a bound on its binning
-error. scipy (scipy.special only) is imported inside the functions that need a p-value.
+error. The p-values come from `distributions` (plain Python): a drift run imports no scipy.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from shared.drift.distributions import chi2_sf, kolmogorov_sf
 from shared.drift.histograms import CategoricalHistogram, NumericHistogram, SideSummary
 
 Histogram = NumericHistogram | CategoricalHistogram
@@ -111,7 +112,7 @@ def chi_square(ref_counts: Sequence[float], cur_counts: Sequence[float]) -> tupl
     continuity correction, at any k: it is a small-sample fix for 2 x 2 tables, and one formula for
     every k keeps statistics comparable across features. The same numbers as
     `scipy.stats.chi2_contingency(table, correction=False)`, computed here with numpy and the chi2
-    survival function from scipy.special, so a drift run never imports scipy.stats. With fewer than 2
+    survival function of `distributions`, so a drift run never imports scipy. With fewer than 2
     categories left there is nothing to test: (0.0, 1.0).
     """
     ref = np.asarray(ref_counts, dtype=np.float64)
@@ -126,10 +127,7 @@ def chi_square(ref_counts: Sequence[float], cur_counts: Sequence[float]) -> tupl
     table = np.vstack([ref[keep], cur[keep]])
     expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
     statistic = float(np.sum((table - expected) ** 2 / expected))
-    # Lazy: scipy.special costs ~0.3 s and 15 MB to import (scipy.stats ~1 s, 40 MB): paid only for p-values.
-    from scipy.special import chdtrc
-
-    return statistic, float(chdtrc(table.shape[1] - 1, statistic))
+    return statistic, chi2_sf(table.shape[1] - 1, statistic)
 
 
 def chi_square_df(ref_counts: Sequence[float], cur_counts: Sequence[float]) -> int:
@@ -231,10 +229,7 @@ def ks_p_value(statistic: float, n: int, m: int) -> float:
         raise ValueError("both samples need values")
     if statistic <= 0:
         return 1.0
-    # Lazy: scipy.special costs ~0.3 s and 15 MB to import: paid only for p-values.
-    from scipy.special import kolmogorov
-
-    return float(np.clip(kolmogorov(math.sqrt(n * m / (n + m)) * statistic), 0.0, 1.0))
+    return kolmogorov_sf(math.sqrt(n * m / (n + m)) * statistic)
 
 
 def ks_from_histogram(hist: NumericHistogram) -> KsResult:

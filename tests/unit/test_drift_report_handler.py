@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from handlers import drift_report
-from shared.adapters.local_parquet_profiler import LocalParquetProfiler
+from shared.adapters.parquet_profiler import LocalParquetFiles, ParquetProfiler
 from shared.errors import EventParseError, PermanentError, TransientError
 from shared.events.drift import parse_drift_request
 from shared.outcome import Status
@@ -42,7 +42,7 @@ def deps(tmp_path) -> FakeDeps:
         folder.mkdir(parents=True)
         pq.write_table(table(rng, 4_000, shifted=shifted, end=end), folder / "part-0.parquet")
     deps = FakeDeps()
-    deps.feature_profiler = LocalParquetProfiler(tmp_path)
+    deps.feature_profiler = ParquetProfiler(LocalParquetFiles(tmp_path))
     return deps
 
 
@@ -62,7 +62,9 @@ def test_a_drifted_run_writes_the_report_records_the_run_and_alerts_once(deps):
     outcome = drift_report.handle(request(), deps)
 
     assert outcome.status is Status.APPLIED and "DRIFT in 2 of 2 features" in outcome.detail
-    html, summary = sorted(name for (bucket, name) in deps.objects.objects if bucket == "ml-drift-logs-dev")
+    written = sorted(name for (bucket, name) in deps.objects.objects if bucket == "ml-drift-logs-dev")
+    [cached_reference] = [name for name in written if name.startswith("drift-cache/reference/")]
+    html, summary = [name for name in written if name != cached_reference]
     assert html == "drift/fraud/dev/2026-11-20/060000-drift-fraud-report.html"
     assert summary == "drift/fraud/dev/2026-11-20/060000-drift-fraud-summary.json"
     stored = json.loads(deps.objects.objects[("ml-drift-logs-dev", summary)][1])

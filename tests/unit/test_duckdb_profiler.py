@@ -139,24 +139,3 @@ def test_a_column_whose_type_changed_is_reported_not_counted(tmp_path, profiler)
     cur = write_parquet(tmp_path / "cur.parquet", {"zip": ["75001", "2A004", "13003"]})
     profile = profiler.profile(ParquetSource((ref,)), ParquetSource((cur,)))
     assert profile.histograms == [] and profile.unsupported == {"zip": "BIGINT -> VARCHAR"}
-
-
-def test_the_local_profiler_reuses_the_reference_until_its_files_change(tmp_path):
-    from shared.adapters.local_parquet_profiler import LocalParquetProfiler
-    from shared.events.drift import DataLocation
-
-    rng = np.random.default_rng(2)
-    (tmp_path / "b" / "ref").mkdir(parents=True)
-    (tmp_path / "b" / "cur").mkdir(parents=True)
-    write_parquet(tmp_path / "b" / "ref" / "0.parquet", {"x": rng.normal(0, 1, 1_000)})
-    write_parquet(tmp_path / "b" / "cur" / "0.parquet", {"x": rng.normal(0, 1, 1_000)})
-    local = LocalParquetProfiler(tmp_path, cache_dir=tmp_path / "cache")
-    reference, current = DataLocation("b", "ref/*.parquet"), DataLocation("b", "cur/*.parquet")
-
-    first = local.profile(reference, current, current_window=(None, None))
-    second = local.profile(reference, current, current_window=(None, None))
-    assert (local.cache_hits, first) == (1, second)
-
-    write_parquet(tmp_path / "b" / "ref" / "1.parquet", {"x": rng.normal(5, 1, 1_000)})  # the reference grew
-    third = local.profile(reference, current, current_window=(None, None))
-    assert local.cache_hits == 1 and third.reference_rows == 2_000

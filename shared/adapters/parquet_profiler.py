@@ -1,0 +1,114 @@
+"""FeatureProfiler over Parquet files in a bucket: DuckDB streams them, wherever they are.
+
+Where the files are is a `ParquetFiles`: `LocalParquetFiles` (embedded profile: `gs://b/p` ->
+`<root>/b/p`) or `GcsParquetFiles` (GCS or fake-gcs-server, read in ranges). The reference side is
+profiled once and kept in a `ReferenceCache`, keyed on the files it read and the profiling settings:
+a scheduled run against an unchanged reference only reads its current window.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from shared.drift.duckdb_profiler import DuckDbProfiler, ParquetSource, Profile, ReferenceProfile
+from shared.errors import PermanentError
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from shared.drift.reference_cache import ReferenceCache
+    from shared.events.drift import DataLocation
+
+
+class ParquetFiles(Protocol):
+    def resolve(self, location: DataLocation) -> list[tuple[str, tuple[Any, ...]]]:
+        """(path DuckDB reads, identity: what changes when the file does) per file, sorted.
+
+        Raises PermanentError when nothing matches: a drift job naming no data is a bad request.
+        """
+
+    def attach(self, connection: duckdb.DuckDBPyConnection) -> None:
+        """Make the paths readable by `connection` (a filesystem to register, or nothing)."""
+
+
+class LocalParquetFiles:
+    def __init__(self, buckets_dir: Path) -> None:
+        self._root = Path(buckets_dir)
+
+    def resolve(self, location: DataLocation) -> list[tuple[str, tuple[Any, ...]]]:
+        pattern = self._root / location.bucket / location.path
+        files = sorted(glob.glob(str(pattern), recursive=True))
+        if not files:
+            raise PermanentError(f"no Parquet file matches {location.uri} (looked in {pattern})")
+        resolved = []
+        for path in files:
+            stat = os.stat(path)
+            name = Path(path).relative_to(self._root).as_posix()
+            resolved.append((path, (f"gs://{name}", stat.st_size, stat.st_mtime_ns)))
+        return resolved
+
+    def attach(self, connection: duckdb.DuckDBPyConnection) -> None:
+        """Local paths need nothing."""
+
+
+class ParquetProfiler:
+    def __init__(self, files: ParquetFiles, *, profiler: DuckDbProfiler | None = None) -> None:
+        self._files = files
+        self._profiler = profiler
+
+    @property
+    def _engine(self) -> DuckDbProfiler:
+        if self._profiler is None:
+            self._profiler = DuckDbProfiler()
+        self._files.attach(self._profiler.connection)
+        return self._profiler
+
+    def _source(self, location: DataLocation, window: tuple[datetime | None, datetime | None]):
+        resolved = self._files.resolve(location)
+        return ParquetSource(tuple(path for path, _ in resolved), location.timestamp_column, *window), resolved
+
+    def reference(
+        self, location: DataLocation, features: Sequence[str] = (), cache: ReferenceCache | None = None
+    ) -> ReferenceProfile:
+        """The reference side, from the cache when its files and the settings are unchanged."""
+        profiler = self._engine
+        source, resolved = self._source(location, (location.start, location.end))
+        identity = {
+            "files": [list(found) for _, found in resolved],
+            "window": [location.timestamp_column, str(location.start), str(location.end)],
+            "features": list(features),
+            "settings": profiler.settings,
+        }
+        cached = cache.get(identity) if cache else None
+        if cached is not None:
+            try:
+                return ReferenceProfile.from_json(cached)
+            except (KeyError, TypeError, ValueError):
+                pass  # written by another version: profile again, and overwrite it below
+        reference = profiler.reference(source, features or None)
+        if cache:
+            cache.put(identity, reference.to_json())
+        return reference
+
+    def compare(
+        self, reference: ReferenceProfile, current: DataLocation, window: tuple[datetime | None, datetime | None]
+    ) -> Profile:
+        engine = self._engine
+        source, _ = self._source(current, window)
+        return engine.compare(reference, source)
+
+    def profile(
+        self,
+        reference: DataLocation,
+        current: DataLocation,
+        *,
+        current_window: tuple[datetime | None, datetime | None],
+        features: Sequence[str] = (),
+        reference_cache: ReferenceCache | None = None,
+    ) -> Profile:
+        return self.compare(self.reference(reference, features, reference_cache), current, current_window)
