@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.drift.duckdb_profiler import DuckDbProfiler, ParquetSource, Profile, ReferenceProfile
-from shared.errors import PermanentError
+from shared.errors import PermanentError, TransientError
 
 if TYPE_CHECKING:
     import duckdb
@@ -34,6 +35,9 @@ class ParquetFiles(Protocol):
 
     def attach(self, connection: duckdb.DuckDBPyConnection) -> None:
         """Make the paths readable by `connection` (a filesystem to register, or nothing)."""
+
+    def take_failure(self) -> TransientError | None:
+        """A transient error met while DuckDB read, which DuckDB reported as one of its own."""
 
 
 class LocalParquetFiles:
@@ -54,6 +58,9 @@ class LocalParquetFiles:
 
     def attach(self, connection: duckdb.DuckDBPyConnection) -> None:
         """Local paths need nothing."""
+
+    def take_failure(self) -> TransientError | None:
+        return None
 
 
 class ParquetProfiler:
@@ -90,7 +97,8 @@ class ParquetProfiler:
                 return ReferenceProfile.from_json(cached)
             except (KeyError, TypeError, ValueError):
                 pass  # written by another version: profile again, and overwrite it below
-        reference = profiler.reference(source, features or None)
+        with self._reads():
+            reference = profiler.reference(source, features or None)
         if cache:
             cache.put(identity, reference.to_json())
         return reference
@@ -100,7 +108,19 @@ class ParquetProfiler:
     ) -> Profile:
         engine = self._engine
         source, _ = self._source(current, window)
-        return engine.compare(reference, source)
+        with self._reads():
+            return engine.compare(reference, source)
+
+    @contextmanager
+    def _reads(self) -> Iterator[None]:
+        """A storage failure inside DuckDB is raised as the TransientError it was, not as bad input."""
+        try:
+            yield
+        except Exception:
+            failure = self._files.take_failure()
+            if failure is not None:
+                raise failure from None
+            raise
 
     def profile(
         self,

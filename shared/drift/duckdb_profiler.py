@@ -12,7 +12,8 @@ What comes back is O(features x bins), whatever the row count.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -278,7 +279,8 @@ class DuckDbProfiler:
         probabilities = "[" + ", ".join(str(i / self._fine_bins) for i in range(1, self._fine_bins)) + "]::FLOAT[]"
         values = [self._value(f, floats) for f in features]
         select = ", ".join(f"approx_quantile({v}, {probabilities}), min({v}), max({v})" for v in values)
-        row = self._one_row(select, reference, sample_percent=sample)
+        with self._single_thread():
+            row = self._one_row(select, reference, sample_percent=sample)
         cuts = []
         for i, (feature, value) in enumerate(zip(features, values, strict=True)):
             quantiles = sorted({float(q) for q in (row[3 * i] or []) if q is not None})
@@ -294,6 +296,17 @@ class DuckDbProfiler:
                     quantiles = found[:-1]
             cuts.append(tuple(quantiles))
         return cuts
+
+    @contextmanager
+    def _single_thread(self) -> Iterator[None]:
+        """T-digests built on several threads are merged in whatever order the threads finish, so the
+        same data could give other cuts on another run; one thread over a sample costs little."""
+        threads = self._con.execute("SELECT current_setting('threads')").fetchone()[0]
+        self._con.execute("SET threads = 1")
+        try:
+            yield
+        finally:
+            self._con.execute(f"SET threads = {int(threads)}")
 
     def _counting_pass(self, numeric, floats, cuts, categorical, source, rows):
         """One pass: every numeric feature's histogram on its cuts and its summary, and every

@@ -107,3 +107,63 @@ def test_a_scheduled_run_over_bigquery_tables_reports_records_and_alerts(setup, 
         ["amount", "country"],
     )
     assert len(slack.posts) == 1 and "Data drift in fraud" in slack.posts[0]["text"]
+
+
+def parquet_object(storage_client, bucket: str, name: str, rows_: list[dict]) -> None:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "event_time": pa.array([datetime.fromisoformat(r["event_time"]) for r in rows_], pa.timestamp("us", "UTC")),
+            "amount": [r["amount"] for r in rows_],
+            "country": [r["country"] for r in rows_],
+        }
+    )
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    storage_client.bucket(bucket).blob(name).upload_from_string(buffer.getvalue())
+
+
+def test_a_parquet_reference_in_gcs_against_a_bigquery_window_and_its_cached_profile(
+    setup, storage_client, bigquery_client, slack
+):
+    # GIVEN the training reference as Parquet in a GCS bucket, the serving data in BigQuery
+    data_bucket = f"ml-drift-{setup['env']}"
+    storage_client.create_bucket(data_bucket)
+    rng = np.random.default_rng(8)
+    for part in range(2):
+        reference_rows = rows(rng, 500, shifted=False, end=RUN - timedelta(days=30))
+        parquet_object(storage_client, data_bucket, f"fraud/reference/part-{part}.parquet", reference_rows)
+    body = {
+        "model": "fraud",
+        "env": setup["env"],
+        "reference": {"uri": f"gs://{data_bucket}/fraud/reference/*.parquet"},
+        "current": {"uri": f"bq://{setup['features']}.serving", "timestamp_column": "event_time", "window_hours": 24},
+    }
+    replayer, spec = Replayer(), function_named("drift_report")
+    logs = f"ml-drift-logs-{setup['env']}"
+
+    # WHEN two scheduled runs happen, six hours apart
+    outcomes = []
+    for schedule_time in ("2026-11-20T06:00:00Z", "2026-11-20T12:00:00Z"):
+        attributes = {"scheduler_job": "drift-fraud", "schedule_time": schedule_time}
+        event = pubsub_cloud_event(body, topic="drift-report", attributes=attributes, event_id=uuid.uuid4().hex)
+        outcomes.append(replayer.deliver(spec, delivery_from_document(event), label="run"))
+
+    # THEN both compare 1000 Parquet rows with the BigQuery window, and the reference was profiled
+    # once: its profile sits in the drift-logs bucket for every later run
+    assert [o.outcome for o in outcomes] == ["applied", "applied"], [o.detail for o in outcomes]
+    assert all("DRIFT in 2 of 2 features" in o.detail for o in outcomes)
+    cached = [b.name for b in storage_client.list_blobs(logs, prefix="drift-cache/reference/")]
+    assert len(cached) == 1
+    reports = sorted(b.name for b in storage_client.list_blobs(logs, prefix="drift/") if b.name.endswith(".json"))
+    assert [name.split("/")[-1] for name in reports] == [
+        "060000-drift-fraud-summary.json",
+        "120000-drift-fraud-summary.json",
+    ]
+    summary = json.loads(storage_client.bucket(logs).blob(reports[0]).download_as_bytes())
+    assert summary["reference_rows"] == 1_000
+    assert len(slack.posts) == 2

@@ -139,3 +139,57 @@ def test_a_column_whose_type_changed_is_reported_not_counted(tmp_path, profiler)
     cur = write_parquet(tmp_path / "cur.parquet", {"zip": ["75001", "2A004", "13003"]})
     profile = profiler.profile(ParquetSource((ref,)), ParquetSource((cur,)))
     assert profile.histograms == [] and profile.unsupported == {"zip": "BIGINT -> VARCHAR"}
+
+
+def test_cuts_from_a_sample_still_count_every_row_exactly_and_repeat(tmp_path, monkeypatch):
+    # GIVEN a reference far larger than the sample the cuts are taken from
+    from shared.drift import duckdb_profiler
+
+    monkeypatch.setattr(duckdb_profiler, "SAMPLE_ROWS", 2_000)
+    rng = np.random.default_rng(11)
+    reference, current = rng.lognormal(0, 1, 60_000), rng.lognormal(0.2, 1, 30_000)
+    ref = write_parquet(tmp_path / "ref.parquet", {"x": reference})
+    cur = write_parquet(tmp_path / "cur.parquet", {"x": current})
+
+    # WHEN two profilers (two runs) profile it
+    first, second = (
+        DuckDbProfiler(fine_bins=100).profile(ParquetSource((ref,)), ParquetSource((cur,))) for _ in range(2)
+    )
+
+    # THEN the counts on the sampled cuts are exact, the summaries are of every row, and the cuts repeat
+    [hist] = first.histograms
+    assert list(hist.reference_counts) == numpy_counts(reference, hist.cuts)
+    assert list(hist.current_counts) == numpy_counts(current, hist.cuts)
+    assert (hist.reference.minimum, hist.reference.maximum) == (reference.min(), reference.max())
+    assert hist.cuts == second.histograms[0].cuts
+    assert max(hist.reference_counts) < 0.03 * len(reference)  # still ~1% per bin: the sample placed them well
+
+
+def test_thousands_of_categories_all_null_and_constant_columns(tmp_path):
+    rng = np.random.default_rng(5)
+    n = 20_000
+    ids = [f"user-{i}" for i in rng.integers(0, 5_000, n)]
+    ref = write_parquet(
+        tmp_path / "ref.parquet",
+        {"user": ids, "empty": pa.nulls(n, pa.float64()), "flag": [1.0] * n},
+    )
+    cur_ids = [f"user-{i}" for i in rng.integers(2_500, 7_500, n)]  # half of them never seen
+    seen = set(ids)
+    cur = write_parquet(
+        tmp_path / "cur.parquet",
+        {"user": cur_ids, "empty": pa.nulls(n, pa.float64()), "flag": [1.0] * n},
+    )
+
+    profile = DuckDbProfiler(category_cap=200).profile(ParquetSource((ref,)), ParquetSource((cur,)))
+
+    user, empty, flag = profile.histograms
+    assert len(user.categories) == 201 and user.categories[-1] == OTHER
+    assert sum(user.reference_counts) == n and sum(user.current_counts) + user.unseen_total == n
+    assert len(user.unseen) == 20 and user.unseen_total == sum(1 for u in cur_ids if u not in seen)
+    assert (empty.reference.missing, empty.current.missing) == (n, n)
+    assert flag.reference.minimum == flag.reference.maximum == 1.0
+
+    from shared.drift.detect import detect_drift
+
+    statuses = {f.feature: f.status for f in detect_drift(profile).features}
+    assert statuses["empty"] != "ok" and statuses["flag"] != "ok"
