@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from shared.event_factory import (
+    ecr_image_action_event,
     pubsub_cloud_event,
     render,
     storage_cloud_event,
@@ -539,6 +540,69 @@ def write_drift_fixtures() -> None:
         write_fixture(out / name, content)
 
 
+def _digest(seed: str) -> str:
+    """A stable, real-shaped image digest (what `docker push` prints), derived from a name."""
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(seed.encode()).hexdigest()
+
+
+def write_ecr_fixtures() -> None:
+    """EventBridge events of ECR as the rollout Lambda receives them (shapes from the ECR user guide)."""
+    out = EVENTS / "ecr"
+    pushed = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
+    v120, v130, v121 = _digest("inference:1.2.0"), _digest("inference:1.3.0"), _digest("inference:1.2.1")
+    untagged, batch = _digest("inference:untagged"), _digest("batch:main-3f9c2ab")
+
+    def push(minutes: int, repository: str, digest: str, tag: str | None, **kwargs) -> dict:
+        event_id = f"5b6f1c2e-0000-4000-8000-{minutes:012d}"
+        return ecr_image_action_event(
+            repository, digest, tag=tag, time=pushed + timedelta(minutes=minutes), event_id=event_id, **kwargs
+        )
+
+    scan = {
+        "version": "0",
+        "id": "85fc3613-e913-7fc4-a80c-a3753e4aa9ae",
+        "detail-type": "ECR Image Scan",
+        "source": "aws.ecr",
+        "account": "123456789012",
+        "time": "2026-11-25T14:40:00Z",
+        "region": "us-east-1",
+        "resources": ["arn:aws:ecr:us-east-1:123456789012:repository/ml/inference"],
+        "detail": {
+            "scan-status": "COMPLETE",
+            "repository-name": "ml/inference",
+            "finding-severity-counts": {"CRITICAL": 1, "HIGH": 4},
+            "image-digest": v130,
+            "image-tags": ["1.3.0"],
+        },
+    }
+    not_ecr = {**push(60, "ml/inference", v130, "1.3.0"), "source": "aws.s3", "detail-type": "Object Created"}
+    no_detail = push(61, "ml/inference", v130, "1.3.0")
+    del no_detail["detail"]
+    fixtures = {
+        "01-push-inference-1.2.0.json": push(0, "ml/inference", v120, "1.2.0"),
+        "02-push-inference-1.3.0.json": push(10, "ml/inference", v130, "1.3.0"),
+        "03-push-same-digest-tagged-stable.json": push(11, "ml/inference", v130, "stable"),
+        "04-push-by-digest-untagged.json": push(20, "ml/inference", untagged, None),
+        "05-push-inference-1.2.1-delayed.json": push(5, "ml/inference", v121, "1.2.1"),
+        "06-push-batch-main.json": push(30, "ml/batch-predict", batch, "main-3f9c2ab"),
+        "07-push-batch-tag-outside-policy.json": push(31, "ml/batch-predict", batch, "latest"),
+        "08-push-failed.json": push(32, "ml/inference", _digest("broken"), "1.4.0", result="FAILURE"),
+        "09-delete.json": push(33, "ml/inference", v120, "1.2.0", action="DELETE"),
+        "10-scan-complete.json": scan,
+        "11-push-unknown-repository.json": push(34, "team/unrelated", _digest("unrelated"), "2.0.0"),
+        "20-malformed-digest.json": {
+            **push(40, "ml/inference", v130, "1.3.0"),
+            "detail": {**push(40, "ml/inference", v130, "1.3.0")["detail"], "image-digest": "sha256:7f5b2640fe6fb4"},
+        },
+        "21-malformed-no-detail.json": no_detail,
+        "22-malformed-not-ecr.json": not_ecr,
+    }
+    for name, content in fixtures.items():
+        write_fixture(out / name, content)
+
+
 if __name__ == "__main__":
     write_samples()
     write_drift_objects()
@@ -546,5 +610,6 @@ if __name__ == "__main__":
     write_budget_fixtures()
     write_storage_fixtures()
     write_scheduler_fixtures()
+    write_ecr_fixtures()
     fixtures = [p for p in EVENTS.rglob("*.json") if OBJECTS not in p.parents]
     print(f"wrote {len(fixtures)} fixtures and {len(SAMPLES)} sample objects under {EVENTS}")

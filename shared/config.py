@@ -23,7 +23,7 @@ Profile = Literal["embedded", "emulators", "cloud"]
 PROFILES: tuple[str, ...] = get_args(Profile)
 ENV_PREFIX = "MLOPS_EVENTS_"
 # A few settings honour the variable Google's own tools set, when ours is absent.
-_FALLBACKS = {"gcp_project": ("GOOGLE_CLOUD_PROJECT", "GCP_PROJECT")}
+_FALLBACKS = {"gcp_project": ("GOOGLE_CLOUD_PROJECT", "GCP_PROJECT"), "kubeconfig": ("KUBECONFIG",)}
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,18 @@ class Settings:
     # A mention added to budget alerts at or above this share of the budget spent (e.g. `<!here>`).
     budget_mention: str | None = None
     budget_mention_at_percent: float = 100.0
+    # ecr_rollout (the AWS Lambda). Targets: an SSM parameter when named, else a YAML file
+    # (default <state-dir>/rollout-targets.yaml).
+    rollout_targets_parameter: str | None = None
+    rollout_targets_file: Path | None = None
+    # Cluster credentials: a kubeconfig in Secrets Manager (cloud), else a kubeconfig file (this setting,
+    # else KUBECONFIG); the embedded profile with neither plans a dry run.
+    kubeconfig_secret: str | None = None
+    kubeconfig: Path | None = None
+    idempotency_table: str = "mlops-events-idempotency"  # DynamoDB, for the Lambda (emulators, cloud)
+    slack_webhook_aws_secret: str | None = None  # the Lambda's webhook URL, in Secrets Manager
+    rollout_poll_s: float = 2.0
+    rollout_margin_s: float = 10.0
     _source: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=True)
 
     def __post_init__(self) -> None:
@@ -65,10 +77,16 @@ class Settings:
             raise ConfigError(f"{ENV_PREFIX}BUDGET_MENTION: expected <!here>, <!channel>, <!subteam^ID> or <@USER>")
         if self.claim_ttl_s <= 0:
             raise ConfigError(f"{ENV_PREFIX}CLAIM_TTL_S: must be positive, got {self.claim_ttl_s}")
+        if self.rollout_poll_s <= 0 or self.rollout_margin_s < 0:
+            raise ConfigError(f"{ENV_PREFIX}ROLLOUT_POLL_S must be positive and ROLLOUT_MARGIN_S not negative")
 
     @property
     def slack_outbox(self) -> Path:
         return self.state_dir / "slack-outbox.jsonl"
+
+    @property
+    def rollout_targets_path(self) -> Path:
+        return self.rollout_targets_file or self.state_dir / "rollout-targets.yaml"
 
     @property
     def buckets_dir(self) -> Path:

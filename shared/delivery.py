@@ -55,5 +55,7 @@ def delivery_from_document(content: Any) -> HttpDelivery:
         legacy_type = context.get("eventType") if isinstance(context, dict) else None
         event_type = LEGACY_TO_CLOUDEVENT_TYPE.get(legacy_type, legacy_type)
         return HttpDelivery({"Content-Type": "application/json"}, body, "legacy", event_type)
+    if isinstance(content, dict) and "detail-type" in content and "source" in content:  # EventBridge
+        return HttpDelivery({"Content-Type": "application/json"}, body, "eventbridge", content.get("detail-type"))
     # Anything else is sent as it is: the function must answer it with a clear rejection.
     return HttpDelivery({"Content-Type": "application/json"}, body, "unknown", None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TextIO
 
 from shared.adapters.local_object_store import LocalObjectStore
 from shared.manifest import REPO_ROOT, load_manifest
@@ -33,11 +34,11 @@ def seed_local_buckets(store: LocalObjectStore) -> int:
     return len(index)
 
 
-def run_demo(buckets_dir: Path) -> tuple[int, list[ReplayResult]]:
+def run_demo(buckets_dir: Path, *, lambda_stdout: TextIO | None = None) -> tuple[int, list[ReplayResult]]:
     specs = load_manifest()
     fixtures = [path for spec in specs for path in spec.fixture_files()]
     seeded = seed_local_buckets(LocalObjectStore(buckets_dir))
-    replayer = Replayer(specs)
+    replayer = Replayer(specs, lambda_stdout=lambda_stdout)
     results = [replayer.replay_file(path) for path in fixtures]
     if fixtures:
         results.append(replayer.replay_file(fixtures[0]))  # at-least-once delivery: the redelivery is a duplicate

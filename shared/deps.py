@@ -6,6 +6,7 @@ and a function only imports the SDKs of the ports it actually touches.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
@@ -15,13 +16,17 @@ from shared.config import Settings, load_settings
 from shared.errors import ConfigError, SlackRejectedError
 
 if TYPE_CHECKING:
+    from handlers.ecr_rollout import TargetsSource
+    from shared.adapters.powertools_once import PowertoolsOnce
     from shared.ports import (
         AlertLedger,
+        DeploymentCluster,
         DriftRunStore,
         FeatureProfiler,
         IdempotencyStore,
         ObjectStore,
         RegistryStore,
+        RolloutJournal,
         SlackNotifier,
     )
 
@@ -114,6 +119,81 @@ class Deps:
         table = f"{self.settings.gcp_project}.{self.settings.monitoring_dataset}.drift_runs"
         return BigQueryDriftRunStore(self._bigquery_client(), table)
 
+    # -- ecr_rollout (AWS Lambda) ------------------------------------------------------------------
+    @cached_property
+    def rollout_targets(self) -> TargetsSource:
+        from shared.adapters.rollout_targets_sources import FileTargetsSource, SsmTargetsSource
+
+        if self.settings.rollout_targets_parameter:
+            from shared.adapters.aws_parameters import SsmParameter
+
+            return SsmTargetsSource(SsmParameter(self._aws_client("ssm"), self.settings.rollout_targets_parameter))
+        return FileTargetsSource(self.settings.rollout_targets_path)
+
+    @cached_property
+    def cluster(self) -> DeploymentCluster:
+        """A kubeconfig from Secrets Manager, else a kubeconfig file; the embedded profile without
+        either plans a dry run. Elsewhere a missing cluster is a configuration error, not a dry run."""
+        settings = self.settings
+        if settings.kubeconfig_secret or settings.kubeconfig:
+            from shared.adapters.kubernetes_cluster import KubernetesCluster, api_client_from_kubeconfig
+
+            if settings.kubeconfig_secret:
+                from shared.adapters.aws_parameters import SecretsManagerSecretSource
+
+                document = SecretsManagerSecretSource(self._aws_client("secretsmanager")).get(
+                    settings.kubeconfig_secret
+                )
+                if not document:
+                    raise ConfigError(f"Secrets Manager secret {settings.kubeconfig_secret!r} has no kubeconfig")
+                return KubernetesCluster(api_client_from_kubeconfig(document))
+            return KubernetesCluster(api_client_from_kubeconfig(path=str(settings.kubeconfig)))
+        if self.profile != "embedded":
+            raise ConfigError("no cluster: set MLOPS_EVENTS_KUBECONFIG_SECRET or MLOPS_EVENTS_KUBECONFIG (KUBECONFIG)")
+        from shared.adapters.dry_run_cluster import DryRunCluster
+
+        def containers_of(namespace: str, name: str) -> list[str]:
+            targets = self.rollout_targets.load().targets
+            return [t.container for t in targets if (t.namespace, t.deployment) == (namespace, name)]
+
+        return DryRunCluster(settings.state_dir / "dry-run-cluster.json", containers_of)
+
+    @cached_property
+    def rollout_once(self) -> PowertoolsOnce:
+        from shared.adapters.powertools_once import PowertoolsOnce
+
+        if self.profile == "embedded":
+            from shared.adapters.sqlite_idempotency_layer import SqlitePersistenceLayer
+
+            return PowertoolsOnce(SqlitePersistenceLayer(self.settings.state_dir / "rollout-idempotency.sqlite"))
+        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+        table = self.settings.idempotency_table
+        return PowertoolsOnce(DynamoDBPersistenceLayer(table_name=table, boto3_client=self._aws_client("dynamodb")))
+
+    @cached_property
+    def rollout_journal(self) -> RolloutJournal:
+        from shared.adapters.jsonl_rollout_journal import JsonlRolloutJournal
+
+        return JsonlRolloutJournal(self.settings.state_dir / "rollouts.jsonl")
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        time.sleep(seconds)
+
+    @cached_property
+    def _aws_clients(self) -> dict[str, Any]:
+        return {}
+
+    def _aws_client(self, service: str) -> Any:
+        """One boto3 client per service and process; AWS_ENDPOINT_URL (moto) and the region come from
+        the environment, as the Lambda runtime sets them."""
+        if service not in self._aws_clients:
+            import boto3
+
+            self._aws_clients[service] = boto3.client(service)
+        return self._aws_clients[service]
+
     @cached_property
     def notifier(self) -> SlackNotifier:
         return _ReloadingNotifier(self._build_notifier)
@@ -121,6 +201,14 @@ class Deps:
     def _build_notifier(self) -> SlackNotifier:
         """A webhook URL from the environment, else (cloud) from Secret Manager, else (embedded) the outbox."""
         url = self.settings.slack_webhook_url
+        if not url and self.settings.slack_webhook_aws_secret:
+            from shared.adapters.aws_parameters import SecretsManagerSecretSource
+
+            url = SecretsManagerSecretSource(self._aws_client("secretsmanager")).get(
+                self.settings.slack_webhook_aws_secret
+            )
+            if not url:
+                raise ConfigError(f"Secrets Manager secret {self.settings.slack_webhook_aws_secret!r} has no value")
         if not url and self.profile == "cloud" and self.settings.slack_webhook_secret:
             from google.cloud import secretmanager
 
@@ -135,7 +223,10 @@ class Deps:
 
             return WebhookSlackNotifier(url)
         if self.profile == "cloud":
-            raise ConfigError("the cloud profile needs MLOPS_EVENTS_SLACK_WEBHOOK_SECRET or _SLACK_WEBHOOK_URL")
+            raise ConfigError(
+                "the cloud profile needs MLOPS_EVENTS_SLACK_WEBHOOK_SECRET (GCP), "
+                "MLOPS_EVENTS_SLACK_WEBHOOK_AWS_SECRET (AWS) or MLOPS_EVENTS_SLACK_WEBHOOK_URL"
+            )
         from shared.adapters.slack_outbox import OutboxSlackNotifier
 
         return OutboxSlackNotifier(self.settings.slack_outbox)

@@ -144,3 +144,40 @@ def render(event: dict[str, Any], mode: str) -> dict[str, Any]:
 def write_fixture(path: Path, content: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(content, indent=2, sort_keys=False) + "\n")
+
+
+def ecr_image_action_event(
+    repository: str,
+    digest: str,
+    *,
+    tag: str | None = None,
+    action: str = "PUSH",
+    result: str = "SUCCESS",
+    account: str = "123456789012",
+    region: str = "us-east-1",
+    time: datetime | None = None,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """The EventBridge event ECR sends when a push (or delete) completes; a push by digest has no tag."""
+    detail: dict[str, Any] = {
+        "result": result,
+        "repository-name": repository,
+        "image-digest": digest,
+        "action-type": action,
+    }
+    if tag is not None:
+        detail["image-tag"] = tag
+    if action == "PUSH":
+        detail["manifest-media-type"] = "application/vnd.oci.image.manifest.v1+json"
+        detail["artifact-media-type"] = "application/vnd.oci.image.config.v1+json"
+    return {
+        "version": "0",
+        "id": event_id or str(uuid.uuid4()),
+        "detail-type": "ECR Image Action",
+        "source": "aws.ecr",
+        "account": account,
+        "time": (time or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [],
+        "detail": detail,
+    }

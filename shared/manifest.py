@@ -29,6 +29,7 @@ class FunctionSpec:
     env: dict[str, str] = field(default_factory=dict)
     extras: list[str] = field(default_factory=list)
     secrets: list[dict[str, str]] = field(default_factory=list)
+    timeout_s: int | None = None
 
     @property
     def source_path(self) -> Path:
@@ -68,6 +69,7 @@ def load_manifest(path: Path = MANIFEST_PATH) -> list[FunctionSpec]:
                     env=entry.get("env", {}),
                     extras=list(entry.get("extras", [])),
                     secrets=list(entry.get("secrets", [])),
+                    timeout_s=entry.get("timeout_s"),
                 )
             )
         except KeyError as exc:

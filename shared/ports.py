@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -137,6 +137,33 @@ class DriftRunStore(Protocol):
         """Store the row once per `run_key`; False when it was already there."""
 
     def latest(self, model: str, env: str) -> dict[str, Any] | None: ...
+
+
+class DeploymentCluster(Protocol):
+    """apps/v1 Deployments and ReplicaSets as the API serves them (JSON dicts, not client models)."""
+
+    dry_run: bool  # True: nothing reaches a cluster; the plan is what counts
+
+    def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    def patch_deployment(self, namespace: str, name: str, patch: dict[str, Any] | list[dict[str, Any]]) -> dict:
+        """A dict is a strategic merge patch, a list a JSON patch (RFC 6902). Returns the Deployment."""
+
+    def list_replicasets(self, namespace: str, match_labels: dict[str, str]) -> list[dict[str, Any]]: ...
+
+
+class RolloutJournal(Protocol):
+    """Every rollout decision, one JSON object each (embedded: `<state-dir>/rollouts.jsonl`)."""
+
+    def record(self, entry: dict[str, Any]) -> None: ...
+
+
+class OnceRunner(Protocol):
+    """Runs `action` once per `data` (powertools idempotency: DynamoDB, or SQLite when embedded)."""
+
+    def __call__(self, data: dict[str, str], action: Callable[[], dict[str, Any]]) -> tuple[bool, dict[str, Any]]:
+        """(True, result) when this call ran it; (False, the first run's result) for a duplicate. Raises
+        AlreadyInProgressError while another invocation runs it."""
 
 
 class Clock(Protocol):

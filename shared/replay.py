@@ -6,12 +6,15 @@ between a function and whoever watches it, in the cloud as here.
 
 from __future__ import annotations
 
+import contextlib
 import html
+import json
 import logging
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from shared.delivery import HttpDelivery, delivery_from_fixture
 from shared.errors import MlopsEventsError
@@ -49,9 +52,12 @@ def _framework_rejection(text: str) -> str:
 
 
 class Replayer:
-    def __init__(self, specs: list[FunctionSpec] | None = None) -> None:
+    def __init__(self, specs: list[FunctionSpec] | None = None, *, lambda_stdout: TextIO | None = None) -> None:
+        """`lambda_stdout`: where a Lambda's own stdout goes (powertools prints its metrics there, as
+        CloudWatch's embedded metric format); default stderr, so our stdout stays ours."""
         self._specs = specs or load_manifest()
         self._clients: dict[str, Any] = {}
+        self._lambda_stdout = lambda_stdout
 
     def _client(self, spec: FunctionSpec) -> Any:
         if spec.name not in self._clients:
@@ -73,7 +79,30 @@ class Replayer:
             return ReplayResult(str(path), function, "error", f"no function {function!r} in the manifest")
         except MlopsEventsError as exc:
             return ReplayResult(str(path), function, "error", str(exc))
+        if spec.platform == "aws-lambda":
+            return self.invoke(spec, json.loads(path.read_text()), label=str(path))
         return self.deliver(spec, delivery, label=str(path))
+
+    def invoke(self, spec: FunctionSpec, event: Any, *, label: str) -> ReplayResult:
+        """A Lambda's event goes to its handler with a Lambda context, as the runtime calls it. An
+        exception is what the runtime would see too: the invocation fails and is retried."""
+        from shared.local_lambda import invoke
+
+        capture = _Capture()
+        outcome_logger = logging.getLogger(OUTCOME_LOGGER_NAME)
+        outcome_logger.addHandler(capture)
+        try:
+            with contextlib.redirect_stdout(self._lambda_stdout or sys.stderr):
+                invoke(spec, event)
+            failed = None
+        except Exception as exc:
+            failed = exc
+        finally:
+            outcome_logger.removeHandler(capture)
+        if capture.fields:
+            last = capture.fields[-1]
+            return ReplayResult(label, spec.name, str(last.get("outcome")), str(last.get("detail")))
+        return ReplayResult(label, spec.name, "error", f"{type(failed).__name__}: {failed}")
 
     def deliver(self, spec: FunctionSpec, delivery: HttpDelivery, *, label: str) -> ReplayResult:
         capture = _Capture()

@@ -8,6 +8,7 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 import click
 
@@ -24,7 +25,7 @@ def _apply_profile(profile: str | None, state_dir: Path | None) -> None:
         os.environ["MLOPS_EVENTS_STATE_DIR"] = str(state_dir)
 
 
-def _route_function_logs(verbose: bool) -> Path:
+def _route_function_logs(verbose: bool) -> tuple[Path, TextIO]:
     """Function logs go to a file (or stderr with -v) so stdout stays one JSON line per event."""
     from shared.config import load_settings
     from shared.log import configure_logging
@@ -33,7 +34,7 @@ def _route_function_logs(verbose: bool) -> Path:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     stream = sys.stderr if verbose else log_path.open("a", encoding="utf-8")
     configure_logging(stream, force=True)
-    return log_path
+    return log_path, stream
 
 
 def profile_options(command):
@@ -62,8 +63,8 @@ def replay(files: tuple[Path, ...], function: str | None, verbose: bool, profile
     from shared.replay import Replayer
 
     _apply_profile(profile, state_dir)
-    _route_function_logs(verbose)
-    replayer = Replayer()
+    _, log_stream = _route_function_logs(verbose)
+    replayer = Replayer(lambda_stdout=log_stream)
     outcomes = set()
     for path in files:
         result = replayer.replay_file(path, function)
@@ -229,6 +230,32 @@ def scheduler_event(job: str, payload: str, event_id: str | None, mode: str) -> 
     click.echo(json.dumps(render(event, mode), indent=2))
 
 
+@generate_event.command("ecr-push")
+@click.option("--repository", required=True, help="the ECR repository name, e.g. ml/inference")
+@click.option("--digest", help="the image digest sha256:<64 hex> (default: a random one)")
+@click.option("--tag", help="the pushed tag (omit for a push by digest)")
+@click.option("--action", type=click.Choice(["PUSH", "DELETE"]), default="PUSH", show_default=True)
+@click.option("--result", type=click.Choice(["SUCCESS", "FAILURE"]), default="SUCCESS", show_default=True)
+@click.option("--account", default="123456789012", show_default=True)
+@click.option("--region", default="us-east-1", show_default=True)
+@click.option("--id", "event_id", help="EventBridge event id (default: random)")
+def ecr_push_event(repository, digest, tag, action, result, account, region, event_id) -> None:
+    """An ECR Image Action event, as EventBridge delivers it to the rollout Lambda."""
+    import hashlib
+    import re
+    import uuid
+
+    from shared.event_factory import ecr_image_action_event
+
+    digest = digest or "sha256:" + hashlib.sha256(uuid.uuid4().bytes).hexdigest()
+    if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+        raise click.BadParameter("expected sha256: and 64 lowercase hex digits", param_hint="--digest")
+    event = ecr_image_action_event(
+        repository, digest, tag=tag, action=action, result=result, account=account, region=region, event_id=event_id
+    )
+    click.echo(json.dumps(event, indent=2))
+
+
 @cli.command()
 @click.option("--reset", is_flag=True, help="start from an empty registry (deletes the state dir's databases)")
 @click.option("--state-dir", type=click.Path(path_type=Path), help=_STATE_DIR_HELP)
@@ -238,19 +265,31 @@ def demo(reset: bool, state_dir: Path | None, verbose: bool) -> None:
     from shared.adapters.slack_outbox import read_outbox
     from shared.config import load_settings
     from shared.demo import run_demo
+    from shared.manifest import REPO_ROOT
 
     _apply_profile("embedded", state_dir)
+    # The demo's rollout is a dry run on the sample targets: a KUBECONFIG in the shell must not make
+    # it patch a real cluster.
+    os.environ.setdefault("MLOPS_EVENTS_ROLLOUT_TARGETS_FILE", str(REPO_ROOT / "events" / "ecr" / "targets.yaml"))
+    for variable in ("KUBECONFIG", "MLOPS_EVENTS_KUBECONFIG", "MLOPS_EVENTS_KUBECONFIG_SECRET"):
+        os.environ.pop(variable, None)
     settings = load_settings()
     if reset:
-        for name in ("registry.sqlite", "idempotency.sqlite"):
+        for name in (
+            "registry.sqlite",
+            "idempotency.sqlite",
+            "alerts.sqlite",
+            "monitoring.sqlite",
+            "rollout-idempotency.sqlite",
+        ):
             for suffix in ("", "-wal", "-shm"):
                 (settings.state_dir / f"{name}{suffix}").unlink(missing_ok=True)
-    if reset:
-        for name in ("alerts.sqlite", "alerts.sqlite-wal", "alerts.sqlite-shm", "slack-outbox.jsonl"):
+        for name in ("slack-outbox.jsonl", "rollouts.jsonl", "dry-run-cluster.json"):
             (settings.state_dir / name).unlink(missing_ok=True)
-    log_path = _route_function_logs(verbose)
+    log_path, log_stream = _route_function_logs(verbose)
     outbox_before = len(read_outbox(settings.slack_outbox))
-    seeded, results = run_demo(settings.buckets_dir)
+    journal_before = _journal_length(settings.state_dir / "rollouts.jsonl")
+    seeded, results = run_demo(settings.buckets_dir, lambda_stdout=log_stream)
     click.echo(f"seeded {seeded} sample model files into {settings.buckets_dir}/")
     click.echo(f"replaying {len(results)} events through their functions (embedded profile):\n")
     counts: dict[str, int] = {}
@@ -270,7 +309,30 @@ def demo(reset: bool, state_dir: Path | None, verbose: bool) -> None:
     click.echo(f"\nDrift reports ({len(reports)}), open them in a browser:")
     for report in reports:
         click.echo(f"  - {report}")
+    _show_rollout_plans(settings.state_dir / "rollouts.jsonl", journal_before)
     sys.exit(1 if "error" in counts else 0)
+
+
+def _journal_length(path: Path) -> int:
+    from shared.adapters.jsonl_rollout_journal import JsonlRolloutJournal
+
+    return len(JsonlRolloutJournal(path).entries())
+
+
+def _show_rollout_plans(path: Path, before: int) -> None:
+    """The ECR rollouts of this run, as the dry run recorded them (no cluster on the embedded profile)."""
+    from shared.adapters.jsonl_rollout_journal import JsonlRolloutJournal
+
+    entries = JsonlRolloutJournal(path).entries()[before:]
+    click.echo(f"\nRollout plans ({len(entries)}) recorded in {path} (dry run, no cluster):")
+    for entry in entries:
+        old_image = entry.get("old_image") or ""
+        old = old_image.rsplit("@", 1)[1][:19] if "@" in old_image else "unknown"
+        new = entry["new_image"].rsplit("@", 1)[-1][:19]
+        click.echo(
+            f"  {entry['status']:<8} {entry['target']:<34} {entry.get('old_tag') or '-':>12} {old:<19}"
+            f" -> {entry.get('new_tag') or '(untagged)':>12} {new}"
+        )
 
 
 def main() -> None:

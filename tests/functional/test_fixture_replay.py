@@ -44,7 +44,9 @@ def test_every_fixture_has_an_expected_outcome_and_every_expectation_a_fixture()
 def test_fixture_as_saved(fixture, state_dir):
     expected = EXPECTED[fixture.relative_to(EVENTS).as_posix()]
     result = Replayer().replay_file(fixture)
-    assert (result.outcome, result.http_status) == (expected["outcome"], expected.get("status", 200))
+    # A Lambda is invoked, not sent an HTTP request: it has no status to check.
+    http = function_for(fixture, None).platform != "aws-lambda"
+    assert (result.outcome, result.http_status) == (expected["outcome"], expected.get("status", 200) if http else None)
     assert expected["detail"] in result.detail
 
 

@@ -14,7 +14,19 @@ from shared.manifest import REPO_ROOT, load_manifest
 SPECS = load_manifest()
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", [s for s in SPECS if s.platform == "aws-lambda"], ids=lambda s: s.name)
+def test_a_lambda_entry_point_takes_an_event_and_a_context(spec):
+    import inspect
+
+    from shared.local_lambda import lambda_handler
+
+    handler = lambda_handler(spec)
+    assert spec.signature == "lambda" and spec.trigger["kind"] == "eventbridge"
+    assert list(inspect.signature(handler).parameters)[:2] == ["event", "context"]
+    assert set(spec.trigger["pattern"]) >= {"source", "detail-type"}
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS if s.platform == "gcp-function"], ids=lambda s: s.name)
 def test_entry_point_exists_and_is_a_cloudevent_function(spec):
     from functions_framework._function_registry import get_user_function, load_function_module
 

@@ -1,0 +1,1 @@
+"""Rolling Kubernetes Deployments to the image digests that ECR pushes announce."""

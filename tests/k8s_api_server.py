@@ -1,0 +1,570 @@
+"""An in-memory Kubernetes API test server for apps/v1 Deployments and ReplicaSets, spoken to over real HTTP.
+
+Why: the rollout Lambda uses the official `kubernetes` client; no API server can run here, so its tests point
+that client at this server instead of mocking it.
+
+What it models:
+- GET a Deployment (and its /status), list Deployments, GET/list ReplicaSets, with `k=v`, `k==v`, `k!=v`
+  label selectors; PATCH a Deployment as JSON patch (add/replace/remove/test), JSON merge patch, or a strategic
+  merge subset (maps merge; `containers`/`initContainers` of the pod template merge by `name`; other lists replace).
+- Optimistic concurrency: a patch whose result carries a stale metadata.resourceVersion answers 409.
+- The deployment controller's revision bookkeeping: a new pod template reuses the ReplicaSet whose template
+  (minus `pod-template-hash`) equals it, else creates one; either way it gets the next revision.
+- Rollout status advancing one step per GET of that Deployment (no wall clock), with per-image failure modes
+  (`fail_image`): "never_available" and "deadline" (ProgressDeadlineExceeded after replicas + 2 GETs).
+- Optional bearer token (401 otherwise); errors as `Status` objects (400, 401, 404, 409, 415, 422).
+- A PATCH leaves the status as it was (observedGeneration old), since the controller has not seen it yet.
+- Like the real API, zero-valued Deployment status counts are omitted from the JSON (Go `omitempty`), and
+  null/empty fields count as absent when templates are compared. A no-op patch writes nothing.
+
+What it does NOT model: pods, a scheduler, real timing (progressDeadlineSeconds is stored, not timed), watch
+streams (watch=true answers 400), create/update/delete over HTTP, dryRun (400), server-side apply, field managers,
+admission, defaulting or validation beyond the above, pagination (`limit` is ignored), paused rollouts,
+revisionHistoryLimit pruning, PATCH of /status (404), other resources or API groups. Lists do not advance a
+rollout, and ReplicaSet replica counts are coarse bookkeeping.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import re
+import threading
+import uuid
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, NamedTuple
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
+
+REVISION = "deployment.kubernetes.io/revision"
+HASH_LABEL = "pod-template-hash"
+FAILURE_MODES = ("never_available", "deadline")
+_MERGE_BY_NAME = {("spec", "template", "spec", "containers"), ("spec", "template", "spec", "initContainers")}
+_STALE = "the object has been modified; please apply your changes to the latest version and try again"
+_ROUTE = re.compile(r"^/apis/apps/v1/namespaces/([^/]+)/(deployments|replicasets)(?:/([^/]+))?(/status)?$")
+
+
+class RecordedRequest(NamedTuple):
+    method: str
+    path: str  # the request target, query string included
+    content_type: str | None
+    body: Any  # parsed JSON, or None
+
+
+class ApiError(Exception):
+    """Answered as a k8s `Status` object."""
+
+    def __init__(self, code: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.reason, self.message = code, reason, message
+
+    def status(self) -> dict[str, Any]:
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": self.message, "reason": self.reason, "code": self.code}  # fmt: skip
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _semantic(value: Any) -> Any:
+    """What Go's semantic DeepEqual compares: null, empty maps and empty lists all mean absent."""
+    if isinstance(value, dict):
+        pruned = {k: _semantic(v) for k, v in value.items()}
+        return {k: v for k, v in pruned.items() if v not in (None, {}, [])}
+    if isinstance(value, list):
+        return [_semantic(v) for v in value]
+    return value
+
+
+def _same(a: Any, b: Any) -> bool:
+    return json.dumps(_semantic(a), sort_keys=True) == json.dumps(_semantic(b), sort_keys=True)
+
+
+def _without_hash(template: dict[str, Any]) -> dict[str, Any]:
+    bare = copy.deepcopy(template)
+    bare.get("metadata", {}).get("labels", {}).pop(HASH_LABEL, None)
+    return bare
+
+
+def _template_hash(template: dict[str, Any]) -> str:
+    """Stable per template, like the controller's hash (not the same algorithm)."""
+    return hashlib.sha256(json.dumps(_semantic(template), sort_keys=True).encode()).hexdigest()[:10]
+
+
+# patch formats ---------------------------------------------------------------------------------------------------
+
+
+def _pointer(path: str) -> list[str]:
+    if path and not path.startswith("/"):
+        raise ApiError(422, "Invalid", f"invalid JSON pointer {path!r}")
+    return [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
+
+
+def _index(container: list[Any], token: str, *, for_add: bool = False) -> int:
+    if for_add and token == "-":
+        return len(container)
+    if not token.isdigit() or int(token) > len(container) - (0 if for_add else 1):
+        raise ApiError(422, "Invalid", f"index {token!r} out of bounds")
+    return int(token)
+
+
+def _missing(name: str, path: str) -> ApiError:
+    return ApiError(422, "Invalid", f"{name} operation does not apply: doc is missing path: {path}")
+
+
+def json_patch(doc: Any, ops: Any) -> Any:
+    """RFC 6902 add/replace/remove/test; any failing op fails the whole patch (422, as the API server)."""
+    if not isinstance(ops, list) or not all(isinstance(op, dict) for op in ops):
+        raise ApiError(400, "BadRequest", "a JSON patch must be a list of operation objects")
+    root = {"": copy.deepcopy(doc)}  # a holder, so a pointer to the whole document ("") has a parent too
+    for op in ops:
+        name, path = op.get("op"), str(op.get("path", ""))
+        if name not in ("add", "replace", "remove", "test"):
+            raise ApiError(422, "Invalid", f"unsupported JSON patch operation {name!r}")
+        *parents, last = ["", *_pointer(path)]
+        parent: Any = root
+        for token in parents:
+            if isinstance(parent, list):
+                parent = parent[_index(parent, token)]
+            elif isinstance(parent, dict) and token in parent:
+                parent = parent[token]
+            else:
+                raise _missing(name, path)
+        _apply_op(name, parent, last, op.get("value"), path)
+    return root[""]
+
+
+def _apply_op(name: str, parent: Any, key: Any, value: Any, path: str) -> None:
+    if isinstance(parent, list):
+        if name == "add":
+            parent.insert(_index(parent, key, for_add=True), copy.deepcopy(value))
+            return
+        key = _index(parent, key)
+    elif not isinstance(parent, dict) or (name != "add" and key not in parent):
+        raise _missing(name, path)
+    if name == "test":
+        if json.dumps(parent[key], sort_keys=True) != json.dumps(value, sort_keys=True):
+            raise ApiError(422, "Invalid", f"testing value {path} failed")
+    elif name == "remove":
+        del parent[key]
+    else:
+        parent[key] = copy.deepcopy(value)
+
+
+def merge_patch(doc: Any, patch: Any) -> Any:
+    """RFC 7386: objects merge recursively, null deletes, everything else replaces."""
+    return _merge(doc, patch, None)
+
+
+def strategic_merge_patch(doc: Any, patch: Any) -> Any:
+    """The strategic-merge subset the rollout needs; `$` directives are refused rather than misapplied."""
+    return _merge(doc, patch, ())
+
+
+def _merge(doc: Any, patch: Any, path: tuple[str, ...] | None) -> Any:
+    """A merge patch; with a `path` (strategic), the pod template's container lists merge by name."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    merged = copy.deepcopy(doc) if isinstance(doc, dict) else {}
+    for key, value in patch.items():
+        here = None if path is None else (*path, key)
+        if here is not None and key.startswith("$"):
+            raise ApiError(400, "BadRequest", f"strategic merge directive {key} is not modeled by this test server")
+        if value is None:
+            merged.pop(key, None)
+        elif here in _MERGE_BY_NAME and isinstance(value, list):
+            merged[key] = _merge_by_name(merged.get(key) or [], value, here)
+        else:
+            merged[key] = _merge(merged.get(key), value, here)
+    return merged
+
+
+def _merge_by_name(current: list[Any], patch: list[Any], path: tuple[str, ...]) -> list[Any]:
+    merged = copy.deepcopy(current)
+    for item in patch:
+        if not isinstance(item, dict) or "name" not in item:
+            raise ApiError(400, "BadRequest", f"{'.'.join(path)}: element does not contain merge key: name")
+        at = next((i for i, c in enumerate(merged) if c.get("name") == item["name"]), None)
+        if at is None:
+            merged.append(_merge({}, item, (*path, "[]")))
+        else:
+            merged[at] = _merge(merged[at], item, (*path, "[]"))
+    return merged
+
+
+def _matches(labels: dict[str, str], selector: str | None) -> bool:
+    """Equality-based label selectors only; set-based ones answer 400."""
+    for term in filter(None, (t.strip() for t in (selector or "").split(","))):
+        found = re.fullmatch(r"([^!=\s]+)\s*(==|=|!=)\s*([^!=\s]*)", term)
+        if not found:
+            raise ApiError(400, "BadRequest", f"label selector term {term!r} is not modeled by this test server")
+        key, op, value = found.groups()
+        if (labels.get(key) == value) != (op != "!="):
+            return False
+    return True
+
+
+# the server -----------------------------------------------------------------------------------------------------
+
+
+class KubernetesApiServer:
+    def __init__(self, token: str | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.token = token
+        self._lock = threading.RLock()
+        self._versions = itertools.count(1)
+        self._deployments: dict[tuple[str, str], dict[str, Any]] = {}
+        self._replicasets: dict[tuple[str, str], dict[str, Any]] = {}
+        self._rollouts: dict[tuple[str, str], dict[str, Any]] = {}
+        self._fail: dict[str, str] = {}
+        self._requests: list[RecordedRequest] = []
+        self._http = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._http.daemon_threads = True
+        self.url = f"http://{host}:{self._http.server_address[1]}"
+        self._thread = threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> KubernetesApiServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+        self._thread.join(timeout=5)
+
+    # client wiring ------------------------------------------------------------------------------------------------
+
+    def kubeconfig(self, path: str | Path) -> str:
+        """A kubeconfig for `kubernetes.config.load_kube_config(config_file=...)`."""
+        user = {"token": self.token} if self.token else {}
+        config = {
+            "apiVersion": "v1", "kind": "Config", "current-context": "test",
+            "clusters": [{"name": "test", "cluster": {"server": self.url, "insecure-skip-tls-verify": True}}],
+            "users": [{"name": "test", "user": user}],
+            "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test", "namespace": "default"}}],
+        }  # fmt: skip
+        Path(path).write_text(yaml.safe_dump(config))
+        return str(path)
+
+    def client(self) -> Any:
+        from kubernetes import client
+
+        configuration = client.Configuration(host=self.url)
+        if self.token:
+            configuration.api_key = {"authorization": f"Bearer {self.token}"}
+        return client.ApiClient(configuration)
+
+    # test setup and introspection ---------------------------------------------------------------------------------
+
+    def add_deployment(self, namespace: str, name: str, image: str, container: str = "app", replicas: int = 2,
+                       labels: dict[str, str] | None = None, progress_deadline_seconds: int = 600,
+                       annotations: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
+        """A Deployment already fully rolled out at revision 1, with its first ReplicaSet."""
+        labels = dict(labels or {"app": name})
+        deployment = {
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace, "uid": str(uuid.uuid4()), "generation": 1,
+                         "creationTimestamp": _now(), "labels": dict(labels),
+                         "annotations": {**(annotations or {}), REVISION: "1"}},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": dict(labels)},
+                     "template": {"metadata": {"labels": dict(labels)},
+                                  "spec": {"containers": [{"name": container, "image": image}]}},
+                     "strategy": {"type": "RollingUpdate",
+                                  "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+                     "progressDeadlineSeconds": progress_deadline_seconds, "revisionHistoryLimit": 10},
+            "status": {},
+        }  # fmt: skip
+        with self._lock:
+            deployment["metadata"]["resourceVersion"] = str(next(self._versions))
+            self._deployments[(namespace, name)] = deployment
+            rs = self._new_replicaset(deployment, 1)
+            self._rollouts[(namespace, name)] = {"rs": rs["metadata"]["name"], "old_available": replicas,
+                                                 "start": 0, "steps": 0, "done": True, "first": None}  # fmt: skip
+            _scale(rs, replicas, replicas)
+            deployment["status"] = _status(deployment, replicas, replicas, replicas)
+            _progressing(deployment["status"], rs["metadata"]["name"], "NewReplicaSetAvailable")
+            return copy.deepcopy(deployment)
+
+    def fail_image(self, image: str, mode: str) -> None:
+        """Rollouts to a template using `image` go wrong the way `mode` says."""
+        if mode not in FAILURE_MODES:
+            raise ValueError(f"mode must be one of {FAILURE_MODES}, not {mode!r}")
+        with self._lock:
+            self._fail[image] = mode
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def deployment(self, namespace: str, name: str) -> dict[str, Any]:
+        """A copy of the stored object; reading it here does not advance the rollout."""
+        with self._lock:
+            return copy.deepcopy(self._deployments[(namespace, name)])
+
+    def replicasets(self, namespace: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [copy.deepcopy(rs) for (ns, _), rs in sorted(self._replicasets.items()) if ns == namespace]
+
+    # HTTP dispatch ------------------------------------------------------------------------------------------------
+
+    def handle(self, method: str, target: str, headers: Any, raw: bytes) -> tuple[int, dict[str, Any]]:
+        content_type = (headers.get("Content-Type") or "").split(";")[0].strip() or None
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        with self._lock:
+            self._requests.append(RecordedRequest(method, target, content_type, body))
+        try:
+            if self.token and headers.get("Authorization") != f"Bearer {self.token}":
+                raise ApiError(401, "Unauthorized", "Unauthorized")
+            if raw and body is None:
+                raise ApiError(400, "BadRequest", "the request body is not valid JSON")
+            return 200, self._route(method, target, content_type, body)
+        except ApiError as error:
+            return error.code, error.status()
+
+    def _route(self, method: str, target: str, content_type: str | None, body: Any) -> dict[str, Any]:
+        url = urlsplit(target)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        found = _ROUTE.match(url.path)
+        if not found or (found[4] and (found[2] != "deployments" or not found[3])):
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if query.get("watch") in ("true", "1"):
+            raise ApiError(400, "BadRequest", "watch is not modeled by this test server")
+        if query.get("dryRun"):
+            raise ApiError(400, "BadRequest", "dryRun is not modeled by this test server")
+        namespace, kind, name = found[1], found[2], found[3]
+        with self._lock:
+            if method == "GET" and name is None:
+                return self._list(namespace, kind, query.get("labelSelector"))
+            if method == "GET":
+                if kind == "replicasets":
+                    return copy.deepcopy(self._get(self._replicasets, kind, namespace, name))
+                return self._observe(namespace, name)
+            if method == "PATCH" and kind == "deployments" and name and not found[4]:
+                return self._patch(namespace, name, content_type, body)
+        raise ApiError(404, "NotFound", "the server could not find the requested resource")
+
+    def _get(self, store: dict[tuple[str, str], Any], kind: str, namespace: str, name: str) -> dict[str, Any]:
+        if (namespace, name) not in store:
+            raise ApiError(404, "NotFound", f'{kind}.apps "{name}" not found')
+        return store[(namespace, name)]
+
+    def _list(self, namespace: str, kind: str, selector: str | None) -> dict[str, Any]:
+        store = self._deployments if kind == "deployments" else self._replicasets
+        items = [copy.deepcopy(obj) for (ns, _), obj in sorted(store.items())
+                 if ns == namespace and _matches(obj["metadata"].get("labels") or {}, selector)]  # fmt: skip
+        list_kind = "DeploymentList" if kind == "deployments" else "ReplicaSetList"
+        return {"apiVersion": "apps/v1", "kind": list_kind,
+                "metadata": {"resourceVersion": str(next(self._versions))}, "items": items}  # fmt: skip
+
+    def _patch(self, namespace: str, name: str, content_type: str | None, body: Any) -> dict[str, Any]:
+        current = self._get(self._deployments, "deployments", namespace, name)
+        appliers = {"application/json-patch+json": json_patch, "application/merge-patch+json": merge_patch,
+                    "application/strategic-merge-patch+json": strategic_merge_patch}  # fmt: skip
+        if content_type not in appliers:
+            raise ApiError(
+                415, "UnsupportedMediaType", f"the body of the request was in an unknown format: {content_type}"
+            )
+        if content_type != "application/json-patch+json" and not isinstance(body, dict):
+            raise ApiError(400, "BadRequest", "a merge patch must be a JSON object")
+        patched = appliers[content_type](current, body)
+        if not isinstance(patched, dict) or not isinstance(patched.get("metadata"), dict):
+            raise ApiError(422, "Invalid", "the patched object is not a Deployment")
+        meta, old_meta = patched["metadata"], current["metadata"]
+        if str(meta.get("resourceVersion", old_meta["resourceVersion"])) != old_meta["resourceVersion"]:
+            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on deployments.apps "{name}": {_STALE}')
+        for field in ("name", "namespace", "uid", "creationTimestamp", "generation", "resourceVersion"):
+            meta[field] = old_meta[field]
+        patched["status"], patched["apiVersion"], patched["kind"] = current["status"], "apps/v1", "Deployment"
+        if not isinstance(patched.get("spec"), dict) or not isinstance(patched["spec"].get("template"), dict):
+            raise ApiError(422, "Invalid", "spec.template: Required value")
+        if _same(patched, current):
+            return copy.deepcopy(current)  # a no-op patch writes nothing, as in the real API server
+        if not _same(patched["spec"], current["spec"]):
+            meta["generation"] += 1
+            self._start_rollout(
+                patched, template_changed=not _same(patched["spec"]["template"], current["spec"]["template"])
+            )
+        meta["resourceVersion"] = str(next(self._versions))
+        self._deployments[(namespace, name)] = patched
+        return copy.deepcopy(patched)
+
+    # the deployment controller ------------------------------------------------------------------------------------
+
+    def _start_rollout(self, deployment: dict[str, Any], template_changed: bool) -> None:
+        """A spec change: a new template gets a (new or found) ReplicaSet at the next revision."""
+        key = (deployment["metadata"]["namespace"], deployment["metadata"]["name"])
+        rollout = self._rollouts[key]
+        old_available = deployment["status"].get("availableReplicas", 0)
+        if not template_changed:
+            rs = self._replicasets[(key[0], rollout["rs"])]
+            rollout.update(steps=0, done=False, old_available=old_available, start=rs["spec"]["replicas"], first=None)
+            return
+        owned = self._owned(deployment)
+        revision = 1 + max(int(rs["metadata"]["annotations"].get(REVISION, "0")) for rs in owned)
+        template = deployment["spec"]["template"]
+        rs = next((rs for rs in owned if _same(_without_hash(rs["spec"]["template"]), template)), None)
+        found = rs is not None
+        if rs is None:
+            rs = self._new_replicaset(deployment, revision)
+        else:
+            annotations = rs["metadata"]["annotations"]
+            history = [h for h in annotations.get(f"{REVISION}-history", "").split(",") if h]
+            annotations[f"{REVISION}-history"] = ",".join([*history, annotations[REVISION]])
+            annotations[REVISION] = str(revision)
+            rs["metadata"]["resourceVersion"] = str(next(self._versions))
+        deployment["metadata"]["annotations"] = {**(deployment["metadata"].get("annotations") or {}),
+                                                 REVISION: str(revision)}  # fmt: skip
+        self._rollouts[key] = {"rs": rs["metadata"]["name"], "old_available": old_available, "start": 0,
+                               "steps": 0, "done": False,
+                               "first": "FoundNewReplicaSet" if found else "NewReplicaSetCreated"}  # fmt: skip
+
+    def _owned(self, deployment: dict[str, Any]) -> list[dict[str, Any]]:
+        uid = deployment["metadata"]["uid"]
+        return [rs for rs in self._replicasets.values()
+                if any(ref["uid"] == uid for ref in rs["metadata"]["ownerReferences"])]  # fmt: skip
+
+    def _new_replicaset(self, deployment: dict[str, Any], revision: int) -> dict[str, Any]:
+        meta, spec = deployment["metadata"], deployment["spec"]
+        pod_hash = _template_hash(spec["template"])
+        template = copy.deepcopy(spec["template"])
+        template.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = pod_hash
+        copied = {k: v for k, v in (meta.get("annotations") or {}).items()
+                  if k != REVISION and k != "kubectl.kubernetes.io/last-applied-configuration"}  # fmt: skip
+        rs = {
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": f"{meta['name']}-{pod_hash}", "namespace": meta["namespace"], "uid": str(uuid.uuid4()),
+                         "resourceVersion": str(next(self._versions)), "generation": 1, "creationTimestamp": _now(),
+                         "labels": dict(template["metadata"]["labels"]),
+                         "annotations": {**copied, REVISION: str(revision)},
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": meta["name"],
+                                              "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}]},
+            "spec": {"replicas": 0, "template": template,
+                     "selector": {"matchLabels": {**spec["selector"]["matchLabels"], HASH_LABEL: pod_hash}}},
+            "status": {"replicas": 0, "observedGeneration": 1},
+        }  # fmt: skip
+        self._replicasets[(meta["namespace"], rs["metadata"]["name"])] = rs
+        return rs
+
+    def _observe(self, namespace: str, name: str) -> dict[str, Any]:
+        """One controller step per GET: observe the generation, then one more updated pod per GET."""
+        deployment = self._get(self._deployments, "deployments", namespace, name)
+        rollout = self._rollouts[(namespace, name)]
+        if not rollout["done"]:
+            rollout["steps"] += 1
+            self._advance(deployment, rollout)
+            deployment["metadata"]["resourceVersion"] = str(next(self._versions))
+        return copy.deepcopy(deployment)
+
+    def _advance(self, deployment: dict[str, Any], rollout: dict[str, Any]) -> None:
+        wanted, steps = deployment["spec"].get("replicas", 1), rollout["steps"]
+        rs = self._replicasets[(deployment["metadata"]["namespace"], rollout["rs"])]
+        images = [c.get("image") for c in deployment["spec"]["template"].get("spec", {}).get("containers", [])]
+        mode = next((self._fail[i] for i in images if i in self._fail), None)
+        updated = min(wanted, rollout["start"] + steps - 1)
+        if mode is None:
+            available, total = min(wanted, rollout["old_available"] + updated), wanted
+        else:
+            available, total = rollout["old_available"], rollout["old_available"] + updated
+        _scale(rs, updated, 0 if mode else updated)
+        status = _status(deployment, total, updated, available, previous=deployment["status"])
+        complete = mode is None and updated == wanted
+        if complete:
+            reason = "NewReplicaSetAvailable"
+        elif mode == "deadline" and steps >= wanted + 2:
+            reason = "ProgressDeadlineExceeded"
+        elif steps == 1 and rollout["first"]:
+            reason = rollout["first"]
+        else:
+            reason = "ReplicaSetUpdated"
+        _progressing(status, rs["metadata"]["name"], reason)
+        deployment["status"] = status
+        if complete:
+            rollout["done"] = True
+            for other in self._owned(deployment):
+                if other is not rs:
+                    _scale(other, 0, 0)
+
+
+def _scale(rs: dict[str, Any], replicas: int, available: int) -> None:
+    rs["spec"]["replicas"] = replicas
+    counts = {"replicas": replicas, "fullyLabeledReplicas": replicas, "readyReplicas": available,
+              "availableReplicas": available, "observedGeneration": 1}  # fmt: skip
+    rs["status"] = {k: v for k, v in counts.items() if v or k == "replicas"}  # status.replicas has no omitempty
+
+
+def _status(deployment: dict[str, Any], total: int, updated: int, available: int,
+            previous: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Counts as the controller reports them; zero counts are omitted like Go's omitempty."""
+    wanted = deployment["spec"].get("replicas", 1)
+    counts = {"observedGeneration": deployment["metadata"]["generation"], "replicas": total, "updatedReplicas": updated,
+              "readyReplicas": available, "availableReplicas": available,
+              "unavailableReplicas": max(0, wanted - available)}  # fmt: skip
+    status: dict[str, Any] = {k: v for k, v in counts.items() if v}
+    status["conditions"] = copy.deepcopy((previous or {}).get("conditions", []))
+    if available >= wanted:
+        _condition(status, "Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
+    else:
+        _condition(status, "Available", "False", "MinimumReplicasUnavailable",
+                   "Deployment does not have minimum availability.")  # fmt: skip
+    return status
+
+
+_PROGRESSING = {
+    "NewReplicaSetCreated": ("True", 'Created new replica set "{}"'),
+    "FoundNewReplicaSet": ("True", 'Found new replica set "{}"'),
+    "ReplicaSetUpdated": ("True", 'ReplicaSet "{}" is progressing.'),
+    "NewReplicaSetAvailable": ("True", 'ReplicaSet "{}" has successfully progressed.'),
+    "ProgressDeadlineExceeded": ("False", 'ReplicaSet "{}" has timed out progressing.'),
+}
+
+
+def _progressing(status: dict[str, Any], rs_name: str, reason: str) -> None:
+    value, message = _PROGRESSING[reason]
+    _condition(status, "Progressing", value, reason, message.format(rs_name))
+
+
+def _condition(status: dict[str, Any], kind: str, value: str, reason: str, message: str) -> None:
+    """Set a condition; lastTransitionTime moves only when its status flips, as the controller does."""
+    now, conditions = _now(), status.setdefault("conditions", [])
+    old = next((c for c in conditions if c["type"] == kind), None)
+    if old is not None and old["status"] == value and old["reason"] == reason and old["message"] == message:
+        return
+    transition = old["lastTransitionTime"] if old is not None and old["status"] == value else now
+    fresh = {"type": kind, "status": value, "lastUpdateTime": now, "lastTransitionTime": transition,
+             "reason": reason, "message": message}  # fmt: skip
+    status["conditions"] = [fresh if c is old else c for c in conditions] + ([fresh] if old is None else [])
+
+
+def _handler_for(server: KubernetesApiServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as urllib3 expects
+        disable_nagle_algorithm = True  # headers and body go out in two writes; no 40 ms delayed-ACK stall
+
+        def _serve(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            code, payload = server.handle(self.command, self.path, self.headers, raw)
+            data = json.dumps(payload).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_PATCH = do_POST = do_PUT = do_DELETE = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet: pytest shows failures, not traffic
+            pass
+
+    return Handler
