@@ -269,3 +269,32 @@ def start_bqemulator(project: str, *, timeout_s: float = DEFAULT_START_TIMEOUT_S
         cleanup=[home],
         timeout_s=timeout_s,
     )
+
+
+def start_moto(*, region: str = "us-east-1", timeout_s: float = DEFAULT_START_TIMEOUT_S) -> Emulator:
+    """moto server: DynamoDB, SSM, Secrets Manager, ECR... one endpoint for every AWS service."""
+    binary = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
+    if not Path(binary).exists():
+        raise EmulatorNotInstalled("moto_server (pip install 'moto[server]')")
+    port = free_port()
+    host = f"{HOST}:{port}"
+    return _launch(
+        "moto",
+        [binary, "-H", HOST, "-p", str(port)],
+        port=port,
+        ready=_http_ok(f"http://{host}/moto-api/"),
+        client_env={
+            "AWS_ENDPOINT_URL": f"http://{host}",
+            "AWS_ACCESS_KEY_ID": "testing",  # moto accepts any; these are no credentials of anyone's
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": region,
+            "AWS_REGION": region,
+        },
+        timeout_s=timeout_s,
+    )
+
+
+def reset_moto(emulator: Emulator) -> None:
+    request = urllib.request.Request(f"{emulator.url}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass

@@ -87,8 +87,25 @@ def _reason(exc: Any) -> str:
         return str(exc.reason)
 
 
+def kubeconfig_from_token(secret: dict[str, Any]) -> dict[str, Any]:
+    """A kubeconfig for the short form of the secret: {"server", "token", "certificate-authority-data"?}
+    (a ServiceAccount token of the rollout's own, what a k3s admin hands out rather than a kubeconfig)."""
+    cluster: dict[str, Any] = {"server": secret["server"]}
+    if secret.get("certificate-authority-data"):
+        cluster["certificate-authority-data"] = secret["certificate-authority-data"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "k3s", "cluster": cluster}],
+        "users": [{"name": "ecr-rollout", "user": {"token": secret["token"]}}],
+        "contexts": [{"name": "k3s", "context": {"cluster": "k3s", "user": "ecr-rollout"}}],
+        "current-context": "k3s",
+    }
+
+
 def api_client_from_kubeconfig(kubeconfig: str | dict[str, Any] | None = None, *, path: str | None = None) -> Any:
-    """An ApiClient from a kubeconfig document (YAML text or dict, e.g. from Secrets Manager) or a file."""
+    """An ApiClient from a kubeconfig document (YAML or JSON text, or a dict, e.g. from Secrets Manager),
+    the short token form (`kubeconfig_from_token`), or a kubeconfig file."""
     import yaml
     from kubernetes import client, config
 
@@ -98,7 +115,10 @@ def api_client_from_kubeconfig(kubeconfig: str | dict[str, Any] | None = None, *
             config.load_kube_config(config_file=path, client_configuration=configuration)
         else:
             document = yaml.safe_load(kubeconfig) if isinstance(kubeconfig, str) else kubeconfig
+            if isinstance(document, dict) and "token" in document and "server" in document:
+                document = kubeconfig_from_token(document)
             config.load_kube_config_from_dict(document, client_configuration=configuration)
-    except (config.ConfigException, yaml.YAMLError, TypeError, ValueError) as exc:
-        raise ConfigError(f"kubeconfig unusable: {exc}") from None
+    except (config.ConfigException, yaml.YAMLError, TypeError, ValueError, KeyError, AttributeError) as exc:
+        # The message names what is wrong, never a credential (the document is not echoed).
+        raise ConfigError(f"kubeconfig unusable: {type(exc).__name__}: {str(exc)[:200]}") from None
     return client.ApiClient(configuration)

@@ -28,6 +28,7 @@ _STARTERS: dict[str, Callable[[], emulators.Emulator]] = {
     "bigquery_emulator": lambda: emulators.start_bqemulator(PROJECT),
     "own_pubsub_emulator": lambda: emulators.start_pubsub(PROJECT),
     "pubsub_emulator": lambda: emulators.start_pubsub(PROJECT),
+    "moto_server": emulators.start_moto,
 }
 _starting: dict[str, Future[emulators.Emulator]] = {}
 
@@ -175,6 +176,25 @@ def bigquery_client(bigquery_emulator: emulators.Emulator) -> Any:
 def bigquery_table_id(bigquery_client: Any) -> str:
     """A table id in a new dataset for each test (the adapter's ensure_table creates both)."""
     return f"{PROJECT}.ml_registry_{uuid.uuid4().hex[:12]}.models"
+
+
+# -- AWS (moto server) ---------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[emulators.Emulator]:
+    emulator = _started("moto_server")
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture
+def aws(moto_server: emulators.Emulator, monkeypatch: pytest.MonkeyPatch) -> emulators.Emulator:
+    """A blank moto for each test, and the AWS variables that point boto3 (and powertools) at it."""
+    emulators.reset_moto(moto_server)
+    for variable, value in moto_server.env.items():
+        monkeypatch.setenv(variable, value)
+    return moto_server
 
 
 # -- domain objects ------------------------------------------------------------------------------
