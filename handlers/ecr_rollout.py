@@ -14,10 +14,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared import slack_format as slack
+from shared.errors import ConflictError, PermanentError, TransientError
 from shared.events.ecr import ImagePush, OtherEcrEvent
 from shared.outcome import Outcome
 from shared.rollout import deployment as k8s
@@ -30,9 +30,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 # Outcomes per target: what happened to it, in words a dashboard can group by.
 STARTED, SUCCEEDED, ROLLED_BACK, PENDING, FAILED = "started", "succeeded", "rolled_back", "pending", "failed"
-PLANNED, NOOP, STALE, MISSING, ROLLING_BACK = "planned", "noop", "stale", "missing", "rolling_back"
+PLANNED, NOOP, STALE, MISSING, PAUSED = "planned", "noop", "stale", "missing", "paused"
+ROLLING_BACK = "rolling_back"
 # Worth a message: something moved, or a target is misconfigured. No-ops and stale events are not.
-NOTIFY = frozenset({SUCCEEDED, ROLLED_BACK, PENDING, FAILED, PLANNED, MISSING})
+NOTIFY = frozenset({SUCCEEDED, ROLLED_BACK, PENDING, FAILED, PLANNED, MISSING, PAUSED})
 
 
 class RolloutSettings(Protocol):
@@ -64,7 +65,6 @@ class TargetRun:
     message: str
     old_image: str | None = None
     old_tag: str | None = None
-    notes: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self, push: ImagePush) -> dict[str, Any]:
         return {
@@ -79,90 +79,167 @@ class TargetRun:
         }
 
 
+@dataclass
+class DeploymentRun:
+    """The targets of one Deployment (containers fed by the same repository): patched in one request,
+    watched and rolled back together, as the Deployment rolls out as one."""
+
+    namespace: str
+    name: str
+    runs: list[TargetRun] = field(default_factory=list)
+    transient: str | None = None  # the last read that failed, while watching
+
+    @property
+    def active(self) -> list[TargetRun]:
+        return [r for r in self.runs if r.status in (STARTED, ROLLING_BACK)]
+
+    def settle(self, status: str, message: str) -> None:
+        for run in self.active:
+            run.status, run.message = status, message
+
+
 def _short(image: str | None) -> str:
     digest = k8s.digest_of(image)
     return digest[:19] if digest else (image or "unknown")
 
 
-def _finish_hint(target: RolloutTarget) -> str:
+def _finish_hint(namespace: str, name: str) -> str:
     return (
-        f"finish with `kubectl -n {target.namespace} rollout status deployment/{target.deployment}`"
-        f" (and `kubectl -n {target.namespace} rollout undo deployment/{target.deployment}` if it fails)"
+        f"finish with `kubectl -n {namespace} rollout status deployment/{name}`"
+        f" (and `kubectl -n {namespace} rollout undo deployment/{name}` if it fails)"
     )
 
 
-def _start(push: ImagePush, target: RolloutTarget, cluster: DeploymentCluster) -> TargetRun:
-    current = cluster.get_deployment(target.namespace, target.deployment)
-    if current is None:
-        return TargetRun(target, MISSING, f"deployment {target.namespace}/{target.deployment} not found")
-    old_image = k8s.container_image(current, target.container)
-    if old_image is None:
-        return TargetRun(target, MISSING, f"deployment {target.deployment} has no container {target.container!r}")
-    notes = k8s.annotations(current)
-    run = TargetRun(target, STARTED, "", old_image, notes.get(k8s.IMAGE_TAG) or None)
-    if k8s.digest_of(old_image) == push.digest:
-        run.status, run.message = NOOP, f"already runs {push.digest[:19]}"
-        return run
-    running_since = notes.get(k8s.PUSHED_AT)
-    if running_since and push.pushed_at < datetime.fromisoformat(running_since):
-        run.status, run.message = STALE, f"runs a later push ({running_since}); this one is from {push.pushed_at}"
-        return run
-    cause = f"ECR push {push.repository}:{push.tag or '(untagged)'} {push.digest[:19]} (event {push.event_id})"
-    change = {
-        k8s.CHANGE_CAUSE: cause,
-        k8s.IMAGE_TAG: push.tag or "",
-        k8s.PUSHED_AT: push.pushed_at.isoformat(),
-        k8s.PREVIOUS_IMAGE: old_image,
-        k8s.EVENT_ID: push.event_id,
-    }
-    cluster.patch_deployment(target.namespace, target.deployment, k8s.image_patch(target.container, push.image, change))
-    run.message = f"patched from {_short(old_image)}"
-    return run
+def _decide(push: ImagePush, run: TargetRun, current: dict[str, Any]) -> bool:
+    """Whether this target's container needs the patch; sets the run's status when it does not."""
+    container = run.target.container
+    run.old_image = k8s.container_image(current, container)
+    run.old_tag = k8s.annotations(current).get(k8s.note_key(container, k8s.IMAGE_TAG)) or None
+    if run.old_image is None:
+        run.status, run.message = MISSING, f"deployment {run.target.deployment} has no container {container!r}"
+        return False
+    if k8s.digest_of(run.old_image) == push.digest:
+        if rollout_status(current).phase is RolloutPhase.DONE:
+            run.status, run.message = NOOP, f"already runs {push.digest[:19]}"
+        else:  # patched by an earlier attempt of this rollout, or another event of this digest: watch it
+            run.status, run.message = STARTED, "already patched, still rolling out: watching"
+            run.old_image = k8s.annotations(current).get(k8s.note_key(container, k8s.PREVIOUS_IMAGE), run.old_image)
+        return False
+    running_since = k8s.pushed_at(current, container)
+    if running_since and push.pushed_at < running_since:
+        run.status = STALE
+        run.message = f"runs a later push ({running_since.isoformat()}); this one is from {push.pushed_at.isoformat()}"
+        return False
+    return True
 
 
-def _roll_back(run: TargetRun, current: dict[str, Any], cluster: DeploymentCluster, why: str) -> None:
-    selector = ((current.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-    previous = k8s.previous_template(current, cluster.list_replicasets(run.target.namespace, selector))
-    if previous is None:
-        run.status, run.message = FAILED, f"{why}; no previous revision to roll back to"
+def _start(push: ImagePush, group: DeploymentRun, cluster: DeploymentCluster) -> None:
+    """Read, decide per container, patch the ones that need it in one conditional request. A 409 (the
+    Deployment changed since it was read) means: read and decide again."""
+    for attempt in range(3):
+        current = cluster.get_deployment(group.namespace, group.name)
+        if current is None:
+            for run in group.runs:
+                run.status, run.message = MISSING, f"deployment {group.namespace}/{group.name} not found"
+            return
+        if (current.get("spec") or {}).get("paused"):
+            for run in group.runs:
+                run.status, run.message = PAUSED, "the deployment is paused: not patched (resume it, then push again)"
+            return
+        to_patch = [run for run in group.runs if _decide(push, run, current)]
+        if not to_patch:
+            return
+        notes = {k8s.CHANGE_CAUSE: f"ECR push {push.repository}:{push.tag or '(untagged)'} {push.digest[:19]}"}
+        for run in to_patch:
+            container = run.target.container
+            notes[k8s.note_key(container, k8s.IMAGE_TAG)] = push.tag or ""
+            notes[k8s.note_key(container, k8s.PUSHED_AT)] = push.pushed_at.isoformat()
+            notes[k8s.note_key(container, k8s.PREVIOUS_IMAGE)] = run.old_image or ""
+            notes[k8s.note_key(container, k8s.EVENT_ID)] = push.event_id
+        images = {run.target.container: push.image for run in to_patch}
+        version = (current.get("metadata") or {}).get("resourceVersion")
+        try:
+            cluster.patch_deployment(group.namespace, group.name, k8s.image_patch(images, notes, version))
+        except ConflictError:
+            if attempt == 2:
+                raise
+            continue
+        except PermanentError as exc:  # refused (admission, validation): this Deployment only
+            for run in to_patch:
+                run.status, run.message = FAILED, f"patch refused: {exc}"
+            return
+        for run in to_patch:
+            run.status, run.message = STARTED, f"patched from {_short(run.old_image)}"
         return
-    revision, template = previous
-    notes = {k8s.ROLLED_BACK_FROM: k8s.container_image(current, run.target.container) or ""}
-    patch = k8s.rollback_patch(current, template, notes)
-    cluster.patch_deployment(run.target.namespace, run.target.deployment, patch)
-    run.status, run.message = ROLLING_BACK, f"{why}; rolling back to revision {revision}"
 
 
-def _watch(runs: list[TargetRun], deps: RolloutDeps, remaining_s: Callable[[], float]) -> None:
+def _roll_back(group: DeploymentRun, current: dict[str, Any], cluster: DeploymentCluster, why: str) -> None:
+    selector = ((current.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    try:
+        previous = k8s.previous_revision(current, cluster.list_replicasets(group.namespace, selector))
+        if previous is None:
+            group.settle(FAILED, f"{why}; no previous revision to roll back to")
+            return
+        notes = {
+            k8s.note_key(run.target.container, k8s.ROLLED_BACK_FROM): k8s.container_image(current, run.target.container)
+            or ""
+            for run in group.active
+        }
+        cluster.patch_deployment(group.namespace, group.name, k8s.rollback_patch(current, previous, notes))
+    except (PermanentError, TransientError) as exc:  # e.g. the template changed meanwhile (422 on the test)
+        group.settle(FAILED, f"{why}; not rolled back: {exc}")
+        return
+    for run in group.active:
+        run.status, run.message = ROLLING_BACK, f"{why}; rolling back to revision {k8s.revision_of(previous)}"
+
+
+def _check(group: DeploymentRun, push: ImagePush, cluster: DeploymentCluster) -> None:
+    """One read of a watched Deployment, and what it means for its targets."""
+    try:
+        current = cluster.get_deployment(group.namespace, group.name)
+    except TransientError as exc:  # an API blip: the next round reads again
+        group.transient = str(exc)
+        return
+    group.transient = None
+    if current is None:
+        group.settle(FAILED, "deployment deleted during the rollout")
+        return
+    if any(r.status == STARTED for r in group.active):
+        images = [k8s.container_image(current, r.target.container) for r in group.active]
+        moved = [image for image in images if image != push.image]
+        if moved:  # someone (or a later push) changed it: this rollout is not ours to judge any more
+            group.settle(FAILED, f"image changed during the rollout (now {_short(moved[0])})")
+            return
+    status = rollout_status(current)
+    if status.phase is RolloutPhase.DONE:
+        for run in group.active:
+            run.status, run.message = (
+                (SUCCEEDED, status.message) if run.status == STARTED else (ROLLED_BACK, f"{run.message}: done")
+            )
+    elif status.phase is RolloutPhase.FAILED:
+        if all(r.status == STARTED for r in group.active):
+            _roll_back(group, current, cluster, status.message)
+        else:
+            group.settle(FAILED, f"the rollback failed too ({status.message})")
+
+
+def _watch(groups: list[DeploymentRun], push: ImagePush, deps: RolloutDeps, remaining_s: Callable[[], float]) -> None:
     """Reads every watched Deployment each round until all have finished or the time is up."""
     settings = deps.settings
-    while True:
-        watched = [r for r in runs if r.status in (STARTED, ROLLING_BACK)]
-        if not watched:
-            return
-        for run in watched:
-            current = deps.cluster.get_deployment(run.target.namespace, run.target.deployment)
-            if current is None:
-                run.status, run.message = FAILED, "deployment deleted during the rollout"
-                continue
-            status = rollout_status(current)
-            if status.phase is RolloutPhase.DONE:
-                run.status = SUCCEEDED if run.status == STARTED else ROLLED_BACK
-                run.message = status.message if run.status == SUCCEEDED else f"{run.message}: done"
-            elif status.phase is RolloutPhase.FAILED:
-                if run.status == STARTED:
-                    _roll_back(run, current, deps.cluster, status.message)
-                else:
-                    run.status, run.message = FAILED, f"{run.message}: the rollback failed too ({status.message})"
+    while any(g.active for g in groups):
+        for group in (g for g in groups if g.active):
+            _check(group, push, deps.cluster)
         if remaining_s() <= settings.rollout_margin_s + settings.rollout_poll_s:
-            for run in (r for r in runs if r.status in (STARTED, ROLLING_BACK)):
-                what = "rollout" if run.status == STARTED else "rollback"
-                run.status, run.message = (
+            for group in (g for g in groups if g.active):
+                what = "rollout" if any(r.status == STARTED for r in group.active) else "rollback"
+                blip = f" (last read failed: {group.transient})" if group.transient else ""
+                group.settle(
                     PENDING,
-                    f"{what} still in progress when the Lambda's time ran out; " + (_finish_hint(run.target)),
+                    f"{what} still in progress when the Lambda's time ran out{blip}; "
+                    + _finish_hint(group.namespace, group.name),
                 )
             return
-        if any(r.status in (STARTED, ROLLING_BACK) for r in runs):
+        if any(g.active for g in groups):
             deps.sleep(settings.rollout_poll_s)
 
 
@@ -191,15 +268,31 @@ def render_notification(push: ImagePush, runs: list[TargetRun], dry_run: bool) -
     }
 
 
+def _group(targets: list[RolloutTarget]) -> list[DeploymentRun]:
+    groups: dict[tuple[str, str], DeploymentRun] = {}
+    for target in targets:
+        group = groups.setdefault(
+            (target.namespace, target.deployment), DeploymentRun(target.namespace, target.deployment)
+        )
+        group.runs.append(TargetRun(target, STARTED, ""))
+    return list(groups.values())
+
+
 def _roll(push: ImagePush, targets: list[RolloutTarget], deps: RolloutDeps, remaining_s) -> dict[str, Any]:
-    runs = [_start(push, target, deps.cluster) for target in targets]
-    _watch(runs, deps, remaining_s)
+    groups = _group(targets)
+    for group in groups:
+        _start(push, group, deps.cluster)
+    _watch(groups, push, deps, remaining_s)
+    runs = [run for group in groups for run in group.runs]
     if deps.cluster.dry_run:
         for run in (r for r in runs if r.status == SUCCEEDED):
             run.status, run.message = PLANNED, f"dry run: would move from {_short(run.old_image)}"
     results = [run.as_dict(push) for run in runs]
-    for entry in results:
-        deps.rollout_journal.record({**entry, "event_id": push.event_id, "at": deps.clock().isoformat()})
+    try:
+        for entry in results:
+            deps.rollout_journal.record({**entry, "event_id": push.event_id, "at": deps.clock().isoformat()})
+    except OSError as exc:  # the outcome line and the idempotency record still carry every result
+        log.error("rollout journal not written: %s", exc)
     notified = False
     if any(run.status in NOTIFY for run in runs):
         try:
@@ -227,8 +320,12 @@ def handle(push: ImagePush | OtherEcrEvent, deps: RolloutDeps, *, remaining_s: C
     if not chosen:
         reasons = "; ".join(f"{target.name}: {decision.reason}" for target, decision in decisions)
         return Outcome.ignored(f"{image} matches no target's policy ({reasons})")
-    key = f"ecr:{push.repository}@{push.digest}"
-    fresh, result = deps.rollout_once(push.idempotency_data, lambda: _roll(push, chosen, deps, remaining_s))
+    # The key names the targets too: the same digest re-tagged for another policy (a promotion from
+    # staging to production) is a new rollout; re-delivered, or re-tagged for the same targets, it is not.
+    names = ",".join(sorted(target.name for target in chosen))
+    key = f"ecr:{push.repository}@{push.digest}>{names}"
+    data = {**push.idempotency_data, "targets": names}
+    fresh, result = deps.rollout_once(data, lambda: _roll(push, chosen, deps, remaining_s))
     statuses = [t["status"] for t in result["targets"]]
     summary = ", ".join(f"{t['target']}: {t['status']}" for t in result["targets"])
     if not fresh:

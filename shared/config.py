@@ -65,7 +65,7 @@ class Settings:
     idempotency_table: str = "mlops-events-idempotency"  # DynamoDB, for the Lambda (emulators, cloud)
     slack_webhook_aws_secret: str | None = None  # the Lambda's webhook URL, in Secrets Manager
     rollout_poll_s: float = 2.0
-    rollout_margin_s: float = 10.0
+    rollout_margin_s: float = 30.0
     _source: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=True)
 
     def __post_init__(self) -> None:

@@ -132,6 +132,9 @@ class Deps:
 
     @cached_property
     def cluster(self) -> DeploymentCluster:
+        return _ReloadingCluster(self._build_cluster)
+
+    def _build_cluster(self) -> DeploymentCluster:
         """A kubeconfig from Secrets Manager, else a kubeconfig file; the embedded profile without
         either plans a dry run. Elsewhere a missing cluster is a configuration error, not a dry run."""
         settings = self.settings
@@ -295,6 +298,40 @@ class _ReloadingNotifier:
         except SlackRejectedError:
             self._inner = None
             raise
+
+
+class _ReloadingCluster:
+    """Built on first use; built again after the cluster refused our credentials, so a token rotated
+    in Secrets Manager is picked up by the retry, without waiting for a cold start."""
+
+    def __init__(self, build: Callable[[], DeploymentCluster]) -> None:
+        self._build = build
+        self._inner: DeploymentCluster | None = None
+
+    def _cluster(self) -> DeploymentCluster:
+        if self._inner is None:
+            self._inner = self._build()
+        return self._inner
+
+    @property
+    def dry_run(self) -> bool:
+        return self._cluster().dry_run
+
+    def _call(self, method: str, *args: Any) -> Any:
+        try:
+            return getattr(self._cluster(), method)(*args)
+        except ConfigError:
+            self._inner = None
+            raise
+
+    def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._call("get_deployment", namespace, name)
+
+    def patch_deployment(self, namespace: str, name: str, patch: Any) -> dict[str, Any]:
+        return self._call("patch_deployment", namespace, name, patch)
+
+    def list_replicasets(self, namespace: str, match_labels: dict[str, str]) -> list[dict[str, Any]]:
+        return self._call("list_replicasets", namespace, match_labels)
 
 
 _cache: dict[tuple[tuple[str, str], ...], Deps] = {}

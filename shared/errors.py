@@ -32,6 +32,10 @@ class ConfigError(MlopsEventsError):
     """Configuration that cannot work. Not permanent for the event: once fixed, redeliveries succeed."""
 
 
+class ConflictError(TransientError):
+    """The object changed since it was read (HTTP 409): read it again and decide again."""
+
+
 class AlreadyInProgressError(TransientError):
     """Another delivery of the same event holds the idempotency claim right now."""
 

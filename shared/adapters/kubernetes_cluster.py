@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import ConfigError, PermanentError, TransientError
+from shared.errors import ConfigError, ConflictError, PermanentError, TransientError
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
-DEFAULT_TIMEOUT_S = 15.0
+DEFAULT_TIMEOUT_S = 10.0  # per API call: a round of reads must fit in the rollout margin
 
 
 class KubernetesCluster:
@@ -41,9 +41,13 @@ class KubernetesCluster:
         except ApiException as exc:
             status = exc.status or 0
             reason = _reason(exc)
+            if status == 403 and "admission webhook" in reason:  # a policy said no: this change, not our access
+                raise PermanentError(f"{what}: denied by admission: {reason}") from None
             if status in (401, 403):
                 raise ConfigError(f"{what}: the cluster refused our credentials ({status} {reason})") from None
-            if status in (409, 429) or status >= 500:
+            if status == 409:
+                raise ConflictError(f"{what}: {reason}") from None
+            if status == 429 or status >= 500:
                 raise TransientError(f"{what}: {status} {reason}") from None
             raise PermanentError(f"{what}: {status} {reason}") from None
         except HTTPError as exc:
@@ -118,7 +122,11 @@ def api_client_from_kubeconfig(kubeconfig: str | dict[str, Any] | None = None, *
             if isinstance(document, dict) and "token" in document and "server" in document:
                 document = kubeconfig_from_token(document)
             config.load_kube_config_from_dict(document, client_configuration=configuration)
+    except yaml.MarkedYAMLError as exc:  # its text quotes the offending line: a token, maybe
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"kubeconfig unusable: not YAML{where}") from None
     except (config.ConfigException, yaml.YAMLError, TypeError, ValueError, KeyError, AttributeError) as exc:
-        # The message names what is wrong, never a credential (the document is not echoed).
+        # kubeconfig loader messages name fields and files, not their values.
         raise ConfigError(f"kubeconfig unusable: {type(exc).__name__}: {str(exc)[:200]}") from None
     return client.ApiClient(configuration)

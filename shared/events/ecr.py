@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from shared.errors import EventParseError
 
@@ -54,7 +54,7 @@ class EventBridgeEvent(BaseModel):
     id: str
     source: str
     account: str
-    time: datetime
+    time: AwareDatetime  # EventBridge always sends UTC with `Z`; a naive time would break the stale check
     region: str
     resources: list[str]
     detail_type: str = Field(alias="detail-type")

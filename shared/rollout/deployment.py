@@ -9,18 +9,53 @@ controller then reuses that ReplicaSet as the newest revision.
 from __future__ import annotations
 
 import copy
+import hashlib
+from datetime import UTC, datetime
 from typing import Any
 
 REVISION = "deployment.kubernetes.io/revision"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 TEMPLATE_HASH = "pod-template-hash"
-# Our own annotations on the Deployment: what the running image came from, for the next push.
+# Our own annotations on the Deployment, one set per container (a sidecar from another repository
+# has pushes of its own): what the running image came from, for the next push.
 PREFIX = "mlops-events.io/"
-IMAGE_TAG = PREFIX + "image-tag"
-PUSHED_AT = PREFIX + "pushed-at"
-PREVIOUS_IMAGE = PREFIX + "previous-image"
-EVENT_ID = PREFIX + "event-id"
-ROLLED_BACK_FROM = PREFIX + "rolled-back-from"
+IMAGE_TAG, PUSHED_AT, PREVIOUS_IMAGE, EVENT_ID, ROLLED_BACK_FROM = (
+    "image-tag",
+    "pushed-at",
+    "previous-image",
+    "event-id",
+    "rolled-back-from",
+)
+# What `kubectl rollout undo` keeps from the Deployment rather than take from the ReplicaSet.
+_KEPT_ON_UNDO = frozenset(
+    {
+        "kubectl.kubernetes.io/last-applied-configuration",
+        REVISION,
+        "deployment.kubernetes.io/revision-history",
+        "deployment.kubernetes.io/desired-replicas",
+        "deployment.kubernetes.io/max-replicas",
+        "deprecated.deployment.rollback.to",
+    }
+)
+
+
+def note_key(container: str, what: str) -> str:
+    """`mlops-events.io/<container>.<what>`; an annotation's name part is at most 63 characters."""
+    name = f"{container}.{what}"
+    if len(name) > 63:
+        name = f"{hashlib.sha256(container.encode()).hexdigest()[:16]}.{what}"
+    return PREFIX + name
+
+
+def pushed_at(deployment: dict[str, Any], container: str) -> datetime | None:
+    """The push time our annotation recorded for the container's image; None if absent or unreadable
+    (a hand-edited value must not crash the rollout: the stale check is then skipped)."""
+    raw = annotations(deployment).get(note_key(container, PUSHED_AT))
+    try:
+        value = datetime.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None
+    return value.replace(tzinfo=UTC) if value and value.tzinfo is None else value
 
 
 def annotations(deployment: dict[str, Any]) -> dict[str, str]:
@@ -39,12 +74,15 @@ def digest_of(image: str | None) -> str | None:
     return image.rsplit("@", 1)[1]
 
 
-def image_patch(container: str, image: str, notes: dict[str, str]) -> dict[str, Any]:
-    """A strategic merge patch: containers merge by name, so only this container's image changes."""
-    return {
-        "metadata": {"annotations": notes},
-        "spec": {"template": {"spec": {"containers": [{"name": container, "image": image}]}}},
-    }
+def image_patch(images: dict[str, str], notes: dict[str, str], resource_version: str | None) -> dict[str, Any]:
+    """A strategic merge patch: containers merge by name, so only these containers' images change.
+    The resourceVersion read makes it conditional: if the Deployment changed since (another push's
+    rollout), the API answers 409 and the decision is taken again on what it is now."""
+    metadata: dict[str, Any] = {"annotations": notes}
+    if resource_version:
+        metadata["resourceVersion"] = resource_version
+    containers = [{"name": name, "image": image} for name, image in images.items()]
+    return {"metadata": metadata, "spec": {"template": {"spec": {"containers": containers}}}}
 
 
 def _revision(obj: dict[str, Any]) -> int:
@@ -60,34 +98,37 @@ def _owned_by(replicaset: dict[str, Any], deployment: dict[str, Any]) -> bool:
     return any(o.get("kind") == "Deployment" and o.get("uid") == uid for o in owners) if uid else True
 
 
-def previous_template(
-    deployment: dict[str, Any], replicasets: list[dict[str, Any]]
-) -> tuple[int, dict[str, Any]] | None:
-    """(revision, pod template) of the newest ReplicaSet older than the Deployment's current revision."""
+def previous_revision(deployment: dict[str, Any], replicasets: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The newest ReplicaSet of this Deployment older than its current revision."""
     current = _revision(deployment)
     older = [rs for rs in replicasets if _owned_by(rs, deployment) and 0 < _revision(rs) < current]
-    if not older:
-        return None
-    replicaset = max(older, key=_revision)
+    return max(older, key=_revision) if older else None
+
+
+def template_of(replicaset: dict[str, Any]) -> dict[str, Any]:
+    """The ReplicaSet's pod template minus the `pod-template-hash` label the controller added."""
     template = copy.deepcopy((replicaset.get("spec") or {}).get("template") or {})
     labels = (template.get("metadata") or {}).get("labels") or {}
     labels.pop(TEMPLATE_HASH, None)
-    return _revision(replicaset), template
+    return template
 
 
-def _pointer(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
+def revision_of(replicaset: dict[str, Any]) -> int:
+    return _revision(replicaset)
 
 
-def rollback_patch(deployment: dict[str, Any], template: dict[str, Any], notes: dict[str, str]) -> list[dict]:
-    """The JSON patch kubectl's undo sends, guarded by a `test` of the template it replaces: if someone
-    changed the Deployment meanwhile, the patch fails (422) rather than undoing their change."""
+def rollback_patch(deployment: dict[str, Any], replicaset: dict[str, Any], notes: dict[str, str]) -> list[dict]:
+    """The JSON patch kubectl's undo sends: the old pod template, and the annotations of that revision
+    (the ReplicaSet keeps the Deployment's annotations of its time: the failed push's tag and push time
+    go with it), guarded by a `test` of the template it replaces, so that a change someone made in
+    between makes the patch fail (422) rather than be undone."""
     current_template = (deployment.get("spec") or {}).get("template") or {}
-    ops: list[dict[str, Any]] = [
+    current = annotations(deployment)
+    restored = {k: v for k, v in current.items() if k in _KEPT_ON_UNDO}
+    restored.update({k: v for k, v in annotations(replicaset).items() if k not in _KEPT_ON_UNDO})
+    restored.update(notes)
+    return [
         {"op": "test", "path": "/spec/template", "value": current_template},
-        {"op": "replace", "path": "/spec/template", "value": template},
+        {"op": "replace", "path": "/spec/template", "value": template_of(replicaset)},
+        {"op": "add", "path": "/metadata/annotations", "value": restored},  # add replaces an existing member
     ]
-    if not annotations(deployment):
-        ops.append({"op": "add", "path": "/metadata/annotations", "value": {}})
-    ops += [{"op": "add", "path": f"/metadata/annotations/{_pointer(k)}", "value": v} for k, v in notes.items()]
-    return ops

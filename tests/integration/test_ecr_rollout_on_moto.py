@@ -119,21 +119,30 @@ def test_concurrent_deliveries_give_one_rollout_and_retries_for_the_others(cloud
     assert invoke(SPEC, push("evt-1"))["outcome"] == "duplicate"  # the retries, once it completed
 
 
-def test_the_short_token_secret_works_and_a_wrong_token_is_a_configuration_error(cloud, tmp_path, monkeypatch):
+def test_a_wrong_token_is_a_configuration_error_until_the_secret_is_rotated(cloud, monkeypatch):
     import json
 
     secrets = boto3.client("secretsmanager")
-    secrets.create_secret(
-        Name="rollout-token", SecretString=json.dumps({"server": cloud.url, "token": "cluster-token-for-tests"})
-    )
     secrets.create_secret(Name="rollout-bad-token", SecretString=json.dumps({"server": cloud.url, "token": "nope"}))
     monkeypatch.setenv("MLOPS_EVENTS_KUBECONFIG_SECRET", "rollout-bad-token")
     from shared.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="refused our credentials") as refused:
+    with pytest.raises(ConfigError, match="refused our credentials"):
         invoke(SPEC, push("evt-bad"))
-    assert "nope" not in str(refused.value)
 
-    monkeypatch.setenv("MLOPS_EVENTS_KUBECONFIG_SECRET", "rollout-token")
-    monkeypatch.setenv("MLOPS_EVENTS_STATE_DIR", str(tmp_path / "state-2"))  # fresh deps: the secret is re-read
-    assert invoke(SPEC, push("evt-good"))["statuses"] == ["succeeded"]
+    # WHEN the secret is rotated to a good token, the retry in the same container picks it up
+    secrets.put_secret_value(
+        SecretId="rollout-bad-token", SecretString=json.dumps({"server": cloud.url, "token": "cluster-token-for-tests"})
+    )
+    assert invoke(SPEC, push("evt-bad"))["statuses"] == ["succeeded"]
+
+
+def test_a_broken_kubeconfig_secret_is_named_without_echoing_it(cloud, monkeypatch):
+    secret = "users: [{name: u, user: {token: SECRET-TOKEN-abc123\n  bad: [unclosed"
+    boto3.client("secretsmanager").create_secret(Name="rollout-broken", SecretString=secret)
+    monkeypatch.setenv("MLOPS_EVENTS_KUBECONFIG_SECRET", "rollout-broken")
+    from shared.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="kubeconfig unusable: not YAML at line") as broken:
+        invoke(SPEC, push("evt-1"))
+    assert "SECRET-TOKEN" not in str(broken.value)

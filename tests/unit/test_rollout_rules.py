@@ -58,27 +58,52 @@ def replicaset(revision, image, uid="d-1", hash_="abc"):
     }
 
 
-def test_the_previous_template_is_the_newest_older_revision_without_its_hash_label():
+def test_the_previous_revision_is_the_newest_older_replicaset_of_this_deployment():
     current = {"metadata": {"uid": "d-1", "annotations": {k8s.REVISION: "4"}}, "spec": {}}
     sets = [replicaset(1, "v1"), replicaset(3, "v3"), replicaset(4, "v4"), replicaset(2, "other", uid="d-2")]
 
-    revision, template = k8s.previous_template(current, sets)
+    previous = k8s.previous_revision(current, sets)
 
-    assert revision == 3 and template["spec"]["containers"][0]["image"] == "v3"
-    assert template["metadata"]["labels"] == {"app": "web"}
-    assert (
-        k8s.previous_template({**current, "metadata": {"uid": "d-1", "annotations": {k8s.REVISION: "1"}}}, sets) is None
-    )
+    assert k8s.revision_of(previous) == 3 and k8s.template_of(previous)["spec"]["containers"][0]["image"] == "v3"
+    assert k8s.template_of(previous)["metadata"]["labels"] == {"app": "web"}  # pod-template-hash removed
+    first = {**current, "metadata": {"uid": "d-1", "annotations": {k8s.REVISION: "1"}}}
+    assert k8s.previous_revision(first, sets) is None
 
 
-def test_the_rollback_patch_tests_what_it_replaces_and_escapes_annotation_keys():
-    current = {"metadata": {}, "spec": {"template": {"spec": {"containers": [{"name": "s", "image": "new"}]}}}}
-    ops = k8s.rollback_patch(
-        current, {"spec": {"containers": [{"name": "s", "image": "old"}]}}, {k8s.ROLLED_BACK_FROM: "new"}
-    )
+def test_the_rollback_patch_restores_that_revisions_annotations_as_kubectl_does():
+    failed_push = {k8s.note_key("s", k8s.PUSHED_AT): "2026-11-25T14:00:00+00:00", k8s.REVISION: "2", "team": "ml"}
+    template = {"spec": {"containers": [{"name": "s"}]}}
+    current = {"metadata": {"annotations": failed_push}, "spec": {"template": template}}
+    previous = replicaset(1, "v1")
+    previous["metadata"]["annotations"].update({"team": "ml", k8s.note_key("s", k8s.IMAGE_TAG): "1.0.0"})
+
+    ops = k8s.rollback_patch(current, previous, {k8s.note_key("s", k8s.ROLLED_BACK_FROM): "new"})
+
     assert ops[0] == {"op": "test", "path": "/spec/template", "value": current["spec"]["template"]}
-    assert ops[1]["op"] == "replace" and ops[2] == {"op": "add", "path": "/metadata/annotations", "value": {}}
-    assert ops[3]["path"] == "/metadata/annotations/mlops-events.io~1rolled-back-from"
+    assert ops[1]["op"] == "replace" and ops[1]["value"]["spec"]["containers"][0]["image"] == "v1"
+    assert ops[2]["path"] == "/metadata/annotations"
+    assert ops[2]["value"] == {
+        k8s.REVISION: "2",  # the Deployment's own bookkeeping stays; the controller moves it on
+        "team": "ml",
+        k8s.note_key("s", k8s.IMAGE_TAG): "1.0.0",  # that revision's history, not the failed push's
+        k8s.note_key("s", k8s.ROLLED_BACK_FROM): "new",
+    }
+
+
+def test_annotation_keys_per_container_fit_the_63_character_limit():
+    assert k8s.note_key("server", k8s.PUSHED_AT) == "mlops-events.io/server.pushed-at"
+    long_name = "c" * 63
+    name_part = k8s.note_key(long_name, k8s.PREVIOUS_IMAGE).split("/", 1)[1]
+    assert len(name_part) <= 63 and name_part != k8s.note_key("d" * 63, k8s.PREVIOUS_IMAGE).split("/", 1)[1]
+
+
+def test_an_unreadable_push_time_skips_the_stale_check_instead_of_crashing():
+    def with_note(value):
+        return {"metadata": {"annotations": {k8s.note_key("s", k8s.PUSHED_AT): value}}}
+
+    assert k8s.pushed_at(with_note("yesterday"), "s") is None
+    assert k8s.pushed_at(with_note("2026-11-25T14:00:00"), "s").tzinfo is not None  # naive read as UTC
+    assert k8s.pushed_at({"metadata": {}}, "s") is None
 
 
 def test_images_and_digests():
@@ -140,6 +165,7 @@ def test_other_ecr_events_and_malformed_ones():
     assert isinstance(parse_ecr_event({**event, "detail-type": "ECR Image Scan"}), OtherEcrEvent)
     for broken, field in (
         ({**event, "time": "yesterday"}, "time"),
+        ({**event, "time": "2026-11-25T14:00:00"}, "time"),  # no zone: EventBridge always says Z
         ({**event, "detail": {**event["detail"], "repository-name": "UPPER"}}, "detail.repository-name"),
         ({**event, "detail": {**event["detail"], "image-tag": "bad tag"}}, "detail.image-tag"),
         ("not an object", "event"),
