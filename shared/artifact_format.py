@@ -83,9 +83,17 @@ def _zip(head: bytes) -> ArtifactFormat | None:
         return None
     (name_len,) = struct.unpack("<H", head[26:28])
     first = head[30 : 30 + name_len].decode("utf-8", "replace")
-    # torch.save and torch.jit.save both write `<archive>/...` entries with a pickle inside.
-    if first.endswith(".pkl") or ("/" in first and first.split("/", 1)[1] in {"data.pkl", "version", "byteorder"}):
-        kind = "torchscript" if "constants.pkl" in first or "/code/" in first else "torch-zip"
+    # torch.save and torch.jit.save both write `<archive>/...` entries with a pickle inside; recent
+    # torch.jit.save puts the tensor data first (`archive/data/0`), so the entry names seen anywhere in
+    # the head tell TorchScript (its `code/` and `constants.pkl`) from a plain torch.save.
+    archive = first.split("/", 1)[0] + "/" if "/" in first else ""
+    torch_entry = first.endswith(".pkl") or (
+        archive
+        and (first[len(archive) :] in {"data.pkl", "version", "byteorder"} or first[len(archive) :].startswith("data/"))
+    )
+    if torch_entry:
+        scripted = f"{archive}constants.pkl".encode() in head or f"{archive}code/".encode() in head
+        kind = "torchscript" if scripted else "torch-zip"
         return ArtifactFormat(
             kind, False, f"zip archive, first entry {first!r}; holds a pickle: load with weights_only=True", True
         )

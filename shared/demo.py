@@ -2,7 +2,8 @@
 
 Seeds the local model bucket with the sample files the fixtures describe (same generations, so the
 function reads their real header bytes), replays every saved fixture through its function, replays
-one again to show the duplicate, and leaves the registry for `mlops-events registry list`.
+one again to show the duplicate, and leaves the registry for `mlops-events registry list`. Then it
+trains the demo model, registers it like any upload, and serves it with the inference service.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def seed_local_buckets(store: LocalObjectStore) -> int:
     return len(index)
 
 
-def run_demo(buckets_dir: Path, *, lambda_stdout: TextIO | None = None) -> tuple[int, list[ReplayResult]]:
+def run_demo(buckets_dir: Path, *, lambda_stdout: TextIO | None = None) -> tuple[int, list[ReplayResult], Replayer]:
     specs = load_manifest()
     fixtures = [path for spec in specs for path in spec.fixture_files()]
     seeded = seed_local_buckets(LocalObjectStore(buckets_dir))
@@ -42,4 +43,68 @@ def run_demo(buckets_dir: Path, *, lambda_stdout: TextIO | None = None) -> tuple
     results = [replayer.replay_file(path) for path in fixtures]
     if fixtures:
         results.append(replayer.replay_file(fixtures[0]))  # at-least-once delivery: the redelivery is a duplicate
-    return seeded, results
+    return seeded, results, replayer
+
+
+def serve_demo_model(state_dir: Path, buckets_dir: Path, replayer: Replayer) -> dict | None:
+    """Train the demo model, register it as the newest fraud-detector version, start the inference
+    service on a free port, and ask it for predictions. None when torch is not installed."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return None
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from mlops_inference import train
+    from mlops_inference.app import create_app
+    from mlops_inference.main import build_service
+    from mlops_inference.publish import publish_version
+    from mlops_inference.settings import ServiceSettings
+    from shared.local_server import free_port
+
+    folder = state_dir / "demo-model"
+    if not (folder / "model.pt").is_file():
+        train.train(folder)
+    files = {name: (folder / name).read_bytes() for name in ("model.json", "model.pt")}
+    publish_version(
+        LocalObjectStore(buckets_dir),
+        replayer,
+        bucket="ml-models-dev",
+        model="fraud-detector",
+        version=3,
+        files=files,
+        uploader="demo",
+    )
+    service = build_service(ServiceSettings(model_name="fraud-detector", env="dev", reload_s=0))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="inference-demo", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        rows = train.feature_rows(train.synthetic_transactions(3, seed=11))
+        prediction = httpx.post(f"{url}/predict", json={"rows": rows}, timeout=10).json()
+        feedback = {"request_id": prediction.get("request_id", "?"), "row": 0, "label": 1}
+        httpx.post(f"{url}/feedback", json={**feedback, "prediction": prediction["predictions"][0]}, timeout=10)
+        return {
+            "url": url,
+            "ready": httpx.get(f"{url}/readyz", timeout=10).json(),
+            "rows": rows,
+            "prediction": prediction,
+            "drift": httpx.get(f"{url}/monitoring/drift", timeout=10).json(),
+            "feedback": httpx.get(f"{url}/feedback/stats", timeout=10).json(),
+        }
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

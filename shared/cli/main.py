@@ -289,7 +289,7 @@ def demo(reset: bool, state_dir: Path | None, verbose: bool) -> None:
     log_path, log_stream = _route_function_logs(verbose)
     outbox_before = len(read_outbox(settings.slack_outbox))
     journal_before = _journal_length(settings.state_dir / "rollouts.jsonl")
-    seeded, results = run_demo(settings.buckets_dir, lambda_stdout=log_stream)
+    seeded, results, replayer = run_demo(settings.buckets_dir, lambda_stdout=log_stream)
     click.echo(f"seeded {seeded} sample model files into {settings.buckets_dir}/")
     click.echo(f"replaying {len(results)} events through their functions (embedded profile):\n")
     counts: dict[str, int] = {}
@@ -310,7 +310,33 @@ def demo(reset: bool, state_dir: Path | None, verbose: bool) -> None:
     for report in reports:
         click.echo(f"  - {report}")
     _show_rollout_plans(settings.state_dir / "rollouts.jsonl", journal_before)
+    _show_inference(settings, replayer)
     sys.exit(1 if "error" in counts else 0)
+
+
+def _show_inference(settings, replayer) -> None:
+    from shared.demo import serve_demo_model
+
+    click.echo("\nInference: training the demo model, registering it as fraud-detector v3, serving it...")
+    served = serve_demo_model(settings.state_dir, settings.buckets_dir, replayer)
+    if served is None:
+        click.echo("  skipped: torch is not installed (pip install torch==2.13.0)")
+        return
+    ready, prediction = served["ready"], served["prediction"]
+    metrics = ready.get("trained", {}).get("metrics", {})
+    click.echo(
+        f"  {served['url']} is serving {ready['model']} v{ready['version']}"
+        f" (held-out AUC {metrics.get('auc', float('nan')):.3f}; features {', '.join(ready['features'])})"
+    )
+    for row, probability in zip(served["rows"], prediction["predictions"], strict=True):
+        shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
+        click.echo(f"  POST /predict  {shown}  ->  {prediction['output']} {probability:.3f}")
+    drift = served["drift"]
+    click.echo(
+        f"  GET /monitoring/drift  -> last run {drift.get('run_key')}: dataset drifted {drift.get('dataset_drifted')},"
+        f" features {', '.join(drift.get('drifted_features') or []) or '-'}"
+    )
+    click.echo(f"  GET /feedback/stats  -> {served['feedback']['labels']} label(s) recorded")
 
 
 def _journal_length(path: Path) -> int:

@@ -104,3 +104,18 @@ def test_safetensors_header_is_summarised():
 def test_without_header_bytes_the_name_decides_and_says_so():
     found = detect_format("m.pkl", None)
     assert (found.name, found.unsafe, found.from_header) == ("pickle", True, False)
+
+
+def test_a_real_torchscript_file_is_told_from_a_plain_torch_save():
+    # torch 2.x's jit.save writes the tensor data first (`archive/data/0`), then code/ and constants.pkl.
+    import io
+
+    import torch
+
+    from shared.artifact_format import detect_format
+
+    scripted, saved = io.BytesIO(), io.BytesIO()
+    torch.jit.save(torch.jit.script(torch.nn.Linear(3, 1)), scripted)
+    torch.save({"weight": torch.zeros(3)}, saved)
+    assert detect_format("model.pt", scripted.getvalue()[:65536]).name == "torchscript"
+    assert detect_format("weights.pt", saved.getvalue()[:65536]).name == "torch-zip"

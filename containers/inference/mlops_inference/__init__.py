@@ -1,0 +1,1 @@
+"""The inference service (FastAPI + torch) for Cloud Run, k3s and Lambda, and the batch prediction job."""

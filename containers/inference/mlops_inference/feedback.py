@@ -1,0 +1,116 @@
+"""Ground truth sent back by the callers of /predict, and what it says about the model.
+
+One entry per (request id, row): sending the label of a row again replaces it (callers retry). The
+SQLite store is the embedded profile's; the Firestore one the cloud's (`feedback/{hash}` documents).
+Stats: how many labels, the positive share, and where the prediction was sent along, accuracy at 0.5
+and the mean absolute error of the probability; per model version, since a swap changes the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from shared.adapters._sqlite import connection, write_transaction
+
+STATS_LIMIT = 10_000  # the most recent entries the Firestore stats read (a summary, not a warehouse query)
+
+
+class FeedbackStore(Protocol):
+    def record(self, entry: dict[str, Any]) -> None: ...
+
+    def stats(self, model: str, env: str) -> dict[str, Any]: ...
+
+
+def _key(entry: dict[str, Any]) -> str:
+    raw = f"{entry['model']}|{entry['env']}|{entry['request_id']}|{entry['row']}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def _iso(value: datetime | str) -> str:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def summarize(entries: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    by_version: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for entry in entries:
+        by_version[entry.get("version")].append(entry)
+
+    def summary(group: list[dict[str, Any]]) -> dict[str, Any]:
+        labelled = [e for e in group if e.get("prediction") is not None]
+        out: dict[str, Any] = {
+            "labels": len(group),
+            "positive_share": sum(1 for e in group if float(e["label"]) >= 0.5) / len(group),
+            "with_prediction": len(labelled),
+        }
+        if labelled:
+            hits = sum(1 for e in labelled if (float(e["prediction"]) >= 0.5) == (float(e["label"]) >= 0.5))
+            out["accuracy"] = hits / len(labelled)
+            out["mean_absolute_error"] = sum(abs(float(e["prediction"]) - float(e["label"])) for e in labelled) / len(
+                labelled
+            )
+        return out
+
+    everything = [e for group in by_version.values() for e in group]
+    return {
+        **(summary(everything) if everything else {"labels": 0}),
+        "by_version": {str(v): summary(g) for v, g in sorted(by_version.items(), key=lambda kv: str(kv[0]))},
+    }
+
+
+class SqliteFeedbackStore:
+    def __init__(self, path: Path) -> None:
+        self._path = Path(path)
+        connection(self._path).execute(
+            "CREATE TABLE IF NOT EXISTS feedback (key TEXT PRIMARY KEY, model TEXT, env TEXT, version INTEGER,"
+            " request_id TEXT, row INTEGER, label REAL, prediction REAL, received_at TEXT)"
+        )
+
+    def record(self, entry: dict[str, Any]) -> None:
+        with write_transaction(self._path) as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    _key(entry),
+                    entry["model"],
+                    entry["env"],
+                    entry.get("version"),
+                    entry["request_id"],
+                    entry["row"],
+                    entry["label"],
+                    entry.get("prediction"),
+                    _iso(entry["received_at"]),
+                ),
+            )
+
+    def stats(self, model: str, env: str) -> dict[str, Any]:
+        rows = connection(self._path).execute("SELECT * FROM feedback WHERE model = ? AND env = ?", (model, env))
+        return summarize(dict(r) for r in rows)
+
+
+class FirestoreFeedbackStore:
+    def __init__(self, client: Any, collection: str = "feedback") -> None:
+        self._collection = client.collection(collection)
+
+    def record(self, entry: dict[str, Any]) -> None:
+        from shared.adapters._gcp_errors import translate_errors
+
+        with translate_errors("record feedback"):
+            self._collection.document(_key(entry)).set(entry)
+
+    def stats(self, model: str, env: str) -> dict[str, Any]:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        from shared.adapters._gcp_errors import translate_errors
+
+        query = (
+            self._collection.where(filter=FieldFilter("model", "==", model))
+            .where(filter=FieldFilter("env", "==", env))
+            .limit(STATS_LIMIT)
+        )
+        with translate_errors("read feedback"):
+            return summarize(doc.to_dict() for doc in query.stream())

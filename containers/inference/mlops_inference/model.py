@@ -1,0 +1,192 @@
+"""A registered tabular model: its spec (model.json) and its TorchScript weights, loaded and run.
+
+A version folder `gs://ml-models-{env}/{model}/v{N}/` holds:
+- `model.json`: the input spec (features in order; numeric ones with the mean and std they are
+  standardised with, categorical ones with their vocabulary, one-hot encoded, an unseen value all
+  zeros), the output's name, and what it was trained on;
+- `model.pt`: a TorchScript module taking a float tensor [rows, input_width] to a logit per row.
+Keeping the encoding in the spec rather than in the module keeps the module scriptable and lets the
+service validate a request against the features before any tensor is built.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+SPEC_FILE = "model.json"
+FORMAT = "mlops-events/tabular-torchscript-v1"
+
+
+class ModelError(Exception):
+    """A version that cannot be served: its files are missing, unreadable or inconsistent."""
+
+
+class InvalidRows(ValueError):
+    """Rows that do not fit the model's features; `errors` name the row and field of each problem."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"rows[{e['row']}].{e['field']}: {e['message']}" for e in errors[:5]))
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    kind: str  # "numeric" | "categorical"
+    mean: float = 0.0
+    std: float = 1.0
+    values: tuple[str, ...] = ()
+
+    @property
+    def width(self) -> int:
+        return 1 if self.kind == "numeric" else len(self.values)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    features: tuple[Feature, ...]
+    output: str = "score"
+    weights: str = "model.pt"
+    extra: dict[str, Any] = field(default_factory=dict)  # training metadata, shown by /readyz
+
+    @property
+    def input_width(self) -> int:
+        return sum(f.width for f in self.features)
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> ModelSpec:
+        try:
+            data = json.loads(raw)
+            if data.get("format") != FORMAT:
+                raise ModelError(f"{SPEC_FILE}: format {data.get('format')!r}, expected {FORMAT!r}")
+            features = []
+            for item in data["features"]:
+                if item["kind"] == "numeric":
+                    std = float(item.get("std", 1.0))
+                    if not (std > 0 and math.isfinite(std)):
+                        raise ModelError(f"{SPEC_FILE}: feature {item['name']!r} has std {std}")
+                    features.append(Feature(item["name"], "numeric", float(item.get("mean", 0.0)), std))
+                elif item["kind"] == "categorical":
+                    features.append(Feature(item["name"], "categorical", values=tuple(map(str, item["values"]))))
+                else:
+                    raise ModelError(f"{SPEC_FILE}: feature {item['name']!r} has kind {item['kind']!r}")
+            if not features or len({f.name for f in features}) != len(features):
+                raise ModelError(f"{SPEC_FILE}: features must be named, once each")
+            extra = {k: v for k, v in data.items() if k not in {"format", "features", "output", "weights"}}
+            return cls(tuple(features), str(data.get("output", "score")), str(data.get("weights", "model.pt")), extra)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{SPEC_FILE} unreadable: {exc}") from None
+
+    def to_json(self) -> dict[str, Any]:
+        features = [
+            {"name": f.name, "kind": "numeric", "mean": f.mean, "std": f.std}
+            if f.kind == "numeric"
+            else {"name": f.name, "kind": "categorical", "values": list(f.values)}
+            for f in self.features
+        ]
+        return {"format": FORMAT, "features": features, "output": self.output, "weights": self.weights, **self.extra}
+
+    def validate(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Every feature present, numbers finite, categories strings: all problems at once."""
+        errors = []
+        for i, row in enumerate(rows):
+            for feature in self.features:
+                value = row.get(feature.name)
+                if value is None:
+                    errors.append({"row": i, "field": feature.name, "message": "is missing"})
+                elif feature.kind == "numeric":
+                    if isinstance(value, bool) or not isinstance(value, int | float):
+                        errors.append({"row": i, "field": feature.name, "message": "expected a number"})
+                    elif not math.isfinite(value):
+                        errors.append({"row": i, "field": feature.name, "message": "must be finite (no NaN, no inf)"})
+                elif not isinstance(value, str):
+                    errors.append({"row": i, "field": feature.name, "message": "expected a string"})
+            unknown = set(row) - {f.name for f in self.features}
+            if unknown:
+                errors.append({"row": i, "field": sorted(unknown)[0], "message": "is not a feature of this model"})
+        if errors:
+            raise InvalidRows(errors)
+
+    def encode(self, rows: Sequence[Mapping[str, Any]]) -> torch.Tensor:
+        """Rows (already validated) to the float tensor the module takes."""
+        import torch
+
+        out = torch.zeros((len(rows), self.input_width), dtype=torch.float32)
+        column = 0
+        for feature in self.features:
+            if feature.kind == "numeric":
+                values = [float(row[feature.name]) for row in rows]
+                out[:, column] = (torch.tensor(values, dtype=torch.float32) - feature.mean) / feature.std
+            else:
+                index = {v: j for j, v in enumerate(feature.values)}
+                for i, row in enumerate(rows):
+                    j = index.get(row[feature.name])
+                    if j is not None:  # an unseen category: all zeros, as in training
+                        out[i, column + j] = 1.0
+            column += feature.width
+        return out
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    name: str
+    version: int
+    spec: ModelSpec
+    module: Any  # torch.jit.ScriptModule
+    generations: tuple[int, ...] = ()  # of the files it was loaded from: a re-upload is a new model
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def predict(self, rows: Sequence[Mapping[str, Any]]) -> list[float]:
+        """One forward pass for all rows: the probability of the positive class per row."""
+        import torch
+
+        with torch.inference_mode():
+            logits = self.module(self.spec.encode(rows))
+            return torch.sigmoid(logits.reshape(-1)).tolist()
+
+
+def load_model(name: str, version: int, files: Mapping[str, bytes], generations: tuple[int, ...] = ()) -> LoadedModel:
+    """From the version folder's bytes (`model.json` and the weights it names), checked by a dry run."""
+    import torch
+
+    if SPEC_FILE not in files:
+        raise ModelError(f"{name} v{version} has no {SPEC_FILE}")
+    spec = ModelSpec.from_json(files[SPEC_FILE])
+    if spec.weights not in files:
+        raise ModelError(f"{name} v{version} has no {spec.weights} (named by {SPEC_FILE})")
+    try:
+        module = torch.jit.load(io.BytesIO(files[spec.weights]), map_location="cpu")
+        module.eval()
+        with torch.inference_mode():
+            probe = module(torch.zeros((2, spec.input_width)))
+    except Exception as exc:  # not TorchScript, or a module that does not take this spec's input
+        raise ModelError(f"{name} v{version}: {spec.weights} is no TorchScript module for this spec: {exc}") from None
+    if tuple(probe.reshape(-1).shape) != (2,):
+        raise ModelError(f"{name} v{version}: the module gives shape {tuple(probe.shape)} for 2 rows, expected (2, 1)")
+    return LoadedModel(name, version, spec, module, generations)
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """torch's intra-op threads: by default the CPUs this container may use (not the host's) minus one,
+    left to the event loop that parses requests, and one inter-op thread (requests are batched already:
+    the parallelism is within a batch). Measured on 2 CPUs (benchmarks/inference.py, `wide` model, 32
+    clients): 1 torch thread served 20% more than 2, which starved the event loop."""
+    import contextlib
+    import os
+
+    import torch
+
+    threads = threads or max(1, len(os.sched_getaffinity(0)) - 1)
+    torch.set_num_threads(threads)
+    with contextlib.suppress(RuntimeError):  # settable once, before any parallel work: already done
+        torch.set_num_interop_threads(1)
+    return threads
