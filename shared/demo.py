@@ -53,18 +53,14 @@ def serve_demo_model(state_dir: Path, buckets_dir: Path, replayer: Replayer) -> 
         import torch  # noqa: F401
     except ImportError:
         return None
-    import threading
-    import time
-
     import httpx
-    import uvicorn
 
     from mlops_inference import train
     from mlops_inference.app import create_app
+    from mlops_inference.local import serving
     from mlops_inference.main import build_service
     from mlops_inference.publish import publish_version
     from mlops_inference.settings import ServiceSettings
-    from shared.local_server import free_port
 
     folder = state_dir / "demo-model"
     if not (folder / "model.pt").is_file():
@@ -80,19 +76,7 @@ def serve_demo_model(state_dir: Path, buckets_dir: Path, replayer: Replayer) -> 
         uploader="demo",
     )
     service = build_service(ServiceSettings(model_name="fraud-detector", env="dev", reload_s=0))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="inference-demo", daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with serving(create_app(service)) as url:
         rows = train.feature_rows(train.synthetic_transactions(3, seed=11))
         prediction = httpx.post(f"{url}/predict", json={"rows": rows}, timeout=10).json()
         feedback = {"request_id": prediction.get("request_id", "?"), "row": 0, "label": 1}
@@ -105,6 +89,3 @@ def serve_demo_model(state_dir: Path, buckets_dir: Path, replayer: Replayer) -> 
             "drift": httpx.get(f"{url}/monitoring/drift", timeout=10).json(),
             "feedback": httpx.get(f"{url}/feedback/stats", timeout=10).json(),
         }
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

@@ -14,13 +14,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from mlops_inference.app import create_app
+from mlops_inference.local import serving
 from mlops_inference.main import build_service
 from mlops_inference.settings import ServiceSettings
 from shared.local_lambda import LocalLambdaContext
-from shared.local_server import free_port
 from shared.manifest import REPO_ROOT
 from tests.inference_support import MODEL, model_files, register
 
@@ -40,23 +39,8 @@ def live(state):
     """uvicorn serving the app on a free port, in this process (so the test can watch the swap)."""
     register(state, 1, model_files(bias=0.0))
     settings = ServiceSettings(model_name=MODEL, env="dev", reload_s=0.2, max_wait_ms=2.0)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(build_service(settings)), port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.05)
-    else:
-        raise RuntimeError("the service did not become ready")
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(build_service(settings))) as url:
+        yield url
 
 
 def test_a_new_version_is_swapped_in_while_requests_flow_and_none_is_dropped(live, state):
