@@ -75,7 +75,7 @@ class BodyLimit:
         if declared and declared.isdigit() and int(declared) > self.limit:
             await self._too_large(send)
             return
-        seen = 0
+        seen, started = 0, False
 
         async def counting() -> dict:
             nonlocal seen
@@ -85,9 +85,16 @@ class BodyLimit:
                 raise _TooLarge
             return message
 
+        async def tracking(message: dict) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self.app(scope, counting, send)
+            await self.app(scope, counting, tracking)
         except _TooLarge:
+            if started:  # the app answered before reading it all: its answer stands, close the rest
+                return
             await self._too_large(send)
 
     async def _too_large(self, send: Any) -> None:
@@ -141,6 +148,7 @@ class Service:
 
     def __post_init__(self) -> None:
         self.metrics = self.metrics or ServiceMetrics()
+        self.holder.on_swap = _on_swap(self.metrics)  # before start(): the first load counts too
 
     def _forward(self, rows: list[dict[str, Any]]) -> list[tuple[float, str, int]]:
         """One forward pass over rows of one or several requests, with whatever model is current now."""
@@ -313,5 +321,4 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
             raise HTTPException(404, f"no drift run recorded for {settings.model_name} ({settings.env})")
         return latest
 
-    service.holder.on_swap = _on_swap(metrics)
     return app
