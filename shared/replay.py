@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -41,6 +42,18 @@ class _Capture(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.fields.append(dict(getattr(record, "fields", {})))
+
+
+@contextlib.contextmanager
+def _outcome_lines() -> Iterator[_Capture]:
+    """The outcome lines the function logs while the block runs."""
+    capture = _Capture()
+    outcome_logger = logging.getLogger(OUTCOME_LOGGER_NAME)
+    outcome_logger.addHandler(capture)
+    try:
+        yield capture
+    finally:
+        outcome_logger.removeHandler(capture)
 
 
 def _framework_rejection(text: str) -> str:
@@ -88,30 +101,21 @@ class Replayer:
         exception is what the runtime would see too: the invocation fails and is retried."""
         from shared.local_lambda import invoke
 
-        capture = _Capture()
-        outcome_logger = logging.getLogger(OUTCOME_LOGGER_NAME)
-        outcome_logger.addHandler(capture)
-        try:
-            with contextlib.redirect_stdout(self._lambda_stdout or sys.stderr):
-                invoke(spec, event)
-            failed = None
-        except Exception as exc:
-            failed = exc
-        finally:
-            outcome_logger.removeHandler(capture)
+        failed = None
+        with _outcome_lines() as capture:
+            try:
+                with contextlib.redirect_stdout(self._lambda_stdout or sys.stderr):
+                    invoke(spec, event)
+            except Exception as exc:
+                failed = exc
         if capture.fields:
             last = capture.fields[-1]
             return ReplayResult(label, spec.name, str(last.get("outcome")), str(last.get("detail")))
         return ReplayResult(label, spec.name, "error", f"{type(failed).__name__}: {failed}")
 
     def deliver(self, spec: FunctionSpec, delivery: HttpDelivery, *, label: str) -> ReplayResult:
-        capture = _Capture()
-        outcome_logger = logging.getLogger(OUTCOME_LOGGER_NAME)
-        outcome_logger.addHandler(capture)
-        try:
+        with _outcome_lines() as capture:
             response = self._client(spec).post("/", headers=delivery.headers, data=delivery.body)
-        finally:
-            outcome_logger.removeHandler(capture)
         status = response.status_code
         if capture.fields:
             last = capture.fields[-1]

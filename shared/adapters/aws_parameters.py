@@ -7,12 +7,12 @@ Values are never part of a message or a repr; botocore errors become the project
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from shared.adapters._ttl_cache import TtlCache
 from shared.errors import ConfigError, TransientError
 
 TARGETS_TTL_S = 60.0
@@ -35,23 +35,6 @@ def _aws(what: str) -> Iterator[None]:
         raise TransientError(f"{what}: {type(exc).__name__}") from None
 
 
-class _Cached:
-    def __init__(self, ttl_s: float, clock: Callable[[], float]) -> None:
-        self._ttl_s, self._clock = ttl_s, clock
-        self._values: dict[str, tuple[float, Any]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str, load: Callable[[], Any]) -> Any:
-        with self._lock:
-            found = self._values.get(key)
-            if found and self._clock() - found[0] < self._ttl_s:
-                return found[1]
-        value = load()
-        with self._lock:
-            self._values[key] = (self._clock(), value)
-        return value
-
-
 class SsmParameter:
     """One parameter's text (SecureString decrypted)."""
 
@@ -59,7 +42,7 @@ class SsmParameter:
         self, client: Any, name: str, *, ttl_s: float = TARGETS_TTL_S, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._client, self.name = client, name
-        self._cache = _Cached(ttl_s, clock)
+        self._cache = TtlCache(ttl_s, clock)
 
     def __repr__(self) -> str:
         return f"SsmParameter({self.name!r})"
@@ -79,7 +62,7 @@ class SecretsManagerSecretSource:
         self, client: Any, *, ttl_s: float = SECRETS_TTL_S, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._client = client
-        self._cache = _Cached(ttl_s, clock)
+        self._cache = TtlCache(ttl_s, clock)
 
     def __repr__(self) -> str:
         return "SecretsManagerSecretSource()"

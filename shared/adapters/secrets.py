@@ -7,12 +7,12 @@ instance lives for hours and secrets rotate, but an access per event would add l
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from shared.adapters._gcp_errors import translate_errors
+from shared.adapters._ttl_cache import TtlCache
 
 if TYPE_CHECKING:
     from google.cloud import secretmanager
@@ -42,10 +42,7 @@ class SecretManagerSecretSource:
     ) -> None:
         self._client = client
         self._project = project
-        self._ttl_s = cache_ttl_s
-        self._clock = clock
-        self._cache: dict[str, tuple[float, str | None]] = {}
-        self._lock = threading.Lock()
+        self._cache = TtlCache(cache_ttl_s, clock)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(project={self._project!r})"
@@ -57,16 +54,7 @@ class SecretManagerSecretSource:
 
     def get(self, name: str) -> str | None:
         version = self.version_name(name)
-        now = self._clock()
-        with self._lock:
-            cached = self._cache.get(version)
-        if cached is not None and now < cached[0]:
-            return cached[1]
-        value = self._access(version)
-        with self._lock:
-            # A missing secret is remembered too: every event would otherwise ask again, for the same answer.
-            self._cache[version] = (now + self._ttl_s, value)
-        return value
+        return self._cache.get(version, lambda: self._access(version))
 
     def _access(self, version: str) -> str | None:
         from google.api_core.exceptions import NotFound
