@@ -1,0 +1,110 @@
+variable "project_id" {
+  type        = string
+  description = "GCP project of the service."
+}
+
+variable "region" {
+  type        = string
+  description = "Cloud Run region."
+}
+
+variable "env" {
+  type        = string
+  description = "Environment whose registry and model bucket are served (ENV)."
+}
+
+variable "name" {
+  type        = string
+  description = "Service name."
+  default     = "inference"
+}
+
+variable "model_name" {
+  type        = string
+  description = "The registered model this service serves (MODEL_NAME)."
+}
+
+variable "image" {
+  type        = string
+  description = "Inference image (containers/inference/Dockerfile, target runtime), preferably pinned by digest."
+}
+
+variable "cpu" {
+  type        = string
+  description = "CPUs per instance; torch uses them all."
+  default     = "2"
+}
+
+variable "memory" {
+  type        = string
+  description = "Memory per instance."
+  default     = "2Gi"
+}
+
+variable "min_instances" {
+  type        = number
+  description = "Warm instances (loading a model takes seconds: keep 1 where latency matters)."
+  default     = 0
+}
+
+variable "max_instances" {
+  type        = number
+  description = "Upper bound on instances."
+  default     = 5
+}
+
+variable "concurrency" {
+  type        = number
+  description = "Requests per instance at once: the micro-batcher gathers them into one forward pass."
+  default     = 32
+}
+
+variable "inference_settings" {
+  type        = map(string)
+  description = "INFERENCE_* variables (containers/inference/mlops_inference/settings.py): INFERENCE_BATCHING, INFERENCE_MAX_BATCH_SIZE, INFERENCE_MAX_WAIT_MS, INFERENCE_MAX_ROWS, INFERENCE_MAX_BODY_BYTES, INFERENCE_RELOAD_S, INFERENCE_THREADS."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for key in keys(var.inference_settings) : startswith(key, "INFERENCE_")])
+    error_message = "Only INFERENCE_* variables belong here."
+  }
+}
+
+variable "model_bucket" {
+  type        = string
+  description = "Model bucket (ml-models-{env}): the service reads model files at the generation the registry pinned."
+}
+
+variable "monitoring_dataset" {
+  type        = string
+  description = "Dataset of drift_runs: /monitoring/drift reads the latest run."
+}
+
+variable "invoker_members" {
+  type        = list(string)
+  description = "Who may call the service (e.g. serviceAccount:frontend@P.iam.gserviceaccount.com). Default none; allUsers is refused."
+  default     = []
+
+  validation {
+    condition     = !anytrue([for member in var.invoker_members : contains(["allUsers", "allAuthenticatedUsers"], member)])
+    error_message = "The inference service is never public: name the callers."
+  }
+}
+
+variable "ingress" {
+  type        = string
+  description = "Cloud Run ingress (INGRESS_TRAFFIC_ALL with IAM-checked callers, or INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER behind a load balancer)."
+  default     = "INGRESS_TRAFFIC_ALL"
+}
+
+variable "labels" {
+  type        = map(string)
+  description = "Labels on the service."
+  default     = {}
+}
+
+variable "startup_probe_path" {
+  type        = string
+  description = "Startup probe path: /readyz (ready with a model loaded) or /healthz for a first deploy before any model is registered."
+  default     = "/readyz"
+}

@@ -1,0 +1,14 @@
+output "job_id" {
+  description = "The Cloud Scheduler job's id."
+  value       = google_cloud_scheduler_job.this.id
+}
+
+output "job_name" {
+  description = "The job's name, as the function sees it."
+  value       = google_cloud_scheduler_job.this.name
+}
+
+output "invoker_service_account_email" {
+  description = "The HTTP target's OIDC identity (null for Pub/Sub targets)."
+  value       = local.is_http ? google_service_account.invoker[0].email : null
+}

@@ -1,0 +1,105 @@
+# The registry's and the drift runs' stores, created here so the functions never need create rights:
+# BigQuery tables partitioned and clustered exactly as shared/adapters/_bigquery.py
+# ensure_partitioned_table would create them, and the Firestore database with its TTL policies.
+
+locals {
+  # The alert ledger (budget_alerts) keeps no expiring field: its `highest` per budget period is the
+  # memory that stops a repeat, and a period's documents are few. The registry collections are kept.
+  ttl_fields = coalesce(var.ttl_fields, { (var.idempotency_collection) = "expire_at" })
+}
+
+# -- BigQuery --------------------------------------------------------------------------------------
+resource "google_bigquery_dataset" "registry" {
+  project       = var.project_id
+  dataset_id    = var.registry_dataset
+  location      = var.bigquery_location
+  description   = "Model registry: one row per model object version (register_model, reconcile_registry)."
+  labels        = var.labels
+  friendly_name = var.registry_dataset
+
+  dynamic "default_encryption_configuration" {
+    for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
+
+    content {
+      kms_key_name = default_encryption_configuration.value
+    }
+  }
+}
+
+resource "google_bigquery_dataset" "monitoring" {
+  project       = var.project_id
+  dataset_id    = var.monitoring_dataset
+  location      = var.bigquery_location
+  description   = "Drift monitoring: one summary row per drift run (drift_report)."
+  labels        = var.labels
+  friendly_name = var.monitoring_dataset
+
+  dynamic "default_encryption_configuration" {
+    for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
+
+    content {
+      kms_key_name = default_encryption_configuration.value
+    }
+  }
+}
+
+resource "google_bigquery_table" "models" {
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.registry.dataset_id
+  table_id            = var.registry_table
+  description         = "One row per GCS object version of a model (record_key = bucket/name#generation)."
+  schema              = file(var.models_schema_path)
+  clustering          = ["model", "env"]
+  deletion_protection = var.deletion_protection
+  labels              = var.labels
+
+  # As BigQueryRegistryTable.ensure_table: day partitions on registered_at, clustered on model, env.
+  time_partitioning {
+    type  = "DAY"
+    field = "registered_at"
+  }
+}
+
+resource "google_bigquery_table" "drift_runs" {
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.monitoring.dataset_id
+  table_id            = "drift_runs"
+  description         = "One summary row per drift run (run_key = job@schedule time)."
+  schema              = file(var.drift_runs_schema_path)
+  clustering          = ["model", "env"]
+  deletion_protection = var.deletion_protection
+  labels              = var.labels
+
+  # As BigQueryDriftRunStore.ensure_table: day partitions on started_at, clustered on model, env.
+  time_partitioning {
+    type  = "DAY"
+    field = "started_at"
+  }
+}
+
+# -- Firestore -------------------------------------------------------------------------------------
+resource "google_firestore_database" "this" {
+  project                           = var.project_id
+  name                              = "(default)"
+  location_id                       = var.firestore_location
+  type                              = "FIRESTORE_NATIVE"
+  concurrency_mode                  = "OPTIMISTIC"
+  point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
+  delete_protection_state           = var.deletion_protection ? "DELETE_PROTECTION_ENABLED" : "DELETE_PROTECTION_DISABLED"
+  deletion_policy                   = var.deletion_protection ? "ABANDON" : "DELETE"
+}
+
+# Expired claims are deleted by Firestore itself (within about a day of expire_at).
+resource "google_firestore_field" "ttl" {
+  for_each = local.ttl_fields
+
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = each.key
+  field      = each.value
+
+  ttl_config {}
+
+  # A TTL timestamp is never queried: no single-field index on it, so no index write hot spot.
+  index_config {}
+}

@@ -1,0 +1,29 @@
+output "registry_dataset_id" {
+  description = "Dataset of the registry table."
+  value       = google_bigquery_dataset.registry.dataset_id
+}
+
+output "monitoring_dataset_id" {
+  description = "Dataset of the drift_runs table."
+  value       = google_bigquery_dataset.monitoring.dataset_id
+}
+
+output "models_table_id" {
+  description = "project.dataset.table of the registry (shared/config.py bigquery_table_id)."
+  value       = "${var.project_id}.${google_bigquery_dataset.registry.dataset_id}.${google_bigquery_table.models.table_id}"
+}
+
+output "drift_runs_table_id" {
+  description = "project.dataset.table of the drift runs."
+  value       = "${var.project_id}.${google_bigquery_dataset.monitoring.dataset_id}.${google_bigquery_table.drift_runs.table_id}"
+}
+
+output "firestore_database" {
+  description = "The Firestore database's name."
+  value       = google_firestore_database.this.name
+}
+
+output "ttl_fields" {
+  description = "TTL policies, collection => field."
+  value       = local.ttl_fields
+}

@@ -1,0 +1,24 @@
+output "model_bucket" {
+  description = "Name of the model bucket (ml-models-{env})."
+  value       = google_storage_bucket.this["models"].name
+}
+
+output "drift_data_bucket" {
+  description = "Name of the drift data bucket (ml-drift-{env})."
+  value       = google_storage_bucket.this["drift_data"].name
+}
+
+output "drift_logs_bucket" {
+  description = "Name of the drift reports bucket (ml-drift-logs-{env})."
+  value       = google_storage_bucket.this["drift_logs"].name
+}
+
+output "sources_bucket" {
+  description = "Name of the functions' sources bucket."
+  value       = google_storage_bucket.this["sources"].name
+}
+
+output "bucket_names" {
+  description = "Every bucket, by role."
+  value       = { for role, bucket in google_storage_bucket.this : role => bucket.name }
+}
