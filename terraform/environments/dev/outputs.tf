@@ -1,0 +1,29 @@
+output "functions" {
+  description = "Deployed GCP functions by manifest name."
+  value       = module.platform.functions
+}
+
+output "buckets" {
+  description = "Buckets by role."
+  value       = module.platform.buckets
+}
+
+output "topics" {
+  description = "Pub/Sub topics by name."
+  value       = module.platform.topics
+}
+
+output "secrets" {
+  description = "Secrets to give a value with `gcloud secrets versions add`."
+  value       = module.platform.secrets
+}
+
+output "inference_uri" {
+  description = "The inference service's URI."
+  value       = module.platform.inference_uri
+}
+
+output "ecr_rollout" {
+  description = "The AWS side of the platform."
+  value       = module.platform.ecr_rollout
+}

@@ -1,0 +1,115 @@
+variable "project_id" {
+  type        = string
+  description = "GCP project of this environment."
+}
+
+variable "region" {
+  type        = string
+  description = "GCP region of functions, buckets, Cloud Run and Cloud Scheduler."
+  default     = "europe-west1"
+}
+
+variable "aws_region" {
+  type        = string
+  description = "AWS region of the ECR rollout Lambda and its repositories."
+  default     = "eu-west-1"
+}
+
+variable "bundles_dir" {
+  type        = string
+  description = "Deploy bundles (mlops-events build --all); null: the repository's dist/."
+  default     = null
+}
+
+variable "bigquery_location" {
+  type        = string
+  description = "BigQuery location of ml_registry and ml_monitoring."
+  default     = "EU"
+}
+
+variable "firestore_location" {
+  type        = string
+  description = "Firestore database location."
+  default     = "eur3"
+}
+
+variable "kms_key_name" {
+  type        = string
+  description = "Optional CMEK for buckets, datasets and topics."
+  default     = null
+}
+
+variable "schedule_payloads" {
+  type        = map(any)
+  description = "Scheduled jobs' payloads by function name, replacing the manifest's demo payload."
+  default     = {}
+}
+
+variable "budget" {
+  type = object({
+    billing_account             = string
+    amount                      = number
+    currency_code               = optional(string, "USD")
+    current_spend_thresholds    = optional(list(number), [0.5, 0.9, 1.0])
+    forecasted_spend_thresholds = optional(list(number), [1.0])
+    scope_projects              = optional(list(string), [])
+  })
+  description = "The Cloud Billing budget budget_alert reports on."
+}
+
+variable "inference" {
+  type = object({
+    image              = string
+    model_name         = string
+    min_instances      = optional(number, 0)
+    max_instances      = optional(number, 5)
+    cpu                = optional(string, "2")
+    memory             = optional(string, "2Gi")
+    inference_settings = optional(map(string), {})
+    invoker_members    = optional(list(string), [])
+    startup_probe_path = optional(string, "/readyz")
+  })
+  description = "The inference service; null: none yet."
+  default     = null
+}
+
+variable "batch_job" {
+  type = object({
+    image           = string
+    model_name      = string
+    input_uri       = string
+    output_uri      = string
+    extra_args      = optional(list(string), [])
+    input_buckets   = optional(list(string), [])
+    output_buckets  = optional(list(string), [])
+    input_datasets  = optional(list(string), [])
+    output_datasets = optional(list(string), [])
+    schedule        = optional(string)
+  })
+  description = "The batch prediction job; null: none."
+  default     = null
+}
+
+variable "ecr_repositories" {
+  type        = list(string)
+  description = "ECR repositories whose pushes roll the k3s Deployments."
+  default     = ["ml/inference", "ml/batch-predict"]
+}
+
+variable "rollout_targets_yaml" {
+  type        = string
+  description = "Rollout targets document stored in SSM for ecr_rollout; null: the sample events/ecr/targets.yaml."
+  default     = null
+}
+
+variable "log_retention_days" {
+  type        = number
+  description = "CloudWatch log retention of the Lambda."
+  default     = 30
+}
+
+variable "labels" {
+  type        = map(string)
+  description = "Labels/tags on every resource."
+  default     = {}
+}
