@@ -1,0 +1,105 @@
+"""terraform/ deploys exactly what functions/manifest.yaml, shared/config.py and shared/schemas describe.
+
+The checks live in tests/terraform_contract.py; here they run on the repository (GIVEN the real files,
+THEN no violation) and on altered copies (GIVEN one broken promise, THEN it is reported), so each
+check is known to be able to fail.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from shared.manifest import MANIFEST_PATH, REPO_ROOT
+from tests.terraform_contract import Terraform, violations
+
+TERRAFORM = REPO_ROOT / "terraform"
+pytestmark = pytest.mark.skipif(not TERRAFORM.is_dir(), reason="no terraform/ yet")
+
+
+@pytest.fixture
+def manifest() -> dict:
+    return yaml.safe_load(MANIFEST_PATH.read_text())
+
+
+@pytest.fixture
+def terraform_copy(tmp_path) -> Path:
+    target = tmp_path / "terraform"
+    shutil.copytree(TERRAFORM, target, ignore=shutil.ignore_patterns(".terraform", "*.zip"))
+    return target
+
+
+def test_terraform_keeps_every_promise_of_the_manifest_config_and_schemas(manifest):
+    problems = violations(REPO_ROOT, manifest)
+    assert problems == [], "\n".join(problems)
+
+
+def test_every_manifest_function_has_one_deployment_keyed_by_its_name(manifest):
+    tf = Terraform.parse(TERRAFORM)
+    functions = tf.of("resource", "google_cloudfunctions2_function")
+    assert [b.module_dir.name for b in functions] == ["gcp-function"]
+    call = next(b for b in tf.of("module", module="platform") if b.name == "function")
+    assert call.get("for_each") == "local.gcp_functions"
+
+
+def test_an_unknown_trigger_kind_is_reported(manifest):
+    # GIVEN a manifest with a function whose trigger no module handles
+    extra = copy.deepcopy(next(f for f in manifest["functions"] if f["name"] == "budget_alert"))
+    extra.update(name="audit_log_sink", trigger={"kind": "cloudtasks", "queue": "audit"})
+    manifest["functions"].append(extra)
+    # THEN the contract names it (and its missing least-privilege entry)
+    problems = violations(REPO_ROOT, manifest)
+    assert "audit_log_sink: trigger kind 'cloudtasks' is not one the gcp-function module handles" in problems
+    assert any(p.startswith("audit_log_sink: no least-privilege entry") for p in problems)
+
+
+def test_a_dead_letter_topic_on_an_eventarc_trigger_is_reported_as_a_promise_nothing_keeps(manifest):
+    register = next(f for f in manifest["functions"] if f["name"] == "register_model")
+    register["retry"]["dead_letter_topic"] = "register-model-dead-letter"
+    problems = violations(REPO_ROOT, manifest)
+    assert any("register_model: Eventarc GCS triggers have no dead-letter topic" in p for p in problems)
+
+
+def test_a_bucket_the_code_uses_but_terraform_lacks_is_reported(manifest):
+    drift = next(f for f in manifest["functions"] if f["name"] == "drift_report")
+    drift["env"]["MLOPS_EVENTS_DRIFT_LOGS_BUCKET"] = "ml-drift-archive-{env}"
+    problems = violations(REPO_ROOT, manifest)
+    assert "bucket ml-drift-archive-{env} (drift_report env MLOPS_EVENTS_DRIFT_LOGS_BUCKET) is not declared by modules/storage" in problems
+
+
+def test_secrets_not_declared_from_the_manifest_are_reported(manifest, terraform_copy):
+    main = terraform_copy / "modules" / "platform" / "main.tf"
+    main.write_text(main.read_text().replace('resource "google_secret_manager_secret" "this"', 'resource "google_secret_manager_secret" "gone"').replace("for_each = local.secret_names", "for_each = toset([])"))
+    problems = violations(REPO_ROOT, manifest, terraform_copy)
+    assert any("Secret Manager secrets ['slack-webhook'] are not declared" in p for p in problems)
+
+
+def test_a_public_invoker_a_secret_version_and_an_undocumented_variable_are_reported(manifest, terraform_copy):
+    (terraform_copy / "modules" / "gcp-function" / "leak.tf").write_text(
+        'resource "google_cloud_run_v2_service_iam_member" "public" {\n'
+        '  name   = google_cloudfunctions2_function.this.service_config[0].service\n'
+        '  role   = "roles/run.invoker"\n'
+        '  member = "allUsers"\n'
+        "}\n\n"
+        'resource "google_secret_manager_secret_version" "webhook" {\n'
+        '  secret      = "slack-webhook"\n'
+        '  secret_data = "https://hooks.slack.com/services/T000/B000/XXXX"\n'
+        "}\n\n"
+        'variable "untyped" {\n  default = 1\n}\n'
+    )
+    problems = violations(REPO_ROOT, manifest, terraform_copy)
+    assert "google_cloud_run_v2_service_iam_member.public (modules/gcp-function/leak.tf) grants allUsers" in problems
+    assert any(p.startswith("google_secret_manager_secret_version.webhook") for p in problems)
+    assert "variable untyped in modules/gcp-function has no type" in problems
+    assert "variable untyped in modules/gcp-function has no description" in problems
+
+
+def test_a_table_partitioned_unlike_its_adapter_is_reported(manifest, terraform_copy):
+    registry = terraform_copy / "modules" / "registry" / "main.tf"
+    registry.write_text(registry.read_text().replace('field = "registered_at"', 'field = "updated_at"'))
+    problems = violations(REPO_ROOT, manifest, terraform_copy)
+    assert any(p.startswith("table ml_registry.models: partition 'updated_at'") for p in problems)

@@ -1,0 +1,494 @@
+"""The Terraform contract: what terraform/ must declare for the manifest, the code's settings and its schemas.
+
+`violations(repo_root, manifest=..., tf_root=...)` parses every .tf file with python-hcl2 and returns one
+message per broken promise (empty: the wiring holds). The functional test runs it on the repository and
+on altered copies, so a check that never fires is noticed.
+
+python-hcl2 8 gives block labels and string literals with their quotes ('"x"') and expressions as
+"${...}" strings; `text` strips either wrapping so checks compare plain text.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import yaml
+
+MODULE_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md")
+PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
+GCP_MODULE = "gcp-function"
+AWS_MODULE = "aws-ecr-rollout"
+
+
+def text(value: Any) -> str:
+    """A parsed HCL value as plain text: '"x"' -> x, '${expr}' -> expr."""
+    s = str(value)
+    if len(s) >= 2 and s[0] == s[-1] == '"':
+        s = s[1:-1]
+    if s.startswith("${") and s.endswith("}") and s.count("${") == 1:
+        s = s[2:-1]
+    return s
+
+
+def label(key: str) -> str:
+    return key.strip('"')
+
+
+@dataclass
+class Block:
+    kind: str  # resource | data | module | variable | output | locals
+    type: str  # resource or data type ('' for the others)
+    name: str
+    body: dict[str, Any]
+    file: Path
+
+    def get(self, attribute: str) -> str:
+        return text(self.body.get(attribute, ""))
+
+    @property
+    def module_dir(self) -> Path:
+        return self.file.parent
+
+
+@dataclass
+class Terraform:
+    root: Path
+    blocks: list[Block] = field(default_factory=list)
+    locals: dict[Path, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, root: Path) -> Terraform:
+        tf = cls(root)
+        for path in sorted(root.rglob("*.tf")):
+            if ".terraform" in path.parts:
+                continue
+            with path.open() as handle:
+                doc = hcl2.load(handle)
+            for kind in ("resource", "data"):
+                for entry in doc.get(kind, []):
+                    for rtype, named in entry.items():
+                        for name, body in named.items():
+                            tf.blocks.append(Block(kind, label(rtype), label(name), body, path))
+            for kind in ("module", "variable", "output"):
+                for entry in doc.get(kind, []):
+                    for name, body in entry.items():
+                        tf.blocks.append(Block(kind, "", label(name), body, path))
+            for entry in doc.get("locals", []):
+                tf.locals.setdefault(path.parent, {}).update(entry)
+        return tf
+
+    def of(self, kind: str, rtype: str = "", module: str | None = None) -> list[Block]:
+        return [
+            b
+            for b in self.blocks
+            if b.kind == kind and (not rtype or b.type == rtype) and (module is None or b.module_dir.name == module)
+        ]
+
+    def variable_default(self, module: str, name: str) -> Any:
+        for b in self.of("variable", module=module):
+            if b.name == name:
+                return text(b.body.get("default", ""))
+        return None
+
+    def modules_dir(self) -> Path:
+        return self.root / "modules"
+
+
+def _walk(value: Any) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield key, inner
+            yield from _walk(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _walk(inner)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for inner in value.values():
+            yield from _strings(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _strings(inner)
+
+
+def _config_defaults(repo: Path) -> dict[str, str]:
+    """Settings' string defaults, read from shared/config.py's source (no import: a test of text)."""
+    tree = ast.parse((repo / "shared" / "config.py").read_text())
+    defaults = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == "Settings":
+            for item in node.body:
+                if isinstance(item, ast.AnnAssign) and isinstance(item.value, ast.Constant):
+                    if isinstance(item.value.value, str):
+                        defaults[item.target.id] = item.value.value  # type: ignore[union-attr]
+    return defaults
+
+
+def _env_pattern(value: str, env: str | None) -> str:
+    return value.replace(f"-{env}", "-{env}") if env else value
+
+
+# -- the checks ----------------------------------------------------------------------------------------
+
+
+def violations(repo: Path, manifest: dict[str, Any] | None = None, tf_root: Path | None = None) -> list[str]:
+    manifest = manifest if manifest is not None else yaml.safe_load((repo / "functions" / "manifest.yaml").read_text())
+    tf = Terraform.parse(tf_root or repo / "terraform")
+    functions = manifest.get("functions", [])
+    out: list[str] = []
+    out += _module_layout(tf)
+    out += _deployments(tf, functions)
+    out += _trigger_kinds(tf, functions)
+    out += _function_attributes(tf)
+    out += _retry_semantics(functions)
+    out += _access(tf, functions)
+    out += _buckets(tf, repo, functions)
+    out += _tables(tf, repo)
+    out += _firestore(tf, repo)
+    out += _topics_and_secrets(tf, functions)
+    out += _aws_names(tf, functions)
+    out += _no_public_invokers(tf)
+    out += _no_secret_values(tf)
+    return out
+
+
+def _module_layout(tf: Terraform) -> list[str]:
+    out = []
+    for module in sorted(p for p in tf.modules_dir().iterdir() if p.is_dir()):
+        missing = [f for f in MODULE_FILES if not (module / f).is_file()]
+        if missing:
+            out.append(f"module {module.name} lacks {', '.join(missing)}")
+    for b in tf.of("variable"):
+        where = f"{b.module_dir.relative_to(tf.root)}"
+        for attribute in ("type", "description"):
+            if not b.get(attribute):
+                out.append(f"variable {b.name} in {where} has no {attribute}")
+    return out
+
+
+def _platform_filter(tf: Terraform, module_source: str) -> tuple[Block | None, str | None]:
+    """The module call of `module_source` and the manifest platform its for_each selects."""
+    calls = [b for b in tf.of("module", module="platform") if b.get("source") == f"../{module_source}"]
+    if len(calls) != 1:
+        return None, None
+    call = calls[0]
+    match = re.fullmatch(r"local\.(\w+)", call.get("for_each"))
+    locals_ = tf.locals.get(call.module_dir, {})
+    expression = text(locals_.get(match.group(1), "")) if match else ""
+    selected = re.fullmatch(
+        r'\{for (\w+) in local\.manifest\.functions : \1\.name => \1 if \1\.platform == "([\w-]+)"\}', expression
+    )
+    manifest_local = text(locals_.get("manifest", ""))
+    if not manifest_local.startswith("yamldecode(file(") or not selected:
+        return call, None
+    return call, selected.group(2)
+
+
+def _deployments(tf: Terraform, functions: list[dict[str, Any]]) -> list[str]:
+    out = []
+    platforms = {f["platform"] for f in functions}
+    for unknown in sorted(platforms - {"gcp-function", "aws-lambda"}):
+        out.append(f"manifest platform {unknown!r} has no Terraform module")
+    for module_source, platform, rtype in (
+        (GCP_MODULE, "gcp-function", "google_cloudfunctions2_function"),
+        (AWS_MODULE, "aws-lambda", "aws_lambda_function"),
+    ):
+        call, selected = _platform_filter(tf, module_source)
+        if call is None:
+            out.append(f"platform module calls ../{module_source} not exactly once")
+        elif selected != platform:
+            out.append(
+                f"module {call.name} is not for_each over the manifest's {platform} entries (yamldecode(file(...)))"
+            )
+        declared = tf.of("resource", rtype)
+        stray = [f"{b.file.relative_to(tf.root)}" for b in declared if b.module_dir.name != module_source]
+        if stray:
+            out.append(f"{rtype} declared outside modules/{module_source}: {stray}")
+        if (tf.modules_dir() / module_source).is_dir() and len(declared) != 1 and platform in platforms:
+            out.append(f"modules/{module_source} should declare exactly one {rtype}, found {len(declared)}")
+    return out
+
+
+def _handled_kinds(tf: Terraform) -> set[str]:
+    kinds: set[str] = set()
+    for b in tf.of("variable", module=GCP_MODULE):
+        if b.name == "trigger":
+            for rule in b.body.get("validation", []):
+                match = re.match(r"contains\(\[([^\]]*)\], var\.trigger\.kind\)$", text(rule.get("condition", "")))
+                if match:
+                    kinds |= {k.strip().strip('"') for k in match.group(1).split(",")}
+    return kinds
+
+
+def _trigger_kinds(tf: Terraform, functions: list[dict[str, Any]]) -> list[str]:
+    gcp_kinds = _handled_kinds(tf)
+    out = []
+    for f in functions:
+        kind = (f.get("trigger") or {}).get("kind")
+        handled = gcp_kinds if f["platform"] == "gcp-function" else {"eventbridge"}
+        if kind not in handled:
+            out.append(f"{f['name']}: trigger kind {kind!r} is not one the {f['platform']} module handles")
+    return out
+
+
+# Which module argument carries which manifest field.
+FUNCTION_ARGUMENTS = {
+    "entry_point": ["each.value.entry_point"],
+    "secrets": ["each.value.secrets"],
+    "env_vars": ["each.value.env"],
+    "timeout_s": ["each.value.timeout_s"],
+    "trigger": ["each.value.trigger.kind", "each.value.trigger.event_types", "each.value.trigger.filters",
+                "each.value.trigger.topic"],
+    "retry": ["each.value.retry.policy", "each.value.retry.max_attempts", "each.value.retry.min_backoff_s",
+              "each.value.retry.max_backoff_s", "each.value.retry.dead_letter_topic"],
+}
+SCHEDULE_ARGUMENTS = {
+    "schedule": ["each.value.trigger.schedule"],
+    "time_zone": ["each.value.trigger.time_zone"],
+    "pubsub_target": ["each.value.trigger.topic", "each.value.trigger.payload", "each.value.trigger.attributes"],
+}
+# And how the gcp-function module uses them.
+FUNCTION_MODULE_USES = {
+    "google_cloudfunctions2_function": ["var.entry_point", "var.trigger.event_types", "var.trigger.filters",
+                                        "var.retry.policy", "local.environment"],
+    "google_pubsub_subscription": ["var.trigger.topic", "local.max_delivery_attempts", "local.min_backoff_s"],
+    "google_eventarc_trigger": ["var.trigger.event_types", "var.trigger.filters"],
+    "google_secret_manager_secret_iam_member": ["var.secrets"],
+}
+
+
+def _function_attributes(tf: Terraform) -> list[str]:
+    out = []
+    calls = {b.name: b for b in tf.of("module", module="platform")}
+    for call_name, wanted in (("function", FUNCTION_ARGUMENTS), ("schedule", SCHEDULE_ARGUMENTS)):
+        call = calls.get(call_name)
+        if call is None:
+            out.append(f"platform has no module {call_name!r}")
+            continue
+        for argument, references in wanted.items():
+            value = " ".join(_strings(call.body.get(argument, "")))
+            for reference in references:
+                if reference not in value:
+                    out.append(f"module {call_name}: {argument} does not take {reference} from the manifest entry")
+    for rtype, references in FUNCTION_MODULE_USES.items():
+        blocks = tf.of("resource", rtype, module=GCP_MODULE)
+        body = " ".join(s for b in blocks for s in _strings(b.body))
+        for reference in references:
+            if reference not in body:
+                out.append(f"modules/{GCP_MODULE}: {rtype} does not use {reference}")
+    return out
+
+
+def _retry_semantics(functions: list[dict[str, Any]]) -> list[str]:
+    """A dead-letter topic on an Eventarc GCS trigger would be a promise nothing keeps."""
+    out = []
+    by_name = {f["name"]: f for f in functions}
+    for f in functions:
+        kind, retry = f["trigger"].get("kind"), f.get("retry") or {}
+        if kind == "eventarc":
+            if retry.get("dead_letter_topic"):
+                out.append(f"{f['name']}: Eventarc GCS triggers have no dead-letter topic, yet the manifest names one")
+            healer = by_name.get(retry.get("reconciled_by") or "")
+            if healer is None or healer["trigger"].get("kind") != "schedule":
+                out.append(f"{f['name']}: reconciled_by must name a scheduled function (events Eventarc drops)")
+        if kind in {"pubsub", "schedule"} and not retry.get("dead_letter_topic"):
+            out.append(f"{f['name']}: a push subscription needs a dead_letter_topic")
+    return out
+
+
+def _access(tf: Terraform, functions: list[dict[str, Any]]) -> list[str]:
+    access = tf.locals.get(tf.modules_dir() / "platform", {}).get("function_access", {})
+    out = []
+    for f in functions:
+        if f["platform"] == "gcp-function" and f["name"] not in access:
+            out.append(f"{f['name']}: no least-privilege entry in platform function_access (its SA gets no data access)")
+    return out
+
+
+def _bucket_patterns(tf: Terraform) -> set[str]:
+    storage = tf.modules_dir() / "storage"
+    buckets = tf.locals.get(storage, {}).get("buckets", {})
+    patterns = set()
+    for value in buckets.values():
+        match = re.fullmatch(r'replace\(var\.(\w+), "\{env\}", var\.env\)', text(value))
+        if match:
+            patterns.add(tf.variable_default("storage", match.group(1)))
+    if not tf.of("resource", "google_storage_bucket", module="storage"):
+        return set()
+    return patterns
+
+
+def _buckets(tf: Terraform, repo: Path, functions: list[dict[str, Any]]) -> list[str]:
+    config = _config_defaults(repo)
+    used = {config["bucket_pattern"]: "shared/config.py bucket_pattern",
+            config["drift_logs_bucket"]: "shared/config.py drift_logs_bucket"}
+    for f in functions:
+        if f["platform"] != "gcp-function":
+            continue
+        for key, value in (f.get("env") or {}).items():
+            if "BUCKET" in key:
+                used[str(value)] = f"{f['name']} env {key}"
+        trigger = f["trigger"]
+        if trigger.get("filters", {}).get("bucket"):
+            used[trigger["filters"]["bucket"]] = f"{f['name']} trigger filter"
+        payload = trigger.get("payload") or {}
+        for uri in re.findall(r"gs://([^/\"']+)/", str(payload)):
+            used[_env_pattern(uri, payload.get("env"))] = f"{f['name']} payload"
+    declared = _bucket_patterns(tf)
+    return [f"bucket {pattern} ({why}) is not declared by modules/storage" for pattern, why in used.items()
+            if pattern not in declared]
+
+
+def _tables(tf: Terraform, repo: Path) -> list[str]:
+    out = []
+    config = _config_defaults(repo)
+    datasets = {}
+    for b in tf.of("resource", "google_bigquery_dataset"):
+        ref = b.get("dataset_id")
+        value = tf.variable_default(b.module_dir.name, ref[4:]) if ref.startswith("var.") else ref
+        datasets[b.name] = value
+    tables = {}
+    for b in tf.of("resource", "google_bigquery_table"):
+        dataset_ref = re.fullmatch(r"google_bigquery_dataset\.(\w+)\.dataset_id", b.get("dataset_id"))
+        table = b.get("table_id")
+        table = tf.variable_default(b.module_dir.name, table[4:]) if table.startswith("var.") else table
+        dataset = datasets.get(dataset_ref.group(1)) if dataset_ref else None
+        tables[f"{dataset}.{table}"] = b
+    for wanted in (config["bigquery_dataset"], config["monitoring_dataset"]):
+        if wanted not in datasets.values():
+            out.append(f"BigQuery dataset {wanted} (shared/config.py) is not declared")
+    if f"{config['bigquery_dataset']}.{config['bigquery_table']}" not in tables:
+        out.append(f"BigQuery table {config['bigquery_dataset']}.{config['bigquery_table']} is not declared")
+    # The adapters' own partitioning, so the code never has to create or alter a table.
+    layouts = {}
+    for adapter in (repo / "shared" / "adapters").glob("bigquery_*.py"):
+        source = adapter.read_text()
+        partition = re.search(r'partition_field="(\w+)"', source)
+        clustering = re.search(r"clustering=\[([^\]]*)\]", source)
+        if partition and clustering:
+            layouts[adapter.name] = (partition.group(1), [c.strip().strip("\"'") for c in clustering.group(1).split(",")])
+    platform_calls = " ".join(s for b in tf.of("module", module="platform") for s in _strings(b.body))
+    for schema in sorted((repo / "shared" / "schemas").glob("*.json")):
+        name = schema.name.removesuffix(".json")
+        block = tables.get(name)
+        if block is None:
+            out.append(f"BigQuery table {name} (shared/schemas/{schema.name}) is not declared")
+            continue
+        if not block.get("schema").startswith("file(var."):
+            out.append(f"table {name}: schema is not read with file() from shared/schemas")
+        if f"/{schema.name}" not in platform_calls:
+            out.append(f"table {name}: the platform does not pass shared/schemas/{schema.name}")
+        fields = {f["name"] for f in __import__("json").loads(schema.read_text())}
+        partitioning = (block.body.get("time_partitioning") or [{}])[0]
+        partition = text(partitioning.get("field", ""))
+        clustering = [text(c) for c in block.body.get("clustering", [])]
+        if (partition, clustering) not in layouts.values() or partition not in fields:
+            out.append(f"table {name}: partition {partition!r} / clustering {clustering} differ from the adapters'")
+    return out
+
+
+def _firestore(tf: Terraform, repo: Path) -> list[str]:
+    out = []
+    config = _config_defaults(repo)
+    databases = tf.of("resource", "google_firestore_database")
+    if not databases or databases[0].get("type") != "FIRESTORE_NATIVE":
+        out.append("no Firestore database in native mode")
+    source = (repo / "shared" / "adapters" / "firestore_idempotency.py").read_text()
+    ttl_field = "expire_at" if '"expire_at"' in source else None
+    registry = tf.modules_dir() / "registry"
+    ttl_local = text(tf.locals.get(registry, {}).get("ttl_fields", ""))
+    collection_var = tf.variable_default("registry", "idempotency_collection")
+    fields = tf.of("resource", "google_firestore_field", module="registry")
+    if collection_var != config["idempotency_collection"]:
+        out.append(f"registry idempotency_collection {collection_var!r} != shared/config.py's")
+    if not ttl_field or f'(var.idempotency_collection) = "{ttl_field}"' not in ttl_local:
+        out.append("no TTL policy on the idempotency collection's expire_at field")
+    if not fields or "ttl_config" not in fields[0].body:
+        out.append("google_firestore_field has no ttl_config")
+    return out
+
+
+def _topics_and_secrets(tf: Terraform, functions: list[dict[str, Any]]) -> list[str]:
+    out = []
+    platform = tf.locals.get(tf.modules_dir() / "platform", {})
+    own = text(platform.get("own_topics", ""))
+    trigger_topics = text(platform.get("trigger_topics", ""))
+    dead_letters = text(platform.get("dead_letter_topics", ""))
+    topics = [b for b in tf.of("resource", "google_pubsub_topic", module="platform") if b.get("for_each") == "local.own_topics"]
+    if not topics or "local.trigger_topics" not in own or "local.dead_letter_topics" not in own:
+        out.append("platform does not create the manifest's trigger and dead-letter topics")
+    if "f.trigger.topic" not in trigger_topics or "f.retry.dead_letter_topic" not in dead_letters:
+        out.append("platform topics are not derived from the manifest's trigger.topic and retry.dead_letter_topic")
+    budget_topic = text(platform.get("budget_topic", ""))
+    budget_calls = [b for b in tf.of("module", module="platform") if b.get("source") == "../gcp-budget"]
+    uses_budget = any(f["name"] == "budget_alert" for f in functions)
+    if uses_budget and (not budget_calls or budget_calls[0].get("topic_name") != "local.budget_topic"
+                        or '["budget_alert"].trigger.topic' not in budget_topic):
+        out.append("the budget's topic is not budget_alert's trigger.topic")
+    holds = [b for b in tf.of("resource", "google_pubsub_subscription", module="platform")
+             if b.get("for_each") == "local.dead_letter_topics"]
+    if not holds:
+        out.append("no pull subscription keeps the dead letters")
+    secrets = [b for b in tf.of("resource", "google_secret_manager_secret", module="platform")
+               if b.get("for_each") == "local.secret_names"]
+    if not secrets or "f.secrets" not in text(platform.get("secret_names", "")):
+        gcp_secrets = sorted({s["name"] for f in functions if f["platform"] == "gcp-function" for s in f.get("secrets", [])})
+        out.append(f"Secret Manager secrets {gcp_secrets} are not declared from the manifest's secrets")
+    return out
+
+
+def _aws_names(tf: Terraform, functions: list[dict[str, Any]]) -> list[str]:
+    """The Lambda's DynamoDB table, SSM parameter and Secrets Manager secrets live in its module."""
+    out = []
+    module = tf.modules_dir() / AWS_MODULE
+    for f in functions:
+        if f["platform"] != "aws-lambda":
+            continue
+        if not module.is_dir():
+            out.append(f"{f['name']}: modules/{AWS_MODULE} is missing")
+            continue
+        env = f.get("env") or {}
+        wanted = {"aws_dynamodb_table": "MLOPS_EVENTS_IDEMPOTENCY_TABLE", "aws_ssm_parameter": "MLOPS_EVENTS_ROLLOUT_TARGETS_PARAMETER"}
+        for rtype, variable in wanted.items():
+            if variable in env and not tf.of("resource", rtype, module=AWS_MODULE):
+                out.append(f"{f['name']}: {variable}={env[variable]} but modules/{AWS_MODULE} declares no {rtype}")
+        if f.get("secrets") and not tf.of("resource", "aws_secretsmanager_secret", module=AWS_MODULE):
+            out.append(f"{f['name']}: secrets {[s['name'] for s in f['secrets']]} but no aws_secretsmanager_secret")
+    return out
+
+
+def _no_public_invokers(tf: Terraform) -> list[str]:
+    out = []
+    for b in tf.of("resource"):
+        for key, value in _walk(b.body):
+            if key in {"member", "members"}:
+                for s in _strings(value):
+                    if any(p in s for p in PUBLIC_MEMBERS):
+                        out.append(f"{b.type}.{b.name} ({b.file.relative_to(tf.root)}) grants {text(s)}")
+    for b in tf.of("variable"):
+        if "member" in b.name and any(p in s for s in _strings(b.body.get("default", [])) for p in PUBLIC_MEMBERS):
+            out.append(f"variable {b.name} ({b.file.relative_to(tf.root)}) defaults to a public member")
+    return out
+
+
+def _no_secret_values(tf: Terraform) -> list[str]:
+    out = []
+    for b in tf.of("resource", "google_secret_manager_secret_version") + tf.of("resource", "aws_secretsmanager_secret_version"):
+        out.append(f"{b.type}.{b.name} in {b.file.relative_to(tf.root)}: secret values must stay out of Terraform state")
+    for path in sorted(tf.root.rglob("*")):
+        if path.suffix in {".tf", ".tfvars"} and ".terraform" not in path.parts:
+            content = path.read_text()
+            for marker in ("secret_data", "hooks.slack.com/services/", "BEGIN PRIVATE KEY"):
+                if marker in content:
+                    out.append(f"{path.relative_to(tf.root)} holds a secret value ({marker})")
+    return out
