@@ -112,7 +112,6 @@ resource "google_pubsub_subscription" "dead_letters" {
 # -- secrets: containers only; values are added out of band (gcloud secrets versions add), never in state
 resource "google_secret_manager_secret" "this" {
   for_each = local.secret_names
-  # checkov:skip=CKV_GCP_84:Automatic replication with Google-managed keys; a CMEK per secret is optional hardening.
 
   project   = var.project_id
   secret_id = each.value
