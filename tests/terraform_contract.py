@@ -128,9 +128,12 @@ def _config_defaults(repo: Path) -> dict[str, str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.ClassDef) and node.name == "Settings":
             for item in node.body:
-                if isinstance(item, ast.AnnAssign) and isinstance(item.value, ast.Constant):
-                    if isinstance(item.value.value, str):
-                        defaults[item.target.id] = item.value.value  # type: ignore[union-attr]
+                if (
+                    isinstance(item, ast.AnnAssign)
+                    and isinstance(item.value, ast.Constant)
+                    and isinstance(item.value.value, str)
+                ):
+                    defaults[item.target.id] = item.value.value  # type: ignore[union-attr]
     return defaults
 
 
@@ -247,10 +250,19 @@ FUNCTION_ARGUMENTS = {
     "secrets": ["each.value.secrets"],
     "env_vars": ["each.value.env"],
     "timeout_s": ["each.value.timeout_s"],
-    "trigger": ["each.value.trigger.kind", "each.value.trigger.event_types", "each.value.trigger.filters",
-                "each.value.trigger.topic"],
-    "retry": ["each.value.retry.policy", "each.value.retry.max_attempts", "each.value.retry.min_backoff_s",
-              "each.value.retry.max_backoff_s", "each.value.retry.dead_letter_topic"],
+    "trigger": [
+        "each.value.trigger.kind",
+        "each.value.trigger.event_types",
+        "each.value.trigger.filters",
+        "each.value.trigger.topic",
+    ],
+    "retry": [
+        "each.value.retry.policy",
+        "each.value.retry.max_attempts",
+        "each.value.retry.min_backoff_s",
+        "each.value.retry.max_backoff_s",
+        "each.value.retry.dead_letter_topic",
+    ],
 }
 SCHEDULE_ARGUMENTS = {
     "schedule": ["each.value.trigger.schedule"],
@@ -259,8 +271,13 @@ SCHEDULE_ARGUMENTS = {
 }
 # And how the gcp-function module uses them.
 FUNCTION_MODULE_USES = {
-    "google_cloudfunctions2_function": ["var.entry_point", "var.trigger.event_types", "var.trigger.filters",
-                                        "var.retry.policy", "local.environment"],
+    "google_cloudfunctions2_function": [
+        "var.entry_point",
+        "var.trigger.event_types",
+        "var.trigger.filters",
+        "var.retry.policy",
+        "local.environment",
+    ],
     "google_pubsub_subscription": ["var.trigger.topic", "local.max_delivery_attempts", "local.min_backoff_s"],
     "google_eventarc_trigger": ["var.trigger.event_types", "var.trigger.filters"],
     "google_secret_manager_secret_iam_member": ["var.secrets"],
@@ -311,7 +328,9 @@ def _access(tf: Terraform, functions: list[dict[str, Any]]) -> list[str]:
     out = []
     for f in functions:
         if f["platform"] == "gcp-function" and f["name"] not in access:
-            out.append(f"{f['name']}: no least-privilege entry in platform function_access (its SA gets no data access)")
+            out.append(
+                f"{f['name']}: no least-privilege entry in platform function_access (its SA gets no data access)"
+            )
     return out
 
 
@@ -330,8 +349,10 @@ def _bucket_patterns(tf: Terraform) -> set[str]:
 
 def _buckets(tf: Terraform, repo: Path, functions: list[dict[str, Any]]) -> list[str]:
     config = _config_defaults(repo)
-    used = {config["bucket_pattern"]: "shared/config.py bucket_pattern",
-            config["drift_logs_bucket"]: "shared/config.py drift_logs_bucket"}
+    used = {
+        config["bucket_pattern"]: "shared/config.py bucket_pattern",
+        config["drift_logs_bucket"]: "shared/config.py drift_logs_bucket",
+    }
     for f in functions:
         if f["platform"] != "gcp-function":
             continue
@@ -345,8 +366,11 @@ def _buckets(tf: Terraform, repo: Path, functions: list[dict[str, Any]]) -> list
         for uri in re.findall(r"gs://([^/\"']+)/", str(payload)):
             used[_env_pattern(uri, payload.get("env"))] = f"{f['name']} payload"
     declared = _bucket_patterns(tf)
-    return [f"bucket {pattern} ({why}) is not declared by modules/storage" for pattern, why in used.items()
-            if pattern not in declared]
+    return [
+        f"bucket {pattern} ({why}) is not declared by modules/storage"
+        for pattern, why in used.items()
+        if pattern not in declared
+    ]
 
 
 def _tables(tf: Terraform, repo: Path) -> list[str]:
@@ -376,7 +400,10 @@ def _tables(tf: Terraform, repo: Path) -> list[str]:
         partition = re.search(r'partition_field="(\w+)"', source)
         clustering = re.search(r"clustering=\[([^\]]*)\]", source)
         if partition and clustering:
-            layouts[adapter.name] = (partition.group(1), [c.strip().strip("\"'") for c in clustering.group(1).split(",")])
+            layouts[adapter.name] = (
+                partition.group(1),
+                [c.strip().strip("\"'") for c in clustering.group(1).split(",")],
+            )
     platform_calls = " ".join(s for b in tf.of("module", module="platform") for s in _strings(b.body))
     for schema in sorted((repo / "shared" / "schemas").glob("*.json")):
         name = schema.name.removesuffix(".json")
@@ -424,7 +451,11 @@ def _topics_and_secrets(tf: Terraform, functions: list[dict[str, Any]]) -> list[
     own = text(platform.get("own_topics", ""))
     trigger_topics = text(platform.get("trigger_topics", ""))
     dead_letters = text(platform.get("dead_letter_topics", ""))
-    topics = [b for b in tf.of("resource", "google_pubsub_topic", module="platform") if b.get("for_each") == "local.own_topics"]
+    topics = [
+        b
+        for b in tf.of("resource", "google_pubsub_topic", module="platform")
+        if b.get("for_each") == "local.own_topics"
+    ]
     if not topics or "local.trigger_topics" not in own or "local.dead_letter_topics" not in own:
         out.append("platform does not create the manifest's trigger and dead-letter topics")
     if "f.trigger.topic" not in trigger_topics or "f.retry.dead_letter_topic" not in dead_letters:
@@ -432,17 +463,28 @@ def _topics_and_secrets(tf: Terraform, functions: list[dict[str, Any]]) -> list[
     budget_topic = text(platform.get("budget_topic", ""))
     budget_calls = [b for b in tf.of("module", module="platform") if b.get("source") == "../gcp-budget"]
     uses_budget = any(f["name"] == "budget_alert" for f in functions)
-    if uses_budget and (not budget_calls or budget_calls[0].get("topic_name") != "local.budget_topic"
-                        or '["budget_alert"].trigger.topic' not in budget_topic):
+    if uses_budget and (
+        not budget_calls
+        or budget_calls[0].get("topic_name") != "local.budget_topic"
+        or '["budget_alert"].trigger.topic' not in budget_topic
+    ):
         out.append("the budget's topic is not budget_alert's trigger.topic")
-    holds = [b for b in tf.of("resource", "google_pubsub_subscription", module="platform")
-             if b.get("for_each") == "local.dead_letter_topics"]
+    holds = [
+        b
+        for b in tf.of("resource", "google_pubsub_subscription", module="platform")
+        if b.get("for_each") == "local.dead_letter_topics"
+    ]
     if not holds:
         out.append("no pull subscription keeps the dead letters")
-    secrets = [b for b in tf.of("resource", "google_secret_manager_secret", module="platform")
-               if b.get("for_each") == "local.secret_names"]
+    secrets = [
+        b
+        for b in tf.of("resource", "google_secret_manager_secret", module="platform")
+        if b.get("for_each") == "local.secret_names"
+    ]
     if not secrets or "f.secrets" not in text(platform.get("secret_names", "")):
-        gcp_secrets = sorted({s["name"] for f in functions if f["platform"] == "gcp-function" for s in f.get("secrets", [])})
+        gcp_secrets = sorted(
+            {s["name"] for f in functions if f["platform"] == "gcp-function" for s in f.get("secrets", [])}
+        )
         out.append(f"Secret Manager secrets {gcp_secrets} are not declared from the manifest's secrets")
     return out
 
@@ -458,7 +500,10 @@ def _aws_names(tf: Terraform, functions: list[dict[str, Any]]) -> list[str]:
             out.append(f"{f['name']}: modules/{AWS_MODULE} is missing")
             continue
         env = f.get("env") or {}
-        wanted = {"aws_dynamodb_table": "MLOPS_EVENTS_IDEMPOTENCY_TABLE", "aws_ssm_parameter": "MLOPS_EVENTS_ROLLOUT_TARGETS_PARAMETER"}
+        wanted = {
+            "aws_dynamodb_table": "MLOPS_EVENTS_IDEMPOTENCY_TABLE",
+            "aws_ssm_parameter": "MLOPS_EVENTS_ROLLOUT_TARGETS_PARAMETER",
+        }
         for rtype, variable in wanted.items():
             if variable in env and not tf.of("resource", rtype, module=AWS_MODULE):
                 out.append(f"{f['name']}: {variable}={env[variable]} but modules/{AWS_MODULE} declares no {rtype}")
@@ -483,8 +528,12 @@ def _no_public_invokers(tf: Terraform) -> list[str]:
 
 def _no_secret_values(tf: Terraform) -> list[str]:
     out = []
-    for b in tf.of("resource", "google_secret_manager_secret_version") + tf.of("resource", "aws_secretsmanager_secret_version"):
-        out.append(f"{b.type}.{b.name} in {b.file.relative_to(tf.root)}: secret values must stay out of Terraform state")
+    for b in tf.of("resource", "google_secret_manager_secret_version") + tf.of(
+        "resource", "aws_secretsmanager_secret_version"
+    ):
+        out.append(
+            f"{b.type}.{b.name} in {b.file.relative_to(tf.root)}: secret values must stay out of Terraform state"
+        )
     for path in sorted(tf.root.rglob("*")):
         if path.suffix in {".tf", ".tfvars"} and ".terraform" not in path.parts:
             content = path.read_text()

@@ -68,12 +68,17 @@ def test_a_bucket_the_code_uses_but_terraform_lacks_is_reported(manifest):
     drift = next(f for f in manifest["functions"] if f["name"] == "drift_report")
     drift["env"]["MLOPS_EVENTS_DRIFT_LOGS_BUCKET"] = "ml-drift-archive-{env}"
     problems = violations(REPO_ROOT, manifest)
-    assert "bucket ml-drift-archive-{env} (drift_report env MLOPS_EVENTS_DRIFT_LOGS_BUCKET) is not declared by modules/storage" in problems
+    expected = "bucket ml-drift-archive-{env} (drift_report env MLOPS_EVENTS_DRIFT_LOGS_BUCKET)"
+    assert f"{expected} is not declared by modules/storage" in problems
 
 
 def test_secrets_not_declared_from_the_manifest_are_reported(manifest, terraform_copy):
     main = terraform_copy / "modules" / "platform" / "main.tf"
-    main.write_text(main.read_text().replace('resource "google_secret_manager_secret" "this"', 'resource "google_secret_manager_secret" "gone"').replace("for_each = local.secret_names", "for_each = toset([])"))
+    main.write_text(
+        main.read_text()
+        .replace('resource "google_secret_manager_secret" "this"', 'resource "google_secret_manager_secret" "gone"')
+        .replace("for_each = local.secret_names", "for_each = toset([])")
+    )
     problems = violations(REPO_ROOT, manifest, terraform_copy)
     assert any("Secret Manager secrets ['slack-webhook'] are not declared" in p for p in problems)
 
@@ -81,7 +86,7 @@ def test_secrets_not_declared_from_the_manifest_are_reported(manifest, terraform
 def test_a_public_invoker_a_secret_version_and_an_undocumented_variable_are_reported(manifest, terraform_copy):
     (terraform_copy / "modules" / "gcp-function" / "leak.tf").write_text(
         'resource "google_cloud_run_v2_service_iam_member" "public" {\n'
-        '  name   = google_cloudfunctions2_function.this.service_config[0].service\n'
+        "  name   = google_cloudfunctions2_function.this.service_config[0].service\n"
         '  role   = "roles/run.invoker"\n'
         '  member = "allUsers"\n'
         "}\n\n"
