@@ -1,4 +1,4 @@
-"""Turns a saved fixture file into the HTTP request a platform would send, and delivers it.
+"""Turns a saved fixture file into the HTTP request a platform would send, and sends it to a served function.
 
 Fixture forms (told apart by content, named `*.structured.json`, `*.binary.json`, `*.legacy.json`):
 - structured: a CloudEvent JSON document, sent as `application/cloudevents+json`;
@@ -9,6 +9,8 @@ Fixture forms (told apart by content, named `*.structured.json`, `*.binary.json`
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,3 +61,14 @@ def delivery_from_document(content: Any) -> HttpDelivery:
         return HttpDelivery({"Content-Type": "application/json"}, body, "eventbridge", content.get("detail-type"))
     # Anything else is sent as it is: the function must answer it with a clear rejection.
     return HttpDelivery({"Content-Type": "application/json"}, body, "unknown", None)
+
+
+def send(url: str, delivery: HttpDelivery, *, timeout_s: float = 60.0) -> tuple[int, str]:
+    """POST the delivery to a function served at `url`, as Eventarc or a push subscription would.
+    Returns the HTTP status and body; an error status is an answer here, not an exception."""
+    request = urllib.request.Request(url, data=delivery.body, headers=delivery.headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return response.status, response.read().decode(errors="replace")
+    except urllib.error.HTTPError as answer:
+        return answer.code, answer.read().decode(errors="replace")

@@ -24,26 +24,22 @@ def free_port() -> int:
 
 
 def start_function(
-    source: Path, target: str, *, env: Mapping[str, str], port: int | None = None, stdout: IO[Any] | int | None = None
+    source: Path,
+    target: str,
+    *,
+    env: Mapping[str, str],
+    port: int | None = None,
+    stdout: IO[Any] | int | None = None,
+    signature: str = "cloudevent",
+    python: str = sys.executable,
+    cwd: Path | None = None,
 ) -> tuple[subprocess.Popen[bytes], int]:
-    """Start serving `target` from `source`; returns at once (see `wait_until_listening`)."""
+    """Start serving `target` from `source`; returns at once (see `wait_until_listening`).
+    `python`: the interpreter whose functions-framework serves it (a deploy bundle's own venv)."""
     port = port or free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "functions_framework",
-        "--source",
-        str(source),
-        "--target",
-        target,
-        "--signature-type",
-        "cloudevent",
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-    ]
-    process = subprocess.Popen(command, env=dict(env), stdout=stdout, stderr=subprocess.STDOUT)
+    command = [python, "-m", "functions_framework", "--source", str(source), "--target", target]
+    command += ["--signature-type", signature, "--host", HOST, "--port", str(port)]
+    process = subprocess.Popen(command, env=dict(env), stdout=stdout, stderr=subprocess.STDOUT, cwd=cwd)
     return process, port
 
 

@@ -116,11 +116,15 @@ class Replayer:
     def deliver(self, spec: FunctionSpec, delivery: HttpDelivery, *, label: str) -> ReplayResult:
         with _outcome_lines() as capture:
             response = self._client(spec).post("/", headers=delivery.headers, data=delivery.body)
-        status = response.status_code
-        if capture.fields:
-            last = capture.fields[-1]
-            return ReplayResult(label, spec.name, str(last.get("outcome")), str(last.get("detail")), status)
-        text = response.get_data(as_text=True)
-        if status == 400:
-            return ReplayResult(label, spec.name, "rejected", _framework_rejection(text), status)
-        return ReplayResult(label, spec.name, "error", f"HTTP {status}: {text.strip()[:300]}", status)
+        return http_result(label, spec.name, capture.fields, response.status_code, response.get_data(as_text=True))
+
+
+def http_result(label: str, function: str, outcome_lines: list[dict[str, Any]], status: int, text: str) -> ReplayResult:
+    """What one HTTP delivery did: the function's own outcome line if it logged one, else what the
+    answer says (functions-framework's 400 for a body that is no event, or a failure)."""
+    if outcome_lines:
+        last = outcome_lines[-1]
+        return ReplayResult(label, function, str(last.get("outcome")), str(last.get("detail")), status)
+    if status == 400:
+        return ReplayResult(label, function, "rejected", _framework_rejection(text), status)
+    return ReplayResult(label, function, "error", f"HTTP {status}: {text.strip()[:300]}", status)

@@ -1,4 +1,4 @@
-"""`mlops-events`: replay saved events, inspect the registry, generate events, run the demo."""
+"""`mlops-events`: replay saved events, inspect the registry, generate events, run the demo, build deploy bundles."""
 
 from __future__ import annotations
 
@@ -90,6 +90,36 @@ def functions_command(as_json: bool) -> None:
         extra += f" bucket {trigger['filters']['bucket']}" if "filters" in trigger else ""
         click.echo(f"{spec.name:<22} {spec.platform:<13} {spec.source}:{spec.entry_point}")
         click.echo(f"{'':<22} on {what}{extra}; {len(spec.fixture_files())} fixtures")
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@click.option("--all", "build_all", is_flag=True, help="every function of the manifest")
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), default=Path("dist"), show_default=True, help="output folder"
+)
+@click.option("--no-vendor", is_flag=True, help="do not install a Lambda bundle's distributions (a quick look)")
+def build(names: tuple[str, ...], build_all: bool, out_dir: Path, no_vendor: bool) -> None:
+    """Write each function's deploy bundle: OUT/<function>/ (what Terraform deploys) and OUT/<function>.zip."""
+    from shared.bundle import build_bundle
+    from shared.errors import ConfigError
+    from shared.manifest import function_named, load_manifest
+
+    specs = load_manifest()
+    if build_all == bool(names):
+        raise click.UsageError("name the functions to build, or pass --all")
+    try:
+        chosen = specs if build_all else [function_named(name, specs) for name in names]
+        for spec in chosen:
+            bundle = build_bundle(spec, out_dir, vendor=not no_vendor)
+            resolved = bundle.resolved
+            click.echo(
+                f"{spec.name:<20} {spec.platform:<13} {len(resolved.plan.modules):>3} modules "
+                f"{len(resolved.pinned):>3} distributions {bundle.size_bytes / 1e6:>6.1f} MB  "
+                f"{bundle.zip_path} sha256:{bundle.sha256[:12]}"
+            )
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @cli.group()

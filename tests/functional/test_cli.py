@@ -126,3 +126,15 @@ def test_the_demo_runs_on_a_fresh_machine_with_no_service(tmp_path):
     assert "duplicate 01-finalized-safetensors" in done.stdout
     assert "fraud-detector" in done.stdout and "churn-model" in done.stdout
     assert (tmp_path / ".mlops-events" / "registry.sqlite").is_file()
+
+
+def test_build_names_one_function_and_refuses_unknown_or_missing_names(tmp_path):
+    runner = CliRunner()
+    built = runner.invoke(cli, ["build", "budget_alert", "--out", str(tmp_path)])
+    assert built.exit_code == 0, built.output
+    assert built.output.startswith("budget_alert") and (tmp_path / "budget_alert.zip").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["budget_alert", "budget_alert.zip"]
+    unknown = runner.invoke(cli, ["build", "no_such_function", "--out", str(tmp_path)])
+    assert unknown.exit_code == 1 and "no function 'no_such_function'" in unknown.output
+    neither = runner.invoke(cli, ["build", "--out", str(tmp_path)])
+    assert neither.exit_code == 2 and "name the functions to build, or pass --all" in neither.output
