@@ -69,7 +69,10 @@ def resolve(spec: FunctionSpec, root: Path = REPO_ROOT) -> Resolved:
         raise BundleError(f"{spec.name}: extras {unknown} are not extras of {PROJECT} (pyproject.toml)")
     declared = requirements_of(PROJECT, spec.extras)
     installable = closure(declared)
-    everything = closure(requirements_of(PROJECT, [e for e in project_extras() if e != "dev"]))
+    # What any extra installs (another platform's SDK, say), as far as it is installed here; the dev
+    # extra's test tools never count as a function's dependency.
+    extras = [extra for extra in project_extras() if extra != "dev"]
+    everything = closure(requirements_of(PROJECT, extras), installed_only=True)
     plan = plan_modules(spec.name, spec.source_path, root, ModuleIndex(installable), ModuleIndex(everything))
     # Pin what the bundled code imports (each with what it needs), never a declared dependency it
     # does not import: the Lambda takes no functions-framework, a function no CLI (click).

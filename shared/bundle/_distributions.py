@@ -38,7 +38,17 @@ def _distribution(name: str) -> metadata.Distribution:
     try:
         return metadata.distribution(name)
     except metadata.PackageNotFoundError:
-        raise BundleError(f"{name} is not installed here: install the project with its extras first") from None
+        raise BundleError(
+            f"{name} is not installed here: install the project with `pip install -e '.[deploy]'`"
+        ) from None
+
+
+def is_installed(name: str) -> bool:
+    try:
+        _distribution(name)
+    except BundleError:
+        return False
+    return True
 
 
 def version(name: str) -> str:
@@ -60,8 +70,9 @@ def project_extras() -> list[str]:
     return list(_distribution(PROJECT).metadata.get_all("Provides-Extra") or [])
 
 
-def closure(roots: Iterable[Requirement]) -> dict[str, str]:
-    """Every distribution the roots need on the target, canonical name -> the version installed here."""
+def closure(roots: Iterable[Requirement], *, installed_only: bool = False) -> dict[str, str]:
+    """Every distribution the roots need on the target, canonical name -> the version installed here.
+    `installed_only`: what of it is installed, whatever its version (to know the modules, not to pin)."""
     pinned: dict[str, str] = {}
     extras_seen: dict[str, set[str]] = {}
     pending = list(roots)
@@ -71,8 +82,10 @@ def closure(roots: Iterable[Requirement]) -> dict[str, str]:
         extras = set(requirement.extras)
         if name in pinned and extras <= extras_seen[name]:
             continue
+        if installed_only and not is_installed(name):
+            continue
         installed = version(name)
-        if not requirement.specifier.contains(installed, prereleases=True):
+        if not installed_only and not requirement.specifier.contains(installed, prereleases=True):
             raise BundleError(f"{requirement} is needed but {name} {installed} is installed")
         pinned[name] = installed
         extras_seen.setdefault(name, set()).update(extras)
