@@ -108,15 +108,20 @@ class Replayer:
                     invoke(spec, event)
             except Exception as exc:
                 failed = exc
-        if capture.fields:
-            last = capture.fields[-1]
-            return ReplayResult(label, spec.name, str(last.get("outcome")), str(last.get("detail")))
-        return ReplayResult(label, spec.name, "error", f"{type(failed).__name__}: {failed}")
+        return lambda_result(label, spec.name, capture.fields, f"{type(failed).__name__}: {failed}")
 
     def deliver(self, spec: FunctionSpec, delivery: HttpDelivery, *, label: str) -> ReplayResult:
         with _outcome_lines() as capture:
             response = self._client(spec).post("/", headers=delivery.headers, data=delivery.body)
         return http_result(label, spec.name, capture.fields, response.status_code, response.get_data(as_text=True))
+
+
+def lambda_result(label: str, function: str, outcome_lines: list[dict[str, Any]], failure: str) -> ReplayResult:
+    """What one Lambda invocation did: the handler's own outcome line, else `failure` (what it raised)."""
+    if outcome_lines:
+        last = outcome_lines[-1]
+        return ReplayResult(label, function, str(last.get("outcome")), str(last.get("detail")))
+    return ReplayResult(label, function, "error", failure)
 
 
 def http_result(label: str, function: str, outcome_lines: list[dict[str, Any]], status: int, text: str) -> ReplayResult:

