@@ -116,11 +116,15 @@ class Replayer:
         return http_result(label, spec.name, capture.fields, response.status_code, response.get_data(as_text=True))
 
 
+def _logged(label: str, function: str, line: dict[str, Any], status: int | None = None) -> ReplayResult:
+    """The result a function's own outcome line reports."""
+    return ReplayResult(label, function, str(line.get("outcome")), str(line.get("detail")), status)
+
+
 def lambda_result(label: str, function: str, outcome_lines: list[dict[str, Any]], failure: str) -> ReplayResult:
     """What one Lambda invocation did: the handler's own outcome line, else `failure` (what it raised)."""
     if outcome_lines:
-        last = outcome_lines[-1]
-        return ReplayResult(label, function, str(last.get("outcome")), str(last.get("detail")))
+        return _logged(label, function, outcome_lines[-1])
     return ReplayResult(label, function, "error", failure)
 
 
@@ -128,8 +132,7 @@ def http_result(label: str, function: str, outcome_lines: list[dict[str, Any]], 
     """What one HTTP delivery did: the function's own outcome line if it logged one, else what the
     answer says (functions-framework's 400 for a body that is no event, or a failure)."""
     if outcome_lines:
-        last = outcome_lines[-1]
-        return ReplayResult(label, function, str(last.get("outcome")), str(last.get("detail")), status)
+        return _logged(label, function, outcome_lines[-1], status)
     if status == 400:
         return ReplayResult(label, function, "rejected", _framework_rejection(text), status)
     return ReplayResult(label, function, "error", f"HTTP {status}: {text.strip()[:300]}", status)

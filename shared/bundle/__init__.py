@@ -1,11 +1,12 @@
 """Deploy bundles: `dist/<function>/`, the folder a platform deploys, and its zip.
 
 A bundle holds `main.py` (the function's source: functions-framework's default module, and the
-Lambda handler `main.<entry_point>`), the project modules it can import, `requirements.txt` with every
-distribution it needs pinned to the version tested here, and `bundle.json` (how to start it, what was
-left out and why). A Lambda bundle also carries those distributions, installed for Lambda's runtime:
-Lambda installs nothing. Terraform zips these folders itself (archive_file, named by hash); the zip
-written here is the same content, reproducible byte for byte, for `gcloud`/`aws` deploys by hand.
+Lambda handler `main.<entry_point>`), the project modules it can import, `requirements.txt` with
+every distribution it needs pinned to the version installed where it is built (build where the
+tests ran), and `bundle.json` (how to start it, what was left out and why). A Lambda bundle also
+carries those distributions, installed for Lambda's runtime: Lambda installs nothing. Terraform zips
+these folders itself (archive_file, named by hash); the zip written here is the same content,
+reproducible byte for byte, for `gcloud`/`aws` deploys by hand.
 
 Only what the function uses: its manifest `extras` say which SDKs it may use; the project modules
 come from following its imports (see _plan); a project dependency is pinned only if the bundled code
@@ -73,10 +74,10 @@ def resolve(spec: FunctionSpec, root: Path = REPO_ROOT) -> Resolved:
     # extra's test tools never count as a function's dependency.
     extras = [extra for extra in project_extras() if extra != "dev"]
     everything = closure(requirements_of(PROJECT, extras), installed_only=True)
-    plan = plan_modules(spec.name, spec.source_path, root, ModuleIndex(installable), ModuleIndex(everything))
+    index = ModuleIndex(installable)
+    plan = plan_modules(spec.name, spec.source_path, root, index, ModuleIndex(everything))
     # Pin what the bundled code imports (each with what it needs), never a declared dependency it
     # does not import: the Lambda takes no functions-framework, a function no CLI (click).
-    index = ModuleIndex(installable)
     imported = {canonicalize_name(owner) for name in plan.imports for owner in index.owners(name)}
     roots = [r for r in declared if canonicalize_name(r.name) in imported]
     roots += [Requirement(name) for name in sorted(imported - {canonicalize_name(r.name) for r in roots})]
@@ -101,7 +102,7 @@ def build_bundle(spec: FunctionSpec, out_dir: Path, *, vendor: bool = True, root
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
     (directory / "requirements.txt").write_text(
-        f"# {spec.name}: written by `mlops-events build`, pinned to the versions its tests ran with.\n"
+        f"# {spec.name}: written by `mlops-events build`, pinned to the versions installed where it was built.\n"
         + "".join(f"{line}\n" for line in resolved.requirements)
     )
     lambda_bundle = spec.platform == "aws-lambda"

@@ -1,6 +1,7 @@
 """The distributions installed here, seen as the cloud runtime would need them.
 
-A bundle's requirements are pinned to the versions installed here: the ones its tests ran with.
+A bundle's requirements are pinned to the versions installed here (the ones the tests ran with, when
+the bundle is built where they ran).
 Markers are evaluated for the runtime both clouds use (CPython 3.11 on x86_64 Linux), not this machine.
 """
 
