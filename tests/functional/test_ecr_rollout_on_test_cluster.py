@@ -13,9 +13,9 @@ import pytest
 from shared.adapters.jsonl_rollout_journal import JsonlRolloutJournal
 from shared.event_factory import ecr_image_action_event
 from shared.local_lambda import invoke
+from shared.localcloud.k8s_api_server import KubernetesApiServer
 from shared.manifest import function_named
 from shared.rollout import deployment as k8s
-from tests.k8s_api_server import KubernetesApiServer
 
 REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 OLD = f"{REGISTRY}/ml/inference@sha256:{'1' * 64}"

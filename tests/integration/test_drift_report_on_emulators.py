@@ -13,10 +13,10 @@ import pytest
 
 from shared.delivery import delivery_from_document
 from shared.event_factory import pubsub_cloud_event
+from shared.localcloud.slack_receiver import SlackReceiver
 from shared.manifest import function_named
 from shared.replay import Replayer
 from tests.integration.conftest import PROJECT
-from tests.slack_receiver import SlackReceiver
 
 pytestmark = pytest.mark.integration
 RUN = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)

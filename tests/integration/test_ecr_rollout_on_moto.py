@@ -15,10 +15,10 @@ import pytest
 from shared.errors import AlreadyInProgressError
 from shared.event_factory import ecr_image_action_event
 from shared.local_lambda import invoke
+from shared.localcloud.k8s_api_server import KubernetesApiServer
+from shared.localcloud.slack_receiver import SlackReceiver
 from shared.manifest import function_named
 from shared.rollout import deployment as k8s
-from tests.k8s_api_server import KubernetesApiServer
-from tests.slack_receiver import SlackReceiver
 
 pytestmark = pytest.mark.integration
 REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"

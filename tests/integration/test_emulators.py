@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from tests import emulators
+from shared.localcloud import emulators
 from tests.integration.conftest import PROJECT
 
 pytestmark = pytest.mark.integration

@@ -21,7 +21,7 @@ from shared.adapters.secrets import EnvSecretSource, SecretManagerSecretSource
 from shared.adapters.slack_outbox import OutboxSlackNotifier, read_outbox
 from shared.adapters.slack_webhook import WebhookSlackNotifier, redact
 from shared.errors import ConfigError, SlackRejectedError, TransientError
-from tests.slack_receiver import SlackReceiver
+from shared.localcloud.slack_receiver import SlackReceiver
 
 PAYLOAD = {
     "text": "Budget ml-dev crossed 50%",
