@@ -9,7 +9,9 @@ Fixture forms (told apart by content, named `*.structured.json`, `*.binary.json`
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,12 +65,51 @@ def delivery_from_document(content: Any) -> HttpDelivery:
     return HttpDelivery({"Content-Type": "application/json"}, body, "unknown", None)
 
 
-def send(url: str, delivery: HttpDelivery, *, timeout_s: float = 60.0) -> tuple[int, str]:
+@dataclass(frozen=True)
+class Answer:
+    """A served function's HTTP answer; `headers` keys are lower case (HTTP names are case-insensitive)."""
+
+    status: int
+    headers: dict[str, str]
+    body: str
+
+
+def exchange(url: str, delivery: HttpDelivery, *, timeout_s: float = 60.0) -> Answer:
     """POST the delivery to a function served at `url`, as Eventarc or a push subscription would.
-    Returns the HTTP status and body; an error status is an answer here, not an exception."""
+    An error status is an answer here, not an exception; nothing listening raises `OSError`."""
     request = urllib.request.Request(url, data=delivery.body, headers=delivery.headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            return response.status, response.read().decode(errors="replace")
+            return Answer(response.status, _lowered(response.headers), response.read().decode(errors="replace"))
     except urllib.error.HTTPError as answer:
-        return answer.code, answer.read().decode(errors="replace")
+        return Answer(answer.code, _lowered(answer.headers), answer.read().decode(errors="replace"))
+
+
+def _lowered(headers: Any) -> dict[str, str]:
+    return {str(k).lower(): str(v) for k, v in headers.items()} if headers else {}
+
+
+def send(url: str, delivery: HttpDelivery, *, timeout_s: float = 60.0) -> tuple[int, str]:
+    """`exchange`, for callers that need only the status and the body."""
+    answer = exchange(url, delivery, timeout_s=timeout_s)
+    return answer.status, answer.body
+
+
+# The Lambda Invoke API path, as AWS, `sam local start-lambda` and the Lambda RIE serve it.
+_LAMBDA_INVOKE_PATH = re.compile(r"/2015-03-31/functions/([^/]+)/invocations/?")
+
+
+def lambda_function_in(url: str) -> str | None:
+    """The function a Lambda Invoke API URL calls; None for any other URL (a function served over HTTP)."""
+    found = _LAMBDA_INVOKE_PATH.fullmatch(urllib.parse.urlsplit(url).path)
+    return urllib.parse.unquote(found.group(1)) if found else None
+
+
+def lambda_invocation(path: Path) -> HttpDelivery:
+    """An Invoke API request takes the event itself as its body: the whole fixture document."""
+    try:
+        content = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise EventParseError(f"cannot read fixture {path}: {exc}") from None
+    event_type = content.get("detail-type") if isinstance(content, dict) else None
+    return HttpDelivery({"Content-Type": "application/json"}, json.dumps(content).encode(), "lambda", event_type)

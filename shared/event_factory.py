@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import re
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -181,3 +183,66 @@ def ecr_image_action_event(
         "resources": [],
         "detail": detail,
     }
+
+
+BUDGET_TOPIC = "billing-budget-alerts"
+
+
+def budget_notification_data(
+    *,
+    display_name: str,
+    amount: float,
+    cost: float,
+    interval_start: datetime,
+    currency: str = "USD",
+    threshold: float | None = None,
+    forecast: bool = False,
+    amount_type: str = "SPECIFIED_AMOUNT",
+) -> dict[str, Any]:
+    """The JSON Cloud Billing publishes (schemaVersion 1.0): a threshold key only when one was crossed."""
+    for name, value in (("amount", amount), ("cost", cost), ("threshold", threshold)):
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    if forecast and threshold is None:
+        raise ValueError("a forecast notification needs the threshold it crossed")
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        raise ValueError(f"currency must be an ISO 4217 code such as USD, got {currency!r}")
+    data: dict[str, Any] = {
+        "budgetDisplayName": display_name,
+        "costAmount": cost,
+        "costIntervalStart": interval_start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "budgetAmount": amount,
+        "budgetAmountType": amount_type,
+        "currencyCode": currency,
+    }
+    if threshold is not None:
+        data["forecastThresholdExceeded" if forecast else "alertThresholdExceeded"] = threshold
+    return data
+
+
+def budget_cloud_event(
+    data: dict[str, Any],
+    *,
+    budget_id: str,
+    billing_account: str,
+    topic: str = BUDGET_TOPIC,
+    event_id: str | None = None,
+    time: datetime | None = None,
+) -> dict[str, Any]:
+    """The budget's notification as its topic's push subscription delivers it (messagePublished)."""
+    attributes = {"billingAccountId": billing_account, "budgetId": budget_id, "schemaVersion": "1.0"}
+    return pubsub_cloud_event(data, topic=topic, attributes=attributes, event_id=event_id, time=time)
+
+
+def scheduler_http_request(job: str, body: Any, *, schedule_time: datetime | None) -> dict[str, Any]:
+    """A Cloud Scheduler HTTP target's call as a fixture (`{"headers", "body"}`); no schedule time means
+    "run now", as for a job forced from the console."""
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Google-Cloud-Scheduler",
+        "X-CloudScheduler": "true",
+        "X-CloudScheduler-JobName": job,
+    }
+    if schedule_time is not None:
+        headers["X-CloudScheduler-ScheduleTime"] = schedule_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"headers": headers, "body": body}

@@ -1,6 +1,6 @@
 """Runs a function under the functions-framework CLI on a loopback port, as Cloud Run would serve it.
 
-Used by the benchmarks, the tests that need a real server, and (later) `mlops-events up`.
+Used by the benchmarks, the tests that need a real server, and `mlops-events up`.
 """
 
 from __future__ import annotations
@@ -37,10 +37,17 @@ def start_function(
     """Start serving `target` from `source`; returns at once (see `wait_until_listening`).
     `python`: the interpreter whose functions-framework serves it (a deploy bundle's own venv)."""
     port = port or free_port()
-    command = [python, "-m", "functions_framework", "--source", str(source), "--target", target]
-    command += ["--signature-type", signature, "--host", HOST, "--port", str(port)]
+    command = function_command(source, target, port=port, signature=signature, python=python)
     process = subprocess.Popen(command, env=dict(env), stdout=stdout, stderr=subprocess.STDOUT, cwd=cwd)
     return process, port
+
+
+def function_command(
+    source: Path, target: str, *, port: int, signature: str = "cloudevent", python: str = sys.executable
+) -> list[str]:
+    """The functions-framework command line that serves `target` on the loopback `port`."""
+    command = [python, "-m", "functions_framework", "--source", str(source), "--target", target]
+    return [*command, "--signature-type", signature, "--host", HOST, "--port", str(port)]
 
 
 def wait_until_listening(port: int, process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:

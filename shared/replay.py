@@ -12,12 +12,12 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from shared.delivery import HttpDelivery, delivery_from_fixture
+from shared.delivery import HttpDelivery, delivery_from_fixture, exchange, lambda_function_in, lambda_invocation
 from shared.errors import MlopsEventsError
 from shared.log import OUTCOME_LOGGER_NAME
 from shared.manifest import FunctionSpec, function_for, load_manifest
@@ -136,3 +136,58 @@ def http_result(label: str, function: str, outcome_lines: list[dict[str, Any]], 
     if status == 400:
         return ReplayResult(label, function, "rejected", _framework_rejection(text), status)
     return ReplayResult(label, function, "error", f"HTTP {status}: {text.strip()[:300]}", status)
+
+
+def result_from_answer(
+    label: str, function: str | None, status: int, headers: Mapping[str, str], body: str
+) -> ReplayResult:
+    """What a served function's answer says happened. A Lambda Invoke API signals a handler error with
+    `X-Amz-Function-Error`; a JSON `{"outcome", "detail"}` (a Lambda's return value, an HTTP function's
+    answer) is the function's own word; a CloudEvent function's 2xx only says it was delivered (its
+    outcome is in its log), functions-framework's 400 says the body was no event, anything else failed."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    answer = _json_object(body)
+    if "x-amz-function-error" in lowered:
+        reason = f"{answer.get('errorType', lowered['x-amz-function-error'])}: {answer.get('errorMessage', body[:300])}"
+        return ReplayResult(label, function, "error", f"the handler failed: {reason}", status)
+    if "outcome" in answer:
+        return ReplayResult(label, function, str(answer["outcome"]), str(answer.get("detail", "")), status)
+    if 200 <= status < 300:
+        detail = f"HTTP {status}; the outcome is in the function's own log"
+        return ReplayResult(label, function, "delivered", detail, status)
+    if status == 400:
+        return ReplayResult(label, function, "rejected", _framework_rejection(body), status)
+    return ReplayResult(label, function, "error", f"HTTP {status}: {body.strip()[:300]}", status)
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def replay_to_url(path: Path, url: str, function: str | None = None, *, timeout_s: float = 60.0) -> ReplayResult:
+    """Send a saved event to a function already served at `url`, as its platform would: a Lambda Invoke
+    API URL gets the raw event, any other URL the CloudEvent (or HTTP) request the fixture describes."""
+    lambda_name = lambda_function_in(url)
+    try:
+        delivery = lambda_invocation(path) if lambda_name else delivery_from_fixture(path)
+    except MlopsEventsError as exc:
+        return ReplayResult(str(path), function or lambda_name, "error", str(exc))
+    function = function or lambda_name or _owner(path, delivery.event_type)
+    try:
+        answer = exchange(url, delivery, timeout_s=timeout_s)
+    except OSError as exc:
+        detail = f"nothing answered at {url}: {getattr(exc, 'reason', exc)}; is the function running there?"
+        return ReplayResult(str(path), function, "error", detail)
+    return result_from_answer(str(path), function, answer.status, answer.headers, answer.body)
+
+
+def _owner(path: Path, event_type: str | None) -> str | None:
+    """The manifest's function for the event, only to label the result: the URL decides where it goes."""
+    try:
+        return function_for(path, event_type).name
+    except MlopsEventsError:
+        return None

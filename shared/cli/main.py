@@ -50,27 +50,66 @@ def cli() -> None:
     """Event-driven functions that run an ML platform on GCP and AWS by themselves."""
 
 
+def _http_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise click.BadParameter(f"expected an http:// or https:// URL, got {value!r}")
+    return value
+
+
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--function", "function", help="send every file to this function instead of the manifest's choice")
+@click.option(
+    "--url",
+    callback=_http_url,
+    help="send to a function already served there (functions-framework, or a Lambda Invoke API "
+    "http://HOST:PORT/2015-03-31/functions/NAME/invocations) instead of running it in this process",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="seconds to wait for each answer (with --url)",
+)
 @click.option("-v", "--verbose", is_flag=True, help="show the functions' own log lines on stderr")
 @profile_options
-def replay(files: tuple[Path, ...], function: str | None, verbose: bool, profile: str | None, state_dir: Path | None):
-    """Send saved events through the real functions-framework app of their function.
+def replay(
+    files: tuple[Path, ...],
+    function: str | None,
+    url: str | None,
+    timeout_s: float,
+    verbose: bool,
+    profile: str | None,
+    state_dir: Path | None,
+):
+    """Send saved events through the real functions-framework app of their function, or to a served one (--url).
 
-    Prints one JSON line per event. Exit 0; 2 when any event was rejected; 1 on an internal failure.
+    Prints one JSON line per event (with --url also "url" and "http_status"; a CloudEvent function's 200 is
+    outcome "delivered": its outcome is in its own log). Exit 0; 2 when any event was rejected; 1 on a failure.
     """
-    from shared.replay import Replayer
+    outcomes = set()
+    for result in _replayed(files, function, url, timeout_s, verbose, profile, state_dir):
+        outcomes.add(result.outcome)
+        line = result.as_dict() if url is None else {**result.as_dict(), "url": url, "http_status": result.http_status}
+        click.echo(json.dumps(line))
+    sys.exit(1 if "error" in outcomes else 2 if "rejected" in outcomes else 0)
 
+
+def _replayed(files, function, url, timeout_s, verbose, profile, state_dir):
+    """Over HTTP to the function served at `url`, else in this process with the profile's backends."""
+    from shared.replay import Replayer, replay_to_url
+
+    if url:
+        for path in files:
+            yield replay_to_url(path, url, function, timeout_s=timeout_s)
+        return
     _apply_profile(profile, state_dir)
     _, log_stream = _route_function_logs(verbose)
     replayer = Replayer(lambda_stdout=log_stream)
-    outcomes = set()
     for path in files:
-        result = replayer.replay_file(path, function)
-        outcomes.add(result.outcome)
-        click.echo(json.dumps(result.as_dict()))
-    sys.exit(1 if "error" in outcomes else 2 if "rejected" in outcomes else 0)
+        yield replayer.replay_file(path, function)
 
 
 @cli.command("functions")
@@ -241,22 +280,103 @@ _storage_command("gcs-finalize", "google.cloud.storage.object.v1.finalized", "A 
 _storage_command("gcs-delete", "google.cloud.storage.object.v1.deleted", "A Cloud Storage object deleted event.")
 
 
+def _json_payload(ctx: click.Context, param: click.Parameter, value: str) -> object:
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}") from None
+
+
+def _schedule_time(now: datetime, value: datetime | None) -> datetime:
+    """Cloud Scheduler fires on the minute; a naive time given on the command line is UTC."""
+    return value.replace(tzinfo=value.tzinfo or UTC) if value else now.replace(second=0, microsecond=0)
+
+
 @generate_event.command("scheduler")
-@click.option("--job", required=True, help="the Cloud Scheduler job (its topic has the same name)")
-@click.option("--payload", default="{}", show_default=True, help="the job's JSON body")
+@click.option("--job", required=True, help="the Cloud Scheduler job")
+@click.option("--topic", help="the topic the job publishes to (default: the job's name)")
+@click.option("--payload", default="{}", show_default=True, callback=_json_payload, help="the job's JSON body")
 @click.option("--id", "event_id", help="CloudEvent id (default: random)")
 @click.option("--mode", type=click.Choice(["structured", "binary"]), default="structured", show_default=True)
-def scheduler_event(job: str, payload: str, event_id: str | None, mode: str) -> None:
+def scheduler_event(job: str, topic: str | None, payload: object, event_id: str | None, mode: str) -> None:
     """A Cloud Scheduler run delivered through Pub/Sub (messagePublished)."""
     from shared.event_factory import pubsub_cloud_event, render
 
-    try:
-        body = json.loads(payload)
-    except ValueError as exc:
-        raise click.BadParameter(f"not JSON: {exc}", param_hint="--payload") from None
     now = datetime.now(UTC)
-    attributes = {"scheduler_job": job, "schedule_time": now.strftime("%Y-%m-%dT%H:%M:00Z")}
-    event = pubsub_cloud_event(body, topic=job, attributes=attributes, event_id=event_id, time=now)
+    attributes = {"scheduler_job": job, "schedule_time": _schedule_time(now, None).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    event = pubsub_cloud_event(payload, topic=topic or job, attributes=attributes, event_id=event_id, time=now)
+    click.echo(json.dumps(render(event, mode), indent=2))
+
+
+@generate_event.command("scheduler-http")
+@click.option("--job", required=True, help="the Cloud Scheduler job (X-CloudScheduler-JobName)")
+@click.option("--payload", default="{}", show_default=True, callback=_json_payload, help="the job's JSON body")
+@click.option(
+    "--schedule-time",
+    type=click.DateTime(["%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]),
+    help="X-CloudScheduler-ScheduleTime, UTC (default: this minute)",
+)
+@click.option("--run-now", is_flag=True, help="no schedule time, as a job forced from the console")
+def scheduler_http_event(job: str, payload: object, schedule_time: datetime | None, run_now: bool) -> None:
+    """A Cloud Scheduler HTTP target's call (the drift_report_http function), as a {"headers", "body"} fixture."""
+    from shared.event_factory import scheduler_http_request
+
+    if run_now and schedule_time:
+        raise click.UsageError("--run-now and --schedule-time exclude each other")
+    when = None if run_now else _schedule_time(datetime.now(UTC), schedule_time)
+    click.echo(json.dumps(scheduler_http_request(job, payload, schedule_time=when), indent=2))
+
+
+_MONEY = click.FloatRange(min=0)
+
+
+@generate_event.command("budget")
+@click.option("--budget-id", required=True, help="the budget's id (attribute budgetId)")
+@click.option("--amount", type=_MONEY, required=True, help="the budget amount")
+@click.option("--cost", type=_MONEY, required=True, help="the cost so far in the interval")
+@click.option("--threshold", type=_MONEY, help="the crossed threshold as a fraction (0.5 = 50%); none: a routine one")
+@click.option("--forecast", is_flag=True, help="the threshold was crossed by the forecast, not the actual cost")
+@click.option("--currency", default="USD", show_default=True, help="ISO 4217 code")
+@click.option("--name", "display_name", default="ml-platform", show_default=True, help="budgetDisplayName")
+@click.option("--interval-start", type=click.DateTime(["%Y-%m-%d"]), help="costIntervalStart (default: this month)")
+@click.option("--billing-account", default="01D4EE-079462-DFD6EC", show_default=True, help="billingAccountId")
+@click.option("--topic", default="billing-budget-alerts", show_default=True, help="the budget's Pub/Sub topic")
+@click.option("--id", "event_id", help="CloudEvent id (default: random)")
+@click.option("--mode", type=click.Choice(["structured", "binary"]), default="structured", show_default=True)
+def budget_event(
+    budget_id: str,
+    amount: float,
+    cost: float,
+    threshold: float | None,
+    forecast: bool,
+    currency: str,
+    display_name: str,
+    interval_start: datetime | None,
+    billing_account: str,
+    topic: str,
+    event_id: str | None,
+    mode: str,
+) -> None:
+    """A Cloud Billing budget notification delivered through the budget's topic (messagePublished)."""
+    from shared.event_factory import budget_cloud_event, budget_notification_data, render
+
+    now = datetime.now(UTC)
+    start = interval_start.replace(tzinfo=UTC) if interval_start else now.replace(day=1, hour=0, minute=0, second=0)
+    try:
+        data = budget_notification_data(
+            display_name=display_name,
+            amount=amount,
+            cost=cost,
+            interval_start=start,
+            currency=currency.upper(),
+            threshold=threshold,
+            forecast=forecast,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    event = budget_cloud_event(
+        data, budget_id=budget_id, billing_account=billing_account, topic=topic, event_id=event_id, time=now
+    )
     click.echo(json.dumps(render(event, mode), indent=2))
 
 
@@ -389,6 +509,12 @@ def _show_rollout_plans(path: Path, before: int) -> None:
             f"  {entry['status']:<8} {entry['target']:<34} {entry.get('old_tag') or '-':>12} {old:<19}"
             f" -> {entry.get('new_tag') or '(untagged)':>12} {new}"
         )
+
+
+from shared.cli.local_cloud import trigger, up  # noqa: E402  (the local cloud's commands live in their own module)
+
+cli.add_command(up)
+cli.add_command(trigger)
 
 
 def main() -> None:

@@ -103,8 +103,12 @@ def _launch(
     client_env: dict[str, str] | None = None,
     cleanup: list[Path] | None = None,
     timeout_s: float = DEFAULT_START_TIMEOUT_S,
+    log_dir: Path | None = None,
 ) -> Emulator:
-    log_dir = Path(tempfile.mkdtemp(prefix=f"mlops-events-{name}-log-"))
+    """`log_dir`: keep the log there (`up` keeps it under its state dir); default a temporary folder."""
+    temporary = log_dir is None
+    log_dir = Path(tempfile.mkdtemp(prefix=f"mlops-events-{name}-log-")) if log_dir is None else Path(log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # a file, not a pipe: a chatty server must never block on a full pipe
@@ -121,7 +125,7 @@ def _launch(
         process=process,
         log_path=log_path,
         env=client_env or {},
-        cleanup=[*(cleanup or []), log_dir],
+        cleanup=[*(cleanup or []), *([log_dir] if temporary else [])],
     )
     atexit.register(emulator.stop)  # a crashed test run or an interrupted `up` leaves nothing behind
     deadline = time.monotonic() + timeout_s
@@ -147,7 +151,9 @@ def _gcloud() -> str:
     return gcloud
 
 
-def start_firestore(project: str, *, timeout_s: float = DEFAULT_START_TIMEOUT_S) -> Emulator:
+def start_firestore(
+    project: str, *, timeout_s: float = DEFAULT_START_TIMEOUT_S, log_dir: Path | None = None
+) -> Emulator:
     port = free_port()
     host = f"{HOST}:{port}"
     return _launch(
@@ -157,6 +163,7 @@ def start_firestore(project: str, *, timeout_s: float = DEFAULT_START_TIMEOUT_S)
         ready=_http_ok(f"http://{host}/"),
         client_env={"FIRESTORE_EMULATOR_HOST": host},
         timeout_s=timeout_s,
+        log_dir=log_dir,
     )
 
 
@@ -172,7 +179,7 @@ def reset_firestore(emulator: Emulator, project: str) -> None:
             raise EmulatorError(f"firestore reset answered {response.status}")
 
 
-def start_pubsub(project: str, *, timeout_s: float = DEFAULT_START_TIMEOUT_S) -> Emulator:
+def start_pubsub(project: str, *, timeout_s: float = DEFAULT_START_TIMEOUT_S, log_dir: Path | None = None) -> Emulator:
     port = free_port()
     host = f"{HOST}:{port}"
     return _launch(
@@ -182,6 +189,7 @@ def start_pubsub(project: str, *, timeout_s: float = DEFAULT_START_TIMEOUT_S) ->
         ready=_http_ok(f"http://{host}/"),
         client_env={"PUBSUB_EMULATOR_HOST": host},
         timeout_s=timeout_s,
+        log_dir=log_dir,
     )
 
 
@@ -202,6 +210,7 @@ def start_fake_gcs(
     pubsub_project: str | None = None,
     pubsub_topic: str | None = None,
     timeout_s: float = DEFAULT_START_TIMEOUT_S,
+    log_dir: Path | None = None,
 ) -> Emulator:
     """fake-gcs-server in memory. With a Pub/Sub topic (it must exist first) it publishes GCS notifications."""
     port = free_port()
@@ -223,6 +232,7 @@ def start_fake_gcs(
         env=env,
         client_env={"STORAGE_EMULATOR_HOST": f"http://{host}"},  # the storage client wants the scheme
         timeout_s=timeout_s,
+        log_dir=log_dir,
     )
 
 
@@ -252,7 +262,9 @@ def bqemulator_binary() -> Path:
     raise EmulatorNotInstalled("bqemulator is not installed (pip install bqemulator)")
 
 
-def start_bqemulator(project: str, *, timeout_s: float = DEFAULT_START_TIMEOUT_S) -> Emulator:
+def start_bqemulator(
+    project: str, *, timeout_s: float = DEFAULT_START_TIMEOUT_S, log_dir: Path | None = None
+) -> Emulator:
     binary = bqemulator_binary()
     home = _duckdb_home()
     port, grpc_port = free_port(), free_port()
@@ -268,10 +280,13 @@ def start_bqemulator(project: str, *, timeout_s: float = DEFAULT_START_TIMEOUT_S
         client_env={"MLOPS_EVENTS_BIGQUERY_ENDPOINT": f"http://{host}"},
         cleanup=[home],
         timeout_s=timeout_s,
+        log_dir=log_dir,
     )
 
 
-def start_moto(*, region: str = "us-east-1", timeout_s: float = DEFAULT_START_TIMEOUT_S) -> Emulator:
+def start_moto(
+    *, region: str = "us-east-1", timeout_s: float = DEFAULT_START_TIMEOUT_S, log_dir: Path | None = None
+) -> Emulator:
     """moto server: DynamoDB, SSM, Secrets Manager, ECR... one endpoint for every AWS service."""
     binary = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
     if not Path(binary).exists():
@@ -291,6 +306,7 @@ def start_moto(*, region: str = "us-east-1", timeout_s: float = DEFAULT_START_TI
             "AWS_REGION": region,
         },
         timeout_s=timeout_s,
+        log_dir=log_dir,
     )
 
 

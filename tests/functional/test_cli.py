@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -11,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from shared.cli.main import cli
-from shared.manifest import REPO_ROOT
+from shared.manifest import REPO_ROOT, FunctionSpec, function_named, load_manifest
 
 EVENTS = REPO_ROOT / "events"
 SAFETENSORS = str(EVENTS / "storage/01-finalized-safetensors.structured.json")
@@ -138,3 +139,132 @@ def test_build_names_one_function_and_refuses_unknown_or_missing_names(tmp_path)
     assert unknown.exit_code == 1 and "no function 'no_such_function'" in unknown.output
     neither = runner.invoke(cli, ["build", "--out", str(tmp_path)])
     assert neither.exit_code == 2 and "name the functions to build, or pass --all" in neither.output
+
+
+SPECS = load_manifest()
+DRIFT_JOB = function_named("drift_report", SPECS).trigger["payload"]
+
+
+def _generator(spec: FunctionSpec, kind: str) -> list[str] | None:
+    """The generate-event command line for one event kind of the manifest, its names taken from the manifest."""
+    trigger = spec.trigger
+    sample = str(EVENTS / "objects/ml-models-dev/fraud-detector/v1/model.safetensors")
+    bucket = trigger.get("filters", {}).get("bucket", "").replace("{env}", "dev")
+    job, topic = trigger.get("attributes", {}).get("scheduler_job", ""), trigger.get("topic", "")
+    return {
+        ("eventarc", "google.cloud.storage.object.v1.finalized"): [
+            "gcs-finalize", "--bucket", bucket, "--name", "fraud-detector/v9/model.safetensors", "--file", sample,
+        ],
+        ("eventarc", "google.cloud.storage.object.v1.deleted"): [
+            "gcs-delete", "--bucket", bucket, "--name", "fraud-detector/v1/model.safetensors",
+        ],
+        ("schedule", "google.cloud.pubsub.topic.v1.messagePublished"): [
+            "scheduler", "--job", job, "--topic", topic, "--payload", json.dumps(trigger.get("payload", {})),
+        ],
+        ("pubsub", "google.cloud.pubsub.topic.v1.messagePublished"): [
+            "budget", "--budget-id", "b-1", "--amount", "1000", "--cost", "612.5", "--threshold", "0.5",
+            "--topic", topic,
+        ],
+        ("http", "http"): ["scheduler-http", "--job", "drift-report-http", "--payload", json.dumps(DRIFT_JOB)],
+        ("eventbridge", "ECR Image Action"): ["ecr-push", "--repository", "ml/inference", "--tag", "1.4.0"],
+    }.get((trigger["kind"], kind))  # fmt: skip
+
+
+EVENT_KINDS = [(spec, kind) for spec in SPECS for kind in spec.event_types or [spec.trigger["kind"]]]
+
+
+@pytest.mark.parametrize(("spec", "kind"), EVENT_KINDS, ids=[f"{s.name}-{k}" for s, k in EVENT_KINDS])
+def test_every_event_kind_of_the_manifest_has_a_generated_event_its_function_takes(run, tmp_path, spec, kind):
+    # GIVEN the generate-event command for this function's trigger
+    args = _generator(spec, kind)
+    assert args is not None, f"no generate-event command for {spec.name}'s {kind}"
+    generated = CliRunner().invoke(cli, ["generate-event", *args])
+    assert generated.exit_code == 0, generated.output
+    path = tmp_path / "event.json"
+    path.write_text(generated.output)
+    # WHEN its output is replayed to the function, THEN the function takes it (no rejection, no error)
+    code, lines = run("replay", "--function", spec.name, str(path))
+    assert (code, lines[0]["function"]) == (0, spec.name)
+    assert lines[0]["outcome"] in {"applied", "ignored", "duplicate"}, lines[0]
+
+
+def _budget_message(output: str) -> tuple[dict, dict]:
+    document = json.loads(output)
+    message = (document.get("data") or document["body"])["message"]
+    return message["attributes"], json.loads(base64.b64decode(message["data"]))
+
+
+def test_a_generated_budget_notification_has_the_billing_shape_and_alerts_once(run, state_dir, tmp_path):
+    args = ["generate-event", "budget", "--budget-id", "b-7", "--amount", "500", "--cost", "510", "--threshold", "1"]
+    generated = CliRunner().invoke(cli, [*args, "--forecast", "--currency", "eur", "--mode", "binary"])
+    assert generated.exit_code == 0, generated.output
+    attributes, data = _budget_message(generated.output)
+    assert attributes == {"billingAccountId": "01D4EE-079462-DFD6EC", "budgetId": "b-7", "schemaVersion": "1.0"}
+    assert (data["forecastThresholdExceeded"], data["currencyCode"], data["costAmount"]) == (1.0, "EUR", 510.0)
+    assert "alertThresholdExceeded" not in data and data["costIntervalStart"].endswith("-01T00:00:00Z")
+    path = tmp_path / "budget.json"
+    path.write_text(generated.output)
+    code, lines = run("replay", "--function", "budget_alert", str(path), str(path))
+    assert code == 0 and [line["outcome"] for line in lines] == ["applied", "duplicate"]
+    posted = [json.loads(line) for line in (state_dir / "slack-outbox.jsonl").read_text().splitlines()]
+    assert len(posted) == 1 and "100% forecast" in json.dumps(posted[0])
+
+
+BUDGET = ["generate-event", "budget", "--budget-id", "b", "--amount", "100"]
+
+
+def test_a_routine_budget_notification_crosses_no_threshold():
+    generated = CliRunner().invoke(cli, [*BUDGET, "--cost", "1"])
+    _, data = _budget_message(generated.output)
+    assert not {"alertThresholdExceeded", "forecastThresholdExceeded"} & data.keys()
+
+
+def test_a_generated_scheduler_http_call_carries_cloud_schedulers_headers():
+    generated = CliRunner().invoke(
+        cli,
+        [
+            "generate-event",
+            "scheduler-http",
+            "--job",
+            "j1",
+            "--payload",
+            '{"model": "m"}',
+            "--schedule-time",
+            "2026-11-20T06:00:00Z",
+        ],
+    )
+    assert json.loads(generated.output) == {
+        "headers": {
+            "Content-Type": "application/json",
+            "User-Agent": "Google-Cloud-Scheduler",
+            "X-CloudScheduler": "true",
+            "X-CloudScheduler-JobName": "j1",
+            "X-CloudScheduler-ScheduleTime": "2026-11-20T06:00:00Z",
+        },
+        "body": {"model": "m"},
+    }
+    now = CliRunner().invoke(cli, ["generate-event", "scheduler-http", "--job", "j1", "--run-now"])
+    assert "X-CloudScheduler-ScheduleTime" not in json.loads(now.output)["headers"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([*BUDGET, "--cost", "lots"], "'lots' is not a valid float"),
+        ([*BUDGET, "--cost", "5", "--threshold", "-0.5"], "-0.5 is not in the range x>=0"),
+        ([*BUDGET, "--cost", "nan"], "cost must be a finite number >= 0"),
+        ([*BUDGET, "--cost", "5", "--forecast"], "a forecast notification needs the threshold it crossed"),
+        ([*BUDGET, "--cost", "5", "--currency", "dollars"], "currency must be an ISO 4217 code"),
+        (["generate-event", "budget", "--amount", "1", "--cost", "1"], "Missing option '--budget-id'"),
+        (["generate-event", "scheduler-http", "--job", "j", "--payload", "{model: m}"], "--payload': not JSON"),
+        (["generate-event", "scheduler", "--job", "j", "--payload", "[1,"], "--payload': not JSON"),
+        (
+            ["generate-event", "scheduler-http", "--job", "j", "--run-now", "--schedule-time", "2026-01-01 00:00"],
+            "exclude",
+        ),
+        (["replay", "--url", "localhost:8080", SAFETENSORS], "expected an http:// or https:// URL"),
+    ],
+)
+def test_bad_input_is_a_usage_error_that_says_what_is_wrong(args, message):
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and message in result.output, result.output
