@@ -73,6 +73,7 @@ def up(state_dir, project, envs, backoff_scale, no_schedules, no_inference, slac
     cloud = LocalCloud(options, console.show)
     # Ctrl-C and a plain `kill` both stop everything (Python skips cleanup on an unhandled SIGTERM).
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored (a `&` job)
     code = 0
     try:
         with console.console.status("starting the local cloud…") as status:

@@ -1,0 +1,300 @@
+"""End to end: `mlops-events up` running in its own process, driven as a user drives it, with the
+real client libraries against the emulators it started. Each test waits for what the issue promises:
+a model registered in Firestore, one Slack post per budget threshold, a drift report in the bucket, a
+rollout plan, redelivery after a function dies, and nothing left running after Ctrl-C."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.localcloud.processes import group_alive
+from shared.manifest import REPO_ROOT
+from tests.local_cloud import RunningUp
+
+pytestmark = pytest.mark.integration
+
+OBJECTS = REPO_ROOT / "events" / "objects"
+BUDGET_FIXTURE = REPO_ROOT / "events" / "budget" / "02-actual-50.structured.json"
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningUp]:
+    running = RunningUp.start(tmp_path_factory.mktemp("up"), "--backoff-scale", "0.02", "--no-schedules")
+    with pytest.MonkeyPatch.context() as patch:
+        for variable, value in running.client_env.items():
+            patch.setenv(variable, value)
+        yield running
+    running.interrupt()
+
+
+@pytest.fixture(scope="module")
+def storage(cloud: RunningUp):
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    endpoint = cloud.state["emulators"]["gcs"]["url"]
+    return storage.Client(
+        project=cloud.state["project"],
+        credentials=AnonymousCredentials(),
+        client_options=ClientOptions(api_endpoint=endpoint),
+    )
+
+
+def aws(cloud: RunningUp, service: str):
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=cloud.state["emulators"]["moto"]["url"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def applied(function: str, subject_part: str):
+    def found(events: list[dict]) -> list[dict]:
+        return [
+            e
+            for e in events
+            if e["function"] == function and subject_part in e["subject"] and e["outcome"] in ("applied", "duplicate")
+        ]
+
+    return found
+
+
+def image_manifest() -> str:
+    """A Docker v2 image manifest with fresh digests (moto derives the image digest from its layers)."""
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": 7023,
+                "digest": "sha256:" + uuid.uuid4().hex * 2,
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "size": 32654,
+                    "digest": "sha256:" + uuid.uuid4().hex * 2,
+                }
+            ],
+        }
+    )
+
+
+def settled(*event_ids: str):
+    """The acknowledged outcome of each event, once every one of them has one."""
+
+    def found(events: list[dict]) -> dict[str, str] | None:
+        finals = {
+            e["event_id"]: e["outcome"]
+            for e in events
+            if e.get("event_id") in event_ids and e["outcome"] in ("applied", "duplicate", "ignored")
+        }
+        return finals if len(finals) == len(event_ids) else None
+
+    return found
+
+
+def publish_budget(cloud: RunningUp, budget_id: str, name: str, threshold: float, cost: float) -> str:
+    """A Cloud Billing notification, as the budget publishes it to its topic."""
+    from google.cloud import pubsub_v1
+
+    message = json.loads(BUDGET_FIXTURE.read_text())["data"]["message"]
+    body = json.loads(base64.b64decode(message["data"]))
+    body.update(budgetDisplayName=name, alertThresholdExceeded=threshold, costAmount=cost)
+    attributes = {**message.get("attributes", {}), "budgetId": budget_id}
+    publisher = pubsub_v1.PublisherClient()
+    topic = publisher.topic_path(cloud.state["project"], "billing-budget-alerts")
+    return publisher.publish(topic, json.dumps(body).encode(), **attributes).result(30)
+
+
+def test_up_serves_every_function_of_the_manifest_and_the_inference_service(cloud: RunningUp):
+    # GIVEN up is ready THEN every function has a process and a URL, with a log file in the state dir
+    functions = cloud.state["functions"]
+    assert {"register_model", "reconcile_registry", "budget_alert", "drift_report", "ecr_rollout"} <= set(functions)
+    assert functions["ecr_rollout"]["url"].endswith("/2015-03-31/functions/ecr_rollout/invocations")
+    for served in functions.values():
+        assert Path(served["log"]).parent == cloud.state_dir / "logs"
+    if "inference" in functions:  # only where torch is installed
+        with urllib.request.urlopen(functions["inference"]["url"] + "/healthz", timeout=10) as answer:
+            assert answer.status == 200
+
+
+def test_a_model_file_dropped_into_the_models_bucket_is_registered_within_seconds(cloud: RunningUp, storage):
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import firestore
+
+    # GIVEN the local models bucket WHEN a user uploads a model file with google-cloud-storage
+    content = (OBJECTS / "ml-models-dev/churn-model/v2/model.onnx").read_bytes()
+    started = time.monotonic()
+    storage.bucket("ml-models-dev").blob("churn-model/v2/model.onnx").upload_from_string(content)
+    # THEN fake-gcs's notification reached register_model as an Eventarc event, and Firestore has it
+    db = firestore.Client(project=cloud.state["project"], credentials=AnonymousCredentials())
+    pointer = db.collection("models").document("churn-model").collection("envs").document("dev")
+    deadline = started + 20
+    while time.monotonic() < deadline and not pointer.get().exists:
+        time.sleep(0.1)
+    assert pointer.get().exists, cloud.console()[-3000:]
+    assert pointer.get().to_dict()["latest_version"] == 2
+    print(f"registered {time.monotonic() - started:.1f} s after the upload")
+    [event] = cloud.wait_for(applied("register_model", "churn-model/v2/model.onnx"), "registration")
+    assert event["source"] == "gcs" and event["outcome"] == "applied"
+    assert "finalized" in event["subject"]
+    assert "register_model" in cloud.console() and "applied" in cloud.console()
+
+
+def test_a_budget_notification_gives_exactly_one_slack_post_even_when_delivered_twice(cloud: RunningUp):
+    budget_id = str(uuid.uuid4())
+    name = f"e2e-once-{budget_id[:8]}"
+    # WHEN the same threshold crossing is published twice (Cloud Billing repeats itself)
+    first = publish_budget(cloud, budget_id, name, 0.5, 512.3)
+    second = publish_budget(cloud, budget_id, name, 0.5, 530.0)
+    # THEN both are delivered to budget_alert (one may first meet the other's claim in progress and be
+    # redelivered), and the local Slack receiver got exactly one post
+    finals = cloud.wait_for(settled(first, second), "two settled budget deliveries")
+    assert sorted(finals.values()) == ["applied", "duplicate"]
+    posts = cloud.posts_about(name, at_least=2, timeout_s=2)  # a second post would have come with its delivery
+    assert len(posts) == 1
+    assert "50%" in posts[0]["text"]
+
+
+def test_the_drift_schedule_run_now_writes_its_report_to_the_drift_logs_bucket(cloud: RunningUp, storage):
+    # WHEN the user fires the schedule, as `gcloud scheduler jobs run` would
+    fired = subprocess.run(
+        [sys.executable, "-m", "shared.cli.main", "trigger", "drift-report", "--state-dir", str(cloud.state_dir)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=60,
+    )
+    assert fired.returncode == 0, fired.stderr
+    # THEN the job published to its topic, drift_report ran on the seeded data, and the report is in the bucket
+    [run] = cloud.wait_for(applied("drift_report", "drift-report"), "drift run", timeout_s=60)
+    assert run["source"] == "scheduler"
+    names = [b.name for b in storage.list_blobs("ml-drift-logs-dev", prefix="drift/fraud-detector/dev/")]
+    assert any(n.endswith("-report.html") for n in names), names
+    assert any(n.endswith(".json") for n in names), names
+
+
+def test_trigger_names_the_jobs_when_the_job_is_unknown(cloud: RunningUp):
+    answer = subprocess.run(
+        [sys.executable, "-m", "shared.cli.main", "trigger", "no-such-job", "--state-dir", str(cloud.state_dir)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=60,
+    )
+    assert answer.returncode == 1
+    assert "no job 'no-such-job'" in answer.stderr and "drift-report" in answer.stderr
+
+
+def test_an_image_put_into_the_local_ecr_rolls_the_deployments_that_follow_it(cloud: RunningUp):
+    # WHEN an image is pushed to the local ECR (moto) under a tag the targets' policies accept
+    pushed = aws(cloud, "ecr").put_image(
+        repositoryName="ml/inference", imageManifest=image_manifest(), imageTag="1.4.0"
+    )
+    digest = pushed["image"]["imageId"]["imageDigest"]
+    # THEN the ECR Image Action event reached the Lambda, which rolled both Deployments following the repository
+    [event] = cloud.wait_for(applied("ecr_rollout", digest[:19]), "rollout", timeout_s=60)
+    assert event["source"] == "ecr"
+    journal = [json.loads(line) for line in (cloud.state_dir / "rollouts.jsonl").read_text().splitlines()]
+    rolled = {(e["target"], e["status"]) for e in journal if e["new_image"].endswith(digest)}
+    assert {status for _, status in rolled} == {"succeeded"}
+    assert len(rolled) == 2  # production (semver ^1) and staging (every push)
+    [post] = cloud.posts_about("Rollout of ml/inference:1.4.0")
+    assert "succeeded" in post["text"]
+
+
+def test_a_push_no_rule_matches_is_shown_and_not_delivered(cloud: RunningUp):
+    ecr = aws(cloud, "ecr")
+    # GIVEN a repository no rollout target follows WHEN an image is pushed there
+    repository = f"scratch-{uuid.uuid4().hex[:6]}"
+    ecr.create_repository(repositoryName=repository)
+    ecr.put_image(repositoryName=repository, imageManifest=image_manifest(), imageTag="v1")
+    # THEN the event is shown as matching no EventBridge rule, and the Lambda never sees it
+    found = cloud.wait_for(
+        lambda events: [e for e in events if e["outcome"] == "unmatched" and repository in e["subject"]],
+        "unmatched push",
+    )
+    assert found[0]["function"] == "-"
+    assert not [e for e in cloud.events() if e["function"] == "ecr_rollout" and repository in e["subject"]]
+
+
+def test_replay_url_sends_a_saved_event_to_the_running_function(cloud: RunningUp):
+    url = cloud.state["functions"]["register_model"]["url"]
+    fixture = REPO_ROOT / "events" / "storage" / "23-malformed-not-a-cloudevent.binary.json"
+    answer = subprocess.run(
+        [sys.executable, "-m", "shared.cli.main", "replay", "--url", url, str(fixture)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=60,
+    )
+    # THEN functions-framework itself refuses it (400): rejected, exit 2, as the cloud would answer
+    line = json.loads(answer.stdout.splitlines()[0])
+    assert answer.returncode == 2
+    assert (line["url"], line["http_status"], line["outcome"]) == (url, 400, "rejected")
+
+
+def test_a_function_killed_mid_stream_gets_its_events_redelivered_once_it_is_back(cloud: RunningUp):
+    budget_id = str(uuid.uuid4())
+    name = f"e2e-kill-{budget_id[:8]}"
+    pid = cloud.state["functions"]["budget_alert"]["pid"]
+    # GIVEN a stream of threshold crossings, the first delivered while budget_alert runs
+    first = publish_budget(cloud, budget_id, name, 0.5, 510.0)
+    cloud.wait_for(
+        lambda events: [e for e in events if e.get("event_id") == first and e["outcome"] == "applied"], "first"
+    )
+    # WHEN its process is killed, and the rest of the stream arrives while it is down
+    os.killpg(pid, signal.SIGKILL)
+    rest = [publish_budget(cloud, budget_id, name, t, c) for t, c in ((0.9, 905.0), (1.0, 1010.0))]
+    # THEN deliveries fail while it is down, up starts it again, and Pub/Sub's redelivery brings both through
+    cloud.wait_for(
+        lambda events: [e for e in events if e["function"] == "budget_alert" and e["outcome"] == "restarted"], "restart"
+    )
+    done = cloud.wait_for(
+        lambda events: (
+            [e for e in events if e.get("event_id") in rest and e["outcome"] == "applied"]
+            if len({e.get("event_id") for e in events if e.get("event_id") in rest and e["outcome"] == "applied"}) == 2
+            else None
+        ),
+        "redelivered stream",
+        timeout_s=60,
+    )
+    assert {e.get("event_id") for e in done} == set(rest)
+    failed = [e for e in cloud.events() if e.get("event_id") in rest and e["outcome"] in ("unreachable", "error")]
+    assert failed, "the deliveries while the function was down should have failed first"
+    assert all(e.get("next_retry_s") is not None for e in failed)
+    assert max(e["attempt"] for e in done) > 1
+    # exactly one post per threshold, none lost and none repeated
+    posts = cloud.posts_about(name, at_least=4, timeout_s=2)
+    assert len(posts) == 3, [p["text"] for p in posts]
+
+
+def test_ctrl_c_stops_every_process_and_leaves_no_orphan(cloud: RunningUp):
+    groups = [e["pid"] for e in cloud.state["emulators"].values()]
+    groups += [f["pid"] for f in json.loads((cloud.state_dir / "up.json").read_text())["functions"].values()]
+    # WHEN the user presses Ctrl-C
+    code = cloud.interrupt()
+    # THEN up exits 0, says it checked, and no process group it started is left (the JVMs included)
+    assert code == 0, cloud.console()[-3000:]
+    assert "none left running" in cloud.console()
+    assert [pgid for pgid in groups if group_alive(pgid)] == []
+    assert not (cloud.state_dir / "up.json").exists()
