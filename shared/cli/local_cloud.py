@@ -48,8 +48,9 @@ def up(state_dir, project, envs, backoff_scale, no_schedules, no_inference, slac
     """
     try:
         from shared.localcloud.console import LiveConsole
+        from shared.localcloud.control import read_state
         from shared.localcloud.emulators import EmulatorError
-        from shared.localcloud.up import LocalCloud, UpOptions, read_state
+        from shared.localcloud.up import LocalCloud, UpOptions
     except ImportError as exc:
         raise click.ClickException(
             f"{exc.name} is missing: `pip install -e '.[local]'` installs the local cloud"
@@ -123,7 +124,7 @@ def _alive(pid: object) -> bool:
 @click.option("--state-dir", type=click.Path(path_type=Path), help=_STATE_DIR_HELP)
 def trigger(job: str, state_dir: Path | None) -> None:
     """Run a schedule of the running local cloud now (Cloud Scheduler's "force run")."""
-    from shared.localcloud.up import read_state
+    from shared.localcloud.control import read_state
 
     folder = _state_dir(state_dir)
     state = read_state(folder)

@@ -19,14 +19,14 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from shared.config import Settings
 from shared.local_server import HOST, free_port, function_command
 from shared.localcloud import emulators, provision
+from shared.localcloud.control import STATE_FILE, ControlServer
 from shared.localcloud.dispatch import (
     LAMBDA_INVOKE_PATH,
     Attempt,
@@ -35,6 +35,7 @@ from shared.localcloud.dispatch import (
     Target,
     deliver_with_retries,
 )
+from shared.localcloud.ecr_bridge import EcrToLambda
 from shared.localcloud.outcomes import OutcomeLog
 from shared.localcloud.processes import ServedProcess, group_alive
 from shared.localcloud.retry import retry_policy
@@ -42,7 +43,6 @@ from shared.localcloud.schedules import Job, Scheduler, pubsub_payload
 from shared.localcloud.triggers import Message, Request, push_request, scheduler_http_request, storage_event
 from shared.manifest import REPO_ROOT, FunctionSpec, load_manifest
 
-STATE_FILE = "up.json"
 AWS_ACCOUNT = "123456789012"  # moto's default account
 AWS_REGION = "us-east-1"
 # Variables of the caller's shell that could point a local function at a real cloud or cluster.
@@ -335,8 +335,21 @@ class LocalCloud:
         self.scheduler = Scheduler(jobs, self._fire)
         if self.options.schedules:
             self._thread("scheduler", self.scheduler.run, self.stopping)
-        if any(spec.platform == "aws-lambda" for spec in self.specs):
-            self._thread("ecr-events", self._watch_ecr)
+        lambdas = [s for s in self.specs if s.platform == "aws-lambda" and s.trigger.get("kind") == "eventbridge"]
+        if lambdas:
+            targets = {spec.name: self.served[spec.name].target for spec in lambdas}
+            bridge = EcrToLambda(
+                lambdas,
+                targets,  # type: ignore[arg-type]
+                aws=self.aws,
+                repositories=sorted({t["repository"] for t in provision.rollout_targets(self.options.rollout_targets)}),
+                journal=self.journal,
+                executor=self.executor,
+                backoff_scale=self.options.backoff_scale,
+                account=AWS_ACCOUNT,
+                region=AWS_REGION,
+            )
+            self._thread("ecr-events", bridge.watch, self.stopping)
         self._thread("supervisor", self._supervise)
 
     def _thread(self, name: str, run: Callable[..., None], *args: Any) -> None:
@@ -422,100 +435,6 @@ class LocalCloud:
             )
         )
 
-    def _watch_ecr(self) -> None:
-        """ECR on moto emits no EventBridge events: read its images, and turn what changed into them."""
-        from shared.localcloud.ecr_events import EcrImageWatcher, matches
-
-        watcher = EcrImageWatcher(self.aws("ecr"), account=AWS_ACCOUNT, region=AWS_REGION)
-        lambdas = [s for s in self.specs if s.platform == "aws-lambda" and s.trigger.get("kind") == "eventbridge"]
-        repositories = sorted({t["repository"] for t in provision.rollout_targets(self.options.rollout_targets)})
-        while not self.stopping.is_set():
-            try:
-                events = watcher.poll()
-            except Exception as exc:  # moto restarting or gone at shutdown: try again
-                if self.stopping.is_set():
-                    return
-                self.journal.record(
-                    Attempt(source="ecr", function="-", subject="poll", outcome="error", detail=str(exc)[:200])
-                )
-                self.stopping.wait(2.0)
-                continue
-            for event in events:
-                detail = event.get("detail", {})
-                subject = (
-                    f"{detail.get('repository-name')}:{detail.get('image-tag') or '(untagged)'} "
-                    + str(detail.get("image-digest", ""))[:19]
-                )
-                matched = False
-                for spec in lambdas:
-                    # The aws-ecr-rollout module adds the targets' repositories to the rule's pattern.
-                    pattern = json.loads(json.dumps(spec.trigger.get("pattern", {})))
-                    pattern.setdefault("detail", {})["repository-name"] = repositories
-                    if matches(pattern, event):
-                        matched = True
-                        self._invoke_lambda(spec, event, subject)
-                if not matched:
-                    self.journal.record(
-                        Attempt(
-                            source="ecr",
-                            function="-",
-                            subject=subject,
-                            outcome="unmatched",
-                            detail=f"{detail.get('action-type')} {detail.get('result')}: no EventBridge rule matches",
-                        )
-                    )
-            self.stopping.wait(1.0)
-
-    def _invoke_lambda(self, spec: FunctionSpec, event: dict[str, Any], subject: str) -> None:
-        target = self.served[spec.name].target
-        assert target is not None
-        request = Request(
-            "",
-            {"Content-Type": "application/json", "X-Amz-Invocation-Type": "RequestResponse"},
-            json.dumps(event).encode(),
-            str(event.get("id", "")),
-            "ECR Image Action",
-            subject,
-        )
-        policy = retry_policy(spec.retry, scale=self.options.backoff_scale)
-        queue = spec.retry.get("dead_letter_topic")
-
-        def on_failure(answer: Any, attempts: int) -> str:
-            """Lambda's on-failure destination record, sent to the SQS queue."""
-            if not queue:
-                return ""
-            record = {
-                "version": "1.0",
-                "timestamp": datetime.now(UTC).isoformat(),
-                "requestContext": {
-                    "requestId": request.event_id,
-                    "condition": "RetriesExhausted",
-                    "approximateInvokeCount": attempts,
-                    "functionArn": f"arn:aws:lambda:{AWS_REGION}:{AWS_ACCOUNT}:function:{spec.name}:$LATEST",
-                },
-                "requestPayload": event,
-                "responseContext": {
-                    "statusCode": answer.http_status,
-                    "executedVersion": "$LATEST",
-                    "functionError": "Unhandled",
-                },
-                "responsePayload": {"errorMessage": answer.detail},
-            }
-            sqs = self.aws("sqs")
-            sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=queue)["QueueUrl"], MessageBody=json.dumps(record))
-            return f"SQS queue {queue}"
-
-        self.executor.submit(
-            deliver_with_retries,
-            target,
-            request,
-            policy=policy,
-            source="ecr",
-            journal=self.journal,
-            stopping=self.stopping,
-            on_give_up=on_failure,
-        )
-
     def _supervise(self) -> None:
         """Bring back dead functions; show what reached the local Slack."""
         slack_log = self.state_dir / "slack-posts.jsonl"
@@ -534,46 +453,15 @@ class LocalCloud:
 
     # -- control: `mlops-events trigger JOB` -----------------------------------------------------------
     def _start_control(self) -> None:
-        cloud = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                prefix, suffix = "/jobs/", ":run"
-                if not (self.path.startswith(prefix) and self.path.endswith(suffix)):
-                    return self._answer(404, {"error": f"no such endpoint {self.path}"})
-                name = self.path[len(prefix) : -len(suffix)]
-                try:
-                    assert cloud.scheduler is not None
-                    cloud.scheduler.run_now(name)
-                except KeyError:
-                    jobs = sorted(cloud.scheduler.jobs) if cloud.scheduler else []
-                    return self._answer(404, {"error": f"no job {name!r}", "jobs": jobs})
-                return self._answer(200, {"job": name, "fired": True})
-
-            def do_GET(self) -> None:
-                if self.path == "/status":
-                    return self._answer(200, cloud.state())
-                return self._answer(404, {"error": f"no such endpoint {self.path}"})
-
-            def _answer(self, status: int, body: dict[str, Any]) -> None:
-                raw = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.control = ThreadingHTTPServer((HOST, 0), Handler)
-        self.control.daemon_threads = True
+        self.control = ControlServer(self.run_job, self.state)
         self._thread("control", self.control.serve_forever)
-        self.started.append(_Closing(self._close_control))
+        self.started.append(self.control)
 
-    def _close_control(self) -> None:
-        self.control.shutdown()
-        self.control.server_close()
+    def run_job(self, name: str) -> None:
+        """Fire a schedule now; KeyError (listing the jobs) for an unknown one."""
+        if self.scheduler is None or name not in self.scheduler.jobs:
+            raise KeyError(sorted(self.scheduler.jobs) if self.scheduler else [])
+        self.scheduler.run_now(name)
 
     # -- state ---------------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -581,7 +469,7 @@ class LocalCloud:
             "pid": os.getpid(),
             "project": self.options.project,
             "envs": list(self.options.envs),
-            "control_url": f"http://{HOST}:{self.control.server_address[1]}",
+            "control_url": self.control.url,
             "state_dir": str(self.state_dir),
             "emulators": {
                 name: {"url": e.url, "pid": e.process.pid, "env": e.env, "log": str(e.log_path)}
@@ -638,11 +526,3 @@ class _Closing:
 
     def stop(self) -> None:
         self.close()
-
-
-def read_state(state_dir: Path) -> dict[str, Any] | None:
-    path = state_dir / STATE_FILE
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None

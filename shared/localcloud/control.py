@@ -1,0 +1,69 @@
+"""The running local cloud's front door: `up.json` in the state dir says where everything runs, and a
+small HTTP server takes `POST /jobs/JOB:run` (`mlops-events trigger JOB`) and `GET /status`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from shared.local_server import HOST
+
+STATE_FILE = "up.json"
+
+
+class ControlServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, run_job: Callable[[str], None], status: Callable[[], dict[str, Any]]) -> None:
+        """`run_job` raises KeyError carrying the known jobs for an unknown one."""
+        self.run_job, self.status = run_job, status
+        super().__init__((HOST, 0), _Handler)
+        self.url = f"http://{HOST}:{self.server_address[1]}"
+
+    def stop(self) -> None:
+        """Stop serving (serve_forever runs in a thread of `up`) and close the socket."""
+        self.shutdown()
+        self.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ControlServer
+
+    def do_POST(self) -> None:
+        prefix, suffix = "/jobs/", ":run"
+        if not (self.path.startswith(prefix) and self.path.endswith(suffix)):
+            return self._answer(404, {"error": f"no such endpoint {self.path}"})
+        name = self.path[len(prefix) : -len(suffix)]
+        try:
+            self.server.run_job(name)
+        except KeyError as unknown:
+            jobs = unknown.args[0] if unknown.args and isinstance(unknown.args[0], list) else []
+            return self._answer(404, {"error": f"no job {name!r}", "jobs": jobs})
+        return self._answer(200, {"job": name, "fired": True})
+
+    def do_GET(self) -> None:
+        if self.path == "/status":
+            return self._answer(200, self.server.status())
+        return self._answer(404, {"error": f"no such endpoint {self.path}"})
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        raw = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, format: str, *args: Any) -> None:  # the console shows events, not control traffic
+        pass
+
+
+def read_state(state_dir: Path) -> dict[str, Any] | None:
+    """What a running `up` wrote about itself; None when none runs from this state dir."""
+    try:
+        return json.loads((state_dir / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
