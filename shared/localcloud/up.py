@@ -26,7 +26,7 @@ from typing import Any
 from shared.config import Settings
 from shared.local_server import HOST, free_port, function_command
 from shared.localcloud import emulators, provision
-from shared.localcloud.control import STATE_FILE, ControlServer
+from shared.localcloud.control import STATE_FILE, ControlServer, read_state
 from shared.localcloud.dispatch import (
     LAMBDA_INVOKE_PATH,
     Attempt,
@@ -516,7 +516,9 @@ class LocalCloud:
         for thing in reversed(self.started):
             with contextlib.suppress(Exception):
                 thing.stop()
-        (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+        written = read_state(self.state_dir)
+        if written and written.get("pid") == os.getpid():  # never another `up`'s file
+            (self.state_dir / STATE_FILE).unlink(missing_ok=True)
         return {name: pgid for name, pgid in groups.items() if group_alive(pgid)}
 
 
