@@ -1,0 +1,42 @@
+"""The local cloud's commands where no cloud runs: clear errors, no side effect."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from click.testing import CliRunner
+
+from shared.cli.main import cli
+
+
+def test_trigger_without_a_running_up_says_how_to_start_one(tmp_path):
+    # GIVEN a state dir no `up` runs from WHEN a job is triggered THEN a clear error, exit 1
+    result = CliRunner().invoke(cli, ["trigger", "drift-report", "--state-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no local cloud runs from" in result.output and "mlops-events up" in result.output
+
+
+def test_trigger_names_a_dead_control_endpoint(tmp_path):
+    # GIVEN an up.json left by an `up` that no longer answers
+    (tmp_path / "up.json").write_text(json.dumps({"pid": 1, "control_url": "http://127.0.0.1:9"}))
+    result = CliRunner().invoke(cli, ["trigger", "drift-report", "--state-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "does not answer" in result.output
+
+
+def test_up_refuses_to_start_beside_a_running_one(tmp_path):
+    # GIVEN an up.json whose process is alive (this test's own pid stands in for it)
+    (tmp_path / "up.json").write_text(json.dumps({"pid": os.getpid(), "control_url": "http://127.0.0.1:9"}))
+    result = CliRunner().invoke(cli, ["up", "--state-dir", str(tmp_path)])
+    # THEN it stops before starting anything, naming the running one
+    assert result.exit_code == 1
+    assert f"already runs from {tmp_path} (pid {os.getpid()})" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["up.json"]
+
+
+def test_up_rejects_a_backoff_scale_that_is_not_positive(tmp_path):
+    result = CliRunner().invoke(cli, ["up", "--state-dir", str(tmp_path), "--backoff-scale", "0"])
+    assert result.exit_code == 2
+    assert "--backoff-scale" in result.output
+    assert list(tmp_path.iterdir()) == []
