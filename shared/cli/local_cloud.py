@@ -47,6 +47,7 @@ def up(state_dir, project, envs, backoff_scale, no_schedules, no_inference, slac
     image into the local ECR (moto); `mlops-events trigger JOB` runs a schedule now.
     """
     try:
+        from shared.errors import MlopsEventsError
         from shared.localcloud.console import LiveConsole
         from shared.localcloud.control import read_state
         from shared.localcloud.emulators import EmulatorError
@@ -86,7 +87,7 @@ def up(state_dir, project, envs, backoff_scale, no_schedules, no_inference, slac
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
-    except (EmulatorError, RuntimeError) as exc:
+    except (EmulatorError, MlopsEventsError, RuntimeError, ValueError) as exc:  # ValueError: a bad cron
         console.console.print(f"[red]could not start: {exc}[/red]")
         code = 1
     finally:

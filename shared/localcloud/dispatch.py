@@ -97,7 +97,7 @@ class Target:
                 status, text, headers = (
                     response.status,
                     response.read().decode(errors="replace"),
-                    dict(response.headers),
+                    {k.lower(): v for k, v in response.headers.items()},  # header names are case-insensitive
                 )
         except urllib.error.HTTPError as answer:
             status, text = answer.code, answer.read().decode(errors="replace")
@@ -106,13 +106,13 @@ class Target:
             latency = _ms(started)
             return Answer(False, "unreachable", f"{self.name} is not answering ({reason})", None, latency)
         latency = _ms(started)
-        failed = "X-Amz-Function-Error" in headers or not acked(status)
-        outcome, detail = self._read(request.event_id, status, text, headers)
+        failed = "x-amz-function-error" in headers or not acked(status)
+        outcome, detail = self._read(request.event_id, status, text)
         if failed and outcome in ("delivered", "applied"):
             outcome = "error"
         return Answer(not failed, outcome, detail, status, latency)
 
-    def _read(self, event_id: str, status: int, text: str, headers: dict[str, str]) -> tuple[str, str]:
+    def _read(self, event_id: str, status: int, text: str) -> tuple[str, str]:
         """The function's own outcome line; else the JSON answer (HTTP function, Lambda); else the status."""
         line = self._log.outcome_for(event_id)
         if line:

@@ -38,7 +38,9 @@ class RetryPolicy:
         if self.policy == "lambda_async":
             base = _LAMBDA_ASYNC_BACKOFF_S[min(failed_attempts, len(_LAMBDA_ASYNC_BACKOFF_S)) - 1]
         else:
-            base = min(self.max_backoff_s, self.min_backoff_s * 2 ** max(failed_attempts - 1, 0))
+            # A float power with a bounded exponent: an age-bounded retry (no count) may fail thousands of
+            # times, and min * 2**n with a huge int n raises OverflowError instead of reaching the cap.
+            base = min(self.max_backoff_s, self.min_backoff_s * 2.0 ** min(max(failed_attempts - 1, 0), 1000))
         return base * self.scale
 
     def gives_up(self, failed_attempts: int, age_s: float) -> bool:

@@ -66,6 +66,8 @@ def storage_event(message: Message) -> tuple[str, str, Request] | None:
         resource = json.loads(message.data)
     except ValueError:
         return None
+    if not isinstance(resource, dict):  # JSON, but no object resource: not a notification either
+        return None
     when = resource.get("updated") or attributes.get("eventTime") or _rfc3339(message.publish_time)
     headers = {
         "Content-Type": "application/json; charset=utf-8",

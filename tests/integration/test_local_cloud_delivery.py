@@ -1,0 +1,394 @@
+"""The local cloud's delivery loop against the real Pub/Sub emulator and small stand-in functions over HTTP:
+redelivery with backoff, dead-lettering, a function that is down then back, and Lambda's async retries.
+
+The stand-in functions answer as the real ones do (functions-framework's 500 after a TransientError, the Lambda
+Invoke API's X-Amz-Function-Error) and write their outcome lines to a log file, as `up` serves them."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.localcloud.dispatch import LAMBDA_INVOKE_PATH, Attempt, Journal, PubsubRoute, Target, deliver_with_retries
+from shared.localcloud.outcomes import OutcomeLog
+from shared.localcloud.retry import RetryPolicy, retry_policy
+from shared.localcloud.triggers import Message, Request, push_request
+from shared.log import OUTCOME_LOGGER_NAME
+from shared.manifest import function_named
+from tests.integration.conftest import PROJECT
+
+pytestmark = pytest.mark.integration
+
+# Pub/Sub's backoff shrunk 100x: 10 s -> 0.1 s, which the ack deadline (whole seconds) makes 1 s.
+SCALE = 0.01
+WAIT_S = 20.0
+
+
+def pubsub_policy(max_attempts: int) -> RetryPolicy:
+    return retry_policy(
+        {"policy": "retry_on_failure", "max_attempts": max_attempts, "min_backoff_s": 10, "max_backoff_s": 600},
+        scale=SCALE,
+    )
+
+
+# -- a stand-in function --------------------------------------------------------------------------
+class StubFunction:
+    """An HTTP function on 127.0.0.1: answers each request with the next scripted (status, headers, body),
+    the last one for ever after, and logs an outcome line per event id like shared/runtime.py does."""
+
+    def __init__(self, log_path: Path, script: list[tuple[int, dict[str, str], dict[str, Any]]], port: int = 0):
+        self.requests: list[dict[str, Any]] = []
+        self._script = list(script)
+        self._lock = threading.Lock()
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with stub._lock:
+                    status, headers, answer = stub._script.pop(0) if len(stub._script) > 1 else stub._script[0]
+                    request = {"path": self.path, "headers": dict(self.headers), "body": json.loads(body or b"{}")}
+                    stub.requests.append(request)
+                    event_id = request["body"].get("message", {}).get("messageId")
+                    if event_id:
+                        outcome = "applied" if status == 200 else "retry"
+                        line = {
+                            "logger": OUTCOME_LOGGER_NAME,
+                            "event_id": event_id,
+                            "outcome": outcome,
+                            "detail": "stub",
+                        }
+                        with log_path.open("a", encoding="utf-8") as log:
+                            log.write(f"some framework noise\n{json.dumps(line)}\n")
+                payload = json.dumps(answer).encode()
+                self.send_response(status)
+                for name, value in {"Content-Type": "application/json", **headers}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+ERROR = (500, {}, {"error": "TransientError: registry unavailable"})
+OK = (200, {}, {})
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout_s: float = WAIT_S) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+def journal_records(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+# -- fixtures -------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def clients(pubsub_emulator) -> tuple[Any, Any]:
+    from google.cloud import pubsub_v1
+
+    return pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+
+
+@pytest.fixture
+def topic(clients) -> Callable[[str], tuple[str, str]]:
+    """topic(prefix) -> (topic path, subscription path): a fresh topic with a pull subscription (10 s deadline)."""
+    publisher, subscriber = clients
+    made: list[tuple[str, str]] = []
+
+    def make(prefix: str) -> tuple[str, str]:
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        topic_path = publisher.topic_path(PROJECT, name)
+        subscription_path = subscriber.subscription_path(PROJECT, f"{name}-push")
+        publisher.create_topic(name=topic_path)
+        subscriber.create_subscription(name=subscription_path, topic=topic_path, ack_deadline_seconds=10)
+        made.append((topic_path, subscription_path))
+        return topic_path, subscription_path
+
+    yield make
+    for topic_path, subscription_path in made:
+        subscriber.delete_subscription(subscription=subscription_path)
+        publisher.delete_topic(topic=topic_path)
+
+
+@pytest.fixture
+def journal(tmp_path) -> tuple[Journal, Path, list[Attempt]]:
+    shown: list[Attempt] = []
+    path = tmp_path / "events.jsonl"
+    return Journal(path, shown.append), path, shown
+
+
+@pytest.fixture
+def running() -> Iterator[Callable[[PubsubRoute], None]]:
+    """running(route): polls the route in a thread, deliveries on a pool, until the test ends."""
+    stopping = threading.Event()
+    executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="deliver")
+    pollers: list[threading.Thread] = []
+
+    def start(route: PubsubRoute) -> None:
+        poller = threading.Thread(target=route.poll, args=(executor, stopping), daemon=True)
+        poller.start()
+        pollers.append(poller)
+
+    yield start
+    stopping.set()
+    for poller in pollers:
+        poller.join(timeout=10)
+    executor.shutdown(wait=True)
+
+
+@pytest.fixture
+def stubs() -> Iterator[list[StubFunction]]:
+    started: list[StubFunction] = []
+    yield started
+    for stub in started:
+        stub.stop()
+
+
+def route_to(
+    target: Target,
+    subscription: str,
+    topic_path: str,
+    policy: RetryPolicy,
+    journal: Journal,
+    subscriber: Any,
+    dead_letter: Callable[[Message, int], str] | None = None,
+) -> PubsubRoute:
+    topic_name = topic_path.rsplit("/", 1)[1]
+    subscription_name = subscription.rsplit("/", 1)[1]
+    return PubsubRoute(
+        subscriber=subscriber,
+        subscription=subscription,
+        target=target,
+        policy=policy,
+        source="pubsub",
+        convert=lambda message: push_request(
+            message, project=PROJECT, topic=topic_name, subscription=subscription_name
+        ),
+        journal=journal,
+        dead_letter=dead_letter,
+    )
+
+
+def target_at(url: str, tmp_path: Path, name: str = "budget_alert") -> Target:
+    log_path = tmp_path / f"{name}.log"
+    return Target(name, url, OutcomeLog(log_path), platform="gcp-function", timeout_s=5)
+
+
+def pull_all(subscriber: Any, subscription: str, *, for_s: float) -> list[Any]:
+    """Everything the subscription hands out within `for_s` seconds (acknowledged, so each comes once)."""
+    from google.api_core.exceptions import DeadlineExceeded
+
+    got: list[Any] = []
+    deadline = time.monotonic() + for_s
+    while time.monotonic() < deadline:
+        try:
+            response = subscriber.pull(subscription=subscription, max_messages=10, timeout=1.0)
+        except DeadlineExceeded:
+            continue
+        if response.received_messages:
+            got.extend(received.message for received in response.received_messages)
+            subscriber.acknowledge(subscription=subscription, ack_ids=[r.ack_id for r in response.received_messages])
+        else:
+            time.sleep(0.1)
+    return got
+
+
+# -- tests ----------------------------------------------------------------------------------------
+def test_a_failing_function_gets_the_message_again_until_it_succeeds(clients, topic, journal, running, stubs, tmp_path):
+    publisher, subscriber = clients
+    events, events_path, shown = journal
+    # GIVEN a function answering 500 twice, then 200, fed by its push subscription
+    stub = StubFunction(tmp_path / "budget_alert.log", [ERROR, ERROR, OK])
+    stubs.append(stub)
+    topic_path, subscription = topic("budget")
+    running(route_to(target_at(stub.url, tmp_path), subscription, topic_path, pubsub_policy(5), events, subscriber))
+
+    # WHEN a message is published
+    message_id = publisher.publish(topic_path, b'{"costAmount": 512.3}', budgetId="b-1").result(timeout=10)
+
+    # THEN it is delivered three times, the third time applied
+    records = wait_for(lambda: [r for r in journal_records(events_path) if r["outcome"] == "applied"], "success")
+    assert len(stub.requests) == 3
+    assert {r["body"]["message"]["messageId"] for r in stub.requests} == {message_id}
+    assert all(r["path"] == f"/projects/{PROJECT}/topics/{topic_path.rsplit('/', 1)[1]}" for r in stub.requests)
+    assert stub.requests[0]["body"]["message"]["attributes"] == {"budgetId": "b-1"}
+
+    # AND the journal shows two failed attempts with their next retry, then the success on attempt 3
+    records = journal_records(events_path)
+    assert [(r["outcome"], r["attempt"], r.get("next_retry_s"), r["http_status"]) for r in records] == [
+        ("retry", 1, 1, 500),
+        ("retry", 2, 1, 500),
+        ("applied", 3, None, 200),
+    ]
+    assert all(r["event_id"] == message_id and r["function"] == "budget_alert" for r in records)
+    assert [a.outcome for a in shown] == ["retry", "retry", "applied"]
+
+    # AND nothing is left on the subscription: it was acknowledged (past the 10 s ack deadline, nothing returns)
+    time.sleep(0.5)  # the route's last ack is in flight
+    assert pull_all(subscriber, subscription, for_s=11.0) == []
+    assert len(stub.requests) == 3
+
+
+def test_a_function_failing_every_time_dead_letters_after_max_attempts(
+    clients, topic, journal, running, stubs, tmp_path
+):
+    publisher, subscriber = clients
+    events, events_path, _ = journal
+    # GIVEN a function that always answers 500, max 3 attempts, and a real dead-letter topic
+    stub = StubFunction(tmp_path / "budget_alert.log", [ERROR])
+    stubs.append(stub)
+    topic_path, subscription = topic("budget")
+    dead_topic, dead_subscription = topic("budget-dead-letter")
+
+    def dead_letter(message: Message, deliveries: int) -> str:
+        """What Pub/Sub's dead-lettering publishes (as shared/localcloud/up.py forwards it)."""
+        attributes = {
+            **message.attributes,
+            "CloudPubSubDeadLetterSourceDeliveryCount": str(deliveries),
+            "CloudPubSubDeadLetterSourceSubscription": subscription.rsplit("/", 1)[1],
+            "CloudPubSubDeadLetterSourceSubscriptionProject": PROJECT,
+            "CloudPubSubDeadLetterSourceTopicPublishTime": message.publish_time.isoformat(),
+        }
+        publisher.publish(dead_topic, message.data, **attributes).result(timeout=10)
+        return f"topic {dead_topic.rsplit('/', 1)[1]}"
+
+    route = route_to(
+        target_at(stub.url, tmp_path), subscription, topic_path, pubsub_policy(3), events, subscriber, dead_letter
+    )
+    running(route)
+
+    # WHEN a message is published
+    message_id = publisher.publish(topic_path, b'{"costAmount": 1}', budgetId="b-2", schemaVersion="1.0").result(10)
+
+    # THEN after three attempts the dead-letter topic holds it, data and attributes intact, with the delivery count
+    dead = wait_for(lambda: pull_all(subscriber, dead_subscription, for_s=0.5), "the dead-lettered message")
+    assert len(dead) == 1
+    assert dead[0].data == b'{"costAmount": 1}'
+    attributes = dict(dead[0].attributes)
+    assert attributes["budgetId"] == "b-2" and attributes["schemaVersion"] == "1.0"
+    assert attributes["CloudPubSubDeadLetterSourceDeliveryCount"] == "3"
+    assert attributes["CloudPubSubDeadLetterSourceSubscription"] == subscription.rsplit("/", 1)[1]
+    assert len(stub.requests) == 3
+
+    # AND the journal ends with the last failed attempt, then "dead-lettered"
+    records = wait_for(lambda: journal_records(events_path)[3:], "the dead-letter record")
+    records = journal_records(events_path)
+    assert [(r["outcome"], r["attempt"], r.get("next_retry_s")) for r in records] == [
+        ("retry", 1, 1),
+        ("retry", 2, 1),
+        ("retry", 3, None),
+        ("dead-lettered", 3, None),
+    ]
+    assert records[-1]["event_id"] == message_id
+    assert "budget-dead-letter" in records[-1]["detail"]
+
+
+def test_a_function_that_is_down_gets_the_message_once_it_listens_again(
+    clients, topic, journal, running, stubs, tmp_path
+):
+    publisher, subscriber = clients
+    events, events_path, _ = journal
+    # GIVEN a function whose process is gone: nothing listens on its port
+    port = free_port()
+    topic_path, subscription = topic("drift")
+    target = target_at(f"http://127.0.0.1:{port}", tmp_path, name="drift_report")
+    running(route_to(target, subscription, topic_path, pubsub_policy(20), events, subscriber))
+
+    # WHEN a message is published, delivery fails a couple of times, then the function is back on its port
+    message_id = publisher.publish(topic_path, b"{}", scheduler_job="drift-report").result(timeout=10)
+    wait_for(lambda: len(journal_records(events_path)) >= 2, "two unreachable attempts")
+    stub = StubFunction(tmp_path / "drift_report.log", [OK], port=port)
+    stubs.append(stub)
+
+    # THEN it was redelivered while down, and delivered once it answered
+    applied = wait_for(lambda: [r for r in journal_records(events_path) if r["outcome"] == "applied"], "delivery")
+    records = journal_records(events_path)
+    down = records[:-1]
+    assert len(down) >= 2
+    assert all(r["outcome"] == "unreachable" and "http_status" not in r and r["next_retry_s"] == 1 for r in down)
+    assert [r["attempt"] for r in records] == list(range(1, len(records) + 1))
+    assert applied == [records[-1]] and records[-1]["event_id"] == message_id
+    assert len(stub.requests) == 1
+
+
+def test_a_lambda_error_is_retried_with_async_backoff_then_sent_to_its_destination(journal, stubs, tmp_path):
+    events, events_path, _ = journal
+    # GIVEN a Lambda Invoke endpoint whose handler raises (HTTP 200 + X-Amz-Function-Error, as the API answers)
+    failure = {"errorMessage": "cluster unreachable", "errorType": "TransientError"}
+    stub = StubFunction(tmp_path / "ecr_rollout.log", [(200, {"X-Amz-Function-Error": "Unhandled"}, failure)])
+    stubs.append(stub)
+    target = Target(
+        "ecr_rollout", stub.url, OutcomeLog(tmp_path / "ecr_rollout.log"), platform="aws-lambda", timeout_s=5
+    )
+    policy = retry_policy(function_named("ecr_rollout").retry, scale=SCALE)
+    request = Request(
+        LAMBDA_INVOKE_PATH.format(name="ecr_rollout"),
+        {"Content-Type": "application/json"},
+        json.dumps({"detail-type": "ECR Image Action", "id": "evt-1"}).encode(),
+        "evt-1",
+        "ECR Image Action",
+        "inference@sha256:abc",
+    )
+    gave_up: list[tuple[str, int]] = []
+
+    def on_give_up(answer, attempts: int) -> str:
+        gave_up.append((answer.outcome, attempts))
+        return "queue ecr-rollout-dead-letter"
+
+    # WHEN EventBridge's event is delivered
+    answer = deliver_with_retries(
+        target, request, policy=policy, source="ecr", journal=events, stopping=threading.Event(), on_give_up=on_give_up
+    )
+
+    # THEN three invocations, about 60 and 120 s apart (scaled), then the on-failure destination
+    assert not answer.ok
+    assert (answer.outcome, answer.detail) == ("error", "TransientError: cluster unreachable")
+    assert len(stub.requests) == 3
+    assert all(r["path"] == "/2015-03-31/functions/ecr_rollout/invocations" for r in stub.requests)
+    assert gave_up == [("error", 3)]
+    records = journal_records(events_path)
+    assert [(r["outcome"], r["attempt"], r.get("next_retry_s")) for r in records] == [
+        ("error", 1, 0.6),
+        ("error", 2, 1.2),
+        ("error", 3, None),
+        ("dead-lettered", 3, None),
+    ]
+    assert all(r["detail"] == "TransientError: cluster unreachable" for r in records[:3])
+    assert records[-1]["detail"] == "sent to queue ecr-rollout-dead-letter"
+    assert all(r["source"] == "ecr" and r["event_id"] == "evt-1" for r in records)
