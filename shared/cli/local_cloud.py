@@ -34,7 +34,8 @@ def _state_dir(state_dir: Path | None) -> Path:
 )
 @click.option("--no-schedules", is_flag=True, help="do not fire the crons (`mlops-events trigger JOB` still works)")
 @click.option("--no-inference", is_flag=True, help="do not serve the inference service")
-@click.option("--slack-webhook-url", envvar="MLOPS_EVENTS_SLACK_WEBHOOK_URL", help="post to this webhook instead")
+# No envvar on purpose: a webhook set for the embedded profile must not receive the emulators' alerts.
+@click.option("--slack-webhook-url", help="post to this real webhook instead of the local receiver")
 @click.option(
     "--rollout-targets",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -91,7 +92,9 @@ def up(state_dir, project, envs, backoff_scale, no_schedules, no_inference, slac
         console.console.print(f"[red]could not start: {exc}[/red]")
         code = 1
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
+        # A second Ctrl-C or SIGTERM must not cut the cleanup short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         groups = cloud.process_groups()
         left = cloud.stop()
         if left:

@@ -16,8 +16,9 @@ from concurrent.futures import Executor
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.localcloud.dispatch import Answer, Attempt, Journal, Target, deliver_with_retries
+from shared.localcloud.dispatch import DeliveryResult, Target, deliver_with_retries
 from shared.localcloud.ecr_events import EcrImageWatcher, matches
+from shared.localcloud.journal import Attempt, Journal
 from shared.localcloud.retry import retry_policy
 from shared.localcloud.triggers import Request
 from shared.manifest import FunctionSpec
@@ -84,11 +85,16 @@ class EcrToLambda:
         )
         queue = spec.retry.get("dead_letter_topic")
 
-        def on_failure(answer: Answer, attempts: int) -> str:
+        def on_failure(result: DeliveryResult, attempts: int, age_s: float) -> str:
             if not queue:
                 return ""
+            policy = retry_policy(spec.retry, scale=self._scale)
+            exhausted = policy.max_attempts is not None and attempts >= policy.max_attempts
+            condition = "RetriesExhausted" if exhausted else "EventAgeExceeded"
+            record = failure_record(
+                spec.name, event, result, attempts, condition, account=self._account, region=self._region
+            )
             sqs = self._aws("sqs")
-            record = failure_record(spec.name, event, answer, attempts, account=self._account, region=self._region)
             sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=queue)["QueueUrl"], MessageBody=json.dumps(record))
             return f"SQS queue {queue}"
 
@@ -112,23 +118,30 @@ def rule_pattern(spec: FunctionSpec, repositories: list[str]) -> dict[str, Any]:
 
 
 def failure_record(
-    function: str, event: dict[str, Any], answer: Answer, attempts: int, *, account: str, region: str
+    function: str,
+    event: dict[str, Any],
+    result: DeliveryResult,
+    attempts: int,
+    condition: str,
+    *,
+    account: str,
+    region: str,
 ) -> dict[str, Any]:
-    """What Lambda sends an on-failure destination once an asynchronous invocation's retries are spent."""
+    """What Lambda sends an on-failure destination once an asynchronous invocation is given up."""
     return {
         "version": "1.0",
         "timestamp": datetime.now(UTC).isoformat(),
         "requestContext": {
-            "requestId": str(event.get("id", "")),
+            "requestId": result.request_id,
             "functionArn": f"arn:aws:lambda:{region}:{account}:function:{function}:$LATEST",
-            "condition": "RetriesExhausted",
+            "condition": condition,  # RetriesExhausted | EventAgeExceeded
             "approximateInvokeCount": attempts,
         },
         "requestPayload": event,
         "responseContext": {
-            "statusCode": answer.http_status,
+            "statusCode": result.http_status,
             "executedVersion": "$LATEST",
             "functionError": "Unhandled",
         },
-        "responsePayload": {"errorMessage": answer.detail},
+        "responsePayload": result.error_payload or {"errorMessage": result.detail},
     }

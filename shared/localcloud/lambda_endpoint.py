@@ -18,8 +18,8 @@ Invocation types, as Lambda answers them:
 
 Not emulated: the timeout (the context counts down from the manifest's `timeout_s`, but a run past
 it is not killed), `X-Amz-Log-Type: Tail` (logs go to stdout only), client context, versions and
-aliases other than `$LATEST`. The process environment is the function's: the caller sets it (the
-manifest's `env` is the cloud's, e.g. profile `cloud`, so it is not applied here).
+aliases other than `$LATEST`. The process environment is the function's, set by the caller (`up`
+starts from the manifest's `env` and overrides what points at the cloud, such as its profile `cloud`).
 
 The handler's logs and the START/END/REPORT lines Lambda writes go to stdout, line-flushed, so the
 caller's per-function log file gets them as they happen. SIGTERM and SIGINT stop it with exit 0.

@@ -4,6 +4,7 @@ instance. Stopping kills the whole group, so nothing a function started outlives
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -16,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HOST = "127.0.0.1"
-RESTART_DELAY_S = 1.0  # a crash loop must not spin: a dead instance comes back after this much
+RESTART_DELAY_S = 1.0  # a dead instance comes back after this much...
+MAX_RESTART_DELAY_S = 30.0  # ...doubling while it keeps dying young, so a crash loop does not spin
+HEALTHY_AFTER_S = 60.0  # an instance that lived this long died of something else: start over at 1 s
 
 
 @dataclass
@@ -32,6 +35,9 @@ class ServedProcess:
     restarts: int = 0
     _stopping: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _started_at: float = 0.0
+    _delay_s: float = RESTART_DELAY_S
+    _restart_at: float | None = None
 
     @property
     def url(self) -> str:
@@ -42,6 +48,9 @@ class ServedProcess:
         return self.process.pid if self.process else None
 
     def start(self) -> None:
+        if self.process is None:
+            atexit.register(self.stop)  # an `up` that dies of an exception still stops its children
+        self._started_at = time.monotonic()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:  # the child keeps its own descriptor; appends survive restarts
             self.process = subprocess.Popen(
@@ -68,15 +77,24 @@ class ServedProcess:
         raise RuntimeError(f"{self.name} did not listen on {HOST}:{self.port} within {timeout_s:.0f} s")
 
     def check(self) -> None:
-        """Start it again if it died (called by the supervisor's loop)."""
+        """Start it again if it died, after a delay that doubles while it keeps dying young (the
+        supervisor calls this every tick; it never blocks)."""
         with self._lock:
             process = self.process
             if self._stopping.is_set() or process is None or process.poll() is None:
                 return
-            code = process.returncode
-            time.sleep(RESTART_DELAY_S)
-            if self._stopping.is_set():
+            now = time.monotonic()
+            if self._restart_at is None:
+                young = now - self._started_at < HEALTHY_AFTER_S
+                self._delay_s = (
+                    min(self._delay_s * 2, MAX_RESTART_DELAY_S) if young and self.restarts else RESTART_DELAY_S
+                )
+                self._restart_at = now + self._delay_s
                 return
+            if now < self._restart_at:
+                return
+            code = process.returncode
+            self._restart_at = None
             self.restarts += 1
             self.start()
         if self.on_restart:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,8 +49,9 @@ def push_subscription(spec: FunctionSpec) -> str:
 
 
 def ack_deadline_s(spec: FunctionSpec) -> int:
-    """Long enough for one run of the function, as Terraform sets it (Pub/Sub caps it at 600 s)."""
-    return max(10, min(MAX_ACK_DEADLINE_S, int(spec.timeout_s or 60) + 10))
+    """One run of the function, as Terraform's gcp-function module sets it (Pub/Sub allows 10..600 s); a
+    push subscription also waits this long for the function's answer."""
+    return max(10, min(MAX_ACK_DEADLINE_S, int(spec.timeout_s or 60)))
 
 
 def _gs_buckets(value: Any) -> Iterable[str]:
@@ -206,14 +206,10 @@ def _create_if_missing(create: Any, exists_code: str) -> None:
 
 def describe(plan_: Plan) -> dict[str, Any]:
     """For `up.json` and the console."""
-    return json.loads(
-        json.dumps(
-            {
-                "buckets": sorted(plan_.buckets),
-                "topics": sorted(plan_.topics | plan_.dead_letter_topics),
-                "subscriptions": sorted(plan_.subscriptions),
-                "dead_letter_queues": sorted(plan_.dead_letter_queues),
-                "schedules": [{"job": job, "function": spec.name} for job, spec in plan_.schedules],
-            }
-        )
-    )
+    return {
+        "buckets": sorted(plan_.buckets),
+        "topics": sorted(plan_.topics | plan_.dead_letter_topics),
+        "subscriptions": sorted(plan_.subscriptions),
+        "dead_letter_queues": sorted(plan_.dead_letter_queues),
+        "schedules": [{"job": job, "function": spec.name} for job, spec in plan_.schedules],
+    }

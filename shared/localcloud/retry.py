@@ -30,7 +30,6 @@ class RetryPolicy:
     min_backoff_s: float
     max_backoff_s: float
     max_age_s: float
-    dead_letter: str | None = None  # a Pub/Sub topic (GCP) or an SQS queue (the Lambda's on-failure destination)
     scale: float = 1.0
 
     def backoff_s(self, failed_attempts: int) -> float:
@@ -63,12 +62,13 @@ def retry_policy(retry: dict[str, Any], *, scale: float = 1.0) -> RetryPolicy:
     if max_age is None:
         max_age = DAY_S if retry.get("reconciled_by") else _DEFAULT_MAX_AGE_S.get(policy, DAY_S)
     attempts = retry.get("max_attempts")
+    if attempts is not None and policy == "retry_on_failure" and retry.get("dead_letter_topic"):
+        attempts = min(100, max(5, int(attempts)))  # Pub/Sub's bounds on max_delivery_attempts, as Terraform clamps
     return RetryPolicy(
         policy=policy,
         max_attempts=int(attempts) if attempts is not None else None,
         min_backoff_s=float(retry.get("min_backoff_s", 10)),
         max_backoff_s=float(retry.get("max_backoff_s", 600)),
         max_age_s=float(max_age),
-        dead_letter=retry.get("dead_letter_topic"),
         scale=scale,
     )

@@ -27,13 +27,22 @@ class Job:
 
 
 class Scheduler:
-    def __init__(self, jobs: list[Job], fire: Callable[[Job, datetime], None], *, clock=lambda: datetime.now(UTC)):
+    def __init__(
+        self,
+        jobs: list[Job],
+        fire: Callable[[Job, datetime | None], None],
+        *,
+        on_error: Callable[[Job, Exception], None] = lambda job, exc: None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        """`fire(job, schedule_time)`: one run; schedule_time None is a forced run."""
         self.jobs = {job.name: job for job in jobs}
-        self._fire = fire
-        self._clock = clock
+        self._fire, self._on_error, self._clock = fire, on_error, clock
 
     def run(self, stopping: threading.Event) -> None:
-        """Sleep until the next fire time of any job, fire it, repeat; a stop wakes it at once."""
+        """Sleep until the next fire time of any job, fire it, repeat; a stop wakes it at once. A failed
+        run is reported and the schedule goes on. Runs missed while the machine slept are not caught up
+        (Cloud Scheduler does not either): the next one is the first after now."""
         if not self.jobs:
             return
         due = {name: job.cron.next_after(self._clock()) for name, job in self.jobs.items()}
@@ -44,13 +53,17 @@ class Scheduler:
                 return
             if self._clock() < due[name]:
                 continue  # woke early (the wait is capped so a changed clock is noticed): wait again
-            self._fire(self.jobs[name], due[name])
-            due[name] = self.jobs[name].cron.next_after(due[name])
+            job = self.jobs[name]
+            try:
+                self._fire(job, due[name])
+            except Exception as exc:
+                self._on_error(job, exc)
+            due[name] = job.cron.next_after(max(due[name], self._clock()))
 
     def run_now(self, name: str) -> Job:
         """Force a run, as `gcloud scheduler jobs run` does; KeyError for an unknown job."""
         job = self.jobs[name]
-        self._fire(job, self._clock())
+        self._fire(job, None)
         return job
 
     def next_fire_times(self) -> dict[str, str]:

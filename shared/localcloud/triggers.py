@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.events.scheduler import JOB_NAME_HEADER, SCHEDULE_TIME_HEADER
+from shared.event_factory import scheduler_http_request as scheduler_http_call
+from shared.events.scheduler import SCHEDULE_TIME_HEADER
 
 # GCS notification eventType -> the Eventarc CloudEvent type (Cloud Storage's direct events).
 STORAGE_EVENT_TYPES = {
@@ -68,7 +69,8 @@ def storage_event(message: Message) -> tuple[str, str, Request] | None:
         return None
     if not isinstance(resource, dict):  # JSON, but no object resource: not a notification either
         return None
-    when = resource.get("updated") or attributes.get("eventTime") or _rfc3339(message.publish_time)
+    # When it happened (a delete's time is not its object's `updated`); fake-gcs gives whole seconds.
+    when = attributes.get("eventTime") or _rfc3339(message.publish_time)
     headers = {
         "Content-Type": "application/json; charset=utf-8",
         "ce-specversion": "1.0",
@@ -85,8 +87,11 @@ def storage_event(message: Message) -> tuple[str, str, Request] | None:
     return bucket, event_type, Request("/", headers, body, message.message_id, event_type, subject)
 
 
-def push_request(message: Message, *, project: str, topic: str, subscription: str) -> Request:
-    """The body a push subscription POSTs (both key spellings, as Pub/Sub sends them)."""
+def push_request(
+    message: Message, *, project: str, topic: str, subscription: str, delivery_attempt: int | None = None
+) -> Request:
+    """The body a push subscription POSTs (both key spellings, as Pub/Sub sends them). `delivery_attempt`:
+    Pub/Sub adds it to the body when the subscription has a dead-letter policy."""
     published = _rfc3339(message.publish_time)
     wrapped: dict[str, Any] = {
         "data": base64.b64encode(message.data).decode("ascii"),
@@ -97,7 +102,9 @@ def push_request(message: Message, *, project: str, topic: str, subscription: st
     }
     if message.attributes:
         wrapped["attributes"] = dict(message.attributes)
-    body = {"message": wrapped, "subscription": f"projects/{project}/subscriptions/{subscription}"}
+    body: dict[str, Any] = {"message": wrapped, "subscription": f"projects/{project}/subscriptions/{subscription}"}
+    if delivery_attempt is not None:
+        body["deliveryAttempt"] = delivery_attempt
     headers = {"Content-Type": "application/json", "User-Agent": PUSH_USER_AGENT}
     subject = f"{topic} message {message.message_id} ({len(message.data)} B)"
     return Request(
@@ -110,15 +117,12 @@ def push_request(message: Message, *, project: str, topic: str, subscription: st
     )
 
 
-def scheduler_http_request(job: str, payload: Any, schedule_time: datetime) -> Request:
-    """Cloud Scheduler's HTTP target: the job's body, its name and the scheduled time as headers."""
-    when = schedule_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": "Google-Cloud-Scheduler",
-        "X-CloudScheduler": "true",
-        JOB_NAME_HEADER: job,
-        SCHEDULE_TIME_HEADER: when,
-    }
+def scheduler_http_request(job: str, payload: Any, schedule_time: datetime | None) -> Request:
+    """Cloud Scheduler's HTTP target: the job's body, its name and (a scheduled run) its time as headers.
+    The event id is the schedule time, what drift_report_http logs; a forced run has none."""
+    call = scheduler_http_call(job, payload, schedule_time=schedule_time)
+    headers = call["headers"]
+    when = headers.get(SCHEDULE_TIME_HEADER, "")
     body = b"" if payload is None else json.dumps(payload).encode()
-    return Request("/", headers, body, when, "http", f"job {job} scheduled {when}")
+    subject = f"job {job} " + (f"scheduled {when}" if when else "run now")
+    return Request("/", headers, body, when, "http", subject)

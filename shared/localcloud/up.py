@@ -3,7 +3,7 @@
 Starts the emulators (Pub/Sub, Firestore, fake-gcs-server publishing object notifications, bqemulator,
 moto), creates what the manifest names on them, serves every GCP function under functions-framework on
 its own port, the Lambda behind a local Invoke API and the inference service, then bridges the triggers
-(dispatch.py, schedules.py, ecr_events.py). Everything it starts is stopped by `stop()`, which also checks
+(routes.py, dispatch.py, schedules.py, ecr_bridge.py). Everything it starts is stopped by `stop()`, which also checks
 that no process group survived.
 """
 
@@ -16,10 +16,10 @@ import os
 import secrets
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,22 +27,17 @@ from shared.config import Settings
 from shared.local_server import HOST, free_port, function_command
 from shared.localcloud import emulators, provision
 from shared.localcloud.control import STATE_FILE, ControlServer, read_state
-from shared.localcloud.dispatch import (
-    LAMBDA_INVOKE_PATH,
-    Attempt,
-    Journal,
-    PubsubRoute,
-    Target,
-    deliver_with_retries,
-)
+from shared.localcloud.cron import CronSchedule
+from shared.localcloud.dispatch import PubsubRoute, Target
 from shared.localcloud.ecr_bridge import EcrToLambda
+from shared.localcloud.journal import Attempt, Journal
 from shared.localcloud.outcomes import OutcomeLog
 from shared.localcloud.processes import ServedProcess, group_alive
-from shared.localcloud.retry import retry_policy
-from shared.localcloud.schedules import Job, Scheduler, pubsub_payload
-from shared.localcloud.triggers import Message, Request, push_request, scheduler_http_request, storage_event
+from shared.localcloud.routes import JobRunner, pubsub_route
+from shared.localcloud.schedules import Job, Scheduler
 from shared.manifest import REPO_ROOT, FunctionSpec, load_manifest
 
+LAMBDA_INVOKE_PATH = "/2015-03-31/functions/{name}/invocations"
 AWS_ACCOUNT = "123456789012"  # moto's default account
 AWS_REGION = "us-east-1"
 # Variables of the caller's shell that could point a local function at a real cloud or cluster.
@@ -91,10 +86,18 @@ class LocalCloud:
             envs=self.options.envs,
             drift_logs_bucket=self.settings.drift_logs_bucket,
         )
-        self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="delivery")
+        # A bad cron fails here, before anything starts.
+        self.jobs = [
+            Job(name, spec, CronSchedule.parse(spec.trigger["schedule"], spec.trigger.get("time_zone", "Etc/UTC")))
+            for name, spec in self.plan.schedules
+        ]
+        # Direct invocations (HTTP jobs, the Lambda) wait out their backoff in these workers.
+        self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="invoke")
         self.emulator: dict[str, emulators.Emulator] = {}
+        self.routes: list[PubsubRoute] = []
         self.scheduler: Scheduler | None = None
         self._slack_seen = 0
+        self._state_lock = threading.Lock()
 
     # -- start ---------------------------------------------------------------------------------------
     def start(self, progress: Callable[[str], None] = lambda _: None) -> None:
@@ -179,7 +182,7 @@ class LocalCloud:
             settings=settings,
         )
         if self.options.seed:
-            self.seeded = provision.seed_drift_data(self.storage, self.plan.buckets)
+            provision.seed_drift_data(self.storage, self.plan.buckets)
         self.slack: SlackReceiver | None = None
         slack_url = self.options.slack_webhook_url
         if not slack_url:
@@ -239,7 +242,7 @@ class LocalCloud:
             port = free_port()
             if spec.platform == "aws-lambda":
                 argv = [sys.executable, "-m", "shared.localcloud.lambda_endpoint", "--function", spec.name]
-                argv += ["--host", HOST, "--port", str(port)]
+                argv += ["--host", HOST, "--port", str(port), "--account", AWS_ACCOUNT, "--region", AWS_REGION]
             else:
                 argv = function_command(spec.source_path, spec.entry_point, port=port, signature=spec.signature)
             process = ServedProcess(
@@ -271,8 +274,7 @@ class LocalCloud:
                 if spec.platform == "aws-lambda":
                     url += LAMBDA_INVOKE_PATH.format(name=spec.name)
                 log = OutcomeLog(served.process.log_path)
-                timeout = float(spec.timeout_s or 60) + 30
-                served.target = Target(spec.name, url, log, platform=spec.platform, timeout_s=timeout)
+                served.target = Target(spec.name, url, log, timeout_s=request_timeout_s(spec))
 
     def _restarted(self, process: ServedProcess, code: int) -> None:
         self.journal.record(
@@ -284,63 +286,48 @@ class LocalCloud:
                 detail=f"the process exited ({code}); started again, as a new instance would be",
             )
         )
+        self._write_state()  # its new pid
 
     # -- triggers ------------------------------------------------------------------------------------
     def _start_bridges(self) -> None:
-        from shared.localcloud.cron import CronSchedule
-
-        project = self.options.project
+        targets = {name: served.target for name, served in self.served.items() if served.target is not None}
         for spec in self.specs:
-            target = self.served[spec.name].target
-            if target is None or spec.platform != "gcp-function":
+            if spec.platform != "gcp-function" or spec.name not in targets:
                 continue
-            kind = spec.trigger.get("kind")
-            policy = retry_policy(spec.retry, scale=self.options.backoff_scale)
-            subscription = provision.push_subscription(spec)
-            if kind == "eventarc":
-                route = PubsubRoute(
-                    subscriber=self.subscriber,
-                    subscription=self.subscriber.subscription_path(project, subscription),
-                    target=target,
-                    policy=policy,
-                    source="gcs",
-                    convert=self._storage_converter(spec),
-                    journal=self.journal,
-                    dead_letter=None,
-                    drop_note=f"{spec.retry.get('reconciled_by', '')} picks it up on its next run".strip(),
-                )
-            elif spec.trigger.get("topic"):
-                topic = spec.trigger["topic"]
+            route = pubsub_route(
+                spec,
+                targets[spec.name],
+                subscriber=self.subscriber,
+                publisher=self.publisher,
+                project=self.options.project,
+                envs=self.options.envs,
+                journal=self.journal,
+                backoff_scale=self.options.backoff_scale,
+            )
+            if route is not None:
+                self.routes.append(route)
+                self._thread(f"pull-{spec.name}", route.poll, self.stopping)
+        runner = JobRunner(
+            publisher=self.publisher,
+            project=self.options.project,
+            targets=targets,
+            journal=self.journal,
+            executor=self.executor,
+            stopping=self.stopping,
+            backoff_scale=self.options.backoff_scale,
+        )
 
-                def convert(message: Message, topic=topic, subscription=subscription) -> Request:
-                    return push_request(message, project=project, topic=topic, subscription=subscription)
+        def failed(job: Job, exc: Exception) -> None:
+            self.journal.failure("scheduler", job.spec.name, f"job {job.name}", exc)
 
-                route = PubsubRoute(
-                    subscriber=self.subscriber,
-                    subscription=self.subscriber.subscription_path(project, subscription),
-                    target=target,
-                    policy=policy,
-                    source="scheduler" if kind == "schedule" else "pubsub",
-                    convert=convert,
-                    journal=self.journal,
-                    dead_letter=self._dead_letter_to(spec, subscription),
-                )
-            else:
-                continue
-            self._thread(f"pull-{spec.name}", route.poll, self.executor, self.stopping)
-        jobs = [
-            Job(name, spec, CronSchedule.parse(spec.trigger["schedule"], spec.trigger.get("time_zone", "Etc/UTC")))
-            for name, spec in self.plan.schedules
-        ]
-        self.scheduler = Scheduler(jobs, self._fire)
+        self.scheduler = Scheduler(self.jobs, runner.fire, on_error=failed)
         if self.options.schedules:
             self._thread("scheduler", self.scheduler.run, self.stopping)
         lambdas = [s for s in self.specs if s.platform == "aws-lambda" and s.trigger.get("kind") == "eventbridge"]
         if lambdas:
-            targets = {spec.name: self.served[spec.name].target for spec in lambdas}
             bridge = EcrToLambda(
                 lambdas,
-                targets,  # type: ignore[arg-type]
+                {spec.name: targets[spec.name] for spec in lambdas},
                 aws=self.aws,
                 repositories=sorted({t["repository"] for t in provision.rollout_targets(self.options.rollout_targets)}),
                 journal=self.journal,
@@ -357,99 +344,24 @@ class LocalCloud:
         thread.start()
         self.threads.append(thread)
 
-    def _storage_converter(self, spec: FunctionSpec) -> Callable[[Message], Request | None]:
-        pattern = spec.trigger.get("filters", {}).get("bucket", "")
-        buckets = {pattern.replace("{env}", env) for env in self.options.envs} if pattern else None
-        types = set(spec.event_types)
-
-        def convert(message: Message) -> Request | None:
-            converted = storage_event(message)
-            if converted is None:
-                return None
-            bucket, event_type, request = converted
-            if (buckets is not None and bucket not in buckets) or event_type not in types:
-                return None
-            return request
-
-        return convert
-
-    def _dead_letter_to(self, spec: FunctionSpec, subscription: str) -> Callable[[Message, int], str] | None:
-        topic = spec.retry.get("dead_letter_topic")
-        if not topic:
-            return None
-        project = self.options.project
-
-        def forward(message: Message, deliveries: int) -> str:
-            """What Pub/Sub's dead-lettering publishes: the message, plus where it came from."""
-            attributes = {
-                **message.attributes,
-                "CloudPubSubDeadLetterSourceDeliveryCount": str(deliveries),
-                "CloudPubSubDeadLetterSourceSubscription": subscription,
-                "CloudPubSubDeadLetterSourceSubscriptionProject": project,
-                "CloudPubSubDeadLetterSourceTopicPublishTime": message.publish_time.isoformat(),
-            }
-            self.publisher.publish(self.publisher.topic_path(project, topic), message.data, **attributes).result(30)
-            return f"topic {topic} (pull it from {topic}-inspect)"
-
-        return forward
-
-    def _fire(self, job: Job, when: datetime) -> None:
-        """One run of a Cloud Scheduler job: publish to its topic, or call the function over HTTP."""
-        spec = job.spec
-        if job.kind == "http":
-            target = self.served[spec.name].target
-            assert target is not None
-            request = scheduler_http_request(job.name, spec.trigger.get("payload"), when)
-            policy = retry_policy(spec.retry, scale=self.options.backoff_scale)
-            self.journal.record(
-                Attempt(
-                    source="scheduler",
-                    function=spec.name,
-                    subject=f"job {job.name}",
-                    outcome="fired",
-                    detail="HTTP target",
-                )
-            )
-            self.executor.submit(
-                deliver_with_retries,
-                target,
-                request,
-                policy=policy,
-                source="scheduler",
-                journal=self.journal,
-                stopping=self.stopping,
-            )
-            return
-        data, attributes = pubsub_payload(spec)
-        topic = spec.trigger["topic"]
-        message_id = self.publisher.publish(
-            self.publisher.topic_path(self.options.project, topic), data, **attributes
-        ).result(30)
-        self.journal.record(
-            Attempt(
-                source="scheduler",
-                function=spec.name,
-                subject=f"job {job.name}",
-                outcome="fired",
-                detail=f"published message {message_id} to {topic}",
-            )
-        )
-
     def _supervise(self) -> None:
         """Bring back dead functions; show what reached the local Slack."""
         slack_log = self.state_dir / "slack-posts.jsonl"
         while not self.stopping.wait(0.25):
-            for served in self.served.values():
-                served.process.check()
-            if self.slack is None:
-                continue
-            posts = self.slack.posts
-            for post in posts[self._slack_seen :]:
-                with slack_log.open("a", encoding="utf-8") as out:
-                    out.write(json.dumps(post) + "\n")
-                text = post.get("text") or ""
-                self.journal.record(Attempt(source="slack", function="-", subject=text[:120], outcome="posted"))
-            self._slack_seen = len(posts)
+            try:
+                for served in self.served.values():
+                    served.process.check()
+                if self.slack is None:
+                    continue
+                posts = self.slack.posts
+                for post in posts[self._slack_seen :]:
+                    with slack_log.open("a", encoding="utf-8") as out:
+                        out.write(json.dumps(post) + "\n")
+                    text = post.get("text") or ""
+                    self.journal.record(Attempt(source="slack", function="-", subject=text[:120], outcome="posted"))
+                self._slack_seen = len(posts)
+            except Exception as exc:  # a failed restart is shown; the supervisor goes on
+                self.journal.failure("up", "-", "supervisor", exc)
 
     # -- control: `mlops-events trigger JOB` -----------------------------------------------------------
     def _start_control(self) -> None:
@@ -487,12 +399,16 @@ class LocalCloud:
             "slack_webhook_url": self.slack_url if self.slack else "(your webhook)",
             "kubernetes_api": self.cluster.url,
             "resources": provision.describe(self.plan),
+            "jobs": sorted(job.name for job in self.jobs),
             "schedules": self.scheduler.next_fire_times() if self.scheduler and self.options.schedules else {},
         }
 
     def _write_state(self) -> None:
-        state = self.state()
-        (self.state_dir / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
+        """up.json (replaced whole, so a reader never sees half of it) and up.env for a shell."""
+        with self._state_lock:
+            temporary = self.state_dir / f".{STATE_FILE}.tmp"
+            temporary.write_text(json.dumps(self.state(), indent=2) + "\n")
+            os.replace(temporary, self.state_dir / STATE_FILE)
         exports = {}
         for emulator in self.emulator.values():
             exports.update(emulator.env)
@@ -506,20 +422,41 @@ class LocalCloud:
         groups.update({name: s.process.pid for name, s in self.served.items() if s.process.pid})
         return groups
 
-    def stop(self) -> dict[str, int]:
-        """Stop everything; returns the process groups still alive afterwards (none, or a bug)."""
+    def stop(self, timeout_s: float = 10.0) -> dict[str, int]:
+        """Stop everything, deliveries first; returns the process groups still alive afterwards (none,
+        or a bug: a zombie does not count, a process still exiting gets `timeout_s`)."""
         self.stopping.set()
         groups = self.process_groups()
+        for route in self.routes:
+            route.stop(timeout_s)
+        self.executor.shutdown(wait=False, cancel_futures=True)
         for served in self.served.values():
             served.process.stop()
-        self.executor.shutdown(wait=False, cancel_futures=True)
         for thing in reversed(self.started):
             with contextlib.suppress(Exception):
                 thing.stop()
         written = read_state(self.state_dir)
         if written and written.get("pid") == os.getpid():  # never another `up`'s file
             (self.state_dir / STATE_FILE).unlink(missing_ok=True)
-        return {name: pgid for name, pgid in groups.items() if group_alive(pgid)}
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = {name: pgid for name, pgid in groups.items() if group_alive(pgid)}
+            if not left or time.monotonic() > deadline:
+                return left
+            time.sleep(0.1)
+
+
+def request_timeout_s(spec: FunctionSpec) -> float:
+    """How long the trigger waits for the function's answer, as the platform does."""
+    timeout = float(spec.timeout_s or 60)
+    kind = spec.trigger.get("kind")
+    if kind in ("pubsub", "schedule"):
+        return float(provision.ack_deadline_s(spec))  # a push request times out with its ack deadline
+    if kind == "http":
+        return min(1800.0, max(15.0, timeout))  # the Cloud Scheduler job's attempt deadline
+    if spec.platform == "aws-lambda":
+        return timeout + 5  # the Lambda's own timeout, then the invoke call's answer
+    return timeout  # Eventarc waits for the Cloud Run request, bounded by the function's timeout
 
 
 @dataclass

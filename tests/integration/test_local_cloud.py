@@ -76,6 +76,12 @@ def applied(function: str, subject_part: str):
     return found
 
 
+def trigger(cloud: RunningUp, job: str) -> subprocess.CompletedProcess[str]:
+    """`mlops-events trigger JOB`, as a user runs it from another terminal."""
+    command = [sys.executable, "-m", "shared.cli.main", "trigger", job, "--state-dir", str(cloud.state_dir)]
+    return subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
+
+
 def image_manifest() -> str:
     """A Docker v2 image manifest with fresh digests (moto derives the image digest from its layers)."""
     return json.dumps(
@@ -158,6 +164,8 @@ def test_a_model_file_dropped_into_the_models_bucket_is_registered_within_second
     assert event["source"] == "gcs" and event["outcome"] == "applied"
     assert "finalized" in event["subject"]
     assert "register_model" in cloud.console() and "applied" in cloud.console()
+    # and the sample drift data `up` seeded into ml-drift-dev never reached it: Eventarc filters on the bucket
+    assert not [e for e in cloud.events() if e["function"] == "register_model" and "ml-drift-dev" in e["subject"]]
 
 
 def test_a_budget_notification_gives_exactly_one_slack_post_even_when_delivered_twice(cloud: RunningUp):
@@ -177,13 +185,7 @@ def test_a_budget_notification_gives_exactly_one_slack_post_even_when_delivered_
 
 def test_the_drift_schedule_run_now_writes_its_report_to_the_drift_logs_bucket(cloud: RunningUp, storage):
     # WHEN the user fires the schedule, as `gcloud scheduler jobs run` would
-    fired = subprocess.run(
-        [sys.executable, "-m", "shared.cli.main", "trigger", "drift-report", "--state-dir", str(cloud.state_dir)],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        timeout=60,
-    )
+    fired = trigger(cloud, "drift-report")
     assert fired.returncode == 0, fired.stderr
     # THEN the job published to its topic, drift_report ran on the seeded data, and the report is in the bucket
     [run] = cloud.wait_for(applied("drift_report", "drift-report"), "drift run", timeout_s=60)
@@ -193,14 +195,18 @@ def test_the_drift_schedule_run_now_writes_its_report_to_the_drift_logs_bucket(c
     assert any(n.endswith(".json") for n in names), names
 
 
+def test_the_http_drift_schedule_run_now_calls_its_function_with_cloud_schedulers_headers(cloud: RunningUp):
+    # WHEN the HTTP job is forced (Cloud Scheduler's HTTP target: no Pub/Sub in between)
+    fired = trigger(cloud, "drift-report-http")
+    assert fired.returncode == 0, fired.stderr
+    # THEN drift_report_http answered with its outcome, as the job would record it
+    [run] = cloud.wait_for(applied("drift_report_http", "drift-report-http"), "HTTP drift run", timeout_s=60)
+    assert run["source"] == "scheduler" and run["http_status"] == 200
+    assert "run now" in run["subject"]
+
+
 def test_trigger_names_the_jobs_when_the_job_is_unknown(cloud: RunningUp):
-    answer = subprocess.run(
-        [sys.executable, "-m", "shared.cli.main", "trigger", "no-such-job", "--state-dir", str(cloud.state_dir)],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        timeout=60,
-    )
+    answer = trigger(cloud, "no-such-job")
     assert answer.returncode == 1
     assert "no job 'no-such-job'" in answer.stderr and "drift-report" in answer.stderr
 
@@ -298,3 +304,36 @@ def test_ctrl_c_stops_every_process_and_leaves_no_orphan(cloud: RunningUp):
     assert "none left running" in cloud.console()
     assert [pgid for pgid in groups if group_alive(pgid)] == []
     assert not (cloud.state_dir / "up.json").exists()
+
+
+def processes_holding_files_under(folder: Path) -> list[int]:
+    """Every process with a file open under `folder` (each emulator keeps its log there open)."""
+    holders = []
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            if any(str(link.readlink()).startswith(str(folder)) for link in fd_dir.iterdir()):
+                holders.append(int(fd_dir.parent.name))
+        except OSError:
+            continue  # gone, or not ours to read
+    return holders
+
+
+def test_a_start_that_fails_stops_what_it_started_and_says_why(tmp_path: Path):
+    # GIVEN a machine without gcloud (PATH holds only this venv: moto and bqemulator still start)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_EVENTS_")}
+    env["PATH"] = str(Path(sys.executable).parent)
+    # WHEN up starts
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.cli.main", "up", "--state-dir", str(tmp_path), "--no-inference"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=180,
+    )
+    # THEN it names the missing emulator, exits 1, and the emulators that did start are gone
+    assert done.returncode == 1, done.stdout[-2000:]
+    assert "could not start" in done.stdout and "gcloud is not on PATH" in done.stdout
+    assert "none left running" in done.stdout
+    assert processes_holding_files_under(tmp_path) == []
+    assert not (tmp_path / "up.json").exists()
