@@ -35,7 +35,8 @@ resource "google_cloud_scheduler_job" "this" {
   attempt_deadline = local.is_http ? "${min(1800, max(15, var.attempt_deadline_s))}s" : null
 
   retry_config {
-    retry_count          = var.retry.max_attempts
+    # max_attempts counts the first attempt; Cloud Scheduler counts only the retries (0..5).
+    retry_count          = max(0, min(5, var.retry.max_attempts - 1))
     min_backoff_duration = "${var.retry.min_backoff_s}s"
     max_backoff_duration = "${var.retry.max_backoff_s}s"
   }

@@ -38,11 +38,11 @@ variable "attempt_deadline_s" {
 
 variable "retry" {
   type = object({
-    max_attempts  = optional(number, 0)
+    max_attempts  = optional(number, 1)
     min_backoff_s = optional(number, 5)
     max_backoff_s = optional(number, 3600)
   })
-  description = "Cloud Scheduler's own retries of a failed attempt (the manifest's retry for kind http, policy scheduler; for Pub/Sub targets the subscription retries instead, so 0)."
+  description = "Cloud Scheduler's own retries: max_attempts counts every attempt, the first included (the manifest's retry for kind http, policy scheduler; for Pub/Sub targets the subscription retries instead, so 1)."
   default     = {}
 }
 

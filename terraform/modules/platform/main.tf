@@ -202,10 +202,10 @@ module "schedule" {
   # kind schedule: the push subscription retries (backoff, dead letter), so the job publishes once.
   # kind http (retry policy scheduler): Cloud Scheduler's own retries are the only ones.
   retry = each.value.trigger.kind == "http" ? {
-    max_attempts  = try(each.value.retry.max_attempts, 0)
+    max_attempts  = try(each.value.retry.max_attempts, 1)
     min_backoff_s = try(each.value.retry.min_backoff_s, 5)
     max_backoff_s = try(each.value.retry.max_backoff_s, 3600)
-  } : { max_attempts = 0, min_backoff_s = 5, max_backoff_s = 3600 }
+  } : { max_attempts = 1, min_backoff_s = 5, max_backoff_s = 3600 }
   attempt_deadline_s = try(each.value.timeout_s, 180)
 
   pubsub_target = each.value.trigger.kind == "schedule" ? {
