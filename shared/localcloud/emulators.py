@@ -10,11 +10,9 @@ Python skips that on SIGTERM, so a long-running caller should turn SIGTERM into 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import importlib.util
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -25,9 +23,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.local_server import free_port
+from shared.local_server import HOST, free_port
+from shared.localcloud.processes import stop_group
 
-HOST = "127.0.0.1"
 DEFAULT_START_TIMEOUT_S = 60.0
 # bqemulator 1.4 runs on DuckDB 1.5.5, which loads its spatial extension from $HOME/.duckdb at start.
 _DUCKDB_VERSION = "v1.5.5"
@@ -66,17 +64,9 @@ class Emulator:
             return "(no log)"
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop the whole process group: SIGTERM, then SIGKILL for whatever is still there."""
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=timeout_s)
-        # The launcher may be gone while its Java child still runs: kill the group regardless.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=timeout_s)
+        """Stop the whole process group: SIGTERM, then SIGKILL for whatever is still there (the launcher
+        may be gone while its Java child still runs)."""
+        stop_group(self.process, timeout_s)
         for path in self.cleanup:
             shutil.rmtree(path, ignore_errors=True)
         self.cleanup.clear()

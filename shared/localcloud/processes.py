@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-HOST = "127.0.0.1"
+from shared.local_server import HOST
+
 RESTART_DELAY_S = 1.0  # a dead instance comes back after this much...
 MAX_RESTART_DELAY_S = 30.0  # ...doubling while it keeps dying young, so a crash loop does not spin
 HEALTHY_AFTER_S = 60.0  # an instance that lived this long died of something else: start over at 1 s

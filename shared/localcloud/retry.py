@@ -62,8 +62,9 @@ def retry_policy(retry: dict[str, Any], *, scale: float = 1.0) -> RetryPolicy:
     if max_age is None:
         max_age = DAY_S if retry.get("reconciled_by") else _DEFAULT_MAX_AGE_S.get(policy, DAY_S)
     attempts = retry.get("max_attempts")
-    if attempts is not None and policy == "retry_on_failure" and retry.get("dead_letter_topic"):
-        attempts = min(100, max(5, int(attempts)))  # Pub/Sub's bounds on max_delivery_attempts, as Terraform clamps
+    if policy == "retry_on_failure" and retry.get("dead_letter_topic"):
+        # Pub/Sub's bounds on max_delivery_attempts (default 5), as Terraform clamps them
+        attempts = 5 if attempts is None else min(100, max(5, int(attempts)))
     return RetryPolicy(
         policy=policy,
         max_attempts=int(attempts) if attempts is not None else None,

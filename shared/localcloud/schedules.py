@@ -9,10 +9,12 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from shared.localcloud.cron import CronSchedule
 from shared.manifest import FunctionSpec
+
+LATE_GRACE = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -51,13 +53,15 @@ class Scheduler:
             wait_s = (due[name] - self._clock()).total_seconds()
             if wait_s > 0 and stopping.wait(min(wait_s, 60.0)):
                 return
-            if self._clock() < due[name]:
+            now = self._clock()
+            if now < due[name]:
                 continue  # woke early (the wait is capped so a changed clock is noticed): wait again
             job = self.jobs[name]
-            try:
-                self._fire(job, due[name])
-            except Exception as exc:
-                self._on_error(job, exc)
+            if now - due[name] <= LATE_GRACE:  # a run long overdue (the machine slept) is skipped
+                try:
+                    self._fire(job, due[name])
+                except Exception as exc:
+                    self._on_error(job, exc)
             due[name] = job.cron.next_after(max(due[name], self._clock()))
 
     def run_now(self, name: str) -> Job:

@@ -1,5 +1,6 @@
 """The local cloud's delivery loop against the real Pub/Sub emulator and small stand-in functions over HTTP:
-redelivery with backoff, dead-lettering, a function that is down then back, and Lambda's async retries.
+redelivery with backoff, dead-lettering, a function that is down then back, and Lambda's async retries, also
+end to end from an ECR event to the on-failure SQS queue on moto.
 
 The stand-in functions answer as the real ones do (functions-framework's 500 after a TransientError, the Lambda
 Invoke API's X-Amz-Function-Error) and write their outcome lines to a log file, as `up` serves them."""
@@ -19,12 +20,18 @@ from typing import Any
 
 import pytest
 
-from shared.localcloud.dispatch import LAMBDA_INVOKE_PATH, Attempt, Journal, PubsubRoute, Target, deliver_with_retries
+from shared.event_factory import ecr_image_action_event
+from shared.localcloud import emulators
+from shared.localcloud.dispatch import DeliveryResult, PubsubRoute, Target, deliver_with_retries
+from shared.localcloud.ecr_bridge import EcrToLambda
+from shared.localcloud.journal import Attempt, Journal
 from shared.localcloud.outcomes import OutcomeLog
-from shared.localcloud.retry import RetryPolicy, retry_policy
-from shared.localcloud.triggers import Message, Request, push_request
+from shared.localcloud.retry import retry_policy
+from shared.localcloud.routes import pubsub_route
+from shared.localcloud.triggers import Request
+from shared.localcloud.up import AWS_ACCOUNT, AWS_REGION, LAMBDA_INVOKE_PATH
 from shared.log import OUTCOME_LOGGER_NAME
-from shared.manifest import function_named
+from shared.manifest import FunctionSpec, function_named
 from tests.integration.conftest import PROJECT
 
 pytestmark = pytest.mark.integration
@@ -34,11 +41,17 @@ SCALE = 0.01
 WAIT_S = 20.0
 
 
-def pubsub_policy(max_attempts: int) -> RetryPolicy:
-    return retry_policy(
-        {"policy": "retry_on_failure", "max_attempts": max_attempts, "min_backoff_s": 10, "max_backoff_s": 600},
-        scale=SCALE,
-    )
+def pubsub_retry(max_attempts: int, dead_letter_topic: str | None = None) -> dict[str, Any]:
+    """A manifest `retry` block for a push subscription (10 s doubling, capped at 600 s)."""
+    retry: dict[str, Any] = {
+        "policy": "retry_on_failure",
+        "max_attempts": max_attempts,
+        "min_backoff_s": 10,
+        "max_backoff_s": 600,
+    }
+    if dead_letter_topic:
+        retry["dead_letter_topic"] = dead_letter_topic
+    return retry
 
 
 # -- a stand-in function --------------------------------------------------------------------------
@@ -46,7 +59,13 @@ class StubFunction:
     """An HTTP function on 127.0.0.1: answers each request with the next scripted (status, headers, body),
     the last one for ever after, and logs an outcome line per event id like shared/runtime.py does."""
 
-    def __init__(self, log_path: Path, script: list[tuple[int, dict[str, str], dict[str, Any]]], port: int = 0):
+    def __init__(
+        self,
+        log_path: Path,
+        script: list[tuple[int, dict[str, str], dict[str, Any]]],
+        port: int = 0,
+        on_request: Callable[[], None] = lambda: None,
+    ):
         self.requests: list[dict[str, Any]] = []
         self._script = list(script)
         self._lock = threading.Lock()
@@ -70,6 +89,7 @@ class StubFunction:
                         }
                         with log_path.open("a", encoding="utf-8") as log:
                             log.write(f"some framework noise\n{json.dumps(line)}\n")
+                on_request()
                 payload = json.dumps(answer).encode()
                 self.send_response(status)
                 for name, value in {"Content-Type": "application/json", **headers}.items():
@@ -155,21 +175,21 @@ def journal(tmp_path) -> tuple[Journal, Path, list[Attempt]]:
 
 @pytest.fixture
 def running() -> Iterator[Callable[[PubsubRoute], None]]:
-    """running(route): polls the route in a thread, deliveries on a pool, until the test ends."""
+    """running(route): polls the route in a thread (deliveries on the route's own workers) until the test ends."""
     stopping = threading.Event()
-    executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="deliver")
-    pollers: list[threading.Thread] = []
+    started: list[tuple[PubsubRoute, threading.Thread]] = []
 
     def start(route: PubsubRoute) -> None:
-        poller = threading.Thread(target=route.poll, args=(executor, stopping), daemon=True)
+        poller = threading.Thread(target=route.poll, args=(stopping,), daemon=True)
         poller.start()
-        pollers.append(poller)
+        started.append((route, poller))
 
     yield start
     stopping.set()
-    for poller in pollers:
+    for route, poller in started:
         poller.join(timeout=10)
-    executor.shutdown(wait=True)
+        assert not poller.is_alive(), "the route kept polling after the stop"
+        route.stop(timeout_s=10)
 
 
 @pytest.fixture
@@ -181,33 +201,31 @@ def stubs() -> Iterator[list[StubFunction]]:
 
 
 def route_to(
-    target: Target,
-    subscription: str,
-    topic_path: str,
-    policy: RetryPolicy,
-    journal: Journal,
-    subscriber: Any,
-    dead_letter: Callable[[Message, int], str] | None = None,
+    target: Target, topic_path: str, retry: dict[str, Any], journal: Journal, clients: tuple[Any, Any]
 ) -> PubsubRoute:
-    topic_name = topic_path.rsplit("/", 1)[1]
-    subscription_name = subscription.rsplit("/", 1)[1]
-    return PubsubRoute(
+    """The route `up` wires (routes.pubsub_route) for a function on `topic_path` with the `retry` block: the
+    topic fixture's subscription `<topic>-push` is the push subscription of a function named as the topic."""
+    publisher, subscriber = clients
+    name = topic_path.rsplit("/", 1)[1]
+    spec = FunctionSpec(name, "gcp-function", "functions/x.py", "x", "cloudevent", {"kind": "pubsub", "topic": name},
+                        [], retry=retry)  # fmt: skip
+    route = pubsub_route(
+        spec,
+        target,
         subscriber=subscriber,
-        subscription=subscription,
-        target=target,
-        policy=policy,
-        source="pubsub",
-        convert=lambda message: push_request(
-            message, project=PROJECT, topic=topic_name, subscription=subscription_name
-        ),
+        publisher=publisher,
+        project=PROJECT,
+        envs=("dev",),
         journal=journal,
-        dead_letter=dead_letter,
+        backoff_scale=SCALE,
     )
+    assert route is not None and route.subscription == subscriber.subscription_path(PROJECT, f"{name}-push")
+    return route
 
 
 def target_at(url: str, tmp_path: Path, name: str = "budget_alert") -> Target:
     log_path = tmp_path / f"{name}.log"
-    return Target(name, url, OutcomeLog(log_path), platform="gcp-function", timeout_s=5)
+    return Target(name, url, OutcomeLog(log_path), timeout_s=5)
 
 
 def pull_all(subscriber: Any, subscription: str, *, for_s: float) -> list[Any]:
@@ -237,7 +255,7 @@ def test_a_failing_function_gets_the_message_again_until_it_succeeds(clients, to
     stub = StubFunction(tmp_path / "budget_alert.log", [ERROR, ERROR, OK])
     stubs.append(stub)
     topic_path, subscription = topic("budget")
-    running(route_to(target_at(stub.url, tmp_path), subscription, topic_path, pubsub_policy(5), events, subscriber))
+    running(route_to(target_at(stub.url, tmp_path), topic_path, pubsub_retry(5), events, clients))
 
     # WHEN a message is published
     message_id = publisher.publish(topic_path, b'{"costAmount": 512.3}', budgetId="b-1").result(timeout=10)
@@ -248,6 +266,8 @@ def test_a_failing_function_gets_the_message_again_until_it_succeeds(clients, to
     assert {r["body"]["message"]["messageId"] for r in stub.requests} == {message_id}
     assert all(r["path"] == f"/projects/{PROJECT}/topics/{topic_path.rsplit('/', 1)[1]}" for r in stub.requests)
     assert stub.requests[0]["body"]["message"]["attributes"] == {"budgetId": "b-1"}
+    # no dead-letter policy: Pub/Sub does not send the delivery attempt
+    assert all("deliveryAttempt" not in r["body"] for r in stub.requests)
 
     # AND the journal shows two failed attempts with their next retry, then the success on attempt 3
     records = journal_records(events_path)
@@ -270,65 +290,60 @@ def test_a_function_failing_every_time_dead_letters_after_max_attempts(
 ):
     publisher, subscriber = clients
     events, events_path, _ = journal
-    # GIVEN a function that always answers 500, max 3 attempts, and a real dead-letter topic
+    # GIVEN a function that always answers 500, a manifest asking 2 attempts (Pub/Sub's minimum with a
+    # dead-letter topic is 5) and a real dead-letter topic, wired as `up` wires it (routes.pubsub_dead_letter)
     stub = StubFunction(tmp_path / "budget_alert.log", [ERROR])
     stubs.append(stub)
     topic_path, subscription = topic("budget")
     dead_topic, dead_subscription = topic("budget-dead-letter")
-
-    def dead_letter(message: Message, deliveries: int) -> str:
-        """What Pub/Sub's dead-lettering publishes (as shared/localcloud/up.py forwards it)."""
-        attributes = {
-            **message.attributes,
-            "CloudPubSubDeadLetterSourceDeliveryCount": str(deliveries),
-            "CloudPubSubDeadLetterSourceSubscription": subscription.rsplit("/", 1)[1],
-            "CloudPubSubDeadLetterSourceSubscriptionProject": PROJECT,
-            "CloudPubSubDeadLetterSourceTopicPublishTime": message.publish_time.isoformat(),
-        }
-        publisher.publish(dead_topic, message.data, **attributes).result(timeout=10)
-        return f"topic {dead_topic.rsplit('/', 1)[1]}"
-
-    route = route_to(
-        target_at(stub.url, tmp_path), subscription, topic_path, pubsub_policy(3), events, subscriber, dead_letter
-    )
-    running(route)
+    dead_name = dead_topic.rsplit("/", 1)[1]
+    retry = pubsub_retry(2, dead_letter_topic=dead_name)
+    assert retry_policy(retry).max_attempts == 5
+    running(route_to(target_at(stub.url, tmp_path), topic_path, retry, events, clients))
 
     # WHEN a message is published
     message_id = publisher.publish(topic_path, b'{"costAmount": 1}', budgetId="b-2", schemaVersion="1.0").result(10)
 
-    # THEN after three attempts the dead-letter topic holds it, data and attributes intact, with the delivery count
+    # THEN after five attempts the dead-letter topic holds it, data and attributes intact, with where it came from
     dead = wait_for(lambda: pull_all(subscriber, dead_subscription, for_s=0.5), "the dead-lettered message")
     assert len(dead) == 1
     assert dead[0].data == b'{"costAmount": 1}'
     attributes = dict(dead[0].attributes)
     assert attributes["budgetId"] == "b-2" and attributes["schemaVersion"] == "1.0"
-    assert attributes["CloudPubSubDeadLetterSourceDeliveryCount"] == "3"
+    assert attributes["CloudPubSubDeadLetterSourceDeliveryCount"] == "5"
     assert attributes["CloudPubSubDeadLetterSourceSubscription"] == subscription.rsplit("/", 1)[1]
-    assert len(stub.requests) == 3
+    assert attributes["CloudPubSubDeadLetterSourceSubscriptionProject"] == PROJECT
+    assert attributes["CloudPubSubDeadLetterSourceTopicPublishTime"]
+    assert len(stub.requests) == 5
+    # a subscription with a dead-letter policy tells the function which delivery this is
+    assert [r["body"]["deliveryAttempt"] for r in stub.requests] == [1, 2, 3, 4, 5]
+    assert {r["body"]["message"]["messageId"] for r in stub.requests} == {message_id}
 
     # AND the journal ends with the last failed attempt, then "dead-lettered"
-    records = wait_for(lambda: journal_records(events_path)[3:], "the dead-letter record")
+    records = wait_for(lambda: journal_records(events_path)[5:], "the dead-letter record")
     records = journal_records(events_path)
     assert [(r["outcome"], r["attempt"], r.get("next_retry_s")) for r in records] == [
         ("retry", 1, 1),
         ("retry", 2, 1),
-        ("retry", 3, None),
-        ("dead-lettered", 3, None),
+        ("retry", 3, 1),
+        ("retry", 4, 1),
+        ("retry", 5, None),
+        ("dead-lettered", 5, None),
     ]
     assert records[-1]["event_id"] == message_id
-    assert "budget-dead-letter" in records[-1]["detail"]
+    assert records[-1]["detail"] == f"dead-lettered to topic {dead_name} (pull it from {dead_name}-inspect)"
 
 
 def test_a_function_that_is_down_gets_the_message_once_it_listens_again(
     clients, topic, journal, running, stubs, tmp_path
 ):
-    publisher, subscriber = clients
+    publisher, _ = clients
     events, events_path, _ = journal
     # GIVEN a function whose process is gone: nothing listens on its port
     port = free_port()
-    topic_path, subscription = topic("drift")
+    topic_path, _ = topic("drift")
     target = target_at(f"http://127.0.0.1:{port}", tmp_path, name="drift_report")
-    running(route_to(target, subscription, topic_path, pubsub_policy(20), events, subscriber))
+    running(route_to(target, topic_path, pubsub_retry(20), events, clients))
 
     # WHEN a message is published, delivery fails a couple of times, then the function is back on its port
     message_id = publisher.publish(topic_path, b"{}", scheduler_job="drift-report").result(timeout=10)
@@ -351,11 +366,10 @@ def test_a_lambda_error_is_retried_with_async_backoff_then_sent_to_its_destinati
     events, events_path, _ = journal
     # GIVEN a Lambda Invoke endpoint whose handler raises (HTTP 200 + X-Amz-Function-Error, as the API answers)
     failure = {"errorMessage": "cluster unreachable", "errorType": "TransientError"}
-    stub = StubFunction(tmp_path / "ecr_rollout.log", [(200, {"X-Amz-Function-Error": "Unhandled"}, failure)])
+    headers = {"X-Amz-Function-Error": "Unhandled", "x-amz-request-id": "req-1"}
+    stub = StubFunction(tmp_path / "ecr_rollout.log", [(200, headers, failure)])
     stubs.append(stub)
-    target = Target(
-        "ecr_rollout", stub.url, OutcomeLog(tmp_path / "ecr_rollout.log"), platform="aws-lambda", timeout_s=5
-    )
+    target = Target("ecr_rollout", stub.url, OutcomeLog(tmp_path / "ecr_rollout.log"), timeout_s=5)
     policy = retry_policy(function_named("ecr_rollout").retry, scale=SCALE)
     request = Request(
         LAMBDA_INVOKE_PATH.format(name="ecr_rollout"),
@@ -365,10 +379,10 @@ def test_a_lambda_error_is_retried_with_async_backoff_then_sent_to_its_destinati
         "ECR Image Action",
         "inference@sha256:abc",
     )
-    gave_up: list[tuple[str, int]] = []
+    gave_up: list[tuple[DeliveryResult, int, float]] = []
 
-    def on_give_up(answer, attempts: int) -> str:
-        gave_up.append((answer.outcome, attempts))
+    def on_give_up(result: DeliveryResult, attempts: int, age_s: float) -> str:
+        gave_up.append((result, attempts, age_s))
         return "queue ecr-rollout-dead-letter"
 
     # WHEN EventBridge's event is delivered
@@ -378,10 +392,13 @@ def test_a_lambda_error_is_retried_with_async_backoff_then_sent_to_its_destinati
 
     # THEN three invocations, about 60 and 120 s apart (scaled), then the on-failure destination
     assert not answer.ok
-    assert (answer.outcome, answer.detail) == ("error", "TransientError: cluster unreachable")
+    assert (answer.outcome, answer.detail, answer.http_status) == ("error", "TransientError: cluster unreachable", 200)
+    assert answer.error_payload == failure  # the handler's error, for the on-failure record
+    assert answer.request_id == "req-1"
     assert len(stub.requests) == 3
     assert all(r["path"] == "/2015-03-31/functions/ecr_rollout/invocations" for r in stub.requests)
-    assert gave_up == [("error", 3)]
+    assert [(result, attempts) for result, attempts, _ in gave_up] == [(answer, 3)]
+    assert 0.6 + 1.2 <= gave_up[0][2] < WAIT_S  # the age: both backoffs were waited
     records = journal_records(events_path)
     assert [(r["outcome"], r["attempt"], r.get("next_retry_s")) for r in records] == [
         ("error", 1, 0.6),
@@ -392,3 +409,133 @@ def test_a_lambda_error_is_retried_with_async_backoff_then_sent_to_its_destinati
     assert all(r["detail"] == "TransientError: cluster unreachable" for r in records[:3])
     assert records[-1]["detail"] == "sent to queue ecr-rollout-dead-letter"
     assert all(r["source"] == "ecr" and r["event_id"] == "evt-1" for r in records)
+
+
+@pytest.mark.parametrize("stops", ["during the request", "during the backoff", "on the only attempt"])
+def test_a_stop_ends_the_retries_without_dead_lettering(journal, stubs, tmp_path, stops):
+    events, events_path, _ = journal
+    # GIVEN a Lambda that fails, and `up` stopping after its first failure (the failure may be the stop itself)
+    stopping = threading.Event()
+    failure = (200, {"X-Amz-Function-Error": "Unhandled"}, {"errorMessage": "killed", "errorType": "Runtime.Exit"})
+    on_request = stopping.set if stops in ("during the request", "on the only attempt") else lambda: None
+    stub = StubFunction(tmp_path / "ecr_rollout.log", [failure], on_request=on_request)
+    stubs.append(stub)
+    if stops == "during the backoff":
+        events = Journal(events_path, lambda attempt: stopping.set())
+    target = Target("ecr_rollout", stub.url, OutcomeLog(tmp_path / "ecr_rollout.log"), timeout_s=5)
+    retry = function_named("ecr_rollout").retry if stops != "on the only attempt" else {"policy": "do_not_retry"}
+    request = Request("/", {"Content-Type": "application/json"}, b"{}", "evt-2", "ECR Image Action", "inference")
+    gave_up: list[int] = []
+
+    def on_give_up(result: DeliveryResult, attempts: int, age_s: float) -> str:
+        gave_up.append(attempts)
+        return "queue ecr-rollout-dead-letter"
+
+    # WHEN it is delivered
+    started = time.monotonic()
+    result = deliver_with_retries(
+        target,
+        request,
+        policy=retry_policy(retry, scale=SCALE),
+        source="ecr",
+        journal=events,
+        stopping=stopping,
+        on_give_up=on_give_up,
+    )
+
+    # THEN one invocation, no more retries, nothing sent to the on-failure destination
+    assert not result.ok and result.outcome == "error"
+    assert len(stub.requests) == 1
+    assert gave_up == []
+    records = journal_records(events_path)
+    assert [r["outcome"] for r in records] == ["error"]
+    assert all(r["outcome"] not in ("dead-lettered", "dropped") for r in records)
+    assert time.monotonic() - started < 0.6  # it did not wait out the first backoff (0.6 s)
+
+
+# -- EventBridge: an ECR event to the rollout Lambda, end to end ------------------------------------
+def test_an_ecr_event_whose_lambda_always_fails_lands_in_the_on_failure_queue(moto_server, journal, stubs, tmp_path):
+    import boto3
+
+    events, events_path, _ = journal
+    emulators.reset_moto(moto_server)
+
+    def aws(service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=moto_server.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    # GIVEN the rollout Lambda's Invoke API, whose handler always raises, and its on-failure SQS queue on moto
+    spec = function_named("ecr_rollout")
+    error = {"errorMessage": "boom", "errorType": "RuntimeError"}
+    headers = {"X-Amz-Function-Error": "Unhandled", "x-amz-request-id": "5f0c-req"}
+    stub = StubFunction(tmp_path / "ecr_rollout.log", [(200, headers, error)])
+    stubs.append(stub)
+    invoke_path = LAMBDA_INVOKE_PATH.format(name=spec.name)
+    target = Target(spec.name, stub.url + invoke_path, OutcomeLog(tmp_path / "ecr_rollout.log"), timeout_s=5)
+    queue = spec.retry["dead_letter_topic"]
+    queue_url = aws("sqs").create_queue(QueueName=queue)["QueueUrl"]
+    executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ecr-invoke")
+    bridge = EcrToLambda(
+        [spec],
+        {spec.name: target},
+        aws=aws,
+        repositories=["ml/inference"],
+        journal=events,
+        executor=executor,
+        backoff_scale=0.005,
+        account=AWS_ACCOUNT,
+        region=AWS_REGION,
+    )
+    stopping = threading.Event()
+
+    # WHEN ECR's push event for ml/inference reaches EventBridge, and one for a repository no target follows
+    event = ecr_image_action_event("ml/inference", "sha256:" + "c" * 64, tag="v2", event_id="evt-ecr-1")
+    other = ecr_image_action_event("ml/other", "sha256:" + "d" * 64, tag="v1", event_id="evt-ecr-2")
+    try:
+        bridge.route(event, stopping)
+        bridge.route(other, stopping)
+        executor.shutdown(wait=True)  # the invocations and their retries are done
+    finally:
+        stopping.set()
+        executor.shutdown(wait=True, cancel_futures=True)
+
+    # THEN the Lambda was invoked three times (Lambda's async retries) with the event, on the Invoke API's path
+    assert len(stub.requests) == 3
+    assert all(r["path"] == invoke_path and r["body"] == event for r in stub.requests)
+
+    # AND the on-failure queue holds Lambda's failure record
+    received = aws("sqs").receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+    messages = received.get("Messages", [])
+    assert len(messages) == 1
+    record = json.loads(messages[0]["Body"])
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["requestContext"]["requestId"] == "5f0c-req"
+    assert (
+        record["requestContext"]["functionArn"]
+        == f"arn:aws:lambda:{AWS_REGION}:{AWS_ACCOUNT}:function:ecr_rollout:$LATEST"
+    )
+    assert record["requestPayload"] == event
+    assert record["responsePayload"] == error
+    assert record["responsePayload"]["errorMessage"] == "boom"
+
+    # AND the journal shows the three failed invocations, the dead-lettering, and the unmatched event
+    records = journal_records(events_path)
+    invoked = [r for r in records if r.get("event_id") == "evt-ecr-1"]
+    assert [(r["outcome"], r["attempt"]) for r in invoked] == [
+        ("error", 1),
+        ("error", 2),
+        ("error", 3),
+        ("dead-lettered", 3),
+    ]
+    assert invoked[-1]["detail"] == f"sent to SQS queue {queue}"
+    unmatched = [r for r in records if r["outcome"] == "unmatched"]
+    assert len(unmatched) == 1
+    assert unmatched[0]["subject"].startswith("ml/other:v1 ")
+    assert unmatched[0]["function"] == "-"
+    assert not any(r.get("event_id") == "evt-ecr-2" for r in records)

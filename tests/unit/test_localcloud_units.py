@@ -1,10 +1,12 @@
 """The local cloud's small parts, one table at a time: retry policies, trigger conversion (checked against the
-real functions-framework apps), the outcome log reader, the scheduler loop and the provisioning plan."""
+real functions-framework apps), the outcome log reader, the scheduler loop, the provisioning plan and the
+Lambda's on-failure record."""
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import time
 from datetime import UTC, datetime, timedelta, timezone
@@ -16,10 +18,14 @@ import pytest
 from shared.adapters.local_object_store import LocalObjectStore
 from shared.demo import seed_local_buckets
 from shared.errors import ConfigError
+from shared.event_factory import ecr_image_action_event
 from shared.localcloud import provision
 from shared.localcloud.cron import CronSchedule
+from shared.localcloud.dispatch import DeliveryResult
+from shared.localcloud.ecr_bridge import failure_record
 from shared.localcloud.outcomes import OutcomeLog
 from shared.localcloud.retry import DAY_S, retry_policy
+from shared.localcloud.routes import push_converter
 from shared.localcloud.schedules import Job, Scheduler, pubsub_payload
 from shared.localcloud.triggers import Message, push_request, scheduler_http_request, storage_event
 from shared.log import OUTCOME_LOGGER_NAME
@@ -104,23 +110,56 @@ def test_gives_up_as_the_platform_does(function, scale, failed, age_s, expected)
 
 
 @pytest.mark.parametrize(
-    ("function", "policy", "max_attempts", "max_age_s", "dead_letter"),
+    ("function", "policy", "max_attempts", "max_age_s"),
     [
-        ("register_model", "retry_on_failure", None, DAY_S, None),  # reconciled_by: Eventarc's 24 h
-        ("reconcile_registry", "retry_on_failure", 5, 7 * DAY_S, "reconcile-registry-dead-letter"),
-        ("budget_alert", "retry_on_failure", 20, 7 * DAY_S, "budget-alert-dead-letter"),
-        ("drift_report_http", "scheduler", 3, DAY_S, None),
-        ("ecr_rollout", "lambda_async", 3, 3600.0, "ecr-rollout-dead-letter"),
+        ("register_model", "retry_on_failure", None, DAY_S),  # reconciled_by: Eventarc's 24 h
+        ("reconcile_registry", "retry_on_failure", 5, 7 * DAY_S),
+        ("budget_alert", "retry_on_failure", 20, 7 * DAY_S),
+        ("drift_report_http", "scheduler", 3, DAY_S),
+        ("ecr_rollout", "lambda_async", 3, 3600.0),
     ],
 )
-def test_manifest_retry_blocks_become_policies(function, policy, max_attempts, max_age_s, dead_letter):
+def test_manifest_retry_blocks_become_policies(function, policy, max_attempts, max_age_s):
     parsed = retry_policy(retry_of(function))
-    assert (parsed.policy, parsed.max_attempts, parsed.max_age_s, parsed.dead_letter) == (
-        policy,
-        max_attempts,
-        max_age_s,
-        dead_letter,
-    )
+    assert (parsed.policy, parsed.max_attempts, parsed.max_age_s) == (policy, max_attempts, max_age_s)
+
+
+# (the retry block, the deliveries the policy allows): Pub/Sub's max_delivery_attempts is 5..100, and
+# Terraform's gcp-function module clamps the manifest's count into it where there is a dead-letter topic.
+CLAMPS = [
+    ({"max_attempts": 2, "dead_letter_topic": "dl"}, 5),
+    ({"max_attempts": 5, "dead_letter_topic": "dl"}, 5),
+    ({"max_attempts": 42, "dead_letter_topic": "dl"}, 42),
+    ({"max_attempts": 100, "dead_letter_topic": "dl"}, 100),
+    ({"max_attempts": 500, "dead_letter_topic": "dl"}, 100),
+    # no count: Terraform's `max_attempts = optional(number, 5)` makes it 5 (a null too)
+    ({"max_attempts": None, "dead_letter_topic": "dl"}, 5),
+    # no dead-letter topic: no dead-letter policy, nothing to clamp
+    ({"max_attempts": 2}, 2),
+    ({"max_attempts": 500}, 500),
+    # other policies are not Pub/Sub's: Lambda's and Cloud Scheduler's counts stay as written
+    ({"policy": "lambda_async", "max_attempts": 2, "dead_letter_topic": "q"}, 2),
+    ({"policy": "scheduler", "max_attempts": 2, "dead_letter_topic": "dl"}, 2),
+]
+
+
+@pytest.mark.parametrize(("retry", "max_attempts"), CLAMPS)
+def test_pubsub_dead_letter_attempts_are_clamped_to_pubsub_bounds(retry, max_attempts):
+    policy = retry_policy({"policy": "retry_on_failure", **retry})
+    assert policy.max_attempts == max_attempts
+    if max_attempts is not None:
+        assert not policy.gives_up(max_attempts - 1, 0.0)
+        assert policy.gives_up(max_attempts, 0.0)
+
+
+def test_manifest_max_attempts_match_the_terraform_clamp():
+    terraform = (REPO_ROOT / "terraform" / "modules" / "gcp-function" / "main.tf").read_text()
+    assert "max_delivery_attempts = min(100, max(5, var.retry.max_attempts))" in terraform
+    for spec in SPECS:
+        retry = spec.retry
+        if retry.get("policy", "retry_on_failure") == "retry_on_failure" and retry.get("dead_letter_topic"):
+            expected = min(100, max(5, retry["max_attempts"]))
+            assert retry_policy(retry).max_attempts == expected, spec.name
 
 
 def test_do_not_retry_gives_up_at_once():
@@ -208,15 +247,26 @@ def test_gcs_notification_becomes_the_eventarc_binary_cloudevent(gcs_type, ce_ty
     assert headers["ce-source"] == "//storage.googleapis.com/projects/_/buckets/ml-models-dev"
     assert headers["ce-subject"] == "objects/fraud-detector/v1/model.safetensors"
     assert headers["ce-bucket"] == "ml-models-dev"
-    assert headers["ce-time"] == "2026-11-02T09:30:00.000000Z"
+    assert headers["ce-time"] == "2026-11-02T09:30:01.000000Z"  # the notification's eventTime, not `updated`
     assert headers["Content-Type"].startswith("application/json")
     assert request.path == "/"
     assert json.loads(request.body) == json.loads(message.data)
     assert GENERATION in request.subject
 
 
-def test_event_time_falls_back_to_the_notification_then_the_publish_time():
-    resource = {"name": "m/v1/model.onnx", "bucket": "ml-models-dev", "generation": "7"}
+def test_a_delete_happens_at_its_event_time_not_at_the_objects_last_update():
+    # GIVEN the delete notification of an object uploaded at 09:30:00, deleted an hour later
+    message = gcs_notification("OBJECT_DELETE", eventTime="2026-11-02T10:31:07.000000Z")
+    assert json.loads(message.data)["updated"] == "2026-11-02T09:30:00.000000Z"
+
+    # WHEN converted THEN the CloudEvent's time is when the delete happened
+    converted = storage_event(message)
+    assert converted is not None
+    assert converted[2].headers["ce-time"] == "2026-11-02T10:31:07.000000Z"
+
+
+def test_event_time_is_the_notification_then_the_publish_time():
+    resource = {"name": "m/v1/model.onnx", "bucket": "ml-models-dev", "generation": "7", "updated": "2020-01-01"}
     with_event_time = gcs_notification(name="m/v1/model.onnx", data=json.dumps(resource).encode())
     converted = storage_event(with_event_time)
     assert converted is not None and converted[2].headers["ce-time"] == "2026-11-02T09:30:01.000000Z"
@@ -270,8 +320,46 @@ def test_push_request_is_the_wrapped_push_body_on_the_topic_path():
     assert wrapped["messageId"] == wrapped["message_id"] == "77" == request.event_id
     assert wrapped["publishTime"] == "2026-11-20T08:20:00.000000Z"
     assert request.event_type == "google.cloud.pubsub.topic.v1.messagePublished"
+    assert "deliveryAttempt" not in body  # only a subscription with a dead-letter policy sends it
     bare = push_request(Message("78", b"x"), project="P", topic="T", subscription="s")
     assert "attributes" not in json.loads(bare.body)["message"]  # Pub/Sub omits an empty map
+
+
+def test_push_request_carries_the_delivery_attempt_when_given():
+    message = Message("77", b"{}", {}, datetime(2026, 11, 20, 8, 20, tzinfo=UTC))
+    request = push_request(message, project="P", topic="T", subscription="fn-push", delivery_attempt=3)
+    body = json.loads(request.body)
+    assert body["deliveryAttempt"] == 3
+    assert body["subscription"] == "projects/P/subscriptions/fn-push"
+    assert body["message"]["messageId"] == "77" == request.event_id
+
+
+def pubsub_spec(retry: dict[str, Any]) -> FunctionSpec:
+    trigger = {"kind": "pubsub", "topic": "billing-budget-alerts"}
+    return FunctionSpec("budget_alert", "gcp-function", "functions/x.py", "x", "cloudevent", trigger, [], retry=retry)
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        # the manifest's push subscriptions all have a dead-letter topic: Pub/Sub sends the attempt
+        (function_named("budget_alert", SPECS), [1, 2, 5]),
+        (function_named("reconcile_registry", SPECS), [1, 2, 5]),
+        (pubsub_spec({"max_attempts": 5, "dead_letter_topic": "dl"}), [1, 2, 5]),
+        # without one, Pub/Sub does not count deliveries: no deliveryAttempt
+        (pubsub_spec({"max_attempts": 5}), [None, None, None]),
+        (pubsub_spec({}), [None, None, None]),
+    ],
+    ids=["budget_alert", "reconcile_registry", "dead-letter", "no-dead-letter", "no-retry-block"],
+)
+def test_push_converter_passes_the_delivery_attempt_only_with_a_dead_letter_topic(spec, expected):
+    convert = push_converter(spec, "P")
+    message = Message("77", b"{}", {}, datetime(2026, 11, 20, 8, 20, tzinfo=UTC))
+    bodies = [json.loads(convert(message, attempt).body) for attempt in (1, 2, 5)]
+    assert [body.get("deliveryAttempt") for body in bodies] == expected
+    topic = spec.trigger["topic"]
+    assert all(body["subscription"] == f"projects/P/subscriptions/{spec.name}-push" for body in bodies)
+    assert convert(message, 1).path == f"/projects/P/topics/{topic}"
 
 
 def test_scheduler_http_request_carries_the_job_and_schedule_time():
@@ -281,8 +369,33 @@ def test_scheduler_http_request_carries_the_job_and_schedule_time():
     assert request.headers["X-CloudScheduler-JobName"] == "drift-report-http"
     assert request.headers["X-CloudScheduler-ScheduleTime"] == "2026-11-20T06:00:00Z"
     assert request.event_id == "2026-11-20T06:00:00Z"
+    assert request.headers["X-CloudScheduler"] == "true"
+    assert request.headers["User-Agent"] == "Google-Cloud-Scheduler"
     assert json.loads(request.body) == {"model": "m"}
+    assert "2026-11-20T06:00:00Z" in request.subject
     assert scheduler_http_request("j", None, scheduled).body == b""
+
+
+def test_a_forced_scheduler_run_has_no_schedule_time():
+    # GIVEN a forced run (`mlops-events trigger JOB`, Cloud Scheduler's "force run"): no schedule time
+    request = scheduler_http_request("drift-report-http", {"model": "m"}, None)
+
+    # THEN the job's name goes, the schedule time header does not, and there is no event id to match
+    assert request.headers["X-CloudScheduler-JobName"] == "drift-report-http"
+    assert "X-CloudScheduler-ScheduleTime" not in request.headers
+    assert request.event_id == ""
+    assert json.loads(request.body) == {"model": "m"}
+    assert "run now" in request.subject
+
+
+@pytest.mark.parametrize("schedule_time", [datetime(2026, 11, 20, 6, tzinfo=UTC), None])
+def test_scheduler_http_request_sends_the_event_factory_call(schedule_time):
+    from shared.event_factory import scheduler_http_request as factory_call
+
+    expected = factory_call("drift-report-http", {"model": "m"}, schedule_time=schedule_time)
+    request = scheduler_http_request("drift-report-http", {"model": "m"}, schedule_time)
+    assert request.headers == expected["headers"]
+    assert json.loads(request.body) == expected["body"]
 
 
 # -- triggers: through the real functions-framework apps ------------------------------------------
@@ -504,7 +617,8 @@ def test_scheduler_fires_due_jobs_in_order_each_next_fire_after_the_fired_one():
     sim = SimulatedTime(T0)
     fired: list[tuple[str, datetime, datetime]] = []
 
-    def fire(job: Job, when: datetime) -> None:
+    def fire(job: Job, when: datetime | None) -> None:
+        assert when is not None  # a scheduled run always has its schedule time
         fired.append((job.name, when, sim.now))
         if len(fired) == 6:
             sim.set()
@@ -526,26 +640,79 @@ def test_scheduler_fires_due_jobs_in_order_each_next_fire_after_the_fired_one():
     assert max(sim.waits) <= 60.0  # a changed clock is noticed within a minute
 
 
-def test_scheduler_fires_every_run_missed_while_the_clock_jumped():
-    # GIVEN a scheduler whose clock jumps from midnight to 13:00 (a laptop that slept) after its first look
+def test_scheduler_does_not_catch_up_runs_missed_while_the_clock_jumped():
+    # GIVEN the drift-report job (06:00, 12:00, 18:00...) run normally until its 06:00 run
+    jobs = [job for job in manifest_jobs() if job.name == "drift-report"]
+    fired: list[tuple[datetime, datetime]] = []
+    sim = SimulatedTime(T0)
+
+    def fire(job: Job, when: datetime | None) -> None:
+        assert when is not None
+        fired.append((when, sim.now))
+        if len(fired) == 1:
+            sim.now = T0 + timedelta(days=1, hours=13)  # the laptop sleeps, and wakes the next day at 13:00
+        if len(fired) == 2:
+            sim.set()
+
+    # WHEN it runs across the jump
+    Scheduler(jobs, fire, clock=sim).run(sim)  # type: ignore[arg-type]
+
+    # THEN the runs missed meanwhile (12:00 and 18:00, then the next day's 00:00, 06:00 and 12:00) never fire:
+    # as Cloud Scheduler, the next run is the first one after now, on time
+    next_day = T0 + timedelta(days=1)
+    assert [when for when, _ in fired] == [T0 + timedelta(hours=6), next_day + timedelta(hours=18)]
+    assert next_day + timedelta(hours=18) <= fired[1][1] < next_day + timedelta(hours=18, seconds=1)
+
+
+def test_scheduler_does_not_fire_the_pending_run_when_it_wakes_long_after_it():
+    # GIVEN the drift-report job waiting for its 12:00 run, on a laptop that sleeps from 07:00 to 13:00 next day
     jobs = [job for job in manifest_jobs() if job.name == "drift-report"]
     fired: list[datetime] = []
     sim = SimulatedTime(T0)
+    wait = sim.wait
 
-    def fire(job: Job, when: datetime) -> None:
+    def sleeping_wait(timeout: float) -> bool:
+        stopped = wait(timeout)
+        if T0 + timedelta(hours=7) <= sim.now < T0 + timedelta(hours=8):
+            sim.now = T0 + timedelta(days=1, hours=13)
+        return stopped
+
+    sim.wait = sleeping_wait  # type: ignore[method-assign]
+
+    def fire(job: Job, when: datetime | None) -> None:
+        assert when is not None
         fired.append(when)
+        if len(fired) == 2:
+            sim.set()
+
+    # WHEN it runs across the sleep
+    Scheduler(jobs, fire, clock=sim).run(sim)  # type: ignore[arg-type]
+
+    # THEN the missed 12:00 run does not fire on waking: the next run is the first one after now
+    assert fired == [T0 + timedelta(hours=6), T0 + timedelta(days=1, hours=18)]
+
+
+def test_scheduler_keeps_going_after_a_failed_run():
+    # GIVEN a job whose first run fails (the emulator's publish raised, say)
+    jobs = [job for job in manifest_jobs() if job.name == "drift-report"]
+    sim = SimulatedTime(T0)
+    fired: list[datetime | None] = []
+    errors: list[tuple[str, Exception]] = []
+    boom = RuntimeError("publish failed")
+
+    def fire(job: Job, when: datetime | None) -> None:
+        fired.append(when)
+        if len(fired) == 1:
+            raise boom
         if len(fired) == 3:
             sim.set()
 
-    def clock() -> datetime:
-        now, sim.now = sim.now, max(sim.now, T0 + timedelta(hours=13))
-        return now
-
     # WHEN it runs
-    Scheduler(jobs, fire, clock=clock).run(sim)  # type: ignore[arg-type]
+    scheduler = Scheduler(jobs, fire, on_error=lambda job, exc: errors.append((job.name, exc)), clock=sim)
+    scheduler.run(sim)  # type: ignore[arg-type]
 
-    # THEN each next fire follows the fired one, not the clock: the missed 06:00 and 12:00 runs fire, each with
-    # its own schedule time (the function's idempotency key), then the 18:00 one on time
+    # THEN the failure is handed to on_error once, and the next runs fire on schedule
+    assert errors == [("drift-report", boom)]
     assert fired == [T0 + timedelta(hours=6), T0 + timedelta(hours=12), T0 + timedelta(hours=18)]
 
 
@@ -565,14 +732,14 @@ def test_scheduler_stops_while_waiting_and_without_jobs():
     assert fired == []
 
 
-def test_run_now_fires_at_the_clock_time_and_rejects_an_unknown_job():
-    fired: list[tuple[str, datetime]] = []
+def test_run_now_is_a_forced_run_without_schedule_time_and_rejects_an_unknown_job():
+    fired: list[tuple[str, datetime | None]] = []
     scheduler = Scheduler(manifest_jobs(), lambda job, when: fired.append((job.name, when)), clock=lambda: T0)
     assert scheduler.run_now("drift-report").spec.name == "drift_report"
-    assert fired == [("drift-report", T0)]
+    assert fired == [("drift-report", None)]
     with pytest.raises(KeyError):
         scheduler.run_now("no-such-job")
-    assert fired == [("drift-report", T0)]
+    assert fired == [("drift-report", None)]
 
 
 def test_next_fire_times_follow_each_cron():
@@ -625,11 +792,11 @@ def test_plan_buckets(plan):
 
 def test_plan_topics_and_subscriptions(plan):
     assert plan.topics == {"gcs-object-notifications", "billing-budget-alerts", "reconcile-registry", "drift-report"}
-    assert plan.subscriptions == {
-        "eventarc-register_model": ("gcs-object-notifications", 70),
-        "reconcile_registry-push": ("reconcile-registry", 550),
-        "budget_alert-push": ("billing-budget-alerts", 70),
-        "drift_report-push": ("drift-report", 550),
+    assert plan.subscriptions == {  # the ack deadline is the function's timeout_s (60 s or 540 s)
+        "eventarc-register_model": ("gcs-object-notifications", 60),
+        "reconcile_registry-push": ("reconcile-registry", 540),
+        "budget_alert-push": ("billing-budget-alerts", 60),
+        "drift_report-push": ("drift-report", 540),
     }
 
 
@@ -648,10 +815,94 @@ def test_plan_schedules(plan):
         ("drift-report", "drift_report"),
         ("drift-report-http", "drift_report_http"),
     ]
-    assert provision.describe(plan)["schedules"][0] == {"job": "reconcile-registry", "function": "reconcile_registry"}
 
 
-@pytest.mark.parametrize(("timeout_s", "deadline"), [(60, 70), (540, 550), (590, 600), (900, 600), (None, 70), (1, 11)])
-def test_ack_deadline_is_one_run_plus_ten_seconds_capped_at_600(timeout_s, deadline):
+def test_describe_is_plain_json_ready_data(plan):
+    described = provision.describe(plan)
+    assert described == {
+        "buckets": ["ml-drift-dev", "ml-drift-logs-dev", "ml-drift-logs-prod", "ml-models-dev", "ml-models-prod"],
+        "topics": [
+            "billing-budget-alerts",
+            "budget-alert-dead-letter",
+            "drift-report",
+            "drift-report-dead-letter",
+            "gcs-object-notifications",
+            "reconcile-registry",
+            "reconcile-registry-dead-letter",
+        ],
+        "subscriptions": [
+            "budget_alert-push",
+            "drift_report-push",
+            "eventarc-register_model",
+            "reconcile_registry-push",
+        ],
+        "dead_letter_queues": ["ecr-rollout-dead-letter"],
+        "schedules": [
+            {"job": "reconcile-registry", "function": "reconcile_registry"},
+            {"job": "drift-report", "function": "drift_report"},
+            {"job": "drift-report-http", "function": "drift_report_http"},
+        ],
+    }
+    assert json.loads(json.dumps(described)) == described  # nothing but dicts, lists and strings
+
+
+TERRAFORM_ACK_DEADLINE = "ack_deadline_s = min(600, max(10, var.timeout_s))"
+
+
+def terraform_ack_deadline(timeout_s: int) -> int:
+    """terraform/modules/gcp-function/main.tf's `ack_deadline_s`, evaluated (var.timeout_s defaults to 60)."""
+    return min(600, max(10, timeout_s))
+
+
+# (timeout_s, ack deadline): one whole run, within Pub/Sub's 10..600 s
+ACK_DEADLINES = [(60, 60), (540, 540), (590, 590), (600, 600), (900, 600), (None, 60), (10, 10), (9, 10), (1, 10)]
+
+
+@pytest.mark.parametrize(("timeout_s", "deadline"), ACK_DEADLINES)
+def test_ack_deadline_is_the_terraform_modules(timeout_s, deadline):
+    main_tf = (REPO_ROOT / "terraform" / "modules" / "gcp-function" / "main.tf").read_text()
+    assert re.search(r"^\s*" + re.escape(TERRAFORM_ACK_DEADLINE) + r"\s*$", main_tf, re.MULTILINE)
+    variables = (REPO_ROOT / "terraform" / "modules" / "gcp-function" / "variables.tf").read_text()
+    assert re.search(r'variable "timeout_s" \{[^}]*default\s*=\s*60\b', variables)
     spec = FunctionSpec("f", "gcp-function", "functions/f.py", "f", "cloudevent", {}, [], timeout_s=timeout_s)
-    assert provision.ack_deadline_s(spec) == deadline
+    assert provision.ack_deadline_s(spec) == deadline == terraform_ack_deadline(timeout_s or 60)
+
+
+# -- ecr_bridge.failure_record --------------------------------------------------------------------
+@pytest.mark.parametrize("condition", ["RetriesExhausted", "EventAgeExceeded"])
+def test_failure_record_is_what_lambda_sends_its_on_failure_destination(condition):
+    # GIVEN an ECR push event whose Lambda raised on its last invocation
+    event = ecr_image_action_event("ml/inference", "sha256:" + "a" * 64, tag="v1", event_id="evt-1")
+    error = {"errorMessage": "boom", "errorType": "RuntimeError", "stackTrace": ["  File handler.py"]}
+    result = DeliveryResult(False, "error", "RuntimeError: boom", 200, 12.0, error_payload=error, request_id="req-9")
+
+    # WHEN the failure record is made
+    record = failure_record("ecr_rollout", event, result, 3, condition, account="123456789012", region="us-east-1")
+
+    # THEN it is Lambda's asynchronous invocation record: the invocation's id, the condition, the event, the error
+    context = record["requestContext"]
+    assert context == {
+        "requestId": "req-9",
+        "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:ecr_rollout:$LATEST",
+        "condition": condition,
+        "approximateInvokeCount": 3,
+    }
+    assert record["version"] == "1.0"
+    assert datetime.fromisoformat(record["timestamp"]).tzinfo is not None
+    assert record["requestPayload"] == event
+    assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}
+    assert record["responsePayload"] == error
+    assert json.loads(json.dumps(record)) == record
+
+
+def test_failure_record_without_an_error_payload_carries_the_detail():
+    # GIVEN a give-up with no handler error to forward (the function never answered)
+    event = ecr_image_action_event("ml/inference", "sha256:" + "b" * 64, event_id="evt-2")
+    result = DeliveryResult(False, "unreachable", "ecr_rollout is not answering (refused)", None, 1.0)
+
+    record = failure_record("ecr_rollout", event, result, 2, "EventAgeExceeded", account="1", region="eu-west-1")
+
+    assert record["responsePayload"] == {"errorMessage": "ecr_rollout is not answering (refused)"}
+    assert record["requestContext"]["requestId"] == ""
+    assert record["requestContext"]["approximateInvokeCount"] == 2
+    assert record["responseContext"]["statusCode"] is None
