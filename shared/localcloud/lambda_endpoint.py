@@ -56,6 +56,13 @@ API = "/2015-03-31/functions"
 _INVOKE_PATH = re.compile(rf"^{API}/(?P<name>[^/]+)/invocations$")
 _FUNCTION_PATH = re.compile(rf"^{API}/(?P<name>[^/]+)$")
 LATEST = "$LATEST"
+
+
+def invoke_path(name: str) -> str:
+    """Where the Invoke API of function `name` is served (as AWS and the Lambda RIE serve it)."""
+    return f"{API}/{name}/invocations"
+
+
 DEFAULT_ACCOUNT = "000000000000"
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024  # Lambda's limit on a synchronous request body
 _MEMORY_UNITS = {"": 1, "M": 1, "Mi": 1, "G": 1024, "Gi": 1024}

@@ -31,13 +31,13 @@ from shared.localcloud.cron import CronSchedule
 from shared.localcloud.dispatch import PubsubRoute, Target
 from shared.localcloud.ecr_bridge import EcrToLambda
 from shared.localcloud.journal import Attempt, Journal
+from shared.localcloud.lambda_endpoint import invoke_path
 from shared.localcloud.outcomes import OutcomeLog
 from shared.localcloud.processes import ServedProcess, group_alive
 from shared.localcloud.routes import JobRunner, pubsub_route
 from shared.localcloud.schedules import Job, Scheduler
 from shared.manifest import REPO_ROOT, FunctionSpec, load_manifest
 
-LAMBDA_INVOKE_PATH = "/2015-03-31/functions/{name}/invocations"
 AWS_ACCOUNT = "123456789012"  # moto's default account
 AWS_REGION = "us-east-1"
 # Variables of the caller's shell that could point a local function at a real cloud or cluster.
@@ -272,7 +272,7 @@ class LocalCloud:
             if spec is not None:
                 url = served.process.url
                 if spec.platform == "aws-lambda":
-                    url += LAMBDA_INVOKE_PATH.format(name=spec.name)
+                    url += invoke_path(spec.name)
                 log = OutcomeLog(served.process.log_path)
                 served.target = Target(spec.name, url, log, timeout_s=request_timeout_s(spec))
 

@@ -25,11 +25,12 @@ from shared.localcloud import emulators
 from shared.localcloud.dispatch import DeliveryResult, PubsubRoute, Target, deliver_with_retries
 from shared.localcloud.ecr_bridge import EcrToLambda
 from shared.localcloud.journal import Attempt, Journal
+from shared.localcloud.lambda_endpoint import invoke_path
 from shared.localcloud.outcomes import OutcomeLog
 from shared.localcloud.retry import retry_policy
 from shared.localcloud.routes import pubsub_route
 from shared.localcloud.triggers import Request
-from shared.localcloud.up import AWS_ACCOUNT, AWS_REGION, LAMBDA_INVOKE_PATH
+from shared.localcloud.up import AWS_ACCOUNT, AWS_REGION
 from shared.log import OUTCOME_LOGGER_NAME
 from shared.manifest import FunctionSpec, function_named
 from tests.integration.conftest import PROJECT
@@ -372,7 +373,7 @@ def test_a_lambda_error_is_retried_with_async_backoff_then_sent_to_its_destinati
     target = Target("ecr_rollout", stub.url, OutcomeLog(tmp_path / "ecr_rollout.log"), timeout_s=5)
     policy = retry_policy(function_named("ecr_rollout").retry, scale=SCALE)
     request = Request(
-        LAMBDA_INVOKE_PATH.format(name="ecr_rollout"),
+        invoke_path("ecr_rollout"),
         {"Content-Type": "application/json"},
         json.dumps({"detail-type": "ECR Image Action", "id": "evt-1"}).encode(),
         "evt-1",
@@ -475,8 +476,8 @@ def test_an_ecr_event_whose_lambda_always_fails_lands_in_the_on_failure_queue(mo
     headers = {"X-Amz-Function-Error": "Unhandled", "x-amz-request-id": "5f0c-req"}
     stub = StubFunction(tmp_path / "ecr_rollout.log", [(200, headers, error)])
     stubs.append(stub)
-    invoke_path = LAMBDA_INVOKE_PATH.format(name=spec.name)
-    target = Target(spec.name, stub.url + invoke_path, OutcomeLog(tmp_path / "ecr_rollout.log"), timeout_s=5)
+    path = invoke_path(spec.name)
+    target = Target(spec.name, stub.url + path, OutcomeLog(tmp_path / "ecr_rollout.log"), timeout_s=5)
     queue = spec.retry["dead_letter_topic"]
     queue_url = aws("sqs").create_queue(QueueName=queue)["QueueUrl"]
     executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ecr-invoke")
@@ -506,7 +507,7 @@ def test_an_ecr_event_whose_lambda_always_fails_lands_in_the_on_failure_queue(mo
 
     # THEN the Lambda was invoked three times (Lambda's async retries) with the event, on the Invoke API's path
     assert len(stub.requests) == 3
-    assert all(r["path"] == invoke_path and r["body"] == event for r in stub.requests)
+    assert all(r["path"] == path and r["body"] == event for r in stub.requests)
 
     # AND the on-failure queue holds Lambda's failure record
     received = aws("sqs").receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
