@@ -12,6 +12,7 @@ from typing import TextIO
 
 import click
 
+from shared.cli.local_cloud import trigger, up
 from shared.config import PROFILES
 
 _STATE_DIR_HELP = "where local state lives (env MLOPS_EVENTS_STATE_DIR, default .mlops-events/)"
@@ -511,9 +512,7 @@ def _show_rollout_plans(path: Path, before: int) -> None:
         )
 
 
-from shared.cli.local_cloud import trigger, up  # noqa: E402  (the local cloud's commands live in their own module)
-
-cli.add_command(up)
+cli.add_command(up)  # the local cloud's commands live in their own module
 cli.add_command(trigger)
 
 

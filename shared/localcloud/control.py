@@ -42,6 +42,8 @@ class _Handler(BaseHTTPRequestHandler):
         except KeyError as unknown:
             jobs = unknown.args[0] if unknown.args and isinstance(unknown.args[0], list) else []
             return self._answer(404, {"error": f"no job {name!r}", "jobs": jobs})
+        except Exception as exc:  # the job's publish failed: say so to `trigger`, not as a dropped connection
+            return self._answer(500, {"error": f"job {name!r} did not fire: {type(exc).__name__}: {exc}"})
         return self._answer(200, {"job": name, "fired": True})
 
     def do_GET(self) -> None:

@@ -337,3 +337,18 @@ def test_a_start_that_fails_stops_what_it_started_and_says_why(tmp_path: Path):
     assert "none left running" in done.stdout
     assert processes_holding_files_under(tmp_path) == []
     assert not (tmp_path / "up.json").exists()
+
+
+def test_sigterm_stops_up_like_ctrl_c(tmp_path: Path):
+    # GIVEN a running up (a service manager or `kill` stops it with SIGTERM, not Ctrl-C)
+    running = RunningUp.start(tmp_path, "--no-inference", "--no-schedules")
+    groups = [e["pid"] for e in running.state["emulators"].values()]
+    groups += [f["pid"] for f in running.state["functions"].values()]
+    # WHEN it gets SIGTERM
+    running.process.send_signal(signal.SIGTERM)
+    code = running.process.wait(timeout=60)
+    # THEN the same clean stop: exit 0, every group gone, nothing holding its state dir open
+    assert code == 0, running.console()[-3000:]
+    assert "none left running" in running.console()
+    assert [pgid for pgid in groups if group_alive(pgid)] == []
+    assert processes_holding_files_under(running.state_dir) == []
