@@ -63,7 +63,7 @@ class LiveConsole:
         retry = f" #{attempt.attempt}" if attempt.attempt > 1 else ""
         line.append(f"{retry} {attempt.subject}")
         if attempt.detail:
-            line.append(f" — {attempt.detail[:160]}", style="dim")
+            line.append(f" — {attempt.detail[:240]}", style="dim")
         if attempt.next_retry_s is not None:
             line.append(f" (again in {attempt.next_retry_s:g} s)", style="red")
         self.console.print(line, soft_wrap=True)

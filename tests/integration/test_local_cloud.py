@@ -6,6 +6,7 @@ rollout plan, redelivery after a function dies, and nothing left running after C
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -166,6 +167,36 @@ def test_a_model_file_dropped_into_the_models_bucket_is_registered_within_second
     assert "register_model" in cloud.console() and "applied" in cloud.console()
     # and the sample drift data `up` seeded into ml-drift-dev never reached it: Eventarc filters on the bucket
     assert not [e for e in cloud.events() if e["function"] == "register_model" and "ml-drift-dev" in e["subject"]]
+
+
+def test_a_trained_model_dropped_into_the_bucket_is_served_by_the_inference_service(
+    cloud: RunningUp, storage, tmp_path: Path
+):
+    if "inference" not in cloud.state["functions"]:
+        pytest.skip("torch is not installed: up serves no inference service")
+    from mlops_inference import train
+
+    # GIVEN the demo model trained locally WHEN its files are uploaded as fraud-detector v7
+    train.train(tmp_path)
+    for name in ("model.json", "model.pt"):
+        storage.bucket("ml-models-dev").blob(f"fraud-detector/v7/{name}").upload_from_file((tmp_path / name).open("rb"))
+    # THEN register_model registers it, the service reloads it from the registry, and it predicts with it
+    url = cloud.state["functions"]["inference"]["url"]
+    deadline = time.monotonic() + 60
+    ready: dict = {}
+    while time.monotonic() < deadline and ready.get("version") != 7:
+        time.sleep(0.5)
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/readyz", timeout=5) as answer:
+            ready = json.loads(answer.read())
+    assert ready.get("version") == 7, cloud.console()[-3000:]
+    rows = train.feature_rows(train.synthetic_transactions(2, seed=3))
+    request = urllib.request.Request(
+        f"{url}/predict", data=json.dumps({"rows": rows}).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        prediction = json.loads(answer.read())
+    assert prediction["version"] == 7 and len(prediction["predictions"]) == 2
+    assert all(0.0 <= p <= 1.0 for p in prediction["predictions"])
 
 
 def test_a_budget_notification_gives_exactly_one_slack_post_even_when_delivered_twice(cloud: RunningUp):
