@@ -68,7 +68,9 @@ class RunningUp:
         path = self.state_dir / name
         if not path.is_file():
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        text = path.read_text()
+        complete = text[: text.rfind("\n") + 1]  # a line `up` is still writing is read next time
+        return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
     def events(self) -> list[dict[str, Any]]:
         return self._jsonl("events.jsonl")

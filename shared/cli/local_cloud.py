@@ -73,12 +73,13 @@ def up(state_dir, project, envs, backoff_scale, no_schedules, no_inference, slac
         **({"rollout_targets": rollout_targets} if rollout_targets else {}),
     )
     console = LiveConsole()
-    cloud = LocalCloud(options, console.show)
+    cloud: LocalCloud | None = None
     # Ctrl-C and a plain `kill` both stop everything (Python skips cleanup on an unhandled SIGTERM).
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored (a `&` job)
     code = 0
     try:
+        cloud = LocalCloud(options, console.show)  # a bad cron or manifest fails here, before anything starts
         with console.console.status("starting the local cloud…") as status:
             cloud.start(progress=lambda what: status.update(what))
         console.show_services(cloud.state())
@@ -95,13 +96,14 @@ def up(state_dir, project, envs, backoff_scale, no_schedules, no_inference, slac
         # A second Ctrl-C or SIGTERM must not cut the cleanup short.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        groups = cloud.process_groups()
-        left = cloud.stop()
-        if left:
-            console.console.print(f"[red]still running after stop: {left}[/red]")
-            code = 1
-        else:
-            console.console.print(f"stopped {len(groups)} process groups; none left running.")
+        if cloud is not None:
+            groups = cloud.process_groups()
+            left = cloud.stop()
+            if left:
+                console.console.print(f"[red]still running after stop: {left}[/red]")
+                code = 1
+            else:
+                console.console.print(f"stopped {len(groups)} process groups; none left running.")
     sys.exit(code)
 
 

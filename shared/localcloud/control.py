@@ -14,11 +14,19 @@ from shared.local_server import HOST
 STATE_FILE = "up.json"
 
 
+class UnknownJob(LookupError):
+    """`trigger` named a job the manifest does not have; carries the known ones."""
+
+    def __init__(self, name: str, jobs: list[str]) -> None:
+        super().__init__(name)
+        self.name, self.jobs = name, jobs
+
+
 class ControlServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, run_job: Callable[[str], None], status: Callable[[], dict[str, Any]]) -> None:
-        """`run_job` raises KeyError carrying the known jobs for an unknown one."""
+        """`run_job` raises UnknownJob for a job the manifest does not have."""
         self.run_job, self.status = run_job, status
         super().__init__((HOST, 0), _Handler)
         self.url = f"http://{HOST}:{self.server_address[1]}"
@@ -39,9 +47,8 @@ class _Handler(BaseHTTPRequestHandler):
         name = self.path[len(prefix) : -len(suffix)]
         try:
             self.server.run_job(name)
-        except KeyError as unknown:
-            jobs = unknown.args[0] if unknown.args and isinstance(unknown.args[0], list) else []
-            return self._answer(404, {"error": f"no job {name!r}", "jobs": jobs})
+        except UnknownJob as unknown:
+            return self._answer(404, {"error": f"no job {name!r}", "jobs": unknown.jobs})
         except Exception as exc:  # the job's publish failed: say so to `trigger`, not as a dropped connection
             return self._answer(500, {"error": f"job {name!r} did not fire: {type(exc).__name__}: {exc}"})
         return self._answer(200, {"job": name, "fired": True})

@@ -10,6 +10,7 @@ triggers (a Cloud Scheduler HTTP job, EventBridge to the Lambda) retry in a work
 
 from __future__ import annotations
 
+import http.client
 import json
 import math
 import threading
@@ -61,7 +62,7 @@ class Target:
         delivery = HttpDelivery(request.headers, request.body, "local", request.event_type)
         try:
             answer = exchange(self.url + request.path, delivery, timeout_s=self._timeout_s)
-        except OSError as exc:
+        except (OSError, http.client.HTTPException) as exc:  # nothing listening, or it died mid-answer
             reason = getattr(exc, "reason", exc)
             return DeliveryResult(False, "unreachable", f"{self.name} is not answering ({reason})", None, _ms(started))
         latency = _ms(started)
@@ -149,32 +150,44 @@ class PubsubRoute:
         self._workers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"deliver-{target.name}")
         self._free = threading.Semaphore(workers)
         self._size = workers
+        self._stopping = threading.Event()  # replaced by poll()'s
 
     def poll(self, stopping: threading.Event) -> None:
-        from google.api_core.exceptions import DeadlineExceeded, GoogleAPICallError
+        """Pull as many messages as there are free workers, hand each to one; until `stopping`. A delivery
+        that fails once `stopping` is set is left to the emulator (no backoff, no dead letter): the
+        failure may only be `up` stopping the function."""
+        from google.api_core.exceptions import DeadlineExceeded
 
+        self._stopping = stopping
         while not stopping.is_set():
             if not self._free.acquire(timeout=0.5):
                 continue
             slots = 1
             while slots < self._size and self._free.acquire(blocking=False):
                 slots += 1
+            received: list[Any] = []
             try:
                 response = self._subscriber.pull(subscription=self.subscription, max_messages=slots, timeout=2.0)
                 received = list(response.received_messages)
             except DeadlineExceeded:
-                received = []
-            except GoogleAPICallError as exc:
-                received = []
+                pass
+            except Exception as exc:  # the emulator gone or failing: say so, and keep polling
                 if not stopping.is_set():
                     self._journal.failure(self._source, self._target.name, f"pull {self.subscription}", exc)
                     stopping.wait(1.0)
+            if stopping.is_set():
+                received = []  # not acknowledged: the emulator keeps them
             for _ in range(slots - len(received)):
                 self._free.release()
             if not received:
                 stopping.wait(0.05)
             for message in received:
-                self._workers.submit(self._deliver_then_free, message)
+                try:
+                    future = self._workers.submit(self._deliver_guarded, message)
+                except RuntimeError:  # shut down meanwhile
+                    self._free.release()
+                    continue
+                future.add_done_callback(lambda _: self._free.release())  # also when cancelled
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Wait for the deliveries in flight (each bounded by its target's timeout), up to `timeout_s`."""
@@ -184,13 +197,11 @@ class PubsubRoute:
             if not self._free.acquire(timeout=max(deadline - time.monotonic(), 0)):
                 return
 
-    def _deliver_then_free(self, received: Any) -> None:
+    def _deliver_guarded(self, received: Any) -> None:
         try:
             self._deliver(received)
         except Exception as exc:  # the message stays unacknowledged: the emulator redelivers it
             self._journal.failure(self._source, self._target.name, f"message {received.message.message_id}", exc)
-        finally:
-            self._free.release()
 
     def _deliver(self, received: Any) -> None:
         pulled = received.message
@@ -204,6 +215,9 @@ class PubsubRoute:
             self._ack(received.ack_id, message.message_id)
             return
         result = self._target.send(request, acked=pubsub_acked)
+        if not result.ok and self._stopping.is_set():
+            _record(self._journal, self._source, self._target, request, count, result)
+            return  # left unacknowledged for the emulator: stopping `up` dead-letters nothing
         if result.ok:
             self._ack(received.ack_id, message.message_id)
             _record(self._journal, self._source, self._target, request, count, result)

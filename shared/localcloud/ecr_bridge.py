@@ -72,7 +72,8 @@ class EcrToLambda:
             what = f"{detail.get('action-type')} {detail.get('result')}: no EventBridge rule matches"
             self._journal.record(Attempt(source="ecr", function="-", subject=subject, outcome="unmatched", detail=what))
         for spec in matched:
-            self._executor.submit(self._invoke, spec, event, subject, stopping)
+            invoke = self._journal.guarded("ecr", spec.name, subject, self._invoke)
+            self._executor.submit(invoke, spec, event, subject, stopping)
 
     def _invoke(self, spec: FunctionSpec, event: dict[str, Any], subject: str, stopping: threading.Event) -> None:
         request = Request(

@@ -26,7 +26,7 @@ from typing import Any
 from shared.config import Settings
 from shared.local_server import HOST, free_port, function_command
 from shared.localcloud import emulators, provision
-from shared.localcloud.control import STATE_FILE, ControlServer, read_state
+from shared.localcloud.control import STATE_FILE, ControlServer, UnknownJob, read_state
 from shared.localcloud.cron import CronSchedule
 from shared.localcloud.dispatch import PubsubRoute, Target
 from shared.localcloud.ecr_bridge import EcrToLambda
@@ -110,6 +110,7 @@ class LocalCloud:
         self._start_bridges()
         self._start_control()
         self._write_state()
+        self._thread("supervisor", self._supervise)  # last: a restart rewrites the state written above
 
     def _start_emulators(self) -> None:
         project, logs = self.options.project, self.logs
@@ -119,15 +120,21 @@ class LocalCloud:
             "bigquery": lambda: emulators.start_bqemulator(project, log_dir=logs),
             "moto": lambda: emulators.start_moto(region=AWS_REGION, log_dir=logs),
         }
+        failures: list[str] = []
+
+        def start(name: str, launch: Callable[[], emulators.Emulator]) -> None:
+            """Kept for stop() as soon as it is up, even if a Ctrl-C interrupts the wait for the others."""
+            try:
+                emulator = launch()
+            except emulators.EmulatorError as exc:
+                failures.append(f"{name}: {exc}")
+                return
+            self.emulator[name] = emulator
+            self.started.append(emulator)
+
         with ThreadPoolExecutor(max_workers=len(starters)) as pool:
-            futures = {name: pool.submit(start) for name, start in starters.items()}
-            failures = []
-            for name, future in futures.items():
-                try:
-                    self.emulator[name] = future.result()
-                    self.started.append(self.emulator[name])
-                except emulators.EmulatorError as exc:
-                    failures.append(f"{name}: {exc}")
+            for name, launch in starters.items():
+                pool.submit(start, name, launch)
         if failures:
             raise emulators.EmulatorError("\n".join(failures))
         # The up process talks to the emulators through the same variables the client libraries read.
@@ -337,7 +344,6 @@ class LocalCloud:
                 region=AWS_REGION,
             )
             self._thread("ecr-events", bridge.watch, self.stopping)
-        self._thread("supervisor", self._supervise)
 
     def _thread(self, name: str, run: Callable[..., None], *args: Any) -> None:
         thread = threading.Thread(target=run, args=args, name=name, daemon=True)
@@ -370,9 +376,9 @@ class LocalCloud:
         self.started.append(self.control)
 
     def run_job(self, name: str) -> None:
-        """Fire a schedule now; KeyError (listing the jobs) for an unknown one."""
+        """Fire a schedule now; UnknownJob (listing the jobs) for one the manifest does not have."""
         if self.scheduler is None or name not in self.scheduler.jobs:
-            raise KeyError(sorted(self.scheduler.jobs) if self.scheduler else [])
+            raise UnknownJob(name, sorted(job.name for job in self.jobs))
         self.scheduler.run_now(name)
 
     # -- state ---------------------------------------------------------------------------------------
@@ -406,15 +412,16 @@ class LocalCloud:
     def _write_state(self) -> None:
         """up.json (replaced whole, so a reader never sees half of it) and up.env for a shell."""
         with self._state_lock:
+            if self.stopping.is_set():  # stop() removes up.json: a late restart must not write it back
+                return
             temporary = self.state_dir / f".{STATE_FILE}.tmp"
             temporary.write_text(json.dumps(self.state(), indent=2) + "\n")
             os.replace(temporary, self.state_dir / STATE_FILE)
-        exports = {}
-        for emulator in self.emulator.values():
-            exports.update(emulator.env)
-        exports.update({"GOOGLE_CLOUD_PROJECT": self.options.project, "MLOPS_EVENTS_PROFILE": "emulators"})
-        lines = [f"export {k}={v}" for k, v in sorted(exports.items())]
-        (self.state_dir / "up.env").write_text("\n".join(lines) + "\n")
+            exports = {"GOOGLE_CLOUD_PROJECT": self.options.project, "MLOPS_EVENTS_PROFILE": "emulators"}
+            for emulator in self.emulator.values():
+                exports.update(emulator.env)
+            lines = [f"export {k}={v}" for k, v in sorted(exports.items())]
+            (self.state_dir / "up.env").write_text("\n".join(lines) + "\n")
 
     # -- stop ----------------------------------------------------------------------------------------
     def process_groups(self) -> dict[str, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
 from click.testing import CliRunner
 
 from shared.cli.main import cli
@@ -40,3 +41,21 @@ def test_up_rejects_a_backoff_scale_that_is_not_positive(tmp_path):
     assert result.exit_code == 2
     assert "--backoff-scale" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bad_cron_in_the_manifest_fails_before_anything_starts(tmp_path):
+    import dataclasses
+
+    from shared.localcloud.cron import CronError
+    from shared.localcloud.up import LocalCloud, UpOptions
+    from shared.manifest import load_manifest
+
+    # GIVEN the manifest with one schedule broken
+    specs = [
+        dataclasses.replace(s, trigger={**s.trigger, "schedule": "0 */6 * * * *"}) if s.name == "drift_report" else s
+        for s in load_manifest()
+    ]
+    # WHEN the local cloud is built (`up` builds it before starting anything) THEN the cron is refused
+    with pytest.raises(CronError, match="expected 5 fields"):
+        LocalCloud(UpOptions(state_dir=tmp_path), lambda attempt: None, specs=specs)
+    assert not (tmp_path / "events.jsonl").exists()

@@ -135,7 +135,9 @@ def wait_for(condition: Callable[[], Any], what: str, timeout_s: float = WAIT_S)
 def journal_records(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line]
+    text = path.read_text()
+    complete = text[: text.rfind("\n") + 1]  # a line still being written is read next time
+    return [json.loads(line) for line in complete.splitlines() if line]
 
 
 # -- fixtures -------------------------------------------------------------------------------------
