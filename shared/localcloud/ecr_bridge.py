@@ -85,11 +85,11 @@ class EcrToLambda:
             subject,
         )
         queue = spec.retry.get("dead_letter_topic")
+        policy = retry_policy(spec.retry, scale=self._scale)
 
         def on_failure(result: DeliveryResult, attempts: int, age_s: float) -> str:
             if not queue:
                 return ""
-            policy = retry_policy(spec.retry, scale=self._scale)
             exhausted = policy.max_attempts is not None and attempts >= policy.max_attempts
             condition = "RetriesExhausted" if exhausted else "EventAgeExceeded"
             record = failure_record(
@@ -102,7 +102,7 @@ class EcrToLambda:
         deliver_with_retries(
             self._targets[spec.name],
             request,
-            policy=retry_policy(spec.retry, scale=self._scale),
+            policy=policy,
             source="ecr",
             journal=self._journal,
             stopping=stopping,

@@ -153,10 +153,17 @@ def rollout_targets(path: Path) -> list[dict[str, Any]]:
 
 
 def create_aws(
-    plan_: Plan, specs: list[FunctionSpec], *, aws: Any, targets_path: Path, kubeconfig: str, slack_url: str
+    plan_: Plan,
+    specs: list[FunctionSpec],
+    *,
+    aws: Any,
+    targets_document: str,
+    repositories: list[str],
+    kubeconfig: str,
+    slack_url: str,
 ) -> None:
-    """What the aws-ecr-rollout module creates, on moto. `aws(service)` gives a boto3 client."""
-    targets_document = targets_path.read_text()
+    """What the aws-ecr-rollout module creates, on moto. `aws(service)` gives a boto3 client;
+    `targets_document` is the rollout targets YAML the SSM parameter holds."""
     for spec in specs:
         if spec.platform != "aws-lambda":
             continue
@@ -185,7 +192,7 @@ def create_aws(
                 client.create_secret(Name=secret["name"], SecretString=value)
             except client.exceptions.ResourceExistsException:
                 client.put_secret_value(SecretId=secret["name"], SecretString=value)
-    for repository in sorted({t["repository"] for t in rollout_targets(targets_path)}):
+    for repository in repositories:
         _create_if_missing(
             lambda repository=repository: aws("ecr").create_repository(repositoryName=repository),
             "RepositoryAlreadyExistsException",

@@ -10,6 +10,7 @@ that no process group survived.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 import json
 import os
@@ -54,7 +55,6 @@ class UpOptions:
     inference: bool = True  # serve the inference service when torch is installed
     slack_webhook_url: str | None = None  # default: a local Slack receiver
     rollout_targets: Path = REPO_ROOT / "events" / "ecr" / "targets.yaml"
-    seed: bool = True  # the sample drift data
 
 
 @dataclass
@@ -86,6 +86,8 @@ class LocalCloud:
             envs=self.options.envs,
             drift_logs_bucket=self.settings.drift_logs_bucket,
         )
+        self.targets = provision.rollout_targets(self.options.rollout_targets)
+        self.repositories = sorted({target["repository"] for target in self.targets})
         # A bad cron fails here, before anything starts.
         self.jobs = [
             Job(name, spec, CronSchedule.parse(spec.trigger["schedule"], spec.trigger.get("time_zone", "Etc/UTC")))
@@ -177,19 +179,15 @@ class LocalCloud:
             credentials=AnonymousCredentials(),
             client_options=ClientOptions(api_endpoint=endpoint),
         )
-        settings = Settings(
-            profile="emulators", state_dir=self.state_dir, gcp_project=self.options.project, bigquery_endpoint=endpoint
-        )
         provision.create_gcp(
             self.plan,
             storage=self.storage,
             publisher=self.publisher,
             subscriber=self.subscriber,
             bigquery=self.bigquery,
-            settings=settings,
+            settings=dataclasses.replace(self.settings, bigquery_endpoint=endpoint),
         )
-        if self.options.seed:
-            provision.seed_drift_data(self.storage, self.plan.buckets)
+        provision.seed_drift_data(self.storage, self.plan.buckets)
         self.slack: SlackReceiver | None = None
         slack_url = self.options.slack_webhook_url
         if not slack_url:
@@ -201,8 +199,8 @@ class LocalCloud:
         self.cluster = KubernetesApiServer(token=secrets.token_hex(16))
         self.started.append(self.cluster)
         registry = f"{AWS_ACCOUNT}.dkr.ecr.{AWS_REGION}.amazonaws.com"
-        for target in provision.rollout_targets(self.options.rollout_targets):
-            with contextlib.suppress(Exception):  # two targets may name one Deployment
+        for target in self.targets:
+            with contextlib.suppress(Exception):  # a malformed target is the Lambda's to report, not a reason to stop
                 self.cluster.add_deployment(
                     target["namespace"],
                     target["deployment"],
@@ -214,7 +212,8 @@ class LocalCloud:
             self.plan,
             self.specs,
             aws=self.aws,
-            targets_path=self.options.rollout_targets,
+            targets_document=self.options.rollout_targets.read_text(),
+            repositories=self.repositories,
             kubeconfig=kubeconfig,
             slack_url=slack_url,
         )
@@ -268,7 +267,6 @@ class LocalCloud:
             argv += ["--host", HOST, "--port", str(port), "--no-access-log"]
             env = self.function_env(None)
             env.update({"MODEL_NAME": "fraud-detector", "ENV": self.options.envs[0], "INFERENCE_RELOAD_S": "5"})
-            env["MLOPS_EVENTS_BIGQUERY_ENDPOINT"] = self.emulator["bigquery"].url
             process = ServedProcess("inference", argv, env, port, self.logs / "inference.log", cwd=REPO_ROOT)
             self.served["inference"] = Served(None, process)
         for served in self.served.values():
@@ -336,7 +334,7 @@ class LocalCloud:
                 lambdas,
                 {spec.name: targets[spec.name] for spec in lambdas},
                 aws=self.aws,
-                repositories=sorted({t["repository"] for t in provision.rollout_targets(self.options.rollout_targets)}),
+                repositories=self.repositories,
                 journal=self.journal,
                 executor=self.executor,
                 backoff_scale=self.options.backoff_scale,
