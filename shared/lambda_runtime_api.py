@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from shared.local_server import write_answer
+
 # The runtime interface client Lambda's python3.11 runtime runs: a wheel with its native HTTP client.
 RUNTIME_INTERFACE_CLIENT = "awslambdaric==4.2.2"
 _PREFIX = "/2018-06-01/runtime"
@@ -103,12 +105,7 @@ def _handler_for(api: LambdaRuntimeApi) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _answer(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
-            self.send_response(status)
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            write_answer(self, status, body, headers)
 
         def _body(self) -> Any:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))

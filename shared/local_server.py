@@ -10,10 +10,25 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import IO, Any
 
 HOST = "127.0.0.1"
+
+
+def write_answer(
+    handler: BaseHTTPRequestHandler, status: int, body: bytes = b"", headers: Mapping[str, str] | None = None
+) -> None:
+    """One answer of a local server (the emulated APIs, the control endpoint): status, headers, the body's
+    length, then the body, which a HEAD request does not get."""
+    handler.send_response(status)
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    if body and handler.command != "HEAD":
+        handler.wfile.write(body)
 
 
 def free_port() -> int:

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from shared.local_server import HOST
+from shared.local_server import HOST, write_answer
 
 STATE_FILE = "up.json"
 
@@ -59,12 +59,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self._answer(404, {"error": f"no such endpoint {self.path}"})
 
     def _answer(self, status: int, body: dict[str, Any]) -> None:
-        raw = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
+        write_answer(self, status, json.dumps(body).encode(), {"Content-Type": "application/json"})
 
     def log_message(self, format: str, *args: Any) -> None:  # the console shows events, not control traffic
         pass

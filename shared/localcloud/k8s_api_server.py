@@ -41,6 +41,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
+from shared.local_server import write_answer
+
 REVISION = "deployment.kubernetes.io/revision"
 HASH_LABEL = "pod-template-hash"
 FAILURE_MODES = ("never_available", "deadline")
@@ -555,12 +557,7 @@ def _handler_for(server: KubernetesApiServer) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             code, payload = server.handle(self.command, self.path, self.headers, raw)
-            data = json.dumps(payload).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            write_answer(self, code, json.dumps(payload).encode(), {"Content-Type": "application/json"})
 
         do_GET = do_PATCH = do_POST = do_PUT = do_DELETE = _serve
 

@@ -47,6 +47,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import yaml
 
 from shared.local_lambda import LocalLambdaContext, lambda_handler
+from shared.local_server import write_answer
 from shared.manifest import MANIFEST_PATH, function_named
 
 if TYPE_CHECKING:
@@ -240,15 +241,7 @@ class _Handler(BaseHTTPRequestHandler):
         return b"".join(chunks)
 
     def _send(self, status: int, payload: bytes, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        if payload:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.end_headers()
-        if payload and self.command != "HEAD":
-            self.wfile.write(payload)
+        write_answer(self, status, payload, {**({"Content-Type": "application/json"} if payload else {}), **headers})
 
     # -- routes: each returns (status, body, headers) or raises ApiError ---------------------------
     def _function_named(self, raw: str, query: str) -> WarmFunction:

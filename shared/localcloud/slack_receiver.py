@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from shared.local_server import write_answer
+
 
 @dataclass(frozen=True)
 class ReceivedRequest:
@@ -142,14 +144,8 @@ def _handler_for(receiver: SlackReceiver) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             response = receiver._answer(self.command, self.path, dict(self.headers.items()), body)
-            data = response.body.encode("utf-8")
-            self.send_response(response.status)
-            self.send_header("Content-Type", "text/html")  # what hooks.slack.com answers with
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in response.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
+            headers = {"Content-Type": "text/html", **response.headers}  # what hooks.slack.com answers with
+            write_answer(self, response.status, response.body.encode(), headers)
 
         do_POST = _handle
         do_GET = _handle

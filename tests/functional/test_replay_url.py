@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from shared.cli.main import cli
 from shared.delivery import lambda_function_in
 from shared.local_lambda import invoke
-from shared.local_server import free_port, start_function, wait_until_listening
+from shared.local_server import free_port, start_function, wait_until_listening, write_answer
 from shared.manifest import REPO_ROOT, function_named
 from shared.replay import result_from_answer
 
@@ -118,13 +118,7 @@ def invoke_api() -> Iterator[Callable[[Answer], tuple[str, list[Any]]]]:
             def do_POST(self) -> None:
                 received.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
                 headers, body = answer(received[-1][1])
-                payload = json.dumps(body).encode()
-                self.send_response(200)
-                for name, value in {**headers, "Content-Type": "application/json"}.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                write_answer(self, 200, json.dumps(body).encode(), {**headers, "Content-Type": "application/json"})
 
             def log_message(self, *args: Any) -> None:
                 pass

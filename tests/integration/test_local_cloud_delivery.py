@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from shared.event_factory import ecr_image_action_event
+from shared.local_server import write_answer
 from shared.localcloud import emulators
 from shared.localcloud.dispatch import DeliveryResult, PubsubRoute, Target, deliver_with_retries
 from shared.localcloud.ecr_bridge import EcrToLambda
@@ -91,13 +92,7 @@ class StubFunction:
                         with log_path.open("a", encoding="utf-8") as log:
                             log.write(f"some framework noise\n{json.dumps(line)}\n")
                 on_request()
-                payload = json.dumps(answer).encode()
-                self.send_response(status)
-                for name, value in {"Content-Type": "application/json", **headers}.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                write_answer(self, status, json.dumps(answer).encode(), {"Content-Type": "application/json", **headers})
 
             def log_message(self, *args: Any) -> None:
                 pass
