@@ -66,7 +66,7 @@ def _gs_buckets(value: Any) -> Iterable[str]:
         yield value[len("gs://") :].split("/", 1)[0]
 
 
-def plan(specs: list[FunctionSpec], *, project: str, envs: Iterable[str], drift_logs_bucket: str) -> Plan:
+def plan(specs: list[FunctionSpec], *, project: str, envs: Iterable[str]) -> Plan:
     result = Plan(project, tuple(envs))
     for spec in specs:
         trigger, retry = spec.trigger, spec.retry
@@ -83,8 +83,9 @@ def plan(specs: list[FunctionSpec], *, project: str, envs: Iterable[str], drift_
         if kind in ("schedule", "http") and trigger.get("schedule"):
             result.schedules.append((job_name(spec), spec))
         result.buckets.update(_gs_buckets(trigger.get("payload")))
-        if spec.name.startswith("drift_report"):
-            result.buckets.update(drift_logs_bucket.replace("{env}", env) for env in result.envs)
+        for variable, value in spec.env.items():  # the buckets a function is configured to write
+            if variable.endswith(("_BUCKET", "_BUCKET_PATTERN")):
+                result.buckets.update(str(value).replace("{env}", env) for env in result.envs)
         dead_letter = retry.get("dead_letter_topic")
         if dead_letter and spec.platform == "aws-lambda":
             result.dead_letter_queues.add(dead_letter)

@@ -84,7 +84,6 @@ class LocalCloud:
             self.specs,
             project=self.options.project,
             envs=self.options.envs,
-            drift_logs_bucket=self.settings.drift_logs_bucket,
         )
         self.targets = provision.rollout_targets(self.options.rollout_targets)
         self.repositories = sorted({target["repository"] for target in self.targets})

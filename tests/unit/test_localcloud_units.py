@@ -579,7 +579,7 @@ def test_outcome_for_takes_the_line_so_a_redelivery_reads_its_own(tmp_path):
 
 # -- schedules ------------------------------------------------------------------------------------
 def manifest_jobs() -> list[Job]:
-    schedules = provision.plan(SPECS, project="p", envs=("dev",), drift_logs_bucket="ml-drift-logs-{env}").schedules
+    schedules = provision.plan(SPECS, project="p", envs=("dev",)).schedules
     return [
         Job(name, spec, CronSchedule.parse(spec.trigger["schedule"], spec.trigger.get("time_zone", "Etc/UTC")))
         for name, spec in schedules
@@ -775,9 +775,7 @@ def test_pubsub_payload_is_the_manifest_payload_and_attributes():
 # -- provision.plan -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def plan() -> provision.Plan:
-    return provision.plan(
-        SPECS, project="mlops-events-local", envs=("dev", "prod"), drift_logs_bucket="ml-drift-logs-{env}"
-    )
+    return provision.plan(SPECS, project="mlops-events-local", envs=("dev", "prod"))
 
 
 def test_plan_buckets(plan):
