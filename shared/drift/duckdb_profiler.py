@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.drift.comparison import categorical_histogram, plan_features
 from shared.drift.histograms import CategoricalHistogram, NumericHistogram, SideSummary
-from shared.errors import PermanentError
+from shared.errors import EventParseError, PermanentError
 
 if TYPE_CHECKING:
     import duckdb
@@ -187,7 +187,10 @@ class DuckDbProfiler:
             described = self._con.execute(f"DESCRIBE SELECT * {from_clause}").fetchall()
         except Exception as exc:  # duckdb.IOException and friends: no such file, not Parquet
             raise PermanentError(f"cannot read {', '.join(source.paths)}: {exc}") from None
-        return {row[0]: str(row[1]) for row in described}
+        columns = {row[0]: str(row[1]) for row in described}
+        if source.start or source.end:
+            _check_window_column(source, columns)
+        return columns
 
     def _one_row(
         self, select: str, source: ParquetSource, select_params: Sequence[Any] = (), sample_percent: float | None = None
@@ -346,6 +349,24 @@ class DuckDbProfiler:
                 found[None] = rows - present
             categories.append(found)
         return counts, summaries, categories
+
+
+_WINDOW_TYPES = ("TIMESTAMP", "DATE")  # TIMESTAMP, TIMESTAMP WITH TIME ZONE, TIMESTAMP_NS, ... and DATE
+
+
+def _check_window_column(source: ParquetSource, columns: Mapping[str, str]) -> None:
+    """A window on a column the files lack (a misspelling) or that holds no time is the request's fault:
+    refused naming the field, before anything is read or written (DuckDB would raise a BinderException)."""
+    name = source.timestamp_column or ""
+    kind = columns.get(name)
+    if kind is None:
+        near = ", ".join(sorted(c for c in columns if columns[c].startswith(_WINDOW_TYPES))[:5]) or "none"
+        raise EventParseError(
+            f"{name!r:.80} is not a column of {', '.join(source.paths)[:200]} (time columns: {near[:200]})",
+            field="timestamp_column",
+        )
+    if not kind.startswith(_WINDOW_TYPES):
+        raise EventParseError(f"{name!r:.80} is {kind}, not a TIMESTAMP or DATE column", field="timestamp_column")
 
 
 def _floats(features: Sequence[str], columns: Mapping[str, str]) -> set[str]:
