@@ -12,18 +12,25 @@ What comes back is O(features x bins), whatever the row count.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from shared.drift.bounds import BinValues
 from shared.drift.comparison import categorical_histogram, plan_features
 from shared.drift.histograms import CategoricalHistogram, NumericHistogram, SideSummary
 from shared.errors import EventParseError, PermanentError
 
 if TYPE_CHECKING:
     import duckdb
+
+    from shared.drift.refine import Ranges, ValueReader
 
 NUMERIC_TYPES = (
     "TINYINT",
@@ -66,6 +73,20 @@ class ParquetSource:
         if (self.start or self.end) and not self.timestamp_column:
             raise PermanentError("a time window needs the timestamp column it applies to")
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "engine": "parquet",
+            "paths": list(self.paths),
+            "timestamp_column": self.timestamp_column,
+            "start": self.start.isoformat() if self.start else None,
+            "end": self.end.isoformat() if self.end else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ParquetSource:
+        start, end = (datetime.fromisoformat(data[k]) if data.get(k) else None for k in ("start", "end"))
+        return cls(tuple(data["paths"]), data.get("timestamp_column"), start, end)
+
 
 @dataclass(frozen=True)
 class NumericReference:
@@ -90,9 +111,12 @@ class ReferenceProfile:
     numeric: dict[str, NumericReference]
     categorical: dict[str, CategoricalReference]
     features: tuple[str, ...]  # what was asked for, in order (columns the reference lacks included)
+    # Where it was read (a ParquetSource or a BigQuery TableSource): a second pass re-reads a few bins.
+    source: Any = None
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "source": self.source.to_json() if self.source is not None else None,
             "columns": self.columns,
             "rows": self.rows,
             "features": list(self.features),
@@ -116,6 +140,7 @@ class ReferenceProfile:
                 f: CategoricalReference(dict(c["counts"]), int(c["missing"])) for f, c in data["categorical"].items()
             },
             features=tuple(data["features"]),
+            source=_source_from_json(data.get("source")),
         )
 
 
@@ -126,6 +151,22 @@ class Profile:
     unsupported: dict[str, str]  # feature -> its type, neither numeric nor categorical
     reference_rows: int
     current_rows: int
+    # Each side's values in given ranges, per distinct value (a second pass where bins leave doubt);
+    # None where the engine cannot re-read that side.
+    reference_values: ValueReader | None = field(default=None, compare=False)
+    current_values: ValueReader | None = field(default=None, compare=False)
+
+
+def _source_from_json(data: Mapping[str, Any] | None) -> Any:
+    if not data:
+        return None
+    if data.get("engine") == "parquet":
+        return ParquetSource.from_json(data)
+    if data.get("engine") == "bigquery":
+        from shared.drift.bigquery_profiler import TableSource
+
+        return TableSource.from_json(data)
+    return None
 
 
 def _quote(name: str) -> str:
@@ -225,7 +266,7 @@ class DuckDbProfiler:
         for feature, found in zip(categorical, categories, strict=True):
             missing = found.pop(None, 0)
             categorical_reference[feature] = CategoricalReference({str(k): v for k, v in found.items()}, missing)
-        return ReferenceProfile(columns, rows, numeric_reference, categorical_reference, wanted)
+        return ReferenceProfile(columns, rows, numeric_reference, categorical_reference, wanted, source)
 
     def compare(self, reference: ReferenceProfile, current: ParquetSource) -> Profile:
         """One pass over the current data."""
@@ -250,13 +291,49 @@ class DuckDbProfiler:
             histograms.append(categorical_histogram(feature, reference, found, cur_rows, self._category_cap))
         order = {f: i for i, f in enumerate(plan.wanted)}
         histograms.sort(key=lambda h: order[h.feature])
-        return Profile(histograms, plan.missing, plan.unsupported, reference.rows, cur_rows)
+        reference_values = (
+            partial(self.value_counts, reference.source) if isinstance(reference.source, ParquetSource) else None
+        )
+        return Profile(
+            histograms,
+            plan.missing,
+            plan.unsupported,
+            reference.rows,
+            cur_rows,
+            reference_values=reference_values,
+            current_values=partial(self.value_counts, current),
+        )
+
+    def value_counts(self, source: ParquetSource, requests: Mapping[str, Ranges]) -> dict[str, BinValues]:
+        """Each feature's present values inside its (lo, hi] ranges, per distinct value with counts, in
+        one query over the source (each branch reads its own column)."""
+        if not requests:
+            return {}
+        columns = self._columns(source)
+        names = [f for f in requests if f in columns]
+        floats = _floats(names, columns)
+        from_clause, window = self._relation(source)
+        branches, params = [], []
+        for i, feature in enumerate(names):
+            inside = " OR ".join(_range_test("v", lo, hi) for lo, hi in requests[feature]) or "FALSE"
+            branches.append(
+                f"SELECT {i} AS f, v FROM (SELECT {self._value(feature, floats)} AS v {from_clause})"
+                f" WHERE v IS NOT NULL AND ({inside})"
+            )
+            params.extend(window)
+        query = f"SELECT f, v, count(*)::BIGINT AS n FROM ({' UNION ALL '.join(branches)}) GROUP BY f, v ORDER BY f, v"
+        found = self._con.execute(query, params).fetchnumpy()
+        which = np.asarray(found["f"], dtype=np.int64)
+        values = np.asarray(found["v"], dtype=np.float64)
+        counts = np.asarray(found["n"], dtype=np.int64)
+        return {f: BinValues(values[which == i], counts[which == i]) for i, f in enumerate(names)}
 
     def _value(self, feature: str, floats: set[str]) -> str:
-        """The feature as DOUBLE with NaN read as missing (NaN is no value to bin)."""
+        """The feature as DOUBLE with NaN and +-inf read as missing, as Evidently does (no value to bin,
+        and one infinity would make the mean, the std and every distance infinite)."""
         column = _quote(feature)
         if feature in floats:
-            return f"(CASE WHEN isnan({column}) THEN NULL ELSE {column}::DOUBLE END)"
+            return f"(CASE WHEN isfinite({column}) THEN {column}::DOUBLE END)"
         return f"{column}::DOUBLE"
 
     @staticmethod
@@ -371,6 +448,12 @@ def _check_window_column(source: ParquetSource, columns: Mapping[str, str]) -> N
 
 def _floats(features: Sequence[str], columns: Mapping[str, str]) -> set[str]:
     return {f for f in features if columns[f].startswith(("FLOAT", "DOUBLE"))}
+
+
+def _range_test(name: str, lo: float, hi: float) -> str:
+    """`lo < name <= hi` in SQL, exact to the bit (see `_double_list`); infinite ends left out."""
+    tests = [f"{name} > {lo:.17e}" if math.isfinite(lo) else "", f"{name} <= {hi:.17e}" if math.isfinite(hi) else ""]
+    return "(" + (" AND ".join(t for t in tests if t) or "TRUE") + ")"
 
 
 def _double_list(values: Sequence[float]) -> str:

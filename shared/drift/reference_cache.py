@@ -20,7 +20,7 @@ from shared.errors import TransientError
 if TYPE_CHECKING:
     from shared.ports import ObjectStore
 
-CACHE_VERSION = 2  # bump when ReferenceProfile's meaning changes
+CACHE_VERSION = 3  # bump when ReferenceProfile's meaning changes (3: +-inf missing, its source kept)
 PREFIX = "drift-cache/reference/"
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from shared.drift.distributions import chi2_sf, kolmogorov_sf
-from shared.drift.histograms import CategoricalHistogram, NumericHistogram, SideSummary
+from shared.drift.histograms import CategoricalHistogram, NumericHistogram
+from shared.drift.refine import NumericBounds, first_pass_bounds
 
 Histogram = NumericHistogram | CategoricalHistogram
 
@@ -28,6 +29,11 @@ JS_BASE = 2  # reports state it: the same data give a different number with natu
 NUMERIC_METHODS = ("wasserstein", "psi", "js", "ks")
 CATEGORICAL_METHODS = ("js", "psi", "chi2")
 P_VALUE_METHODS = ("ks", "chi2")  # drift when p < threshold; the others when value >= threshold
+
+# How a verdict was reached: every number it used was exact; a proven bracket clear of the threshold;
+# exact or clear after a second, targeted pass over both sides; or (only when no second pass could be
+# made) taken from the estimate inside a bracket that straddles the threshold.
+RESOLUTIONS = ("exact", "bracket", "refined", "estimate")
 
 STATUSES = ("ok", "constant", "no_current_data", "no_reference_data", "all_missing", "missing_column")
 
@@ -158,61 +164,14 @@ def coarse_bins(hist: NumericHistogram, bins: int = COARSE_BINS) -> tuple[np.nda
     return np.add.reduceat(ref, starts), np.add.reduceat(cur, starts)
 
 
-# -- Kolmogorov-Smirnov from bins -----------------------------------------------------------------
+# -- Kolmogorov-Smirnov and Wasserstein: a proven bracket from the bins, refined where needed ------
 
 
 class KsResult(NamedTuple):
-    statistic: float  # sup |F_r - F_c| over the cut points: exact there, a lower bound on the true sup
+    statistic: float  # exact at the cuts (and wherever refined): a lower bound on the true sup
     upper_bound: float  # the true statistic lies in [statistic, upper_bound]
     exact: bool  # upper_bound == statistic: the true statistic is known
     p_value: float  # two-sided asymptotic p-value of `statistic`
-
-
-# Relative tolerance when checking from the side's mean that its values sit on the bins' upper edges:
-# a few ulps of rounding by the warehouse's AVG over up to ~1e9 rows; see `_values_on_upper_edges`.
-_ON_EDGES_RTOL = 1e-11
-
-
-def _values_on_upper_edges(cuts: np.ndarray, counts: np.ndarray, side: SideSummary) -> np.ndarray | None:
-    """Each bin's single value, when the summary proves every value sits on its bin's upper edge.
-
-    A value in bin i is at most h_i = min(c_{i+1}, max) (the side's max for the last bin), so
-    sum(x) <= sum_i n_i * h_i, with equality exactly when every value equals its bin's h_i. The side's
-    mean gives sum(x), so the check is arithmetic on the summary: it holds for a discrete feature cut
-    at its distinct values (the profiler does so when there are few) and fails for anything with two
-    values in a bin. The first occupied bin's h must also equal the side's min, exactly (min is exact).
-    The sums are floats, so equality is accepted within _ON_EDGES_RTOL * n * max|x|: values that differ
-    from a cut by a few ulps count as on it. (What that admits: a KS error of e needs a share e of
-    the values lying below a cut by less than 1e-11 * max|x| / e.) Returns None when not proven.
-    """
-    n = int(counts.sum())
-    if n == 0 or side.minimum is None or side.maximum is None or side.mean is None:
-        return None
-    low, high, mean = float(side.minimum), float(side.maximum), float(side.mean)
-    if not (math.isfinite(low) and math.isfinite(high) and math.isfinite(mean)) or low > high:
-        return None
-    edges = np.minimum(np.append(cuts, np.inf), high)
-    occupied = np.flatnonzero(counts)
-    lower = np.concatenate(([-np.inf], cuts))
-    if np.any(edges[occupied] <= lower[occupied]) or edges[occupied[0]] != low:
-        return None  # the summary contradicts the counts, or the smallest value is not on an edge
-    deficit = math.fsum(float(counts[i]) * float(edges[i]) for i in occupied) - n * mean
-    if abs(deficit) > _ON_EDGES_RTOL * n * max(abs(low), abs(high)):
-        return None
-    return edges
-
-
-def _ks_between_atoms(ref_at: np.ndarray, ref: np.ndarray, cur_at: np.ndarray, cur: np.ndarray) -> float:
-    """Exact sup |F_r - F_c| when each side's values are known: counts `ref` at points `ref_at`, etc."""
-    xr, wr = ref_at[ref > 0], np.cumsum(ref[ref > 0]) / ref.sum()
-    xc, wc = cur_at[cur > 0], np.cumsum(cur[cur > 0]) / cur.sum()
-    points = np.union1d(xr, xc)
-
-    def cdf(at: np.ndarray, cumulative: np.ndarray) -> np.ndarray:
-        index = np.searchsorted(at, points, side="right") - 1
-        return np.where(index >= 0, cumulative[np.maximum(index, 0)], 0.0)
-
-    return float(np.max(np.abs(cdf(xr, wr) - cdf(xc, wc))))
 
 
 def ks_p_value(statistic: float, n: int, m: int) -> float:
@@ -232,163 +191,75 @@ def ks_p_value(statistic: float, n: int, m: int) -> float:
     return kolmogorov_sf(math.sqrt(n * m / (n + m)) * statistic)
 
 
-def ks_from_histogram(hist: NumericHistogram) -> KsResult:
-    """Two-sample KS statistic on the present values, from bins, with a proven bracket on the true one.
-
-    At a cut c the empirical CDFs are known exactly (F(c) = share of values in the bins up to c), so
-    max_c |F_r(c) - F_c(c)| is exact at the cuts and a lower bound on the true sup. Inside bin i, each
-    CDF lies between its values at the bin's edges, so |F_r(x) - F_c(x)| <=
-    max(F_r(c_{i+1}) - F_c(c_i), F_c(c_{i+1}) - F_r(c_i)) (with F = 0 at -inf and 1 at +inf); the
-    largest of those is `upper_bound`. When a side provably has all its values on its bins' upper edges
-    (`_values_on_upper_edges`: a discrete feature cut at its distinct values) its CDF is flat inside
-    those bins, which tightens the bound; when both sides do, their CDFs are known everywhere and the
-    statistic is computed exactly. A bin occupied by one side only never loosens the bound (the other
-    CDF is flat there). `exact` is True when the bound equals the statistic.
-
-    p_value: `ks_p_value` of the reported statistic (the lower bound: the p-value of the upper bound is
-    smaller, and the true one lies between). With 1000 quantile cuts the bracket is about one fine
-    bin's mass (~0.001) wide.
-    """
-    ref = np.asarray(hist.reference_counts, dtype=np.int64)
-    cur = np.asarray(hist.current_counts, dtype=np.int64)
-    n, m = int(ref.sum()), int(cur.sum())
+def _present_counts(hist: NumericHistogram) -> tuple[int, int]:
+    n, m = sum(hist.reference_counts), sum(hist.current_counts)
     if n == 0 or m == 0:
-        raise ValueError(f"{hist.feature}: KS needs present values on both sides")
-    cuts = np.asarray(hist.cuts, dtype=np.float64)
-    # CDFs at the edges -inf, c_1, ..., c_k, +inf.
-    f_ref = np.concatenate(([0], np.cumsum(ref))) / n
-    f_cur = np.concatenate(([0], np.cumsum(cur))) / m
-    at_cuts = np.abs(f_ref[1:-1] - f_cur[1:-1])
-    statistic = float(at_cuts.max()) if len(at_cuts) else 0.0
-
-    ref_at = _values_on_upper_edges(cuts, ref, hist.reference)
-    cur_at = _values_on_upper_edges(cuts, cur, hist.current)
-    if ref_at is not None and cur_at is not None:
-        statistic = upper = _ks_between_atoms(ref_at, ref, cur_at, cur)
-    else:
-        # Inside bin i (open interval between its edges): F in [f[i], top[i]].
-        top_ref, top_cur = f_ref[1:].copy(), f_cur[1:].copy()
-        for at, top, f in ((ref_at, top_ref, f_ref), (cur_at, top_cur, f_cur)):
-            if at is not None:  # values on the cut c_{i+1} itself: flat inside the bin
-                flat = np.flatnonzero(at[:-1] == cuts)
-                top[flat] = f[flat]
-        inside = np.maximum(top_ref - f_cur[:-1], top_cur - f_ref[:-1])
-        upper = max(statistic, float(inside.max()))
-    return KsResult(statistic, upper, upper <= statistic, ks_p_value(statistic, n, m))
+        raise ValueError(f"{hist.feature}: KS and Wasserstein need present values on both sides")
+    return n, m
 
 
-# -- Wasserstein from bins ------------------------------------------------------------------------
+def ks_from_histogram(hist: NumericHistogram, bounds: NumericBounds | None = None) -> KsResult:
+    """Two-sample KS statistic on the present values with its proven bracket (`shared.drift.bounds`).
 
-
-def _bin_ranges(hist: NumericHistogram, counts: np.ndarray, side: SideSummary) -> tuple[np.ndarray, np.ndarray, bool]:
-    """[low_i, high_i] holding each bin's values on this side, and whether the side's range is known.
-
-    Bins are clipped to the side's [min, max]; outer bins are bounded by them. A side proven to sit on
-    its bins' upper edges gets zero-width ranges (its values are known exactly).
+    Exact at the cuts; inside a bin, each CDF lies between its values at the bin's ends unless a side
+    has no value there (or its values provably sit on the bin's upper edge: a discrete feature cut at
+    its distinct values), where it is flat. `bounds` carries what a refinement pass made exact.
+    p_value: `ks_p_value` of the reported statistic.
     """
-    cuts = np.asarray(hist.cuts, dtype=np.float64)
-    on_edges = _values_on_upper_edges(cuts, counts, side)
-    if on_edges is not None:
-        return on_edges, on_edges, True
-    known = side.minimum is not None and side.maximum is not None
-    if known:
-        low_end, high_end = float(side.minimum), float(side.maximum)
-    elif len(cuts):  # no range: outer bins' mass placed on the outermost cuts, error unbounded
-        low_end, high_end = float(cuts[0]), float(cuts[-1])
-    else:
-        low_end = high_end = math.nan
-    lows = np.concatenate(([low_end], cuts))
-    highs = np.append(cuts, high_end)
-    if known:
-        lows, highs = np.clip(lows, low_end, high_end), np.clip(highs, low_end, high_end)
-    return np.minimum(lows, highs), highs, known
+    n, m = _present_counts(hist)
+    b = bounds or first_pass_bounds(hist)
+    return KsResult(b.ks, b.ks_high, b.ks_high <= b.ks, ks_p_value(b.ks, n, m))
 
 
-def _wasserstein_binned(hist: NumericHistogram) -> tuple[float, float, np.ndarray, np.ndarray, np.ndarray]:
-    """W1 between the two binned distributions (mass uniform in each bin's range) and its error bound.
-
-    W1 = integral over u in [0, 1] of |Q_r(u) - Q_c(u)|, Q the quantile functions; with uniform mass
-    per bin both are piecewise linear in u, so the integral is exact on the union of their knots.
-    Also returns the reference's bin ranges and shares, for its binned std.
-    """
-    ref = np.asarray(hist.reference_counts, dtype=np.int64)
-    cur = np.asarray(hist.current_counts, dtype=np.int64)
-    if ref.sum() == 0 or cur.sum() == 0:
-        raise ValueError(f"{hist.feature}: Wasserstein needs present values on both sides")
-    sides, ranges = [], []
-    error = 0.0
-    for counts, summary in ((ref, hist.reference), (cur, hist.current)):
-        lows, highs, known = _bin_ranges(hist, counts, summary)
-        ranges.append((lows, highs))
-        share = counts / counts.sum()
-        error += float(np.sum(share * (highs - lows))) / 2 if known else math.inf
-        keep = counts > 0
-        ends = np.cumsum(counts[keep]) / counts.sum()
-        sides.append((lows[keep], highs[keep], share[keep], ends))
-    knots = np.union1d(np.concatenate(([0.0], sides[0][3])), sides[1][3])
-    middles = (knots[:-1] + knots[1:]) / 2
-    at_start, at_end = [], []
-    for lows, highs, share, ends in sides:
-        i = np.minimum(np.searchsorted(ends, middles, side="right"), len(ends) - 1)
-        begins = ends[i] - share[i]
-        slope = (highs[i] - lows[i]) / share[i]
-        at_start.append(lows[i] + (knots[:-1] - begins) * slope)
-        at_end.append(lows[i] + (knots[1:] - begins) * slope)
-    a, b = at_start[0] - at_start[1], at_end[0] - at_end[1]
-    width = np.diff(knots)
-    same_sign = a * b >= 0
-    absolute_a, absolute_b = np.abs(a), np.abs(b)
-    denominator = np.where(same_sign, 1.0, absolute_a + absolute_b)
-    # Integral of |linear| over a piece: trapezoid when it keeps its sign, two triangles when it crosses 0.
-    pieces = np.where(same_sign, (absolute_a + absolute_b) / 2, (a * a + b * b) / (2 * denominator))
-    return float(np.sum(width * pieces)), error, ranges[0][0], ranges[0][1], ref / ref.sum()
-
-
-def _reference_std(hist: NumericHistogram, lows: np.ndarray, highs: np.ndarray, share: np.ndarray) -> float:
-    """The reference's std from its summary; from its bins (uniform in each) if the summary lacks it."""
+def _reference_std(hist: NumericHistogram) -> float:
+    """The reference's population std, from its summary (0 exactly for a constant reference)."""
     summary = hist.reference
     if summary.minimum is not None and summary.minimum == summary.maximum:
         return 0.0  # exact, where a warehouse's stddev of a constant may come back as 1e-17
-    if summary.std is not None and math.isfinite(summary.std):
-        return float(summary.std)
-    mean = float(np.sum(share * (lows + highs) / 2))
-    second = float(np.sum(share * (lows * lows + lows * highs + highs * highs) / 3))
-    return math.sqrt(max(second - mean * mean, 0.0))
+    if summary.std is None:
+        raise ValueError(f"{hist.feature}: the reference summary has no std")
+    return float(summary.std)
+
+
+@dataclass(frozen=True)
+class NormedWasserstein:
+    value: float  # W / reference std: the estimate, inside the bracket
+    low: float
+    high: float
+
+    @property
+    def error(self) -> float:
+        """How far the value can be from the exact one."""
+        return max(self.high - self.value, self.value - self.low)
+
+
+def wasserstein_normed_bracket(hist: NumericHistogram, bounds: NumericBounds | None = None) -> NormedWasserstein:
+    """1-D Wasserstein (earth mover's) distance divided by the reference std, with its proven bracket.
+
+    Like Evidently's normed Wasserstein: the distance in units of the reference's spread, so 0.1 means
+    "the mass moved on average a tenth of a std". The bracket comes from the bins (`shared.drift.bounds`):
+    exact wherever both CDFs are known, and wherever `bounds` carries a refinement pass's exact values.
+    Reference std 0 (a constant reference): inf if the current differs from that constant, else 0.
+    """
+    _present_counts(hist)
+    b = bounds or first_pass_bounds(hist)
+    std = _reference_std(hist)
+    if std == 0:
+        # Exact either way: the reference is one point, so the distance is 0 iff the current is too.
+        value = math.inf if b.wasserstein_high > 0 else 0.0
+        return NormedWasserstein(value, value, value)
+    return NormedWasserstein(b.wasserstein / std, b.wasserstein_low / std, b.wasserstein_high / std)
 
 
 def wasserstein_normed_with_error(hist: NumericHistogram) -> tuple[float, float]:
-    """(`wasserstein_normed`, a bound on |that - the same on raw values|)."""
-    distance, error, lows, highs, share = _wasserstein_binned(hist)
-    std = _reference_std(hist, lows, highs, share)
-    if std == 0:
-        # Exact either way: the reference is one point, so the binned distance is 0 iff the current is too.
-        return (math.inf if distance > 0 else 0.0), 0.0
-    return distance / std, error / std
+    """(`wasserstein_normed`, a bound on |that - the same on raw values|), from the bins alone."""
+    w = wasserstein_normed_bracket(hist)
+    return w.value, w.error
 
 
 def wasserstein_normed(hist: NumericHistogram) -> float:
-    """1-D Wasserstein (earth mover's) distance between the two sides, divided by the reference std.
-
-    Like Evidently's normed Wasserstein: the distance in units of the reference's spread, so 0.1 means
-    "the mass moved on average a tenth of a std". Computed on the binned distributions: each bin's mass
-    spread uniformly over the bin, clipped to the side's [min, max] (the outer bins bounded by the
-    side's min and max); a side whose values provably sit on the cuts (a discrete feature cut at its
-    distinct values, see `_values_on_upper_edges`) is placed there exactly.
-
-    Error bound (`wasserstein_normed_with_error`): binning moves each value at most within its bin's
-    range, and no more than half the range on average against a uniform spread (a distribution on
-    [a, b] is within (b - a) / 2 of the uniform one in W1). By the triangle inequality the binned
-    distance is within sum_i p_i * w_i / 2 + sum_i q_i * w_i / 2 of the raw one (p, q the sides' shares,
-    w_i the bin's clipped width; zero for a side known exactly), divided by the std like the distance.
-    A worst case: with 1000 quantile cuts of a normal feature at 1M rows it is ~0.01 (a tenth of the
-    default threshold; about 40% of it from the two outer bins), where the actual error was 0.0004.
-    The uniform spread is poorest where much current mass lies beyond the reference's outer cuts: a
-    doubled std gives 1.08 for a raw 0.80 (bound 0.41). Such a feature is far past any threshold, and
-    the reported bound says how far the value may be off.
-
-    Reference std 0 (a constant reference): inf if the current differs from that constant, else 0.
-    """
-    return wasserstein_normed_with_error(hist)[0]
+    """`wasserstein_normed_bracket`'s value, from the bins alone."""
+    return wasserstein_normed_bracket(hist).value
 
 
 def missing_share_change(hist: Histogram) -> float:
@@ -430,12 +301,16 @@ class FeatureDrift:
     ks_exact: bool | None = None
     ks_p_value: float | None = None
     wasserstein: float | None = None  # normed by the reference std
-    wasserstein_error: float | None = None  # bound on |binned - raw|, same units
+    wasserstein_error: float | None = None  # bound on |reported - exact|, same units
+    wasserstein_low: float | None = None  # the exact value lies in [low, high]
+    wasserstein_high: float | None = None
     chi2: float | None = None
     chi2_p_value: float | None = None
     chi2_df: int | None = None
     unseen_categories: int | None = None  # categories listed as unseen (a lower bound when the list is capped)
     unseen_share: float | None = None  # share of the current's present values in unseen categories
+    resolution: str | None = None  # how the verdict was reached: one of RESOLUTIONS
+    resolution_detail: str = ""  # the same in words, for the report
 
     @property
     def counted(self) -> bool:
@@ -461,7 +336,7 @@ class FeatureDrift:
         )
 
 
-def _check_method(kind: str, method: str, threshold: float) -> None:
+def check_method(kind: str, method: str, threshold: float) -> None:
     allowed = NUMERIC_METHODS if kind == "numeric" else CATEGORICAL_METHODS
     if method not in allowed:
         raise ValueError(f"method {method!r} does not apply to {kind} features (one of {', '.join(allowed)})")
@@ -512,7 +387,9 @@ def _categorical_counts(hist: CategoricalHistogram) -> tuple[np.ndarray, np.ndar
     return ref, cur
 
 
-def feature_drift(hist: Histogram, *, method: str, threshold: float) -> FeatureDrift:
+def feature_drift(
+    hist: Histogram, *, method: str, threshold: float, bounds: NumericBounds | None = None
+) -> FeatureDrift:
     """Every applicable statistic of one feature, and whether `method` at `threshold` calls it drifted.
 
     Numeric: PSI and JS on coarse reference-quantile bins, KS (bracket, exactness, p-value), normed
@@ -524,7 +401,7 @@ def feature_drift(hist: Histogram, *, method: str, threshold: float) -> FeatureD
     method says (a PSI on bins could miss a move within one bin).
     """
     kind = "numeric" if isinstance(hist, NumericHistogram) else "categorical"
-    _check_method(kind, method, threshold)
+    check_method(kind, method, threshold)
     ref_rows, cur_rows = hist.reference.rows, hist.current.rows
     base: dict[str, Any] = {
         "feature": hist.feature,
@@ -555,8 +432,9 @@ def feature_drift(hist: Histogram, *, method: str, threshold: float) -> FeatureD
     stats: dict[str, Any] = {}
     if isinstance(hist, NumericHistogram):
         coarse_ref, coarse_cur = coarse_bins(hist)
-        ks = ks_from_histogram(hist)
-        wasserstein, wasserstein_error = wasserstein_normed_with_error(hist)
+        bounds = bounds or first_pass_bounds(hist)
+        ks = ks_from_histogram(hist, bounds)
+        w = wasserstein_normed_bracket(hist, bounds)
         stats.update(
             psi=psi(coarse_ref, coarse_cur),
             js=js_distance(coarse_ref, coarse_cur),
@@ -564,10 +442,13 @@ def feature_drift(hist: Histogram, *, method: str, threshold: float) -> FeatureD
             ks_upper_bound=ks.upper_bound,
             ks_exact=ks.exact,
             ks_p_value=ks.p_value,
-            wasserstein=wasserstein,
-            wasserstein_error=wasserstein_error,
+            wasserstein=w.value,
+            wasserstein_error=w.error,
+            wasserstein_low=w.low,
+            wasserstein_high=w.high,
         )
-        values = {"psi": stats["psi"], "js": stats["js"], "wasserstein": wasserstein, "ks": ks.p_value}
+        stats.update(_numeric_resolution(method, threshold, w, ks, bounds, (ref_present, cur_present)))
+        values = {"psi": stats["psi"], "js": stats["js"], "wasserstein": w.value, "ks": ks.p_value}
     else:
         ref_counts, cur_counts = _categorical_counts(hist)
         chi2, chi2_p = chi_square(ref_counts, cur_counts)
@@ -579,6 +460,8 @@ def feature_drift(hist: Histogram, *, method: str, threshold: float) -> FeatureD
             chi2_df=chi_square_df(ref_counts, cur_counts),
             unseen_categories=len(hist.unseen),
             unseen_share=hist.unseen_total / cur_present,
+            resolution="exact",
+            resolution_detail="exact: counted per category on both sides",
         )
         values = {"psi": stats["psi"], "js": stats["js"], "chi2": chi2_p}
     value = float(values[method])
@@ -601,6 +484,36 @@ def feature_drift(hist: Histogram, *, method: str, threshold: float) -> FeatureD
             detail=f"constant, its value changed: {before!r} -> {after!r}" if changed else f"constant {before!r}",
         )
     return FeatureDrift(**base, **stats, status="ok", drifted=bool(drifted), score=score, value=value)
+
+
+def _numeric_resolution(
+    method: str, threshold: float, w: NormedWasserstein, ks: KsResult, bounds: NumericBounds, sizes: tuple[int, int]
+) -> dict[str, str]:
+    """How the numeric verdict was reached, from the bracket of the statistic it was taken on."""
+    if method in ("psi", "js"):
+        return {"resolution": "exact", "resolution_detail": f"exact: {method} on {COARSE_BINS} reference-quantile bins"}
+    if method == "wasserstein":
+        low, high, name = w.low, w.high, "Wasserstein/std"
+        clear = not (low < threshold <= high)
+    else:
+        p_low, p_high = ks_p_value(ks.upper_bound, *sizes), ks.p_value
+        low, high, name = ks.statistic, ks.upper_bound, "KS"
+        clear = (p_low < threshold) == (p_high < threshold)
+    read = (
+        f"a second pass read {bounds.refined_rows:,} values in {bounds.refined_bins} bins of both sides"
+        if bounds.refined_bins
+        else ""
+    )
+    if low == high:
+        how = f"exact; {read}" if read else "exact: both sides known per value"
+        return {"resolution": "refined" if read else "exact", "resolution_detail": how}
+    bracket = f"{name} in [{low:.4g}, {high:.4g}]"
+    if not clear:
+        reason = bounds.note or "undecided"
+        return {"resolution": "estimate", "resolution_detail": f"{reason}: {bracket} straddles {threshold:g}"}
+    if read:
+        return {"resolution": "refined", "resolution_detail": f"{bracket}, clear of {threshold:g}, after {read}"}
+    return {"resolution": "bracket", "resolution_detail": f"{bracket} from the bins, clear of {threshold:g}"}
 
 
 def dataset_drift(features: Sequence[FeatureDrift], share_threshold: float = 0.3) -> tuple[bool, float]:

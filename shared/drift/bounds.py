@@ -1,0 +1,200 @@
+"""What the bins prove about Wasserstein and KS, and the exact values once a bin's raw values are known.
+
+Both statistics are functionals of D(x) = F_r(x) - F_c(x), the difference of the two empirical CDFs:
+W1 = integral |D| dx, KS = sup |D|. Counting both sides on the same cuts gives each F exactly at every
+cut; between two cuts a CDF is only known to be non-decreasing between its values at the cut ends.
+So the line is split into elementary intervals at the cuts and at each side's min and max, and on
+each interval each side's CDF is either known (no value of that side inside: empty bin, below its
+min, above its max, or values proven to sit on the bin's upper edge) or confined to [F(c_i), F(c_i+1)].
+That yields, per interval, the least and the most |D| can be: a proven bracket [low, high] on W and
+on KS, whatever the data. `estimate` spreads each bin's mass uniformly (a real distribution with
+these counts, so it lies inside the bracket).
+
+Where the bracket is too wide, or straddles a threshold, `refine.py` fetches the raw values of both
+sides inside the bins that cause it (per distinct value, with counts); `exact_in_bin` then replaces
+that bin's bracket by its exact contribution, with D computed from integer counts and gaps between
+neighbouring values (no cancellation at large offsets such as epoch seconds).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from shared.drift.histograms import NumericHistogram, SideSummary
+
+# Relative tolerance when checking from the side's mean that its values sit on the bins' upper edges:
+# a few ulps of rounding by the warehouse's AVG over up to ~1e9 rows; see `values_on_upper_edges`.
+_ON_EDGES_RTOL = 1e-11
+
+
+def values_on_upper_edges(cuts: np.ndarray, counts: np.ndarray, side: SideSummary) -> np.ndarray | None:
+    """Each bin's single value, when the summary proves every value sits on its bin's upper edge.
+
+    A value in bin i is at most h_i = min(c_{i+1}, max) (the side's max for the last bin), so
+    sum(x) <= sum_i n_i * h_i, with equality exactly when every value equals its bin's h_i. The side's
+    mean gives sum(x), so the check is arithmetic on the summary: it holds for a discrete feature cut
+    at its distinct values and fails for anything with two values in a bin. The first occupied bin's
+    h must also equal the side's min, exactly (min is exact). The sums are floats, so equality is
+    accepted within _ON_EDGES_RTOL * n * max|x|. Returns None when not proven.
+    """
+    n = int(counts.sum())
+    if n == 0 or side.minimum is None or side.maximum is None or side.mean is None:
+        return None
+    low, high, mean = float(side.minimum), float(side.maximum), float(side.mean)
+    if not (math.isfinite(low) and math.isfinite(high) and math.isfinite(mean)) or low > high:
+        return None
+    edges = np.minimum(np.append(cuts, np.inf), high)
+    occupied = np.flatnonzero(counts)
+    lower = np.concatenate(([-np.inf], cuts))
+    if np.any(edges[occupied] <= lower[occupied]) or edges[occupied[0]] != low:
+        return None  # the summary contradicts the counts, or the smallest value is not on an edge
+    deficit = math.fsum(float(counts[i]) * float(edges[i]) for i in occupied) - n * mean
+    if abs(deficit) > _ON_EDGES_RTOL * n * max(abs(low), abs(high)):
+        return None
+    return edges
+
+
+@dataclass(frozen=True)
+class Pieces:
+    """The elementary intervals (left, right) of one feature and what each side's CDF can be there."""
+
+    left: np.ndarray
+    width: np.ndarray
+    bin: np.ndarray  # the bin (c_i, c_i+1] each interval lies in
+    lower: np.ndarray  # least |D| on the interval
+    upper: np.ndarray  # most |D| on the interval
+    estimate: np.ndarray  # integral of |D| over the interval under a uniform spread per bin
+    exact: np.ndarray  # bool: both CDFs known there (lower == upper, the integral is exact)
+    at_cuts: float  # max |D| at the cuts: exact
+    ref_cdf: np.ndarray  # F_r at -inf, c_1 .. c_k, +inf
+    cur_cdf: np.ndarray
+
+
+def _side_on_pieces(
+    left: np.ndarray,
+    right: np.ndarray,
+    bins: np.ndarray,
+    cuts: np.ndarray,
+    counts: np.ndarray,
+    cdf: np.ndarray,
+    summary: SideSummary,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(least F, most F, F at the left end, F at the right end under the uniform spread, known) per piece."""
+    low_f, high_f = cdf[bins], cdf[bins + 1]
+    side_min, side_max = float(summary.minimum), float(summary.maximum)  # type: ignore[arg-type]
+    known = (counts[bins] == 0) | (right <= side_min) | (left >= side_max)
+    # Values proven on the bins' upper edges: the CDF is flat up to the edge and at its top after it.
+    edges = values_on_upper_edges(cuts, counts, summary)
+    if edges is not None:
+        known[:] = True
+        high_f = np.where(right <= edges[bins], low_f, high_f)
+        low_f = high_f.copy()
+    else:
+        flat = np.where(right <= side_min, 0.0, np.where(left >= side_max, 1.0, low_f))
+        low_f = np.where(known, flat, low_f)
+        high_f = np.where(known, flat, high_f)
+    # Uniform spread of the bin's mass over the part of the bin the side's values can occupy.
+    bin_low = np.maximum(np.concatenate(([-np.inf], cuts))[bins], side_min)
+    bin_high = np.minimum(np.append(cuts, np.inf)[bins], side_max)
+    span = bin_high - bin_low
+    with np.errstate(invalid="ignore", divide="ignore"):
+        at_left = low_f + (high_f - low_f) * np.clip((left - bin_low) / span, 0.0, 1.0)
+        at_right = low_f + (high_f - low_f) * np.clip((right - bin_low) / span, 0.0, 1.0)
+    at_left = np.where(known | ~np.isfinite(at_left), low_f, at_left)
+    at_right = np.where(known | ~np.isfinite(at_right), high_f, at_right)
+    return low_f, high_f, at_left, at_right, known
+
+
+def pieces(hist: NumericHistogram) -> Pieces:
+    """Split the feature's range into elementary intervals and bound |D| on each (see the module doc)."""
+    cuts = np.asarray(hist.cuts, dtype=np.float64)
+    ref = np.asarray(hist.reference_counts, dtype=np.int64)
+    cur = np.asarray(hist.current_counts, dtype=np.int64)
+    ref_cdf = np.concatenate(([0], np.cumsum(ref))) / ref.sum()
+    cur_cdf = np.concatenate(([0], np.cumsum(cur))) / cur.sum()
+    ref_cdf[-1] = cur_cdf[-1] = 1.0
+    ends = [hist.reference.minimum, hist.reference.maximum, hist.current.minimum, hist.current.maximum]
+    low, high = float(min(ends)), float(max(ends))  # type: ignore[type-var]
+    inner = cuts[(cuts > low) & (cuts < high)]
+    points = np.unique(np.concatenate(([low, high], np.asarray(ends, dtype=np.float64), inner)))
+    left, right = points[:-1], points[1:]
+    bins = np.searchsorted(cuts, left, side="right")
+    r_lo, r_hi, r_left, r_right, r_known = _side_on_pieces(left, right, bins, cuts, ref, ref_cdf, hist.reference)
+    c_lo, c_hi, c_left, c_right, c_known = _side_on_pieces(left, right, bins, cuts, cur, cur_cdf, hist.current)
+    lower = np.maximum(0.0, np.maximum(r_lo - c_hi, c_lo - r_hi))
+    upper = np.maximum(r_hi - c_lo, c_hi - r_lo)
+    width = right - left
+    a, b = r_left - c_left, r_right - c_right
+    same_sign = a * b >= 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # Integral of |linear| over a piece: trapezoid when it keeps its sign, two triangles when it crosses 0.
+        mean_abs = np.where(same_sign, (np.abs(a) + np.abs(b)) / 2, (a * a + b * b) / (2 * (np.abs(a) + np.abs(b))))
+    mean_abs = np.clip(np.nan_to_num(mean_abs), lower, upper)
+    inside = np.abs(ref_cdf[1:-1] - cur_cdf[1:-1])
+    return Pieces(
+        left=left,
+        width=width,
+        bin=bins,
+        lower=lower,
+        upper=upper,
+        estimate=width * mean_abs,
+        exact=r_known & c_known,
+        at_cuts=float(inside.max()) if len(inside) else 0.0,
+        ref_cdf=ref_cdf,
+        cur_cdf=cur_cdf,
+    )
+
+
+@dataclass(frozen=True)
+class BinValues:
+    """One side's distinct values inside one bin, ascending, with their counts."""
+
+    values: np.ndarray
+    counts: np.ndarray
+
+
+@dataclass(frozen=True)
+class ExactBin:
+    wasserstein: float  # integral of |D| over the bin's part of the range
+    ks: float  # sup |D| inside the bin (its left cut included)
+
+
+def exact_in_bin(
+    p: Pieces, bin_index: int, ref: BinValues, cur: BinValues, ref_total: int, cur_total: int
+) -> ExactBin | None:
+    """The bin's exact contribution, from both sides' values in it; None when they contradict the counts
+    of the first pass (the data changed in between: the bracket stands)."""
+    i = bin_index
+    expected_ref = round((p.ref_cdf[i + 1] - p.ref_cdf[i]) * ref_total)
+    expected_cur = round((p.cur_cdf[i + 1] - p.cur_cdf[i]) * cur_total)
+    if int(ref.counts.sum()) != expected_ref or int(cur.counts.sum()) != expected_cur:
+        return None
+    mine = p.bin == i
+    start = float(p.left[mine][0])
+    stop = float(p.left[mine][-1] + p.width[mine][-1])
+    merged = np.union1d(ref.values, cur.values)
+    if len(merged) and (merged[0] < start or merged[-1] > stop):
+        return None
+    below_ref = round(p.ref_cdf[i] * ref_total)
+    below_cur = round(p.cur_cdf[i] * cur_total)
+    cum_ref = below_ref + _cumulative_at(ref, merged)
+    cum_cur = below_cur + _cumulative_at(cur, merged)
+    # D after each value (cumulative integer counts, one division each: no drift over many values).
+    after = cum_ref / ref_total - cum_cur / cur_total
+    before = below_ref / ref_total - below_cur / cur_total
+    points = np.concatenate(([start], merged, [stop]))
+    levels = np.concatenate(([before], after))
+    gaps = np.diff(points)
+    return ExactBin(
+        wasserstein=float(np.sum(np.abs(levels) * gaps)),
+        ks=float(np.max(np.abs(levels))) if len(levels) else 0.0,
+    )
+
+
+def _cumulative_at(side: BinValues, points: np.ndarray) -> np.ndarray:
+    """Count of the side's values <= each point."""
+    cumulative = np.concatenate(([0], np.cumsum(side.counts)))
+    return cumulative[np.searchsorted(side.values, points, side="right")]

@@ -1,0 +1,223 @@
+"""From the first pass's bracket to numbers that are right: targeted second passes where bins leave doubt.
+
+The first pass counts both sides on the reference's cuts; `bounds.pieces` turns that into a proven
+bracket on Wasserstein and KS. A feature is refined when its bracket is too wide to print a number
+within the promised tolerance (`W_ABS_TOLERANCE` or `W_REL_TOLERANCE` of the exact value, `KS_TOLERANCE`)
+or when it straddles the threshold its verdict is taken at. Refining fetches, from both sides, the
+values inside just the bins that cause the doubt, per distinct value with counts (a discrete column is
+then counted per value on both sides, whatever the current adds beyond the reference's range), and
+replaces their bracket with their exact contribution. The widest bins go first; a bracket still in
+doubt after `ROUNDS - 1` rounds has every remaining uncertain bin read in the last one, which is
+exact by construction.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from shared.drift.bounds import BinValues, ExactBin, Pieces, exact_in_bin, pieces
+from shared.drift.histograms import NumericHistogram
+
+W_ABS_TOLERANCE = 0.005  # normed Wasserstein: half the promised 0.01, so the estimate inside it is within
+W_REL_TOLERANCE = 0.025  # ... or half the promised 5% of the value
+KS_TOLERANCE = 0.0025  # half the promised 0.005
+ROUNDS = 3
+MAX_RANGES = 64  # bins fetched per feature and pass are merged into at most this many value ranges
+
+# (lo, hi]: a feature's values in these ranges, per distinct value with counts, from one side.
+Ranges = Sequence[tuple[float, float]]
+ValueReader = Callable[[Mapping[str, Ranges]], Mapping[str, BinValues]]
+
+
+@dataclass(frozen=True)
+class NumericBounds:
+    """Wasserstein (raw units) and KS of one feature: the value reported and a proven bracket on each."""
+
+    wasserstein: float
+    wasserstein_low: float
+    wasserstein_high: float
+    ks: float  # exact where the bracket closed; else its lower bound (exact at every cut)
+    ks_high: float
+    refined_bins: int = 0
+    refined_rows: int = 0  # rows of both sides whose values the refinement read
+    note: str = ""  # why a bracket stayed open, when it did
+
+    @property
+    def exact(self) -> bool:
+        return self.wasserstein_low == self.wasserstein_high and self.ks == self.ks_high
+
+
+@dataclass
+class _Feature:
+    hist: NumericHistogram
+    pieces: Pieces
+    exact: dict[int, ExactBin] = field(default_factory=dict)
+    rows_read: int = 0
+    note: str = ""
+
+
+def _total(f: _Feature) -> NumericBounds:
+    p = f.pieces
+    refined = np.isin(p.bin, list(f.exact)) if f.exact else np.zeros(len(p.bin), dtype=bool)
+    keep = ~refined
+    with np.errstate(invalid="ignore"):
+        low_parts, high_parts = p.width * p.lower, p.width * p.upper
+    low_parts = np.where(p.lower == 0, 0.0, low_parts)  # 0 * inf width: nothing proven, not NaN
+    exact_w = math.fsum(e.wasserstein for e in f.exact.values())
+    low = math.fsum(low_parts[keep]) + exact_w
+    high = math.fsum(np.nan_to_num(high_parts[keep], nan=math.inf)) + exact_w
+    estimate = math.fsum(p.estimate[keep]) + exact_w
+    mean_gap = _mean_gap(f.hist)
+    low = max(low, mean_gap)  # W >= |mean_c - mean_r|, often the better proof for a shifted feature
+    estimate = min(max(estimate, low), high)
+    ks_low = max([p.at_cuts, *(e.ks for e in f.exact.values()), *p.upper[keep & p.exact]], default=0.0)
+    ks_high = max([ks_low, *p.upper[keep]], default=ks_low)
+    rows = f.rows_read
+    return NumericBounds(estimate, low, high, ks_low, ks_high, len(f.exact), rows, f.note)
+
+
+def _mean_gap(hist: NumericHistogram) -> float:
+    """|mean_c - mean_r| less what the engine's float sums may have lost: a proven lower bound on W."""
+    ref, cur = hist.reference, hist.current
+    if None in (ref.mean, cur.mean, ref.minimum, ref.maximum, cur.minimum, cur.maximum):
+        return 0.0
+    scale = max(abs(float(v)) for v in (ref.minimum, ref.maximum, cur.minimum, cur.maximum))  # type: ignore[arg-type]
+    rounding = 4 * (ref.present + cur.present) * np.finfo(np.float64).eps * scale
+    gap = abs(float(cur.mean) - float(ref.mean)) - rounding  # type: ignore[arg-type]
+    return gap if math.isfinite(gap) and gap > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one feature's bracket must reach: its verdict's threshold and the tolerances in raw units."""
+
+    scale: float  # the reference std: Wasserstein is reported divided by it
+    wasserstein_threshold: float | None = None  # normed; None when the verdict is not taken on W
+    ks_decides: Callable[[float], bool] | None = None  # statistic -> drifted, when the verdict is on KS
+
+
+def _doubt(f: _Feature, target: Target) -> tuple[float, float] | None:
+    """(Wasserstein slack allowed in raw units, KS slack allowed) when the feature needs another pass."""
+    b = _total(f)
+    scale = target.scale
+    if not (scale > 0 and math.isfinite(scale)):
+        return None  # a constant reference: the verdict is exact either way (see statistics)
+    w_allowed = max(W_ABS_TOLERANCE * scale, W_REL_TOLERANCE * b.wasserstein_low)
+    if target.wasserstein_threshold is not None:
+        line = target.wasserstein_threshold * scale
+        if b.wasserstein_low < line <= b.wasserstein_high:
+            w_allowed = min(w_allowed, abs(b.wasserstein - line) / 2)
+    ks_allowed = KS_TOLERANCE
+    if target.ks_decides is not None and target.ks_decides(b.ks) != target.ks_decides(b.ks_high):
+        ks_allowed = min(ks_allowed, (b.ks_high - b.ks) / 2)
+    w_in_doubt = b.wasserstein_high - b.wasserstein_low > w_allowed
+    ks_in_doubt = b.ks_high - b.ks > ks_allowed
+    return (w_allowed, ks_allowed) if (w_in_doubt or ks_in_doubt) else None
+
+
+def _bins_to_read(f: _Feature, w_allowed: float, ks_allowed: float, everything: bool) -> list[int]:
+    """The widest bins first, until what is left fits the allowance (every uncertain bin when `everything`)."""
+    p = f.pieces
+    open_ = ~p.exact & ~np.isin(p.bin, list(f.exact))
+    if not open_.any():
+        return []
+    with np.errstate(invalid="ignore"):
+        slack = np.nan_to_num(p.width * (p.upper - p.lower), nan=math.inf)
+    slack = np.where(open_, slack, 0.0)
+    bins = np.unique(p.bin[open_])
+    per_bin = np.array([slack[p.bin == b].sum() for b in bins])
+    ks_top = np.array([p.upper[(p.bin == b) & open_].max() for b in bins])
+    if everything:
+        return [int(b) for b in bins]
+    b = _total(f)
+    chosen = set(int(x) for x in bins[ks_top > b.ks + ks_allowed])
+    order = np.argsort(-per_bin, kind="stable")
+    remaining = float(per_bin.sum()) - sum(float(per_bin[i]) for i in range(len(bins)) if int(bins[i]) in chosen)
+    for i in order:
+        if remaining <= w_allowed:
+            break
+        if int(bins[i]) not in chosen:
+            chosen.add(int(bins[i]))
+            remaining -= float(per_bin[i])
+    return sorted(chosen)
+
+
+def _ranges(cuts: Sequence[float], bins: Sequence[int]) -> list[tuple[float, float]]:
+    """Bins as (lo, hi] value ranges, neighbours merged, the closest ranges joined past MAX_RANGES."""
+    edges = [-math.inf, *cuts, math.inf]
+    ranges: list[list[float]] = []
+    for b in sorted(bins):
+        lo, hi = edges[b], edges[b + 1]
+        if ranges and ranges[-1][1] == lo:
+            ranges[-1][1] = hi
+        else:
+            ranges.append([lo, hi])
+    while len(ranges) > MAX_RANGES:  # join the pair with the fewest cuts between them
+        gaps = [edges.index(ranges[j + 1][0]) - edges.index(ranges[j][1]) for j in range(len(ranges) - 1)]
+        j = int(np.argmin(gaps))
+        ranges[j][1] = ranges[j + 1][1]
+        del ranges[j + 1]
+    return [(lo, hi) for lo, hi in ranges]
+
+
+def _split(values: BinValues, cuts: Sequence[float], bins: Sequence[int]) -> dict[int, BinValues]:
+    """A range's values handed to the bins they fall in (values outside the asked bins are dropped)."""
+    index = np.searchsorted(np.asarray(cuts, dtype=np.float64), values.values, side="left")
+    found = {}
+    for b in bins:
+        mine = index == b
+        found[b] = BinValues(values.values[mine], values.counts[mine])
+    return found
+
+
+def refine(
+    histograms: Sequence[NumericHistogram],
+    targets: Mapping[str, Target],
+    read_reference: ValueReader | None,
+    read_current: ValueReader | None,
+) -> dict[str, NumericBounds]:
+    """Every numeric feature's bounds, after as many targeted passes as its doubt needs (at most ROUNDS)."""
+    features = {
+        h.feature: _Feature(h, pieces(h)) for h in histograms if sum(h.reference_counts) and sum(h.current_counts)
+    }
+    for round_ in range(ROUNDS):
+        wanted: dict[str, list[int]] = {}
+        for name, f in features.items():
+            doubt = _doubt(f, targets[name])
+            if doubt is None:
+                continue
+            if read_reference is None or read_current is None:
+                f.note = "bracketed: the engine cannot re-read these sources"
+                continue
+            bins = _bins_to_read(f, *doubt, everything=round_ == ROUNDS - 1)
+            if bins:
+                wanted[name] = bins
+        if not wanted:
+            break
+        requests = {name: _ranges(features[name].hist.cuts, bins) for name, bins in wanted.items()}
+        ref_values = read_reference(requests)  # type: ignore[misc]
+        cur_values = read_current(requests)  # type: ignore[misc]
+        for name, bins in wanted.items():
+            f = features[name]
+            empty = BinValues(np.empty(0), np.empty(0, dtype=np.int64))
+            ref_bins = _split(ref_values.get(name, empty), f.hist.cuts, bins)
+            cur_bins = _split(cur_values.get(name, empty), f.hist.cuts, bins)
+            for b in bins:
+                exact = exact_in_bin(
+                    f.pieces, b, ref_bins[b], cur_bins[b], sum(f.hist.reference_counts), sum(f.hist.current_counts)
+                )
+                if exact is None:
+                    f.note = "bracketed: the data changed between the passes"
+                    continue
+                f.exact[b] = exact
+                f.rows_read += int(ref_bins[b].counts.sum() + cur_bins[b].counts.sum())
+    return {name: _total(f) for name, f in features.items()}
+
+
+def first_pass_bounds(hist: NumericHistogram) -> NumericBounds:
+    """What the bins alone prove, with no second pass."""
+    return _total(_Feature(hist, pieces(hist)))
