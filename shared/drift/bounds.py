@@ -43,7 +43,11 @@ def values_on_upper_edges(cuts: np.ndarray, counts: np.ndarray, side: SideSummar
     n = int(counts.sum())
     if n == 0 or side.minimum is None or side.maximum is None or side.mean is None:
         return None
-    low, high, mean = float(side.minimum), float(side.maximum), float(side.mean)
+    low, high = float(side.minimum), float(side.maximum)
+    # About the origin the moments were taken at: at 1.7e9 + noise the raw mean's rounding is as large
+    # as the distance of a value from its cut.
+    origin = side.origin if side.centred_mean is not None else 0.0
+    mean = float(side.centred_mean if side.centred_mean is not None else side.mean)
     if not (math.isfinite(low) and math.isfinite(high) and math.isfinite(mean)) or low > high:
         return None
     edges = np.minimum(np.append(cuts, np.inf), high)
@@ -51,8 +55,8 @@ def values_on_upper_edges(cuts: np.ndarray, counts: np.ndarray, side: SideSummar
     lower = np.concatenate(([-np.inf], cuts))
     if np.any(edges[occupied] <= lower[occupied]) or edges[occupied[0]] != low:
         return None  # the summary contradicts the counts, or the smallest value is not on an edge
-    deficit = math.fsum(float(counts[i]) * float(edges[i]) for i in occupied) - n * mean
-    if abs(deficit) > _ON_EDGES_RTOL * n * max(abs(low), abs(high)):
+    deficit = math.fsum(float(counts[i]) * (float(edges[i]) - origin) for i in occupied) - n * mean
+    if not abs(deficit) <= _ON_EDGES_RTOL * n * max(abs(low - origin), abs(high - origin)):
         return None
     return edges
 
@@ -62,7 +66,8 @@ class Pieces:
     """The elementary intervals (left, right) of one feature and what each side's CDF can be there."""
 
     left: np.ndarray
-    width: np.ndarray
+    right: np.ndarray
+    width: np.ndarray  # right - left
     bin: np.ndarray  # the bin (c_i, c_i+1] each interval lies in
     lower: np.ndarray  # least |D| on the interval
     upper: np.ndarray  # most |D| on the interval
@@ -136,6 +141,7 @@ def pieces(hist: NumericHistogram) -> Pieces:
     inside = np.abs(ref_cdf[1:-1] - cur_cdf[1:-1])
     return Pieces(
         left=left,
+        right=right,
         width=width,
         bin=bins,
         lower=lower,
@@ -173,8 +179,9 @@ def exact_in_bin(
     if int(ref.counts.sum()) != expected_ref or int(cur.counts.sum()) != expected_cur:
         return None
     mine = p.bin == i
-    start = float(p.left[mine][0])
-    stop = float(p.left[mine][-1] + p.width[mine][-1])
+    if not mine.any():
+        return None
+    start, stop = float(p.left[mine][0]), float(p.right[mine][-1])
     merged = np.union1d(ref.values, cur.values)
     if len(merged) and (merged[0] < start or merged[-1] > stop):
         return None

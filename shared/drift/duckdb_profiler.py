@@ -24,7 +24,13 @@ import numpy as np
 
 from shared.drift.bounds import BinValues
 from shared.drift.comparison import categorical_histogram, plan_features
-from shared.drift.histograms import CategoricalHistogram, NumericHistogram, SideSummary
+from shared.drift.histograms import (
+    CategoricalHistogram,
+    NumericHistogram,
+    SideSummary,
+    moments_origin,
+    summary_from_moments,
+)
 from shared.errors import EventParseError, PermanentError
 
 if TYPE_CHECKING:
@@ -337,13 +343,15 @@ class DuckDbProfiler:
         return f"{column}::DOUBLE"
 
     @staticmethod
-    def _summary_sql(value: str) -> str:
-        return f"count({value}), min({value}), max({value}), avg({value}), stddev_pop({value})"
+    def _summary_sql(value: str, origin: float) -> str:
+        """count, min, max and the first two moments about `origin` (see `summary_from_moments`)."""
+        centred = f"({value} - {origin:.17e})"
+        return f"count({value}), min({value}), max({value}), avg({centred}), avg({centred} * {centred})"
 
     @staticmethod
-    def _summary(values: Sequence[Any], rows: int) -> SideSummary:
-        present, low, high, mean, std = values
-        return SideSummary(rows, rows - int(present), low, high, mean, std)
+    def _summary(values: Sequence[Any], rows: int, origin: float) -> SideSummary:
+        present, low, high, first, second = values
+        return summary_from_moments(rows, int(present), low, high, origin, first, second)
 
     def _cuts(self, features, floats, integers, reference, rows) -> list[tuple[float, ...]]:
         """One pass over a sample of the reference: the cuts of every numeric feature.
@@ -397,7 +405,7 @@ class DuckDbProfiler:
         for i, (f, c) in enumerate(zip(numeric, cuts, strict=True)):
             projection.append(f"{self._value(f, floats)} AS n{i}")
             parts.append(f"histogram(n{i}, {_double_list(c)})" if c else f"count(n{i})")
-            parts.append(self._summary_sql(f"n{i}"))
+            parts.append(self._summary_sql(f"n{i}", moments_origin(c)))
         for i, f in enumerate(categorical):
             projection.append(f"{_quote(f)}::VARCHAR AS c{i}")
             parts.append(f"histogram(c{i}), count(c{i})")
@@ -409,7 +417,7 @@ class DuckDbProfiler:
         counts, summaries = [], []
         for i, feature_cuts in enumerate(cuts):
             value = row[6 * i]
-            summaries.append(self._summary(row[6 * i + 1 : 6 * i + 6], rows))
+            summaries.append(self._summary(row[6 * i + 1 : 6 * i + 6], rows, moments_origin(feature_cuts)))
             if not feature_cuts:  # no cut: one bin holding every present value
                 counts.append((int(value or 0),))
                 continue

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from shared.drift.bounds import BinValues, ExactBin, Pieces, exact_in_bin, pieces
+from shared.drift.bounds import BinValues, ExactBin, Pieces, exact_in_bin, pieces, values_on_upper_edges
 from shared.drift.histograms import NumericHistogram
 
 W_ABS_TOLERANCE = 0.005  # normed Wasserstein: half the promised 0.01, so the estimate inside it is within
@@ -58,6 +58,35 @@ class _Feature:
     exact: dict[int, ExactBin] = field(default_factory=dict)
     rows_read: int = 0
     note: str = ""
+
+    def __post_init__(self) -> None:
+        cuts = np.asarray(self.hist.cuts, dtype=np.float64)
+        ref = np.asarray(self.hist.reference_counts, dtype=np.int64)
+        cur = np.asarray(self.hist.current_counts, dtype=np.int64)
+        # A side whose values provably sit on its bins' upper edges is known per value without a read.
+        self.known = {
+            "reference": _atoms(values_on_upper_edges(cuts, ref, self.hist.reference), ref),
+            "current": _atoms(values_on_upper_edges(cuts, cur, self.hist.current), cur),
+        }
+
+    @property
+    def discrete(self) -> bool:
+        """A reference cut at its distinct values: counted per value on both sides, to the last bin."""
+        return self.known["reference"] is not None
+
+
+def _atoms(edges: np.ndarray | None, counts: np.ndarray) -> dict[int, BinValues] | None:
+    if edges is None:
+        return None
+    return {int(b): BinValues(edges[b : b + 1], counts[b : b + 1]) for b in np.flatnonzero(counts)}
+
+
+def _side_values(f: _Feature, side: str, read: Mapping[str, BinValues], bins: Sequence[int]) -> dict[int, BinValues]:
+    empty = BinValues(np.empty(0), np.empty(0, dtype=np.int64))
+    known = f.known[side]
+    if known is not None:
+        return {b: known.get(b, empty) for b in bins}
+    return _split(read.get(f.hist.feature, empty), f.hist.cuts, bins)
 
 
 def _total(f: _Feature) -> NumericBounds:
@@ -104,14 +133,17 @@ def _doubt(f: _Feature, target: Target) -> tuple[float, float] | None:
     """(Wasserstein slack allowed in raw units, KS slack allowed) when the feature needs another pass."""
     b = _total(f)
     scale = target.scale
-    if not (scale > 0 and math.isfinite(scale)):
-        return None  # a constant reference: the verdict is exact either way (see statistics)
-    w_allowed = max(W_ABS_TOLERANCE * scale, W_REL_TOLERANCE * b.wasserstein_low)
-    if target.wasserstein_threshold is not None:
-        line = target.wasserstein_threshold * scale
-        if b.wasserstein_low < line <= b.wasserstein_high:
-            w_allowed = min(w_allowed, abs(b.wasserstein - line) / 2)
+    if scale > 0 and math.isfinite(scale):
+        w_allowed = max(W_ABS_TOLERANCE * scale, W_REL_TOLERANCE * b.wasserstein_low)
+        if target.wasserstein_threshold is not None:
+            line = target.wasserstein_threshold * scale
+            if b.wasserstein_low < line <= b.wasserstein_high:
+                w_allowed = min(w_allowed, abs(b.wasserstein - line) / 2)
+    else:  # a constant reference (its verdict is exact either way) or one whose std overflows
+        w_allowed = math.inf
     ks_allowed = KS_TOLERANCE
+    if f.discrete:
+        w_allowed = ks_allowed = 0.0
     if target.ks_decides is not None and target.ks_decides(b.ks) != target.ks_decides(b.ks_high):
         ks_allowed = min(ks_allowed, (b.ks_high - b.ks) / 2)
     w_in_doubt = b.wasserstein_high - b.wasserstein_low > w_allowed
@@ -190,7 +222,8 @@ def refine(
             doubt = _doubt(f, targets[name])
             if doubt is None:
                 continue
-            if read_reference is None or read_current is None:
+            readers = {"reference": read_reference, "current": read_current}
+            if any(readers[side] is None for side, known in f.known.items() if known is None):
                 f.note = "bracketed: the engine cannot re-read these sources"
                 continue
             bins = _bins_to_read(f, *doubt, everything=round_ == ROUNDS - 1)
@@ -198,14 +231,18 @@ def refine(
                 wanted[name] = bins
         if not wanted:
             break
-        requests = {name: _ranges(features[name].hist.cuts, bins) for name, bins in wanted.items()}
-        ref_values = read_reference(requests)  # type: ignore[misc]
-        cur_values = read_current(requests)  # type: ignore[misc]
+        read = {}
+        for side, reader in (("reference", read_reference), ("current", read_current)):
+            requests = {
+                name: _ranges(features[name].hist.cuts, bins)
+                for name, bins in wanted.items()
+                if features[name].known[side] is None
+            }
+            read[side] = reader(requests) if requests else {}  # type: ignore[misc]
         for name, bins in wanted.items():
             f = features[name]
-            empty = BinValues(np.empty(0), np.empty(0, dtype=np.int64))
-            ref_bins = _split(ref_values.get(name, empty), f.hist.cuts, bins)
-            cur_bins = _split(cur_values.get(name, empty), f.hist.cuts, bins)
+            ref_bins = _side_values(f, "reference", read["reference"], bins)
+            cur_bins = _side_values(f, "current", read["current"], bins)
             for b in bins:
                 exact = exact_in_bin(
                     f.pieces, b, ref_bins[b], cur_bins[b], sum(f.hist.reference_counts), sum(f.hist.current_counts)
@@ -214,7 +251,11 @@ def refine(
                     f.note = "bracketed: the data changed between the passes"
                     continue
                 f.exact[b] = exact
-                f.rows_read += int(ref_bins[b].counts.sum() + cur_bins[b].counts.sum())
+                f.rows_read += sum(
+                    int(v[b].counts.sum())
+                    for side, v in (("reference", ref_bins), ("current", cur_bins))
+                    if f.known[side] is None
+                )
     return {name: _total(f) for name, f in features.items()}
 
 
