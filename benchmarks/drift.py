@@ -42,7 +42,7 @@ of its own; point `--evidently-python` at that interpreter (the other contenders
     /work/bench-venv/bin/pip install -r benchmarks/requirements-drift.txt -e '.[drift]'
     python benchmarks/drift.py --dataset zoo --rows 200000 --evidently-python /work/bench-venv/bin/python
     python benchmarks/drift.py --dataset synthetic --rows 1000000 --evidently-python /work/bench-venv/bin/python
-    python benchmarks/drift.py --only mlops-events,scipy      # a subset
+    python benchmarks/drift.py --only mlops-events,scipy --values   # a subset, every column's number
 """
 
 from __future__ import annotations
@@ -276,6 +276,19 @@ def _described(names: list[str], verdicts: dict) -> str:
     )
 
 
+def _print_values(rows: list[dict], truth: dict[str, bool]) -> None:
+    """Each column's number per contender (a distance, or a p-value for scipy-ks); `!` marks a wrong verdict."""
+    width = max(len(n) for n in truth)
+    print(f"{'column':<{width}} {'truth':<9} " + " ".join(f"{r['name']:>18}" for r in rows))
+    for name, drifted in truth.items():
+        cells = []
+        for row in rows:
+            said, value = row["verdicts"].get(name, (None, None))
+            cell = "-" if value is None else f"{value:.4g}"
+            cells.append(f"{cell + ('!' if said is not drifted else ' '):>18}")
+        print(f"{name:<{width}} {'drifted' if drifted else 'unchanged':<9} " + " ".join(cells))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=("zoo", "synthetic"), default="zoo")
@@ -283,6 +296,7 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/mlops-events-drift-bench"))
     parser.add_argument("--only", default=",".join(CONTENDERS), help="comma-separated contenders")
     parser.add_argument("--evidently-python", default=sys.executable, help="interpreter with evidently, pandas<3")
+    parser.add_argument("--values", action="store_true", help="also print every column's value per contender")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--reference", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--current", type=Path, help=argparse.SUPPRESS)
@@ -327,6 +341,8 @@ def main() -> None:
                 f"{ours['name']} vs {other['name']}: {other['seconds'] / ours['seconds']:.1f}x faster, "
                 f"{ours['peak_mb'] / other['peak_mb']:.2f}x the peak memory"
             )
+    if args.values:
+        _print_values([r for r in rows if not r["error"]], truth)
     summary = [{k: v for k, v in row.items() if k != "verdicts"} | {"errors": _errors(row, truth)} for row in rows]
     print(json.dumps(summary))
 
