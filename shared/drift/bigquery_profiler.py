@@ -32,14 +32,19 @@ ORDER BY/LIMIT. What it does not run, and why this module does not use it:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from shared.adapters._bigquery import run_query
 from shared.adapters._gcp_errors import translate_errors
+from shared.drift.bounds import BinValues
 from shared.drift.comparison import categorical_histogram, plan_features
 from shared.drift.duckdb_profiler import (
     DEFAULT_CATEGORY_CAP,
@@ -49,11 +54,19 @@ from shared.drift.duckdb_profiler import (
     Profile,
     ReferenceProfile,
 )
-from shared.drift.histograms import CategoricalHistogram, NumericHistogram, SideSummary
+from shared.drift.histograms import (
+    CategoricalHistogram,
+    NumericHistogram,
+    SideSummary,
+    moments_origin,
+    summary_from_moments,
+)
 from shared.errors import PermanentError
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
+
+    from shared.drift.refine import Ranges
 
 NUMERIC_TYPES = frozenset({"INT64", "NUMERIC", "BIGNUMERIC", "FLOAT64"})
 CATEGORICAL_TYPES = frozenset({"STRING", "BOOL"})
@@ -91,6 +104,20 @@ class TableSource:
             raise PermanentError(f"{self.table!r:.120} is not a BigQuery table id (project.dataset.table)")
         if (self.start or self.end) and not self.timestamp_column:
             raise PermanentError("a time window needs the timestamp column it applies to")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "engine": "bigquery",
+            "table": self.table,
+            "timestamp_column": self.timestamp_column,
+            "start": self.start.isoformat() if self.start else None,
+            "end": self.end.isoformat() if self.end else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TableSource:
+        start, end = (datetime.fromisoformat(data[k]) if data.get(k) else None for k in ("start", "end"))
+        return cls(data["table"], data.get("timestamp_column"), start, end)
 
 
 def _type_name(field: Any) -> str:
@@ -191,16 +218,16 @@ class BigQueryProfiler:
         present = [f for f in wanted if f in columns]
         numeric = [f for f in present if columns[f] in NUMERIC_TYPES]
         categorical = [f for f in present if columns[f] in CATEGORICAL_TYPES]
-        rows, cuts, summaries = self._reference_pass(numeric, columns, source)
+        rows, cuts = self._reference_pass(numeric, columns, source)
         numeric_reference: dict[str, NumericReference] = {}
         if numeric:
-            counts, _, _ = self._counting_pass(numeric, columns, cuts, source)
+            counts, summaries, _ = self._counting_pass(numeric, columns, cuts, source)
             numeric_reference = {f: NumericReference(cuts[i], counts[i], summaries[i]) for i, f in enumerate(numeric)}
         categorical_reference = {}
         for feature, found in zip(categorical, self._category_counts(categorical, columns, source), strict=True):
             missing = found.pop(None, 0)
             categorical_reference[feature] = CategoricalReference({str(k): v for k, v in found.items()}, missing)
-        return ReferenceProfile(columns, rows, numeric_reference, categorical_reference, wanted)
+        return ReferenceProfile(columns, rows, numeric_reference, categorical_reference, wanted, source)
 
     def compare(self, reference: ReferenceProfile, current: TableSource) -> Profile:
         """One query for the numeric features of the current window, one for the categorical ones.
@@ -236,44 +263,86 @@ class BigQueryProfiler:
             cur_rows = int(row[0])
         order = {f: i for i, f in enumerate(plan.wanted)}
         histograms.sort(key=lambda h: order[h.feature])
-        return Profile(histograms, plan.missing, plan.unsupported, reference.rows, cur_rows)
+        reference_values = (
+            partial(self.value_counts, reference.source) if isinstance(reference.source, TableSource) else None
+        )
+        return Profile(
+            histograms,
+            plan.missing,
+            plan.unsupported,
+            reference.rows,
+            cur_rows,
+            reference_values=reference_values,
+            current_values=partial(self.value_counts, current),
+        )
+
+    def value_counts(self, source: TableSource, requests: Mapping[str, Ranges]) -> dict[str, BinValues]:
+        """Each feature's present values inside its (lo, hi] ranges, per distinct value with counts, in
+        one query (a UNION ALL of one branch per feature, as `_counting_pass`); bounds are parameters."""
+        from google.cloud import bigquery
+
+        if not requests:
+            return {}
+        columns = self._columns(source)
+        names = [f for f in requests if f in columns]
+        from_clause, params = self._relation(source, columns)
+        branches = []
+        for i, feature in enumerate(names):
+            tests = []
+            for j, (lo, hi) in enumerate(requests[feature]):
+                bounds = []
+                for name, bound, op in ((f"lo_{i}_{j}", lo, ">"), (f"hi_{i}_{j}", hi, "<=")):
+                    if math.isfinite(bound):
+                        params.append(bigquery.ScalarQueryParameter(name, "FLOAT64", float(bound)))
+                        bounds.append(f"v {op} @{name}")
+                tests.append("(" + (" AND ".join(bounds) or "TRUE") + ")")
+            branches.append(
+                f"SELECT {i} AS f, v FROM (SELECT {self._value(feature, columns)} AS v {from_clause})"
+                f" WHERE v IS NOT NULL AND ({' OR '.join(tests) or 'FALSE'})"
+            )
+        sql = f"SELECT f, v, COUNT(*) AS n FROM ({' UNION ALL '.join(branches)}) GROUP BY f, v ORDER BY f, v"
+        found: dict[int, tuple[list[float], list[int]]] = {i: ([], []) for i in range(len(names))}
+        for row in self._query(sql, params, what=f"read values of {source.table} in uncertain bins"):
+            values, counts = found[int(row[0])]
+            values.append(float(row[1]))
+            counts.append(int(row[2]))
+        return {
+            f: BinValues(np.asarray(found[i][0], dtype=np.float64), np.asarray(found[i][1], dtype=np.int64))
+            for i, f in enumerate(names)
+        }
 
     # -- the queries -----------------------------------------------------------------------------
     @staticmethod
     def _value(feature: str, columns: Mapping[str, str]) -> str:
-        """The feature as FLOAT64 with NaN read as missing (NaN is no value to bin)."""
+        """The feature as FLOAT64 with NaN and +-inf read as missing (as `DuckDbProfiler._value`)."""
         column = _quote(feature)
         if columns[feature] == "FLOAT64":
-            return f"IF(IS_NAN({column}), NULL, {column})"
+            return f"IF(IS_NAN({column}) OR IS_INF({column}), NULL, {column})"
         return f"CAST({column} AS FLOAT64)"
 
     def _reference_pass(
         self, features: Sequence[str], columns: Mapping[str, str], source: TableSource
-    ) -> tuple[int, list[tuple[float, ...]], list[SideSummary]]:
-        """One query: the row count, and the quantile cuts and summary of every numeric feature.
+    ) -> tuple[int, list[tuple[float, ...]]]:
+        """One query: the row count, and the quantile cuts of every numeric feature.
 
         Cuts are approximate reference quantiles: their exact place does not matter, as both sides are
         then counted exactly on the same cuts. A feature whose quantiles repeat is discrete: it is cut at
         every distinct value instead (a cut after each value but the largest), which makes KS exact for it.
+        The summaries come with the counts (`_counting_pass`), as moments about a cut.
         """
         from_clause, params = self._relation(source, columns)
         parts = ["COUNT(*)"]
         for f in features:
             value = self._value(f, columns)
-            parts.append(
-                f"APPROX_QUANTILES({value}, {self._fine_bins}), COUNT({value}), MIN({value}), MAX({value}),"
-                f" AVG({value}), STDDEV_POP({value})"
-            )
+            parts.append(f"APPROX_QUANTILES({value}, {self._fine_bins}), MIN({value}), MAX({value})")
         [row] = self._query(f"SELECT {', '.join(parts)} {from_clause}", params, what=f"profile {source.table}")
         rows = int(row[0])
         cuts: list[tuple[float, ...]] = []
-        summaries, discrete = [], []
+        discrete = []
         for i, feature in enumerate(features):
-            quantiles = [float(q) for q in (row[1 + 6 * i] or []) if q is not None]
+            quantiles = [float(q) for q in (row[1 + 3 * i] or []) if q is not None]
             quantiles = sorted(set(quantiles[1:-1]))  # the ends are the minimum and the maximum
-            summary = _summary(rows, *row[2 + 6 * i : 7 + 6 * i])
-            summaries.append(summary)
-            low, high = summary.minimum, summary.maximum
+            low, high = row[2 + 3 * i], row[3 + 3 * i]
             if columns[feature] == "INT64" and low is not None and high is not None and high - low < self._fine_bins:
                 # Integers over a short range: cut at every integer, with no extra query.
                 quantiles = [float(v) for v in range(int(low), int(high))]
@@ -285,7 +354,7 @@ class BigQueryProfiler:
             for i, found in zip(discrete, distinct, strict=True):
                 if len(found) <= self._fine_bins:
                     cuts[i] = tuple(found[:-1])
-        return rows, cuts, summaries
+        return rows, cuts
 
     def _distinct_values(
         self, features: Sequence[str], columns: Mapping[str, str], source: TableSource
@@ -317,13 +386,15 @@ class BigQueryProfiler:
         for i, (feature, feature_cuts) in enumerate(zip(features, cuts, strict=True)):
             # Negated and sorted: RANGE_BUCKET(-x, ...) counts the cuts >= x (see the module docstring).
             params.append(bigquery.ArrayQueryParameter(f"cuts_{i}", "FLOAT64", sorted(-c for c in feature_cuts)))
+            params.append(bigquery.ScalarQueryParameter(f"origin_{i}", "FLOAT64", moments_origin(feature_cuts)))
             branches.append(
-                f"SELECT {i} AS f, v, RANGE_BUCKET(-v, @cuts_{i}) AS b"
+                f"SELECT {i} AS f, v, v - @origin_{i} AS d, RANGE_BUCKET(-v, @cuts_{i}) AS b"
                 f" FROM (SELECT {self._value(feature, columns)} AS v {from_clause})"
             )
+        # Moments about a cut, not STDDEV_POP: see `moments_origin`.
         sql = (
-            "SELECT f, b, GROUPING(b) AS whole, COUNT(*) AS n, COUNT(v) AS present, MIN(v), MAX(v), AVG(v),"
-            f" STDDEV_POP(v) FROM ({' UNION ALL '.join(branches)}) GROUP BY GROUPING SETS ((f, b), (f))"
+            "SELECT f, b, GROUPING(b) AS whole, COUNT(*) AS n, COUNT(v) AS present, MIN(v), MAX(v), AVG(d),"
+            f" AVG(d * d) FROM ({' UNION ALL '.join(branches)}) GROUP BY GROUPING SETS ((f, b), (f))"
         )
         counts = [[0] * (len(c) + 1) for c in cuts]
         found: dict[int, tuple[Any, ...]] = {}
@@ -334,7 +405,10 @@ class BigQueryProfiler:
             elif b is not None:  # b is NULL for the missing values, counted apart
                 counts[f][len(cuts[f]) - int(b)] += n
         rows = found[0][0] if found else 0  # no group at all: an empty window
-        summaries = [_summary(rows, *found.get(f, (rows, 0, None, None, None, None))[1:]) for f in range(len(features))]
+        summaries = [
+            _summary(rows, moments_origin(cuts[f]), *found.get(f, (rows, 0, None, None, None, None))[1:])
+            for f in range(len(features))
+        ]
         return [tuple(c) for c in counts], summaries, rows
 
     def _category_counts(
@@ -354,7 +428,7 @@ class BigQueryProfiler:
         return found
 
 
-def _summary(rows: int, present: Any, *values: Any) -> SideSummary:
-    """SideSummary from COUNT(x), MIN, MAX, AVG, STDDEV_POP: Python ints and floats, as DuckDB gives."""
-    low, high, mean, std = (None if v is None else float(v) for v in values)
-    return SideSummary(rows, rows - int(present), low, high, mean, std)
+def _summary(rows: int, origin: float, present: Any, *values: Any) -> SideSummary:
+    """SideSummary from COUNT(x), MIN, MAX and the first two moments about `origin`."""
+    low, high, first, second = (None if v is None else float(v) for v in values)
+    return summary_from_moments(rows, int(present), low, high, origin, first, second)
