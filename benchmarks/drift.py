@@ -310,12 +310,16 @@ def main() -> None:
         parser.error(f"unknown contenders {unknown}; choose from {list(CONTENDERS)}")
     rows_per_side = args.rows or DEFAULT_ROWS[args.dataset]
     reference, current, truth, truth_line = prepare_data(args.dataset, rows_per_side, args.data_dir)
-    if "mlops-events-warm" in names:  # fresh each run: a profile cached by an older engine may not load
+    prepared = {"error": None}
+    if "mlops-events-warm" in names:  # fresh each run: a profile cached by another engine version may not load
+        cached_reference_path(reference).unlink(missing_ok=True)
         prepared = _spawn(sys.executable, "prepare-warm", reference, current)
-        if prepared["error"]:
-            print(f"could not cache the reference profile: {prepared['error']}")
     rows = []
     for name in names:
+        if name == "mlops-events-warm" and prepared["error"]:
+            error = f"caching the reference profile failed: {prepared['error']}"
+            rows.append({"name": name, "seconds": 0.0, "peak_mb": 0.0, "verdicts": {}, "error": error})
+            continue
         python = args.evidently_python if name == "evidently" else sys.executable
         rows.append(_spawn(python, name, reference, current))
 
@@ -343,7 +347,10 @@ def main() -> None:
             )
     if args.values:
         _print_values([r for r in rows if not r["error"]], truth)
-    summary = [{k: v for k, v in row.items() if k != "verdicts"} | {"errors": _errors(row, truth)} for row in rows]
+    summary = [
+        {k: v for k, v in row.items() if k != "verdicts"} | {"errors": None if row["error"] else _errors(row, truth)}
+        for row in rows
+    ]
     print(json.dumps(summary))
 
 
