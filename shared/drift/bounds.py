@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.drift.histograms import NumericHistogram, SideSummary
+from shared.drift.histograms import BinStats, NumericHistogram, SideSummary
 
 # Relative tolerance when checking from the side's mean that its values sit on the bins' upper edges:
 # a few ulps of rounding by the warehouse's AVG over up to ~1e9 rows; see `values_on_upper_edges`.
@@ -63,7 +63,12 @@ def values_on_upper_edges(cuts: np.ndarray, counts: np.ndarray, side: SideSummar
 
 @dataclass(frozen=True)
 class Pieces:
-    """The elementary intervals (left, right) of one feature and what each side's CDF can be there."""
+    """The elementary intervals of one feature, what |D| can be on each, and the same summed per bin.
+
+    Per bin, the integral of |D| lies in [bin_low, bin_high]; `bin_estimate` is inside. With each
+    side's per-bin sums the integral of D itself is exact, which closes the bracket wherever D keeps
+    its sign in a bin; per-bin minima and maxima tell where inside a bin a side's CDF is flat.
+    """
 
     left: np.ndarray
     right: np.ndarray
@@ -71,11 +76,14 @@ class Pieces:
     bin: np.ndarray  # the bin (c_i, c_i+1] each interval lies in
     lower: np.ndarray  # least |D| on the interval
     upper: np.ndarray  # most |D| on the interval
-    estimate: np.ndarray  # integral of |D| over the interval under a uniform spread per bin
-    exact: np.ndarray  # bool: both CDFs known there (lower == upper, the integral is exact)
+    exact: np.ndarray  # bool: both CDFs known there (lower == upper)
     at_cuts: float  # max |D| at the cuts: exact
     ref_cdf: np.ndarray  # F_r at -inf, c_1 .. c_k, +inf
     cur_cdf: np.ndarray
+    bins: np.ndarray  # the bins that hold an interval, ascending
+    bin_low: np.ndarray  # per bin in `bins`: the least the integral of |D| over it can be
+    bin_high: np.ndarray
+    bin_estimate: np.ndarray
 
 
 def _side_on_pieces(
@@ -86,24 +94,38 @@ def _side_on_pieces(
     counts: np.ndarray,
     cdf: np.ndarray,
     summary: SideSummary,
+    stats: BinStats | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(least F, most F, F at the left end, F at the right end under the uniform spread, known) per piece."""
     low_f, high_f = cdf[bins], cdf[bins + 1]
+    total = int(counts.sum())
     side_min, side_max = float(summary.minimum), float(summary.maximum)  # type: ignore[arg-type]
-    known = (counts[bins] == 0) | (right <= side_min) | (left >= side_max)
-    # Values proven on the bins' upper edges: the CDF is flat up to the edge and at its top after it.
-    edges = values_on_upper_edges(cuts, counts, summary)
-    if edges is not None:
-        known[:] = True
-        high_f = np.where(right <= edges[bins], low_f, high_f)
-        low_f = high_f.copy()
+    if stats is not None:
+        # Inside bin b a side's values lie in [min_b, max_b]: flat before and after.
+        first, last = stats.minimum[bins], stats.maximum[bins]
+        empty = counts[bins] == 0
+        before = empty | (right <= first)
+        after = ~empty & (left >= last)
+        known = before | after
+        flat = np.where(after, high_f, low_f)
+        inside_low = np.where(first < last, low_f + 1.0 / total, low_f)  # min_b counted, max_b not yet
+        inside_high = np.where(first < last, high_f - 1.0 / total, high_f)
+        low_f, high_f = np.where(known, flat, inside_low), np.where(known, flat, inside_high)
+        bin_low, bin_high = np.where(empty, left, first), np.where(empty, right, last)
     else:
-        flat = np.where(right <= side_min, 0.0, np.where(left >= side_max, 1.0, low_f))
-        low_f = np.where(known, flat, low_f)
-        high_f = np.where(known, flat, high_f)
-    # Uniform spread of the bin's mass over the part of the bin the side's values can occupy.
-    bin_low = np.maximum(np.concatenate(([-np.inf], cuts))[bins], side_min)
-    bin_high = np.minimum(np.append(cuts, np.inf)[bins], side_max)
+        known = (counts[bins] == 0) | (right <= side_min) | (left >= side_max)
+        edges = values_on_upper_edges(cuts, counts, summary)
+        if edges is not None:  # values proven on the bins' upper edges: flat up to the edge, at the top after
+            known[:] = True
+            high_f = np.where(right <= edges[bins], low_f, high_f)
+            low_f = high_f.copy()
+        else:
+            flat = np.where(right <= side_min, 0.0, np.where(left >= side_max, 1.0, low_f))
+            low_f = np.where(known, flat, low_f)
+            high_f = np.where(known, flat, high_f)
+        bin_low = np.maximum(np.concatenate(([-np.inf], cuts))[bins], side_min)
+        bin_high = np.minimum(np.append(cuts, np.inf)[bins], side_max)
+    # Uniform spread of the bin's mass over where its values can be.
     span = bin_high - bin_low
     with np.errstate(invalid="ignore", divide="ignore"):
         at_left = low_f + (high_f - low_f) * np.clip((left - bin_low) / span, 0.0, 1.0)
@@ -111,6 +133,19 @@ def _side_on_pieces(
     at_left = np.where(known | ~np.isfinite(at_left), low_f, at_left)
     at_right = np.where(known | ~np.isfinite(at_right), high_f, at_right)
     return low_f, high_f, at_left, at_right, known
+
+
+def _points(hist: NumericHistogram, low: float, high: float) -> np.ndarray:
+    """Where the elementary intervals end: the cuts inside the range, each side's ends, per-bin extremes."""
+    cuts = np.asarray(hist.cuts, dtype=np.float64)
+    ends = [hist.reference.minimum, hist.reference.maximum, hist.current.minimum, hist.current.maximum]
+    parts = [np.asarray([low, high], dtype=np.float64), np.asarray(ends, dtype=np.float64)]
+    parts.append(cuts[(cuts > low) & (cuts < high)])
+    for stats, counts in ((hist.reference_bins, hist.reference_counts), (hist.current_bins, hist.current_counts)):
+        if stats is not None:
+            occupied = np.asarray(counts) > 0
+            parts += [stats.minimum[occupied], stats.maximum[occupied]]
+    return np.unique(np.concatenate(parts))
 
 
 def pieces(hist: NumericHistogram) -> Pieces:
@@ -122,23 +157,49 @@ def pieces(hist: NumericHistogram) -> Pieces:
     cur_cdf = np.concatenate(([0], np.cumsum(cur))) / cur.sum()
     ref_cdf[-1] = cur_cdf[-1] = 1.0
     ends = [hist.reference.minimum, hist.reference.maximum, hist.current.minimum, hist.current.maximum]
+    if any(e is None for e in ends):
+        raise ValueError(f"{hist.feature}: bounds need each side's min and max")
     low, high = float(min(ends)), float(max(ends))  # type: ignore[type-var]
-    inner = cuts[(cuts > low) & (cuts < high)]
-    points = np.unique(np.concatenate(([low, high], np.asarray(ends, dtype=np.float64), inner)))
+    points = _points(hist, low, high)
     left, right = points[:-1], points[1:]
     bins = np.searchsorted(cuts, left, side="right")
-    r_lo, r_hi, r_left, r_right, r_known = _side_on_pieces(left, right, bins, cuts, ref, ref_cdf, hist.reference)
-    c_lo, c_hi, c_left, c_right, c_known = _side_on_pieces(left, right, bins, cuts, cur, cur_cdf, hist.current)
+    r_lo, r_hi, r_left, r_right, r_known = _side_on_pieces(
+        left, right, bins, cuts, ref, ref_cdf, hist.reference, hist.reference_bins
+    )
+    c_lo, c_hi, c_left, c_right, c_known = _side_on_pieces(
+        left, right, bins, cuts, cur, cur_cdf, hist.current, hist.current_bins
+    )
     lower = np.maximum(0.0, np.maximum(r_lo - c_hi, c_lo - r_hi))
     upper = np.maximum(r_hi - c_lo, c_hi - r_lo)
     width = right - left
     a, b = r_left - c_left, r_right - c_right
     same_sign = a * b >= 0
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         # Integral of |linear| over a piece: trapezoid when it keeps its sign, two triangles when it crosses 0.
         mean_abs = np.where(same_sign, (np.abs(a) + np.abs(b)) / 2, (a * a + b * b) / (2 * (np.abs(a) + np.abs(b))))
-    mean_abs = np.clip(np.nan_to_num(mean_abs), lower, upper)
+        mean_abs = np.clip(np.nan_to_num(mean_abs), lower, upper)
+        low_parts = np.where(lower == 0, 0.0, width * lower)  # 0 * inf width: nothing proven, not NaN
+        high_parts = np.nan_to_num(width * upper, nan=np.inf)
+        positive = np.nan_to_num(width * np.maximum(0.0, r_hi - c_lo), nan=np.inf)  # most D+ can hold
+        negative = np.nan_to_num(width * np.maximum(0.0, c_hi - r_lo), nan=np.inf)
+    estimate = np.nan_to_num(width * mean_abs, nan=0.0)
     inside = np.abs(ref_cdf[1:-1] - cur_cdf[1:-1])
+    bin_ids, where = np.unique(bins, return_inverse=True)
+    total = len(bin_ids)
+    bin_low = np.bincount(where, low_parts, total)
+    bin_high = np.bincount(where, high_parts, total)
+    bin_estimate = np.bincount(where, estimate, total)
+    integral = _integral_of_d(hist, bin_ids, left, right, where, ref_cdf, cur_cdf)
+    if integral is not None:
+        # integral |D| >= |integral D|; and |D| = 2 D+ - D = 2 D- + D, with D+ and D- at most what the pieces allow.
+        with np.errstate(invalid="ignore", over="ignore"):
+            most_positive = np.bincount(where, positive, total)
+            most_negative = np.bincount(where, negative, total)
+            usable = np.isfinite(integral)
+            bin_low = np.where(usable, np.maximum(bin_low, np.abs(integral)), bin_low)
+            by_sign = np.minimum(2 * most_positive - integral, 2 * most_negative + integral)
+            bin_high = np.where(usable & np.isfinite(by_sign), np.minimum(bin_high, by_sign), bin_high)
+    bin_high = np.maximum(bin_high, bin_low)  # rounding in the integral may cross them by an ulp
     return Pieces(
         left=left,
         right=right,
@@ -146,12 +207,44 @@ def pieces(hist: NumericHistogram) -> Pieces:
         bin=bins,
         lower=lower,
         upper=upper,
-        estimate=width * mean_abs,
         exact=r_known & c_known,
         at_cuts=float(inside.max()) if len(inside) else 0.0,
         ref_cdf=ref_cdf,
         cur_cdf=cur_cdf,
+        bins=bin_ids,
+        bin_low=bin_low,
+        bin_high=bin_high,
+        bin_estimate=np.clip(bin_estimate, bin_low, bin_high),
     )
+
+
+def _integral_of_d(
+    hist: NumericHistogram,
+    bin_ids: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    where: np.ndarray,
+    ref_cdf: np.ndarray,
+    cur_cdf: np.ndarray,
+) -> np.ndarray | None:
+    """The exact integral of D over each bin's part of the range, from both sides' per-bin sums.
+
+    By parts, integral_L^R F dx = R F(R) - L F(L) - (sum of the bin's values) / n, and the same about any
+    origin (the sums are taken about one, `BinStats.origin`, so that epoch seconds keep their digits).
+    """
+    ref, cur = hist.reference_bins, hist.current_bins
+    if ref is None or cur is None or ref.origin != cur.origin:
+        return None
+    n, m = sum(hist.reference_counts), sum(hist.current_counts)
+    starts = np.full(len(bin_ids), np.inf)
+    stops = np.full(len(bin_ids), -np.inf)
+    np.minimum.at(starts, where, left)
+    np.maximum.at(stops, where, right)
+    d_start = ref_cdf[bin_ids] - cur_cdf[bin_ids]
+    d_stop = ref_cdf[bin_ids + 1] - cur_cdf[bin_ids + 1]
+    with np.errstate(invalid="ignore", over="ignore"):
+        by_parts = (stops - ref.origin) * d_stop - (starts - ref.origin) * d_start
+        return by_parts - (ref.sums[bin_ids] / n - cur.sums[bin_ids] / m)
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,11 @@ reference are kept apart (they are a finding of their own).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 OTHER = "__other__"
 
@@ -69,6 +71,39 @@ def summary_from_moments(
     return SideSummary(rows, rows - present, float(low), float(high), mean, std, origin, first)
 
 
+@dataclass(frozen=True, eq=False)
+class BinStats:
+    """Per bin of one side: the sum of (x - origin), the smallest and the largest value (NaN when empty).
+
+    Beside the counts they make Wasserstein's bracket tight (`shared.drift.bounds`): the integral of
+    D = F_r - F_c over a bin is exact from the sums, and a side's CDF is flat outside [min, max].
+    """
+
+    origin: float
+    sums: np.ndarray
+    minimum: np.ndarray
+    maximum: np.ndarray
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "origin": self.origin,
+            "sums": self.sums.tolist(),
+            "minimum": _nan_as_none(self.minimum),
+            "maximum": _nan_as_none(self.maximum),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> BinStats:
+        def floats(values: Sequence[Any]) -> np.ndarray:
+            return np.asarray([math.nan if v is None else v for v in values], dtype=np.float64)
+
+        return cls(float(data["origin"]), floats(data["sums"]), floats(data["minimum"]), floats(data["maximum"]))
+
+
+def _nan_as_none(values: np.ndarray) -> list[float | None]:
+    return [None if math.isnan(v) else float(v) for v in values]
+
+
 @dataclass(frozen=True)
 class NumericHistogram:
     feature: str
@@ -77,11 +112,17 @@ class NumericHistogram:
     current_counts: tuple[int, ...]
     reference: SideSummary
     current: SideSummary
+    # Per-bin sums and extremes where the engine gives them (both engines do; hand-made ones may not).
+    reference_bins: BinStats | None = field(default=None, compare=False)
+    current_bins: BinStats | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         bins = len(self.cuts) + 1
         if len(self.reference_counts) != bins or len(self.current_counts) != bins:
             raise ValueError(f"{self.feature}: {len(self.cuts)} cuts need {bins} counts per side")
+        for stats in (self.reference_bins, self.current_bins):
+            if stats is not None and not (len(stats.sums) == len(stats.minimum) == len(stats.maximum) == bins):
+                raise ValueError(f"{self.feature}: per-bin statistics need {bins} entries")
         if any(b <= a for a, b in zip(self.cuts, self.cuts[1:], strict=False)):
             raise ValueError(f"{self.feature}: cuts must be strictly increasing")
 

@@ -91,22 +91,17 @@ def _side_values(f: _Feature, side: str, read: Mapping[str, BinValues], bins: Se
 
 def _total(f: _Feature) -> NumericBounds:
     p = f.pieces
-    refined = np.isin(p.bin, list(f.exact)) if f.exact else np.zeros(len(p.bin), dtype=bool)
-    keep = ~refined
-    with np.errstate(invalid="ignore"):
-        low_parts, high_parts = p.width * p.lower, p.width * p.upper
-    low_parts = np.where(p.lower == 0, 0.0, low_parts)  # 0 * inf width: nothing proven, not NaN
+    open_bins = ~np.isin(p.bins, list(f.exact))
     exact_w = math.fsum(e.wasserstein for e in f.exact.values())
-    low = math.fsum(low_parts[keep]) + exact_w
-    high = math.fsum(np.nan_to_num(high_parts[keep], nan=math.inf)) + exact_w
-    estimate = math.fsum(p.estimate[keep]) + exact_w
-    mean_gap = _mean_gap(f.hist)
-    low = max(low, mean_gap)  # W >= |mean_c - mean_r|, often the better proof for a shifted feature
+    low = math.fsum(p.bin_low[open_bins]) + exact_w
+    high = math.fsum(p.bin_high[open_bins]) + exact_w
+    estimate = math.fsum(p.bin_estimate[open_bins]) + exact_w
+    low = max(low, _mean_gap(f.hist))  # W >= |mean_c - mean_r|, often the better proof for a shifted feature
     estimate = min(max(estimate, low), high)
+    keep = ~np.isin(p.bin, list(f.exact))
     ks_low = max([p.at_cuts, *(e.ks for e in f.exact.values()), *p.upper[keep & p.exact]], default=0.0)
     ks_high = max([ks_low, *p.upper[keep]], default=ks_low)
-    rows = f.rows_read
-    return NumericBounds(estimate, low, high, ks_low, ks_high, len(f.exact), rows, f.note)
+    return NumericBounds(estimate, low, high, ks_low, ks_high, len(f.exact), f.rows_read, f.note)
 
 
 def _mean_gap(hist: NumericHistogram) -> float:
@@ -154,27 +149,22 @@ def _doubt(f: _Feature, target: Target) -> tuple[float, float] | None:
 def _bins_to_read(f: _Feature, w_allowed: float, ks_allowed: float, everything: bool) -> list[int]:
     """The widest bins first, until what is left fits the allowance (every uncertain bin when `everything`)."""
     p = f.pieces
-    open_ = ~p.exact & ~np.isin(p.bin, list(f.exact))
-    if not open_.any():
-        return []
-    with np.errstate(invalid="ignore"):
-        slack = np.nan_to_num(p.width * (p.upper - p.lower), nan=math.inf)
-    slack = np.where(open_, slack, 0.0)
-    bins = np.unique(p.bin[open_])
-    per_bin = np.array([slack[p.bin == b].sum() for b in bins])
-    ks_top = np.array([p.upper[(p.bin == b) & open_].max() for b in bins])
+    done = list(f.exact)
+    slack = np.where(np.isin(p.bins, done), 0.0, p.bin_high - p.bin_low)
+    ks_open = ~p.exact & ~np.isin(p.bin, done)
+    ks_top = np.zeros(len(p.bins))
+    np.maximum.at(ks_top, np.searchsorted(p.bins, p.bin[ks_open]), p.upper[ks_open])
+    uncertain = (slack > 0) | (ks_top > _total(f).ks)
     if everything:
-        return [int(b) for b in bins]
-    b = _total(f)
-    chosen = set(int(x) for x in bins[ks_top > b.ks + ks_allowed])
-    order = np.argsort(-per_bin, kind="stable")
-    remaining = float(per_bin.sum()) - sum(float(per_bin[i]) for i in range(len(bins)) if int(bins[i]) in chosen)
-    for i in order:
-        if remaining <= w_allowed:
+        return [int(b) for b in p.bins[uncertain]]
+    chosen = {int(b) for b in p.bins[ks_top > _total(f).ks + ks_allowed]}
+    remaining = float(slack.sum()) - sum(float(slack[i]) for i, b in enumerate(p.bins) if int(b) in chosen)
+    for i in np.argsort(-slack, kind="stable"):
+        if remaining <= w_allowed or slack[i] <= 0:
             break
-        if int(bins[i]) not in chosen:
-            chosen.add(int(bins[i]))
-            remaining -= float(per_bin[i])
+        if int(p.bins[i]) not in chosen:
+            chosen.add(int(p.bins[i]))
+            remaining -= float(slack[i])
     return sorted(chosen)
 
 
