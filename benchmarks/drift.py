@@ -26,14 +26,16 @@ reports time, peak memory and its verdict per column; against the truth that giv
 - `evidently`: Evidently 0.7.23's `Report([DataDriftPreset()])` on pandas frames. What that version
   does (read in its site-packages: core/datasets.py infer_column_type, legacy/calculations/
   stattests/registry.py _get_default_stattest, data_drift.py get_one_column_drift): float columns are
-  numerical; integer columns with <= 10 distinct values are *categorical* (the 0/1 flags, the capped
-  Poisson), strings categorical. +-inf are replaced by NaN and NaN dropped. With a reference over
-  1000 rows: numerical columns with > 5 distinct values (both sides together) get Wasserstein
-  distance / max(reference std, 0.001), drifted at >= 0.1; numerical columns with <= 5 distinct
-  values and categorical ones get the Jensen-Shannon distance with the *natural* log (scipy's
-  default base) on value frequencies, drifted at >= 0.1 -- which is base-2 JS >= 0.083, so it may
-  flag a categorical column the base-2 truth keeps. (A reference <= 1000 rows: KS, chi-square or
-  Z-test at p < 0.05.)
+  numerical; integer columns with <= 10 distinct values are *categorical* (the zoo's 0/1 flags),
+  strings categorical. +-inf are replaced by NaN and NaN dropped. With a reference over 1000 rows:
+  numerical columns with > 5 distinct values (both sides together) get Wasserstein distance /
+  max(reference std, 0.001), drifted at >= 0.1; numerical columns with <= 5 distinct values (the
+  zoo's near-constant) and categorical ones get the Jensen-Shannon distance with the *natural* log
+  (scipy's default base) on value frequencies, drifted at >= 0.1 -- which is base-2 JS >= 0.120
+  (a natural-log distance is sqrt(ln 2) = 0.83 times the base-2 one), so it can miss a categorical
+  column the base-2 truth calls drifted. On the zoo this is why it misses `flag_drift` and
+  `near_constant_drift`: a frequency distance, not the Wasserstein the truth (and a float or wide
+  integer column) gets. (A reference <= 1000 rows: KS, chi-square or Z-test at p < 0.05.)
 
 Evidently needs pandas<3 (it fails to import beside pandas 3), so it lives in a virtual environment
 of its own; point `--evidently-python` at that interpreter (the other contenders use this one):
