@@ -138,6 +138,10 @@ class DriftRunStore(Protocol):
 
     def latest(self, model: str, env: str) -> dict[str, Any] | None: ...
 
+    def history(self, model: str, env: str, limit: int = 20) -> list[dict[str, Any]]:
+        """The model's last `limit` runs in `env`, newest first, each row in `latest`'s shape
+        (`feature_scores` a dict, {} for a row recorded before scores were)."""
+
 
 class DeploymentCluster(Protocol):
     """apps/v1 Deployments and ReplicaSets as the API serves them (JSON dicts, not client models)."""

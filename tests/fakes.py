@@ -156,6 +156,7 @@ class FakeNotifier:
 class FakeDriftRunStore:
     def __init__(self) -> None:
         self.rows: dict[str, dict[str, Any]] = {}
+        self.history_failure: Exception | None = None  # raised by history(), to test a store that cannot be read
 
     def record(self, row: dict[str, Any]) -> bool:
         created = row["run_key"] not in self.rows
@@ -163,8 +164,14 @@ class FakeDriftRunStore:
         return created
 
     def latest(self, model: str, env: str) -> dict[str, Any] | None:
+        found = self.history(model, env, limit=1)
+        return found[0] if found else None
+
+    def history(self, model: str, env: str, limit: int = 20) -> list[dict[str, Any]]:
+        if self.history_failure is not None:
+            raise self.history_failure
         rows = [r for r in self.rows.values() if (r["model"], r["env"]) == (model, env)]
-        return max(rows, key=lambda r: r["started_at"], default=None)
+        return sorted(rows, key=lambda r: r["started_at"], reverse=True)[:limit]
 
 
 @dataclass

@@ -46,6 +46,9 @@ def parameter_value(kind: str, value: Any) -> Any:
         return datetime.fromisoformat(value)
     if kind == "FLOAT64" and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if kind == "JSON":
+        # The client encodes the Python value itself, with NaN allowed: BigQuery's JSON has none.
+        json.dumps(value, allow_nan=False)
     return value
 
 

@@ -2,8 +2,9 @@
 
 Rows go in with a parameterised MERGE on run_key rather than a streaming insert: insertId
 de-duplication is best effort (the emulator does none), and the MERGE's affected-row count says
-whether this delivery was the first. `latest` returns the row in the shape SqliteDriftRunStore gives
-(ISO timestamps, drifted_features as a list, dataset_drifted as a bool), so both backends compare equal.
+whether this delivery was the first. `latest` and `history` return rows in the shape SqliteDriftRunStore
+gives (ISO timestamps, drifted_features a list, dataset_drifted a bool, feature_scores a dict), so both
+backends compare equal.
 """
 
 from __future__ import annotations
@@ -11,20 +12,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters._bigquery import ensure_partitioned_table, parameter_value, plain_row, run_query, schema_fields
-from shared.adapters.sqlite_drift_runs import SCHEMA_PATH
+from shared.adapters.sqlite_drift_runs import SCHEMA_PATH, public_row
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
 
 DEFAULT_TIMEOUT_S = 30.0
-
-
-def _public_row(row: Any) -> dict[str, Any]:
-    """A result row in the shape SqliteDriftRunStore returns."""
-    out = plain_row(row)
-    out["drifted_features"] = list(out.get("drifted_features") or [])
-    out["dataset_drifted"] = bool(out.get("dataset_drifted"))
-    return out
 
 
 class BigQueryDriftRunStore:
@@ -74,15 +67,21 @@ class BigQueryDriftRunStore:
         return bool(job.num_dml_affected_rows)
 
     def latest(self, model: str, env: str) -> dict[str, Any] | None:
+        found = self.history(model, env, limit=1)
+        return found[0] if found else None
+
+    def history(self, model: str, env: str, limit: int = 20) -> list[dict[str, Any]]:
         from google.cloud import bigquery
 
         columns = ", ".join(f["name"] for f in schema_fields(SCHEMA_PATH))
         _, rows = self._query(
-            f"SELECT {columns} FROM {{table}} WHERE model = @model AND env = @env ORDER BY started_at DESC LIMIT 1",
+            f"SELECT {columns} FROM {{table}} WHERE model = @model AND env = @env"
+            " ORDER BY started_at DESC LIMIT @limit",
             [
                 bigquery.ScalarQueryParameter("model", "STRING", model),
                 bigquery.ScalarQueryParameter("env", "STRING", env),
+                bigquery.ScalarQueryParameter("limit", "INT64", int(limit)),
             ],
-            what=f"latest drift run of {env}/{model}",
+            what=f"last {limit} drift runs of {env}/{model}",
         )
-        return _public_row(rows[0]) if rows else None
+        return [public_row(plain_row(row)) for row in rows]

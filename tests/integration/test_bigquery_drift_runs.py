@@ -1,4 +1,5 @@
-"""BigQueryDriftRunStore on bqemulator: once per run_key, and `latest` exactly as SqliteDriftRunStore gives it."""
+"""BigQueryDriftRunStore on bqemulator: once per run_key, and `latest` / `history` exactly as SqliteDriftRunStore
+gives them."""
 
 from __future__ import annotations
 
@@ -35,6 +36,16 @@ def run(started_at: str, drifted: list[str], *, model: str = "fraud", env: str =
         "dataset_drifted": len(drifted) / 5 >= 0.3,
         "report_uri": f"gs://ml-drift-logs-{env}/{key}.html",
         "summary_uri": f"gs://ml-drift-logs-{env}/{key}.json",
+        "feature_scores": {
+            name: {
+                "value": 0.3 if name in drifted else 0.02,
+                "threshold": 0.1,
+                "method": "js",
+                "drifted": name in drifted,
+            }
+            for name in ("amount", "country", "device<&>\"'")
+        }
+        | {"version": {"value": "inf", "threshold": 0.1, "method": "wasserstein", "drifted": True}},
     }
 
 
@@ -110,3 +121,22 @@ def test_ensure_table_is_idempotent_and_partitioned(
     assert table.clustering_fields == ["model", "env"]
     assert {f.name: f.mode for f in table.schema}["drifted_features"] == "REPEATED"
     assert count(bigquery_client, drift_runs_table_id) == 1
+
+
+def test_history_is_the_last_runs_newest_first_as_sqlite_gives_them(
+    store: BigQueryDriftRunStore, reference: SqliteDriftRunStore
+):
+    # GIVEN four runs of one model recorded out of order, and another env's run, in both stores
+    rows = [run(f"2026-11-{day}T06:00:00+00:00", ["amount"] if day % 2 else []) for day in (19, 21, 18, 20)]
+    rows.append(run("2026-11-22T06:00:00+00:00", [], env="prod"))
+    for row in rows:
+        assert store.record(row) is True
+        assert reference.record(row) is True
+
+    # WHEN the last three are read THEN they are the newest three, with their scores, as SQLite has them
+    history = store.history("fraud", "dev", limit=3)
+    assert history == reference.history("fraud", "dev", limit=3)
+    assert [r["started_at"][:10] for r in history] == ["2026-11-21", "2026-11-20", "2026-11-19"]
+    assert history[0]["feature_scores"]["amount"] == {"value": 0.3, "threshold": 0.1, "method": "js", "drifted": True}
+    assert history[0]["feature_scores"]["version"]["value"] == "inf"
+    assert store.history("fraud", "staging") == []
