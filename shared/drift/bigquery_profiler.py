@@ -44,7 +44,6 @@ import numpy as np
 
 from shared.adapters._bigquery import run_query
 from shared.adapters._gcp_errors import translate_errors
-from shared.drift.bounds import BinValues
 from shared.drift.comparison import categorical_histogram, plan_features
 from shared.drift.duckdb_profiler import (
     DEFAULT_CATEGORY_CAP,
@@ -55,6 +54,7 @@ from shared.drift.duckdb_profiler import (
     ReferenceProfile,
 )
 from shared.drift.histograms import (
+    BinValues,
     CategoricalHistogram,
     NumericHistogram,
     SideSummary,

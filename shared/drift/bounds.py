@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.drift.histograms import BinStats, NumericHistogram, SideSummary
+from shared.drift.histograms import BinStats, BinValues, NumericHistogram, SideSummary
 
 # Relative tolerance when checking from the side's mean that its values sit on the bins' upper edges:
 # a few ulps of rounding by the warehouse's AVG over up to ~1e9 rows; see `values_on_upper_edges`.
@@ -245,14 +245,6 @@ def _integral_of_d(
     with np.errstate(invalid="ignore", over="ignore"):
         by_parts = (stops - ref.origin) * d_stop - (starts - ref.origin) * d_start
         return by_parts - (ref.sums[bin_ids] / n - cur.sums[bin_ids] / m)
-
-
-@dataclass(frozen=True)
-class BinValues:
-    """One side's distinct values inside one bin, ascending, with their counts."""
-
-    values: np.ndarray
-    counts: np.ndarray
 
 
 @dataclass(frozen=True)

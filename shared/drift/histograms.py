@@ -84,6 +84,14 @@ class BinStats:
     minimum: np.ndarray
     maximum: np.ndarray
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BinStats) and self.origin == other.origin and all(
+            np.array_equal(a, b, equal_nan=True)
+            for a, b in ((self.sums, other.sums), (self.minimum, other.minimum), (self.maximum, other.maximum))
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "origin": self.origin,
@@ -98,6 +106,30 @@ class BinStats:
             return np.asarray([math.nan if v is None else v for v in values], dtype=np.float64)
 
         return cls(float(data["origin"]), floats(data["sums"]), floats(data["minimum"]), floats(data["maximum"]))
+
+
+@dataclass(frozen=True, eq=False)
+class BinValues:
+    """One side's distinct values inside one bin, ascending, with their counts."""
+
+    values: np.ndarray
+    counts: np.ndarray
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, BinValues)
+            and np.array_equal(self.values, other.values)
+            and np.array_equal(self.counts, other.counts)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def to_json(self) -> list[list[Any]]:
+        return [self.values.tolist(), self.counts.tolist()]
+
+    @classmethod
+    def from_json(cls, data: Sequence[Sequence[Any]]) -> BinValues:
+        return cls(np.asarray(data[0], dtype=np.float64), np.asarray(data[1], dtype=np.int64))
 
 
 def _nan_as_none(values: np.ndarray) -> list[float | None]:
@@ -115,6 +147,9 @@ class NumericHistogram:
     # Per-bin sums and extremes where the engine gives them (both engines do; hand-made ones may not).
     reference_bins: BinStats | None = field(default=None, compare=False)
     current_bins: BinStats | None = field(default=None, compare=False)
+    # The exact values of some bins (the outermost ones, where the bracket is widest), per side.
+    reference_tails: dict[int, BinValues] = field(default_factory=dict, compare=False)
+    current_tails: dict[int, BinValues] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         bins = len(self.cuts) + 1

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from shared.drift.bounds import BinValues, ExactBin, Pieces, exact_in_bin, pieces, values_on_upper_edges
-from shared.drift.histograms import NumericHistogram
+from shared.drift.bounds import ExactBin, Pieces, exact_in_bin, pieces, values_on_upper_edges
+from shared.drift.histograms import BinStats, BinValues, NumericHistogram, SideSummary
 
 W_ABS_TOLERANCE = 0.005  # normed Wasserstein: half the promised 0.01, so the estimate inside it is within
 W_REL_TOLERANCE = 0.025  # ... or half the promised 5% of the value
@@ -60,33 +60,46 @@ class _Feature:
     note: str = ""
 
     def __post_init__(self) -> None:
-        cuts = np.asarray(self.hist.cuts, dtype=np.float64)
-        ref = np.asarray(self.hist.reference_counts, dtype=np.int64)
-        cur = np.asarray(self.hist.current_counts, dtype=np.int64)
-        # A side whose values provably sit on its bins' upper edges is known per value without a read.
+        hist = self.hist
         self.known = {
-            "reference": _atoms(values_on_upper_edges(cuts, ref, self.hist.reference), ref),
-            "current": _atoms(values_on_upper_edges(cuts, cur, self.hist.current), cur),
+            "reference": _known_bins(hist.cuts, hist.reference_counts, hist.reference, hist.reference_bins)
+            | hist.reference_tails,
+            "current": _known_bins(hist.cuts, hist.current_counts, hist.current, hist.current_bins)
+            | hist.current_tails,
         }
 
     @property
     def discrete(self) -> bool:
-        """A reference cut at its distinct values: counted per value on both sides, to the last bin."""
-        return self.known["reference"] is not None
+        """A reference known per value in every bin (cut at its distinct values): the current is then
+        counted per value too, to the last bin, whatever it adds beyond the reference's range."""
+        return len(self.known["reference"]) == len(self.hist.cuts) + 1
 
 
-def _atoms(edges: np.ndarray | None, counts: np.ndarray) -> dict[int, BinValues] | None:
-    if edges is None:
-        return None
-    return {int(b): BinValues(edges[b : b + 1], counts[b : b + 1]) for b in np.flatnonzero(counts)}
+def _known_bins(
+    cuts: Sequence[float], counts: Sequence[int], summary: SideSummary, stats: BinStats | None
+) -> dict[int, BinValues]:
+    """The bins whose values one side's first pass already tells exactly: empty, or a single value."""
+    counts_ = np.asarray(counts, dtype=np.int64)
+    known = {int(b): _EMPTY for b in np.flatnonzero(counts_ == 0)}
+    if stats is not None:
+        single = (counts_ > 0) & (stats.minimum == stats.maximum)
+        known.update({int(b): BinValues(stats.minimum[b : b + 1], counts_[b : b + 1]) for b in np.flatnonzero(single)})
+        return known
+    # Without per-bin extremes: the whole side, when its values provably sit on the bins' upper edges.
+    edges = values_on_upper_edges(np.asarray(cuts, dtype=np.float64), counts_, summary)
+    if edges is not None:
+        known.update({int(b): BinValues(edges[b : b + 1], counts_[b : b + 1]) for b in np.flatnonzero(counts_)})
+    return known
+
+
+_EMPTY = BinValues(np.empty(0), np.empty(0, dtype=np.int64))
 
 
 def _side_values(f: _Feature, side: str, read: Mapping[str, BinValues], bins: Sequence[int]) -> dict[int, BinValues]:
-    empty = BinValues(np.empty(0), np.empty(0, dtype=np.int64))
     known = f.known[side]
-    if known is not None:
-        return {b: known.get(b, empty) for b in bins}
-    return _split(read.get(f.hist.feature, empty), f.hist.cuts, bins)
+    unknown = [b for b in bins if b not in known]
+    found = _split(read.get(f.hist.feature, _EMPTY), f.hist.cuts, unknown) if unknown else {}
+    return {b: known[b] if b in known else found[b] for b in bins}
 
 
 def _total(f: _Feature) -> NumericBounds:
@@ -206,47 +219,55 @@ def refine(
     features = {
         h.feature: _Feature(h, pieces(h)) for h in histograms if sum(h.reference_counts) and sum(h.current_counts)
     }
+    for f in features.values():  # bins both sides already know: exact at no cost
+        free = [b for b in _bins_to_read(f, 0.0, 0.0, everything=True) if all(b in k for k in f.known.values())]
+        _settle(f, free, {}, {})
     for round_ in range(ROUNDS):
         wanted: dict[str, list[int]] = {}
         for name, f in features.items():
             doubt = _doubt(f, targets[name])
             if doubt is None:
                 continue
+            bins = _bins_to_read(f, *doubt, everything=round_ == ROUNDS - 1)
             readers = {"reference": read_reference, "current": read_current}
-            if any(readers[side] is None for side, known in f.known.items() if known is None):
+            if any(readers[side] is None and any(b not in known for b in bins) for side, known in f.known.items()):
                 f.note = "bracketed: the engine cannot re-read these sources"
                 continue
-            bins = _bins_to_read(f, *doubt, everything=round_ == ROUNDS - 1)
             if bins:
                 wanted[name] = bins
         if not wanted:
             break
         read = {}
         for side, reader in (("reference", read_reference), ("current", read_current)):
-            requests = {
-                name: _ranges(features[name].hist.cuts, bins)
-                for name, bins in wanted.items()
-                if features[name].known[side] is None
-            }
+            requests = {}
+            for name, bins in wanted.items():
+                unknown = [b for b in bins if b not in features[name].known[side]]
+                if unknown:
+                    requests[name] = _ranges(features[name].hist.cuts, unknown)
             read[side] = reader(requests) if requests else {}  # type: ignore[misc]
         for name, bins in wanted.items():
-            f = features[name]
-            ref_bins = _side_values(f, "reference", read["reference"], bins)
-            cur_bins = _side_values(f, "current", read["current"], bins)
-            for b in bins:
-                exact = exact_in_bin(
-                    f.pieces, b, ref_bins[b], cur_bins[b], sum(f.hist.reference_counts), sum(f.hist.current_counts)
-                )
-                if exact is None:
-                    f.note = "bracketed: the data changed between the passes"
-                    continue
-                f.exact[b] = exact
-                f.rows_read += sum(
-                    int(v[b].counts.sum())
-                    for side, v in (("reference", ref_bins), ("current", cur_bins))
-                    if f.known[side] is None
-                )
+            _settle(features[name], bins, read["reference"], read["current"])
     return {name: _total(f) for name, f in features.items()}
+
+
+def _settle(f: _Feature, bins: Sequence[int], ref_read: Mapping[str, BinValues], cur_read: Mapping[str, BinValues]):
+    """Replace the bins' brackets by their exact contributions, from what is known and what was read."""
+    if not bins:
+        return
+    ref_bins = _side_values(f, "reference", ref_read, bins)
+    cur_bins = _side_values(f, "current", cur_read, bins)
+    n, m = sum(f.hist.reference_counts), sum(f.hist.current_counts)
+    for b in bins:
+        exact = exact_in_bin(f.pieces, b, ref_bins[b], cur_bins[b], n, m)
+        if exact is None:
+            f.note = "bracketed: the data changed between the passes"
+            continue
+        f.exact[b] = exact
+        f.rows_read += sum(
+            int(v[b].counts.sum())
+            for side, v in (("reference", ref_bins), ("current", cur_bins))
+            if b not in f.known[side]
+        )
 
 
 def first_pass_bounds(hist: NumericHistogram) -> NumericBounds:

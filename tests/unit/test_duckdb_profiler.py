@@ -141,28 +141,41 @@ def test_a_column_whose_type_changed_is_reported_not_counted(tmp_path, profiler)
     assert profile.histograms == [] and profile.unsupported == {"zip": "BIGINT -> VARCHAR"}
 
 
-def test_cuts_from_a_sample_still_count_every_row_exactly_and_repeat(tmp_path, monkeypatch):
-    # GIVEN a reference far larger than the sample the cuts are taken from
+def test_columns_fetched_in_groups_give_exact_quantile_cuts_and_per_bin_statistics(tmp_path, monkeypatch):
+    # GIVEN a reference with more values than one query may fetch (one column per query then)
     from shared.drift import duckdb_profiler
 
-    monkeypatch.setattr(duckdb_profiler, "SAMPLE_ROWS", 2_000)
+    monkeypatch.setattr(duckdb_profiler, "COLUMN_BUDGET", 50_000)
     rng = np.random.default_rng(11)
-    reference, current = rng.lognormal(0, 1, 60_000), rng.lognormal(0.2, 1, 30_000)
-    ref = write_parquet(tmp_path / "ref.parquet", {"x": reference})
-    cur = write_parquet(tmp_path / "cur.parquet", {"x": current})
+    reference = {"x": rng.lognormal(0, 1, 60_000), "y": rng.normal(5, 2, 60_000)}
+    current = {"x": rng.lognormal(0.2, 1, 30_000), "y": rng.normal(5, 2, 30_000)}
+    ref = write_parquet(tmp_path / "ref.parquet", reference)
+    cur = write_parquet(tmp_path / "cur.parquet", current)
 
     # WHEN two profilers (two runs) profile it
     first, second = (
         DuckDbProfiler(fine_bins=100).profile(ParquetSource((ref,)), ParquetSource((cur,))) for _ in range(2)
     )
 
-    # THEN the counts on the sampled cuts are exact, the summaries are of every row, and the cuts repeat
-    [hist] = first.histograms
-    assert list(hist.reference_counts) == numpy_counts(reference, hist.cuts)
-    assert list(hist.current_counts) == numpy_counts(current, hist.cuts)
-    assert (hist.reference.minimum, hist.reference.maximum) == (reference.min(), reference.max())
-    assert hist.cuts == second.histograms[0].cuts
-    assert max(hist.reference_counts) < 0.03 * len(reference)  # still ~1% per bin: the sample placed them well
+    # THEN the cuts are the reference's exact quantiles, and repeat; counts, sums and extremes per bin are
+    # numpy's on the raw values
+    for hist in first.histograms:
+        values = {"reference": reference[hist.feature], "current": current[hist.feature]}
+        ordered = np.sort(values["reference"])
+        assert hist.cuts == tuple(np.unique(ordered[(np.arange(1, 100) * 60_000) // 100]))
+        for side, counts, stats in (
+            ("reference", hist.reference_counts, hist.reference_bins),
+            ("current", hist.current_counts, hist.current_bins),
+        ):
+            raw = values[side]
+            assert list(counts) == numpy_counts(raw, hist.cuts)
+            index = np.searchsorted(np.asarray(hist.cuts), raw, side="left")
+            sums = np.bincount(index, raw - stats.origin, len(hist.cuts) + 1)
+            np.testing.assert_allclose(stats.sums, sums, rtol=1e-9, atol=1e-9)
+            for b in (0, 50, len(hist.cuts)):
+                inside = raw[index == b]
+                assert (stats.minimum[b], stats.maximum[b]) == (inside.min(), inside.max())
+    assert [h.cuts for h in first.histograms] == [h.cuts for h in second.histograms]
 
 
 def test_thousands_of_categories_all_null_and_constant_columns(tmp_path):

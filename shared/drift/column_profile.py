@@ -1,0 +1,94 @@
+"""One numeric column of one side, sorted in memory: its cuts, per-bin counts and statistics, its tails.
+
+numpy sorts a million doubles in about 20 ms; DuckDB's `histogram(x, cuts)` aggregate took 200 ms for
+the same column, and gave only counts. On a sorted column everything else is nearly free: the cuts are
+exact quantiles (no sampling pass), each bin's count, sum, min and max are slices of the array, and
+the values of the outermost bins (the long tails, where Wasserstein's bracket is widest) are kept
+exactly, per distinct value, up to `TAIL_VALUES` a side.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from shared.drift.histograms import BinStats, BinValues, SideSummary, moments_origin
+
+TAIL_BINS = 8  # outermost bins at each end whose values are kept exactly...
+TAIL_VALUES = 20_000  # ... as long as they hold at most this many values a side (an end)
+
+
+@dataclass(frozen=True)
+class ColumnProfile:
+    counts: tuple[int, ...]
+    bins: BinStats
+    summary: SideSummary
+    tails: dict[int, BinValues]  # bin -> its values, for the outermost bins (see TAIL_BINS)
+
+
+def choose_cuts(ordered: np.ndarray, fine_bins: int, *, integer: bool) -> tuple[float, ...]:
+    """Cuts for a reference column, sorted ascending (NaN and missing values already dropped).
+
+    A column with at most `fine_bins` distinct values is cut after each but the largest (every bin then
+    holds one value: KS and Wasserstein come out exact); integers over a short range at every integer,
+    so that a current value the reference never had still lands on a cut. Else the exact quantiles
+    at k / fine_bins.
+    """
+    n = len(ordered)
+    if n == 0:
+        return ()
+    low, high = float(ordered[0]), float(ordered[-1])
+    if integer and high - low < fine_bins:
+        return tuple(float(v) for v in range(int(low), int(high)))
+    distinct = ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
+    if len(distinct) <= fine_bins:
+        return tuple(float(v) for v in distinct[:-1])
+    at = (np.arange(1, fine_bins, dtype=np.int64) * n) // fine_bins
+    return tuple(float(v) for v in np.unique(ordered[at]))
+
+
+def profile_column(ordered: np.ndarray, rows: int, cuts: tuple[float, ...]) -> ColumnProfile:
+    """Counts, per-bin statistics, summary and tails of a sorted column on `cuts` ((c_i, c_i+1] bins)."""
+    cut_array = np.asarray(cuts, dtype=np.float64)
+    bins = len(cuts) + 1
+    ends = np.searchsorted(ordered, cut_array, side="right")
+    starts = np.concatenate(([0], ends))
+    stops = np.concatenate((ends, [len(ordered)]))
+    counts = stops - starts
+    occupied = counts > 0
+    origin = moments_origin(cuts)
+    centred = ordered - origin
+    sums = np.zeros(bins)
+    if occupied.any():
+        # reduceat over the occupied bins only: each then ends where the next occupied one starts.
+        sums[occupied] = np.add.reduceat(centred, starts[occupied])
+    minimum = np.full(bins, np.nan)
+    maximum = np.full(bins, np.nan)
+    minimum[occupied] = ordered[starts[occupied]]
+    maximum[occupied] = ordered[stops[occupied] - 1]
+    summary = _summary(ordered, centred, rows, origin)
+    tails: dict[int, BinValues] = {}
+    for order in (range(bins), range(bins - 1, -1, -1)):
+        kept = 0
+        for b in list(order)[:TAIL_BINS]:
+            if kept + counts[b] > TAIL_VALUES:
+                break
+            kept += int(counts[b])
+            values, found = np.unique(ordered[starts[b] : stops[b]], return_counts=True)
+            tails[b] = BinValues(values, found.astype(np.int64))
+    return ColumnProfile(tuple(int(c) for c in counts), BinStats(origin, sums, minimum, maximum), summary, tails)
+
+
+def _summary(ordered: np.ndarray, centred: np.ndarray, rows: int, origin: float) -> SideSummary:
+    n = len(ordered)
+    if n == 0:
+        return SideSummary(rows, rows, None, None, None, None)
+    first = float(np.mean(centred))
+    low, high = float(ordered[0]), float(ordered[-1])
+    with np.errstate(over="ignore", invalid="ignore"):
+        # Deviations from the mean itself: no cancellation however far the origin is (the current side).
+        std = 0.0 if low == high else float(np.sqrt(np.mean(np.square(centred - first))))
+    std = std if math.isfinite(std) else math.inf
+    return SideSummary(rows, rows - n, low, high, origin + first, std, origin, first)
