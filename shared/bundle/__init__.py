@@ -33,8 +33,8 @@ from shared.manifest import REPO_ROOT, FunctionSpec
 
 __all__ = ["Bundle", "BundleError", "build_bundle", "resolve", "write_zip"]
 
-# Data files the bundled packages read at run time (pyproject's package-data).
-PACKAGE_DATA = {"shared": ["schemas/*.json"]}
+# Data files the bundled packages read at run time (pyproject's package-data), by package: bundled with it.
+PACKAGE_DATA = {"shared": ["schemas/*.json"], "shared.drift": ["templates/*"]}
 # Lambda's runtime: what `pip install --target` fetches wheels for, whatever machine builds the bundle.
 LAMBDA_WHEELS = ["--platform", "manylinux2014_x86_64", "--implementation", "cp", "--python-version", "3.11"]
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # a fixed timestamp: the same files make the same zip, byte for byte
@@ -96,7 +96,8 @@ def build_bundle(spec: FunctionSpec, out_dir: Path, *, vendor: bool = True, root
     files = dict(resolved.plan.modules)
     for package, patterns in PACKAGE_DATA.items():
         if package in files:
-            files |= {str(p): p for pattern in patterns for p in sorted((root / package).glob(pattern))}
+            folder = root.joinpath(*package.split("."))
+            files |= {str(p): p for pattern in patterns for p in sorted(folder.glob(pattern))}
     for path in files.values():
         target = directory / path.relative_to(root)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -5,22 +5,28 @@ writes them to storage. The HTML carries no JavaScript and references nothing ou
 inline style sheet, inline SVG charts, system fonts), so it opens the same from a bucket, a mail
 attachment or an offline laptop, and it stays small: about 190 KB for 25 features, where a report
 that ships a charting bundle weighs 5 MB whatever the data (users reported 600 MB ones).
+
+The markup is a Jinja2 template (`templates/report.html.j2`) with autoescaping on: this module hands
+it plain text and numbers (chart geometry included), never markup, so every string that comes from
+data or configuration (model, feature and category names, sources, run keys, `<0.0001`) is escaped
+by the engine, not by each place that writes one.
 """
 
 from __future__ import annotations
 
-import html
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from shared.drift.detect import DriftResult
 from shared.drift.histograms import OTHER, CategoricalHistogram, NumericHistogram
+from shared.drift.history import PastRun
 from shared.drift.statistics import (
     COARSE_BINS,
     DEFAULT_METHODS,
@@ -31,10 +37,21 @@ from shared.drift.statistics import (
     coarse_bins,
 )
 
+if TYPE_CHECKING:
+    import jinja2
+
 Histogram = NumericHistogram | CategoricalHistogram
 
 _NONE = "\N{EN DASH}"  # a statistic that does not apply
 TOP_CATEGORIES = 20  # categories charted per feature, by reference count; the rest pooled in one row
+P_FLOOR = 1e-12  # p-values are charted as -log10(p), this small and smaller at the top
+_METHOD_NAMES = {
+    "wasserstein": "Wasserstein/std",
+    "psi": "PSI",
+    "js": "JS distance",
+    "ks": "KS p-value",
+    "chi2": "chi-square p-value",
+}
 
 
 @dataclass(frozen=True)
@@ -48,6 +65,9 @@ class ReportContext:
     reference: str  # the sources in words: "gs://b/ref/*.parquet", "table x, 2026-11-20T00:00 to ..."
     current: str
     drift_share: float | None = None  # the dataset's drifted-share threshold, when the caller knows it
+    # The model's earlier runs, oldest first (`history.past_runs`); () when there are none, None when
+    # they were not read (the report then says so and charts no history).
+    history: tuple[PastRun, ...] | None = None
 
 
 # -- JSON -----------------------------------------------------------------------------------------
@@ -62,7 +82,8 @@ def render_json(
     error is inf) are written as the strings "inf", "-inf" and "nan": JSON has no such numbers, and a
     string keeps what null would lose. Every `FeatureDrift` field is there, in `result.features` order
     (most drifted first), plus a `ks_note` per numeric feature saying whether its KS is exact; given
-    the histograms, the note names how many bins a bounded KS was computed on.
+    the histograms, the note names how many bins a bounded KS was computed on. `history` is each
+    feature's value over the earlier runs and this one (see `history_table`), null when not read.
     """
     statuses = Counter(f.status for f in result.features)
     features = []
@@ -93,8 +114,46 @@ def render_json(
         "js_base": JS_BASE,
         "non_finite_numbers": 'written as the strings "inf", "-inf", "nan"',
         "features": features,
+        "history": history_table(context, result),
     }
     return _strict(summary)
+
+
+def history_table(context: ReportContext, result: DriftResult) -> dict[str, Any] | None:
+    """Each feature's value per run, as one compact table: `runs` and `started_at` are the columns
+    (the earlier runs oldest first, this run last), `features` the rows. A run that scored the feature
+    with another method (its number means something else) or did not score it has null there."""
+    if context.history is None:
+        return None
+    runs = context.history
+    features = {}
+    for f in result.features:
+        method, threshold = _series_method(f, runs)
+        if method is None:
+            continue
+        past = [run.scores.get(f.feature) for run in runs]
+        past = [s if s is not None and s.method == method else None for s in past]
+        values = [s.value if s else None for s in past]
+        drifted = [s.drifted if s else None for s in past]
+        values.append(f.value if f.method == method else None)
+        drifted.append(f.drifted if f.value is not None and f.method == method else None)
+        features[f.feature] = {"method": method, "threshold": threshold, "values": values, "drifted": drifted}
+    return {
+        "runs": [run.run_key for run in runs] + [context.run_key],
+        "started_at": [run.started_at for run in runs] + [context.generated_at.isoformat()],
+        "features": features,
+    }
+
+
+def _series_method(f: FeatureDrift, runs: Sequence[PastRun]) -> tuple[str | None, float | None]:
+    """The method (and threshold) a feature's history is charted in: this run's, else its latest run's."""
+    if f.method and f.value is not None:
+        return f.method, f.threshold
+    for run in reversed(runs):
+        score = run.scores.get(f.feature)
+        if score is not None and score.method:
+            return score.method, score.threshold
+    return None, None
 
 
 def ks_note(feature: FeatureDrift, hist: Histogram | None = None) -> str | None:
@@ -119,11 +178,7 @@ def _strict(value: Any) -> Any:
     return value
 
 
-# -- formatting -----------------------------------------------------------------------------------
-
-
-def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+# -- formatting: plain text, the template escapes it -----------------------------------------------
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -173,6 +228,15 @@ def _when(moment: datetime) -> str:
     return moment.isoformat(sep=" ", timespec="seconds")
 
 
+def _short_when(iso: str) -> str:
+    """A run's start as the sparkline's axis shows it ('2026-11-20 06:00'); the text as is if unparsable."""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
 def _method_text(kind: str | None, method: str | None, threshold: float | None) -> str:
     t = _fmt(threshold)
     return {
@@ -182,6 +246,10 @@ def _method_text(kind: str | None, method: str | None, threshold: float | None) 
         "ks": f"Kolmogorov-Smirnov p-value < {t}",
         "chi2": f"chi-square p-value < {t}",
     }.get(method or "", f"{method} at {t}")
+
+
+def _value_text(method: str | None, value: float) -> str:
+    return f"p {_p(value)}" if method in P_VALUE_METHODS else _stat(value)
 
 
 def _value_vs_threshold(f: FeatureDrift) -> str:
@@ -194,120 +262,123 @@ def _value_vs_threshold(f: FeatureDrift) -> str:
     return f"{_stat(f.value)} {sign} {_fmt(f.threshold)}"
 
 
-def _ks_cell(f: FeatureDrift) -> str:
+class Cell(NamedTuple):
+    """A value as the template shows it: `text`, then `q` smaller and grey; `warn` in red; `title` on hover."""
+
+    text: str
+    q: str = ""
+    warn: bool = False
+    title: str = ""
+    note: str = ""  # a second line, small
+
+
+_EMPTY = Cell(_NONE)
+
+
+def _ks_cell(f: FeatureDrift) -> Cell:
     if f.ks is None:
-        return _NONE
-    if f.ks_exact:
-        return f'{_stat(f.ks)} <span class="q">exact</span>'
-    return f'{_stat(f.ks)} <span class="q">≤ {_stat(f.ks_upper_bound)}</span>'
+        return _EMPTY
+    return Cell(_stat(f.ks), "exact" if f.ks_exact else f"≤ {_stat(f.ks_upper_bound)}")
 
 
-def _p_cell(f: FeatureDrift) -> str:
+def _p_cell(f: FeatureDrift) -> Cell:
     if f.ks_p_value is not None:
-        return f'<span title="Kolmogorov-Smirnov p-value">{_p(f.ks_p_value)}</span>'
+        return Cell(_p(f.ks_p_value), title="Kolmogorov-Smirnov p-value")
     if f.chi2_p_value is not None:
-        return f'<span title="chi-square p-value">{_p(f.chi2_p_value)} <span class="q">χ²</span></span>'
-    return _NONE
+        return Cell(_p(f.chi2_p_value), "χ²", title="chi-square p-value")
+    return _EMPTY
 
 
-def _wasserstein_cell(f: FeatureDrift) -> str:
+def _wasserstein_cell(f: FeatureDrift, *, short: bool = False) -> Cell:
+    """The value, then what is proven about it: the bracket the exact value lies in (`exact` when the
+    bracket is a point), or, from an engine that gives no bracket, its error bound."""
     if f.wasserstein is None:
-        return _NONE
+        return _EMPTY
+    low, high = getattr(f, "wasserstein_low", None), getattr(f, "wasserstein_high", None)
+    if low is not None and high is not None:
+        if low == high:
+            return Cell(_stat(f.wasserstein), "exact")
+        bracket = _bracket(low, high)
+        return Cell(
+            _stat(f.wasserstein), bracket if short else f"in {bracket}", title="the exact value lies in [low, high]"
+        )
     if f.wasserstein_error is None:
-        return _stat(f.wasserstein)
-    return f'{_stat(f.wasserstein)} <span class="q">± {_stat(f.wasserstein_error)}</span>'
+        return Cell(_stat(f.wasserstein))
+    return Cell(_stat(f.wasserstein), f"± {_stat(f.wasserstein_error)}")
 
 
-def _missing_cell(f: FeatureDrift) -> str:
+def _bracket(low: float, high: float) -> str:
+    """[low, high] with the digits it takes to tell them apart (0.0501 and 0.0504 both read 0.050)."""
+    shown = (_stat(low), _stat(high))
+    for digits in (4, 5, 6, 7):
+        if shown[0] != shown[1]:
+            break
+        shown = (_fmt(low, digits), _fmt(high, digits))
+    return f"[{shown[0]}, {shown[1]}]"
+
+
+def _missing_cell(f: FeatureDrift) -> Cell:
     if f.reference_missing_share is None and f.current_missing_share is None:
-        return _NONE
+        return _EMPTY
     text = f"{_pct(f.reference_missing_share)} → {_pct(f.current_missing_share)}"
-    return f'<b class="warn">{text}</b>' if f.missing_change and abs(f.missing_change) >= 0.05 else text
+    return Cell(text, warn=bool(f.missing_change and abs(f.missing_change) >= 0.05))
 
 
-def _unseen_cell(f: FeatureDrift) -> str:
+def _unseen_cell(f: FeatureDrift) -> Cell:
     if f.unseen_categories is None:
-        return _NONE
+        return _EMPTY
     if not f.unseen_categories:
-        return "0"
-    return f'<b class="warn">{f.unseen_categories} ({_pct(f.unseen_share)})</b>'
+        return Cell("0")
+    return Cell(f"{f.unseen_categories} ({_pct(f.unseen_share)})", warn=True)
 
 
-def _badge(f: FeatureDrift) -> str:
+def _badge(f: FeatureDrift) -> tuple[str, str]:
+    """(css class, text)."""
     if f.drifted:
-        return '<span class="b bd">drifted</span>'
+        return "bd", "drifted"
     if f.counted:
-        return '<span class="b bo">no</span>'
-    return '<span class="b bn">not judged</span>'
+        return "bo", "no"
+    return "bn", "not judged"
 
 
 # -- HTML -----------------------------------------------------------------------------------------
 
-_STYLE = """
-*{box-sizing:border-box}
-body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
-color:#1f2328;background:#f6f7f9}
-main{max-width:1240px;margin:0 auto;padding:24px 28px 48px}
-h1{font-size:24px;margin:0 0 14px}h2{font-size:18px;margin:30px 0 10px}
-h3{font-size:16px;margin:0;word-break:break-all}
-a{color:#0b5cad;text-decoration:none}a:hover{text-decoration:underline}
-.verdict{border-radius:8px;padding:14px 18px;margin:0 0 16px;color:#fff}
-.verdict strong{font-size:22px;letter-spacing:.02em;display:block}
-.verdict.drift{background:#b42318}.verdict.ok{background:#1a7f37}.verdict.none{background:#57606a}
-.verdict.some{background:#9a6700}
-.card{background:#fff;border:1px solid #d8dee4;border-radius:8px;padding:14px 18px;margin:0 0 14px}
-.meta{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0}
-.meta dt{color:#57606a}.meta dd{margin:0;word-break:break-all}
-.note{color:#424a53;font-size:13px}.note ul{margin:6px 0;padding-left:20px}
-table{border-collapse:collapse;width:100%;background:#fff;font-size:13px}
-th,td{padding:5px 7px;border-bottom:1px solid #e4e8ec;text-align:left;vertical-align:top}
-th{background:#eef1f4;font-weight:600;vertical-align:bottom}th.n{text-align:right}th .q{white-space:nowrap}
-td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-td.f{max-width:230px;word-break:break-all;font-weight:600}
-tr.dr td{background:#fff4f2}td.detail{color:#57606a;font-style:italic}
-.q{color:#6e7781;font-size:11px}.warn{color:#b42318;font-weight:600}
-.b{display:inline-block;border-radius:10px;padding:0 8px;font-size:12px;font-weight:600;white-space:nowrap}
-.bd{background:#b42318;color:#fff}.bo{background:#dafbe1;color:#1a7f37}.bn{background:#eaeef2;color:#57606a}
-.tw{overflow-x:auto;border:1px solid #d8dee4;border-radius:8px}
-section.feat{background:#fff;border:1px solid #d8dee4;border-radius:8px;padding:14px 18px;margin:14px 0}
-section.feat.drifted{border-left:5px solid #b42318}
-.fh{display:flex;gap:10px;align-items:center;flex-wrap:wrap;margin-bottom:8px}
-.fh .top{margin-left:auto;font-size:12px}
-.fb{display:flex;gap:22px;flex-wrap:wrap}.chart{flex:1 1 640px;min-width:0}
-svg{width:100%;max-width:860px;height:auto;font:11px system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif}
-.stats{flex:0 0 300px;align-self:flex-start;display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;
-margin:0;font-size:13px}
-.stats dt{color:#57606a}.stats dd{margin:0;font-variant-numeric:tabular-nums}
-.legend{font-size:12px;color:#424a53;margin:0 0 4px}
-.sw{display:inline-block;width:11px;height:11px;border-radius:2px;margin:0 4px -1px 10px}
-.sw.r,.r{fill:#4c78a8;background:#4c78a8}.sw.c,.c{fill:#f58518;background:#f58518}
-.sw.u,.u{fill:#b279a2;background:#b279a2}
-.g{stroke:#e4e8ec}.ax{stroke:#8c959f}.t{fill:#57606a}.tl{fill:#1f2328}
-"""
+
+@cache
+def _templates() -> jinja2.Environment:
+    """Built on first use: only a run that writes a report compiles the template (a few ms, once)."""
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("shared.drift", "templates"),
+        autoescape=True,  # every template, whatever its name: nothing reaches the page unescaped
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
 
 
 def render_html(context: ReportContext, result: DriftResult, histograms: Mapping[str, Histogram]) -> str:
     """The report as one HTML document: summary, feature table, one section per feature with its chart.
 
-    Every string that comes from data or configuration (model, feature and category names, sources)
-    is escaped; anchors are by position (`#f-3`), never by name.
+    Anchors are by position (`#f-3`), never by name.
     """
-    title = f"Drift report: {context.model} ({context.env})"
-    parts = [
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body><main>",
-        f"<h1>{_e(title)}</h1>",
-        _summary(context, result),
-        _table(result),
-        '<h2 id="details">Features in detail</h2>',
-    ]
-    parts.extend(_section(i, f, histograms.get(f.feature)) for i, f in enumerate(result.features))
-    parts.append("</main></body></html>\n")
-    return "\n".join(parts)
+    history = context.history
+    return (
+        _templates()
+        .get_template("report.html.j2")
+        .render(
+            title=f"Drift report: {context.model} ({context.env})",
+            summary=_summary(context, result),
+            methods=_methods(result, context.drift_share),
+            head=_HEAD,
+            features=[_feature(i, f, histograms.get(f.feature), history) for i, f in enumerate(result.features)],
+        )
+    )
 
 
-def _summary(context: ReportContext, result: DriftResult) -> str:
+def _summary(context: ReportContext, result: DriftResult) -> dict[str, Any]:
     judged = [f for f in result.features if f.counted]
     drifted = [f for f in result.features if f.drifted]
     threshold = context.drift_share
@@ -326,48 +397,46 @@ def _summary(context: ReportContext, result: DriftResult) -> str:
     kinds = Counter(f.kind for f in result.features if f.kind)
     status_text = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in statuses.most_common())
     kind_text = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
-    names = ", ".join(_e(f.feature) for f in drifted[:12]) + (", …" if len(drifted) > 12 else "")
-    rows = [
-        ("Reference", f"{_rows(result.reference_rows)} rows · {_e(context.reference)}"),
-        ("Current", f"{_rows(result.current_rows)} rows · {_e(context.current)}"),
-        ("Features", f"{len(result.features)} ({kind_text or 'none'}) · {status_text or 'none'}"),
+    rows: list[tuple[str, str, bool]] = [  # (label, text, as code)
+        ("Reference", f"{_rows(result.reference_rows)} rows · {context.reference}", False),
+        ("Current", f"{_rows(result.current_rows)} rows · {context.current}", False),
+        ("Features", f"{len(result.features)} ({kind_text or 'none'}) · {status_text or 'none'}", False),
     ]
     if drifted:
-        rows.append(("Drifted", names))
+        names = ", ".join(f.feature for f in drifted[:12]) + (", …" if len(drifted) > 12 else "")
+        rows.append(("Drifted", names, False))
     if result.unsupported:
-        skipped = ", ".join(f"{_e(name)} ({_e(kind)})" for name, kind in result.unsupported.items())
-        rows.append(("Not analysed", f"unsupported column types: {skipped}"))
-    rows += [("Generated", _e(_when(context.generated_at))), ("Run key", f"<code>{_e(context.run_key)}</code>")]
-    meta = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
-    return (
-        f'<div class="verdict {kind}"><strong>{verdict}</strong>{_e(why)}</div>'
-        f'<div class="card"><dl class="meta">{meta}</dl></div>'
-        f'<div class="card note">{_methods_note(result, threshold)}</div>'
-    )
+        skipped = ", ".join(f"{name} ({kind})" for name, kind in result.unsupported.items())
+        rows.append(("Not analysed", f"unsupported column types: {skipped}", False))
+    if context.history is None:
+        rows.append(("Earlier runs", "not available: no history is charted", False))
+    elif context.history:
+        first, last = context.history[0].started_at, context.history[-1].started_at
+        span = f"{_short_when(first)} to {_short_when(last)}" if len(context.history) > 1 else _short_when(first)
+        runs = f"{len(context.history)} run{'s' * (len(context.history) != 1)}"
+        rows.append(("Earlier runs", f"{runs}, {span}, charted for each feature", False))
+    else:
+        rows.append(("Earlier runs", "none recorded: this is the first", False))
+    rows += [("Generated", _when(context.generated_at), False), ("Run key", context.run_key, True)]
+    return {"kind": kind, "verdict": verdict, "why": why, "rows": rows}
 
 
-def _methods_note(result: DriftResult, threshold: float | None) -> str:
+def _methods(result: DriftResult, threshold: float | None) -> dict[str, Any]:
     used = Counter((f.kind, f.method, f.threshold) for f in result.features if f.kind and f.method)
-    items = "".join(
-        f"<li>{_e(kind)}: {_e(_method_text(kind, method, t))} <span class='q'>({n} feature{'s' * (n != 1)})</span></li>"
+    items = [
+        (kind, _method_text(kind, method, t), n)
         for (kind, method, t), n in sorted(used.items(), key=lambda item: (item[0][0], -item[1]))
-    )
+    ]
     num_method, num_t = DEFAULT_METHODS["numeric"]
     cat_method, cat_t = DEFAULT_METHODS["categorical"]
-    share = f" reaches {_pct(threshold)}" if threshold is not None else " reaches the threshold"
-    return (
-        "<strong>Methods.</strong> A feature drifts when its method's value crosses its threshold:"
-        f"<ul>{items or '<li>no feature was judged</li>'}</ul>"
-        f"Defaults: numeric {_e(_method_text('numeric', num_method, num_t))} (Evidently's default for large"
-        " references: in units of the reference's spread); categorical"
-        f" {_e(_method_text('categorical', cat_method, cat_t))}. The Jensen-Shannon distance here uses log base"
-        f" {JS_BASE} (range 0 to 1), as NannyML does; Evidently uses natural log, where the same data score"
-        " about 17% lower (0.1 in natural log is 0.12 in base 2). Numeric PSI and JS use"
-        f" {COARSE_BINS} reference-quantile bins. KS and Wasserstein are computed from fine bins: KS shows"
-        " <em>exact</em> or the upper bound of the interval holding the true value; Wasserstein shows ± its"
-        f" error bound. The dataset drifts when the share of drifted features among those judged{share};"
-        " features missing a column, empty, all missing or constant and unchanged are not judged."
-    )
+    return {
+        "used": items,
+        "numeric_default": _method_text("numeric", num_method, num_t),
+        "categorical_default": _method_text("categorical", cat_method, cat_t),
+        "js_base": JS_BASE,
+        "coarse_bins": COARSE_BINS,
+        "share": f" reaches {_pct(threshold)}" if threshold is not None else " reaches the threshold",
+    }
 
 
 _HEAD = (  # (column, a second line under it)
@@ -376,53 +445,21 @@ _HEAD = (  # (column, a second line under it)
     ("status", ""),
     ("drifted", ""),
     ("method", ""),
-    ("value", "vs threshold"),
+    ("value", "vs threshold"),  # and, given the history, the value's trend under it
     ("PSI", ""),
     ("JS", f"base {JS_BASE}"),
     ("KS", "≤ bound"),
     ("p-value", "KS or χ²"),
-    ("Wasserstein", "/std ± error"),
+    ("Wasserstein", "/std, bounds"),
     ("missing", "ref → cur"),
     ("unseen", "categories"),
 )
 
 
-def _table(result: DriftResult) -> str:
-    head = "".join(
-        f"<th{' class=n' if i >= 5 else ''}>{_e(h)}{f'<br><span class=q>{_e(sub)}</span>' if sub else ''}</th>"
-        for i, (h, sub) in enumerate(_HEAD)
-    )
-    body = []
-    for i, f in enumerate(result.features):
-        cells = [
-            f'<td class="f"><a href="#f-{i}">{_e(f.feature)}</a></td>',
-            f"<td>{_e(f.kind or _NONE)}</td>",
-            f"<td>{_e(f.status.replace('_', ' '))}</td>",
-            f"<td>{_badge(f)}</td>",
-        ]
-        if f.status == "ok":
-            cells += [
-                f"<td>{_e(f.method or _NONE)}</td>",
-                f'<td class="n">{_e(_value_vs_threshold(f))}</td>',
-                f'<td class="n">{_stat(f.psi)}</td>',
-                f'<td class="n">{_stat(f.js)}</td>',
-                f'<td class="n">{_ks_cell(f)}</td>',
-                f'<td class="n">{_p_cell(f)}</td>',
-                f'<td class="n">{_wasserstein_cell(f)}</td>',
-                f'<td class="n">{_missing_cell(f)}</td>',
-                f'<td class="n">{_unseen_cell(f)}</td>',
-            ]
-        else:
-            cells.append(f'<td colspan="{len(_HEAD) - 4}" class="detail">{_e(f.detail or f.status)}</td>')
-        body.append(f"<tr{' class=dr' if f.drifted else ''}>{''.join(cells)}</tr>")
-    return (
-        '<h2 id="features">Features, most drifted first</h2>'
-        f'<div class="tw"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
-    )
-
-
-def _section(index: int, f: FeatureDrift, hist: Histogram | None) -> str:
-    chart, why_not = "", ""
+def _feature(index: int, f: FeatureDrift, hist: Histogram | None, history: Sequence[PastRun] | None) -> dict:
+    """What the table row and the section show of one feature."""
+    why_not = ""
+    chart: dict[str, Any] | None = None
     if hist is None:
         why_not = f.detail or "no histogram for this feature"
     elif sum(hist.reference_counts) == 0 or (
@@ -433,53 +470,75 @@ def _section(index: int, f: FeatureDrift, hist: Histogram | None) -> str:
         chart = _numeric_chart(hist)
     else:
         chart = _categorical_chart(hist)
-    if why_not:
-        chart = f'<p class="note">No chart: {_e(why_not)}.</p>'
-    status = "" if f.status == "ok" else f'<span class="q">{_e(f.status.replace("_", " "))}</span>'
-    detail = f'<p class="note">{_e(f.detail)}</p>' if f.detail and not why_not else ""
-    return (
-        f'<section class="feat{" drifted" if f.drifted else ""}" id="f-{index}">'
-        f'<div class="fh"><h3>{_e(f.feature)}</h3>{_badge(f)}<span class="q">{_e(f.kind or "")}</span>{status}'
-        f'<a class="top" href="#features">↑ table</a></div>{detail}'
-        f'<div class="fb"><div class="chart">{chart}</div><dl class="stats">{_stats(f, hist)}</dl></div></section>'
-    )
+    resolution = getattr(f, "resolution", None)
+    how = getattr(f, "resolution_detail", None) or ""
+    trend = _trend(f, history, small=False) if history else None
+    return {
+        "index": index,
+        "name": f.feature,
+        "kind": f.kind,
+        "status": f.status.replace("_", " "),
+        "ok": f.status == "ok",
+        "drifted": f.drifted,
+        "badge": _badge(f),
+        "detail": f.detail or f.status,
+        "note": f.detail if f.detail and not why_not else "",
+        "how": how,
+        "how_warn": resolution == "estimate",  # the bracket straddles the threshold: the verdict is a best guess
+        "cells": [
+            Cell(f.method or _NONE),
+            Cell(_value_vs_threshold(f)),
+            Cell(_stat(f.psi)),
+            Cell(_stat(f.js)),
+            _ks_cell(f),
+            _p_cell(f),
+            _wasserstein_cell(f, short=True),
+            _missing_cell(f),
+            _unseen_cell(f),
+        ],
+        "chart": chart,
+        "why_not": why_not,
+        "stats": _stats(f, hist),
+        "trend": _trend(f, history, small=True) if trend else None,  # the table's thumbnail
+        "history": trend,
+        # Earlier runs exist, none scored this feature with its method: the section says so.
+        "no_history": trend is None and bool(history) and f.value is not None,
+    }
 
 
-def _stats(f: FeatureDrift, hist: Histogram | None) -> str:
-    rows: list[tuple[str, str]] = []
+def _stats(f: FeatureDrift, hist: Histogram | None) -> list[tuple[str, Cell]]:
+    rows: list[tuple[str, Cell]] = []
     if f.method:
-        rows.append(("method", _e(_method_text(f.kind, f.method, f.threshold))))
+        rows.append(("method", Cell(_method_text(f.kind, f.method, f.threshold))))
     if f.value is not None:
-        rows.append(("value", _e(_value_vs_threshold(f))))
+        rows.append(("value", Cell(_value_vs_threshold(f))))
     if f.reference_rows is not None or f.current_rows is not None:
-        rows.append(("rows", f"{_rows(f.reference_rows)} → {_rows(f.current_rows)}"))
+        rows.append(("rows", Cell(f"{_rows(f.reference_rows)} → {_rows(f.current_rows)}")))
     if f.reference_missing_share is not None or f.current_missing_share is not None:
         rows.append(("missing", _missing_cell(f)))
     if isinstance(hist, NumericHistogram):
         for name in ("mean", "std", "minimum", "maximum"):
             before, after = getattr(hist.reference, name), getattr(hist.current, name)
             if before is not None or after is not None:
-                rows.append((name.replace("imum", ""), f"{_fmt(before, 4)} → {_fmt(after, 4)}"))
+                rows.append((name.replace("imum", ""), Cell(f"{_fmt(before, 4)} → {_fmt(after, 4)}")))
     if f.psi is not None:
-        rows.append(("PSI", _stat(f.psi)))
+        rows.append(("PSI", Cell(_stat(f.psi))))
     if f.js is not None:
-        rows.append((f"JS (base {JS_BASE})", _stat(f.js)))
+        rows.append((f"JS (base {JS_BASE})", Cell(_stat(f.js))))
     if f.ks is not None:
-        rows.append(("KS", f"{_ks_cell(f)}<br><span class='q'>{_e(ks_note(f, hist))}</span>"))
-        rows.append(("KS p-value", _p(f.ks_p_value)))
+        rows.append(("KS", _ks_cell(f)._replace(note=ks_note(f, hist) or "")))
+        rows.append(("KS p-value", Cell(_p(f.ks_p_value))))
     if f.wasserstein is not None:
         rows.append(("Wasserstein/std", _wasserstein_cell(f)))
     if f.chi2 is not None:
-        rows.append(("chi-square", f"{_fmt(f.chi2, 4)} <span class='q'>df {f.chi2_df}</span>"))
-        rows.append(("chi-square p", _p(f.chi2_p_value)))
+        rows.append(("chi-square", Cell(_fmt(f.chi2, 4), f"df {f.chi2_df}")))
+        rows.append(("chi-square p", Cell(_p(f.chi2_p_value))))
     if f.unseen_categories is not None:
         rows.append(("unseen", _unseen_cell(f)))
-    return "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
+    return rows
 
 
-# -- charts (inline SVG) --------------------------------------------------------------------------
-
-_LEGEND = '<div class="legend"><span class="sw r"></span>reference<span class="sw c"></span>current{extra}</div>'
+# -- charts (inline SVG): geometry here, markup in the template ---------------------------------------
 
 
 def _ticks(value: float, most: int = 5) -> list[float]:
@@ -511,7 +570,12 @@ def _coarse_edges(hist: NumericHistogram, ref: np.ndarray, cur: np.ndarray) -> l
     return [low, *(min(max(v, low), high) for v in inner), high]
 
 
-def _numeric_chart(hist: NumericHistogram) -> str:
+def _n(value: float) -> str:
+    """A coordinate in the SVG."""
+    return f"{value:.1f}"
+
+
+def _numeric_chart(hist: NumericHistogram) -> dict[str, Any]:
     ref, cur = coarse_bins(hist)
     if len(ref) == 1:  # one bin holds every value (a constant, a narrow integer range): bars would say nothing
         sides = []
@@ -519,7 +583,7 @@ def _numeric_chart(hist: NumericHistogram) -> str:
             low, high = summary.minimum, summary.maximum
             value = f"always {_fmt(low, 6)}" if low == high else f"from {_fmt(low, 6)} to {_fmt(high, 6)}"
             sides.append(f"{name} {value}")
-        return f'<p class="note">One bin holds every value: {"; ".join(sides)}.</p>'
+        return {"type": "note", "text": f"One bin holds every value: {'; '.join(sides)}."}
     edges = _coarse_edges(hist, ref, cur)
     ref_share, cur_share = ref / ref.sum(), cur / cur.sum()
     width, height, left, right, top, bottom = 720, 230, 46, 14, 12, 48
@@ -527,14 +591,11 @@ def _numeric_chart(hist: NumericHistogram) -> str:
     ticks = _ticks(float(max(ref_share.max(), cur_share.max())))
     y_top = ticks[-1]
     slot = plot_w / len(ref)
-    out = [
-        f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img"'
-        f' aria-label="{_e(hist.feature)}: share of values per bin, reference vs current">'
-    ]
+    grid = []
     for tick in ticks:
         y = top + plot_h * (1 - tick / y_top)
-        out.append(f'<line class="g" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        out.append(f'<text class="t" x="{left - 5}" y="{y + 4:.1f}" text-anchor="end">{_tick_label(tick)}</text>')
+        grid.append({"y": _n(y), "label_y": _n(y + 4), "label": _tick_label(tick)})
+    bars = []
     for i in range(len(ref)):
         x0 = left + i * slot
         lo, hi = edges[i], edges[i + 1]
@@ -542,28 +603,31 @@ def _numeric_chart(hist: NumericHistogram) -> str:
         tip = f"bin {i + 1}, values in {span}: reference {_pct(ref_share[i])}, current {_pct(cur_share[i])}"
         for cls, share, dx in (("r", ref_share[i], 0.1), ("c", cur_share[i], 0.5)):
             h = plot_h * share / y_top
-            out.append(
-                f'<rect class="{cls}" x="{x0 + slot * dx:.1f}" y="{top + plot_h - h:.1f}" width="{slot * 0.4:.1f}"'
-                f' height="{h:.1f}"><title>{_e(tip)}</title></rect>'
-            )
+            bars.append(dict(cls=cls, x=_n(x0 + slot * dx), y=_n(top + plot_h - h), w=_n(slot * 0.4), h=_n(h), tip=tip))
     base = top + plot_h
-    out.append(f'<line class="ax" x1="{left}" x2="{width - right}" y1="{base}" y2="{base}"/>')
+    axis = []
     for i, edge in enumerate(edges):
-        x = left + i * slot
         anchor = "start" if i == 0 else ("end" if i == len(edges) - 1 else "middle")
-        out.append(f'<line class="ax" x1="{x:.1f}" x2="{x:.1f}" y1="{base}" y2="{base + 4}"/>')
-        out.append(f'<text class="t" x="{x:.1f}" y="{base + 16}" text-anchor="{anchor}">{_fmt(edge, 4)}</text>')
-    caption = (
-        f"bins of about {100 / len(ref):.0f}% of the reference each (edges: reference quantiles, data min and max)"
-        if len(ref) > 1
-        else "one bin: all values"
-    )
-    out.append(f'<text class="t" x="{left + plot_w / 2:.1f}" y="{height - 8}" text-anchor="middle">{caption}</text>')
-    out.append("</svg>")
-    return _LEGEND.format(extra="") + "".join(out)
+        axis.append({"x": _n(left + i * slot), "label": _fmt(edge, 4), "anchor": anchor})
+    return {
+        "type": "numeric",
+        "feature": hist.feature,
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": width - right,
+        "base": base,
+        "grid": grid,
+        "bars": bars,
+        "axis": axis,
+        "caption": f"bins of about {100 / len(ref):.0f}% of the reference each"
+        " (edges: reference quantiles, data min and max)",
+        "caption_x": _n(left + plot_w / 2),
+        "caption_y": height - 8,
+    }
 
 
-def _categorical_chart(hist: CategoricalHistogram) -> str:
+def _categorical_chart(hist: CategoricalHistogram) -> dict[str, Any]:
     ref_total = sum(hist.reference_counts) or 1
     cur_total = (sum(hist.current_counts) + hist.unseen_total) or 1
     named = [(c, r, k) for c, r, k in zip(hist.categories, hist.reference_counts, hist.current_counts, strict=True)]
@@ -584,11 +648,7 @@ def _categorical_chart(hist: CategoricalHistogram) -> str:
     bar_w = width - label_w - value_w
     height = top + row_h * len(rows) + 4
     x_top = max(max(r or 0.0, c) for _, r, c, _ in rows) or 1.0
-    out = [
-        f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img"'
-        f' aria-label="{_e(hist.feature)}: share of values per category, reference vs current">'
-    ]
-    out.append(f'<line class="ax" x1="{label_w}" x2="{label_w}" y1="{top}" y2="{height - 4}"/>')
+    out = []
     for j, (name, ref_share, cur_share, tag) in enumerate(rows):
         y = top + j * row_h
         new = "new" in tag
@@ -599,20 +659,111 @@ def _categorical_chart(hist: CategoricalHistogram) -> str:
             f"{name}{' (never in the reference)' if new else ''}: "
             f"reference {_pct(ref_share) if ref_share is not None else '0%'}, current {_pct(cur_share)}"
         )
-        style = ' font-style="italic"' if "pool" in tag else ""
-        out.append(
-            f'<text class="{"t" if tag else "tl"}" x="{label_w - 6}" y="{y + 16}" text-anchor="end"{style}>'
-            f"<title>{_e(tip)}</title>{_e(shown_name)}</text>"
-        )
-        bars = [("u", cur_share, 12)] if new else [("r", ref_share or 0.0, 3), ("c", cur_share, 12)]
-        for cls, share, dy in bars:
+        bars = []
+        for cls, share, dy in [("u", cur_share, 12)] if new else [("r", ref_share or 0.0, 3), ("c", cur_share, 12)]:
             w = bar_w * share / x_top
-            out.append(
-                f'<rect class="{cls}" x="{label_w}" y="{y + dy}" width="{w:.1f}" height="8">'
-                f"<title>{_e(tip)}</title></rect>"
-                f'<text class="t" x="{label_w + w + 4:.1f}" y="{y + dy + 8}" font-size="10">{_pct(share)}</text>'
+            bars.append(
+                dict(cls=cls, y=y + dy, w=_n(w), label_x=_n(label_w + w + 4), label_y=y + dy + 8, pct=_pct(share))
             )
-    out.append("</svg>")
-    extra = '<span class="sw u"></span>current, category never in the reference' if hist.unseen_total else ""
-    scale = '<span class="q"> · share of each side\'s present values</span>'
-    return _LEGEND.format(extra=extra + scale) + "".join(out)
+        out.append(
+            dict(label=shown_name, label_y=y + 16, cls="t" if tag else "tl", italic="pool" in tag, tip=tip, bars=bars)
+        )
+    return {
+        "type": "categorical",
+        "feature": hist.feature,
+        "width": width,
+        "height": height,
+        "label_w": label_w,
+        "rows": out,
+        "unseen": bool(hist.unseen_total),
+    }
+
+
+def _plotted(method: str | None, value: float) -> float:
+    """The height a value is charted at, larger meaning more drift: a distance as is, a p-value as -log10(p)."""
+    if method in P_VALUE_METHODS:
+        return -math.log10(min(max(value, P_FLOOR), 1.0))
+    return value
+
+
+def _trend(f: FeatureDrift, history: Sequence[PastRun], *, small: bool) -> dict[str, Any] | None:
+    """A sparkline of the feature's value over the earlier runs and this one, its threshold as a line.
+
+    Only runs that scored the feature with the method charted (this run's, or its latest) are points: a
+    PSI next to a Wasserstein distance would draw a line between unrelated numbers. None: no earlier run
+    scored the feature so.
+    """
+    method, threshold = _series_method(f, history)
+    if method is None:
+        return None
+    points: list[tuple[str, float, bool, bool]] = []  # (when, value, drifted, this run), oldest first
+    other_method = 0
+    for run in history:
+        score = run.scores.get(f.feature)
+        if score is None:
+            continue
+        if score.method != method:
+            other_method += 1
+            continue
+        points.append((_short_when(run.started_at), score.value, score.drifted, False))
+    past = len(points)
+    if f.value is not None and f.method == method:
+        points.append(("this run", f.value, f.drifted, True))
+    if past == 0:  # nothing earlier to compare with: one dot would chart nothing
+        return None
+    width, height = (72, 20) if small else (300, 92)
+    left, right, top, bottom = (3, 3, 3, 3) if small else (44, 8, 8, 18)
+    heights = [_plotted(method, v) for _, v, _, _ in points if not math.isnan(v)]
+    finite = [h for h in heights if math.isfinite(h)]
+    line = _plotted(method, threshold) if threshold is not None else None
+    low = min([0.0, *finite])
+    high = max([*finite, line if line is not None and math.isfinite(line) else 0.0]) * 1.15 or 1.0
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def y_of(h: float) -> float:
+        h = min(max(h, low), high)  # inf at the top
+        return top + plot_h * (1 - (h - low) / (high - low))
+
+    step = plot_w / max(len(points) - 1, 1)
+    dots = []
+    for i, (when, value, drifted, current) in enumerate(points):
+        if math.isnan(value):
+            continue
+        x = left + (i * step if len(points) > 1 else plot_w / 2)
+        tip = f"{when}: {_value_text(method, value)}{' (drifted)' if drifted else ''}"
+        y = _n(y_of(_plotted(method, value)))
+        dots.append(dict(x=_n(x), y=y, drifted=drifted, current=current, tip=tip))
+    label = f"{_METHOD_NAMES.get(method, method)} over {past} earlier run{'s' * (past != 1)}"
+    if points[-1][3]:
+        label += " and this one"
+    notes = ["dashed: the threshold · red: drifted · ringed: this run"]
+    if other_method:
+        notes.append(f"{other_method} earlier run{'s' * (other_method != 1)} used another method: not charted")
+    if method in P_VALUE_METHODS:
+        notes.append(f"p-values on a log scale, smaller (more drift) higher; below {P_FLOOR:g} at the top")
+    threshold_y = y_of(line) if line is not None else None
+
+    def clear_of_threshold(y: float) -> bool:  # an axis label that would overlap the threshold's is left out
+        return threshold_y is None or abs(y - threshold_y) >= 11
+
+    top_value = high if method not in P_VALUE_METHODS else 10**-high
+    bottom_value = low if method not in P_VALUE_METHODS else 10**-low
+    return {
+        "small": small,
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": width - right,
+        "top": top,
+        "bottom": top + plot_h,
+        "polyline": " ".join(f"{d['x']},{d['y']}" for d in dots),
+        "dots": dots,
+        "series": ", ".join(_value_text(method, v) for _, v, _, _ in points),
+        "threshold_y": _n(threshold_y) if threshold_y is not None else None,
+        "threshold": _value_text(method, threshold) if threshold is not None else "",
+        "high": _value_text(method, top_value) if clear_of_threshold(top) else "",
+        "low": _value_text(method, bottom_value) if clear_of_threshold(top + plot_h) else "",
+        "label": label,
+        "first": points[0][0],
+        "notes": notes,
+    }

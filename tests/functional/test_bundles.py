@@ -123,6 +123,19 @@ def test_a_bundle_holds_the_modules_its_function_can_import_and_says_what_it_lef
     assert bundle["handler"] == ("main.handler" if spec.platform == "aws-lambda" else None)
 
 
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_a_bundle_carries_the_data_files_its_modules_read(spec, unpacked_bundle):
+    folder = unpacked_bundle(spec.name)
+    modules = set(describe(folder)["modules"])
+    templates = sorted(p.relative_to(REPO_ROOT) for p in (REPO_ROOT / "shared/drift/templates").iterdir())
+    assert templates, "the drift report's templates"
+    for path in templates:  # the report renders from them: without, the run fails at its first report
+        assert (folder / path).is_file() == ("shared.drift.report" in modules), path
+        if "shared.drift.report" in modules:
+            assert (folder / path).read_bytes() == (REPO_ROOT / path).read_bytes()
+    assert (folder / "shared/schemas/ml_monitoring.drift_runs.json").is_file()
+
+
 def test_the_same_sources_build_the_same_zip_byte_for_byte(tmp_path):
     spec = next(s for s in GCP if s.name == "register_model")
     first = build_bundle(spec, tmp_path / "a")
