@@ -1,19 +1,22 @@
 """A scheduled drift run: profile reference and current data where they live, decide, report, alert.
 
 Once per run key (job + schedule time): the report (HTML + JSON) lands in the drift-logs bucket
-under `drift/{model}/{env}/{date}/`, a summary row in `ml_monitoring.drift_runs`, and a Slack alert
-goes out when the dataset drifted. Every write is keyed on the run, so a redelivery after a failure
-rewrites the same objects and posts at most once more (see budget_alert for that window).
+under `drift/{model}/{env}/{date}/`, a summary row in `ml_monitoring.drift_runs` (with each feature's
+score, which later reports chart as its history), and a Slack alert goes out when the dataset drifted.
+Every write is keyed on the run, so a redelivery after a failure rewrites the same objects and posts at
+most once more (see budget_alert for that window).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared import slack_format as slack
 from shared.drift.detect import DriftConfig, DriftResult, detect_drift
+from shared.drift.history import HISTORY_RUNS, PastRun, feature_scores, past_runs
 from shared.drift.reference_cache import ObjectStoreReferenceCache
 from shared.drift.report import ReportContext, render_html, render_json
 from shared.events.drift import DriftRequest
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
 
 CONSOLE_OBJECT = "https://console.cloud.google.com/storage/browser/_details/{bucket}/{name}"
 ALERT_FEATURES = 8  # the most drifted features named in the Slack alert; the report has them all
+log = logging.getLogger(__name__)
 
 
 class DriftSettings(Protocol):
@@ -88,6 +92,17 @@ def render_alert(request: DriftRequest, result: DriftResult, report: ReportObjec
     }
 
 
+def _history(request: DriftRequest, deps: DriftDeps) -> tuple[PastRun, ...] | None:
+    """The model's earlier runs, oldest first; None when they cannot be read (the report says so)."""
+    try:
+        # One more than charted: a redelivery may find its own run, recorded by an earlier attempt.
+        rows = deps.drift_runs.history(request.model, request.env, limit=HISTORY_RUNS + 1)
+        return past_runs(rows, exclude=request.run_key)[-HISTORY_RUNS:]
+    except Exception as exc:  # the history adds to the report; it must never cost the run
+        log.warning("drift history of %s (%s) not read, reporting without it: %r", request.model, request.env, exc)
+        return None
+
+
 def handle(request: DriftRequest, deps: DriftDeps) -> Outcome:
     key = f"drift:{request.run_key}"
 
@@ -115,6 +130,7 @@ def handle(request: DriftRequest, deps: DriftDeps) -> Outcome:
             reference=_describe(request.reference),
             current=_describe(request.current, window),
             drift_share=config.drift_share,
+            history=_history(request, deps),
         )
         when = request.schedule_time or now
         # The job is in the name: two jobs of one model firing at the same time must not overwrite each other.
@@ -154,6 +170,7 @@ def handle(request: DriftRequest, deps: DriftDeps) -> Outcome:
                 "dataset_drifted": result.dataset_drifted,
                 "report_uri": report.uri(report.html),
                 "summary_uri": report.uri(report.json),
+                "feature_scores": feature_scores(result),
             }
         )
         if result.dataset_drifted:

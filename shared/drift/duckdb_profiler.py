@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import partial
@@ -58,8 +58,8 @@ NUMERIC_TYPES = (
 INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
 CATEGORICAL_TYPES = ("VARCHAR", "BOOLEAN", "ENUM")
 DEFAULT_FINE_BINS = 2000
-# Values fetched per query (8 bytes each, and as much again while sorting): columns come in groups
-# that fit, so 10M rows a side stay under 1.5 GB whatever the number of columns.
+# Values fetched per query (8 bytes each, and as much again while sorting; one group sorts while the
+# next is fetched): columns come in groups that fit, so 10M rows a side stay under 1.5 GB.
 COLUMN_BUDGET = 8_000_000
 DEFAULT_CATEGORY_CAP = 200
 
@@ -264,7 +264,6 @@ class DuckDbProfiler:
         present = [f for f in wanted if f in columns]
         numeric = [f for f in present if columns[f].startswith(NUMERIC_TYPES)]
         categorical = [f for f in present if columns[f].startswith(CATEGORICAL_TYPES)]
-        floats = _floats(numeric, columns)
         rows = int(self._one_row("count(*)", source)[0])
         integers = {f for f in numeric if columns[f].startswith(INTEGER_TYPES)}
 
@@ -273,7 +272,7 @@ class DuckDbProfiler:
             found = profile_column(ordered, rows, cuts)
             return NumericReference(cuts, found.counts, found.summary, found.bins, found.tails)
 
-        numeric_reference = self._each_sorted_column(source, numeric, floats, rows, profile)
+        numeric_reference = self._each_sorted_column(source, numeric, columns, rows, profile)
         categories = self._category_counts(categorical, source)
         categorical_reference = {}
         for feature, found in zip(categorical, categories, strict=True):
@@ -292,7 +291,6 @@ class DuckDbProfiler:
             counts_as_categorical=lambda kind: True,  # anything casts to VARCHAR
         )
         numeric, categorical = plan.numeric, plan.categorical
-        floats = _floats(numeric, cur_columns)
         cur_rows = int(self._one_row("count(*)", current)[0])
 
         def profile(feature: str, ordered: np.ndarray) -> NumericHistogram:
@@ -311,7 +309,7 @@ class DuckDbProfiler:
                 current_tails=found.tails,
             )
 
-        counted = self._each_sorted_column(current, numeric, floats, cur_rows, profile)
+        counted = self._each_sorted_column(current, numeric, cur_columns, cur_rows, profile)
         categories = self._category_counts(categorical, current)
         histograms: list[NumericHistogram | CategoricalHistogram] = [counted[f] for f in numeric]
         for feature, found in zip(categorical, categories, strict=True):
@@ -367,11 +365,11 @@ class DuckDbProfiler:
         self,
         source: ParquetSource,
         features: Sequence[str],
-        floats: set[str],
+        columns: Mapping[str, str],
         rows: int,
         profile: Callable[[str, np.ndarray], T],
     ) -> dict[str, T]:
-        """`profile(feature, its present values sorted)` for every feature, a few columns per query.
+        """`profile(feature, its finite values sorted)` for every feature, a few columns per query.
 
         DuckDB reads and filters (the window, NaN and +-inf to NULL); numpy sorts. Columns are fetched
         in groups of at most COLUMN_BUDGET values, so memory stays bounded whatever the row count, and
@@ -382,22 +380,29 @@ class DuckDbProfiler:
             return found
         group = max(1, COLUMN_BUDGET // max(rows, 1))
         from_clause, params = self._relation(source)
+        native = {f for f in features if columns[f].startswith(("FLOAT", "DOUBLE", *INTEGER_TYPES))}
 
         def one(item: tuple[str, Any]) -> tuple[str, T]:
             feature, column = item
-            values = column.compressed() if isinstance(column, np.ma.MaskedArray) else column
+            values = column.compressed() if isinstance(column, np.ma.MaskedArray) else column  # NULLs out
             ordered = np.sort(np.asarray(values, dtype=np.float64))
-            return feature, profile(feature, ordered)
+            # NaN and +-inf are missing: sorted, they sit at the ends (-inf first, +inf then NaN last).
+            finite = slice(np.searchsorted(ordered, -np.inf, "right"), np.searchsorted(ordered, np.inf, "left"))
+            return feature, profile(feature, ordered[finite])
 
         with ThreadPoolExecutor(max_workers=_threads()) as pool:
+            pending: list[Future[tuple[str, T]]] = []
             for start in range(0, len(features), group):
                 names = features[start : start + group]
-                select = ", ".join(f"{self._value(f, floats)} AS n{i}" for i, f in enumerate(names))
+                select = ", ".join(
+                    f"{_quote(f) if f in native else _quote(f) + '::DOUBLE'} AS n{i}" for i, f in enumerate(names)
+                )
+                # Fetched while the previous group sorts (DuckDB and numpy both work without the GIL).
                 arrays = self._con.execute(f"SELECT {select} {from_clause}", params).fetchnumpy()
-                columns = [(f, arrays[f"n{i}"]) for i, f in enumerate(names)]
+                found.update(future.result() for future in pending)
+                pending = [pool.submit(one, (f, arrays[f"n{i}"])) for i, f in enumerate(names)]
                 del arrays
-                found.update(pool.map(one, columns))
-                del columns
+            found.update(future.result() for future in pending)
         return found
 
     def _category_counts(self, features: Sequence[str], source: ParquetSource) -> list[dict[str | None, int]]:

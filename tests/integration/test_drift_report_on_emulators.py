@@ -164,6 +164,15 @@ def test_a_parquet_reference_in_gcs_against_a_bigquery_window_and_its_cached_pro
         "060000-drift-fraud-summary.json",
         "120000-drift-fraud-summary.json",
     ]
-    summary = json.loads(storage_client.bucket(logs).blob(reports[0]).download_as_bytes())
-    assert summary["reference_rows"] == 1_000
+    first, second = (json.loads(storage_client.bucket(logs).blob(name).download_as_bytes()) for name in reports)
+    assert first["reference_rows"] == 1_000
     assert len(slack.posts) == 2
+    # AND the second report charts each feature's score from the first, read back from BigQuery
+    assert first["history"] == {"runs": [first["run_key"]], "started_at": [first["generated_at"]], "features": {
+        f["feature"]: {"method": f["method"], "threshold": f["threshold"], "values": [f["value"]], "drifted": [True]}
+        for f in first["features"]
+    }}  # fmt: skip
+    assert second["history"]["runs"] == [first["run_key"], second["run_key"]]
+    assert second["history"]["features"]["amount"]["values"][0] == next(
+        f["value"] for f in first["features"] if f["feature"] == "amount"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -12,10 +13,12 @@ import pytest
 
 from handlers import drift_report
 from shared.adapters.parquet_profiler import LocalParquetFiles, ParquetProfiler
+from shared.adapters.sqlite_drift_runs import SqliteDriftRunStore
 from shared.errors import EventParseError, PermanentError, TransientError
 from shared.events.drift import parse_drift_request
 from shared.outcome import Status
 from tests.fakes import FakeDeps
+from tests.unit.test_drift_history import sparklines
 
 RUN = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
 
@@ -133,3 +136,94 @@ def test_data_that_is_not_there_is_a_permanent_error(deps):
     with pytest.raises(PermanentError, match="no Parquet file matches"):
         drift_report.handle(request({**BODY, "reference": {"uri": "gs://ml-drift-dev/none/*.parquet"}}), deps)
     assert deps.drift_runs.rows == {}
+
+
+# -- each feature's history -----------------------------------------------------------------------------
+
+
+def stored_json(deps: FakeDeps, uri: str) -> dict:
+    bucket, _, name = uri.removeprefix("gs://").partition("/")
+    return json.loads(deps.objects.objects[(bucket, name)][1])
+
+
+def stored_text(deps: FakeDeps, uri: str) -> str:
+    bucket, _, name = uri.removeprefix("gs://").partition("/")
+    return deps.objects.objects[(bucket, name)][1].decode()
+
+
+def test_the_third_run_charts_the_scores_the_first_two_recorded(tmp_path):
+    # GIVEN the embedded profile's SQLite run store, and a current window that moves a little further
+    # from the reference each day (amount's mean up by 0, 0.6 then 1.5 std: its Wasserstein/std creeps up)
+    rng = np.random.default_rng(9)
+    reference = tmp_path / "ml-drift-dev" / "fraud" / "reference"
+    reference.mkdir(parents=True)
+    pq.write_table(table(rng, 4_000, shifted=False, end=RUN - timedelta(days=30)), reference / "part-0.parquet")
+    series = tmp_path / "ml-drift-dev" / "fraud" / "series"
+    series.mkdir()
+    for day, shift in enumerate((0.0, 0.6, 1.5)):
+        part = table(rng, 2_000, shifted=False, end=RUN + timedelta(days=day))
+        part = part.set_column(1, "amount", pa.array(part["amount"].to_numpy() + shift))
+        pq.write_table(part, series / f"part-{day}.parquet")
+    deps = FakeDeps()
+    deps.feature_profiler = ParquetProfiler(LocalParquetFiles(tmp_path))
+    deps.drift_runs = SqliteDriftRunStore(tmp_path / "monitoring.sqlite")
+    body = {**BODY, "current": {**BODY["current"], "uri": "gs://ml-drift-dev/fraud/series/*.parquet"}}
+
+    # WHEN three daily runs happen
+    summaries = []
+    for day in range(3):
+        deps.clock.now = RUN + timedelta(days=day, minutes=2)
+        outcome = drift_report.handle(request(body, schedule_time=RUN + timedelta(days=day)), deps)
+        assert outcome.status is Status.APPLIED, outcome.detail
+        [row] = [r for r in deps.drift_runs.history("fraud", "dev", limit=1)]
+        summaries.append(stored_json(deps, row["summary_uri"]))
+
+    # THEN the third summary's history holds each run's own score, in order, as each run reported it
+    amounts = [next(f["value"] for f in s["features"] if f["feature"] == "amount") for s in summaries]
+    assert amounts[0] < amounts[1] < 0.1 <= amounts[2]  # the slow drift, before it crossed
+    third = summaries[2]
+    assert third["history"]["runs"] == [s["run_key"] for s in summaries]
+    assert third["history"]["features"]["amount"] == {
+        "method": "wasserstein",
+        "threshold": 0.1,
+        "values": amounts,
+        "drifted": [False, False, True],
+    }
+    # AND its HTML charts amount's first two scores before its own
+    page = stored_text(deps, row["report_uri"])
+    section = next(i for i, f in enumerate(third["features"]) if f["feature"] == "amount")
+    spark = sparklines(page)[(f"f-{section}", "spark")]
+    tips = [tip for _, _, tip in spark["circles"]]
+    assert tips == [
+        f"2026-11-20 06:02: {amounts[0]:.3f}",
+        f"2026-11-21 06:02: {amounts[1]:.3f}",
+        f"this run: {amounts[2]:.3f} (drifted)",
+    ]
+    assert "2 runs, 2026-11-20 06:02 to 2026-11-21 06:02, charted for each feature" in page
+
+
+def test_a_history_that_cannot_be_read_costs_the_chart_not_the_run(deps, caplog):
+    deps.drift_runs.history_failure = TransientError("BigQuery is down")
+
+    with caplog.at_level(logging.WARNING, logger="handlers.drift_report"):
+        outcome = drift_report.handle(request(), deps)
+
+    assert outcome.status is Status.APPLIED
+    [row] = deps.drift_runs.rows.values()
+    assert stored_json(deps, row["summary_uri"])["history"] is None
+    assert "not available: no history is charted" in stored_text(deps, row["report_uri"])
+    assert "drift history of fraud (dev) not read" in caplog.text and "BigQuery is down" in caplog.text
+    assert row["feature_scores"]["amount"]["drifted"] is True  # and this run's scores are recorded all the same
+
+
+def test_a_redelivery_does_not_chart_its_own_earlier_attempt(deps):
+    # GIVEN a first attempt that recorded its row, then failed to post to Slack
+    deps.notifier.failures = 1
+    with pytest.raises(TransientError):
+        drift_report.handle(request(), deps)
+    assert len(deps.drift_runs.rows) == 1
+
+    # WHEN it is redelivered THEN its report has no earlier run: its own row is not history
+    assert drift_report.handle(request(), deps).status is Status.APPLIED
+    [row] = deps.drift_runs.rows.values()
+    assert stored_json(deps, row["summary_uri"])["history"]["runs"] == [row["run_key"]]
