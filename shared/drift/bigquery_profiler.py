@@ -54,6 +54,7 @@ from shared.drift.duckdb_profiler import (
     ReferenceProfile,
 )
 from shared.drift.histograms import (
+    BinStats,
     BinValues,
     CategoricalHistogram,
     NumericHistogram,
@@ -221,8 +222,10 @@ class BigQueryProfiler:
         rows, cuts = self._reference_pass(numeric, columns, source)
         numeric_reference: dict[str, NumericReference] = {}
         if numeric:
-            counts, summaries, _ = self._counting_pass(numeric, columns, cuts, source)
-            numeric_reference = {f: NumericReference(cuts[i], counts[i], summaries[i]) for i, f in enumerate(numeric)}
+            counts, summaries, _, stats = self._counting_pass(numeric, columns, cuts, source)
+            numeric_reference = {
+                f: NumericReference(cuts[i], counts[i], summaries[i], stats[i]) for i, f in enumerate(numeric)
+            }
         categorical_reference = {}
         for feature, found in zip(categorical, self._category_counts(categorical, columns, source), strict=True):
             missing = found.pop(None, 0)
@@ -247,10 +250,22 @@ class BigQueryProfiler:
         cur_rows = None
         if numeric:
             cuts = [reference.numeric[f].cuts for f in numeric]
-            counts, summaries, cur_rows = self._counting_pass(numeric, cur_columns, cuts, current)
+            counts, summaries, cur_rows, stats = self._counting_pass(numeric, cur_columns, cuts, current)
             for i, f in enumerate(numeric):
                 ref = reference.numeric[f]
-                histograms.append(NumericHistogram(f, ref.cuts, ref.counts, counts[i], ref.summary, summaries[i]))
+                histograms.append(
+                    NumericHistogram(
+                        f,
+                        ref.cuts,
+                        ref.counts,
+                        counts[i],
+                        ref.summary,
+                        summaries[i],
+                        reference_bins=ref.bins,
+                        current_bins=stats[i],
+                        reference_tails=ref.tails,
+                    )
+                )
         if categorical:
             found = self._category_counts(categorical, cur_columns, current)
             # Every row is in exactly one group of each feature (NULL included): no COUNT(*) query needed.
@@ -377,8 +392,9 @@ class BigQueryProfiler:
         columns: Mapping[str, str],
         cuts: Sequence[tuple[float, ...]],
         source: TableSource,
-    ) -> tuple[list[tuple[int, ...]], list[SideSummary], int]:
-        """One query: every numeric feature counted on its cuts, with its summary, and the row count."""
+    ) -> tuple[list[tuple[int, ...]], list[SideSummary], int, list[BinStats]]:
+        """One query: every numeric feature counted on its cuts, with its per-bin sums and extremes
+        (`BinStats`) and its summary, and the row count."""
         from google.cloud import bigquery
 
         from_clause, params = self._relation(source, columns)
@@ -394,22 +410,29 @@ class BigQueryProfiler:
         # Moments about a cut, not STDDEV_POP: see `moments_origin`.
         sql = (
             "SELECT f, b, GROUPING(b) AS whole, COUNT(*) AS n, COUNT(v) AS present, MIN(v), MAX(v), AVG(d),"
-            f" AVG(d * d) FROM ({' UNION ALL '.join(branches)}) GROUP BY GROUPING SETS ((f, b), (f))"
+            f" AVG(d * d), SUM(d) FROM ({' UNION ALL '.join(branches)}) GROUP BY GROUPING SETS ((f, b), (f))"
         )
         counts = [[0] * (len(c) + 1) for c in cuts]
+        stats = [
+            BinStats(moments_origin(c), np.zeros(len(c) + 1), np.full(len(c) + 1, np.nan), np.full(len(c) + 1, np.nan))
+            for c in cuts
+        ]
         found: dict[int, tuple[Any, ...]] = {}
         for row in self._query(sql, params, what=f"count {source.table} on the reference cuts"):
             f, b, whole, n = int(row[0]), row[1], row[2], int(row[3])
             if whole:
                 found[f] = (n, *row[4:9])
             elif b is not None:  # b is NULL for the missing values, counted apart
-                counts[f][len(cuts[f]) - int(b)] += n
+                index = len(cuts[f]) - int(b)
+                counts[f][index] += n
+                stats[f].sums[index] = float(row[9])
+                stats[f].minimum[index], stats[f].maximum[index] = float(row[5]), float(row[6])
         rows = found[0][0] if found else 0  # no group at all: an empty window
         summaries = [
             _summary(rows, moments_origin(cuts[f]), *found.get(f, (rows, 0, None, None, None, None))[1:])
             for f in range(len(features))
         ]
-        return [tuple(c) for c in counts], summaries, rows
+        return [tuple(c) for c in counts], summaries, rows, stats
 
     def _category_counts(
         self, features: Sequence[str], columns: Mapping[str, str], source: TableSource
