@@ -5,6 +5,10 @@ under `drift/{model}/{env}/{date}/`, a summary row in `ml_monitoring.drift_runs`
 score, which later reports chart as its history), and a Slack alert goes out when the dataset drifted.
 Every write is keyed on the run, so a redelivery after a failure rewrites the same objects and posts at
 most once more (see budget_alert for that window).
+
+Nothing is written before the whole request has been checked: a run refused for bad input (no data at
+a URI, a misspelled timestamp column, a method that does not fit a column) leaves no object, no row
+and no post behind, and the reference's profile is kept for the next run only once this one succeeded.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from shared import slack_format as slack
 from shared.drift.detect import DriftConfig, DriftResult, detect_drift
 from shared.drift.history import HISTORY_RUNS, PastRun, feature_scores, past_runs
-from shared.drift.reference_cache import ObjectStoreReferenceCache
+from shared.drift.reference_cache import ObjectStoreReferenceCache, PendingReferenceCache
 from shared.drift.report import ReportContext, render_html, render_json
 from shared.events.drift import DriftRequest
 from shared.idempotency import run_once
@@ -110,13 +114,15 @@ def handle(request: DriftRequest, deps: DriftDeps) -> Outcome:
         now = deps.clock()
         window = request.current_window(now)
         bucket = deps.settings.drift_logs_bucket.format(env=request.env)
+        # The reference's profile is kept beside the reports, for the next scheduled run: committed
+        # below, once the run has succeeded.
+        reference_cache = PendingReferenceCache(ObjectStoreReferenceCache(deps.objects, bucket))
         profile = deps.feature_profiler.profile(
             request.reference,
             request.current,
             current_window=window,
             features=request.features,
-            # The reference's profile is kept beside the reports, for the next scheduled run.
-            reference_cache=ObjectStoreReferenceCache(deps.objects, bucket),
+            reference_cache=reference_cache,
         )
         config = DriftConfig(
             methods=request.methods, **({"drift_share": request.drift_share} if request.drift_share else {})
@@ -173,6 +179,7 @@ def handle(request: DriftRequest, deps: DriftDeps) -> Outcome:
                 "feature_scores": feature_scores(result),
             }
         )
+        reference_cache.commit()
         if result.dataset_drifted:
             deps.notifier.post(render_alert(request, result, report))
         return {

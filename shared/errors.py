@@ -25,6 +25,7 @@ class EventParseError(PermanentError):
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         self.field = field
+        self.reason = message  # the message without the field: to raise it again under another field name
         super().__init__(f"{field}: {message}" if field else message)
 
 

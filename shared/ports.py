@@ -127,7 +127,13 @@ class FeatureProfiler(Protocol):
         reference_cache: ReferenceCache | None = None,
     ) -> Profile:
         """`reference_cache` keeps the reference's profile between runs, where the engine can tell
-        whether its files changed."""
+        whether its files changed: the engine gets from it, and puts the profile it computed on a
+        miss. When a put reaches storage is the caller's choice (the drift run's: once it succeeded,
+        see `PendingReferenceCache`), so the engine puts as soon as it has the profile.
+
+        Bad input is a PermanentError; where the engine can pin it on a field of one side's location
+        (no data at the URI, no such timestamp column), an EventParseError naming the request's field
+        (`reference.uri`, `current.timestamp_column`)."""
 
 
 class DriftRunStore(Protocol):

@@ -3,6 +3,9 @@
 Parquet in a bucket goes to DuckDB (local buckets in the embedded profile, GCS elsewhere), a `bq://`
 table to BigQuery SQL. Both engines produce the same ReferenceProfile, so the reference can come from
 one and the current window from the other (a training set in Parquet, serving logs in BigQuery).
+
+An engine names the field of a location it refuses; which side's location that was is known here, so
+the request's field is reported whole: `reference.timestamp_column`, `current.uri`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from shared.errors import ConfigError
+from shared.events.drift import location_of
 
 if TYPE_CHECKING:
     from shared.adapters.parquet_profiler import ParquetProfiler
@@ -72,8 +76,10 @@ class DriftSourceProfiler:
         features: Sequence[str] = (),
         reference_cache: ReferenceCache | None = None,
     ) -> Profile:
-        ref = self.reference(reference, features, reference_cache)
-        engine = self._engine_for(current)
-        if current.table:
-            return engine.compare(ref, self._table(current, current_window))
-        return engine.compare(ref, current, current_window)
+        with location_of("reference"):
+            ref = self.reference(reference, features, reference_cache)
+        with location_of("current"):
+            engine = self._engine_for(current)
+            if current.table:
+                return engine.compare(ref, self._table(current, current_window))
+            return engine.compare(ref, current, current_window)

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters._gcp_errors import translate_errors
-from shared.errors import PermanentError, TransientError
+from shared.errors import EventParseError, TransientError
 
 if TYPE_CHECKING:
     import duckdb
@@ -87,9 +87,10 @@ class GcsParquetFiles:
                             PinnedObject(location.bucket, blob.name, int(blob.generation), int(blob.size), blob.updated)
                         )
             except NotFound:
-                raise PermanentError(f"bucket {location.bucket!r} does not exist ({location.uri})") from None
+                missing = f"bucket {location.bucket!r} does not exist ({location.uri})"
+                raise EventParseError(missing, field="uri") from None
         if not found:
-            raise PermanentError(f"no Parquet object matches {location.uri}")
+            raise EventParseError(f"no Parquet object matches {location.uri}", field="uri")
         for pinned in found:
             self._pinned[pinned.path] = pinned
         return [(p.path, (p.path, p.generation, p.size)) for p in sorted(found, key=lambda p: p.name)]

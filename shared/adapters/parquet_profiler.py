@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.drift.duckdb_profiler import DuckDbProfiler, ParquetSource, Profile, ReferenceProfile
-from shared.errors import PermanentError, TransientError
+from shared.errors import EventParseError, TransientError
+from shared.events.drift import location_of
 
 if TYPE_CHECKING:
     import duckdb
@@ -30,7 +31,7 @@ class ParquetFiles(Protocol):
     def resolve(self, location: DataLocation) -> list[tuple[str, tuple[Any, ...]]]:
         """(path DuckDB reads, identity: what changes when the file does) per file, sorted.
 
-        Raises PermanentError when nothing matches: a drift job naming no data is a bad request.
+        Raises EventParseError(field="uri") when nothing matches: a drift job naming no data is a bad request.
         """
 
     def attach(self, connection: duckdb.DuckDBPyConnection) -> None:
@@ -48,7 +49,7 @@ class LocalParquetFiles:
         pattern = self._root / location.bucket / location.path
         files = sorted(glob.glob(str(pattern), recursive=True))
         if not files:
-            raise PermanentError(f"no Parquet file matches {location.uri} (looked in {pattern})")
+            raise EventParseError(f"no Parquet file matches {location.uri} (looked in {pattern})", field="uri")
         resolved = []
         for path in files:
             stat = os.stat(path)
@@ -131,4 +132,7 @@ class ParquetProfiler:
         features: Sequence[str] = (),
         reference_cache: ReferenceCache | None = None,
     ) -> Profile:
-        return self.compare(self.reference(reference, features, reference_cache), current, current_window)
+        with location_of("reference"):
+            profiled = self.reference(reference, features, reference_cache)
+        with location_of("current"):
+            return self.compare(profiled, current, current_window)

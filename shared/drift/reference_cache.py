@@ -5,6 +5,10 @@ the window needs reading. The key is a hash of everything that shapes the profil
 file's name, generation and size, the window, the features, the profiler's settings, the format's
 version), so a changed file or setting is a miss, never a stale hit. The cache sits on the
 ObjectStore port: a local folder in the embedded profile, GCS elsewhere, shared by every instance.
+
+A profile is kept only once the run that computed it succeeded (`PendingReferenceCache`): a request
+refused after its reference was profiled (a method that does not fit a column, a misspelled column on
+the current side) leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -72,3 +76,32 @@ class ObjectStoreReferenceCache:
             self._objects.put(self._bucket, name, json.dumps(profile).encode(), content_type="application/json")
         except TransientError as exc:
             log.warning("reference cache gs://%s/%s not written: %s", self._bucket, name, exc)
+
+
+class PendingReferenceCache:
+    """Reads through to `cache`; holds what the engine puts until `commit`.
+
+    The engine profiles the reference before the rest of the request is checked, so a put made at
+    once would outlive a run that is then refused. The caller commits when the run has succeeded;
+    a run that fails or is rejected simply drops this object, and its puts with it.
+    """
+
+    def __init__(self, cache: ReferenceCache) -> None:
+        self._cache = cache
+        self._pending: list[tuple[dict[str, Any], dict[str, Any]]] = []
+
+    def get(self, identity: Mapping[str, Any]) -> dict[str, Any] | None:
+        return self._cache.get(identity)
+
+    def put(self, identity: Mapping[str, Any], profile: dict[str, Any]) -> None:
+        self._pending.append((dict(identity), profile))
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def commit(self) -> None:
+        """Write what was put, in order (the cache's own put logs and swallows a failed write)."""
+        pending, self._pending = self._pending, []
+        for identity, profile in pending:
+            self._cache.put(identity, profile)

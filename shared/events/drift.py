@@ -16,7 +16,8 @@ It arrives as the body of a Cloud Scheduler job, through Pub/Sub (messagePublish
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,6 +47,21 @@ class DataLocation:
     @property
     def uri(self) -> str:
         return f"bq://{self.table}" if self.table else f"gs://{self.bucket}/{self.path}"
+
+
+LOCATION_FIELDS = ("uri", "timestamp_column")  # what a profiler may find wrong with one side's location
+
+
+@contextmanager
+def location_of(side: str) -> Iterator[None]:
+    """A profiler refuses a location's field (`uri`: no data there, `timestamp_column`: no such column,
+    or no time in it) without knowing which side it was given: raised again as the request's field."""
+    try:
+        yield
+    except EventParseError as exc:
+        if exc.field in LOCATION_FIELDS:
+            raise EventParseError(exc.reason, field=f"{side}.{exc.field}") from None
+        raise
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import pytest
 from handlers import drift_report
 from shared.adapters.parquet_profiler import LocalParquetFiles, ParquetProfiler
 from shared.adapters.sqlite_drift_runs import SqliteDriftRunStore
-from shared.errors import EventParseError, PermanentError, TransientError
+from shared.errors import EventParseError, TransientError
 from shared.events.drift import parse_drift_request
 from shared.outcome import Status
 from tests.fakes import FakeDeps
@@ -132,10 +132,11 @@ def test_a_job_name_cannot_reach_outside_its_report_folder():
     assert caught.value.field == "job"
 
 
-def test_data_that_is_not_there_is_a_permanent_error(deps):
-    with pytest.raises(PermanentError, match="no Parquet file matches"):
+def test_data_that_is_not_there_is_a_bad_request_naming_its_side(deps):
+    with pytest.raises(EventParseError, match="no Parquet file matches") as caught:
         drift_report.handle(request({**BODY, "reference": {"uri": "gs://ml-drift-dev/none/*.parquet"}}), deps)
-    assert deps.drift_runs.rows == {}
+    assert caught.value.field == "reference.uri"
+    assert deps.drift_runs.rows == {} and deps.objects.objects == {}
 
 
 # -- each feature's history -----------------------------------------------------------------------------
@@ -227,3 +228,36 @@ def test_a_redelivery_does_not_chart_its_own_earlier_attempt(deps):
     assert drift_report.handle(request(), deps).status is Status.APPLIED
     [row] = deps.drift_runs.rows.values()
     assert stored_json(deps, row["summary_uri"])["history"]["runs"] == [row["run_key"]]
+
+
+# -- a refused request writes nothing -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"methods": {"amount": {"method": "chi2", "threshold": 0.05}}}, "methods.amount"),
+        ({"current": {**BODY["current"], "timestamp_column": "tss"}}, "current.timestamp_column"),
+        ({"current": {**BODY["current"], "timestamp_column": "amount"}}, "current.timestamp_column"),
+        ({"current": {**BODY["current"], "uri": "gs://ml-drift-dev/fraud/none/*.parquet"}}, "current.uri"),
+        (
+            {
+                "reference": {
+                    "uri": BODY["reference"]["uri"],
+                    "timestamp_column": "tss",
+                    "start": "2026-10-01T00:00:00Z",
+                }
+            },
+            "reference.timestamp_column",
+        ),
+    ],
+)
+def test_a_request_refused_after_the_reference_was_profiled_leaves_no_cache_behind(deps, change, field):
+    with pytest.raises(EventParseError) as caught:
+        drift_report.handle(request({**BODY, **change}), deps)
+
+    assert caught.value.field == field
+    assert deps.objects.objects == {} and deps.drift_runs.rows == {} and deps.notifier.posts == []
+    # and the claim was released: the corrected request runs at once, and keeps the reference's profile
+    assert drift_report.handle(request(), deps).status is Status.APPLIED
+    assert len([name for _, name in deps.objects.objects if name.startswith("drift-cache/reference/")]) == 1
