@@ -42,8 +42,9 @@ class NumericBounds:
     wasserstein_high: float
     ks: float  # exact where the bracket closed; else its lower bound (exact at every cut)
     ks_high: float
-    refined_bins: int = 0
-    refined_rows: int = 0  # rows of both sides whose values the refinement read
+    refined_bins: int = 0  # bins made exact from values: kept by the first pass, or read by a second
+    refined_rows: int = 0  # values of both sides a second pass read
+    read_bins: int = 0  # of the refined bins, those a second pass read
     note: str = ""  # why a bracket stayed open, when it did
 
     @property
@@ -57,6 +58,7 @@ class _Feature:
     pieces: Pieces
     exact: dict[int, ExactBin] = field(default_factory=dict)
     rows_read: int = 0
+    bins_read: int = 0
     note: str = ""
 
     def __post_init__(self) -> None:
@@ -114,7 +116,7 @@ def _total(f: _Feature) -> NumericBounds:
     keep = ~np.isin(p.bin, list(f.exact))
     ks_low = max([p.at_cuts, *(e.ks for e in f.exact.values()), *p.upper[keep & p.exact]], default=0.0)
     ks_high = max([ks_low, *p.upper[keep]], default=ks_low)
-    return NumericBounds(estimate, low, high, ks_low, ks_high, len(f.exact), f.rows_read, f.note)
+    return NumericBounds(estimate, low, high, ks_low, ks_high, len(f.exact), f.rows_read, f.bins_read, f.note)
 
 
 def _mean_gap(hist: NumericHistogram) -> float:
@@ -263,6 +265,7 @@ def _settle(f: _Feature, bins: Sequence[int], ref_read: Mapping[str, BinValues],
             f.note = "bracketed: the data changed between the passes"
             continue
         f.exact[b] = exact
+        f.bins_read += any(b not in f.known[side] for side in f.known)
         f.rows_read += sum(
             int(v[b].counts.sum())
             for side, v in (("reference", ref_bins), ("current", cur_bins))

@@ -499,20 +499,26 @@ def _numeric_resolution(
         p_low, p_high = ks_p_value(ks.upper_bound, *sizes), ks.p_value
         low, high, name = ks.statistic, ks.upper_bound, "KS"
         clear = (p_low < threshold) == (p_high < threshold)
-    read = (
-        f"a second pass read {bounds.refined_rows:,} values in {bounds.refined_bins} bins of both sides"
-        if bounds.refined_bins
-        else ""
+    kept = bounds.refined_bins - bounds.read_bins
+    read = "; ".join(
+        part
+        for part in (
+            f"the first pass kept the exact values of {kept} bins" if kept else "",
+            f"a second pass read {bounds.refined_rows:,} values in {bounds.read_bins} bins" if bounds.read_bins else "",
+        )
+        if part
     )
     if low == high:
-        how = f"exact; {read}" if read else "exact: both sides known per value"
-        return {"resolution": "refined" if read else "exact", "resolution_detail": how}
+        how = f"exact: {read}" if read else "exact: both sides known per value"
+        return {"resolution": "refined" if bounds.read_bins else "exact", "resolution_detail": how}
     bracket = f"{name} in [{low:.4g}, {high:.4g}]"
     if not clear:
         reason = bounds.note or "undecided"
         return {"resolution": "estimate", "resolution_detail": f"{reason}: {bracket} straddles {threshold:g}"}
+    if bounds.read_bins:
+        return {"resolution": "refined", "resolution_detail": f"{bracket}, clear of {threshold:g}; {read}"}
     if read:
-        return {"resolution": "refined", "resolution_detail": f"{bracket}, clear of {threshold:g}, after {read}"}
+        return {"resolution": "bracket", "resolution_detail": f"{bracket}, clear of {threshold:g}; {read}"}
     return {"resolution": "bracket", "resolution_detail": f"{bracket} from the bins, clear of {threshold:g}"}
 
 
