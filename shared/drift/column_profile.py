@@ -42,11 +42,13 @@ def choose_cuts(ordered: np.ndarray, fine_bins: int, *, integer: bool) -> tuple[
     low, high = float(ordered[0]), float(ordered[-1])
     if integer and high - low < fine_bins:
         return tuple(float(v) for v in range(int(low), int(high)))
-    distinct = ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
-    if len(distinct) <= fine_bins:
-        return tuple(float(v) for v in distinct[:-1])
     at = (np.arange(1, fine_bins, dtype=np.int64) * n) // fine_bins
-    return tuple(float(v) for v in np.unique(ordered[at]))
+    quantiles = np.unique(ordered[at])
+    if len(quantiles) < fine_bins - 1:  # quantiles repeat: maybe few distinct values (else no need to look)
+        distinct = ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
+        if len(distinct) <= fine_bins:
+            return tuple(float(v) for v in distinct[:-1])
+    return tuple(float(v) for v in quantiles)
 
 
 def profile_column(ordered: np.ndarray, rows: int, cuts: tuple[float, ...]) -> ColumnProfile:
@@ -89,6 +91,7 @@ def _summary(ordered: np.ndarray, centred: np.ndarray, rows: int, origin: float)
     low, high = float(ordered[0]), float(ordered[-1])
     with np.errstate(over="ignore", invalid="ignore"):
         # Deviations from the mean itself: no cancellation however far the origin is (the current side).
-        std = 0.0 if low == high else float(np.sqrt(np.mean(np.square(centred - first))))
+        deviations = centred - first
+        std = 0.0 if low == high else math.sqrt(float(np.dot(deviations, deviations)) / n)
     std = std if math.isfinite(std) else math.inf
     return SideSummary(rows, rows - n, low, high, origin + first, std, origin, first)
