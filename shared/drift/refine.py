@@ -21,6 +21,7 @@ import numpy as np
 
 from shared.drift.bounds import ExactBin, Pieces, exact_in_bin, pieces, values_on_upper_edges
 from shared.drift.histograms import BinStats, BinValues, NumericHistogram, SideSummary
+from shared.errors import PermanentError
 
 W_ABS_TOLERANCE = 0.005  # normed Wasserstein: half the promised 0.01, so the estimate inside it is within
 W_REL_TOLERANCE = 0.025  # ... or half the promised 5% of the value
@@ -246,9 +247,18 @@ def refine(
                 unknown = [b for b in bins if b not in features[name].known[side]]
                 if unknown:
                     requests[name] = _ranges(features[name].hist.cuts, unknown)
-            read[side] = reader(requests) if requests else {}  # type: ignore[misc]
+            try:
+                read[side] = reader(requests) if requests else {}  # type: ignore[misc]
+            except PermanentError as exc:  # e.g. a cached reference whose files are gone: the brackets stand
+                for name in requests:
+                    features[name].note = f"bracketed: the {side} could not be read again ({exc})"[:300]
+                read[side] = None
         for name, bins in wanted.items():
+            if read["reference"] is None or read["current"] is None:
+                continue
             _settle(features[name], bins, read["reference"], read["current"])
+        if any(values is None for values in read.values()):
+            break
     return {name: _total(f) for name, f in features.items()}
 
 

@@ -515,11 +515,11 @@ def _numeric_resolution(
     if not clear:
         reason = bounds.note or "undecided"
         return {"resolution": "estimate", "resolution_detail": f"{reason}: {bracket} straddles {threshold:g}"}
-    if bounds.read_bins:
-        return {"resolution": "refined", "resolution_detail": f"{bracket}, clear of {threshold:g}; {read}"}
-    if read:
-        return {"resolution": "bracket", "resolution_detail": f"{bracket}, clear of {threshold:g}; {read}"}
-    return {"resolution": "bracket", "resolution_detail": f"{bracket} from the bins, clear of {threshold:g}"}
+    how = "; ".join(part for part in (bounds.note, read) if part) or "from the bins"
+    return {
+        "resolution": "refined" if bounds.read_bins else "bracket",
+        "resolution_detail": f"{bracket}, clear of {threshold:g}; {how}",
+    }
 
 
 def dataset_drift(features: Sequence[FeatureDrift], share_threshold: float = 0.3) -> tuple[bool, float]:
