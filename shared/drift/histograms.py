@@ -85,9 +85,13 @@ class BinStats:
     maximum: np.ndarray
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, BinStats) and self.origin == other.origin and all(
-            np.array_equal(a, b, equal_nan=True)
-            for a, b in ((self.sums, other.sums), (self.minimum, other.minimum), (self.maximum, other.maximum))
+        return (
+            isinstance(other, BinStats)
+            and self.origin == other.origin
+            and all(
+                np.array_equal(a, b, equal_nan=True)
+                for a, b in ((self.sums, other.sums), (self.minimum, other.minimum), (self.maximum, other.maximum))
+            )
         )
 
     __hash__ = None  # type: ignore[assignment]
