@@ -11,8 +11,9 @@ the request's field is reported whole: `reference.timestamp_column`, `current.ur
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING
 
 from shared.errors import ConfigError
@@ -81,5 +82,12 @@ class DriftSourceProfiler:
         with location_of("current"):
             engine = self._engine_for(current)
             if current.table:
-                return engine.compare(ref, self._table(current, current_window))
-            return engine.compare(ref, current, current_window)
+                profile = engine.compare(ref, self._table(current, current_window))
+            else:
+                profile = engine.compare(ref, current, current_window)
+        if profile.reference_values is None and ref.source is not None:
+            # The reference lives with the other engine: it re-reads its own side for a second pass.
+            other = self._bigquery if getattr(ref.source, "table", None) else self._parquet
+            if other is not None:
+                profile = replace(profile, reference_values=partial(other.value_counts, ref.source))
+        return profile

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,7 +24,9 @@ from shared.events.drift import location_of
 if TYPE_CHECKING:
     import duckdb
 
+    from shared.drift.histograms import BinValues
     from shared.drift.reference_cache import ReferenceCache
+    from shared.drift.refine import Ranges, ValueReader
     from shared.events.drift import DataLocation
 
 
@@ -110,7 +113,29 @@ class ParquetProfiler:
         engine = self._engine
         source, _ = self._source(current, window)
         with self._reads():
-            return engine.compare(reference, source)
+            profile = engine.compare(reference, source)
+        # The second passes (`shared.drift.refine`) read later, from detect_drift: a storage failure
+        # there must come out as the TransientError it was too.
+        return replace(
+            profile,
+            reference_values=self._guarded(profile.reference_values),
+            current_values=self._guarded(profile.current_values),
+        )
+
+    def value_counts(self, source: ParquetSource, requests: Mapping[str, Ranges]) -> dict[str, BinValues]:
+        """A second pass over Parquet (see `DuckDbProfiler.value_counts`), for a side another engine compared."""
+        with self._reads():
+            return self._engine.value_counts(source, requests)
+
+    def _guarded(self, reader: ValueReader | None) -> ValueReader | None:
+        if reader is None:
+            return None
+
+        def read(requests: Mapping[str, Ranges]) -> Mapping[str, BinValues]:
+            with self._reads():
+                return reader(requests)
+
+        return read
 
     @contextmanager
     def _reads(self) -> Iterator[None]:

@@ -62,7 +62,7 @@ from shared.drift.histograms import (
     moments_origin,
     summary_from_moments,
 )
-from shared.errors import PermanentError
+from shared.errors import EventParseError, PermanentError
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
@@ -166,14 +166,18 @@ class BigQueryProfiler:
             try:
                 table = self._client.get_table(source.table, retry=retry, timeout=self._timeout_s)
             except NotFound:
-                raise PermanentError(f"no BigQuery table {source.table}") from None
+                raise EventParseError(f"no BigQuery table {source.table}", field="uri") from None
         columns = {field.name: _type_name(field) for field in table.schema}
         if source.start or source.end:
             kind = columns.get(source.timestamp_column or "")
             if kind is None:
-                raise PermanentError(f"{source.table} has no column {source.timestamp_column!r}")
+                raise EventParseError(
+                    f"{source.table} has no column {source.timestamp_column!r:.80}", field="timestamp_column"
+                )
             if kind not in _WINDOW_TYPES:
-                raise PermanentError(f"{source.table}.{source.timestamp_column} is {kind}, not TIMESTAMP or DATETIME")
+                raise EventParseError(
+                    f"{source.timestamp_column!r:.80} is {kind}, not TIMESTAMP or DATETIME", field="timestamp_column"
+                )
         return columns
 
     def _relation(self, source: TableSource, columns: Mapping[str, str]) -> tuple[str, list[Any]]:

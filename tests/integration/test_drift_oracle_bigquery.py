@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 
 from shared.drift.bigquery_profiler import BigQueryProfiler, TableSource
 from shared.drift.detect import detect_drift
-from shared.drift.duckdb_profiler import DuckDbProfiler, ParquetSource
+from shared.drift.duckdb_profiler import DuckDbProfiler
 from tests.drift_oracle import Case, cases
 from tests.integration.conftest import PROJECT
 from tests.unit.test_drift_oracle import CONFIG, check_against_oracle
@@ -65,17 +65,34 @@ def test_bigquery_engine_agrees_with_scipy_on_raw_values(bigquery_client, datase
     check_against_oracle(case, {f.feature: f for f in detect_drift(profile, CONFIG).features})
 
 
-def test_a_parquet_reference_refined_against_a_bigquery_window(bigquery_client, dataset, tmp_path):
-    """The reference profiled by DuckDB, the current counted in BigQuery on its cuts: both sides re-read
-    by their own engine where bins leave doubt."""
+@pytest.mark.parametrize("reference_in", ["parquet", "bigquery"])
+def test_mixed_engines_each_read_their_own_side_again(bigquery_client, dataset, tmp_path, monkeypatch, reference_in):
+    """A Parquet training set against a BigQuery window, and the other way round, through the profiler the
+    function uses: where bins leave doubt, each side is read again by its own engine."""
+    from shared.adapters.drift_sources import DriftSourceProfiler
+    from shared.adapters.parquet_profiler import LocalParquetFiles, ParquetProfiler
+    from shared.drift import column_profile
+    from shared.events.drift import DataLocation
+
+    monkeypatch.setattr(column_profile, "TAIL_VALUES", 0)  # no kept tails: the doubt needs a second pass
     rng = np.random.default_rng(7)
     case = Case("lognormal", rng.lognormal(0, 1, 3000), rng.lognormal(0.05, 1, 3000))
-    pq.write_table(pa.table({"w": case.reference, "k": case.reference}), tmp_path / "ref.parquet")
-    reference = DuckDbProfiler().reference(ParquetSource((str(tmp_path / "ref.parquet"),)))
-    cur = _load(bigquery_client, dataset, f"cur_{uuid.uuid4().hex[:8]}", case.current, tmp_path)
-    profile = BigQueryProfiler(bigquery_client, timeout_s=30).compare(reference, TableSource(cur))
-    assert profile.reference_values is None  # BigQuery cannot read Parquet: the caller supplies it
-    duckdb = DuckDbProfiler()
-    source = reference.source
-    profile = type(profile)(**{**profile.__dict__, "reference_values": lambda r: duckdb.value_counts(source, r)})
-    check_against_oracle(case, {f.feature: f for f in detect_drift(profile, CONFIG).features})
+    (tmp_path / "bucket").mkdir()
+    locations = {}
+    for side, values in (("reference", case.reference), ("current", case.current)):
+        if (side == "reference") == (reference_in == "parquet"):
+            pq.write_table(pa.table({"w": values, "k": values}), tmp_path / "bucket" / f"{side}.parquet")
+            locations[side] = DataLocation("bucket", f"{side}.parquet")
+        else:
+            table = _load(bigquery_client, dataset, f"{side}_{uuid.uuid4().hex[:8]}", values, tmp_path)
+            locations[side] = DataLocation("", "", table=table)
+    profiler = DriftSourceProfiler(
+        parquet=lambda: ParquetProfiler(LocalParquetFiles(tmp_path), profiler=DuckDbProfiler(fine_bins=20)),
+        bigquery=lambda: BigQueryProfiler(bigquery_client, fine_bins=20, timeout_s=30),
+    )
+
+    profile = profiler.profile(locations["reference"], locations["current"], current_window=(None, None))
+    found = {f.feature: f for f in detect_drift(profile, CONFIG).features}
+
+    check_against_oracle(case, found)
+    assert "second pass read" in found["w"].resolution_detail
