@@ -263,10 +263,10 @@ def exact_in_bin(
     expected_cur = round((p.cur_cdf[i + 1] - p.cur_cdf[i]) * cur_total)
     if int(ref.counts.sum()) != expected_ref or int(cur.counts.sum()) != expected_cur:
         return None
-    mine = p.bin == i
-    if not mine.any():
+    first, last = np.searchsorted(p.bin, i, "left"), np.searchsorted(p.bin, i, "right")  # pieces ascend
+    if first == last:
         return None
-    start, stop = float(p.left[mine][0]), float(p.right[mine][-1])
+    start, stop = float(p.left[first]), float(p.right[last - 1])
     merged = np.union1d(ref.values, cur.values)
     if len(merged) and (merged[0] < start or merged[-1] > stop):
         return None

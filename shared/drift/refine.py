@@ -70,6 +70,13 @@ class _Feature:
             "current": _known_bins(hist.cuts, hist.current_counts, hist.current, hist.current_bins)
             | hist.current_tails,
         }
+        bins = len(hist.cuts) + 1
+        both = np.zeros(bins, dtype=bool)
+        both[list(set(self.known["reference"]) & set(self.known["current"]))] = True
+        self.known_to_both = both  # per bin: both sides' values known without a read
+        self.settled = np.zeros(bins, dtype=bool)  # per bin: in `exact`
+        self.exact_w = 0.0
+        self.exact_ks = 0.0
 
     @property
     def discrete(self) -> bool:
@@ -107,16 +114,15 @@ def _side_values(f: _Feature, side: str, read: Mapping[str, BinValues], bins: Se
 
 def _total(f: _Feature) -> NumericBounds:
     p = f.pieces
-    open_bins = ~np.isin(p.bins, list(f.exact))
-    exact_w = math.fsum(e.wasserstein for e in f.exact.values())
-    low = math.fsum(p.bin_low[open_bins]) + exact_w
-    high = math.fsum(p.bin_high[open_bins]) + exact_w
-    estimate = math.fsum(p.bin_estimate[open_bins]) + exact_w
+    open_bins = ~f.settled[p.bins]
+    low = float(np.sum(p.bin_low[open_bins])) + f.exact_w
+    high = float(np.sum(p.bin_high[open_bins])) + f.exact_w
+    estimate = float(np.sum(p.bin_estimate[open_bins])) + f.exact_w
     low = max(low, _mean_gap(f.hist))  # W >= |mean_c - mean_r|, often the better proof for a shifted feature
     estimate = min(max(estimate, low), high)
-    keep = ~np.isin(p.bin, list(f.exact))
-    ks_low = max([p.at_cuts, *(e.ks for e in f.exact.values()), *p.upper[keep & p.exact]], default=0.0)
-    ks_high = max([ks_low, *p.upper[keep]], default=ks_low)
+    keep = ~f.settled[p.bin]
+    ks_low = max(p.at_cuts, f.exact_ks, float(np.max(p.upper[keep & p.exact], initial=0.0)))
+    ks_high = max(ks_low, float(np.max(p.upper[keep], initial=0.0)))
     return NumericBounds(estimate, low, high, ks_low, ks_high, len(f.exact), f.rows_read, f.bins_read, f.note)
 
 
@@ -125,9 +131,14 @@ def _mean_gap(hist: NumericHistogram) -> float:
     ref, cur = hist.reference, hist.current
     if None in (ref.mean, cur.mean, ref.minimum, ref.maximum, cur.minimum, cur.maximum):
         return 0.0
-    scale = max(abs(float(v)) for v in (ref.minimum, ref.maximum, cur.minimum, cur.maximum))  # type: ignore[arg-type]
+    origin = 0.0
+    means = float(ref.mean), float(cur.mean)  # type: ignore[arg-type]
+    if ref.centred_mean is not None and cur.centred_mean is not None and ref.origin == cur.origin:
+        origin, means = ref.origin, (ref.centred_mean, cur.centred_mean)  # epoch seconds keep their digits
+    ends = (ref.minimum, ref.maximum, cur.minimum, cur.maximum)
+    scale = max(abs(float(v) - origin) for v in ends)  # type: ignore[arg-type]
     rounding = 4 * (ref.present + cur.present) * np.finfo(np.float64).eps * scale
-    gap = abs(float(cur.mean) - float(ref.mean)) - rounding  # type: ignore[arg-type]
+    gap = abs(means[1] - means[0]) - rounding
     return gap if math.isfinite(gap) and gap > 0 else 0.0
 
 
@@ -165,9 +176,8 @@ def _doubt(f: _Feature, target: Target) -> tuple[float, float] | None:
 def _bins_to_read(f: _Feature, w_allowed: float, ks_allowed: float, everything: bool) -> list[int]:
     """The widest bins first, until what is left fits the allowance (every uncertain bin when `everything`)."""
     p = f.pieces
-    done = list(f.exact)
-    slack = np.where(np.isin(p.bins, done), 0.0, p.bin_high - p.bin_low)
-    ks_open = ~p.exact & ~np.isin(p.bin, done)
+    slack = np.where(f.settled[p.bins], 0.0, p.bin_high - p.bin_low)
+    ks_open = ~p.exact & ~f.settled[p.bin]
     ks_top = np.zeros(len(p.bins))
     np.maximum.at(ks_top, np.searchsorted(p.bins, p.bin[ks_open]), p.upper[ks_open])
     uncertain = (slack > 0) | (ks_top > _total(f).ks)
@@ -223,8 +233,8 @@ def refine(
         h.feature: _Feature(h, pieces(h)) for h in histograms if sum(h.reference_counts) and sum(h.current_counts)
     }
     for f in features.values():  # bins both sides already know: exact at no cost
-        free = [b for b in _bins_to_read(f, 0.0, 0.0, everything=True) if all(b in k for k in f.known.values())]
-        _settle(f, free, {}, {})
+        uncertain = np.asarray(_bins_to_read(f, 0.0, 0.0, everything=True), dtype=np.int64)
+        _settle(f, [int(b) for b in uncertain[f.known_to_both[uncertain]]], {}, {})
     for round_ in range(ROUNDS):
         wanted: dict[str, list[int]] = {}
         for name, f in features.items():
@@ -275,6 +285,9 @@ def _settle(f: _Feature, bins: Sequence[int], ref_read: Mapping[str, BinValues],
             f.note = "bracketed: the data changed between the passes"
             continue
         f.exact[b] = exact
+        f.settled[b] = True
+        f.exact_w += exact.wasserstein
+        f.exact_ks = max(f.exact_ks, exact.ks)
         f.bins_read += any(b not in f.known[side] for side in f.known)
         f.rows_read += sum(
             int(v[b].counts.sum())
