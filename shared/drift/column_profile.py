@@ -17,7 +17,7 @@ import numpy as np
 from shared.drift.histograms import BinStats, BinValues, SideSummary, moments_origin
 
 TAIL_BINS = 8  # outermost bins at each end whose values are kept exactly...
-TAIL_VALUES = 20_000  # ... as long as they hold at most this many values a side (an end)
+TAIL_VALUES = 2_000  # ... as long as they hold at most this many values a side (an end): the cache stays small
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ from shared.drift.histograms import (
     CategoricalHistogram,
     NumericHistogram,
     SideSummary,
+    pack,
+    unpack,
 )
 from shared.errors import EventParseError, PermanentError
 
@@ -104,8 +106,8 @@ class NumericReference:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "cuts": list(self.cuts),
-            "counts": list(self.counts),
+            "cuts": pack(self.cuts),
+            "counts": pack(self.counts, "<i8"),
             "summary": asdict(self.summary),
             "bins": self.bins.to_json() if self.bins is not None else None,
             "tails": {str(b): v.to_json() for b, v in self.tails.items()},
@@ -115,7 +117,9 @@ class NumericReference:
     def from_json(cls, data: Mapping[str, Any]) -> NumericReference:
         bins = BinStats.from_json(data["bins"]) if data.get("bins") else None
         tails = {int(b): BinValues.from_json(v) for b, v in (data.get("tails") or {}).items()}
-        return cls(tuple(data["cuts"]), tuple(data["counts"]), SideSummary(**data["summary"]), bins, tails)
+        cuts = tuple(float(c) for c in unpack(data["cuts"]))
+        counts = tuple(int(c) for c in unpack(data["counts"], "<i8"))
+        return cls(cuts, counts, SideSummary(**data["summary"]), bins, tails)
 
 
 @dataclass(frozen=True)
