@@ -503,8 +503,10 @@ def _numeric_resolution(
     read = "; ".join(
         part
         for part in (
-            f"the first pass kept the exact values of {kept} bins" if kept else "",
-            f"a second pass read {bounds.refined_rows:,} values in {bounds.read_bins} bins" if bounds.read_bins else "",
+            f"the first pass kept the exact values of {_bins(kept)}" if kept else "",
+            f"a second pass read {bounds.refined_rows:,} values in {_bins(bounds.read_bins)}"
+            if bounds.read_bins
+            else "",
         )
         if part
     )
@@ -520,6 +522,10 @@ def _numeric_resolution(
         "resolution": "refined" if bounds.read_bins else "bracket",
         "resolution_detail": f"{bracket}, clear of {threshold:g}; {how}",
     }
+
+
+def _bins(count: int) -> str:
+    return f"{count} bin" if count == 1 else f"{count} bins"
 
 
 def dataset_drift(features: Sequence[FeatureDrift], share_threshold: float = 0.3) -> tuple[bool, float]:
