@@ -44,6 +44,7 @@ import numpy as np
 
 from shared.adapters._bigquery import run_query
 from shared.adapters._gcp_errors import translate_errors
+from shared.drift.column_profile import EXACT_INTEGERS
 from shared.drift.comparison import categorical_histogram, plan_features
 from shared.drift.duckdb_profiler import (
     DEFAULT_CATEGORY_CAP,
@@ -362,10 +363,16 @@ class BigQueryProfiler:
             quantiles = [float(q) for q in (row[1 + 3 * i] or []) if q is not None]
             quantiles = sorted(set(quantiles[1:-1]))  # the ends are the minimum and the maximum
             low, high = row[2 + 3 * i], row[3 + 3 * i]
-            if columns[feature] == "INT64" and low is not None and high is not None and high - low < self._fine_bins:
+            if (
+                columns[feature] == "INT64"
+                and low is not None
+                and high is not None
+                and high - low < self._fine_bins
+                and max(abs(low), abs(high)) <= EXACT_INTEGERS
+            ):
                 # Integers over a short range: cut at every integer, with no extra query.
                 quantiles = [float(v) for v in range(int(low), int(high))]
-            elif len(quantiles) < (self._fine_bins - 1) // 2:  # quantiles repeat: few distinct values
+            elif len(quantiles) < self._fine_bins - 1:  # quantiles repeat: maybe few distinct values
                 discrete.append(i)
             cuts.append(tuple(quantiles))
         if discrete:
@@ -446,7 +453,7 @@ class BigQueryProfiler:
             return []
         from_clause, params = self._relation(source, columns)
         branches = [
-            f"SELECT {i} AS f, CAST({_quote(f)} AS STRING) AS v, COUNT(*) AS n {from_clause} GROUP BY v"
+            f"SELECT {i} AS f, CAST({_quote(f)} AS STRING) AS v, COUNT(*) AS n {from_clause} GROUP BY 2"
             for i, f in enumerate(features)
         ]
         found: list[dict[str | None, int]] = [{} for _ in features]

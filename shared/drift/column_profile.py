@@ -16,6 +16,7 @@ import numpy as np
 
 from shared.drift.histograms import BinStats, BinValues, SideSummary, moments_origin
 
+EXACT_INTEGERS = 2**53  # beyond it, neighbouring integers share a double: no cut at every integer there
 TAIL_BINS = 8  # outermost bins at each end whose values are kept exactly...
 TAIL_VALUES = 2_000  # ... as long as they hold at most this many values a side (an end): the cache stays small
 
@@ -40,15 +41,13 @@ def choose_cuts(ordered: np.ndarray, fine_bins: int, *, integer: bool) -> tuple[
     if n == 0:
         return ()
     low, high = float(ordered[0]), float(ordered[-1])
-    if integer and high - low < fine_bins:
+    if integer and high - low < fine_bins and max(abs(low), abs(high)) <= EXACT_INTEGERS:
         return tuple(float(v) for v in range(int(low), int(high)))
+    changes = np.flatnonzero(ordered[1:] != ordered[:-1])  # one pass over the sorted column
+    if len(changes) < fine_bins:  # at most fine_bins distinct values: one bin each
+        return tuple(float(v) for v in ordered[changes])
     at = (np.arange(1, fine_bins, dtype=np.int64) * n) // fine_bins
-    quantiles = np.unique(ordered[at])
-    if len(quantiles) < fine_bins - 1:  # quantiles repeat: maybe few distinct values (else no need to look)
-        distinct = ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
-        if len(distinct) <= fine_bins:
-            return tuple(float(v) for v in distinct[:-1])
-    return tuple(float(v) for v in quantiles)
+    return tuple(float(v) for v in np.unique(ordered[at]))
 
 
 def profile_column(ordered: np.ndarray, rows: int, cuts: tuple[float, ...]) -> ColumnProfile:

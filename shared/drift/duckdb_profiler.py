@@ -245,7 +245,23 @@ class DuckDbProfiler:
         columns = {row[0]: str(row[1]) for row in described}
         if source.start or source.end:
             _check_window_column(source, columns)
+        if any(kind == "FLOAT" for kind in columns.values()):
+            columns.update(self._rounded_by_union(source, [c for c, kind in columns.items() if kind == "FLOAT"]))
         return columns
+
+    def _rounded_by_union(self, source: ParquetSource, floats: Sequence[str]) -> dict[str, str]:
+        """Columns read as FLOAT (32 bits) only because files disagree on their type: DuckDB unifies an
+        INT64 file and a FLOAT file as FLOAT, which rounds every integer past 2**24. Such a column is
+        reported unsupported, with both types, rather than compared on rounded values."""
+        query = f"SELECT DISTINCT name, type FROM parquet_schema({_literal_paths(source.paths)})"
+        kinds: dict[str, set[str]] = {}
+        for name, kind in self._con.execute(query).fetchall():
+            kinds.setdefault(name, set()).add(str(kind))
+        return {
+            c: "FLOAT rounded from " + "/".join(sorted(kinds[c] - {"FLOAT"}))
+            for c in floats
+            if kinds.get(c, set()) - {"FLOAT"}
+        }
 
     def _one_row(self, select: str, source: ParquetSource, select_params: Sequence[Any] = ()) -> tuple[Any, ...]:
         from_clause, params = self._relation(source)
@@ -266,10 +282,10 @@ class DuckDbProfiler:
         skip = skip or {source.timestamp_column}
         wanted = tuple(features) if features else tuple(c for c in columns if c not in skip)
         present = [f for f in wanted if f in columns]
-        numeric = [f for f in present if columns[f].startswith(NUMERIC_TYPES)]
-        categorical = [f for f in present if columns[f].startswith(CATEGORICAL_TYPES)]
+        numeric = [f for f in present if _base_type(columns[f]) in NUMERIC_TYPES]
+        categorical = [f for f in present if _base_type(columns[f]) in CATEGORICAL_TYPES]
         rows = int(self._one_row("count(*)", source)[0])
-        integers = {f for f in numeric if columns[f].startswith(INTEGER_TYPES)}
+        integers = {f for f in numeric if _base_type(columns[f]) in INTEGER_TYPES}
 
         def profile(feature: str, ordered: np.ndarray) -> NumericReference:
             cuts = choose_cuts(ordered, self._fine_bins, integer=feature in integers)
@@ -291,7 +307,7 @@ class DuckDbProfiler:
             reference,
             cur_columns,
             current.timestamp_column,
-            counts_as_numeric=lambda kind: kind.startswith(NUMERIC_TYPES),
+            counts_as_numeric=lambda kind: _base_type(kind) in NUMERIC_TYPES,
             counts_as_categorical=lambda kind: True,  # anything casts to VARCHAR
         )
         numeric, categorical = plan.numeric, plan.categorical
@@ -384,7 +400,7 @@ class DuckDbProfiler:
             return found
         group = max(1, COLUMN_BUDGET // max(rows, 1))
         from_clause, params = self._relation(source)
-        native = {f for f in features if columns[f].startswith(("FLOAT", "DOUBLE", *INTEGER_TYPES))}
+        native = {f for f in features if _base_type(columns[f]) in ("FLOAT", "DOUBLE", *INTEGER_TYPES)}
 
         def one(item: tuple[str, Any]) -> tuple[str, T]:
             feature, column = item
@@ -417,7 +433,8 @@ class DuckDbProfiler:
         from_clause, window = self._relation(source)
         branches, params = [], []
         for i, feature in enumerate(features):
-            branches.append(f"SELECT {i} AS f, {_quote(feature)}::VARCHAR AS v, count(*) AS n {from_clause} GROUP BY v")
+            # GROUP BY 2, not by the alias: a column of the file named `v` would win the binding.
+            branches.append(f"SELECT {i} AS f, {_quote(feature)}::VARCHAR AS v, count(*) AS n {from_clause} GROUP BY 2")
             params.extend(window)
         found: list[dict[str | None, int]] = [{} for _ in features]
         for f, value, n in self._con.execute(" UNION ALL ".join(branches), params).fetchall():
@@ -452,7 +469,13 @@ def _threads() -> int:
 
 
 def _floats(features: Sequence[str], columns: Mapping[str, str]) -> set[str]:
-    return {f for f in features if columns[f].startswith(("FLOAT", "DOUBLE"))}
+    return {f for f in features if _base_type(columns[f]) in ("FLOAT", "DOUBLE")}
+
+
+def _base_type(kind: str) -> str:
+    """DuckDB's type name without its parameters (`DECIMAL(18,3)` -> `DECIMAL`); a list or array type
+    (`FLOAT[]`, `FLOAT[3]`: embeddings) is no number and no category, whatever its element type."""
+    return "LIST" if "[" in kind or kind.startswith(("STRUCT", "MAP", "UNION")) else kind.split("(")[0].strip()
 
 
 def _range_test(name: str, lo: float, hi: float) -> str:
