@@ -37,7 +37,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -45,7 +44,7 @@ import numpy as np
 from shared.adapters._bigquery import run_query
 from shared.adapters._gcp_errors import translate_errors
 from shared.drift.column_profile import EXACT_INTEGERS
-from shared.drift.comparison import categorical_histogram, plan_features
+from shared.drift.comparison import categorical_histogram, finish_profile, plan_features
 from shared.drift.duckdb_profiler import (
     DEFAULT_CATEGORY_CAP,
     DEFAULT_FINE_BINS,
@@ -281,19 +280,8 @@ class BigQueryProfiler:
             from_clause, params = self._relation(current, cur_columns)
             [row] = self._query(f"SELECT COUNT(*) {from_clause}", params, what=f"count rows of {current.table}")
             cur_rows = int(row[0])
-        order = {f: i for i, f in enumerate(plan.wanted)}
-        histograms.sort(key=lambda h: order[h.feature])
-        reference_values = (
-            partial(self.value_counts, reference.source) if isinstance(reference.source, TableSource) else None
-        )
-        return Profile(
-            histograms,
-            plan.missing,
-            plan.unsupported,
-            reference.rows,
-            cur_rows,
-            reference_values=reference_values,
-            current_values=partial(self.value_counts, current),
+        return finish_profile(
+            plan, histograms, reference, cur_rows, read=self.value_counts, current=current, own_source=TableSource
         )
 
     def value_counts(self, source: TableSource, requests: Mapping[str, Ranges]) -> dict[str, BinValues]:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from shared.drift.histograms import OTHER, CategoricalHistogram, SideSummary
 
 if TYPE_CHECKING:
-    from shared.drift.duckdb_profiler import ReferenceProfile
+    from shared.drift.duckdb_profiler import Profile, ReferenceProfile
+    from shared.drift.histograms import BinValues, NumericHistogram
+    from shared.drift.refine import Ranges
 
 UNSEEN_LISTED = 20
 
@@ -50,6 +53,34 @@ def plan_features(
         if f not in numeric and f not in categorical
     }
     return FeaturePlan(wanted, missing, numeric, categorical, unsupported)
+
+
+def finish_profile(
+    plan: FeaturePlan,
+    histograms: list[NumericHistogram | CategoricalHistogram],
+    reference: ReferenceProfile,
+    current_rows: int,
+    *,
+    read: Callable[[Any, Mapping[str, Ranges]], Mapping[str, BinValues]],
+    current: Any,
+    own_source: type,
+) -> Profile:
+    """The engine's histograms in the order asked for, with the readers of a second pass: `read` on the
+    current source, and on the reference's when this engine read it too (`own_source`)."""
+    from shared.drift.duckdb_profiler import Profile  # the module imports this one
+
+    order = {f: i for i, f in enumerate(plan.wanted)}
+    histograms.sort(key=lambda h: order[h.feature])
+    reference_values = partial(read, reference.source) if isinstance(reference.source, own_source) else None
+    return Profile(
+        histograms,
+        plan.missing,
+        plan.unsupported,
+        reference.rows,
+        current_rows,
+        reference_values=reference_values,
+        current_values=partial(read, current),
+    )
 
 
 def categorical_histogram(

@@ -19,13 +19,12 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from shared.drift.column_profile import choose_cuts, profile_column
-from shared.drift.comparison import categorical_histogram, plan_features
+from shared.drift.comparison import categorical_histogram, finish_profile, plan_features
 from shared.drift.histograms import (
     BinStats,
     BinValues,
@@ -334,19 +333,8 @@ class DuckDbProfiler:
         histograms: list[NumericHistogram | CategoricalHistogram] = [counted[f] for f in numeric]
         for feature, found in zip(categorical, categories, strict=True):
             histograms.append(categorical_histogram(feature, reference, found, cur_rows, self._category_cap))
-        order = {f: i for i, f in enumerate(plan.wanted)}
-        histograms.sort(key=lambda h: order[h.feature])
-        reference_values = (
-            partial(self.value_counts, reference.source) if isinstance(reference.source, ParquetSource) else None
-        )
-        return Profile(
-            histograms,
-            plan.missing,
-            plan.unsupported,
-            reference.rows,
-            cur_rows,
-            reference_values=reference_values,
-            current_values=partial(self.value_counts, current),
+        return finish_profile(
+            plan, histograms, reference, cur_rows, read=self.value_counts, current=current, own_source=ParquetSource
         )
 
     def value_counts(self, source: ParquetSource, requests: Mapping[str, Ranges]) -> dict[str, BinValues]:
