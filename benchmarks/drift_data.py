@@ -6,6 +6,7 @@ side shifts some of them by a known amount; `DRIFTED` is the truth a detector sh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -60,13 +61,17 @@ def _chunk(rng: np.random.Generator, rows: int, current: bool) -> pa.Table:
 
 
 def write(path: Path, rows: int, *, current: bool, seed: int) -> Path:
-    """Write `rows` rows in chunks, so memory stays bounded whatever `rows` is."""
     rng = np.random.default_rng(seed)
+    return write_in_chunks(path, rows, lambda start, n: _chunk(rng, n, current))
+
+
+def write_in_chunks(path: Path, rows: int, chunk: Callable[[int, int], pa.Table]) -> Path:
+    """Write `rows` rows as `chunk(start, n)` tables of at most CHUNK rows: memory stays bounded."""
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = None
     try:
         for start in range(0, rows, CHUNK):
-            table = _chunk(rng, min(CHUNK, rows - start), current)
+            table = chunk(start, min(CHUNK, rows - start))
             writer = writer or pq.ParquetWriter(path, table.schema)
             writer.write_table(table)
     finally:

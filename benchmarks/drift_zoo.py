@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from drift_data import write_in_chunks  # benchmarks/ is on sys.path: they run as scripts
 
 THRESHOLD = 0.1
 MARGIN = 0.3  # exact values stay below THRESHOLD * (1 - MARGIN) or above THRESHOLD * (1 + MARGIN)
-CHUNK = 250_000
 
 # What each column is, and (for `_drift`) what the current side changes. Reading order = file order.
 FAMILIES: dict[str, str] = {
@@ -156,17 +156,7 @@ def _chunk(rng: np.random.Generator, rows: int, current: bool, first: bool) -> p
 def write(path: Path, rows: int, *, current: bool, seed: int) -> Path:
     """Write `rows` rows in chunks, so memory stays bounded whatever `rows` is."""
     rng = np.random.default_rng(seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer = None
-    try:
-        for start in range(0, rows, CHUNK):
-            table = _chunk(rng, min(CHUNK, rows - start), current, first=start == 0)
-            writer = writer or pq.ParquetWriter(path, table.schema)
-            writer.write_table(table)
-    finally:
-        if writer:
-            writer.close()
-    return path
+    return write_in_chunks(path, rows, lambda start, n: _chunk(rng, n, current, first=start == 0))
 
 
 # -- the exact statistics (the "scipy loop" contender uses the same ones) -------------------------
