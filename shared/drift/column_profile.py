@@ -43,9 +43,9 @@ def choose_cuts(ordered: np.ndarray, fine_bins: int, *, integer: bool) -> tuple[
     low, high = float(ordered[0]), float(ordered[-1])
     if integer and high - low < fine_bins and max(abs(low), abs(high)) <= EXACT_INTEGERS:
         return tuple(float(v) for v in range(int(low), int(high)))
-    changes = np.flatnonzero(ordered[1:] != ordered[:-1])  # one pass over the sorted column
-    if len(changes) < fine_bins:  # at most fine_bins distinct values: one bin each
-        return tuple(float(v) for v in ordered[changes])
+    steps = ordered[1:] != ordered[:-1]  # one pass over the sorted column
+    if np.count_nonzero(steps) < fine_bins:  # at most fine_bins distinct values: one bin each
+        return tuple(float(v) for v in ordered[np.flatnonzero(steps)])
     at = (np.arange(1, fine_bins, dtype=np.int64) * n) // fine_bins
     return tuple(float(v) for v in np.unique(ordered[at]))
 
