@@ -163,7 +163,10 @@ def ks_note(feature: FeatureDrift, hist: Histogram | None = None) -> str | None:
     if feature.ks_exact:
         return "KS is exact"
     bins = f"{len(hist.cuts) + 1} reference-quantile bins" if isinstance(hist, NumericHistogram) else "fine bins"
-    return f"KS between {feature.ks:.4g} and {feature.ks_upper_bound:.4g}: computed on {bins}"
+    low, high = feature.ks, feature.ks_upper_bound or feature.ks
+    if f"{low:.4g}" == f"{high:.4g}":  # closer than the digits shown: say how close
+        return f"KS {low:.4g}, within {high - low:.1e} of the exact value: computed on {bins}"
+    return f"KS between {low:.4g} and {high:.4g}: computed on {bins}"
 
 
 def _strict(value: Any) -> Any:
