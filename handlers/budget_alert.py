@@ -12,6 +12,7 @@ is a crash after Slack accepted the message and before the claim was completed.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -42,6 +43,8 @@ class BudgetAlertDeps(Protocol):
 
 
 def _percent(value: float) -> str:
+    if not math.isfinite(value):  # a cost so far past a tiny budget that the share overflows
+        return "n/a"
     return f"{value:.0f}%" if value == round(value) else f"{value:.1f}%"
 
 
@@ -53,11 +56,24 @@ def _interval(notification: BudgetNotification) -> str:
     return f"since {start.date().isoformat()}"
 
 
+def _console(notification: BudgetNotification) -> str:
+    """A link to the account's budgets, or, for an account id without the id's form, the id as text."""
+    account = notification.billing_account
+    if account is not None:
+        return slack.link(slack.url(BILLING_CONSOLE, account=account), "Open in Cloud Billing")
+    return f"billing account `{slack.text(notification.billing_account_id, slack.ID_MAX)}` (not an account id: no link)"
+
+
 def render(notification: BudgetNotification, crossed: CrossedThreshold, settings: BudgetAlertSettings) -> dict:
-    """The incoming-webhook payload: a plain `text` fallback (notifications) and the Block Kit blocks."""
-    name = notification.budget_name
-    spent = slack.money(notification.cost_amount, notification.currency)
-    budget = slack.money(notification.budget_amount, notification.currency)
+    """The incoming-webhook payload: a plain `text` fallback (notifications) and the Block Kit blocks.
+
+    Every value from the notification goes in through `slack.text` (escaped, cut) or `slack.plain`
+    (the header), the console URL through `slack.url`: see shared/slack_format.py.
+    """
+    name = slack.text(notification.budget_name)
+    currency = notification.currency
+    spent = slack.text(slack.money(notification.cost_amount, currency), slack.ID_MAX)
+    budget = slack.text(slack.money(notification.budget_amount, currency), slack.ID_MAX)
     used = notification.spent_percent
     used_text = _percent(used) if used is not None else "n/a"
     if crossed.kind is ThresholdKind.ACTUAL:
@@ -65,34 +81,33 @@ def render(notification: BudgetNotification, crossed: CrossedThreshold, settings
     else:
         what = f"is forecast to reach {_percent(crossed.percent)} of its budget"
     interval = _interval(notification)
-    text = slack.escape_mrkdwn(f"Budget {name} {what} ({spent} of {budget}, {interval})")
+    text = f"Budget {name} {what} ({spent} of {budget}, {interval})"
+    amount_type = slack.text(notification.budget_amount_type.lower(), slack.ID_MAX)
     blocks = [
-        slack.header(f"Budget alert: {name}"),
-        slack.section(f"*{slack.escape_mrkdwn(name)}* {what}."),
+        slack.header(f"Budget alert: {slack.plain(notification.budget_name, 100)}"),
+        slack.section(f"*{name}* {what}."),
         slack.fields(
             [
                 ("Spent", f"{spent} ({used_text})"),
-                ("Budget", f"{budget} ({slack.escape_mrkdwn(notification.budget_amount_type.lower())})"),
+                ("Budget", f"{budget} ({amount_type})"),
                 ("Threshold", f"{_percent(crossed.percent)} {crossed.kind}"),
                 ("Interval", interval),
             ]
         ),
-        slack.context(
-            slack.link(BILLING_CONSOLE.format(account=notification.billing_account_id), "Open in Cloud Billing")
-            + f" · budget `{slack.escape_mrkdwn(notification.budget_id)}`"
-        ),
+        slack.context(f"{_console(notification)} · budget `{slack.text(notification.budget_id, slack.ID_MAX)}`"),
     ]
     mention = settings.budget_mention
-    if mention and used is not None and used >= settings.budget_mention_at_percent:
+    # Configuration, checked when loaded; checked again because it is the one `<...>` not built here.
+    if mention and slack.valid_mention(mention) and used is not None and used >= settings.budget_mention_at_percent:
         blocks.insert(1, slack.section(f"{mention} spend is at {used_text} of the budget"))
         text = f"{mention} {text}"
-    return {"text": text, "blocks": blocks}
+    return {"text": slack.fallback(text), "blocks": blocks}
 
 
 def _alert(notification: BudgetNotification, crossed: CrossedThreshold, deps: BudgetAlertDeps) -> Outcome:
     scope = notification.scope(crossed.kind)
     key = f"budget:{scope}/{crossed.threshold:g}"
-    label = f"{notification.budget_name}: {_percent(crossed.percent)} {crossed.kind}"
+    label = f"{slack.cut(notification.budget_name)}: {_percent(crossed.percent)} {crossed.kind}"
     highest = deps.alert_ledger.highest(scope)
     if highest is not None and crossed.threshold < highest:
         return Outcome.ignored(f"{label} is below {_percent(highest * 100)} already alerted this interval", key=key)
@@ -110,7 +125,7 @@ def _alert(notification: BudgetNotification, crossed: CrossedThreshold, deps: Bu
 
 def handle(notification: BudgetNotification, deps: BudgetAlertDeps) -> Outcome:
     if not notification.crossed:
-        return Outcome.ignored(f"{notification.budget_name}: routine update, no threshold crossed")
+        return Outcome.ignored(f"{slack.cut(notification.budget_name)}: routine update, no threshold crossed")
     outcomes = [_alert(notification, crossed, deps) for crossed in notification.crossed]
     applied = [o for o in outcomes if o.status == "applied"]
     chosen = applied[0] if applied else outcomes[0]

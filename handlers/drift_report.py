@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from shared.ports import Clock, DriftRunStore, FeatureProfiler, IdempotencyStore, ObjectStore, SlackNotifier
 
 CONSOLE_OBJECT = "https://console.cloud.google.com/storage/browser/_details/{bucket}/{name}"
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")  # GCS bucket names; a URL is built only from one
 ALERT_FEATURES = 8  # the most drifted features named in the Slack alert; the report has them all
 log = logging.getLogger(__name__)
 
@@ -60,8 +62,12 @@ class ReportObjects:
         return f"gs://{self.bucket}/{name}"
 
     @property
-    def console_url(self) -> str:
-        return CONSOLE_OBJECT.format(bucket=self.bucket, name=self.html)
+    def console_url(self) -> str | None:
+        """The report in the Cloud Console, from percent-encoded parts; None for a bucket without a bucket's
+        name, ValueError for an object name no URL can carry."""
+        if not _BUCKET.fullmatch(self.bucket):
+            return None
+        return slack.url(CONSOLE_OBJECT, bucket=self.bucket, name=slack.path(self.html))
 
 
 def _describe(location: Any, window: tuple[Any, Any] | None = None) -> str:
@@ -73,25 +79,32 @@ def _describe(location: Any, window: tuple[Any, Any] | None = None) -> str:
 
 
 def render_alert(request: DriftRequest, result: DriftResult, report: ReportObjects) -> dict[str, Any]:
+    """Every name here (model, env, features, job, bucket, object) is outside data: in through
+    `slack.text` / `slack.plain`, the console URL through `slack.url` (shared/slack_format.py)."""
     drifted = [f for f in result.features if f.drifted]
-    names = ", ".join(f"`{slack.escape_mrkdwn(f.feature)}`" for f in drifted[:ALERT_FEATURES])
+    names = ", ".join(f"`{slack.text(f.feature, 100)}`" for f in drifted[:ALERT_FEATURES])
     more = f" and {len(drifted) - ALERT_FEATURES} more" if len(drifted) > ALERT_FEATURES else ""
-    model = slack.escape_mrkdwn(f"{request.model} ({request.env})")
+    model = f"{slack.text(request.model, 100)} ({slack.text(request.env, 40)})"
     text = f"Data drift in {model}: {len(drifted)} of {len(result.features)} features drifted"
+    try:
+        address = report.console_url
+    except ValueError:  # a name no URL can carry (not UTF-8, too long): the object's path is still shown
+        address = None
+    where = f"`{slack.text(report.uri(report.html), slack.PATH_MAX)}`"
     return {
-        "text": text,
+        "text": slack.fallback(text),
         "blocks": [
-            slack.header(f"Data drift: {request.model} ({request.env})"),
+            slack.header(f"Data drift: {slack.plain(request.model, 80)} ({slack.plain(request.env, 40)})"),
             slack.section(f"{text} ({result.drifted_share:.0%} of those compared)."),
             slack.fields(
                 [
                     ("Drifted", (names + more) or "-"),
                     ("Current rows", f"{result.current_rows:,}"),
                     ("Reference rows", f"{result.reference_rows:,}"),
-                    ("Run", slack.escape_mrkdwn(request.run_key)),
+                    ("Run", slack.text(request.run_key, slack.PATH_MAX)),
                 ]
             ),
-            slack.context(slack.link(report.console_url, "Open the report") + f" · `{report.uri(report.html)}`"),
+            slack.context(f"{slack.link(address, 'Open the report')} · {where}" if address else where),
         ],
     }
 

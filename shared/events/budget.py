@@ -23,6 +23,8 @@ from shared.events.pubsub import PubsubMessage
 
 KNOWN_SCHEMA_VERSIONS = frozenset({"1.0"})
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+# `gcloud billing accounts describe`: "Billing account IDs are of the form 0X0X0X-0X0X0X-0X0X0X".
+BILLING_ACCOUNT_ID = re.compile(r"^[0-9A-Z]{6}-[0-9A-Z]{6}-[0-9A-Z]{6}$")
 
 
 class ThresholdKind(StrEnum):
@@ -68,6 +70,17 @@ class BudgetNotification:
     @property
     def spent_percent(self) -> float | None:
         return self.cost_amount / self.budget_amount * 100 if self.budget_amount > 0 else None
+
+    @property
+    def billing_account(self) -> str | None:
+        """The billing account id when it has the id's form, else None.
+
+        The attribute is not refused at parse time: a notification whose account id has an unexpected
+        form is still a budget crossing someone must hear about (and an odd attribute must not be able
+        to silence a real alert). It is only never put in a URL: the alert then shows it as text.
+        """
+        account = self.billing_account_id
+        return account if BILLING_ACCOUNT_ID.fullmatch(account) else None
 
     @property
     def schema_known(self) -> bool:
