@@ -131,5 +131,7 @@ def handle(notification: BudgetNotification, deps: BudgetAlertDeps) -> Outcome:
     chosen = applied[0] if applied else outcomes[0]
     detail = "; ".join(o.detail for o in outcomes)
     if not notification.schema_known:
-        detail += f" (schemaVersion {notification.schema_version} is not one we know; read as 1.0)"
+        detail += (
+            f" (schemaVersion {slack.cut(notification.schema_version, slack.ID_MAX)} is not one we know; read as 1.0)"
+        )
     return Outcome(chosen.status, detail, chosen.key, chosen.extra)

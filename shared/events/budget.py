@@ -24,7 +24,7 @@ from shared.events.pubsub import PubsubMessage
 KNOWN_SCHEMA_VERSIONS = frozenset({"1.0"})
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 # `gcloud billing accounts describe`: "Billing account IDs are of the form 0X0X0X-0X0X0X-0X0X0X".
-BILLING_ACCOUNT_ID = re.compile(r"^[0-9A-Z]{6}-[0-9A-Z]{6}-[0-9A-Z]{6}$")
+BILLING_ACCOUNT_ID = re.compile(r"[0-9A-Za-z]{6}-[0-9A-Za-z]{6}-[0-9A-Za-z]{6}")  # ASCII only: read upper-cased
 
 
 class ThresholdKind(StrEnum):
@@ -79,8 +79,8 @@ class BudgetNotification:
         form is still a budget crossing someone must hear about (and an odd attribute must not be able
         to silence a real alert). It is only never put in a URL: the alert then shows it as text.
         """
-        account = self.billing_account_id
-        return account if BILLING_ACCOUNT_ID.fullmatch(account) else None
+        account = self.billing_account_id.strip()
+        return account.upper() if BILLING_ACCOUNT_ID.fullmatch(account) else None
 
     @property
     def schema_known(self) -> bool:

@@ -219,8 +219,8 @@ def test_no_budget_notification_can_write_markup_into_its_alert(
     # THEN nothing from the data links or mentions, the one link is to the billing console, all fits
     for payload in payloads:
         links = assert_safe(payload, mentions=frozenset({mention} - {None}))
-        valid = bool(re.fullmatch(r"[0-9A-Z]{6}(-[0-9A-Z]{6}){2}", account))
-        assert links == ([f"https://{CONSOLE_HOST}/billing/{account}/budgets"] if valid else [])
+        valid = bool(re.fullmatch(r"[0-9A-Za-z]{6}(-[0-9A-Za-z]{6}){2}", account.strip()))
+        assert links == ([f"https://{CONSOLE_HOST}/billing/{account.strip().upper()}/budgets"] if valid else [])
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -269,6 +269,22 @@ def test_a_valid_account_links_to_its_budgets_and_nothing_else():
     notification = parse_budget_notification(pubsub_message(budget_body(), ATTRIBUTES))
     payload = render_all(notification)[0]
     assert assert_safe(payload) == ["https://console.cloud.google.com/billing/01D4EE-079462-DFD6EC/budgets"]
+
+
+@pytest.mark.parametrize(
+    ("account", "linked"),
+    [
+        ("01D4EE-079462-DFD6EC", "01D4EE-079462-DFD6EC"),
+        (" 01d4ee-079462-dfd6ec\n", "01D4EE-079462-DFD6EC"),  # the same id, as a person might paste it
+        ("01D4EE-079462-DFD6E\u0130", None),  # non-ASCII that upper-cases to ASCII is no id
+        ("01D4EE-079462-DFD6EC/../../evil", None),
+        ("billingAccounts/01D4EE-079462-DFD6EC", None),
+    ],
+)
+def test_only_an_account_id_of_the_ids_form_is_linked(account, linked):
+    notification = parse_budget_notification(pubsub_message(budget_body(), {**ATTRIBUTES, "billingAccountId": account}))
+    links = assert_safe(render_all(notification)[0])
+    assert links == ([f"https://{CONSOLE_HOST}/billing/{linked}/budgets"] if linked else [])
 
 
 def test_an_invalid_configured_mention_is_not_posted():
