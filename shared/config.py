@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from shared.errors import ConfigError
+from shared.secret_values import remember_secret
 from shared.slack_format import valid_mention
 
 Profile = Literal["embedded", "emulators", "cloud"]
@@ -43,9 +44,9 @@ class Settings:
     idempotency_collection: str = "idempotency"
     claim_ttl_s: float = 600.0
     log_level: str = "INFO"
-    # Slack: a webhook URL (a secret: never logged, hidden from repr), or in the cloud profile the
+    # Slack: a webhook URL (a secret: hidden from repr, redacted from every log), or in the cloud profile the
     # Secret Manager secret holding it. With neither, the embedded profile writes to an outbox file.
-    slack_webhook_url: str | None = field(default=None, repr=False)
+    slack_webhook_url: str | None = field(default=None, repr=False, metadata={"secret": True})
     slack_webhook_secret: str | None = None
     budget_alert_collection: str = "budget_alerts"
     # Where drift reports go ({env} is the run's env); the embedded profile keeps it as a local folder.
@@ -124,6 +125,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         names = (ENV_PREFIX + spec.name.upper(), *_FALLBACKS.get(spec.name, ()))
         raw = next((environ[n] for n in names if environ.get(n)), None)
         if raw is not None:
+            if spec.metadata.get("secret"):
+                remember_secret(raw, raw.strip())  # from now on no log line or CLI output shows it
             values[spec.name] = _convert(spec.name, raw, spec.type)
             source.append((spec.name, raw))
     return Settings(**values, _source=tuple(source))  # type: ignore[arg-type]

@@ -224,7 +224,8 @@ class Deps:
         if url:
             from shared.adapters.slack_webhook import WebhookSlackNotifier
 
-            return WebhookSlackNotifier(url)
+            # The local Slack receiver (tests, `up`) listens on a loopback host: not a cloud profile's webhook.
+            return WebhookSlackNotifier(url, allow_local=self.profile != "cloud")
         if self.profile == "cloud":
             raise ConfigError(
                 "the cloud profile needs MLOPS_EVENTS_SLACK_WEBHOOK_SECRET (GCP), "

@@ -1,7 +1,8 @@
 """Structured JSON logging: one line per record, with the `severity` key Cloud Logging reads.
 
 Functions log to stdout (what Cloud Run / Cloud Functions collect); the CLI sends them to stderr so
-its own stdout stays machine-readable.
+its own stdout stays machine-readable. Every handler gets the secret redaction filter
+(shared.secret_values): no secret this process loaded reaches a log line, whatever logger wrote it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
+
+from shared.secret_values import add_filter, install_redaction, redact
 
 LOGGER_NAME = "mlops_events"
 OUTCOME_LOGGER_NAME = "mlops_events.outcome"
@@ -28,17 +31,26 @@ class JsonFormatter(logging.Formatter):
         payload.update(getattr(record, "fields", {}))
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str, sort_keys=False)
+        elif record.exc_text:
+            payload["exception"] = record.exc_text
+        if record.stack_info:
+            payload["stack"] = record.stack_info
+        # The filter already cleaned the record; this catches a field's object whose text only shows here.
+        return redact(json.dumps(payload, default=str, sort_keys=False))
 
 
 def configure_logging(stream: TextIO | None = None, level: str = "INFO", *, force: bool = False) -> None:
-    """Install the JSON handler once; `force` replaces it (the CLI redirects to stderr or a file)."""
+    """Install the JSON handler once; `force` replaces it (the CLI redirects to stderr or a file).
+
+    Each call also puts the redaction filter on every handler that appeared since (functions-framework's,
+    Flask's, werkzeug's, powertools')."""
+    install_redaction()
     logger = logging.getLogger(LOGGER_NAME)
     if logger.handlers and not force:
         return
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
-    handler = logging.StreamHandler(stream or sys.stdout)
+    handler = add_filter(logging.StreamHandler(stream or sys.stdout))
     handler.setFormatter(JsonFormatter())
     logger.addHandler(handler)
     logger.setLevel(level)

@@ -2,10 +2,12 @@
 
 PermanentError -> `rejected`, acknowledged (HTTP 2xx) so the platform does not retry bad input.
 TransientError and anything unexpected -> logged, then raised so the platform redelivers.
+No secret this process loaded reaches the outcome line, its detail or what is raised (shared.secret_values).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -15,6 +17,7 @@ from shared.errors import PermanentError, TransientError
 from shared.events.cloudevent import EventEnvelope, envelope_from_cloud_event
 from shared.log import OUTCOME_LOGGER_NAME, configure_logging, log_fields
 from shared.outcome import Outcome, Status
+from shared.secret_values import redact, redact_value, scrub_exception
 
 _LEVEL = {
     Status.APPLIED: logging.INFO,
@@ -41,18 +44,37 @@ def run_event(function: str, event_id: str | None, handle: Callable[[], Outcome]
     def latency() -> float:
         return round((time.perf_counter() - started) * 1000, 2)
 
+    # Exceptions' texts go through redact: a library's message may quote a secret this process loaded (an
+    # HTTP client quoting a webhook URL). What re-raises is scrubbed too: the platform prints it outside
+    # logging (the Lambda runtime's errorMessage), and redeliveries would print it again.
+    leaked: BaseException | None = None
+    outcome: Outcome | None = None
     try:
         outcome = handle()
     except PermanentError as exc:
-        outcome = Outcome.rejected(str(exc))
+        outcome = Outcome.rejected(redact(str(exc)))
     except TransientError as exc:
-        fields = {**common, "outcome": "retry", "detail": str(exc), "latency_ms": latency()}
-        log_fields(logger, logging.ERROR, f"{function}: retry: {exc}", **fields)
-        raise
+        detail = redact(str(exc))
+        fields = {**common, "outcome": "retry", "detail": detail, "latency_ms": latency()}
+        log_fields(logger, logging.ERROR, f"{function}: retry: {detail}", **fields)
+        leaked = scrub_exception(exc)
+        if leaked is exc:
+            raise
     except Exception as exc:
-        fields = {**common, "outcome": "error", "detail": repr(exc), "latency_ms": latency()}
-        logger.error(f"{function}: failed: {exc!r}", exc_info=True, extra={"fields": fields})
-        raise
+        clean = scrub_exception(exc)
+        detail = redact(repr(clean))
+        fields = {**common, "outcome": "error", "detail": detail, "latency_ms": latency()}
+        logger.error(
+            f"{function}: failed: {detail}",
+            exc_info=(type(clean), clean, clean.__traceback__),
+            extra={"fields": fields},
+        )
+        if clean is exc:
+            raise
+        leaked = clean
+    if leaked is not None or outcome is None:
+        raise leaked or AssertionError("unreachable")  # outside `except`: the original is not its __context__
+    outcome = _redacted(outcome)
     log_fields(
         logger,
         _LEVEL[outcome.status],
@@ -65,6 +87,13 @@ def run_event(function: str, event_id: str | None, handle: Callable[[], Outcome]
         **outcome.extra,
     )
     return outcome
+
+
+def _redacted(outcome: Outcome) -> Outcome:
+    detail, extra = redact(outcome.detail), redact_value(outcome.extra)
+    if detail == outcome.detail and extra == outcome.extra:
+        return outcome
+    return dataclasses.replace(outcome, detail=detail, extra=extra)
 
 
 def run_cloud_event(function: str, cloud_event: Any, handle: Callable[[EventEnvelope], Outcome]) -> Outcome:

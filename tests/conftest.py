@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -39,3 +39,13 @@ def unpacked_bundle(built_bundles: Path, tmp_path_factory: pytest.TempPathFactor
 @pytest.fixture(scope="session")
 def bundle_environments(tmp_path_factory: pytest.TempPathFactory) -> Environments:
     return Environments(tmp_path_factory.mktemp("venvs"))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_secret_registry() -> Iterator[None]:
+    """Each test starts with no secret remembered, as a fresh process does (shared.secret_values)."""
+    from shared.secret_values import forget_secrets
+
+    forget_secrets()
+    yield
+    forget_secrets()

@@ -2,7 +2,8 @@
 
 Both are read through boto3 clients passed in, and kept for a minute or five: a Lambda container lives
 for hours, a read per event would add latency and API calls, and a change still lands within minutes.
-Values are never part of a message or a repr; botocore errors become the project's own.
+Values are never part of a message or a repr; botocore errors become the project's own. A secret's
+value is registered with shared.secret_values as it is read, so no log line shows it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from shared.adapters._ttl_cache import TtlCache
 from shared.errors import ConfigError, TransientError
+from shared.secret_values import remember_secret
 
 TARGETS_TTL_S = 60.0
 SECRETS_TTL_S = 300.0
@@ -71,6 +73,7 @@ class SecretsManagerSecretSource:
         def load() -> str | None:
             with _aws(f"Secrets Manager secret {name}"):
                 value = self._client.get_secret_value(SecretId=name).get("SecretString")
+            remember_secret(value, (value or "").strip())
             return (value or "").strip() or None
 
         return self._cache.get(name, load)

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import ConfigError, ConflictError, PermanentError, TransientError
+from shared.secret_values import redact, remember_secret
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -51,7 +52,7 @@ class KubernetesCluster:
                 raise TransientError(f"{what}: {status} {reason}") from None
             raise PermanentError(f"{what}: {status} {reason}") from None
         except HTTPError as exc:
-            raise TransientError(f"{what}: cluster unreachable: {exc}") from None
+            raise TransientError(f"{what}: cluster unreachable: {redact(str(exc))}") from None
 
     def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         from kubernetes.client.exceptions import ApiException
@@ -121,6 +122,7 @@ def api_client_from_kubeconfig(kubeconfig: str | dict[str, Any] | None = None, *
             document = yaml.safe_load(kubeconfig) if isinstance(kubeconfig, str) else kubeconfig
             if isinstance(document, dict) and "token" in document and "server" in document:
                 document = kubeconfig_from_token(document)
+            _remember_credentials(document)  # before the loader runs: its errors may quote what it read
             config.load_kube_config_from_dict(document, client_configuration=configuration)
     except yaml.MarkedYAMLError as exc:  # its text quotes the offending line: a token, maybe
         mark = exc.problem_mark
@@ -128,5 +130,21 @@ def api_client_from_kubeconfig(kubeconfig: str | dict[str, Any] | None = None, *
         raise ConfigError(f"kubeconfig unusable: not YAML{where}") from None
     except (config.ConfigException, yaml.YAMLError, TypeError, ValueError, KeyError, AttributeError) as exc:
         # kubeconfig loader messages name fields and files, not their values.
-        raise ConfigError(f"kubeconfig unusable: {type(exc).__name__}: {str(exc)[:200]}") from None
+        raise ConfigError(f"kubeconfig unusable: {type(exc).__name__}: {redact(str(exc)[:200])}") from None
+    # What the loader resolved (a file's token, an exec plugin's): kept out of every log from now on.
+    remember_secret(configuration.password, *(configuration.api_key or {}).values())
+    remember_secret(*(v.split(" ", 1)[1] for v in (configuration.api_key or {}).values() if " " in (v or "")))
     return client.ApiClient(configuration)
+
+
+_CREDENTIALS = ("token", "password", "client-key-data")
+
+
+def _remember_credentials(document: Any) -> None:
+    """Register a kubeconfig's user credentials as secrets: tokens, passwords, private keys."""
+    if not isinstance(document, dict):
+        return
+    for entry in document.get("users") or []:
+        user = entry.get("user") if isinstance(entry, dict) else None
+        if isinstance(user, dict):
+            remember_secret(*(str(user[key]) for key in _CREDENTIALS if user.get(key)))

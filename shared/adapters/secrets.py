@@ -1,7 +1,9 @@
 """SecretSources: the process environment (embedded, emulators, tests) and Google Secret Manager (cloud).
 
-Values are never part of a message or a repr. Secret Manager values are kept for a few minutes: a function
-instance lives for hours and secrets rotate, but an access per event would add latency and cost.
+Values are never part of a message or a repr, and each is registered with shared.secret_values as it is
+read, so that no log line or CLI output shows it in any shape. Secret Manager values are kept for a few
+minutes: a function instance lives for hours and secrets rotate, but an access per event would add latency
+and cost.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from shared.adapters._gcp_errors import translate_errors
 from shared.adapters._ttl_cache import TtlCache
+from shared.secret_values import remember_secret
 
 if TYPE_CHECKING:
     from google.cloud import secretmanager
@@ -25,8 +28,9 @@ class EnvSecretSource:
         self._environ = os.environ if environ is None else environ
 
     def get(self, name: str) -> str | None:
-        value = (self._environ.get(name) or "").strip()
-        return value or None
+        raw = self._environ.get(name) or ""
+        remember_secret(raw, raw.strip())
+        return raw.strip() or None
 
 
 class SecretManagerSecretSource:
@@ -66,4 +70,6 @@ class SecretManagerSecretSource:
                 response = self._client.access_secret_version(request={"name": version})
             except NotFound:
                 return None
-        return response.payload.data.decode("utf-8").strip() or None
+        value = response.payload.data.decode("utf-8")
+        remember_secret(value, value.strip())
+        return value.strip() or None

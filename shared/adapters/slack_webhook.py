@@ -1,21 +1,28 @@
 """SlackNotifier on a Slack incoming webhook, through slack_sdk's WebhookClient and its own retry handlers.
 
 The webhook URL is a credential (anyone holding it can post to the channel): it never appears in a message,
-a log line or a repr. slack_sdk itself logs it (DEBUG "Sending a request - url: ...", and at INFO for
-every retry), so the client gets a logger of ours whose filter cuts the path out of every URL.
+a log line or a repr. It is registered with shared.secret_values when the notifier is built, so every log
+handler cuts it out in any shape; and it is validated then (https://hooks.slack.com, or a local receiver
+outside the cloud profile), so a URL pasted with a line break is a clear ConfigError before any request,
+not an http.client error that quotes it. The HTTP library's exceptions are never interpolated: what is
+raised names the failure's class. slack_sdk itself logs the URL (DEBUG "Sending a request - url: ...", at
+INFO for every retry), so the client gets a logger of ours whose filter cuts the path out of every URL.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import random
 import re
 import threading
 import time
+import unicodedata
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from shared.errors import ConfigError, SlackRejectedError, TransientError
+from shared.errors import ConfigError, MlopsEventsError, SlackRejectedError, TransientError
+from shared.secret_values import REDACTED, redact, remember_secret
 
 if TYPE_CHECKING:
     from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryHandler, RetryState
@@ -29,25 +36,81 @@ DEFAULT_MAX_RETRIES = 3
 DEFAULT_BUDGET_S = 30.0
 DEFAULT_BACKOFF_S = 0.5
 
-REDACTED = "***"
+SLACK_HOSTS = frozenset({"hooks.slack.com", "hooks.slack-gov.com"})
+_SLACK_PATH = re.compile(r"/(services|workflows|triggers)(/[A-Za-z0-9_-]+){2,}\Z")
+_LOCAL_HOSTS = frozenset({"localhost", "localhost.localdomain"})
+_ENCODED_CONTROL = re.compile(r"%(?:[01][0-9A-Fa-f]|20|7[Ff])")
 _URL = re.compile(r"(?i)\b(https?://[^\s/'\"<>]+)/[^\s'\"<>]*")
 
 
-def redact(text: str, secret: str | None) -> str:
-    """`text` without `secret`; for a URL also without its path, whose last segment is the actual token."""
-    if not secret:
-        return text
-    parts = urlsplit(secret)
-    candidates = {secret}
-    if parts.scheme and parts.netloc:
-        candidates.add(parts.path + (f"?{parts.query}" if parts.query else ""))
-        candidates.add(parts.path)
-        segments = [s for s in parts.path.split("/") if s]
-        if segments and len(segments[-1]) >= 8:
-            candidates.add(segments[-1])
-    for candidate in sorted((c for c in candidates if len(c) > 1), key=len, reverse=True):
-        text = text.replace(candidate, REDACTED)
-    return text
+def _invalid(why: str) -> ConfigError:
+    return ConfigError(f"the Slack webhook URL is not a valid URL ({why})")  # never echo it: it is a secret
+
+
+def _odd_character(url: str) -> str | None:
+    """What is wrong with the URL's characters, named without quoting any of them."""
+    for ch in url:
+        if ch == "\t":
+            return "contains whitespace: a tab"
+        if ch in "\r\n\u2028\u2029\x85":
+            return "contains whitespace: a line break"
+        if ch == " ":
+            return "contains whitespace: a space"
+        if ch.isspace():
+            return "contains whitespace"
+        category = unicodedata.category(ch)
+        if category == "Cc":
+            return "contains a control character" + (" (NUL)" if ch == "\x00" else "")
+        if category in ("Cf", "Co", "Cs", "Cn"):
+            return "contains an invisible or unassigned character"
+        if not ch.isascii():
+            return "contains non-ASCII characters"
+    encoded = _ENCODED_CONTROL.search(url)
+    if encoded:  # a line break pasted into the secret and then URL-encoded by whoever stored it
+        return f"contains a percent-encoded control character or space ({encoded.group(0).upper()})"
+    return None
+
+
+def _is_local(host: str) -> bool:
+    if host in _LOCAL_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def validate_webhook_url(url: str | None, *, allow_local: bool = False) -> str:
+    """`url` without surrounding whitespace, if it can be a Slack incoming webhook: https on hooks.slack.com
+    with a /services/... path, or (`allow_local`: the embedded and emulators profiles) any http(s) URL on a
+    loopback host, where the local Slack receiver listens. Else ConfigError naming what is wrong, not the URL."""
+    url = (url or "").strip()
+    if not url:
+        raise ConfigError("the Slack webhook URL is empty")
+    odd = _odd_character(url)
+    if odd:
+        raise _invalid(odd)
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        port = parts.port
+    except ValueError:  # an unclosed [ or a port that is no number
+        raise _invalid("its host or port cannot be parsed") from None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError("the Slack webhook URL is not an http(s) URL")
+    if "@" in parts.netloc:
+        raise _invalid("it carries credentials before its host")
+    if host in SLACK_HOSTS:
+        if parts.scheme != "https" or port not in (None, 443):
+            raise _invalid(f"{host} is reached over https on port 443 only")
+        if parts.query or parts.fragment or not _SLACK_PATH.match(parts.path):
+            raise _invalid(f"its path is not /services/<team>/<hook>/<token> on {host}")
+        return url
+    if _is_local(host):
+        if not allow_local:
+            raise _invalid("a local receiver's URL, which only the embedded and emulators profiles accept")
+        return url
+    raise _invalid(f"its host is not {' or '.join(sorted(SLACK_HOSTS))}, nor a local receiver")
 
 
 def redact_urls(text: str) -> str:
@@ -56,20 +119,11 @@ def redact_urls(text: str) -> str:
 
 
 class _RedactUrls(logging.Filter):
-    """Cuts every URL to its host, and removes the webhook URLs in use wherever else they show (a body)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._secrets: set[str] = set()
-
-    def add_secret(self, secret: str) -> None:
-        self._secrets = self._secrets | {secret}  # swapped whole: filter() may be iterating on another thread
+    """Cuts every URL to its host, and removes every remembered secret wherever else it shows (a body)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        redacted = redact_urls(message)  # first: keeps the host, which helps reading the log
-        for secret in self._secrets:
-            redacted = redact(redacted, secret)
+        redacted = redact(redact_urls(message))  # URLs first: keeps the host, which helps reading the log
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
@@ -78,8 +132,7 @@ class _RedactUrls(logging.Filter):
 # The logger handed to WebhookClient. Its level stays NOTSET: WebhookClient then logs its retries at INFO,
 # which is worth seeing; the filter makes that safe (a filter on a logger applies to records logged to it).
 _SDK_LOG = logging.getLogger(f"{__name__}.sdk")
-_SDK_LOG_FILTER = _RedactUrls()
-_SDK_LOG.addFilter(_SDK_LOG_FILTER)
+_SDK_LOG.addFilter(_RedactUrls())
 
 
 class _Budget(threading.local):
@@ -181,6 +234,19 @@ def _excerpt(body: str | None, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def _describe(exc: BaseException) -> str:
+    """A library exception named by its class, and for an OSError by its errno's text: never its message,
+    which may quote the request (http.client.InvalidURL quotes the path, SlackRequestError the URL)."""
+    reason = getattr(exc, "reason", None)  # URLError wraps the socket error
+    if isinstance(reason, BaseException):
+        return f"{type(exc).__name__} ({_describe(reason)})"
+    if isinstance(exc, TimeoutError):
+        return f"{type(exc).__name__} (timed out)"
+    if isinstance(exc, OSError) and isinstance(exc.strerror, str):
+        return f"{type(exc).__name__} ({exc.strerror})"
+    return type(exc).__name__
+
+
 class WebhookSlackNotifier:
     """Posts to a Slack incoming webhook; returns once Slack answered 2xx `ok`.
 
@@ -188,6 +254,7 @@ class WebhookSlackNotifier:
     `max_retries` in all (its handlers share one attempt counter) and within `budget_s` of waiting; the
     worst case is then `budget_s` plus one `timeout_s`. Past that: TransientError, and the platform
     redelivers. A `client` passed in is used as it is, with its own retry handlers and logger.
+    `allow_local`: a URL on a loopback host (the local Slack receiver) is accepted, outside the cloud profile.
     """
 
     def __init__(
@@ -195,14 +262,15 @@ class WebhookSlackNotifier:
         url: str,
         *,
         client: WebhookClient | None = None,
+        allow_local: bool = False,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         max_retries: int = DEFAULT_MAX_RETRIES,
         budget_s: float = DEFAULT_BUDGET_S,
         backoff_s: float = DEFAULT_BACKOFF_S,
     ) -> None:
-        parts = urlsplit(url or "")
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError("the Slack webhook URL is not an http(s) URL")  # never echo it: it is a secret
+        remember_secret(url)  # first: whatever goes wrong below, no log line shows it
+        url = validate_webhook_url(url, allow_local=allow_local)
+        parts = urlsplit(url)
         self._url = url
         # For the repr: the origin only (a netloc may carry credentials, the path carries the token).
         self._origin = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
@@ -225,7 +293,6 @@ class WebhookSlackNotifier:
             if self._client is None:
                 from slack_sdk.webhook import WebhookClient
 
-                _SDK_LOG_FILTER.add_secret(self._url)
                 self._client = WebhookClient(
                     self._url,
                     timeout=self._timeout_s,  # type: ignore[arg-type]  # urllib takes a float
@@ -234,32 +301,33 @@ class WebhookSlackNotifier:
                 )
             return self._client
 
-    def _redact(self, text: str) -> str:
-        return redact(redact_urls(text), self._url)
-
     def post(self, payload: dict[str, Any]) -> None:
         client = self._webhook()
         self._budget.deadline = time.monotonic() + self._budget_s
+        # `from None` everywhere below: a cause may carry the URL (URLError.filename, InvalidURL's text,
+        # SlackRequestError's), and a logged traceback prints the cause.
         try:
             response = client.send_dict(payload)
         except OSError as exc:  # URLError (refused, DNS, TLS), timeouts, resets, after slack_sdk's retries
-            # `from None`: the cause may carry the URL (URLError.filename, SlackRequestError's text), and a
-            # logged traceback prints the cause.
-            raise TransientError(f"Slack webhook unreachable: {type(exc).__name__}: {self._redact(str(exc))}") from None
+            raise TransientError(f"Slack webhook unreachable: {_describe(exc)}") from None
         except Exception as exc:
-            from http.client import HTTPException
+            from http.client import HTTPException, InvalidURL
 
             from slack_sdk.errors import SlackRequestError
 
+            if isinstance(exc, InvalidURL):  # validation should have caught it; http.client's text quotes it
+                raise _invalid(f"the HTTP client refused it: {type(exc).__name__}") from None
             if isinstance(exc, HTTPException):  # a connection cut mid-response
-                raise TransientError(f"Slack webhook failed: {type(exc).__name__}: {self._redact(str(exc))}") from None
+                raise TransientError(f"Slack webhook failed: {_describe(exc)}") from None
             if isinstance(exc, SlackRequestError):  # e.g. "Invalid URL detected: <the url>"
-                raise ConfigError(f"Slack webhook client: {self._redact(str(exc))}") from None
-            raise
+                raise ConfigError(f"Slack webhook client refused the request: {type(exc).__name__}") from None
+            if isinstance(exc, UnicodeError | ValueError):  # a URL or header http.client cannot encode
+                raise _invalid(f"the HTTP client could not send it: {type(exc).__name__}") from None
+            raise MlopsEventsError(f"Slack webhook post failed: {type(exc).__name__}") from None
         finally:
             self._budget.deadline = None
 
-        status, body = response.status_code, _excerpt(self._redact(response.body or ""))
+        status, body = response.status_code, _excerpt(redact(redact_urls(response.body or "")))
         if 200 <= status < 300:
             if body != "ok":
                 log.warning("Slack webhook answered HTTP %s %r instead of 'ok'; taken as accepted", status, body)

@@ -49,6 +49,11 @@ def profile_options(command):
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Event-driven functions that run an ML platform on GCP and AWS by themselves."""
+    # Everything the CLI prints goes through the same redaction as the logs: a replayed function's outcome
+    # detail, an error message, must not show a secret the process loaded (a webhook URL from the env).
+    from shared.secret_values import redact_standard_streams
+
+    redact_standard_streams()
 
 
 def _http_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -16,12 +16,15 @@ from types import SimpleNamespace
 
 import pytest
 from google.api_core import exceptions as google_errors
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.adapters.secrets import EnvSecretSource, SecretManagerSecretSource
 from shared.adapters.slack_outbox import OutboxSlackNotifier, read_outbox
-from shared.adapters.slack_webhook import WebhookSlackNotifier, redact
-from shared.errors import ConfigError, SlackRejectedError, TransientError
+from shared.adapters.slack_webhook import WebhookSlackNotifier, validate_webhook_url
+from shared.errors import ConfigError, MlopsEventsError, SlackRejectedError, TransientError
 from shared.localcloud.slack_receiver import SlackReceiver
+from shared.secret_values import redact
 
 PAYLOAD = {
     "text": "Budget ml-dev crossed 50%",
@@ -37,7 +40,8 @@ def slack():
 
 def notifier(url: str, **kwargs) -> WebhookSlackNotifier:
     # Small waits keep the file fast; Retry-After is honoured whatever these say.
-    kwargs = {"max_retries": 2, "backoff_s": 0.05, "timeout_s": 5.0, **kwargs}
+    # The local receiver listens on 127.0.0.1: a URL the embedded and emulators profiles accept.
+    kwargs = {"allow_local": True, "max_retries": 2, "backoff_s": 0.05, "timeout_s": 5.0, **kwargs}
     return WebhookSlackNotifier(url, **kwargs)
 
 
@@ -174,6 +178,128 @@ def test_a_url_that_is_not_http_is_a_config_error_that_does_not_echo_it():
     assert "notaschemetoken" not in str(raised.value)
 
 
+# --- the webhook URL is validated when it is loaded ----------------------------------------------
+
+GOOD = "https://hooks.slack.com/services/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"
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        (GOOD[:60] + "\t" + GOOD[60:], "contains whitespace: a tab"),
+        (GOOD[:60] + "\n" + GOOD[60:], "contains whitespace: a line break"),
+        (GOOD[:60] + " " + GOOD[60:], "contains whitespace: a space"),
+        (GOOD[:60] + "\u00a0" + GOOD[60:], "contains whitespace"),
+        (GOOD[:60] + "\x00" + GOOD[60:], "contains a control character (NUL)"),
+        (GOOD[:60] + "\u200b" + GOOD[60:], "contains an invisible or unassigned character"),
+        (GOOD + "%0A", "contains a percent-encoded control character or space (%0A)"),
+        (GOOD[:60] + "é" + GOOD[60:], "contains non-ASCII characters"),
+        (GOOD.replace("https", "http"), "hooks.slack.com is reached over https on port 443 only"),
+        (GOOD.replace("/services/", "/service/"), "its path is not /services/<team>/<hook>/<token>"),
+        (GOOD + "?x=1", "its path is not /services/<team>/<hook>/<token>"),
+        (GOOD.replace("hooks.slack.com", "hooks.example.com"), "its host is not hooks.slack-gov.com or hooks"),
+        (GOOD.replace("https://", "https://user:pw@"), "it carries credentials before its host"),
+        ("http://127.0.0.1:8080/services/T000/B000/localtoken", "only the embedded and emulators profiles accept"),
+    ],
+)
+def test_a_webhook_url_that_cannot_work_is_a_config_error_that_does_not_quote_it(url, why):
+    # GIVEN a URL pasted with an odd character, or one that is no Slack webhook
+    # WHEN the notifier is built
+    with pytest.raises(ConfigError) as raised:
+        WebhookSlackNotifier(url)
+    # THEN the message names what is wrong, and no part of the URL's path
+    message = str(raised.value)
+    assert message.startswith("the Slack webhook URL is not a valid URL (") and why in message
+    for part in ("T0AB12CD3", "B0EF45GH6", "Xy7wQ2mN8pL4", "kR1sT6vB9zC3", "localtoken", "pw@"):
+        assert part not in message
+
+
+def test_valid_urls_are_accepted_with_surrounding_whitespace_cut():
+    assert validate_webhook_url(f"  {GOOD}\n") == GOOD
+    assert validate_webhook_url(GOOD.replace("slack.com", "slack-gov.com"))
+    assert validate_webhook_url("http://127.0.0.1:8080/services/T000/B000/tok", allow_local=True)
+    assert validate_webhook_url("http://localhost:8080/anything", allow_local=True)
+    assert validate_webhook_url("http://[::1]:8080/services/T/B/t", allow_local=True)
+    with pytest.raises(ConfigError, match="empty"):
+        validate_webhook_url(" \n")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    # No I, L, O or U: no token part can spell a word of the messages (URL, NUL, ASCII).
+    token=st.text("ABCDEFGHJKMNPQRSTVWXYZ23456789", min_size=12, max_size=24),
+    odd=st.characters(blacklist_categories=("Lu", "Ll", "Nd"), blacklist_characters="-_/"),
+    at=st.integers(1, 11),
+)
+def test_any_odd_character_inside_the_token_is_refused_without_quoting_it(token, odd, at):
+    # GIVEN a Slack webhook URL with any character a token never has, inside the token
+    url = f"https://hooks.slack.com/services/T0AB12CD3/B0EF45GH6/{token[:at]}{odd}{token[at:]}"
+    # WHEN it is validated THEN it is refused, and the message quotes neither the token nor the odd character
+    with pytest.raises(ConfigError) as raised:
+        validate_webhook_url(url)
+    message = str(raised.value)
+    assert token[:at] not in message or len(token[:at]) < 4
+    assert token[at:] not in message or len(token[at:]) < 4
+    assert "B0EF45GH6" not in message and url not in message
+
+
+def test_deps_accept_the_local_receiver_outside_the_cloud_profile_only(tmp_path):
+    from shared.config import Settings
+    from shared.deps import Deps
+
+    url = "http://127.0.0.1:8080/services/T000/B000/localtoken"
+    for profile in ("embedded", "emulators"):
+        built = Deps(Settings(profile=profile, state_dir=tmp_path, slack_webhook_url=url))._build_notifier()
+        assert isinstance(built, WebhookSlackNotifier)
+    with pytest.raises(ConfigError, match="only the embedded and emulators profiles"):
+        Deps(Settings(profile="cloud", state_dir=tmp_path, slack_webhook_url=url))._build_notifier()
+
+
+class RaisingClient:
+    """A WebhookClient whose send fails as the HTTP stack does, quoting the URL or its path."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def send_dict(self, body):
+        raise self.error
+
+
+def library_errors(url: str) -> list[tuple[Exception, type[Exception], str]]:
+    import http.client
+    import urllib.error
+
+    from slack_sdk.errors import SlackRequestError
+
+    path = url.split("127.0.0.1:9", 1)[1]
+    return [
+        (http.client.InvalidURL(f"URL can't contain control characters. {path!r}"), ConfigError, "InvalidURL"),
+        (SlackRequestError(f"Invalid URL detected: {url}"), ConfigError, "SlackRequestError"),
+        (urllib.error.URLError(ConnectionRefusedError(111, "Connection refused"), url), TransientError, "refused"),
+        (TimeoutError(f"timed out posting to {url}"), TransientError, "TimeoutError (timed out)"),
+        (http.client.RemoteDisconnected(f"{url} closed"), TransientError, "RemoteDisconnected"),
+        (UnicodeEncodeError("ascii", url, 5, 6, "ordinal not in range"), ConfigError, "UnicodeEncodeError"),
+        (RuntimeError(f"unexpected: {url}"), MlopsEventsError, "RuntimeError"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(7))
+def test_library_errors_become_ours_naming_their_class_never_the_url(case):
+    # GIVEN a client that fails the way the HTTP stack does, quoting the URL
+    url = "http://127.0.0.1:9/services/T0AB12CD3/B0EF45GH6/Xy7wQ2mN8pL4kR1sT6vB9zC3"
+    error, expected, named = library_errors(url)[case]
+    slack_notifier = WebhookSlackNotifier(url, client=RaisingClient(error), allow_local=True)
+    # WHEN a payload is posted
+    with pytest.raises(expected) as raised:
+        slack_notifier.post(PAYLOAD)
+    # THEN the error is ours, names the failure, quotes no part of the URL, and carries no cause that does
+    message = str(raised.value)
+    assert named in message
+    for part in ("/services/", "T0AB12CD3", "B0EF45GH6", "Xy7wQ2mN8pL4kR1sT6vB9zC3"):
+        assert part not in message
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+
+
 # --- the webhook URL is a secret ---------------------------------------------------------------
 
 SLACK_LOGGERS = ("slack_sdk", "slack_sdk.webhook.client", "shared.adapters.slack_webhook")
@@ -224,11 +350,12 @@ def test_slack_sdk_logs_the_url_itself_which_is_why_the_client_gets_our_logger(s
     assert any(slack.token in r.getMessage() for r in caplog.records if r.name.startswith("slack_sdk"))
 
 
-def test_redact_removes_the_url_and_its_token():
+def test_a_notifier_registers_its_url_as_a_secret():
     url = "https://hooks.slack.com/services/T0AAA/B0BBB/abcdefghijklmnop"
+    WebhookSlackNotifier(url)
     text = f"POST {url} failed; token abcdefghijklmnop; path /services/T0AAA/B0BBB/abcdefghijklmnop"
-    assert redact(text, url) == "POST *** failed; token ***; path ***"
-    assert redact("nothing here", None) == "nothing here"
+    assert redact(text) == "POST https://hooks.slack.com/[redacted] failed; token [redacted]; path /[redacted]"
+    assert redact("nothing here") == "nothing here"
 
 
 # --- the outbox --------------------------------------------------------------------------------
