@@ -72,7 +72,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     outcome = run_event(
         SERVICE,
         str(event_id) if event_id else None,
-        lambda: use_case.handle(parse_ecr_event(event), deps, remaining_s=remaining_s),
+        lambda: use_case.handle(parse_ecr_event(event, now=deps.clock()), deps, remaining_s=remaining_s),
     )
     _record_metrics(list(outcome.extra.get("statuses", [])))
     return {"outcome": str(outcome.status), "detail": outcome.detail, **outcome.extra}

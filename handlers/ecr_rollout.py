@@ -14,11 +14,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared import slack_format as slack
 from shared.errors import ConflictError, PermanentError, TransientError
-from shared.events.ecr import ImagePush, OtherEcrEvent
+from shared.events.ecr import MAX_FUTURE, ImagePush, OtherEcrEvent
 from shared.outcome import Outcome
 from shared.rollout import deployment as k8s
 from shared.rollout.status import RolloutPhase, rollout_status
@@ -99,8 +100,12 @@ class DeploymentRun:
 
 
 def _short(image: str | None) -> str:
+    """A digest's first 12 hex digits, an image named otherwise as it reads (when it reads as an image
+    at all: it came from the cluster), else "unknown". Plain text: escape it where it enters mrkdwn."""
     digest = k8s.digest_of(image)
-    return digest[:19] if digest else (image or "unknown")
+    if digest:
+        return digest[:19]
+    return image if image and k8s.is_image(image) else "unknown"
 
 
 def _finish_hint(namespace: str, name: str) -> str:
@@ -110,11 +115,13 @@ def _finish_hint(namespace: str, name: str) -> str:
     )
 
 
-def _decide(push: ImagePush, run: TargetRun, current: dict[str, Any]) -> bool:
-    """Whether this target's container needs the patch; sets the run's status when it does not."""
+def _decide(push: ImagePush, run: TargetRun, current: dict[str, Any], now: datetime) -> bool:
+    """Whether this target's container needs the patch; sets the run's status when it does not. What
+    the Deployment says about itself is checked before it is used: a tag or previous image that does
+    not read as one is unknown, a recorded push time in the future is not trusted (not stale)."""
     container = run.target.container
     run.old_image = k8s.container_image(current, container)
-    run.old_tag = k8s.annotations(current).get(k8s.note_key(container, k8s.IMAGE_TAG)) or None
+    run.old_tag = k8s.recorded_tag(current, container)
     if run.old_image is None:
         run.status, run.message = MISSING, f"deployment {run.target.deployment} has no container {container!r}"
         return False
@@ -123,9 +130,9 @@ def _decide(push: ImagePush, run: TargetRun, current: dict[str, Any]) -> bool:
             run.status, run.message = NOOP, f"already runs {push.digest[:19]}"
         else:  # patched by an earlier attempt of this rollout, or another event of this digest: watch it
             run.status, run.message = STARTED, "already patched, still rolling out: watching"
-            run.old_image = k8s.annotations(current).get(k8s.note_key(container, k8s.PREVIOUS_IMAGE), run.old_image)
+            run.old_image = k8s.recorded_previous_image(current, container) or run.old_image
         return False
-    running_since = k8s.pushed_at(current, container)
+    running_since = k8s.pushed_at(current, container, not_after=now + MAX_FUTURE)
     if running_since and push.pushed_at < running_since:
         run.status = STALE
         run.message = f"runs a later push ({running_since.isoformat()}); this one is from {push.pushed_at.isoformat()}"
@@ -133,7 +140,7 @@ def _decide(push: ImagePush, run: TargetRun, current: dict[str, Any]) -> bool:
     return True
 
 
-def _start(push: ImagePush, group: DeploymentRun, cluster: DeploymentCluster) -> None:
+def _start(push: ImagePush, group: DeploymentRun, cluster: DeploymentCluster, now: datetime) -> None:
     """Read, decide per container, patch the ones that need it in one conditional request. A 409 (the
     Deployment changed since it was read) means: read and decide again."""
     for attempt in range(3):
@@ -146,7 +153,7 @@ def _start(push: ImagePush, group: DeploymentRun, cluster: DeploymentCluster) ->
             for run in group.runs:
                 run.status, run.message = PAUSED, "the deployment is paused: not patched (resume it, then push again)"
             return
-        to_patch = [run for run in group.runs if _decide(push, run, current)]
+        to_patch = [run for run in group.runs if _decide(push, run, current, now)]
         if not to_patch:
             return
         notes = {k8s.CHANGE_CAUSE: f"ECR push {push.repository}:{push.tag or '(untagged)'} {push.digest[:19]}"}
@@ -244,25 +251,25 @@ def _watch(groups: list[DeploymentRun], push: ImagePush, deps: RolloutDeps, rema
 
 
 def render_notification(push: ImagePush, runs: list[TargetRun], dry_run: bool) -> dict[str, Any]:
+    """Every value that came from the event, the configuration or the cluster is escaped where it
+    enters mrkdwn (the header is plain_text, which Slack never parses)."""
+    esc = slack.escape_mrkdwn
     image = f"{push.repository}:{push.tag or '(untagged)'}"
     lines = []
     for run in runs:
-        old = f"{run.old_tag or '?'} `{_short(run.old_image)}`"
-        new = f"{push.tag or '(untagged)'} `{push.digest[:19]}`"
-        lines.append(
-            f"• *{slack.escape_mrkdwn(run.target.name)}*: {run.status.replace('_', ' ')}, {old} → {new}"
-            f"\n  {slack.escape_mrkdwn(run.message)}"
-        )
+        old = f"{esc(run.old_tag or '?')} `{esc(_short(run.old_image))}`"
+        new = f"{esc(push.tag or '(untagged)')} `{esc(push.digest[:19])}`"
+        lines.append(f"• *{esc(run.target.name)}*: {run.status.replace('_', ' ')}, {old} → {new}\n  {esc(run.message)}")
     verdict = ", ".join(sorted({r.status.replace("_", " ") for r in runs}))
     text = f"Rollout of {image}{' (dry run)' if dry_run else ''}: {verdict}"
     return {
-        "text": slack.escape_mrkdwn(text),
+        "text": esc(text),
         "blocks": [
             slack.header(f"Rollout: {image}"),
             slack.section("\n".join(lines)),
             slack.context(
-                f"`{slack.escape_mrkdwn(push.image)}` · pushed {push.pushed_at.isoformat()}"
-                f" · event {slack.escape_mrkdwn(push.event_id)}" + (" · dry run, no cluster" if dry_run else "")
+                f"`{esc(push.image)}` · pushed {push.pushed_at.isoformat()}"
+                f" · event {esc(push.event_id)}" + (" · dry run, no cluster" if dry_run else "")
             ),
         ],
     }
@@ -280,8 +287,9 @@ def _group(targets: list[RolloutTarget]) -> list[DeploymentRun]:
 
 def _roll(push: ImagePush, targets: list[RolloutTarget], deps: RolloutDeps, remaining_s) -> dict[str, Any]:
     groups = _group(targets)
+    now = deps.clock()
     for group in groups:
-        _start(push, group, deps.cluster)
+        _start(push, group, deps.cluster, now)
     _watch(groups, push, deps, remaining_s)
     runs = [run for group in groups for run in group.runs]
     if deps.cluster.dry_run:

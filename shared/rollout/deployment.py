@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import re
 from datetime import UTC, datetime
 from typing import Any
+
+from shared.events.ecr import is_digest, is_tag
 
 REVISION = "deployment.kubernetes.io/revision"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
@@ -47,15 +50,42 @@ def note_key(container: str, what: str) -> str:
     return PREFIX + name
 
 
-def pushed_at(deployment: dict[str, Any], container: str) -> datetime | None:
-    """The push time our annotation recorded for the container's image; None if absent or unreadable
-    (a hand-edited value must not crash the rollout: the stale check is then skipped)."""
+# An image reference as the distribution library's grammar has it (registry host and port, path
+# components, a tag and/or a digest), bounded: what a previous-image annotation must look like to be used.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE = re.compile(
+    rf"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]+)?/)?"
+    rf"{_COMPONENT}(?:/{_COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?(?:@sha256:[0-9a-f]{{64}})?"
+)
+
+
+def is_image(value: Any) -> bool:
+    return isinstance(value, str) and len(value) <= 512 and _IMAGE.fullmatch(value) is not None
+
+
+def pushed_at(deployment: dict[str, Any], container: str, *, not_after: datetime | None = None) -> datetime | None:
+    """The push time our annotation recorded for the container's image; None if absent, unreadable or
+    later than `not_after` (a hand-edited value, or one an unchecked event once wrote, must neither
+    crash the rollout nor freeze it: the stale check is then skipped)."""
     raw = annotations(deployment).get(note_key(container, PUSHED_AT))
     try:
-        value = datetime.fromisoformat(raw) if raw else None
+        value = datetime.fromisoformat(raw) if isinstance(raw, str) and raw else None
     except ValueError:
         return None
-    return value.replace(tzinfo=UTC) if value and value.tzinfo is None else value
+    value = value.replace(tzinfo=UTC) if value and value.tzinfo is None else value
+    return None if value and not_after and value > not_after else value
+
+
+def recorded_tag(deployment: dict[str, Any], container: str) -> str | None:
+    """The tag our annotation recorded for the container's image; None (unknown) unless it is an OCI tag."""
+    raw = annotations(deployment).get(note_key(container, IMAGE_TAG))
+    return raw if is_tag(raw) else None
+
+
+def recorded_previous_image(deployment: dict[str, Any], container: str) -> str | None:
+    """The image our annotation says the container ran before; None (unknown) unless it reads as an image."""
+    raw = annotations(deployment).get(note_key(container, PREVIOUS_IMAGE))
+    return raw if is_image(raw) else None
 
 
 def annotations(deployment: dict[str, Any]) -> dict[str, str]:
@@ -68,10 +98,11 @@ def container_image(deployment: dict[str, Any], container: str) -> str | None:
 
 
 def digest_of(image: str | None) -> str | None:
-    """`repo@sha256:...` -> `sha256:...`; an image named by tag has no digest."""
-    if not image or "@" not in image:
+    """`repo@sha256:...` -> `sha256:...`; an image named by tag, or by anything but a sha256 digest, has none."""
+    if not isinstance(image, str) or "@" not in image:
         return None
-    return image.rsplit("@", 1)[1]
+    digest = image.rsplit("@", 1)[1]
+    return digest if is_digest(digest) else None
 
 
 def image_patch(images: dict[str, str], notes: dict[str, str], resource_version: str | None) -> dict[str, Any]:

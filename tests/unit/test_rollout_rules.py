@@ -107,15 +107,17 @@ def test_an_unreadable_push_time_skips_the_stale_check_instead_of_crashing():
 
 
 def test_images_and_digests():
+    digest = "sha256:" + "f" * 64
     d = {
         "spec": {
             "template": {
-                "spec": {"containers": [{"name": "a", "image": "r/x:1"}, {"name": "b", "image": "r/x@sha256:ff"}]}
+                "spec": {"containers": [{"name": "a", "image": "r/x:1"}, {"name": "b", "image": f"r/x@{digest}"}]}
             }
         }
     }
-    assert k8s.container_image(d, "b") == "r/x@sha256:ff" and k8s.container_image(d, "c") is None
-    assert k8s.digest_of("r/x@sha256:ff") == "sha256:ff" and k8s.digest_of("r/x:1") is None
+    assert k8s.container_image(d, "b") == f"r/x@{digest}" and k8s.container_image(d, "c") is None
+    assert k8s.digest_of(f"r/x@{digest}") == digest and k8s.digest_of("r/x:1") is None
+    assert k8s.digest_of("r/x@sha256:ff") is None  # read back from the cluster: only a real digest counts
 
 
 @pytest.mark.parametrize(
