@@ -222,6 +222,21 @@ def test_the_cli_prints_no_shape_of_the_secret(state_dir, monkeypatch):
     assert_nowhere(url, stdout=result.stdout, stderr=result.stderr)
 
 
+def test_whatever_the_cli_prints_goes_through_the_redaction():
+    # GIVEN a secret the process loaded (here a token)
+    from shared.secret_values import remember_secret
+
+    remember_secret(TOKEN)
+    # WHEN a command prints it (an event generated for an object whose name carries it)
+    result = CliRunner().invoke(
+        cli, ["generate-event", "gcs-finalize", "--bucket", "ml-models-dev", "--name", f"fraud/{TOKEN}/m.pt"]
+    )
+    # THEN stdout shows it redacted, and the rest of the output as it was
+    assert result.exit_code == 0
+    assert TOKEN not in result.stdout
+    assert json.loads(result.stdout)["data"]["name"] == "fraud/[redacted]/m.pt"
+
+
 def test_a_served_function_writes_no_shape_of_the_secret(state_dir, tmp_path):
     # GIVEN budget_alert served by the functions-framework CLI, as Cloud Run serves it, with a URL pasted
     # with a line break in its token (its stdout and stderr both captured)
