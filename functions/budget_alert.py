@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import functions_framework
-
 from handlers import budget_alert as use_case
+from shared import framework_boundary
 from shared.deps import current_deps
 from shared.events.budget import parse_budget_notification
 from shared.events.pubsub import parse_pubsub_message
@@ -15,6 +14,6 @@ def _handle(envelope):
     return use_case.handle(parse_budget_notification(parse_pubsub_message(envelope)), current_deps())
 
 
-@functions_framework.cloud_event
+@framework_boundary.cloud_event("budget_alert")
 def budget_alert(cloud_event):
     run_cloud_event("budget_alert", cloud_event, _handle)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import uuid
 
-import functions_framework
-
 from handlers import drift_report as use_case
+from shared import framework_boundary
 from shared.deps import current_deps
 from shared.errors import EventParseError
 from shared.events.drift import parse_drift_request
@@ -30,7 +29,7 @@ def _from_pubsub(envelope):
     return use_case.handle(request, current_deps())
 
 
-@functions_framework.cloud_event
+@framework_boundary.cloud_event("drift_report")
 def drift_report(cloud_event):
     run_cloud_event("drift_report", cloud_event, _from_pubsub)
 
@@ -39,7 +38,7 @@ def _from_http(request):
     schedule_time = schedule_time_from_headers(request.headers)
     try:
         body = json.loads(request.get_data() or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         raise EventParseError("is not valid JSON", field="body") from None
     drift_request = parse_drift_request(
         body,
@@ -51,7 +50,7 @@ def _from_http(request):
     return use_case.handle(drift_request, current_deps())
 
 
-@functions_framework.http
+@framework_boundary.http
 def drift_report_http(request):
     """Cloud Scheduler's HTTP target; answers the outcome as JSON. Bad input is 422: the job shows failed."""
     event_id = request.headers.get(SCHEDULE_TIME_HEADER) or None

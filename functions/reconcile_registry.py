@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import functions_framework
-
 from handlers import reconcile_registry as use_case
+from shared import framework_boundary
 from shared.deps import current_deps
 from shared.events.pubsub import parse_pubsub_message
 from shared.events.scheduler import parse_scheduled_run
@@ -16,6 +15,6 @@ def _handle(envelope):
     return use_case.handle(run, current_deps())
 
 
-@functions_framework.cloud_event
+@framework_boundary.cloud_event("reconcile_registry")
 def reconcile_registry(cloud_event):
     run_cloud_event("reconcile_registry", cloud_event, _handle)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import functions_framework
-
 from handlers import register_model as use_case
+from shared import framework_boundary
 from shared.deps import current_deps
 from shared.events.storage import parse_storage_event
 from shared.runtime import run_cloud_event
@@ -14,6 +13,6 @@ def _handle(envelope):
     return use_case.handle(parse_storage_event(envelope), current_deps())
 
 
-@functions_framework.cloud_event
+@framework_boundary.cloud_event("register_model")
 def register_model(cloud_event):
     run_cloud_event("register_model", cloud_event, _handle)

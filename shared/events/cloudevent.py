@@ -32,12 +32,12 @@ def _decode_data(data: Any) -> Any:
             return None
         try:
             return json.loads(bytes(data).decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):  # nested past the parser's depth: no event of ours
             raise EventParseError("is not valid UTF-8 JSON", field="data") from None
     if isinstance(data, str):
         try:
             return json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise EventParseError("is not valid JSON", field="data") from None
     return data
 

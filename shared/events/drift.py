@@ -98,6 +98,16 @@ def _name(obj: Mapping[str, Any], key: str, field_name: str) -> str:
     return value
 
 
+def _check_object_path(path: str, field: str) -> None:
+    """A path inside the bucket, and nothing else: no empty, '.' or '..' segment (`gs://b//abs/path`
+    named a file outside the local bucket root, `..` climbed out of it) and no control character."""
+    segments = path.split("/")
+    if any(segment in ("", ".", "..") for segment in segments):
+        raise EventParseError("must be a path inside the bucket: no empty, '.' or '..' segment", field=field)
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path) or len(path.encode("utf-8", "replace")) > 1024:
+        raise EventParseError("is not a valid object path (control character, or over 1024 bytes)", field=field)
+
+
 def _location(obj: Any, field_name: str) -> DataLocation:
     obj = _fields.require_mapping(obj, field_name)
     uri = _fields.string(obj, "uri", f"{field_name}.uri")
@@ -106,8 +116,8 @@ def _location(obj: Any, field_name: str) -> DataLocation:
         raise EventParseError(
             f"expected gs://bucket/path or bq://project.dataset.table, got {uri!r:.80}", field=f"{field_name}.uri"
         )
-    if match and ".." in match.group(2).split("/"):
-        raise EventParseError("must not climb out of the bucket with '..'", field=f"{field_name}.uri")
+    if match:
+        _check_object_path(match.group(2), f"{field_name}.uri")
     hours = obj.get("window_hours")
     if hours is not None and (
         isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 < hours <= MAX_WINDOW_HOURS

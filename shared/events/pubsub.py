@@ -36,7 +36,7 @@ class PubsubMessage:
             return {}
         try:
             return json.loads(self.data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):  # nested past the parser's depth: no event of ours
             raise EventParseError("is not valid UTF-8 JSON", field="message.data") from None
 
 

@@ -55,7 +55,9 @@ def parse_storage_event(envelope: EventEnvelope) -> StorageObjectEvent:
     bucket = _fields.string(data, "bucket", "data.bucket")
     name = _fields.string(data, "name", "data.name")
     assert bucket is not None and name is not None  # required=True guarantees it; narrows the type
-    if len(name.encode("utf-8")) > 1024 or "\n" in name or "\r" in name:
+    # GCS: 1-1024 bytes of UTF-8, no CR or LF; other control characters (a NUL made the local store's
+    # file lookup raise) are no name a model upload has.
+    if len(name.encode("utf-8", "replace")) > 1024 or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
         raise EventParseError("is not a valid object name", field="data.name")
     generation = _fields.int64(data, "generation", "data.generation")
     assert generation is not None
