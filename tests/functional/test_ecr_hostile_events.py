@@ -28,6 +28,7 @@ from shared.local_lambda import invoke
 from shared.localcloud.k8s_api_server import KubernetesApiServer
 from shared.manifest import REPO_ROOT, function_named
 from shared.rollout import deployment as k8s
+from tests.ecr_cluster import OLD, REGISTRY, serve_test_cluster
 
 SPEC = function_named("ecr_rollout")
 ECR = REPO_ROOT / "events" / "ecr"
@@ -313,33 +314,12 @@ def test_mutated_fixtures_are_handled_and_only_validated_images_roll_out(dry_run
 
 # The issue's examples, on the Kubernetes API test server through the real kubernetes client
 
-REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
-OLD = f"{REGISTRY}/ml/inference@sha256:{'1' * 64}"
 DIGEST = f"sha256:{'2' * 64}"
-TARGETS = """
-targets:
-  - {repository: ml/inference, namespace: ml-serving, deployment: inference, container: server, policy: "semver:^1"}
-  - {repository: ml/inference, namespace: ml-staging, deployment: inference, container: server, policy: all}
-"""
 
 
 @pytest.fixture
 def cluster(tmp_path, monkeypatch) -> KubernetesApiServer:
-    server = KubernetesApiServer()
-    for namespace in ("ml-serving", "ml-staging"):
-        server.add_deployment(namespace, "inference", OLD, container="server", replicas=2)
-    (tmp_path / "targets.yaml").write_text(TARGETS)
-    for name, value in {
-        "MLOPS_EVENTS_PROFILE": "embedded",
-        "MLOPS_EVENTS_STATE_DIR": str(tmp_path / "state"),
-        "MLOPS_EVENTS_ROLLOUT_TARGETS_FILE": str(tmp_path / "targets.yaml"),
-        "MLOPS_EVENTS_KUBECONFIG": server.kubeconfig(tmp_path / "kubeconfig"),
-        "MLOPS_EVENTS_ROLLOUT_POLL_S": "0.01",
-        "MLOPS_EVENTS_ROLLOUT_MARGIN_S": "0",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for variable in ("KUBECONFIG", "MLOPS_EVENTS_SLACK_WEBHOOK_URL"):
-        monkeypatch.delenv(variable, raising=False)
+    server = serve_test_cluster(tmp_path, monkeypatch)
     yield server
     server.stop()
 

@@ -16,36 +16,17 @@ from shared.local_lambda import invoke
 from shared.localcloud.k8s_api_server import KubernetesApiServer
 from shared.manifest import function_named
 from shared.rollout import deployment as k8s
+from tests.ecr_cluster import OLD, REGISTRY, TARGETS, serve_test_cluster
 
-REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
-OLD = f"{REGISTRY}/ml/inference@sha256:{'1' * 64}"
 NEW_DIGEST = f"sha256:{'2' * 64}"
 NEW = f"{REGISTRY}/ml/inference@{NEW_DIGEST}"
 PUSHED = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
-TARGETS = """
-targets:
-  - {repository: ml/inference, namespace: ml-serving, deployment: inference, container: server, policy: "semver:^1"}
-  - {repository: ml/inference, namespace: ml-staging, deployment: inference, container: server, policy: all}
-"""
 SPEC = function_named("ecr_rollout")
 
 
 @pytest.fixture
 def cluster(tmp_path, monkeypatch) -> KubernetesApiServer:
-    server = KubernetesApiServer()
-    for namespace in ("ml-serving", "ml-staging"):
-        server.add_deployment(namespace, "inference", OLD, container="server", replicas=2)
-    (tmp_path / "targets.yaml").write_text(TARGETS)
-    for name, value in {
-        "MLOPS_EVENTS_PROFILE": "embedded",
-        "MLOPS_EVENTS_STATE_DIR": str(tmp_path / "state"),
-        "MLOPS_EVENTS_ROLLOUT_TARGETS_FILE": str(tmp_path / "targets.yaml"),
-        "MLOPS_EVENTS_KUBECONFIG": server.kubeconfig(tmp_path / "kubeconfig"),
-        "MLOPS_EVENTS_ROLLOUT_POLL_S": "0.01",
-        "MLOPS_EVENTS_ROLLOUT_MARGIN_S": "0",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("KUBECONFIG", raising=False)
+    server = serve_test_cluster(tmp_path, monkeypatch)
     yield server
     server.stop()
 
