@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
-_lock = threading.Lock()
+from shared.adapters._jsonl import append_line, read_records
 
 
 class JsonlRolloutJournal:
@@ -15,13 +14,7 @@ class JsonlRolloutJournal:
         self._path = Path(path)
 
     def record(self, entry: dict[str, Any]) -> None:
-        line = json.dumps(entry, sort_keys=True, default=str) + "\n"
-        with _lock:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            with self._path.open("a", encoding="utf-8") as handle:  # one write per line: appends stay whole
-                handle.write(line)
+        append_line(self._path, json.dumps(entry, sort_keys=True, default=str).encode("utf-8"))
 
     def entries(self) -> list[dict[str, Any]]:
-        if not self._path.is_file():
-            return []
-        return [json.loads(line) for line in self._path.read_text().splitlines() if line.strip()]
+        return read_records(self._path)

@@ -3,20 +3,27 @@
 Each object has a sidecar `<root>/.meta/<bucket>/<name>.json` with what GCS would keep beside the bytes
 (generation, content type, custom metadata, checksums). Files copied in by hand have no sidecar and
 get their generation from the file's modification time, as GCS generations are microsecond times.
+A sidecar whose recorded modification time no longer matches (the state dir was copied, `cp -r`
+gives new times) still gives the generation as long as its checksums match the bytes: a copied
+state dir keeps its generations, so the registry's versions are not taken for gone. A sidecar that
+cannot be read is reported, naming it, and taken as absent: one bad file never fails a whole listing.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from shared.adapters._checksums import gcs_crc32c, gcs_md5
 from shared.ports import StoredObject
 
 _META = ".meta"
+log = logging.getLogger(__name__)
 
 
 class LocalObjectStore:
@@ -32,16 +39,36 @@ class LocalObjectStore:
     def _meta_path(self, bucket: str, name: str) -> Path:
         return self._root / _META / bucket / f"{name}.json"
 
+    def _sidecar(self, bucket: str, name: str) -> dict[str, Any]:
+        """The object's sidecar; an unreadable one is reported, naming it, and taken as absent."""
+        meta_path = self._meta_path(bucket, name)
+        try:
+            meta = json.loads(meta_path.read_bytes())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.warning(
+                "sidecar %s is unreadable (%s): ignored, %s/%s described from its bytes", meta_path, exc, bucket, name
+            )
+            return {}
+        if not isinstance(meta, dict) or not isinstance(meta.get("generation", 0), int):
+            log.warning(
+                "sidecar %s is not an object sidecar: ignored, %s/%s described from its bytes", meta_path, bucket, name
+            )
+            return {}
+        return meta
+
     def _describe(self, bucket: str, name: str) -> StoredObject | None:
         data_path = self._data_path(bucket, name)
         if not data_path.is_file():
             return None
-        meta_path = self._meta_path(bucket, name)
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        meta = self._sidecar(bucket, name)
         stat = data_path.stat()
-        if meta.get("mtime_ns") != stat.st_mtime_ns:  # changed behind our back: describe the bytes on disk
+        if meta.get("mtime_ns") != stat.st_mtime_ns:  # copied, or changed behind our back: check the bytes
             data = data_path.read_bytes()
-            meta = {"generation": stat.st_mtime_ns // 1000, "md5Hash": gcs_md5(data), "crc32c": gcs_crc32c(data)}
+            md5, crc32c = gcs_md5(data), gcs_crc32c(data)
+            if not (meta.get("md5Hash") == md5 and meta.get("crc32c") == crc32c and "generation" in meta):
+                meta = {"generation": stat.st_mtime_ns // 1000, "md5Hash": md5, "crc32c": crc32c}
         created = datetime.fromtimestamp(int(meta["generation"]) / 1e6, UTC)
         return StoredObject(
             bucket=bucket,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from shared.adapters._sqlite import connection, write_transaction
+from shared.adapters._sqlite import connection, create_schema, write_transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alert_ledger (
@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS alert_ledger (
 class SqliteAlertLedger:
     def __init__(self, path: Path) -> None:
         self._path = Path(path)
-        connection(self._path).execute(_SCHEMA)
+        create_schema(self._path, _SCHEMA)
 
     def highest(self, scope: str) -> float | None:
         row = connection(self._path).execute("SELECT highest FROM alert_ledger WHERE scope = ?", (scope,)).fetchone()

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from shared.adapters._sqlite import connection, write_transaction
+from shared.adapters._sqlite import connection, retry_locked, write_transaction
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "ml_monitoring.drift_runs.json"
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
@@ -33,6 +33,9 @@ def _decoded(value: Any) -> Any:
 class SqliteDriftRunStore:
     def __init__(self, path: Path) -> None:
         self._path = Path(path)
+        retry_locked(self._path, "creating the schema", self._create_schema)
+
+    def _create_schema(self) -> None:
         columns = ", ".join(c + (" TEXT PRIMARY KEY" if c == "run_key" else "") for c in COLUMNS)
         with write_transaction(self._path) as conn:
             conn.execute(f"CREATE TABLE IF NOT EXISTS drift_runs ({columns})")

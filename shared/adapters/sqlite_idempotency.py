@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from shared.adapters._sqlite import connection, write_transaction
+from shared.adapters._sqlite import create_schema, write_transaction
 from shared.errors import AlreadyInProgressError
 
 _SCHEMA = """
@@ -23,8 +23,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
 class SqliteIdempotencyStore:
     def __init__(self, path: Path) -> None:
         self._path = Path(path)
-        conn = connection(self._path)
-        conn.execute(_SCHEMA)
+        create_schema(self._path, _SCHEMA)
 
     def claim(self, key: str, *, now: datetime, expires_in_s: float) -> dict[str, Any] | None:
         expires_at = (now + timedelta(seconds=expires_in_s)).isoformat()

@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import STATUS_CONSTANTS, DataRecord
 
-from shared.adapters._sqlite import connection, write_transaction
+from shared.adapters._sqlite import connection, create_schema, write_transaction
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS powertools_idempotency (
     id TEXT PRIMARY KEY, status TEXT NOT NULL, expiration INTEGER, in_progress_expiration INTEGER,
@@ -28,7 +28,7 @@ class SqlitePersistenceLayer(BasePersistenceLayer):
     def __init__(self, path: Path) -> None:
         super().__init__()
         self._path = Path(path)
-        connection(self._path).execute(_SCHEMA)
+        create_schema(self._path, _SCHEMA)
 
     def _record(self, row) -> DataRecord:
         return DataRecord(

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from shared.adapters._sqlite import connection, write_transaction
+from shared.adapters._sqlite import connection, create_schema, write_transaction
 from shared.model_registry import (
     DeleteResult,
     ModelArtifact,
@@ -64,8 +64,7 @@ def _row(record: Any) -> dict[str, Any]:
 class SqliteRegistryStore:
     def __init__(self, path: Path) -> None:
         self._path = Path(path)
-        conn = connection(self._path)
-        conn.executescript(_SCHEMA)
+        create_schema(self._path, _SCHEMA)
 
     def record(self, artifact: ModelArtifact) -> RecordResult:
         row = artifact.to_row()

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from shared.adapters._sqlite import connection, write_transaction
+from shared.adapters._sqlite import connection, create_schema, write_transaction
 
 STATS_LIMIT = 10_000  # the most recent entries the Firestore stats read (a summary, not a warehouse query)
 
@@ -65,9 +65,10 @@ def summarize(entries: Iterable[dict[str, Any]]) -> dict[str, Any]:
 class SqliteFeedbackStore:
     def __init__(self, path: Path) -> None:
         self._path = Path(path)
-        connection(self._path).execute(
+        create_schema(
+            self._path,
             "CREATE TABLE IF NOT EXISTS feedback (key TEXT PRIMARY KEY, model TEXT, env TEXT, version INTEGER,"
-            " request_id TEXT, row INTEGER, label REAL, prediction REAL, received_at TEXT)"
+            " request_id TEXT, row INTEGER, label REAL, prediction REAL, received_at TEXT)",
         )
 
     def record(self, entry: dict[str, Any]) -> None:
