@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import os
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -16,6 +18,23 @@ from shared.cli.local_cloud import trigger, up
 from shared.config import PROFILES
 
 _STATE_DIR_HELP = "where local state lives (env MLOPS_EVENTS_STATE_DIR, default .mlops-events/)"
+
+# Exit codes of the commands that report event outcomes (replay, demo); the README's CLI section lists them.
+# 1 stays a failure of the command itself (click's ClickException), 2 click's usage error.
+EXIT_DONE = 0  # applied, duplicate, ignored (with --url also delivered)
+EXIT_REJECTED = 3  # bad input: an event was rejected (acknowledged, never redelivered)
+EXIT_NOT_PROCESSED = 4  # retry or error: nothing was processed; send it again once the cause is fixed
+_DONE = frozenset({"applied", "duplicate", "ignored", "delivered"})
+
+
+def outcome_exit_code(outcome: str) -> int:
+    """An outcome this CLI does not know (a served function's own word) counts as not processed."""
+    return EXIT_DONE if outcome in _DONE else EXIT_REJECTED if outcome == "rejected" else EXIT_NOT_PROCESSED
+
+
+def exit_code(outcomes: Iterable[str]) -> int:
+    """The worst outcome's code: not processed, then rejected, then done."""
+    return max((outcome_exit_code(o) for o in outcomes), default=EXIT_DONE)
 
 
 def _apply_profile(profile: str | None, state_dir: Path | None) -> None:
@@ -35,7 +54,22 @@ def _route_function_logs(verbose: bool) -> tuple[Path, TextIO]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     stream = sys.stderr if verbose else log_path.open("a", encoding="utf-8")
     configure_logging(stream, force=True)
+    _route_library_logs(stream)
     return log_path, stream
+
+
+def _route_library_logs(stream: TextIO) -> None:
+    """What the functions' libraries log (slack_sdk's failed request, Flask's "Exception on /") goes where
+    the functions' own lines go: with no handler, Python prints it on stderr, and without -v stderr shows
+    nothing of a function (its outcome line says what happened). Removed when the command ends."""
+    from shared.log import JsonFormatter
+    from shared.secret_values import add_filter
+
+    handler = add_filter(logging.StreamHandler(stream))
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    click.get_current_context().call_on_close(lambda: root.removeHandler(handler))
 
 
 def profile_options(command):
@@ -93,14 +127,15 @@ def replay(
     """Send saved events through the real functions-framework app of their function, or to a served one (--url).
 
     Prints one JSON line per event (with --url also "url" and "http_status"; a CloudEvent function's 200 is
-    outcome "delivered": its outcome is in its own log). Exit 0; 2 when any event was rejected; 1 on a failure.
+    outcome "delivered": its outcome is in its own log). Exit code, the worst event's: 0 applied, duplicate,
+    ignored or delivered; 3 rejected (bad input); 4 retry or error (not processed); 2 is a usage error.
     """
     outcomes = set()
     for result in _replayed(files, function, url, timeout_s, verbose, profile, state_dir):
         outcomes.add(result.outcome)
         line = result.as_dict() if url is None else {**result.as_dict(), "url": url, "http_status": result.http_status}
         click.echo(json.dumps(line))
-    sys.exit(1 if "error" in outcomes else 2 if "rejected" in outcomes else 0)
+    sys.exit(exit_code(outcomes))
 
 
 def _replayed(files, function, url, timeout_s, verbose, profile, state_dir):
@@ -417,7 +452,9 @@ def ecr_push_event(repository, digest, tag, action, result, account, region, eve
 @click.option("--state-dir", type=click.Path(path_type=Path), help=_STATE_DIR_HELP)
 @click.option("-v", "--verbose", is_flag=True, help="show the functions' own log lines on stderr")
 def demo(reset: bool, state_dir: Path | None, verbose: bool) -> None:
-    """Run every saved fixture through its function on the embedded profile, then show the registry."""
+    """Run every saved fixture through its function on the embedded profile, then show the registry.
+
+    Exit 0; 4 when an event was not processed (retry or error). The fixtures' rejections are on purpose."""
     from shared.adapters.slack_outbox import read_outbox
     from shared.config import load_settings
     from shared.demo import run_demo
@@ -467,7 +504,8 @@ def demo(reset: bool, state_dir: Path | None, verbose: bool) -> None:
         click.echo(f"  - {report}")
     _show_rollout_plans(settings.state_dir / "rollouts.jsonl", journal_before)
     _show_inference(settings, replayer)
-    sys.exit(1 if "error" in counts else 0)
+    # The fixtures hold bad events on purpose: their rejections are the demo's, not a failure of it.
+    sys.exit(EXIT_NOT_PROCESSED if exit_code(counts) == EXIT_NOT_PROCESSED else EXIT_DONE)
 
 
 def _show_inference(settings, replayer) -> None:

@@ -40,17 +40,17 @@ def test_replaying_an_event_twice_gives_applied_then_duplicate(run):
     }
 
 
-def test_a_malformed_event_is_rejected_naming_the_field_with_exit_2_and_nothing_written(run, state_dir):
+def test_a_malformed_event_is_rejected_naming_the_field_with_exit_3_and_nothing_written(run, state_dir):
     code, lines = run("replay", MALFORMED)
-    assert code == 2
+    assert code == 3
     assert lines[0]["outcome"] == "rejected"
     assert "data.generation" in lines[0]["detail"]
     assert json.loads(CliRunner().invoke(cli, ["registry", "list", "--json"]).output) == []
 
 
-def test_an_unknown_file_is_an_internal_failure_with_exit_1(run, tmp_path):
+def test_an_unknown_file_is_an_internal_failure_with_exit_4(run, tmp_path):
     code, lines = run("replay", str(tmp_path / "nope.json"))
-    assert code == 1
+    assert code == 4
     assert lines[0]["outcome"] == "error"
 
 

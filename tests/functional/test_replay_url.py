@@ -78,10 +78,10 @@ def test_a_served_cloudevent_function_takes_the_event_and_registers_it_once(serv
     assert [(m["model"], m["versions"]) for m in listing] == [("fraud-detector", [1])]
 
 
-def test_a_body_that_is_no_event_is_rejected_by_the_served_function_with_exit_2(serve):
+def test_a_body_that_is_no_event_is_rejected_by_the_served_function_with_exit_3(serve):
     url, _ = serve("register_model")
     code, lines = replay("--url", url, NOT_AN_EVENT)
-    assert code == 2
+    assert code == 3
     assert (lines[0]["outcome"], lines[0]["http_status"]) == ("rejected", 200)
     assert "not a CloudEvent" in lines[0]["detail"]
 
@@ -92,15 +92,30 @@ def test_a_served_http_function_answers_its_own_outcome(serve):
     assert (code, lines[0]["outcome"], lines[0]["http_status"]) == (0, "applied", 200), lines
     assert "fraud-detector" in lines[0]["detail"]
     code, lines = replay("--url", url, str(EVENTS / "drift/21-malformed-uri.http.json"))
-    assert (code, lines[0]["outcome"], lines[0]["http_status"]) == (2, "rejected", 422), lines
+    assert (code, lines[0]["outcome"], lines[0]["http_status"]) == (3, "rejected", 422), lines
 
 
-def test_nothing_listening_is_an_error_with_exit_1_that_names_the_url(state_dir):
+def test_nothing_listening_is_an_error_with_exit_4_that_names_the_url(state_dir):
     url = f"http://127.0.0.1:{free_port()}/"
     code, lines = replay("--url", url, SAFETENSORS)
-    assert code == 1
+    assert code == 4
     assert (lines[0]["outcome"], lines[0]["http_status"]) == ("error", None)
     assert f"nothing answered at {url}" in lines[0]["detail"] and "refused" in lines[0]["detail"]
+
+
+def test_a_served_function_that_must_retry_is_exit_4_and_its_traceback_stays_in_its_own_log(
+    serve, monkeypatch, state_dir
+):
+    # GIVEN budget_alert served with a Slack webhook nothing answers at (its adapter raises TransientError)
+    monkeypatch.setenv("MLOPS_EVENTS_SLACK_WEBHOOK_URL", f"http://127.0.0.1:{free_port()}/services/T0/B0/X")
+    url, log = serve("budget_alert")
+    # WHEN a notification that alerts is replayed to it
+    result = CliRunner().invoke(cli, ["replay", "--url", url, str(EVENTS / "budget/02-actual-50.structured.json")])
+    # THEN the function answers 500 (redeliver), the CLI says error with exit 4, and prints no traceback
+    [line] = [json.loads(text) for text in result.stdout.splitlines()]
+    assert (result.exit_code, line["outcome"], line["http_status"]) == (4, "error", 500), line
+    assert result.stderr == ""
+    assert outcomes_logged(log) == ["retry"]
 
 
 Answer = Callable[[Any], tuple[dict[str, str], Any]]
@@ -156,11 +171,11 @@ def test_a_lambda_invoke_endpoint_gets_the_raw_event_and_answers_the_handlers_ou
     assert "ml-serving/inference" in lines[0]["detail"]
 
 
-def test_a_lambda_handler_error_is_an_error_with_exit_1(state_dir, invoke_api):
+def test_a_lambda_handler_error_is_an_error_with_exit_4(state_dir, invoke_api):
     failure = {"errorMessage": "cluster unreachable", "errorType": "TransientError", "stackTrace": []}
     url, _ = invoke_api(lambda event: ({"X-Amz-Function-Error": "Unhandled"}, failure))
     code, lines = replay("--url", url, ECR_PUSH)
-    assert code == 1
+    assert code == 4
     assert (lines[0]["outcome"], lines[0]["http_status"]) == ("error", 200)
     assert lines[0]["detail"] == "the handler failed: TransientError: cluster unreachable"
 

@@ -284,10 +284,11 @@ def test_replay_url_sends_a_saved_event_to_the_running_function(cloud: RunningUp
         cwd=REPO_ROOT,
         timeout=60,
     )
-    # THEN it is rejected and acknowledged (200: Pub/Sub and Eventarc would redeliver a 400), exit 2
+    # THEN it is rejected and acknowledged (200: Pub/Sub and Eventarc would redeliver a 400), exit 3
     line = json.loads(answer.stdout.splitlines()[0])
-    assert answer.returncode == 2
+    assert answer.returncode == 3
     assert (line["url"], line["http_status"], line["outcome"]) == (url, 200, "rejected")
+    assert "Traceback" not in answer.stderr
 
 
 def test_a_function_killed_mid_stream_gets_its_events_redelivered_once_it_is_back(cloud: RunningUp):
