@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -139,7 +141,9 @@ class LocalObjectStore:
         }
         meta_path = self._meta_path(bucket, name)
         meta_path.parent.mkdir(parents=True, exist_ok=True)
-        meta_path.write_text(json.dumps(meta, sort_keys=True))
+        written = meta_path.with_name(f"{meta_path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        written.write_text(json.dumps(meta, sort_keys=True))
+        os.replace(written, meta_path)  # whole or not at all: a crash never leaves a torn sidecar
         found = self._describe(bucket, name)
         assert found is not None
         return found

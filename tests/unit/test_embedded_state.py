@@ -155,7 +155,8 @@ def test_a_torn_outbox_line_is_skipped_and_reported_and_later_appends_read_back(
 def test_a_torn_utf8_sequence_is_skipped_too(tmp_path, caplog):
     path = tmp_path / "slack-outbox.jsonl"
     OutboxSlackNotifier(path).post({"text": "ünïcode"})
-    path.write_bytes(path.read_bytes()[:12])  # inside the two bytes of "ü"... or of the JSON: either is torn
+    assert path.read_bytes()[:11] == '{"text":"ü'.encode()
+    path.write_bytes(path.read_bytes()[:10])  # cut between the two bytes of "ü": not even UTF-8
     OutboxSlackNotifier(path).post({"text": "after"})
     with caplog.at_level(logging.WARNING):
         assert read_outbox(path) == [{"text": "after"}]
@@ -259,3 +260,13 @@ def test_no_temporary_files_are_left_behind(tmp_path):
         for name, store in STORES.items():
             store(Path(state) / name)
         assert not [p for p in Path(state).iterdir() if p.name.endswith(".new")]
+
+
+def test_a_sidecar_is_replaced_whole(tmp_path):
+    # A sidecar is written under a temporary name and renamed into place: never torn, nothing left over
+    store = LocalObjectStore(tmp_path)
+    store.put("ml-models-dev", "fraud/v1/model.onnx", b"one", generation=1)
+    store.put("ml-models-dev", "fraud/v1/model.onnx", b"two", generation=2)
+    meta_dir = tmp_path / ".meta" / "ml-models-dev" / "fraud" / "v1"
+    assert [p.name for p in meta_dir.iterdir()] == ["model.onnx.json"]
+    assert [o.generation for o in store.list_objects("ml-models-dev")] == [2]
