@@ -262,9 +262,10 @@ class DuckDbProfiler:
             if kinds.get(c, set()) - {"FLOAT"}
         }
 
-    def _one_row(self, select: str, source: ParquetSource, select_params: Sequence[Any] = ()) -> tuple[Any, ...]:
+    def _rows(self, source: ParquetSource) -> int:
+        """The source's rows (inside its window), missing values included."""
         from_clause, params = self._relation(source)
-        return self._con.execute(f"SELECT {select} {from_clause}", [*select_params, *params]).fetchone()
+        return int(self._con.execute(f"SELECT count(*) {from_clause}", params).fetchone()[0])
 
     # -- the plan --------------------------------------------------------------------------------
     def profile(
@@ -283,7 +284,7 @@ class DuckDbProfiler:
         present = [f for f in wanted if f in columns]
         numeric = [f for f in present if _base_type(columns[f]) in NUMERIC_TYPES]
         categorical = [f for f in present if _base_type(columns[f]) in CATEGORICAL_TYPES]
-        rows = int(self._one_row("count(*)", source)[0])
+        rows = self._rows(source)
         integers = {f for f in numeric if _base_type(columns[f]) in INTEGER_TYPES}
 
         def profile(feature: str, ordered: np.ndarray) -> NumericReference:
@@ -300,7 +301,7 @@ class DuckDbProfiler:
         return ReferenceProfile(columns, rows, numeric_reference, categorical_reference, wanted, source)
 
     def compare(self, reference: ReferenceProfile, current: ParquetSource) -> Profile:
-        """One pass over the current data."""
+        """The current side counted on the reference's cuts: its numeric columns sorted, its categories counted."""
         cur_columns = self._columns(current)
         plan = plan_features(
             reference,
@@ -310,7 +311,7 @@ class DuckDbProfiler:
             counts_as_categorical=lambda kind: True,  # anything casts to VARCHAR
         )
         numeric, categorical = plan.numeric, plan.categorical
-        cur_rows = int(self._one_row("count(*)", current)[0])
+        cur_rows = self._rows(current)
 
         def profile(feature: str, ordered: np.ndarray) -> NumericHistogram:
             ref = reference.numeric[feature]

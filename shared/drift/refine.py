@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from shared.drift.bounds import ExactBin, Pieces, exact_in_bin, pieces, values_on_upper_edges
+from shared.drift.bounds import Pieces, exact_in_bin, pieces, values_on_upper_edges
 from shared.drift.histograms import BinStats, BinValues, NumericHistogram, SideSummary
 from shared.errors import PermanentError
 
@@ -48,16 +48,11 @@ class NumericBounds:
     read_bins: int = 0  # of the refined bins, those a second pass read
     note: str = ""  # why a bracket stayed open, when it did
 
-    @property
-    def exact(self) -> bool:
-        return self.wasserstein_low == self.wasserstein_high and self.ks == self.ks_high
-
 
 @dataclass
 class _Feature:
     hist: NumericHistogram
     pieces: Pieces
-    exact: dict[int, ExactBin] = field(default_factory=dict)
     rows_read: int = 0
     bins_read: int = 0
     note: str = ""
@@ -74,9 +69,9 @@ class _Feature:
         both = np.zeros(bins, dtype=bool)
         both[list(set(self.known["reference"]) & set(self.known["current"]))] = True
         self.known_to_both = both  # per bin: both sides' values known without a read
-        self.settled = np.zeros(bins, dtype=bool)  # per bin: in `exact`
-        self.exact_w = 0.0
-        self.exact_ks = 0.0
+        self.settled = np.zeros(bins, dtype=bool)  # per bin: its exact contribution replaced its bracket
+        self.exact_w = 0.0  # the settled bins' exact Wasserstein contributions, summed
+        self.exact_ks = 0.0  # and the largest |D| inside them
 
     @property
     def discrete(self) -> bool:
@@ -123,7 +118,8 @@ def _total(f: _Feature) -> NumericBounds:
     keep = ~f.settled[p.bin]
     ks_low = max(p.at_cuts, f.exact_ks, float(np.max(p.upper[keep & p.exact], initial=0.0)))
     ks_high = max(ks_low, float(np.max(p.upper[keep], initial=0.0)))
-    return NumericBounds(estimate, low, high, ks_low, ks_high, len(f.exact), f.rows_read, f.bins_read, f.note)
+    refined = int(f.settled.sum())
+    return NumericBounds(estimate, low, high, ks_low, ks_high, refined, f.rows_read, f.bins_read, f.note)
 
 
 def _mean_gap(hist: NumericHistogram) -> float:
@@ -180,10 +176,11 @@ def _bins_to_read(f: _Feature, w_allowed: float, ks_allowed: float, everything: 
     ks_open = ~p.exact & ~f.settled[p.bin]
     ks_top = np.zeros(len(p.bins))
     np.maximum.at(ks_top, np.searchsorted(p.bins, p.bin[ks_open]), p.upper[ks_open])
-    uncertain = (slack > 0) | (ks_top > _total(f).ks)
+    ks_low = _total(f).ks
+    uncertain = (slack > 0) | (ks_top > ks_low)
     if everything:
         return [int(b) for b in p.bins[uncertain]]
-    chosen = {int(b) for b in p.bins[ks_top > _total(f).ks + ks_allowed]}
+    chosen = {int(b) for b in p.bins[ks_top > ks_low + ks_allowed]}
     remaining = float(slack.sum()) - sum(float(slack[i]) for i, b in enumerate(p.bins) if int(b) in chosen)
     for i in np.argsort(-slack, kind="stable"):
         if remaining <= w_allowed or slack[i] <= 0:
@@ -235,6 +232,7 @@ def refine(
     for f in features.values():  # bins both sides already know: exact at no cost
         uncertain = np.asarray(_bins_to_read(f, 0.0, 0.0, everything=True), dtype=np.int64)
         _settle(f, [int(b) for b in uncertain[f.known_to_both[uncertain]]], {}, {})
+    readers = {"reference": read_reference, "current": read_current}
     for round_ in range(ROUNDS):
         wanted: dict[str, list[int]] = {}
         for name, f in features.items():
@@ -242,7 +240,6 @@ def refine(
             if doubt is None:
                 continue
             bins = _bins_to_read(f, *doubt, everything=round_ == ROUNDS - 1)
-            readers = {"reference": read_reference, "current": read_current}
             if any(readers[side] is None and any(b not in known for b in bins) for side, known in f.known.items()):
                 f.note = "bracketed: the engine cannot re-read these sources"
                 continue
@@ -251,7 +248,7 @@ def refine(
         if not wanted:
             break
         read = {}
-        for side, reader in (("reference", read_reference), ("current", read_current)):
+        for side, reader in readers.items():
             requests = {}
             for name, bins in wanted.items():
                 unknown = [b for b in bins if b not in features[name].known[side]]
@@ -284,7 +281,6 @@ def _settle(f: _Feature, bins: Sequence[int], ref_read: Mapping[str, BinValues],
         if exact is None:
             f.note = "bracketed: the data changed between the passes"
             continue
-        f.exact[b] = exact
         f.settled[b] = True
         f.exact_w += exact.wasserstein
         f.exact_ks = max(f.exact_ks, exact.ks)
