@@ -16,10 +16,7 @@ import logging
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -32,6 +29,7 @@ from shared.local_server import start_function, wait_until_listening
 from shared.localcloud.slack_receiver import SlackReceiver
 from shared.log import LOGGER_NAME, configure_logging
 from shared.manifest import REPO_ROOT, function_named
+from tests.functional.test_served_function import post
 
 FIXTURE = REPO_ROOT / "events" / "budget" / "02-actual-50.structured.json"
 TEAM, HOOK, TOKEN = "T0AB12CD3", "B0EF45GH6", "Xy7wQ2mN8pL4kR1sT6vB9zC3"
@@ -256,13 +254,3 @@ def test_a_served_function_writes_no_shape_of_the_secret(state_dir, tmp_path):
     assert [line["outcome"] for line in outcome_lines(output)] == ["error", "error"]
     assert "contains whitespace: a line break" in output
     assert_nowhere(url, output=output)
-
-
-def post(url: str, fixture: Path) -> int:
-    delivery = delivery_from_fixture(fixture)
-    request = urllib.request.Request(url, data=delivery.body, headers=delivery.headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code

@@ -28,7 +28,8 @@ def served(state_dir: Path):
         process.wait(10)
 
 
-def post(url: str, fixture: str) -> int:
+def post(url: str, fixture: str | Path) -> int:
+    """POST a saved event (a path under events/, or an absolute one) to a served function: its status."""
     delivery = delivery_from_fixture(REPO_ROOT / "events" / fixture)
     request = urllib.request.Request(url, data=delivery.body, headers=delivery.headers, method="POST")
     try:

@@ -45,26 +45,32 @@ def dataset(bigquery_client: Any) -> str:
     return name
 
 
-@pytest.fixture
-def load(bigquery_client: Any, dataset: str, tmp_path: Path):
+def load_table(client: Any, dataset: str, name: str, table: pa.Table, folder: Path) -> tuple[str, str]:
     """Write a pyarrow table to Parquet and load that file into a BigQuery table: (table id, Parquet path)."""
     from google.cloud import bigquery
 
+    path = folder / f"{name}.parquet"
+    pq.write_table(table, path)
+    table_id = f"{dataset}.{name}"
+    schema = [bigquery.SchemaField(f.name, _BIGQUERY_TYPES[f.type]) for f in table.schema]
+    # bqemulator loads into an existing table only.
+    client.create_table(bigquery.Table(table_id, schema=schema), timeout=10)
+    job = client.load_table_from_file(
+        io.BytesIO(path.read_bytes()),
+        table_id,
+        job_config=bigquery.LoadJobConfig(source_format=bigquery.SourceFormat.PARQUET),
+        timeout=10,
+    )
+    job.result(timeout=30, retry=bigquery.DEFAULT_RETRY.with_deadline(30))
+    return table_id, str(path)
+
+
+@pytest.fixture
+def load(bigquery_client: Any, dataset: str, tmp_path: Path):
+    """`load_table` into this test's dataset and folder."""
+
     def load(name: str, table: pa.Table) -> tuple[str, str]:
-        path = tmp_path / f"{name}.parquet"
-        pq.write_table(table, path)
-        table_id = f"{dataset}.{name}"
-        schema = [bigquery.SchemaField(f.name, _BIGQUERY_TYPES[f.type]) for f in table.schema]
-        # bqemulator loads into an existing table only.
-        bigquery_client.create_table(bigquery.Table(table_id, schema=schema), timeout=10)
-        job = bigquery_client.load_table_from_file(
-            io.BytesIO(path.read_bytes()),
-            table_id,
-            job_config=bigquery.LoadJobConfig(source_format=bigquery.SourceFormat.PARQUET),
-            timeout=10,
-        )
-        job.result(timeout=30, retry=bigquery.DEFAULT_RETRY.with_deadline(30))
-        return table_id, str(path)
+        return load_table(bigquery_client, dataset, name, table, tmp_path)
 
     return load
 

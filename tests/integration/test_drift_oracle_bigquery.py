@@ -8,7 +8,6 @@ tables into the emulator. Also: a Parquet reference (DuckDB) against a BigQuery 
 
 from __future__ import annotations
 
-import io
 import uuid
 from pathlib import Path
 from typing import Any
@@ -24,27 +23,14 @@ from shared.drift.detect import detect_drift
 from shared.drift.duckdb_profiler import DuckDbProfiler
 from tests.drift_oracle import Case, cases
 from tests.integration.conftest import PROJECT
+from tests.integration.test_bigquery_profiler import load_table
 from tests.unit.test_drift_oracle import CONFIG, check_against_oracle
 
 pytestmark = pytest.mark.integration
 
 
 def _load(client: Any, dataset: str, name: str, values: np.ndarray, folder: Path) -> str:
-    from google.cloud import bigquery
-
-    path = folder / f"{name}.parquet"
-    pq.write_table(pa.table({"w": values, "k": values}), path)
-    table_id = f"{dataset}.{name}"
-    schema = [bigquery.SchemaField(column, "FLOAT64") for column in ("w", "k")]
-    client.create_table(bigquery.Table(table_id, schema=schema), timeout=10)  # bqemulator loads into a table only
-    job = client.load_table_from_file(
-        io.BytesIO(path.read_bytes()),
-        table_id,
-        job_config=bigquery.LoadJobConfig(source_format=bigquery.SourceFormat.PARQUET),
-        timeout=10,
-    )
-    job.result(timeout=30, retry=bigquery.DEFAULT_RETRY.with_deadline(30))
-    return table_id
+    return load_table(client, dataset, name, pa.table({"w": values, "k": values}), folder)[0]
 
 
 @pytest.fixture(scope="module")
