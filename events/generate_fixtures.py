@@ -196,6 +196,8 @@ def write_storage_fixtures() -> None:
         shutil.rmtree(out)
     fd1 = "ml-models-dev/fraud-detector/v1/model.safetensors"
     first_upload = object_event(FINALIZED, fd1, minutes=0, metadata=METADATA)
+    reupload = object_event(FINALIZED, fd1, minutes=90, metadata={**METADATA, "git_sha": "77d01e4"})
+    reupload_generation = int(reupload["data"]["generation"])
     well_formed = {
         "01-finalized-safetensors.structured.json": (first_upload, "structured"),
         "02-finalized-config.binary.json": (
@@ -220,10 +222,7 @@ def write_storage_fixtures() -> None:
             "structured",
         ),
         # Same path uploaded again: a new generation supersedes the first one...
-        "07-finalized-safetensors-reupload.structured.json": (
-            object_event(FINALIZED, fd1, minutes=90, metadata={**METADATA, "git_sha": "77d01e4"}),
-            "structured",
-        ),
+        "07-finalized-safetensors-reupload.structured.json": (reupload, "structured"),
         # ...and GCS reports the overwritten generation as deleted.
         "08-deleted-overwritten-generation.structured.json": (
             object_event(DELETED, fd1, minutes=91, generation=int(first_upload["data"]["generation"])),
@@ -249,8 +248,10 @@ def write_storage_fixtures() -> None:
             object_event(FINALIZED, "ml-datasets-dev/x", minutes=103, name="fraud-detector/v1/train.parquet"),
             "structured",
         ),
-        "14-ignored-archived.legacy.json": (
-            object_event("google.cloud.storage.object.v1.archived", fd1, minutes=104),
+        # On the versioned models bucket, deleting the live re-upload (07) keeps it as a noncurrent
+        # version and GCS sends `archived`: v1's model file is no longer live.
+        "14-archived-live-version.legacy.json": (
+            object_event("google.cloud.storage.object.v1.archived", fd1, minutes=104, generation=reupload_generation),
             "legacy",
         ),
     }

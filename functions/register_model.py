@@ -1,4 +1,4 @@
-"""Entry point: Eventarc `google.cloud.storage.object.v1.finalized|deleted` on the model buckets."""
+"""Entry point: Eventarc `google.cloud.storage.object.v1.finalized|deleted|archived` on the model buckets."""
 
 from __future__ import annotations
 

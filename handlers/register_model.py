@@ -3,6 +3,10 @@
 finalized -> record the object version (idempotent on `bucket/name#generation`).
 deleted   -> mark that object version deleted; a delete for an older generation (an overwrite) is
              only recorded on that generation, the current one stays live.
+archived  -> the same, on a versioned bucket: there, deleting or overwriting the live object keeps it
+             as a noncurrent version and GCS sends `archived`, not `deleted` (the `deleted` comes only
+             when the noncurrent version itself is removed, and is then a duplicate). Either way the
+             version is no longer live, so "latest" must stop pointing at it.
 """
 
 from __future__ import annotations
@@ -40,8 +44,8 @@ def handle(event: StorageObjectEvent, deps: RegisterModelDeps) -> Outcome:
         return Outcome.ignored(f"not a model artifact: {location.reason}", key=event.object_key)
     if event.change is StorageChange.FINALIZED:
         return _on_finalized(event, location, deps)
-    if event.change is StorageChange.DELETED:
-        return _on_deleted(event, location, deps)
+    if event.change in (StorageChange.DELETED, StorageChange.ARCHIVED):
+        return _on_left(event, location, deps)
     return Outcome.ignored(f"storage change {event.change} does not affect the registry", key=event.object_key)
 
 
@@ -128,14 +132,16 @@ def mark_deleted(ref: ObjectRef, deleted_at: datetime, deps: RegisterModelDeps) 
     )
 
 
-def _on_deleted(event: StorageObjectEvent, location: ModelLocation, deps: RegisterModelDeps) -> Outcome:
+def _on_left(event: StorageObjectEvent, location: ModelLocation, deps: RegisterModelDeps) -> Outcome:
+    """The object version stopped being live: deleted, or archived as noncurrent on a versioned bucket."""
     ref = ObjectRef(event.bucket, event.name, event.generation)
     fresh, result = mark_deleted(ref, event.event_time or deps.clock(), deps)
     label = f"{location.model} v{location.version} ({location.env}) {location.path}#{event.generation}"
+    how = "deleted" if event.change is StorageChange.DELETED else "archived (a noncurrent version now)"
     if not fresh:
-        return Outcome.duplicate(f"deletion already recorded for {label}", key=event.object_key)
+        return Outcome.duplicate(f"already recorded that {label} left: {how}", key=event.object_key)
     if not result["found"]:
-        return Outcome.ignored(f"deleted object was never registered: {label}", key=event.object_key)
+        return Outcome.ignored(f"{how} object was never registered: {label}", key=event.object_key)
     return Outcome.applied(
-        f"marked deleted {label}; {_latest(result['latest_version'])}", key=event.object_key, model=location.model
+        f"marked {how} {label}; {_latest(result['latest_version'])}", key=event.object_key, model=location.model
     )

@@ -110,6 +110,35 @@ def test_deleted_marks_the_version_deleted_without_erasing_it(deps):
     assert register_model.handle(deleted, deps).status is Status.DUPLICATE
 
 
+def test_archived_on_a_versioned_bucket_takes_the_version_out_of_latest(deps):
+    # GIVEN v1 and v2 registered in a versioned bucket
+    register_model.handle(finalized("fraud/v1/model.onnx", generation=1), deps)
+    register_model.handle(finalized("fraud/v2/model.onnx", generation=5), deps)
+    archived = replace(finalized("fraud/v2/model.onnx", generation=5), change=StorageChange.ARCHIVED)
+
+    # WHEN v2's live object is deleted there: GCS keeps it as noncurrent and sends `archived`
+    outcome = register_model.handle(archived, deps)
+
+    # THEN it is no longer live: latest goes back to v1, the row is kept
+    assert outcome.status is Status.APPLIED
+    assert "archived" in outcome.detail and "latest is v1" in outcome.detail
+    assert deps.registry.list_models()[0].latest_version == 1
+    assert deps.registry.artifacts("fraud")[1]["deleted_at"] is not None
+    # and the `deleted` that comes when the noncurrent version is removed later changes nothing
+    deleted = replace(archived, change=StorageChange.DELETED)
+    assert register_model.handle(deleted, deps).status is Status.DUPLICATE
+    assert register_model.handle(archived, deps).status is Status.DUPLICATE
+
+
+def test_archived_older_generation_leaves_the_live_one_latest(deps):
+    register_model.handle(finalized("fraud/v2/model.onnx", generation=5), deps)
+    register_model.handle(finalized("fraud/v2/model.onnx", generation=6), deps)  # an overwrite
+    archived = replace(finalized("fraud/v2/model.onnx", generation=5), change=StorageChange.ARCHIVED)
+    outcome = register_model.handle(archived, deps)
+    assert outcome.status is Status.APPLIED and "latest is v2" in outcome.detail
+    assert deps.registry.list_models()[0].latest_version == 2
+
+
 def test_delete_of_an_unregistered_object_is_ignored(deps):
     deleted = replace(finalized("fraud/v9/model.onnx"), change=StorageChange.DELETED)
     assert register_model.handle(deleted, deps).status is Status.IGNORED
