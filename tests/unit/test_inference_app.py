@@ -4,10 +4,12 @@ model registered the way production registers one (files in the bucket, register
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 from fastapi.testclient import TestClient
 
+from mlops_inference import request_ids
 from mlops_inference.app import create_app
 from mlops_inference.main import build_service
 from mlops_inference.settings import ServiceSettings
@@ -50,7 +52,7 @@ def test_not_ready_until_a_model_is_registered_then_serving_it(state):
         response = client.post("/predict", json={"rows": [ROW, {"amount": 10, "country": "XX"}]})
         body = response.json()
         assert response.status_code == 200 and (body["model"], body["version"]) == (MODEL, 1)
-        assert body["output"] == "fraud_probability" and len(body["request_id"]) == 32
+        assert body["output"] == "fraud_probability" and re.fullmatch(request_ids.PATTERN, body["request_id"])
         assert body["predictions"] == pytest.approx(expected(files, [ROW, {"amount": 10, "country": "XX"}]))
 
 

@@ -131,15 +131,29 @@ GOOD = {"amount": 42.0, "merchant_risk": 0.2, "hour": 3, "country": "US", "devic
 @pytest.mark.parametrize(
     ("change", "field", "message"),
     [
-        ({"amount": float("nan")}, "amount", "must be finite"),
-        ({"hour": float("inf")}, "hour", "must be finite"),
+        ({"amount": float("nan")}, "amount", "must be a finite number"),
+        ({"hour": float("inf")}, "hour", "must be a finite number"),
+        ({"amount": 1e308}, "amount", "within +/-1e+15"),
+        ({"amount": -(10**400)}, "amount", "within +/-1e+15"),
+        ({"hour": 10**15 + 1}, "hour", "within +/-1e+15"),
         ({"merchant_risk": None}, "merchant_risk", "is missing"),
         ({"amount": "42"}, "amount", "expected a number"),
         ({"hour": True}, "hour", "expected a number"),
         ({"country": 33}, "country", "expected a string"),
         ({"shoe_size": 44}, "shoe_size", "is not a feature of this model"),
     ],
-    ids=["nan", "inf", "missing", "string-number", "bool", "number-category", "unknown"],
+    ids=[
+        "nan",
+        "inf",
+        "1e308",
+        "400-digits",
+        "past-1e15",
+        "missing",
+        "string-number",
+        "bool",
+        "number-category",
+        "unknown",
+    ],
 )
 def test_validate_names_the_row_and_field(trained, change, field, message):
     fitted, _ = trained

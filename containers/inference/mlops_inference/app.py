@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import math
 import time
-import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
+from mlops_inference import request_ids
 from mlops_inference.batching import BatcherOverloaded, BatcherStopped, DynamicBatcher
+from mlops_inference.errors import StrictJSONRoute, install_error_handlers, invalid
 from mlops_inference.metrics import ServiceMetrics
 from mlops_inference.model import InvalidRows, LoadedModel, configure_threads
+from mlops_inference.request_body import RequestBody
 
 if TYPE_CHECKING:
     from mlops_inference.feedback import FeedbackStore
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
     from shared.ports import DriftRunStore
 
 Value = StrictFloat | StrictInt | StrictStr | StrictBool | None
+INT64_MAX = 2**63 - 1
 
 
 class PredictRequest(BaseModel):
@@ -48,63 +52,20 @@ class PredictResponse(BaseModel):
 
 
 class FeedbackRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    request_id: str = Field(min_length=1, max_length=128)
-    row: int = Field(default=0, ge=0)
-    label: Literal[0, 1]
-    prediction: float | None = Field(default=None, ge=0.0, le=1.0)
-    version: int | None = Field(default=None, ge=1)
+    """Strict: `label: true` or `"1"` is no label, `row: 1.0` no row; integers fit SQLite's int64."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    request_id: str = Field(
+        pattern=request_ids.PATTERN, max_length=request_ids.MAX_CHARS, description="as /predict answered it"
+    )
+    row: int = Field(default=0, ge=0, le=INT64_MAX, description="the row's index in that request")
+    label: int = Field(ge=0, le=1, description="0 or 1; not true or false (a Literal took `true` for 1)")
+    prediction: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)
+    version: int | None = Field(default=None, ge=1, le=INT64_MAX, description="if given, the version that answered")
 
 
 class ModelChanged(RuntimeError):
     """A newer version with other features was swapped in while the request waited: retry."""
-
-
-class BodyLimit:
-    """ASGI middleware: a body past `limit` bytes is answered 413 before it is read whole (Content-Length
-    is checked first; a chunked body is counted as it arrives)."""
-
-    def __init__(self, app: Any, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared and declared.isdigit() and int(declared) > self.limit:
-            await self._too_large(send)
-            return
-        seen, started = 0, False
-
-        async def counting() -> dict:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise _TooLarge
-            return message
-
-        async def tracking(message: dict) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting, tracking)
-        except _TooLarge:
-            if started:  # the app answered before reading it all: its answer stands, close the rest
-                return
-            await self._too_large(send)
-
-    async def _too_large(self, send: Any) -> None:
-        body = f'{{"detail": "request body over {self.limit} bytes"}}'.encode()
-        await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json")]})
-        await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class RequestMetrics:
@@ -193,6 +154,11 @@ class Service:
         return await asyncio.to_thread(self._forward, rows)
 
 
+def _row_error(row: int, field: str | None, message: str, kind: str = "value_error") -> dict[str, Any]:
+    loc = ["body", "rows", row] + ([field] if field is not None else [])
+    return {"loc": loc, "msg": message, "type": kind}
+
+
 def _on_swap(metrics: ServiceMetrics):
     def swapped(model: LoadedModel) -> None:
         metrics.model_version.labels(model.name).set(model.version)
@@ -205,6 +171,7 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
     container, since mangum would run the lifespan on every invocation)."""
     metrics = service.metrics
     settings = service.settings
+    ids = request_ids.RequestIds(settings.model_name, settings.env, settings.request_id_key)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -217,8 +184,10 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
                 await service.stop()
 
     app = FastAPI(title=f"mlops-events inference: {settings.model_name} ({settings.env})", lifespan=lifespan)
+    app.router.route_class = StrictJSONRoute
     app.state.service = service
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    install_error_handlers(app)
+    app.add_middleware(RequestBody, limit=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
 
     app.add_middleware(RequestMetrics, metrics=metrics)
 
@@ -255,11 +224,7 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
         try:
             model.spec.validate(body.rows)
         except InvalidRows as exc:
-            detail = [
-                {"loc": ["body", "rows", e["row"], e["field"]], "msg": e["message"], "type": "value_error"}
-                for e in exc.errors
-            ]
-            return JSONResponse({"detail": detail}, status_code=422)
+            return invalid([_row_error(e["row"], e["field"], e["message"]) for e in exc.errors])
         try:
             results = await service.predict(body.rows)
         except ModelChanged as exc:
@@ -269,6 +234,10 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
             raise HTTPException(503, "too many rows queued; retry", headers={"Retry-After": "1"}) from None
         except BatcherStopped:
             raise HTTPException(503, "shutting down", headers={"Retry-After": "1"}) from None
+        not_finite = [i for i, (p, _, _) in enumerate(results) if not math.isfinite(p)]
+        if not_finite:  # the model overflowed on these rows: an answer about them, not an encoder's 500
+            message = "the model gave no finite prediction for this row (its input is out of the model's range)"
+            return invalid([_row_error(i, None, message, "model_output_not_finite") for i in not_finite])
         metrics.rows.inc(len(results))
         # One request's rows share one batch, hence one model.
         _, name, version = results[0]
@@ -276,7 +245,7 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
         # validating our own output again on every request.
         return JSONResponse(
             {
-                "request_id": uuid.uuid4().hex,
+                "request_id": ids.issue(version, len(results)),
                 "model": name,
                 "version": version,
                 "output": model.spec.output,
@@ -290,14 +259,26 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
 
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/feedback", status_code=202)
+    @app.post(
+        "/feedback",
+        status_code=202,
+        responses={404: {"description": "no request with this id was answered by this service"}},
+    )
     async def feedback(body: FeedbackRequest) -> dict[str, str]:
         if service.feedback is None:
             raise HTTPException(501, "no feedback store configured")
-        current = service.holder.current
+        issued = ids.check(body.request_id)
+        if issued is None:
+            raise HTTPException(404, "no request with this id was answered by this service")
+        if body.row >= issued.rows:
+            message = f"request {body.request_id} had {issued.rows} row(s): row is at most {issued.rows - 1}"
+            return invalid([{"loc": ["body", "row"], "msg": message, "type": "value_error", "input": body.row}])
+        if body.version is not None and body.version != issued.version:
+            message = f"request {body.request_id} was answered by version {issued.version}"
+            return invalid([{"loc": ["body", "version"], "msg": message, "type": "value_error", "input": body.version}])
         entry = {
             **body.model_dump(),
-            "version": body.version or (current.version if current else None),
+            "version": issued.version,
             "model": settings.model_name,
             "env": settings.env,
             "received_at": datetime.now(UTC),

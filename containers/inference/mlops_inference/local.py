@@ -10,15 +10,17 @@ from typing import Any
 
 
 @contextmanager
-def serving(app: Any, *, ready_timeout_s: float = 60.0) -> Iterator[str]:
-    """Yields the base URL once /readyz answers 200; stops the server on exit."""
+def serving(app: Any, *, ready_timeout_s: float = 60.0, http: str = "auto") -> Iterator[str]:
+    """Yields the base URL once /readyz answers 200; stops the server on exit. The server is the container's
+    (mlops_inference.server: its limits on request heads included)."""
     import httpx
-    import uvicorn
 
+    from mlops_inference import server as service_server
     from shared.local_server import free_port
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    settings = app.state.service.settings
+    server = service_server.server(app, settings, host="127.0.0.1", port=port, http=http, log_level="warning")
     thread = threading.Thread(target=server.run, name=f"inference-{port}", daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

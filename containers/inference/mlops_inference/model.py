@@ -24,6 +24,13 @@ if TYPE_CHECKING:
 
 SPEC_FILE = "model.json"
 FORMAT = "mlops-events/tabular-torchscript-v1"
+# The largest magnitude a numeric feature may have. The module computes in float32 (at most 3.4e38): 1e308
+# became inf there and the prediction NaN. Beyond 1e15 no feature this service is meant for has a meaning
+# (and integers lose their units digit in float64).
+MAX_ABS_NUMBER = 1e15
+
+
+NUMBER_RULE = f"must be a finite number within +/-{MAX_ABS_NUMBER:.0e} (no NaN, no inf)"
 
 
 class ModelError(Exception):
@@ -71,10 +78,10 @@ class ModelSpec:
             features = []
             for item in data["features"]:
                 if item["kind"] == "numeric":
-                    std = float(item.get("std", 1.0))
-                    if not (std > 0 and math.isfinite(std)):
-                        raise ModelError(f"{SPEC_FILE}: feature {item['name']!r} has std {std}")
-                    features.append(Feature(item["name"], "numeric", float(item.get("mean", 0.0)), std))
+                    mean, std = float(item.get("mean", 0.0)), float(item.get("std", 1.0))
+                    if not (std > 0 and math.isfinite(std) and math.isfinite(mean)):
+                        raise ModelError(f"{SPEC_FILE}: feature {item['name']!r} has mean {mean}, std {std}")
+                    features.append(Feature(item["name"], "numeric", mean, std))
                 elif item["kind"] == "categorical":
                     features.append(Feature(item["name"], "categorical", values=tuple(map(str, item["values"]))))
                 else:
@@ -96,7 +103,8 @@ class ModelSpec:
         return {"format": FORMAT, "features": features, "output": self.output, "weights": self.weights, **self.extra}
 
     def validate(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Every feature present, numbers finite, categories strings: all problems at once."""
+        """Every feature present, numbers finite and within MAX_ABS_NUMBER, categories strings: all problems at
+        once."""
         errors = []
         for i, row in enumerate(rows):
             for feature in self.features:
@@ -106,8 +114,8 @@ class ModelSpec:
                 elif feature.kind == "numeric":
                     if isinstance(value, bool) or not isinstance(value, int | float):
                         errors.append({"row": i, "field": feature.name, "message": "expected a number"})
-                    elif not math.isfinite(value):
-                        errors.append({"row": i, "field": feature.name, "message": "must be finite (no NaN, no inf)"})
+                    elif not abs(value) <= MAX_ABS_NUMBER:  # exact for ints of any size; False for NaN
+                        errors.append({"row": i, "field": feature.name, "message": NUMBER_RULE})
                 elif not isinstance(value, str):
                     errors.append({"row": i, "field": feature.name, "message": "expected a string"})
             unknown = set(row) - {f.name for f in self.features}

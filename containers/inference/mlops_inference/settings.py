@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class SettingsError(ValueError):
@@ -25,6 +26,15 @@ class ServiceSettings:
     max_body_bytes: int = 1024 * 1024  # INFERENCE_MAX_BODY_BYTES (more: 413)
     reload_s: float = 30.0  # INFERENCE_RELOAD_S: how often the registry is asked for a newer version
     threads: int | None = None  # INFERENCE_THREADS: torch threads (default: the CPUs this container may use)
+    # INFERENCE_HEADER_TIMEOUT_S: the request line and headers must arrive whole within this many seconds of
+    # their first byte (or of the connection's opening): past it, 408 and the connection closed.
+    header_timeout_s: float = 10.0
+    # INFERENCE_BODY_TIMEOUT_S: the body must arrive whole within this many seconds of the headers: 408.
+    body_timeout_s: float = 15.0
+    # INFERENCE_REQUEST_ID_KEY: the key request ids are signed with, so /feedback takes only ids this service
+    # issued. Unset: a random key per process (ids are then good on the instance that issued them until it
+    # restarts); set the same secret on every instance behind one URL.
+    request_id_key: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -41,7 +51,8 @@ class ServiceSettings:
                 value = kind(raw)
             except ValueError:
                 raise SettingsError(f"{name}: expected a number, got {raw!r}") from None
-            if value < 0 or (kind is int and value == 0 and name != "INFERENCE_THREADS"):
+            zero_allowed = name in {"INFERENCE_MAX_WAIT_MS", "INFERENCE_RELOAD_S", "INFERENCE_THREADS"}
+            if not math.isfinite(value) or value < 0 or (value == 0 and not zero_allowed):
                 raise SettingsError(f"{name}: must be positive, got {raw!r}")
             return value
 
@@ -55,4 +66,21 @@ class ServiceSettings:
             max_body_bytes=number("INFERENCE_MAX_BODY_BYTES", int, 1024 * 1024),
             reload_s=number("INFERENCE_RELOAD_S", float, 30.0),
             threads=number("INFERENCE_THREADS", int, None),
+            header_timeout_s=number("INFERENCE_HEADER_TIMEOUT_S", float, 10.0),
+            body_timeout_s=number("INFERENCE_BODY_TIMEOUT_S", float, 15.0),
+            request_id_key=_request_id_key(env.get("INFERENCE_REQUEST_ID_KEY")),
         )
+
+
+MIN_KEY_CHARS = 16
+
+
+def _request_id_key(raw: str | None) -> bytes | None:
+    if raw in (None, ""):
+        return None
+    from shared.secret_values import remember_secret
+
+    remember_secret(raw)
+    if len(raw) < MIN_KEY_CHARS:
+        raise SettingsError(f"INFERENCE_REQUEST_ID_KEY: at least {MIN_KEY_CHARS} characters")
+    return raw.encode()
