@@ -1,0 +1,122 @@
+"""Error answers that always serialise, and the JSON the service reads.
+
+A 422 used to echo what the client sent: a NaN inside a field pydantic rejected went back into the body,
+the encoder refused it, and the client got a 500. Here a value is echoed only when it is JSON for sure and
+short: null, a bool, an int64, a finite float, or a string of at most ECHO_CHARS (lone surrogates and the
+rest written out as escapes); anything else is left out. Field names from the client are cleaned the same
+way, at most MAX_ERRORS are listed, and the body is encoded ASCII-only with allow_nan=False.
+
+The request body is parsed with two changes to Python's json: an integer of more than 19 digits is read as
+2**63 (past every bound here: no 400- or 5000-digit integer reaches int() or float()), and JSON nested
+too deep or not UTF-8 is a JSON error (422), not an exception FastAPI answers 400.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+
+ECHO_CHARS = 100
+MAX_ERRORS = 50
+_INT64 = 2**63
+
+
+class SafeJSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode()
+
+
+def text(value: str) -> str:
+    value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value if len(value) <= ECHO_CHARS else f"{value[:ECHO_CHARS]}... ({len(value)} characters)"
+
+
+def _echoable(value: Any) -> bool:
+    if value is None or isinstance(value, bool | str):
+        return True
+    if isinstance(value, int):
+        return -_INT64 <= value < _INT64
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def _echo(value: Any) -> Any:
+    return text(value) if isinstance(value, str) else value
+
+
+def clean_errors(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for error in errors[:MAX_ERRORS]:
+        item: dict[str, Any] = {
+            "loc": [part if isinstance(part, int) and _echoable(part) else text(str(part)) for part in error["loc"]],
+            "msg": text(str(error.get("msg", ""))),
+            "type": text(str(error.get("type", "value_error"))),
+        }
+        if "input" in error and _echoable(error["input"]):
+            item["input"] = _echo(error["input"])
+        if error.get("ctx"):
+            item["ctx"] = {
+                text(str(k)): _echo(v) if _echoable(v) else text(str(v)) for k, v in dict(error["ctx"]).items()
+            }
+        out.append(item)
+    if len(errors) > MAX_ERRORS:
+        more = f"and {len(errors) - MAX_ERRORS} more errors"
+        out.append({"loc": ["body"], "msg": more, "type": "too_many_errors"})
+    return out
+
+
+def invalid(errors: Sequence[Mapping[str, Any]]) -> SafeJSONResponse:
+    return SafeJSONResponse({"detail": clean_errors(errors)}, status_code=422)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def validation_failed(request: Request, exc: RequestValidationError) -> SafeJSONResponse:
+        return invalid(exc.errors())
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> SafeJSONResponse:
+        return SafeJSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits) - digits.startswith("-") > 19:
+        return -_INT64 if digits.startswith("-") else _INT64
+    return int(digits)
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body, parse_int=_bounded_int)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", "", 0) from None
+    except ValueError as exc:  # not UTF-8 (UnicodeDecodeError), or what else json refuses
+        raise json.JSONDecodeError(f"unreadable: {type(exc).__name__}", "", 0) from None
+
+
+class _Request(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = parse_json(await self.body())
+        return self._json
+
+
+class StrictJSONRoute(APIRoute):
+    """Routes whose JSON body is read by `parse_json`."""
+
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+
+        async def handle(request: Request):
+            return await handler(_Request(request.scope, request.receive))
+
+        return handle
