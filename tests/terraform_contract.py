@@ -24,6 +24,8 @@ MODULE_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.
 PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
 GCP_MODULE = "gcp-function"
 AWS_MODULE = "aws-ecr-rollout"
+# Which composition module calls which per-function module (GCP and AWS are separate roots and states).
+COMPOSITION = {GCP_MODULE: "platform", AWS_MODULE: "aws-platform"}
 
 
 def text(value: Any) -> str:
@@ -180,8 +182,12 @@ def _module_layout(tf: Terraform) -> list[str]:
 
 
 def _platform_filter(tf: Terraform, module_source: str) -> tuple[Block | None, str | None]:
-    """The module call of `module_source` and the manifest platform its for_each selects."""
-    calls = [b for b in tf.of("module", module="platform") if b.get("source") == f"../{module_source}"]
+    """The module call of `module_source` and the manifest platform its for_each selects.
+
+    The entries come from local.manifest.functions (yamldecode(file(...))), directly or through
+    local.functions, the manifest's entries less var.disabled_functions."""
+    composition = COMPOSITION[module_source]
+    calls = [b for b in tf.of("module", module=composition) if b.get("source") == f"../{module_source}"]
     if len(calls) != 1:
         return None, None
     call = calls[0]
@@ -189,12 +195,18 @@ def _platform_filter(tf: Terraform, module_source: str) -> tuple[Block | None, s
     locals_ = tf.locals.get(call.module_dir, {})
     expression = text(locals_.get(match.group(1), "")) if match else ""
     selected = re.fullmatch(
-        r'\{for (\w+) in local\.manifest\.functions : \1\.name => \1 if \1\.platform == "([\w-]+)"\}', expression
+        r'\{for (\w+) in local\.(manifest\.functions|functions) : \1\.name => \1 if \1\.platform == "([\w-]+)"\}',
+        expression,
     )
     manifest_local = text(locals_.get("manifest", ""))
     if not manifest_local.startswith("yamldecode(file(") or not selected:
         return call, None
-    return call, selected.group(2)
+    if selected.group(2) == "functions" and not re.fullmatch(
+        r"\[for (\w+) in local\.manifest\.functions : \1 if !contains\(var\.disabled_functions, \1\.name\)\]",
+        text(locals_.get("functions", "")),
+    ):
+        return call, None
+    return call, selected.group(3)
 
 
 def _deployments(tf: Terraform, functions: list[dict[str, Any]]) -> list[str]:
@@ -208,7 +220,7 @@ def _deployments(tf: Terraform, functions: list[dict[str, Any]]) -> list[str]:
     ):
         call, selected = _platform_filter(tf, module_source)
         if call is None:
-            out.append(f"platform module calls ../{module_source} not exactly once")
+            out.append(f"{COMPOSITION[module_source]} module calls ../{module_source} not exactly once")
         elif selected != platform:
             out.append(
                 f"module {call.name} is not for_each over the manifest's {platform} entries (yamldecode(file(...)))"
@@ -335,13 +347,17 @@ def _access(tf: Terraform, functions: list[dict[str, Any]]) -> list[str]:
 
 
 def _bucket_patterns(tf: Terraform) -> set[str]:
+    """The code's patterns the storage module deploys (each name then prefixed with var.name_prefix)."""
     storage = tf.modules_dir() / "storage"
-    buckets = tf.locals.get(storage, {}).get("buckets", {})
+    storage_locals = tf.locals.get(storage, {})
     patterns = set()
-    for value in buckets.values():
-        match = re.fullmatch(r'replace\(var\.(\w+), "\{env\}", var\.env\)', text(value))
+    for value in (storage_locals.get("patterns") or {}).values():
+        match = re.fullmatch(r"var\.(\w+)", text(value))
         if match:
             patterns.add(tf.variable_default("storage", match.group(1)))
+    buckets = text(storage_locals.get("buckets", ""))
+    if 'replace("${var.name_prefix}${pattern}", "{env}", var.env)' not in buckets.replace("\\", ""):
+        return set()
     if not tf.of("resource", "google_storage_bucket", module="storage"):
         return set()
     return patterns
@@ -466,7 +482,8 @@ def _topics_and_secrets(tf: Terraform, functions: list[dict[str, Any]]) -> list[
     if uses_budget and (
         not budget_calls
         or budget_calls[0].get("topic_name") != "local.budget_topic"
-        or '["budget_alert"].trigger.topic' not in budget_topic
+        or "local.gcp_functions[var.budget_function].trigger.topic" not in budget_topic
+        or tf.variable_default("platform", "budget_function") != "budget_alert"
     ):
         out.append("the budget's topic is not budget_alert's trigger.topic")
     holds = [

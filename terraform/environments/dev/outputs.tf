@@ -23,7 +23,12 @@ output "inference_uri" {
   value       = module.platform.inference_uri
 }
 
-output "ecr_rollout" {
-  description = "The AWS side of the platform."
-  value       = module.platform.ecr_rollout
+output "function_event_types" {
+  description = "Per function, the event types Eventarc delivers to it."
+  value       = module.platform.function_event_types
+}
+
+output "iam_bindings" {
+  description = "Every role the platform grants (\"member: role on resource\")."
+  value       = module.platform.iam_bindings
 }

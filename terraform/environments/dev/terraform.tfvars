@@ -2,26 +2,25 @@
 # `gcloud secrets versions add slack-webhook --data-file=-` after the first apply.
 project_id = "mlops-events-dev-000000"
 region     = "europe-west1"
-aws_region = "eu-west-1"
 
 budget = {
   billing_account = "000000-000000-000000"
   amount          = 200
 }
 
-# drift_report_http's Cloud Scheduler job posts this body (the manifest's http entry carries none).
+# drift_report_http's Cloud Scheduler job posts this body. Bucket names carry the project id (bucket_prefix).
 schedule_payloads = {
   drift_report = {
     model     = "fraud-detector"
     env       = "dev"
-    reference = { uri = "gs://ml-drift-dev/fraud-detector/reference/*.parquet" }
-    current   = { uri = "gs://ml-drift-dev/fraud-detector/current/*.parquet", timestamp_column = "event_time", window_hours = 24 }
+    reference = { uri = "gs://mlops-events-dev-000000-ml-drift-dev/fraud-detector/reference/*.parquet" }
+    current   = { uri = "gs://mlops-events-dev-000000-ml-drift-dev/fraud-detector/current/*.parquet", timestamp_column = "event_time", window_hours = 24 }
   }
   drift_report_http = {
     model     = "fraud-detector"
     env       = "dev"
-    reference = { uri = "gs://ml-drift-dev/fraud-detector/reference/*.parquet" }
-    current   = { uri = "gs://ml-drift-dev/fraud-detector/current/*.parquet", timestamp_column = "event_time", window_hours = 24 }
+    reference = { uri = "gs://mlops-events-dev-000000-ml-drift-dev/fraud-detector/reference/*.parquet" }
+    current   = { uri = "gs://mlops-events-dev-000000-ml-drift-dev/fraud-detector/current/*.parquet", timestamp_column = "event_time", window_hours = 24 }
   }
 }
 

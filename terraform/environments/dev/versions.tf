@@ -1,7 +1,8 @@
 terraform {
   required_version = ">= 1.6"
 
-  # State in GCS, one prefix per environment. The bucket is given at init (not a real id in the repo):
+  # State in GCS, one prefix per environment and cloud. The bucket is given at init (not a real id
+  # in the repo):
   #   terraform init -backend-config="bucket=<state bucket>"
   backend "gcs" {
     prefix = "mlops-events/dev"
@@ -11,14 +12,6 @@ terraform {
     google = {
       source  = "hashicorp/google"
       version = ">= 6.0, < 7.0"
-    }
-    google-beta = {
-      source  = "hashicorp/google-beta"
-      version = ">= 6.0, < 7.0"
-    }
-    aws = {
-      source  = "hashicorp/aws"
-      version = ">= 5.0, < 7.0"
     }
     archive = {
       source  = "hashicorp/archive"

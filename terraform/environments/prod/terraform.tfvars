@@ -2,7 +2,6 @@
 # `gcloud secrets versions add slack-webhook --data-file=-` after the first apply.
 project_id = "mlops-events-prod-000000"
 region     = "europe-west1"
-aws_region = "eu-west-1"
 
 budget = {
   billing_account = "000000-000000-000000"
@@ -10,19 +9,19 @@ budget = {
 }
 
 # The manifest's drift payload is the dev demo's: this environment's jobs read its own data.
-# drift_report_http's Cloud Scheduler job posts this body (the manifest's http entry carries none).
+# drift_report_http's Cloud Scheduler job posts this body. Bucket names carry the project id (bucket_prefix).
 schedule_payloads = {
   drift_report = {
     model     = "fraud-detector"
     env       = "prod"
-    reference = { uri = "gs://ml-drift-prod/fraud-detector/reference/*.parquet" }
-    current   = { uri = "gs://ml-drift-prod/fraud-detector/current/*.parquet", timestamp_column = "event_time", window_hours = 24 }
+    reference = { uri = "gs://mlops-events-prod-000000-ml-drift-prod/fraud-detector/reference/*.parquet" }
+    current   = { uri = "gs://mlops-events-prod-000000-ml-drift-prod/fraud-detector/current/*.parquet", timestamp_column = "event_time", window_hours = 24 }
   }
   drift_report_http = {
     model     = "fraud-detector"
     env       = "prod"
-    reference = { uri = "gs://ml-drift-prod/fraud-detector/reference/*.parquet" }
-    current   = { uri = "gs://ml-drift-prod/fraud-detector/current/*.parquet", timestamp_column = "event_time", window_hours = 24 }
+    reference = { uri = "gs://mlops-events-prod-000000-ml-drift-prod/fraud-detector/reference/*.parquet" }
+    current   = { uri = "gs://mlops-events-prod-000000-ml-drift-prod/fraud-detector/current/*.parquet", timestamp_column = "event_time", window_hours = 24 }
   }
 }
 

@@ -1,21 +1,13 @@
-# The staging environment: providers and the platform module with this environment's values.
+# The staging environment, GCP side: providers and the platform module with this environment's values.
+# The AWS side is ./aws, a root and a state of its own: a GCP plan needs no AWS credentials.
 
 provider "google" {
   project = var.project_id
   region  = var.region
-}
-
-provider "google-beta" {
-  project = var.project_id
-  region  = var.region
-}
-
-provider "aws" {
-  region = var.aws_region
-
-  default_tags {
-    tags = { app = "mlops-events", env = "staging" }
-  }
+  # Quota and billing of API calls go to this project, not to the caller's: user credentials (gcloud
+  # auth application-default login) are otherwise refused by the Billing Budgets API (403).
+  billing_project       = coalesce(var.billing_project, var.project_id)
+  user_project_override = true
 }
 
 locals {
@@ -31,6 +23,8 @@ module "platform" {
   manifest_path      = "${local.repository_root}/functions/manifest.yaml"
   schemas_dir        = "${local.repository_root}/shared/schemas"
   bundles_dir        = coalesce(var.bundles_dir, "${local.repository_root}/dist")
+  bucket_prefix      = var.bucket_prefix
+  disabled_functions = var.disabled_functions
   bigquery_location  = var.bigquery_location
   firestore_location = var.firestore_location
   kms_key_name       = var.kms_key_name
@@ -39,10 +33,4 @@ module "platform" {
   inference          = var.inference
   batch_job          = var.batch_job
   labels             = var.labels
-
-  aws = {
-    repositories         = var.ecr_repositories
-    rollout_targets_yaml = coalesce(var.rollout_targets_yaml, file("${local.repository_root}/events/ecr/targets.yaml"))
-    log_retention_days   = var.log_retention_days
-  }
 }

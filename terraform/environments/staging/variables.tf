@@ -9,10 +9,22 @@ variable "region" {
   default     = "europe-west1"
 }
 
-variable "aws_region" {
+variable "billing_project" {
   type        = string
-  description = "AWS region of the ECR rollout Lambda and its repositories."
-  default     = "eu-west-1"
+  description = "Project the provider bills API calls and quota to (user_project_override); null: project_id."
+  default     = null
+}
+
+variable "bucket_prefix" {
+  type        = string
+  description = "Prefix of the model and drift bucket names (global names); null: \"<project_id>-\"."
+  default     = null
+}
+
+variable "disabled_functions" {
+  type        = list(string)
+  description = "Manifest entries this environment does not deploy."
+  default     = []
 }
 
 variable "bundles_dir" {
@@ -40,7 +52,8 @@ variable "kms_key_name" {
 }
 
 variable "schedule_payloads" {
-  type        = map(any)
+  # any, not map(any): payloads of different shapes keep their own types (a map would make numbers strings).
+  type        = any
   description = "Scheduled jobs' payloads by function name, replacing the manifest's demo payload."
   default     = {}
 }
@@ -54,7 +67,8 @@ variable "budget" {
     forecasted_spend_thresholds = optional(list(number), [1.0])
     scope_projects              = optional(list(string), [])
   })
-  description = "The Cloud Billing budget budget_alert reports on."
+  description = "The Cloud Billing budget budget_alert reports on; null: none."
+  default     = null
 }
 
 variable "inference" {
@@ -88,24 +102,6 @@ variable "batch_job" {
   })
   description = "The batch prediction job; null: none."
   default     = null
-}
-
-variable "ecr_repositories" {
-  type        = list(string)
-  description = "ECR repositories whose pushes roll the k3s Deployments."
-  default     = ["ml/inference", "ml/batch-predict"]
-}
-
-variable "rollout_targets_yaml" {
-  type        = string
-  description = "Rollout targets document stored in SSM for ecr_rollout; null: the sample events/ecr/targets.yaml."
-  default     = null
-}
-
-variable "log_retention_days" {
-  type        = number
-  description = "CloudWatch log retention of the Lambda."
-  default     = 30
 }
 
 variable "labels" {

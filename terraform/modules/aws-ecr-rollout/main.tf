@@ -4,27 +4,33 @@
 # values), all encrypted with one KMS key of this module. IAM is in iam.tf.
 
 data "aws_partition" "current" {}
-data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
 
 locals {
   fn = var.function
 
-  partition  = data.aws_partition.current.partition
-  region     = data.aws_region.current.name
+  partition = data.aws_partition.current.partition
+  # The caller's region (the provider's): data.aws_region's `name` is deprecated in the AWS provider
+  # 6.x and its replacement `region` is absent from 5.x, so the root passes the region it configured.
+  region     = var.region
   account_id = data.aws_caller_identity.current.account_id
 
-  # Names this module chooses carry the env, so environments can share an account. The names the
-  # code reads (table, parameter) come from the manifest's env, where {env} is replaced as in the
-  # GCP functions: give them an {env} when environments share an account.
+  # Every name in the account carries the env, so environments can share an account. The table and
+  # parameter the code reads are the manifest's names (its local default) with the env added, unless
+  # the manifest already places an {env} in them; the function is told the names deployed.
   function_name = "${replace(local.fn.name, "_", "-")}-${var.env}"
-  env_values    = { for key, value in try(local.fn.env, {}) : key => replace(tostring(value), "{env}", var.env) }
-  table_name    = local.env_values["MLOPS_EVENTS_IDEMPOTENCY_TABLE"]
-  parameter     = local.env_values["MLOPS_EVENTS_ROLLOUT_TARGETS_PARAMETER"]
-  queue_name    = "${local.fn.retry.dead_letter_topic}-${var.env}"
+  table_base    = lookup(local.fn.env, "MLOPS_EVENTS_IDEMPOTENCY_TABLE", "mlops-events-idempotency")
+  param_base    = lookup(local.fn.env, "MLOPS_EVENTS_ROLLOUT_TARGETS_PARAMETER", "/mlops-events/rollout-targets")
+  table_name    = strcontains(local.table_base, "{env}") ? replace(local.table_base, "{env}", var.env) : "${local.table_base}-${var.env}"
+  parameter     = strcontains(local.param_base, "{env}") ? replace(local.param_base, "{env}", var.env) : "${local.param_base}/${var.env}"
+  env_values = merge(local.fn.env, {
+    MLOPS_EVENTS_IDEMPOTENCY_TABLE         = local.table_name
+    MLOPS_EVENTS_ROLLOUT_TARGETS_PARAMETER = local.parameter
+  })
+  queue_name = "${local.fn.retry.dead_letter_topic}-${var.env}"
 
   # Secrets Manager secrets, one per manifest secret; the function's env names each by ARN.
-  secrets = { for secret in try(local.fn.secrets, []) : secret.name => secret }
+  secrets = { for secret in local.fn.secrets : secret.name => secret }
   kubeconfig_secret = one([
     for secret in values(local.secrets) : secret.name if secret.env == "MLOPS_EVENTS_KUBECONFIG_SECRET"
   ])
@@ -41,14 +47,31 @@ locals {
   memory_mb    = tonumber(local.memory_parts[0]) * (local.memory_parts[1] == "Gi" ? 1024 : 1)
 
   # max_attempts counts the first invocation; Lambda's async retries are 0..2 on top of it.
-  retry_attempts = min(2, max(0, try(local.fn.retry.max_attempts, 3) - 1))
+  retry_attempts = min(2, max(0, local.fn.retry.max_attempts - 1))
   # Lambda and EventBridge both keep an event 60 s to 6 h.
-  max_event_age_s = min(21600, max(60, try(local.fn.retry.max_event_age_s, 3600)))
+  max_event_age_s = min(21600, max(60, local.fn.retry.max_event_age_s))
 
   # The manifest's pattern, narrowed to the repositories this deployment follows.
   event_pattern = merge(local.fn.trigger.pattern, {
     detail = merge(try(local.fn.trigger.pattern.detail, {}), { "repository-name" = var.repositories })
   })
+
+  # One rule per release pattern: the patterns of one rule's tagPatternList must ALL match a tag (AND),
+  # so ["*.*.*", "stable"] in one rule would select no release and leave them to the catch-all rule.
+  # An image a rule selects is never expired by a rule of lower priority, so releases stay protected.
+  release_rules = [
+    for i, pattern in var.release_tag_patterns : {
+      rulePriority = i + 1
+      description  = "Keep the ${var.release_images_to_keep} most recent images tagged ${pattern}"
+      selection = {
+        tagStatus      = "tagged"
+        tagPatternList = [pattern]
+        countType      = "imageCountMoreThan"
+        countNumber    = var.release_images_to_keep
+      }
+      action = { type = "expire" }
+    }
+  ]
 
   # Known before the resources exist, so the key policy can name them without a cycle.
   log_group_name = "/aws/lambda/${local.function_name}"
@@ -68,9 +91,10 @@ locals {
 # The zip's hash is the function's source_code_hash: a change in the bundle redeploys, nothing else
 # does. A fixed file mode keeps the hash the same on every machine (umask).
 data "archive_file" "bundle" {
-  type             = "zip"
-  source_dir       = var.bundle_dir
-  output_path      = "${path.root}/.terraform/bundles/${local.function_name}.zip"
+  type       = "zip"
+  source_dir = var.bundle_dir
+  # Beside the bundle (dist/<name>.zip), not under .terraform/: a saved plan applies wherever dist/ is.
+  output_path      = "${var.bundle_dir}.zip"
   output_file_mode = "0644"
 }
 
@@ -99,7 +123,7 @@ resource "aws_lambda_function" "this" {
   # checkov:skip=CKV_AWS_272:No code signing: the bundle is built by CI (`mlops-events build`) and deployed by this Terraform from the same run; there is no signing profile to verify against.
   # checkov:skip=CKV_AWS_117:Outside a VPC by default: the function reaches the k3s API's public endpoint over TLS with a ServiceAccount token; set var.vpc_config when the API server is private (with the default null the dynamic block renders nothing).
   function_name = local.function_name
-  description   = try(local.fn.description, "")
+  description   = local.fn.description
   role          = aws_iam_role.this.arn
   runtime       = local.fn.runtime
   handler       = "main.${local.fn.entry_point}"
@@ -116,7 +140,8 @@ resource "aws_lambda_function" "this" {
   # carries the resourceVersion it read (a 409 makes the later one decide again), and a duplicate
   # delivery waits on the idempotency record. It is bounded so that a burst of pushes (a monorepo
   # release tagging ten images) does not become a burst of watchers polling the k3s API at once:
-  # the extra invocations wait in Lambda's async queue (up to max_event_age_s).
+  # the extra invocations wait in Lambda's async queue (up to max_event_age_s). Optional (null:
+  # unreserved): an account at the minimum concurrency quota (10) cannot reserve any, and refuses.
   reserved_concurrent_executions = var.reserved_concurrency
 
   kms_key_arn = aws_kms_key.this.arn
@@ -301,20 +326,9 @@ resource "aws_ecr_lifecycle_policy" "this" {
 
   repository = each.value.name
   policy = jsonencode({
-    rules = [
+    rules = concat(local.release_rules, [
       {
-        rulePriority = 1
-        description  = "Keep the ${var.release_images_to_keep} most recent releases"
-        selection = {
-          tagStatus      = "tagged"
-          tagPatternList = var.release_tag_patterns
-          countType      = "imageCountMoreThan"
-          countNumber    = var.release_images_to_keep
-        }
-        action = { type = "expire" }
-      },
-      {
-        rulePriority = 2
+        rulePriority = length(local.release_rules) + 1
         description  = "Keep the ${var.image_count_to_keep} most recent other images"
         selection = {
           tagStatus   = "any"
@@ -323,7 +337,7 @@ resource "aws_ecr_lifecycle_policy" "this" {
         }
         action = { type = "expire" }
       },
-    ]
+    ])
   })
 }
 

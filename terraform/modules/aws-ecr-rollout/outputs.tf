@@ -62,3 +62,26 @@ output "kms_key_arn" {
   description = "ARN of the module's KMS key (logs, table, queue, secrets, images, environment)."
   value       = aws_kms_key.this.arn
 }
+
+output "names" {
+  description = "Every account-wide name this module takes (ECR repositories only when it creates them)."
+  value = concat(
+    [
+      "lambda:${aws_lambda_function.this.function_name}",
+      "role:${aws_iam_role.this.name}",
+      "dynamodb:${aws_dynamodb_table.idempotency.name}",
+      "ssm:${aws_ssm_parameter.rollout_targets.name}",
+      "sqs:${aws_sqs_queue.dead_letter.name}",
+      "events:${aws_cloudwatch_event_rule.this.name}",
+      "logs:${aws_cloudwatch_log_group.this.name}",
+      "kms:${aws_kms_alias.this.name}",
+    ],
+    [for secret in aws_secretsmanager_secret.this : "secretsmanager:${secret.name}"],
+    [for repository in aws_ecr_repository.this : "ecr:${repository.name}"],
+  )
+}
+
+output "environment" {
+  description = "The Lambda's environment variables (names deployed, secret ARNs; no secret values)."
+  value       = local.environment
+}

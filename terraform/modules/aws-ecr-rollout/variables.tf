@@ -9,11 +9,35 @@ variable "env" {
 }
 
 variable "function" {
-  type        = any
-  description = "The function's entry in functions/manifest.yaml, as yamldecode gives it: name, runtime, entry_point, timeout_s, memory (\"512Mi\", \"1Gi\"), env, secrets [{name, env}], retry {policy, max_attempts, max_event_age_s, dead_letter_topic}, trigger {kind, pattern}."
+  type = object({
+    name        = string
+    platform    = string
+    description = optional(string, "")
+    runtime     = string
+    entry_point = string
+    timeout_s   = number
+    memory      = string
+    env         = optional(map(string), {})
+    secrets = optional(list(object({
+      name = string
+      env  = string
+    })), [])
+    retry = object({
+      policy            = string
+      max_attempts      = optional(number, 3)
+      max_event_age_s   = optional(number, 3600)
+      dead_letter_topic = string
+    })
+    trigger = object({
+      kind = string
+      # An EventBridge pattern is free-form JSON (source, detail-type, detail...).
+      pattern = any
+    })
+  })
+  description = "The function's entry in functions/manifest.yaml, as yamldecode gives it (other fields are dropped): name, runtime, entry_point, timeout_s, memory (\"512Mi\", \"1Gi\"), env, secrets [{name, env}], retry {policy, max_attempts, max_event_age_s, dead_letter_topic}, trigger {kind, pattern}."
 
   validation {
-    condition     = try(var.function.platform, "aws-lambda") == "aws-lambda" && try(var.function.trigger.kind, "") == "eventbridge"
+    condition     = var.function.platform == "aws-lambda" && var.function.trigger.kind == "eventbridge"
     error_message = "function: an aws-lambda manifest entry with an eventbridge trigger."
   }
 
@@ -23,9 +47,14 @@ variable "function" {
   }
 
   validation {
-    condition     = try(var.function.timeout_s >= 1 && var.function.timeout_s <= 900, false)
+    condition     = var.function.timeout_s >= 1 && var.function.timeout_s <= 900
     error_message = "function.timeout_s: Lambda allows 1 to 900 seconds."
   }
+}
+
+variable "region" {
+  type        = string
+  description = "The AWS region the provider is configured for (ARNs in the key and role policies are built from it)."
 }
 
 variable "bundle_dir" {
@@ -73,8 +102,8 @@ variable "image_count_to_keep" {
 
 variable "reserved_concurrency" {
   type        = number
-  description = "Reserved concurrent executions of the Lambda (-1: unreserved). Bounds how many pushes roll out at once against the k3s API."
-  default     = 5
+  description = "Reserved concurrent executions of the Lambda: bounds how many pushes roll out at once against the k3s API. null (default): unreserved, as an account at the minimum concurrency quota (10) refuses any reservation; 5 is a good bound where the quota allows."
+  default     = null
 }
 
 variable "architecture" {
@@ -117,7 +146,7 @@ variable "artifact_bucket" {
 
 variable "release_tag_patterns" {
   type        = list(string)
-  description = "ECR lifecycle policy: tags (wildcards allowed) that mark a release, kept by their own rule so that branch builds cannot expire them."
+  description = "ECR lifecycle policy: tags (wildcards allowed) that mark a release. Each pattern gets a rule of its own (a rule's patterns must all match one tag), kept ahead of the catch-all so branch builds cannot expire releases."
   default     = ["*.*.*", "stable"]
 }
 

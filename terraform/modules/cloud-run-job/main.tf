@@ -54,6 +54,10 @@ resource "google_cloud_run_v2_job" "this" {
           name  = "MLOPS_EVENTS_STATE_DIR"
           value = "/tmp/mlops-events"
         }
+        env {
+          name  = "MLOPS_EVENTS_BUCKET_PATTERN"
+          value = var.bucket_pattern
+        }
       }
     }
   }
@@ -74,11 +78,13 @@ resource "google_storage_bucket_iam_member" "input" {
   member = local.member
 }
 
+# objectUser, not objectCreator: a retried task writes the same object again (the job key names it),
+# and replacing an object needs delete as well as create. Not objectAdmin: no object ACLs or IAM.
 resource "google_storage_bucket_iam_member" "output" {
   for_each = toset(var.output_buckets)
 
   bucket = each.value
-  role   = "roles/storage.objectCreator"
+  role   = "roles/storage.objectUser"
   member = local.member
 }
 

@@ -69,6 +69,12 @@ variable "max_retries" {
   default     = 1
 }
 
+variable "bucket_pattern" {
+  type        = string
+  description = "The model buckets' pattern, prefixed, {env} kept (MLOPS_EVENTS_BUCKET_PATTERN: shared/config.py refuses one without {env})."
+  default     = "ml-models-{env}"
+}
+
 variable "model_bucket" {
   type        = string
   description = "Model bucket: model files are read at their registered generation."
@@ -82,7 +88,7 @@ variable "input_buckets" {
 
 variable "output_buckets" {
   type        = list(string)
-  description = "Buckets the job writes predictions to (objectCreator on each)."
+  description = "Buckets the job writes predictions to (objectUser on each: a retry replaces the object it wrote)."
   default     = []
 }
 

@@ -61,6 +61,10 @@ resource "google_cloud_run_v2_service" "this" {
         name  = "MLOPS_EVENTS_STATE_DIR"
         value = "/tmp/mlops-events"
       }
+      env {
+        name  = "MLOPS_EVENTS_BUCKET_PATTERN"
+        value = var.bucket_pattern
+      }
 
       dynamic "env" {
         for_each = var.inference_settings

@@ -70,6 +70,12 @@ variable "inference_settings" {
   }
 }
 
+variable "bucket_pattern" {
+  type        = string
+  description = "The model buckets' pattern, prefixed, {env} kept (MLOPS_EVENTS_BUCKET_PATTERN: shared/config.py refuses one without {env})."
+  default     = "ml-models-{env}"
+}
+
 variable "model_bucket" {
   type        = string
   description = "Model bucket (ml-models-{env}): the service reads model files at the generation the registry pinned."

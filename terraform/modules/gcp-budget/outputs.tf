@@ -12,3 +12,8 @@ output "topic_name" {
   description = "Name of the alert topic (the manifest's trigger.topic)."
   value       = google_pubsub_topic.alerts.name
 }
+
+output "iam_bindings" {
+  description = "Roles this module grants, as \"member: role on resource\"."
+  value       = ["${google_pubsub_topic_iam_member.billing_publisher.member}: ${google_pubsub_topic_iam_member.billing_publisher.role} on topic ${google_pubsub_topic_iam_member.billing_publisher.topic}"]
+}

@@ -14,7 +14,9 @@ locals {
   needs_invoker = local.is_storage || local.is_push
 
   environment = merge(
-    { for key, value in var.env_vars : key => replace(value, "{env}", var.env) },
+    # Verbatim: {env} in a value is a pattern the code resolves per event (MLOPS_EVENTS_BUCKET_PATTERN
+    # must keep its one {env}, or shared/config.py refuses to start).
+    var.env_vars,
     # Every Settings field is MLOPS_EVENTS_<FIELD> (shared/config.py).
     {
       MLOPS_EVENTS_PROFILE     = "cloud"
@@ -39,10 +41,14 @@ data "google_project" "this" {
 }
 
 # -- source: the deploy bundle, named by its content hash so a code change redeploys -------------------
+# The zip lies beside the bundle (dist/<name>.zip), not under .terraform/: a saved plan is applied
+# wherever dist/ is, and this data source reads only the bundle (no depends_on reaches it), so it is
+# read at plan time and an unchanged bundle plans no change.
 data "archive_file" "source" {
-  type        = "zip"
-  source_dir  = var.source_dir
-  output_path = "${path.root}/.terraform/bundles/${var.name}.zip"
+  type             = "zip"
+  source_dir       = var.source_dir
+  output_path      = "${var.source_dir}.zip"
+  output_file_mode = "0644"
 }
 
 resource "google_storage_bucket_object" "source" {
@@ -79,6 +85,10 @@ resource "google_cloudfunctions2_function" "this" {
   build_config {
     runtime     = var.runtime
     entry_point = var.entry_point
+    # Projects created since mid-2024 build as the default compute service account, which no longer
+    # holds build permissions: an own build identity (platform module: log writer, Artifact Registry
+    # writer, reader of the sources bucket) makes the first deploy work on any project.
+    service_account = var.build_service_account
 
     source {
       storage_source {
@@ -120,11 +130,23 @@ resource "google_cloudfunctions2_function" "this" {
     }
   }
 
-  depends_on = [google_secret_manager_secret_iam_member.access]
+  # The build identity's roles and the GCS service agent's publisher role must exist before the
+  # first build and the first Eventarc trigger (var.prerequisites); the secret accessors before the
+  # first instance reads a secret.
+  depends_on = [google_secret_manager_secret_iam_member.access, terraform_data.prerequisites]
+}
+
+# Grants made outside this module that the function's build and triggers need first. A resource of
+# its own, so that the ordering reaches only the function: a module-level depends_on would also defer
+# the archive above to apply time, and every plan would redeploy every function.
+resource "terraform_data" "prerequisites" {
+  input = var.prerequisites
 }
 
 # -- trigger: GCS event types beyond the first -----------------------------------------------------
 resource "google_eventarc_trigger" "more" {
+  # Eventarc's first trigger in a project can fail while its service agent's roles propagate (a few
+  # minutes): README, Deploy, first apply in two steps.
   for_each = local.is_storage ? toset(slice(var.trigger.event_types, 1, length(var.trigger.event_types))) : toset([])
 
   project         = var.project_id
@@ -204,7 +226,7 @@ resource "google_pubsub_subscription" "push" {
   }
 
   dynamic "dead_letter_policy" {
-    for_each = var.dead_letter_topic_id == null ? [] : [var.dead_letter_topic_id]
+    for_each = var.retry.dead_letter_topic == null ? [] : [var.dead_letter_topic_id]
 
     content {
       dead_letter_topic     = dead_letter_policy.value
@@ -221,7 +243,9 @@ resource "google_pubsub_subscription" "push" {
 # Pub/Sub's service agent forwards dead letters: it must acknowledge on this subscription (it
 # publishes to the dead-letter topic by the platform module's grant on that topic).
 resource "google_pubsub_subscription_iam_member" "dead_letter_subscriber" {
-  count = local.is_push && var.dead_letter_topic_id != null ? 1 : 0
+  # Decided by the manifest (a plan-time value), never by the topic's id, which a first plan does not
+  # know yet: a count must be known when planning.
+  count = local.is_push && var.retry.dead_letter_topic != null ? 1 : 0
 
   project      = var.project_id
   subscription = google_pubsub_subscription.push[0].name

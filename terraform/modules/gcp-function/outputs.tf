@@ -37,3 +37,21 @@ output "source_object" {
   description = "The source zip in the sources bucket (its name carries the content hash)."
   value       = google_storage_bucket_object.source.name
 }
+
+output "event_types" {
+  description = "Every event type delivered to the function by Eventarc: the function's own trigger's and one per further trigger (empty for other kinds)."
+  value = concat(
+    [for trigger in google_cloudfunctions2_function.this.event_trigger : trigger.event_type if local.is_storage],
+    [for trigger in google_eventarc_trigger.more : one([for criterion in trigger.matching_criteria : criterion.value if criterion.attribute == "type"])],
+  )
+}
+
+output "iam_bindings" {
+  description = "Every role this module grants: member, role and what it is granted on (the function's identity, its invoker, Pub/Sub's service agent)."
+  value = concat(
+    [for grant in google_secret_manager_secret_iam_member.access : { member = grant.member, role = grant.role, on = "secret ${grant.secret_id}" }],
+    [for grant in google_cloud_run_v2_service_iam_member.invoker : { member = grant.member, role = grant.role, on = "service ${grant.name}" }],
+    [for grant in google_project_iam_member.event_receiver : { member = grant.member, role = grant.role, on = "project" }],
+    [for grant in google_pubsub_subscription_iam_member.dead_letter_subscriber : { member = grant.member, role = grant.role, on = "subscription ${grant.subscription}" }],
+  )
+}

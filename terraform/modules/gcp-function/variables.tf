@@ -77,7 +77,7 @@ variable "ingress_settings" {
 
 variable "env_vars" {
   type        = map(string)
-  description = "The manifest's env; {env} in a value is replaced by var.env. MLOPS_EVENTS_PROFILE and MLOPS_EVENTS_GCP_PROJECT are added."
+  description = "The manifest's env, verbatim ({env} in a value is a pattern the code resolves: MLOPS_EVENTS_BUCKET_PATTERN must keep it). MLOPS_EVENTS_PROFILE and MLOPS_EVENTS_GCP_PROJECT are added."
   default     = {}
 }
 
@@ -129,8 +129,20 @@ variable "retry" {
 
 variable "dead_letter_topic_id" {
   type        = string
-  description = "Full id (projects/P/topics/T) of the dead-letter topic for pubsub and schedule triggers; null for the other kinds."
+  description = "Full id (projects/P/topics/T) of retry.dead_letter_topic, for pubsub and schedule triggers (may be unknown until apply: whether there is one is read from retry.dead_letter_topic)."
   default     = null
+}
+
+variable "build_service_account" {
+  type        = string
+  description = "Service account Cloud Build builds the function as (projects/P/serviceAccounts/EMAIL); null: the project's default, which projects created since mid-2024 do not let build."
+  default     = null
+}
+
+variable "prerequisites" {
+  type        = list(string)
+  description = "Ids of grants made outside this module that the function's build and triggers need to exist first (the build identity's roles, the GCS service agent's publisher role)."
+  default     = []
 }
 
 variable "labels" {

@@ -12,3 +12,8 @@ output "invoker_service_account_email" {
   description = "The HTTP target's OIDC identity (null for Pub/Sub targets)."
   value       = local.is_http ? google_service_account.invoker[0].email : null
 }
+
+output "iam_bindings" {
+  description = "Roles this module grants, as \"member: role on resource\"."
+  value       = [for grant in google_cloud_run_v2_service_iam_member.invoker : "${grant.member}: ${grant.role} on service ${grant.name}"]
+}

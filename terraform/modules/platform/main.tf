@@ -1,19 +1,39 @@
-# The whole platform of one environment, driven by functions/manifest.yaml: one function module per
-# manifest entry, the topics and schedules its triggers name, the stores its adapters use, and the
-# least-privilege grants each function's adapters need.
+# The GCP side of one environment, driven by functions/manifest.yaml: one function module per
+# gcp-function entry, the topics and schedules its triggers name, the stores its adapters use, and the
+# least-privilege grants each function's adapters need. The manifest's aws-lambda entries are the
+# aws-platform module's, in a root and a state of their own (no AWS credentials for a GCP plan).
 
 locals {
   manifest = yamldecode(file(var.manifest_path))
+  # The manifest's entries less those this environment leaves out (var.disabled_functions).
+  functions = [for f in local.manifest.functions : f if !contains(var.disabled_functions, f.name)]
 
-  gcp_functions = { for f in local.manifest.functions : f.name => f if f.platform == "gcp-function" }
-  aws_functions = { for f in local.manifest.functions : f.name => f if f.platform == "aws-lambda" }
+  gcp_functions = { for f in local.functions : f.name => f if f.platform == "gcp-function" }
 
   labels = merge(var.labels, { app = "mlops-events", env = var.env })
 
   sources_bucket_name = coalesce(var.sources_bucket_name, "${var.project_id}-mlops-events-sources-${var.env}")
 
-  # The budget module owns the topic Cloud Billing publishes to (budget_alert's trigger.topic).
-  budget_topic = local.gcp_functions["budget_alert"].trigger.topic
+  # Bucket names are global: each is prefixed (var.bucket_prefix, the project id by default). A
+  # manifest value naming a bucket pattern (an env value, a trigger filter) is given the prefixed
+  # pattern; {env} stays in it for the code (or the function module's filters) to resolve.
+  bucket_prefix   = var.bucket_prefix == null ? "${var.project_id}-" : var.bucket_prefix
+  bucket_patterns = module.storage.bucket_patterns
+
+  # The budget publishes to var.budget_function's trigger topic; without that function (left out of
+  # the manifest or disabled) there is no budget topic, and no budget.
+  budget_topic = try(local.gcp_functions[var.budget_function].trigger.topic, null)
+  with_budget  = local.budget_topic != null && var.budget != null
+
+  # The model bucket is versioned: deleting (or overwriting) a live object makes it noncurrent, and
+  # GCS sends google.cloud.storage.object.v1.archived, not deleted (deleted comes only when a
+  # noncurrent version is removed for good). A function listening for deletions hears archived too.
+  archived_too = {
+    for name, f in local.gcp_functions : name => (
+      contains(try(f.trigger.event_types, []), "google.cloud.storage.object.v1.deleted")
+      ? ["google.cloud.storage.object.v1.archived"] : []
+    )
+  }
 
   # Every other topic a trigger or a dead-letter policy names.
   trigger_topics = toset([
@@ -24,15 +44,15 @@ locals {
     for f in local.gcp_functions : f.retry.dead_letter_topic
     if contains(["pubsub", "schedule"], f.trigger.kind) && try(f.retry.dead_letter_topic, null) != null
   ])
-  own_topics = setsubtract(setunion(local.trigger_topics, local.dead_letter_topics), [local.budget_topic])
+  own_topics = setsubtract(setunion(local.trigger_topics, local.dead_letter_topics), local.with_budget ? [local.budget_topic] : [])
 
   topic_names = merge(
     { for name, topic in google_pubsub_topic.this : name => topic.name },
-    { (local.budget_topic) = module.budget.topic_name },
+    { for budget in module.budget : local.budget_topic => budget.topic_name },
   )
   topic_ids = merge(
     { for name, topic in google_pubsub_topic.this : name => topic.id },
-    { (local.budget_topic) = module.budget.topic_id },
+    { for budget in module.budget : local.budget_topic => budget.topic_id },
   )
 
   # Secret Manager secrets the GCP functions read (the Lambda's are in AWS Secrets Manager).
@@ -52,6 +72,7 @@ module "storage" {
   project_id                  = var.project_id
   env                         = var.env
   location                    = var.region
+  name_prefix                 = local.bucket_prefix
   sources_bucket_name         = local.sources_bucket_name
   drift_report_retention_days = var.drift_report_retention_days
   kms_key_name                = var.kms_key_name
@@ -136,6 +157,34 @@ resource "google_project_iam_member" "gcs_pubsub_publisher" {
   member  = "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"
 }
 
+# Cloud Build builds every function as this identity (build_config.service_account): projects
+# created since mid-2024 no longer let the default compute account build. It writes build logs and
+# the image (gcf-artifacts, which Cloud Functions creates), and reads the zipped sources.
+resource "google_service_account" "build" {
+  count = length(local.gcp_functions) > 0 ? 1 : 0
+
+  project      = var.project_id
+  account_id   = "fn-build-${var.env}"
+  display_name = "mlops-events function builds (${var.env})"
+  description  = "Cloud Build identity of the functions: build logs, the function images, the sources bucket (read)."
+}
+
+resource "google_project_iam_member" "build" {
+  for_each = toset(length(local.gcp_functions) > 0 ? ["roles/logging.logWriter", "roles/artifactregistry.writer"] : [])
+
+  project = var.project_id
+  role    = each.value
+  member  = "serviceAccount:${google_service_account.build[0].email}"
+}
+
+resource "google_storage_bucket_iam_member" "build_sources" {
+  count = length(local.gcp_functions) > 0 ? 1 : 0
+
+  bucket = module.storage.sources_bucket
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${google_service_account.build[0].email}"
+}
+
 module "function" {
   source   = "../gcp-function"
   for_each = local.gcp_functions
@@ -152,8 +201,18 @@ module "function" {
   timeout_s      = try(each.value.timeout_s, 60)
   memory         = try(each.value.memory, "256Mi")
   max_instances  = var.function_max_instances
-  env_vars       = try(each.value.env, {})
+  env_vars       = { for key, value in try(each.value.env, {}) : key => lookup(local.bucket_patterns, value, value) }
   labels         = local.labels
+
+  build_service_account = "projects/${var.project_id}/serviceAccounts/${google_service_account.build[0].email}"
+  # What the first build and the first Eventarc trigger need to exist. Passed as values, not a
+  # module-level depends_on, which would defer the source archive to apply and redeploy every
+  # function on every plan.
+  prerequisites = concat(
+    [for grant in google_project_iam_member.build : grant.id],
+    google_storage_bucket_iam_member.build_sources[*].id,
+    google_project_iam_member.gcs_pubsub_publisher[*].id,
+  )
 
   secrets = [
     for s in each.value.secrets : {
@@ -165,8 +224,8 @@ module "function" {
 
   trigger = {
     kind        = each.value.trigger.kind
-    event_types = try(each.value.trigger.event_types, [])
-    filters     = try(each.value.trigger.filters, {})
+    event_types = distinct(concat(try(each.value.trigger.event_types, []), local.archived_too[each.key]))
+    filters     = { for key, value in try(each.value.trigger.filters, {}) : key => lookup(local.bucket_patterns, value, value) }
     topic       = try(local.topic_names[each.value.trigger.topic], null)
   }
 
@@ -178,13 +237,6 @@ module "function" {
     dead_letter_topic = try(each.value.retry.dead_letter_topic, null)
   }
   dead_letter_topic_id = try(local.topic_ids[each.value.retry.dead_letter_topic], null)
-
-  depends_on = [
-    module.storage,
-    module.registry,
-    google_project_iam_member.gcs_pubsub_publisher,
-    google_pubsub_topic_iam_member.dead_letter_publisher,
-  ]
 }
 
 # -- schedules: Pub/Sub targets for kind schedule, OIDC HTTP targets for kind http -----------------
@@ -224,6 +276,7 @@ module "schedule" {
 # -- budget ----------------------------------------------------------------------------------------
 module "budget" {
   source = "../gcp-budget"
+  count  = local.with_budget ? 1 : 0
 
   project_id                  = var.project_id
   billing_account             = var.budget.billing_account
@@ -255,6 +308,7 @@ module "inference" {
   invoker_members    = var.inference.invoker_members
   startup_probe_path = var.inference.startup_probe_path
   model_bucket       = module.storage.model_bucket
+  bucket_pattern     = local.bucket_patterns[module.storage.model_bucket_pattern]
   monitoring_dataset = module.registry.monitoring_dataset_id
   labels             = local.labels
 }
@@ -272,24 +326,11 @@ module "batch_job" {
   output_uri      = var.batch_job.output_uri
   extra_args      = var.batch_job.extra_args
   model_bucket    = module.storage.model_bucket
+  bucket_pattern  = local.bucket_patterns[module.storage.model_bucket_pattern]
   input_buckets   = var.batch_job.input_buckets
   output_buckets  = var.batch_job.output_buckets
   input_datasets  = var.batch_job.input_datasets
   output_datasets = var.batch_job.output_datasets
   schedule        = var.batch_job.schedule
   labels          = local.labels
-}
-
-# -- AWS: the manifest's Lambda entries ------------------------------------------------------------
-module "ecr_rollout" {
-  source   = "../aws-ecr-rollout"
-  for_each = local.aws_functions
-
-  env                  = var.env
-  function             = each.value
-  bundle_dir           = "${var.bundles_dir}/${each.value.name}"
-  repositories         = var.aws.repositories
-  rollout_targets_yaml = var.aws.rollout_targets_yaml
-  log_retention_days   = var.aws.log_retention_days
-  tags                 = local.labels
 }

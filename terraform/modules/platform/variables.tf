@@ -59,7 +59,9 @@ variable "function_max_instances" {
 }
 
 variable "schedule_payloads" {
-  type        = map(any)
+  # any, not map(any): a map's values are converted to one type, so payloads of different shapes
+  # would have their numbers made strings ("window_hours": "24"). An object keeps each value's type.
+  type        = any
   description = "Per function name, the scheduled job's payload (Pub/Sub data or HTTP body) replacing the manifest's trigger.payload (the manifest's is the dev demo's). An HTTP function's job needs one here unless the manifest has one."
   default     = {}
 }
@@ -85,7 +87,26 @@ variable "budget" {
     forecasted_spend_thresholds = optional(list(number), [1.0])
     scope_projects              = optional(list(string), [])
   })
-  description = "The Cloud Billing budget whose updates budget_alert turns into Slack messages."
+  description = "The Cloud Billing budget whose updates budget_function turns into Slack messages; null: no budget."
+  default     = null
+}
+
+variable "budget_function" {
+  type        = string
+  description = "The manifest function whose trigger topic the budget publishes to (the gcp-budget module owns that topic). Absent from the manifest or disabled: no budget."
+  default     = "budget_alert"
+}
+
+variable "disabled_functions" {
+  type        = list(string)
+  description = "Manifest entries this environment does not deploy: planned exactly as if they were not in the manifest."
+  default     = []
+}
+
+variable "bucket_prefix" {
+  type        = string
+  description = "Prefix of the model, drift and drift-logs bucket names (global names); null: \"<project_id>-\". The functions are told the prefixed patterns."
+  default     = null
 }
 
 variable "inference" {
@@ -119,15 +140,6 @@ variable "batch_job" {
   })
   description = "The batch prediction Cloud Run job; null deploys none."
   default     = null
-}
-
-variable "aws" {
-  type = object({
-    repositories         = list(string)
-    rollout_targets_yaml = string
-    log_retention_days   = optional(number, 30)
-  })
-  description = "The AWS side (aws-lambda manifest entries): ECR repositories, the rollout targets document stored in SSM, log retention."
 }
 
 variable "labels" {

@@ -2,12 +2,17 @@
 # drift data, drift reports, and the functions' sources.
 
 locals {
-  buckets = {
-    models     = replace(var.model_bucket_pattern, "{env}", var.env)
-    drift_data = replace(var.drift_data_bucket_pattern, "{env}", var.env)
-    drift_logs = replace(var.drift_logs_bucket_pattern, "{env}", var.env)
-    sources    = var.sources_bucket_name
+  # The code's patterns ({env}: the environment); every name gets var.name_prefix (bucket names are
+  # global: an unprefixed ml-models-dev is anyone's to take first).
+  patterns = {
+    models     = var.model_bucket_pattern
+    drift_data = var.drift_data_bucket_pattern
+    drift_logs = var.drift_logs_bucket_pattern
   }
+  buckets = merge(
+    { for role, pattern in local.patterns : role => replace("${var.name_prefix}${pattern}", "{env}", var.env) },
+    { sources = var.sources_bucket_name },
+  )
 }
 
 resource "google_storage_bucket" "this" {

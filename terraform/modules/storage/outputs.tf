@@ -22,3 +22,13 @@ output "bucket_names" {
   description = "Every bucket, by role."
   value       = { for role, bucket in google_storage_bucket.this : role => bucket.name }
 }
+
+output "bucket_patterns" {
+  description = "The code's bucket patterns ({env} kept) => the prefixed patterns deployed: what a manifest value naming a bucket pattern becomes."
+  value       = { for role, pattern in local.patterns : pattern => "${var.name_prefix}${pattern}" }
+}
+
+output "model_bucket_pattern" {
+  description = "The model bucket's pattern as the code names it (shared/config.py bucket_pattern)."
+  value       = var.model_bucket_pattern
+}

@@ -31,6 +31,12 @@ variable "drift_logs_bucket_pattern" {
   default     = "ml-drift-logs-{env}"
 }
 
+variable "name_prefix" {
+  type        = string
+  description = "Prefix of every bucket name but the sources bucket's (e.g. \"<project id>-\"): bucket names are global."
+  default     = ""
+}
+
 variable "sources_bucket_name" {
   type        = string
   description = "Bucket of the functions' source zips (globally unique name)."
