@@ -51,7 +51,11 @@ def choose_cuts(ordered: np.ndarray, fine_bins: int, *, integer: bool) -> tuple[
 
 
 def profile_column(ordered: np.ndarray, rows: int, cuts: tuple[float, ...]) -> ColumnProfile:
-    """Counts, per-bin statistics, summary and tails of a sorted column on `cuts` ((c_i, c_i+1] bins)."""
+    """Counts, per-bin statistics, summary and tails of a sorted column on `cuts` ((c_i, c_i+1] bins).
+
+    `ordered` is overwritten (its deviations are computed in place): pass a sorted copy you own. At a
+    million rows a temporary array per pass cost as much as the passes themselves.
+    """
     cut_array = np.asarray(cuts, dtype=np.float64)
     bins = len(cuts) + 1
     ends = np.searchsorted(ordered, cut_array, side="right")
@@ -59,38 +63,61 @@ def profile_column(ordered: np.ndarray, rows: int, cuts: tuple[float, ...]) -> C
     stops = np.concatenate((ends, [len(ordered)]))
     counts = stops - starts
     occupied = counts > 0
-    origin = moments_origin(cuts)
-    centred = ordered - origin
-    sums = np.zeros(bins)
-    if occupied.any():
-        # reduceat over the occupied bins only: each then ends where the next occupied one starts.
-        sums[occupied] = np.add.reduceat(centred, starts[occupied])
     minimum = np.full(bins, np.nan)
     maximum = np.full(bins, np.nan)
     minimum[occupied] = ordered[starts[occupied]]
     maximum[occupied] = ordered[stops[occupied] - 1]
-    summary = _summary(ordered, centred, rows, origin)
-    tails: dict[int, BinValues] = {}
-    for order in (range(bins), range(bins - 1, -1, -1)):
-        kept = 0
-        for b in list(order)[:TAIL_BINS]:
-            if kept + counts[b] > TAIL_VALUES:
-                break
-            kept += int(counts[b])
-            values, found = np.unique(ordered[starts[b] : stops[b]], return_counts=True)
-            tails[b] = BinValues(values, found.astype(np.int64))
+    tails = _tails(ordered, starts, counts)
+    origin = moments_origin(cuts)
+    sums, summary = _moments(ordered, starts[occupied], occupied, rows, origin)  # overwrites `ordered`
     return ColumnProfile(tuple(int(c) for c in counts), BinStats(origin, sums, minimum, maximum), summary, tails)
 
 
-def _summary(ordered: np.ndarray, centred: np.ndarray, rows: int, origin: float) -> SideSummary:
+def _tails(ordered: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> dict[int, BinValues]:
+    """The values of the outermost bins, per distinct value: up to TAIL_BINS bins and TAIL_VALUES values an end."""
+    bins = len(counts)
+    tails: dict[int, BinValues] = {}
+    for order in (range(min(TAIL_BINS, bins)), range(bins - 1, max(bins - 1 - TAIL_BINS, -1), -1)):
+        kept = 0
+        for b in order:
+            if kept + counts[b] > TAIL_VALUES:
+                break
+            kept += int(counts[b])
+            tails[b] = _distinct(ordered[starts[b] : starts[b] + counts[b]])
+    return tails
+
+
+def _distinct(ordered: np.ndarray) -> BinValues:
+    """A sorted slice's distinct values with their counts (np.unique would sort it again)."""
+    if not len(ordered):
+        return BinValues(ordered.copy(), np.zeros(0, dtype=np.int64))
+    first = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    found = np.diff(np.append(first, len(ordered)))
+    return BinValues(ordered[first], found.astype(np.int64))
+
+
+def _moments(
+    ordered: np.ndarray, starts: np.ndarray, occupied: np.ndarray, rows: int, origin: float
+) -> tuple[np.ndarray, SideSummary]:
+    """Per-bin sums of (x - origin) and the side's summary, computed in place in `ordered`.
+
+    No np.dot: it goes to BLAS, whose own threads contend with the sorting threads on small machines.
+    """
     n = len(ordered)
+    sums = np.zeros(len(occupied))
     if n == 0:
-        return SideSummary(rows, rows, None, None, None, None)
-    first = float(np.mean(centred))
+        return sums, SideSummary(rows, rows, None, None, None, None)
     low, high = float(ordered[0]), float(ordered[-1])
     with np.errstate(over="ignore", invalid="ignore"):
+        centred = np.subtract(ordered, origin, out=ordered)
+        # reduceat over the occupied bins only: each then ends where the next occupied one starts.
+        sums[occupied] = np.add.reduceat(centred, starts)
+        # The bins' sums add up to the side's (exactly, by fsum), which saves a pass over the column.
+        finite = bool(np.isfinite(sums).all())
+        first = math.fsum(sums[occupied]) / n if finite else float(np.mean(centred))  # overflowed: inf or nan
         # Deviations from the mean itself: no cancellation however far the origin is (the current side).
-        deviations = centred - first
-        std = 0.0 if low == high else math.sqrt(float(np.dot(deviations, deviations)) / n)
+        deviations = np.subtract(centred, first, out=centred)
+        squares = np.multiply(deviations, deviations, out=deviations)
+        std = 0.0 if low == high else math.sqrt(float(np.sum(squares)) / n)
     std = std if math.isfinite(std) else math.inf
-    return SideSummary(rows, rows - n, low, high, origin + first, std, origin, first)
+    return sums, SideSummary(rows, rows - n, low, high, origin + first, std, origin, first)
