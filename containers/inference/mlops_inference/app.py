@@ -9,6 +9,7 @@ Lambda; `create_app` takes its parts ready-made, so tests and the Lambda handler
 from __future__ import annotations
 
 import asyncio
+import copy
 import gc
 import math
 import time
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator
 
 from mlops_inference import request_ids
 from mlops_inference.batching import BatcherOverloaded, BatcherStopped, DynamicBatcher
@@ -52,7 +53,7 @@ class PredictResponse(BaseModel):
 
 
 class FeedbackRequest(BaseModel):
-    """Strict: `label: true` or `"1"` is no label, `row: 1.0` no row; integers fit SQLite's int64."""
+    """Strict: `label: true` or `"1"` is no label (3.0 is an integer, as in JSON Schema); integers fit int64."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
     request_id: str = Field(
@@ -62,6 +63,14 @@ class FeedbackRequest(BaseModel):
     label: int = Field(ge=0, le=1, description="0 or 1; not true or false (a Literal took `true` for 1)")
     prediction: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)
     version: int | None = Field(default=None, ge=1, le=INT64_MAX, description="if given, the version that answered")
+
+    @field_validator("row", "label", "version", mode="before")
+    @classmethod
+    def _json_integer(cls, value: Any) -> Any:
+        """JSON Schema's integer: 3 or 3.0, never true or "3" (strict otherwise)."""
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
 
 
 class ModelChanged(RuntimeError):
@@ -190,6 +199,26 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
     app.add_middleware(RequestBody, limit=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
 
     app.add_middleware(RequestMetrics, metrics=metrics)
+
+    generic_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """The schema with the rows of the model served now (its features, their types and ranges)."""
+        schema = generic_openapi()  # built once by FastAPI
+        model = service.holder.current
+        if model is None:
+            return schema
+        key = (model.name, model.version, model.generations)
+        if key not in documented:
+            documented.clear()
+            patched = copy.deepcopy(schema)
+            rows = patched["components"]["schemas"]["PredictRequest"]["properties"]["rows"]
+            rows["items"], rows["maxItems"] = model.spec.row_schema(), settings.max_rows
+            documented[key] = patched
+        return documented[key]
+
+    documented: dict[tuple, dict[str, Any]] = {}
+    app.openapi = openapi
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -102,6 +102,16 @@ class ModelSpec:
         ]
         return {"format": FORMAT, "features": features, "output": self.output, "weights": self.weights, **self.extra}
 
+    def row_schema(self) -> dict[str, Any]:
+        """A row as JSON Schema (the OpenAPI schema of /predict shows the served model's)."""
+        properties = {
+            f.name: {"type": "number", "minimum": -MAX_ABS_NUMBER, "maximum": MAX_ABS_NUMBER}
+            if f.kind == "numeric"
+            else {"type": "string", "description": f"one of {list(f.values)[:50]}; another value is encoded as none"}
+            for f in self.features
+        }
+        return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
+
     def validate(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Every feature present, numbers finite and within MAX_ABS_NUMBER, categories strings: all problems at
         once."""
