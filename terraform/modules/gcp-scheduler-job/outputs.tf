@@ -17,3 +17,8 @@ output "iam_bindings" {
   description = "Roles this module grants, as \"member: role on resource\"."
   value       = [for grant in google_cloud_run_v2_service_iam_member.invoker : "${grant.member}: ${grant.role} on service ${grant.name}"]
 }
+
+output "body_json" {
+  description = "The JSON the job sends: the Pub/Sub message's data, or the HTTP body (null when none)."
+  value       = var.pubsub_target != null ? jsonencode(var.pubsub_target.payload) : (var.http_target.body == null ? null : jsonencode(var.http_target.body))
+}

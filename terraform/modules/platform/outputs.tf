@@ -80,3 +80,8 @@ output "service_accounts" {
     { for j in module.batch_job : "batch_job" => j.service_account_email },
   )
 }
+
+output "schedule_bodies" {
+  description = "Per scheduled function, the JSON its Cloud Scheduler job sends (Pub/Sub data or HTTP body)."
+  value       = { for name, s in module.schedule : name => s.body_json }
+}

@@ -123,6 +123,11 @@ variable "inference" {
   })
   description = "The inference service on Cloud Run; null deploys none (no image pushed yet)."
   default     = null
+
+  validation {
+    condition     = var.inference == null || !anytrue([for member in try(var.inference.invoker_members, []) : contains(["allUsers", "allAuthenticatedUsers"], member)])
+    error_message = "The inference service is never public: name its callers in invoker_members."
+  }
 }
 
 variable "batch_job" {
