@@ -3,8 +3,11 @@ the inference service's tests: the service finds it through the registry, as it 
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -50,3 +53,73 @@ def register(state_dir: Path, version: int, files: dict[str, bytes]) -> None:
         uploader="tests",
     )
     assert all(r.outcome == "applied" for r in results), [r.detail for r in results]
+
+
+# -- slow clients: connections that send their request a byte at a time ---------------------------------
+
+
+@dataclass
+class SlowClient:
+    kind: str  # "idle" (sends nothing), "head" (headers a byte at a time), "body" (the body a byte at a time)
+    opened: float = 0.0
+    closed: float | None = None  # when the server closed the connection (None: still open at the end)
+    answer: bytes = b""  # what the server wrote before closing
+
+    @property
+    def held_s(self) -> float | None:
+        return None if self.closed is None else self.closed - self.opened
+
+    @property
+    def status(self) -> int | None:
+        parts = self.answer.split(b" ", 2)
+        return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+
+
+async def _slow(url: str, client: SlowClient, every_s: float, give_up_s: float) -> None:
+    host, port = url.removeprefix("http://").split(":")
+    client.opened = time.monotonic()
+    reader, writer = await asyncio.open_connection(host, int(port))
+    if client.kind == "head":
+        pending = b"POST /predict HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n" + b"x-slow: a" * 10_000
+    elif client.kind == "body":
+        head = (
+            b"POST /predict HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n"
+        )
+        writer.write(head)
+        pending = b" " * 100_000
+    else:
+        pending = b""
+
+    async def read() -> None:
+        while chunk := await reader.read(65536):
+            client.answer += chunk
+
+    reading = asyncio.ensure_future(read())
+    try:
+        deadline = client.opened + give_up_s
+        while not reading.done() and time.monotonic() < deadline:
+            if pending:
+                writer.write(pending[:1])
+                pending = pending[1:]
+            await asyncio.wait([reading], timeout=every_s)
+        if reading.done():
+            client.closed = time.monotonic()
+    except (ConnectionError, OSError):
+        client.closed = time.monotonic()
+    finally:
+        reading.cancel()
+        writer.close()
+
+
+def slow_clients(
+    url: str, counts: dict[str, int], *, every_s: float = 0.5, give_up_s: float = 60.0
+) -> list[SlowClient]:
+    """Open `counts[kind]` connections of each kind at once and trickle until the server closes each one
+    (or `give_up_s` passes); what each saw comes back."""
+    clients = [SlowClient(kind) for kind, n in counts.items() for _ in range(n)]
+
+    async def run() -> None:
+        await asyncio.gather(*(_slow(url, c, every_s, give_up_s) for c in clients))
+
+    asyncio.run(run())
+    return clients

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import gc
+import logging
 import math
 import time
 from contextlib import asynccontextmanager
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from mlops_inference.settings import ServiceSettings
     from shared.ports import DriftRunStore
 
+log = logging.getLogger(__name__)
 Value = StrictFloat | StrictInt | StrictStr | StrictBool | None
 INT64_MAX = 2**63 - 1
 
@@ -181,6 +183,11 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
     metrics = service.metrics
     settings = service.settings
     ids = request_ids.RequestIds(settings.model_name, settings.env, settings.request_id_key)
+    if settings.request_id_key is None:
+        log.warning(
+            "INFERENCE_REQUEST_ID_KEY is not set: request ids are signed with a key of this process, and /feedback"
+            " answers 404 for an id another instance (or this one before a restart) issued"
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

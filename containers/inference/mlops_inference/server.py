@@ -122,7 +122,7 @@ def config(app: Any, settings: ServiceSettings, *, host: str, port: int, http: s
         host=host,
         port=port,
         http=protocol_class(http, settings.header_timeout_s),
-        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        h11_max_incomplete_event_size=4 * MAX_HEAD_BYTES,  # past it h11 refuses (400) before our 431 is due
         timeout_keep_alive=5,
         **kwargs,
     )
