@@ -137,22 +137,23 @@ def _side_on_pieces(
 
 def _points(hist: NumericHistogram, low: float, high: float) -> np.ndarray:
     """Where the elementary intervals end: the cuts inside the range, each side's ends, per-bin extremes."""
-    cuts = np.asarray(hist.cuts, dtype=np.float64)
+    cuts = hist.cut_array
     ends = [hist.reference.minimum, hist.reference.maximum, hist.current.minimum, hist.current.maximum]
     parts = [np.asarray([low, high], dtype=np.float64), np.asarray(ends, dtype=np.float64)]
     parts.append(cuts[(cuts > low) & (cuts < high)])
-    for stats, counts in ((hist.reference_bins, hist.reference_counts), (hist.current_bins, hist.current_counts)):
+    for stats, counts in (
+        (hist.reference_bins, hist.reference_count_array),
+        (hist.current_bins, hist.current_count_array),
+    ):
         if stats is not None:
-            occupied = np.asarray(counts) > 0
+            occupied = counts > 0
             parts += [stats.minimum[occupied], stats.maximum[occupied]]
     return np.unique(np.concatenate(parts))
 
 
 def pieces(hist: NumericHistogram) -> Pieces:
     """Split the feature's range into elementary intervals and bound |D| on each (see the module doc)."""
-    cuts = np.asarray(hist.cuts, dtype=np.float64)
-    ref = np.asarray(hist.reference_counts, dtype=np.int64)
-    cur = np.asarray(hist.current_counts, dtype=np.int64)
+    cuts, ref, cur = hist.cut_array, hist.reference_count_array, hist.current_count_array
     ref_cdf = np.concatenate(([0], np.cumsum(ref))) / ref.sum()
     cur_cdf = np.concatenate(([0], np.cumsum(cur))) / cur.sum()
     ref_cdf[-1] = cur_cdf[-1] = 1.0
@@ -235,7 +236,7 @@ def _integral_of_d(
     ref, cur = hist.reference_bins, hist.current_bins
     if ref is None or cur is None or ref.origin != cur.origin:
         return None
-    n, m = sum(hist.reference_counts), sum(hist.current_counts)
+    n, m = hist.present
     starts = np.full(len(bin_ids), np.inf)
     stops = np.full(len(bin_ids), -np.inf)
     np.minimum.at(starts, where, left)

@@ -49,7 +49,7 @@ def _target(hist: NumericHistogram, method: str, threshold: float) -> Target:
     ref = hist.reference
     constant = ref.minimum is not None and ref.minimum == ref.maximum
     scale = 0.0 if constant or ref.std is None else float(ref.std)
-    n, m = sum(hist.reference_counts), sum(hist.current_counts)
+    n, m = hist.present
     if method == "ks" and n and m:
         return Target(scale, ks_decides=lambda statistic: ks_p_value(statistic, n, m) < threshold)
     return Target(scale, wasserstein_threshold=threshold if method == "wasserstein" else None)

@@ -60,9 +60,9 @@ class _Feature:
     def __post_init__(self) -> None:
         hist = self.hist
         self.known = {
-            "reference": _known_bins(hist.cuts, hist.reference_counts, hist.reference, hist.reference_bins)
+            "reference": _known_bins(hist.cut_array, hist.reference_count_array, hist.reference, hist.reference_bins)
             | hist.reference_tails,
-            "current": _known_bins(hist.cuts, hist.current_counts, hist.current, hist.current_bins)
+            "current": _known_bins(hist.cut_array, hist.current_count_array, hist.current, hist.current_bins)
             | hist.current_tails,
         }
         bins = len(hist.cuts) + 1
@@ -103,7 +103,7 @@ _EMPTY = BinValues(np.empty(0), np.empty(0, dtype=np.int64))
 def _side_values(f: _Feature, side: str, read: Mapping[str, BinValues], bins: Sequence[int]) -> dict[int, BinValues]:
     known = f.known[side]
     unknown = [b for b in bins if b not in known]
-    found = _split(read.get(f.hist.feature, _EMPTY), f.hist.cuts, unknown) if unknown else {}
+    found = _split(read.get(f.hist.feature, _EMPTY), f.hist.cut_array, unknown) if unknown else {}
     return {b: known[b] if b in known else found[b] for b in bins}
 
 
@@ -179,9 +179,9 @@ def _bins_to_read(f: _Feature, w_allowed: float, ks_allowed: float, everything: 
     ks_low = _total(f).ks
     uncertain = (slack > 0) | (ks_top > ks_low)
     if everything:
-        return [int(b) for b in p.bins[uncertain]]
+        return p.bins[uncertain].tolist()
     chosen = {int(b) for b in p.bins[ks_top > ks_low + ks_allowed]}
-    remaining = float(slack.sum()) - sum(float(slack[i]) for i, b in enumerate(p.bins) if int(b) in chosen)
+    remaining = float(slack.sum()) - sum(slack[ks_top > ks_low + ks_allowed].tolist())
     for i in np.argsort(-slack, kind="stable"):
         if remaining <= w_allowed or slack[i] <= 0:
             break
@@ -226,12 +226,10 @@ def refine(
     read_current: ValueReader | None,
 ) -> dict[str, NumericBounds]:
     """Every numeric feature's bounds, after as many targeted passes as its doubt needs (at most ROUNDS)."""
-    features = {
-        h.feature: _Feature(h, pieces(h)) for h in histograms if sum(h.reference_counts) and sum(h.current_counts)
-    }
+    features = {h.feature: _Feature(h, pieces(h)) for h in histograms if all(h.present)}
     for f in features.values():  # bins both sides already know: exact at no cost
         uncertain = np.asarray(_bins_to_read(f, 0.0, 0.0, everything=True), dtype=np.int64)
-        _settle(f, [int(b) for b in uncertain[f.known_to_both[uncertain]]], {}, {})
+        _settle(f, uncertain[f.known_to_both[uncertain]].tolist(), {}, {})
     readers = {"reference": read_reference, "current": read_current}
     for round_ in range(ROUNDS):
         wanted: dict[str, list[int]] = {}
@@ -275,7 +273,7 @@ def _settle(f: _Feature, bins: Sequence[int], ref_read: Mapping[str, BinValues],
         return
     ref_bins = _side_values(f, "reference", ref_read, bins)
     cur_bins = _side_values(f, "current", cur_read, bins)
-    n, m = sum(f.hist.reference_counts), sum(f.hist.current_counts)
+    n, m = f.hist.present
     for b in bins:
         exact = exact_in_bin(f.pieces, b, ref_bins[b], cur_bins[b], n, m)
         if exact is None:

@@ -151,8 +151,7 @@ def coarse_bins(hist: NumericHistogram, bins: int = COARSE_BINS) -> tuple[np.nda
     value of a discrete feature) yields fewer, larger groups. Fine bins past the last reference value
     join the last group, so current mass outside the reference's range is kept.
     """
-    ref = np.asarray(hist.reference_counts, dtype=np.int64)
-    cur = np.asarray(hist.current_counts, dtype=np.int64)
+    ref, cur = hist.reference_count_array, hist.current_count_array
     total = int(ref.sum())
     if total == 0 or bins <= 1 or len(ref) <= 1:
         return np.array([ref.sum()]), np.array([cur.sum()])
@@ -192,7 +191,7 @@ def ks_p_value(statistic: float, n: int, m: int) -> float:
 
 
 def _present_counts(hist: NumericHistogram) -> tuple[int, int]:
-    n, m = sum(hist.reference_counts), sum(hist.current_counts)
+    n, m = hist.present
     if n == 0 or m == 0:
         raise ValueError(f"{hist.feature}: KS and Wasserstein need present values on both sides")
     return n, m
