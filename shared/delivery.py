@@ -38,31 +38,64 @@ class HttpDelivery:
 
 
 def delivery_from_fixture(path: Path) -> HttpDelivery:
+    """OSError when the file cannot be read; EventParseError when what it holds is not JSON."""
+    return delivery_from_document(read_event_file(path))
+
+
+def read_event_file(path: Path) -> Any:
+    text = path.read_bytes()
     try:
-        content = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise EventParseError(f"cannot read fixture {path}: {exc}") from None
-    return delivery_from_document(content)
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, nested past the parser's depth
+        reason = "nested past the parser's depth" if isinstance(exc, RecursionError) else str(exc)[:200]
+        raise EventParseError(f"{path}: not a JSON event: {reason}") from None
 
 
 def delivery_from_document(content: Any) -> HttpDelivery:
     if isinstance(content, dict) and "headers" in content:
-        headers = {str(k): str(v) for k, v in content["headers"].items()}
-        body = content["body_raw"].encode() if "body_raw" in content else json.dumps(content.get("body")).encode()
+        if not isinstance(content["headers"], dict):
+            raise EventParseError("expected an object of HTTP headers", field="headers")
+        headers = {str(k): _header_value(v) for k, v in content["headers"].items()}
+        raw = content.get("body_raw")
+        if raw is not None and not isinstance(raw, str):
+            raise EventParseError("expected the body as text", field="body_raw")
+        body = raw.encode("utf-8", "surrogatepass") if raw is not None else _json_bytes(content.get("body"))
         event_type = next((v for k, v in headers.items() if k.lower() == "ce-type"), None)
         return HttpDelivery(headers, body, "binary", event_type)
-    body = json.dumps(content).encode()
+    body = _json_bytes(content)
     if isinstance(content, dict) and "specversion" in content:
-        return HttpDelivery({"Content-Type": "application/cloudevents+json"}, body, "structured", content.get("type"))
+        return HttpDelivery(
+            {"Content-Type": "application/cloudevents+json"}, body, "structured", _text_or_none(content.get("type"))
+        )
     if isinstance(content, dict) and ("context" in content or "eventId" in content):
         context = content.get("context", content)
-        legacy_type = context.get("eventType") if isinstance(context, dict) else None
-        event_type = LEGACY_TO_CLOUDEVENT_TYPE.get(legacy_type, legacy_type)
+        legacy_type = _text_or_none(context.get("eventType") if isinstance(context, dict) else None)
+        event_type = LEGACY_TO_CLOUDEVENT_TYPE.get(legacy_type, legacy_type) if legacy_type else None
         return HttpDelivery({"Content-Type": "application/json"}, body, "legacy", event_type)
     if isinstance(content, dict) and "detail-type" in content and "source" in content:  # EventBridge
-        return HttpDelivery({"Content-Type": "application/json"}, body, "eventbridge", content.get("detail-type"))
+        return HttpDelivery(
+            {"Content-Type": "application/json"}, body, "eventbridge", _text_or_none(content.get("detail-type"))
+        )
     # Anything else is sent as it is: the function must answer it with a clear rejection.
     return HttpDelivery({"Content-Type": "application/json"}, body, "unknown", None)
+
+
+def _header_value(value: Any) -> str:
+    """What HTTP can carry: text on one line. A fixture's header that is not is bad input, not sent."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    if any(c in text for c in "\r\n\x00"):
+        raise EventParseError("a header value holds a line break or NUL", field="headers")
+    return text
+
+
+def _text_or_none(value: Any) -> str | None:
+    """An event type read only to route the event: a value that is no text routes nowhere."""
+    return value if isinstance(value, str) else None
+
+
+def _json_bytes(value: Any) -> bytes:
+    """As the fixture holds it: a lone surrogate or NaN that json read is sent back as it came."""
+    return json.dumps(value).encode("utf-8", "surrogatepass")
 
 
 @dataclass(frozen=True)
@@ -107,9 +140,6 @@ def lambda_function_in(url: str) -> str | None:
 
 def lambda_invocation(path: Path) -> HttpDelivery:
     """An Invoke API request takes the event itself as its body: the whole fixture document."""
-    try:
-        content = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise EventParseError(f"cannot read fixture {path}: {exc}") from None
-    event_type = content.get("detail-type") if isinstance(content, dict) else None
-    return HttpDelivery({"Content-Type": "application/json"}, json.dumps(content).encode(), "lambda", event_type)
+    content = read_event_file(path)
+    event_type = _text_or_none(content.get("detail-type")) if isinstance(content, dict) else None
+    return HttpDelivery({"Content-Type": "application/json"}, _json_bytes(content), "lambda", event_type)

@@ -6,6 +6,10 @@ background event) raised inside the framework: HTTP 500, and Pub/Sub or Eventarc
 it was dead-lettered (or for 24 hours). `cloud_event(name)` wraps the entry point so that such a
 failure is logged as one `rejected` outcome line and answered 200 (acknowledged, as every rejection
 is), while a failure inside our own handling keeps its meaning (retry: 500, redelivered).
+
+The same holds for a body the framework refuses by its size or content type (413, 415): Pub/Sub and
+Eventarc redeliver any non-2xx answer, so a refusal that is not acknowledged comes back forever.
+Bodies over MAX_EVENT_BYTES are refused unread: none of our events comes near it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,14 @@ from shared.errors import EventParseError
 from shared.outcome import Outcome
 
 _REACHED = "mlops_events_reached_the_function"
+# Over what any trigger can deliver (a 10 MB Pub/Sub message is 13.4 MB as base64 in a push body): a
+# bigger body is no event of ours. Fields have their own limits (shared/events/_fields.py).
+MAX_EVENT_BYTES = 16 * 1024 * 1024
+# What the framework answers for a body that is no event of ours: rejected and acknowledged.
+_NOT_AN_EVENT = {
+    400: "is not a CloudEvent, nor a background event",
+    415: "is not a CloudEvent: no event comes with its content type",
+}
 
 
 def cloud_event(name: str) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
@@ -34,20 +46,22 @@ def cloud_event(name: str) -> Callable[[Callable[[Any], Any]], Callable[[Any], A
                 setattr(flask.g, _REACHED, True)  # from here on, a failure is ours to classify
             return function(event)
 
-        _register_on_the_app_being_made(functools.partial(_answer, name))
+        _on_the_app_being_made(functools.partial(_answer, name))
         return functions_framework.cloud_event(entry)
 
     return register
 
 
-def _register_on_the_app_being_made(handler: Callable[[Exception], Any]) -> None:
-    """On the app create_app is making while it loads this module (it points `functions_framework.errorhandler`
-    there first). Loaded any other way (a test importing the module, a stand-in before any app), there is
-    no such app, or only one that already served requests, where Flask refuses new handlers: nothing to do."""
+def _on_the_app_being_made(handler: Callable[[Exception], Any]) -> None:
+    """Register the error handler and the body limit on the app create_app is making while it loads this
+    module (it points `functions_framework.errorhandler` there first). Loaded any other way (a test
+    importing the module, a stand-in before any app), there is no such app, or only one that already
+    served requests, where Flask refuses new handlers: nothing to do."""
     register = functions_framework.errorhandler
     app = getattr(register, "__self__", None)
     if app is not None and not getattr(app, "_got_first_request", False):
         register(Exception)(handler)
+        app.config["MAX_CONTENT_LENGTH"] = MAX_EVENT_BYTES
 
 
 def http(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -66,16 +80,18 @@ def _answer(name: str, exc: Exception) -> Any:
     if getattr(flask.g, _REACHED, False):
         # Ours: the outcome line is logged already; a retry or a bug keeps its 5xx so the event comes back.
         return exc if isinstance(exc, HTTPException) else InternalServerError()
-    if isinstance(exc, HTTPException) and exc.code != 400:
+    if isinstance(exc, HTTPException) and exc.code == 413:
+        reason = f"the body is over the {MAX_EVENT_BYTES // 2**20} MiB limit of an event"
+    elif isinstance(exc, HTTPException) and exc.code in _NOT_AN_EVENT:
+        # its description quotes the headers and the body: not repeated
+        reason = f"the body {_NOT_AN_EVENT[exc.code]}"
+    elif isinstance(exc, HTTPException):
         return exc  # a wrong path or method is not an event at all
-    from shared.runtime import run_event  # the runtime imports the logging setup: only when needed
-
-    if isinstance(exc, RecursionError):
+    elif isinstance(exc, RecursionError):
         reason = "the body is not a CloudEvent: nested past the parser's depth"
-    elif isinstance(exc, HTTPException):  # its description quotes the headers and the body: not repeated
-        reason = "the body is not a CloudEvent, nor a background event"
     else:
         reason = f"the body is not a CloudEvent ({type(exc).__name__})"
+    from shared.runtime import run_event  # the runtime imports the logging setup: only when needed
 
     def refuse() -> Outcome:
         raise EventParseError(reason, field="body")

@@ -17,8 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from shared.delivery import HttpDelivery, delivery_from_fixture, exchange, lambda_function_in, lambda_invocation
-from shared.errors import MlopsEventsError
+from shared.delivery import (
+    HttpDelivery,
+    delivery_from_document,
+    delivery_from_fixture,
+    exchange,
+    lambda_function_in,
+    lambda_invocation,
+    read_event_file,
+)
+from shared.errors import EventParseError, MlopsEventsError
 from shared.log import OUTCOME_LOGGER_NAME
 from shared.manifest import FunctionSpec, function_for, load_manifest
 
@@ -81,8 +89,16 @@ class Replayer:
         return self._clients[spec.name]
 
     def replay_file(self, path: Path, function: str | None = None) -> ReplayResult:
+        """A file that holds no event is `rejected`, as its function would reject the body; one that
+        cannot be read, or that no function takes, is an `error` (nothing was sent)."""
         try:
-            delivery = delivery_from_fixture(path)
+            document = read_event_file(path)
+            delivery = delivery_from_document(document)
+        except OSError as exc:
+            return ReplayResult(str(path), function, "error", f"cannot read {path}: {exc.strerror or exc}")
+        except EventParseError as exc:
+            return ReplayResult(str(path), function, "rejected", str(exc))
+        try:
             spec = (
                 next(s for s in self._specs if s.name == function)
                 if function
@@ -93,7 +109,7 @@ class Replayer:
         except MlopsEventsError as exc:
             return ReplayResult(str(path), function, "error", str(exc))
         if spec.platform == "aws-lambda":
-            return self.invoke(spec, json.loads(path.read_text()), label=str(path))
+            return self.invoke(spec, document, label=str(path))
         return self.deliver(spec, delivery, label=str(path))
 
     def invoke(self, spec: FunctionSpec, event: Any, *, label: str) -> ReplayResult:
@@ -174,8 +190,10 @@ def replay_to_url(path: Path, url: str, function: str | None = None, *, timeout_
     lambda_name = lambda_function_in(url)
     try:
         delivery = lambda_invocation(path) if lambda_name else delivery_from_fixture(path)
-    except MlopsEventsError as exc:
-        return ReplayResult(str(path), function or lambda_name, "error", str(exc))
+    except OSError as exc:
+        return ReplayResult(str(path), function or lambda_name, "error", f"cannot read {path}: {exc.strerror or exc}")
+    except EventParseError as exc:  # nothing sent: what the function would have answered
+        return ReplayResult(str(path), function or lambda_name, "rejected", str(exc))
     function = function or lambda_name or _owner(path, delivery.event_type)
     try:
         answer = exchange(url, delivery, timeout_s=timeout_s)

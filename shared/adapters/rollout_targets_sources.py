@@ -25,7 +25,13 @@ class FileTargetsSource:
         except OSError:
             raise ConfigError(f"rollout targets file {self._path} does not exist") from None
         if self._seen is None or self._seen[0] != mtime:
-            self._seen = (mtime, parse_targets(self._path.read_text(), str(self._path)))
+            try:
+                text = self._path.read_bytes().decode("utf-8")
+            except OSError as exc:
+                raise ConfigError(f"rollout targets file {self._path} cannot be read: {exc.strerror}") from None
+            except UnicodeDecodeError:
+                raise ConfigError(f"rollout targets file {self._path} is not UTF-8 text") from None
+            self._seen = (mtime, parse_targets(text, str(self._path)))
         return self._seen[1]
 
 

@@ -319,6 +319,11 @@ def _storage_command(name: str, event_type: str, doc: str):
 
 _storage_command("gcs-finalize", "google.cloud.storage.object.v1.finalized", "A Cloud Storage object finalized event.")
 _storage_command("gcs-delete", "google.cloud.storage.object.v1.deleted", "A Cloud Storage object deleted event.")
+_storage_command(
+    "gcs-archive",
+    "google.cloud.storage.object.v1.archived",
+    "A Cloud Storage object archived event: on a versioned bucket, the live object deleted or overwritten.",
+)
 
 
 def _json_payload(ctx: click.Context, param: click.Parameter, value: str) -> object:

@@ -9,6 +9,15 @@ from typing import Any
 
 from shared.errors import EventParseError
 
+# Size limits: the platforms' own, so that no genuine event is refused and nothing bigger is stored,
+# logged or posted. A value over its limit is rejected naming the field (an id or a name cut short
+# would be another one).
+MAX_TEXT = 1024  # a string field: GCS object names (1024 bytes), Pub/Sub attribute values (1024 bytes)
+MAX_ID = 256  # an event or message id: Pub/Sub's and Eventarc's are ~20 characters, EventBridge's 36
+MAX_MAP_ENTRIES = 100  # Pub/Sub: at most 100 attributes per message
+MAX_MAP_KEY = 256  # Pub/Sub: attribute keys up to 256 bytes
+GCS_METADATA_BYTES = 8 * 1024  # GCS: custom metadata, keys and values together, up to 8 KiB
+
 _INT64 = re.compile(r"^-?\d{1,19}$")
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 
@@ -19,7 +28,10 @@ def require_mapping(value: Any, field: str) -> Mapping[str, Any]:
     return value
 
 
-def string(obj: Mapping[str, Any], key: str, field: str, *, required: bool = True) -> str | None:
+def string(
+    obj: Mapping[str, Any], key: str, field: str, *, required: bool = True, max_chars: int | None = MAX_TEXT
+) -> str | None:
+    """`max_chars=None` for text that is only shown (cut where it is shown, saying so), never a key."""
     value = obj.get(key)
     if value is None or value == "":
         if required:
@@ -27,6 +39,8 @@ def string(obj: Mapping[str, Any], key: str, field: str, *, required: bool = Tru
         return None
     if not isinstance(value, str):
         raise EventParseError(f"expected a string, got {type(value).__name__}", field=field)
+    if max_chars is not None and len(value) > max_chars:
+        raise EventParseError(f"is {len(value)} characters long; at most {max_chars} are accepted", field=field)
     return value
 
 
@@ -67,15 +81,23 @@ def timestamp(obj: Mapping[str, Any], key: str, field: str, *, required: bool = 
     return parsed.astimezone(UTC)
 
 
-def string_map(obj: Mapping[str, Any], key: str, field: str) -> dict[str, str]:
+def string_map(obj: Mapping[str, Any], key: str, field: str, *, max_bytes: int | None = None) -> dict[str, str]:
+    """Pub/Sub attributes, GCS custom metadata (`max_bytes`: its total): string values, within the limits."""
     value = obj.get(key)
     if value is None:
         return {}
     if not isinstance(value, Mapping):
         raise EventParseError(f"expected an object of strings, got {type(value).__name__}", field=field)
+    if len(value) > MAX_MAP_ENTRIES:
+        raise EventParseError(f"has {len(value)} entries; at most {MAX_MAP_ENTRIES} are accepted", field=field)
     out: dict[str, str] = {}
     for k, v in value.items():
         if not isinstance(k, str) or not isinstance(v, str | int | float | bool) or isinstance(v, bool):
-            raise EventParseError(f"entry {k!r:.40} must be a string", field=f"{field}.{k}")
-        out[k] = str(v)
+            raise EventParseError("must be a string", field=f"{field}.{str(k)[:40]}")
+        if len(k) > MAX_MAP_KEY:
+            raise EventParseError(f"has a key of {len(k)} characters; at most {MAX_MAP_KEY}", field=field)
+        out[k] = string({k: str(v)}, k, f"{field}.{k}", required=False) or ""
+    size = sum(len(k.encode("utf-8", "replace")) + len(v.encode("utf-8", "replace")) for k, v in out.items())
+    if max_bytes is not None and size > max_bytes:
+        raise EventParseError(f"is {size} bytes in all; at most {max_bytes} are accepted", field=field)
     return out

@@ -117,13 +117,16 @@ def _number(obj: Mapping[str, Any], camel: str, field: str, *, required: bool) -
     return number
 
 
-def _text(obj: Mapping[str, Any], camel: str, field: str) -> str:
-    value = _either(obj, camel)
-    if value is None or value == "":
-        raise EventParseError("is missing", field=field)
-    if not isinstance(value, str):
-        raise EventParseError(f"expected a string, got {type(value).__name__}", field=field)
+def _text(obj: Mapping[str, Any], camel: str, field: str, *, max_chars: int | None = _fields.MAX_TEXT) -> str:
+    value = _optional_text(obj, camel, field, required=True, max_chars=max_chars)
+    assert value is not None  # required=True raises instead
     return value
+
+
+def _optional_text(
+    obj: Mapping[str, Any], camel: str, field: str, *, required: bool = False, max_chars: int | None = _fields.MAX_TEXT
+) -> str | None:
+    return _fields.string({camel: _either(obj, camel)}, camel, field, required=required, max_chars=max_chars)
 
 
 def parse_budget_notification(message: PubsubMessage) -> BudgetNotification:
@@ -137,11 +140,13 @@ def parse_budget_notification(message: PubsubMessage) -> BudgetNotification:
         event_id=message.event_id,
         billing_account_id=_text(attributes, "billingAccountId", "attributes.billingAccountId"),
         budget_id=_text(attributes, "budgetId", "attributes.budgetId"),
-        schema_version=_either(attributes, "schemaVersion") or "1.0",
-        budget_name=_text(data, "budgetDisplayName", "data.budgetDisplayName"),
+        schema_version=_optional_text(attributes, "schemaVersion", "attributes.schemaVersion") or "1.0",
+        # Only shown: a name of any length still alerts (Slack's text is cut, saying so).
+        budget_name=_text(data, "budgetDisplayName", "data.budgetDisplayName", max_chars=None),
         cost_amount=_number(data, "costAmount", "data.costAmount", required=True) or 0.0,
         budget_amount=_number(data, "budgetAmount", "data.budgetAmount", required=True) or 0.0,
-        budget_amount_type=str(_either(data, "budgetAmountType") or "SPECIFIED_AMOUNT"),
+        budget_amount_type=_optional_text(data, "budgetAmountType", "data.budgetAmountType", max_chars=None)
+        or "SPECIFIED_AMOUNT",
         currency=currency,
         cost_interval_start=_fields.timestamp({"t": interval}, "t", "data.costIntervalStart"),  # type: ignore[arg-type]
         alert_threshold=_number(data, "alertThresholdExceeded", "data.alertThresholdExceeded", required=False),

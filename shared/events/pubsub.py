@@ -65,7 +65,10 @@ def parse_pubsub_message(envelope: EventEnvelope) -> PubsubMessage:
     }
     return PubsubMessage(
         event_id=envelope.id,
-        message_id=_fields.string(normalized, "messageId", "message.messageId", required=False) or envelope.id,
+        message_id=_fields.string(
+            normalized, "messageId", "message.messageId", required=False, max_chars=_fields.MAX_ID
+        )
+        or envelope.id,
         publish_time=_fields.timestamp(normalized, "publishTime", "message.publishTime", required=False),
         data=body,
         attributes=_fields.string_map(message, "attributes", "message.attributes"),

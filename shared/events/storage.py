@@ -76,5 +76,5 @@ def parse_storage_event(envelope: EventEnvelope) -> StorageObjectEvent:
         storage_class=_fields.string(data, "storageClass", "data.storageClass", required=False),
         time_created=_fields.timestamp(data, "timeCreated", "data.timeCreated", required=False),
         updated=_fields.timestamp(data, "updated", "data.updated", required=False),
-        metadata=_fields.string_map(data, "metadata", "data.metadata"),
+        metadata=_fields.string_map(data, "metadata", "data.metadata", max_bytes=_fields.GCS_METADATA_BYTES),
     )

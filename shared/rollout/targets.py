@@ -54,17 +54,30 @@ class RolloutTargets:
 def _name(entry: Mapping[str, Any], key: str, pattern: re.Pattern[str], where: str) -> str:
     value = entry.get(key)
     if not isinstance(value, str) or not pattern.match(value):
-        raise ConfigError(f"{where}.{key}: {value!r} is not a valid {key} name")
+        raise ConfigError(f"{where}.{key}: {value!r:.80} is not a valid {key} name")
     return value
+
+
+def _policy(entry: Mapping[str, Any], where: str) -> TagPolicy:
+    try:
+        return TagPolicy.parse(entry.get("policy", "all"))
+    except ConfigError as exc:
+        raise ConfigError(f"{where}.policy: {str(exc)[:300]}") from None
 
 
 def parse_targets(document: str | Mapping[str, Any], source: str) -> RolloutTargets:
     """`source` names where the document came from, for the error messages."""
     if isinstance(document, str):
         try:
-            document = yaml.safe_load(document) or {}
+            document = yaml.safe_load(document)
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{source}: not YAML: {exc}") from None
+            raise ConfigError(f"{source}: not YAML: {str(exc)[:300]}") from None
+        except RecursionError:
+            raise ConfigError(f"{source}: not YAML we read: nested past the parser's depth") from None
+    if document is None:
+        # An empty file or parameter is a mistake more often than a choice: it would silently stop
+        # every rollout. No targets at all is written `targets: []`.
+        raise ConfigError(f"{source}: is empty; expected a mapping with a 'targets' list (`targets: []` for none)")
     if not isinstance(document, Mapping) or not isinstance(document.get("targets", []), list):
         raise ConfigError(f"{source}: expected a mapping with a 'targets' list")
     targets, seen = [], set()
@@ -77,7 +90,7 @@ def parse_targets(document: str | Mapping[str, Any], source: str) -> RolloutTarg
             namespace=_name(entry, "namespace", _LABEL, where),
             deployment=_name(entry, "deployment", _SUBDOMAIN, where),
             container=_name(entry, "container", _LABEL, where),
-            policy=TagPolicy.parse(entry.get("policy", "all")),
+            policy=_policy(entry, where),
         )
         if target.name in seen:
             raise ConfigError(f"{where}: {target.name} is listed twice")

@@ -158,6 +158,9 @@ def _generator(spec: FunctionSpec, kind: str) -> list[str] | None:
         ("eventarc", "google.cloud.storage.object.v1.deleted"): [
             "gcs-delete", "--bucket", bucket, "--name", "fraud-detector/v1/model.safetensors",
         ],
+        ("eventarc", "google.cloud.storage.object.v1.archived"): [
+            "gcs-archive", "--bucket", bucket, "--name", "fraud-detector/v1/model.safetensors",
+        ],
         ("schedule", "google.cloud.pubsub.topic.v1.messagePublished"): [
             "scheduler", "--job", job, "--topic", topic, "--payload", json.dumps(trigger.get("payload", {})),
         ],

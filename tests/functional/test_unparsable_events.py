@@ -75,6 +75,28 @@ def test_a_body_the_framework_cannot_read_is_rejected_and_acknowledged(state_dir
     assert written(state_dir) == before
 
 
+@pytest.mark.parametrize("name", CLOUD_EVENT_FUNCTIONS)
+@pytest.mark.parametrize(
+    ("headers", "body", "reason"),
+    [
+        ({"Content-Type": "application/cloudevents+json"}, b"{" + b" " * (16 * 2**20) + b"}", "16 MiB limit"),
+        ({"Content-Type": "text/plain"}, b"hello", "no event comes with its content type"),
+        ({}, b'{"id": "1"}', "no event comes with its content type"),
+    ],
+    ids=["over 16 MiB", "text/plain", "no content type"],
+)
+def test_a_body_refused_for_its_size_or_type_is_rejected_and_acknowledged(
+    state_dir, caplog, capsys, name, headers, body, reason
+):
+    # Pub/Sub and Eventarc redeliver a 413 or 415 like any non-2xx: it must be acknowledged to end.
+    before = written(state_dir)
+    response = client(name).post("/", data=body, headers=headers)
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    outcomes = outcome_messages(caplog, capsys)
+    assert len(outcomes) == 1 and outcomes[0].startswith(f"{name}: rejected: body: ") and reason in outcomes[0]
+    assert written(state_dir) == before
+
+
 def test_a_failure_inside_our_handling_still_answers_500_for_redelivery(state_dir, monkeypatch):
     def down(*_args, **_kwargs):
         raise TransientError("the registry is down")

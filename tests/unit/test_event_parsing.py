@@ -62,6 +62,11 @@ def test_json_bytes_data_is_decoded_as_functions_framework_hands_it_over():
         ({"metadata": ["a"]}, "data.metadata", "object"),
         ({"metadata": {"k": {"nested": 1}}}, "data.metadata.k", "string"),
         ({"bucket": 42}, "data.bucket", "string"),
+        # Over the platforms' own limits: GCS custom metadata is 8 KiB in all, a value 1024 bytes here
+        ({"metadata": {f"k{i}": "v" * 900 for i in range(10)}}, "data.metadata", "at most 8192"),
+        ({"metadata": {"git_sha": "x" * 10_485_760}}, "data.metadata.git_sha", "at most 1024"),
+        ({"metadata": {f"k{i}": "" for i in range(101)}}, "data.metadata", "at most 100"),
+        ({"contentType": "a" * 1025}, "data.contentType", "1025 characters long"),
     ],
 )
 def test_a_bad_field_is_named_in_the_error(change, field, message):
@@ -69,6 +74,15 @@ def test_a_bad_field_is_named_in_the_error(change, field, message):
     with pytest.raises(EventParseError, match=message) as caught:
         parse_storage_event(storage_envelope(data))
     assert caught.value.field == field
+
+
+@pytest.mark.parametrize(("attribute", "limit"), [("id", 256), ("source", 1024), ("subject", 2048)])
+def test_an_envelope_attribute_over_its_limit_is_rejected_naming_it(attribute, limit):
+    attributes = {"id": "1", "type": "google.cloud.storage.object.v1.finalized", "source": "//storage"}
+    assert envelope_from_attributes({**attributes, attribute: "x" * limit}, STORAGE_DATA)  # at the limit: taken
+    with pytest.raises(EventParseError, match=f"at most {limit}") as caught:
+        envelope_from_attributes({**attributes, attribute: "x" * 10_485_760}, STORAGE_DATA)
+    assert caught.value.field == attribute
 
 
 def test_an_unknown_storage_event_type_is_rejected():

@@ -190,9 +190,10 @@ def render_all(notification: BudgetNotification, mention: str | None = None) -> 
 @given(
     name=hostile_name,
     amount_type=hostile,
-    account=hostile_name,
-    budget_id=hostile_name,
-    schema=hostile,
+    # Attributes: within Pub/Sub's limit of 1024 bytes a value (the parser refuses longer ones)
+    account=hostile_name.map(lambda text: text[:1024]),
+    budget_id=hostile_name.map(lambda text: text[:1024]),
+    schema=hostile.map(lambda text: text[:1024]),
     cost=st.floats(0, 1e308),
     budget=st.floats(0, 1e308),
     threshold=st.floats(0, 1e6),
