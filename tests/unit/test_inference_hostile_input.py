@@ -120,6 +120,17 @@ def test_every_error_body_is_strict_json(client, raw):
     assert len(json.dumps(body)) < 20_000  # echoes are cut, and the list of errors too
 
 
+def test_nan_in_a_models_training_metrics_is_null_in_readyz_not_a_500(state):
+    files = model_files()
+    spec = json.loads(files["model.json"])
+    files["model.json"] = json.dumps({**spec, "metrics": {"auc": float("nan"), "loss": float("inf")}}).encode()
+    register(state, 1, files)
+    with client_for() as client:
+        ready = client.get("/readyz")
+
+    assert ready.status_code == 200 and strict_json(ready)["trained"]["metrics"] == {"auc": None, "loss": None}
+
+
 def issued(client: TestClient, rows: int = 2) -> str:
     response = client.post("/predict", json={"rows": [ROW] * rows})
     assert response.status_code == 200

@@ -20,12 +20,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, HTTPException
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator
 
 from mlops_inference import request_ids
 from mlops_inference.batching import BatcherOverloaded, BatcherStopped, DynamicBatcher
-from mlops_inference.errors import StrictJSONRoute, install_error_handlers, invalid
+from mlops_inference.errors import SafeJSONResponse, StrictJSONRoute, finite, install_error_handlers, invalid
 from mlops_inference.metrics import ServiceMetrics
 from mlops_inference.model import InvalidRows, LoadedModel, configure_threads
 from mlops_inference.request_body import RequestBody
@@ -238,14 +239,14 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
         if model is None:
             reason = (attempt.error if attempt else None) or "loading"
             return JSONResponse({"status": "not ready", "reason": reason, "last_attempt": last}, status_code=503)
-        return JSONResponse(
+        return SafeJSONResponse(
             {
                 "status": "ready",
                 "model": model.name,
                 "version": model.version,
                 "loaded_at": model.loaded_at.isoformat(),
                 "features": [f.name for f in model.spec.features],
-                "trained": {k: model.spec.extra[k] for k in ("trained_at", "metrics") if k in model.spec.extra},
+                "trained": finite({k: model.spec.extra[k] for k in ("trained_at", "metrics") if k in model.spec.extra}),
                 "last_attempt": last,
             }
         )
@@ -327,15 +328,15 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
         if service.feedback is None:
             raise HTTPException(501, "no feedback store configured")
         stats = await asyncio.to_thread(service.feedback.stats, settings.model_name, settings.env)
-        return {"model": settings.model_name, "env": settings.env, **stats}
+        return finite({"model": settings.model_name, "env": settings.env, **stats})
 
     @app.get("/monitoring/drift")
-    async def drift() -> dict[str, Any]:
+    async def drift() -> SafeJSONResponse:
         if service.drift_runs is None:
             raise HTTPException(501, "no drift run store configured")
         latest = await asyncio.to_thread(service.drift_runs.latest, settings.model_name, settings.env)
         if latest is None:
             raise HTTPException(404, f"no drift run recorded for {settings.model_name} ({settings.env})")
-        return latest
+        return SafeJSONResponse(finite(jsonable_encoder(latest)))  # a statistic may be NaN: null here
 
     return app

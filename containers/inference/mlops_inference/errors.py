@@ -72,6 +72,17 @@ def clean_errors(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def finite(value: Any) -> Any:
+    """`value` with every non-finite float made null (a model.json's training metrics may hold NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
 def invalid(errors: Sequence[Mapping[str, Any]]) -> SafeJSONResponse:
     return SafeJSONResponse({"detail": clean_errors(errors)}, status_code=422)
 
