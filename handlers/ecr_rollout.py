@@ -1,7 +1,7 @@
 """An ECR push rolls the Deployments that follow its repository to the pushed digest, watches them the
 way `kubectl rollout status` does, and rolls back the ones that fail.
 
-Once per repository + digest (a second tag on the same digest is the same image): the targets whose
+Once per registry + repository + digest (a second tag on the same digest is the same image): the targets whose
 policy accepts the tag are patched to `<registry>/<repo>@<digest>` (the tag, the push time and the
 previous image kept in annotations), unless they already run that digest (no-op) or run a later push
 (stale: a delayed event never moves a Deployment backwards). All patched targets are then watched
@@ -331,7 +331,7 @@ def handle(push: ImagePush | OtherEcrEvent, deps: RolloutDeps, *, remaining_s: C
     # The key names the targets too: the same digest re-tagged for another policy (a promotion from
     # staging to production) is a new rollout; re-delivered, or re-tagged for the same targets, it is not.
     names = ",".join(sorted(target.name for target in chosen))
-    key = f"ecr:{push.repository}@{push.digest}>{names}"
+    key = f"ecr:{push.registry}/{push.repository}@{push.digest}>{names}"
     data = {**push.idempotency_data, "targets": names}
     fresh, result = deps.rollout_once(data, lambda: _roll(push, chosen, deps, remaining_s))
     statuses = [t["status"] for t in result["targets"]]

@@ -205,7 +205,9 @@ class ImagePush(BaseModel):
 
     @property
     def idempotency_data(self) -> dict[str, str]:
-        return {"repository": self.repository, "digest": self.digest}
+        """The image's identity: the same repository name in another account or region is another
+        registry, and its push another rollout (the image reference differs)."""
+        return {"registry": self.registry, "repository": self.repository, "digest": self.digest}
 
 
 class OtherEcrEvent(BaseModel):

@@ -90,6 +90,21 @@ def test_a_duplicate_event_rolls_out_once(cluster, tmp_path):
     assert len(slack_posts(tmp_path)) == 1
 
 
+def test_the_same_digest_pushed_to_another_registry_is_another_rollout(cluster):
+    # GIVEN a digest rolled out from the account's us-east-1 registry
+    invoke(SPEC, push())
+
+    # WHEN the same repository name and digest are pushed in another region (a replica registry)
+    event = ecr_image_action_event(
+        "ml/inference", NEW_DIGEST, tag="1.3.0", region="eu-west-1", time=PUSHED + timedelta(minutes=1), event_id="e2"
+    )
+    replica = invoke(SPEC, event)
+
+    # THEN it is no duplicate of the first (another registry, another image reference), and the
+    # Deployments, already running that digest, are left as they are
+    assert (replica["outcome"], replica["statuses"]) == ("applied", ["noop", "noop"]), replica
+
+
 def test_a_re_tag_that_a_new_target_accepts_promotes_the_same_digest(cluster):
     # GIVEN a build rolled to staging only (its tag is no release)
     first = invoke(SPEC, push(tag="main-3f9c2ab"))
