@@ -30,6 +30,7 @@ _URI = re.compile(r"^gs://([a-z0-9][a-z0-9._-]{1,220})/(.+)$")
 # bq://project.dataset.table: the statistics then run as SQL inside BigQuery.
 _TABLE_URI = re.compile(r"^bq://([a-z][a-z0-9-]{4,61}[a-z0-9]\.[A-Za-z0-9_]{1,1024}\.[A-Za-z0-9_$-]{1,1024})$")
 MAX_WINDOW_HOURS = 24 * 366
+MAX_COLUMNS = 10_000  # BigQuery's columns per table
 # Cloud Scheduler's job ids; the job also names the report's objects, so nothing else gets through.
 _JOB = re.compile(r"^[A-Za-z0-9_-]{1,500}$")
 
@@ -141,18 +142,34 @@ def _location(obj: Any, field_name: str) -> DataLocation:
     return location
 
 
+def _columns(names: Any, field: str) -> list[str]:
+    """Column names: text within the field limit, at most as many as a BigQuery table has columns."""
+    if not isinstance(names, list | Mapping) or len(names) > MAX_COLUMNS:
+        raise EventParseError(f"expected at most {MAX_COLUMNS} column names", field=field)
+    for name in names:
+        if not isinstance(name, str) or not name or len(name) > _fields.MAX_TEXT:
+            raise EventParseError(f"expected column names of 1 to {_fields.MAX_TEXT} characters", field=field)
+    return list(names)
+
+
+def _threshold(value: Any, field: str) -> float:
+    """A finite non-negative number: NaN fails the comparison, and 10**400 is refused before float() overflows."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e300:
+        raise EventParseError(f"expected a finite non-negative number, got {value!r:.20}", field=field)
+    return float(value)
+
+
 def _methods(obj: Any) -> dict[str, tuple[str, float]]:
     if obj is None:
         return {}
     methods = _fields.require_mapping(obj, "methods")
+    _columns(methods, "methods")
     out = {}
     for feature, spec in methods.items():
-        spec = _fields.require_mapping(spec, f"methods.{feature}")
-        method = _fields.string(spec, "method", f"methods.{feature}.method")
-        threshold = spec.get("threshold")
-        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or threshold < 0:
-            raise EventParseError("expected a non-negative number", field=f"methods.{feature}.threshold")
-        out[str(feature)] = (str(method), float(threshold))
+        where = f"methods.{feature[:60]}"
+        spec = _fields.require_mapping(spec, where)
+        method = _fields.string(spec, "method", f"{where}.method")
+        out[feature] = (str(method), _threshold(spec.get("threshold"), f"{where}.threshold"))
     return out
 
 
@@ -160,9 +177,7 @@ def parse_drift_request(body: Any, *, event_id: str, job: str, schedule_time: da
     body = _fields.require_mapping(body, "body")
     if not _JOB.match(job):
         raise EventParseError(f"{job!r:.60} is not a Cloud Scheduler job id", field="job")
-    features = body.get("features") or []
-    if not isinstance(features, list) or not all(isinstance(f, str) and f for f in features):
-        raise EventParseError("expected a list of column names", field="features")
+    features = _columns(body.get("features") or [], "features")
     share = body.get("drift_share")
     if share is not None and (isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1):
         raise EventParseError(f"expected a share in (0, 1], got {share!r:.20}", field="drift_share")
