@@ -1,0 +1,35 @@
+# terraform test of an environment's GCP root (environments/<env>), with its terraform.tfvars: the
+# first plan and a mocked apply. Shared by dev, staging and prod:
+#   terraform -chdir=terraform/environments/<env> test   (environments/<env>/tests links here)
+
+mock_provider "google" {
+  source = "../../tests/mocks/google"
+}
+
+mock_provider "archive" {
+  source = "../../tests/mocks/archive"
+}
+
+run "first_plan" {
+  command = plan
+
+  assert {
+    condition     = length(module.platform.functions) == 5 || length(var.disabled_functions) > 0
+    error_message = "Every gcp-function manifest entry is planned."
+  }
+}
+
+run "mocked_apply" {
+  assert {
+    condition     = toset(output.function_event_types["register_model"]) == toset(["google.cloud.storage.object.v1.finalized", "google.cloud.storage.object.v1.deleted", "google.cloud.storage.object.v1.archived"])
+    error_message = "register_model hears finalized, deleted and archived on the versioned model bucket."
+  }
+  assert {
+    condition     = alltrue([for name in values(output.buckets) : startswith(name, var.project_id)])
+    error_message = "Every bucket name carries the project id."
+  }
+  assert {
+    condition     = length([for b in output.iam_bindings : b if strcontains(b, "allUsers") || strcontains(b, "allAuthenticatedUsers")]) == 0
+    error_message = "No public member."
+  }
+}
