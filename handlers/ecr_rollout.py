@@ -25,8 +25,8 @@ from shared.rollout import deployment as k8s
 from shared.rollout.status import RolloutPhase, rollout_status
 
 if TYPE_CHECKING:
-    from shared.ports import Clock, DeploymentCluster, OnceRunner, RolloutJournal, SlackNotifier
-    from shared.rollout.targets import RolloutTarget, RolloutTargets
+    from shared.ports import Clock, DeploymentCluster, OnceRunner, RolloutJournal, SlackNotifier, TargetsSource
+    from shared.rollout.targets import RolloutTarget
 
 log = logging.getLogger(__name__)
 # Outcomes per target: what happened to it, in words a dashboard can group by.
@@ -40,10 +40,6 @@ NOTIFY = frozenset({SUCCEEDED, ROLLED_BACK, PENDING, FAILED, PLANNED, MISSING, P
 class RolloutSettings(Protocol):
     rollout_poll_s: float  # between two reads of a Deployment's status
     rollout_margin_s: float  # kept back from the Lambda's remaining time to record and notify
-
-
-class TargetsSource(Protocol):
-    def load(self) -> RolloutTargets: ...
 
 
 class RolloutDeps(Protocol):

@@ -16,7 +16,6 @@ from shared.config import Settings, load_settings
 from shared.errors import ConfigError, SlackRejectedError
 
 if TYPE_CHECKING:
-    from handlers.ecr_rollout import TargetsSource
     from shared.adapters.powertools_once import PowertoolsOnce
     from shared.ports import (
         AlertLedger,
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
         RegistryStore,
         RolloutJournal,
         SlackNotifier,
+        TargetsSource,
     )
 
 

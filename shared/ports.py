@@ -1,17 +1,22 @@
-"""The Protocols handlers depend on. Adapters (shared/adapters) and test fakes implement them."""
+"""Every port: the Protocols handlers and the drift engines depend on. Adapters (shared/adapters,
+shared/drift's engines) and test fakes implement them. A handler's own `...Deps` and `...Settings`
+Protocols stay beside it: they say which of these ports that use case needs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    import duckdb
+
     from shared.drift.duckdb_profiler import Profile
-    from shared.drift.reference_cache import ReferenceCache
+    from shared.errors import TransientError
     from shared.events.drift import DataLocation
     from shared.model_registry import DeleteResult, ModelArtifact, ModelSummary, ObjectRef, RecordResult
+    from shared.rollout.targets import RolloutTargets
 
 
 @dataclass(frozen=True)
@@ -178,3 +183,33 @@ class OnceRunner(Protocol):
 
 class Clock(Protocol):
     def __call__(self) -> datetime: ...
+
+
+class ReferenceCache(Protocol):
+    """Reference profiles kept between scheduled drift runs (shared/drift/reference_cache.py)."""
+
+    def get(self, identity: Mapping[str, Any]) -> dict[str, Any] | None: ...
+
+    def put(self, identity: Mapping[str, Any], profile: dict[str, Any]) -> None: ...
+
+
+class ParquetFiles(Protocol):
+    """Where Parquet files named by a gs:// location are, for DuckDB to read: a local folder or GCS."""
+
+    def resolve(self, location: DataLocation) -> list[tuple[str, tuple[Any, ...]]]:
+        """(path DuckDB reads, identity: what changes when the file does) per file, sorted.
+
+        Raises EventParseError(field="uri") when nothing matches: a drift job naming no data is a bad request.
+        """
+
+    def attach(self, connection: duckdb.DuckDBPyConnection) -> None:
+        """Make the paths readable by `connection` (a filesystem to register, or nothing)."""
+
+    def take_failure(self) -> TransientError | None:
+        """A transient error met while DuckDB read, which DuckDB reported as one of its own."""
+
+
+class TargetsSource(Protocol):
+    """Which Deployments follow which ECR repository: a file, or an SSM parameter."""
+
+    def load(self) -> RolloutTargets: ...

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from shared.drift.duckdb_profiler import DuckDbProfiler, ParquetSource, Profile, ReferenceProfile
 from shared.errors import EventParseError, TransientError
@@ -25,23 +25,9 @@ if TYPE_CHECKING:
     import duckdb
 
     from shared.drift.histograms import BinValues
-    from shared.drift.reference_cache import ReferenceCache
     from shared.drift.refine import Ranges, ValueReader
     from shared.events.drift import DataLocation
-
-
-class ParquetFiles(Protocol):
-    def resolve(self, location: DataLocation) -> list[tuple[str, tuple[Any, ...]]]:
-        """(path DuckDB reads, identity: what changes when the file does) per file, sorted.
-
-        Raises EventParseError(field="uri") when nothing matches: a drift job naming no data is a bad request.
-        """
-
-    def attach(self, connection: duckdb.DuckDBPyConnection) -> None:
-        """Make the paths readable by `connection` (a filesystem to register, or nothing)."""
-
-    def take_failure(self) -> TransientError | None:
-        """A transient error met while DuckDB read, which DuckDB reported as one of its own."""
+    from shared.ports import ParquetFiles, ReferenceCache
 
 
 class LocalParquetFiles:

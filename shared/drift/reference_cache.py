@@ -17,22 +17,16 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from shared.errors import TransientError
 
 if TYPE_CHECKING:
-    from shared.ports import ObjectStore
+    from shared.ports import ObjectStore, ReferenceCache
 
 CACHE_VERSION = 3  # bump when ReferenceProfile's meaning changes (3: +-inf missing, its source kept)
 PREFIX = "drift-cache/reference/"
 log = logging.getLogger(__name__)
-
-
-class ReferenceCache(Protocol):
-    def get(self, identity: Mapping[str, Any]) -> dict[str, Any] | None: ...
-
-    def put(self, identity: Mapping[str, Any], profile: dict[str, Any]) -> None: ...
 
 
 def cache_key(identity: Mapping[str, Any]) -> str:

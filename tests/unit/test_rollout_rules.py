@@ -159,7 +159,11 @@ def test_the_event_parses_to_an_image_pinned_by_digest():
     )
     assert isinstance(push, ImagePush) and push.tag is None
     assert push.image == f"111122223333.dkr.ecr.eu-west-1.amazonaws.com/team/app@{digest}"
-    assert push.idempotency_data == {"repository": "team/app", "digest": digest}
+    assert push.idempotency_data == {
+        "registry": "111122223333.dkr.ecr.eu-west-1.amazonaws.com",
+        "repository": "team/app",
+        "digest": digest,
+    }
 
 
 def test_other_ecr_events_and_malformed_ones():

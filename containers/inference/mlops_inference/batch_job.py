@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from shared.adapters.parquet_profiler import ParquetFiles
+    from shared.ports import ParquetFiles
 
 from mlops_inference.batch_rows import (
     DEFAULT_BATCH_SIZE,

@@ -22,8 +22,8 @@ from mlops_inference.batch_rows import (
 )
 
 if TYPE_CHECKING:
-    from shared.adapters.parquet_profiler import ParquetFiles
     from shared.events.drift import DataLocation
+    from shared.ports import ParquetFiles
 
 
 # -- Parquet source ------------------------------------------------------------------------------
