@@ -392,7 +392,8 @@ class DuckDbProfiler:
 
         def one(item: tuple[str, Any]) -> tuple[str, T]:
             feature, column = item
-            values = column.compressed() if isinstance(column, np.ma.MaskedArray) else column  # NULLs out
+            # A masked array where the column has NULLs: told by its type, as naming np.ma imports it (20 ms).
+            values = column if type(column) is np.ndarray else column.compressed()  # NULLs out
             ordered = np.asarray(values, dtype=np.float64)  # the fetched array itself when it is DOUBLE
             if not ordered.flags.writeable:
                 ordered = ordered.copy()
