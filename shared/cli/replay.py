@@ -1,0 +1,68 @@
+"""`mlops-events replay`: saved events through their functions, in this process or to a served one."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from shared.cli.options import apply_profile, exit_code, http_url, profile_options, route_function_logs
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--function", "function", help="send every file to this function instead of the manifest's choice")
+@click.option(
+    "--url",
+    callback=http_url,
+    help="send to a function already served there (functions-framework, or a Lambda Invoke API "
+    "http://HOST:PORT/2015-03-31/functions/NAME/invocations) instead of running it in this process",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="seconds to wait for each answer (with --url)",
+)
+@click.option("-v", "--verbose", is_flag=True, help="show the functions' own log lines on stderr")
+@profile_options
+def replay(
+    files: tuple[Path, ...],
+    function: str | None,
+    url: str | None,
+    timeout_s: float,
+    verbose: bool,
+    profile: str | None,
+    state_dir: Path | None,
+):
+    """Send saved events through the real functions-framework app of their function, or to a served one (--url).
+
+    Prints one JSON line per event (with --url also "url" and "http_status"; a CloudEvent function's 200 is
+    outcome "delivered": its outcome is in its own log). Exit code, the worst event's: 0 applied, duplicate,
+    ignored or delivered; 3 rejected (bad input); 4 retry or error (not processed); 2 is a usage error.
+    """
+    outcomes = set()
+    for result in _replayed(files, function, url, timeout_s, verbose, profile, state_dir):
+        outcomes.add(result.outcome)
+        line = result.as_dict() if url is None else {**result.as_dict(), "url": url, "http_status": result.http_status}
+        click.echo(json.dumps(line))
+    sys.exit(exit_code(outcomes))
+
+
+def _replayed(files, function, url, timeout_s, verbose, profile, state_dir):
+    """Over HTTP to the function served at `url`, else in this process with the profile's backends."""
+    from shared.replay import Replayer, replay_to_url
+
+    if url:
+        for path in files:
+            yield replay_to_url(path, url, function, timeout_s=timeout_s)
+        return
+    apply_profile(profile, state_dir)
+    _, log_stream = route_function_logs(verbose)
+    replayer = Replayer(lambda_stdout=log_stream)
+    for path in files:
+        yield replayer.replay_file(path, function)
