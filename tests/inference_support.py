@@ -60,7 +60,8 @@ def register(state_dir: Path, version: int, files: dict[str, bytes]) -> None:
 
 @dataclass
 class SlowClient:
-    kind: str  # "idle" (sends nothing), "head" (headers a byte at a time), "body" (the body a byte at a time)
+    kind: str  # "idle" (sends nothing), "head" (headers a byte at a time), "body" (a declared body a byte at a
+    # time) or "chunked" (a chunked body, the same)
     opened: float = 0.0
     closed: float | None = None  # when the server closed the connection (None: still open at the end)
     answer: bytes = b""  # what the server wrote before closing
@@ -87,6 +88,10 @@ async def _slow(url: str, client: SlowClient, every_s: float, give_up_s: float) 
         )
         writer.write(head)
         pending = b" " * 100_000
+    elif client.kind == "chunked":
+        head = b"POST /predict HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n"
+        writer.write(head + b"transfer-encoding: chunked\r\n\r\n")
+        pending = b"1\r\n \r\n" * 100_000
     else:
         pending = b""
 

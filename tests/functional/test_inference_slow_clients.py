@@ -11,9 +11,12 @@ and the client reads the 413 instead of a reset connection.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -24,6 +27,8 @@ from mlops_inference.app import create_app
 from mlops_inference.local import serving
 from mlops_inference.main import build_service
 from mlops_inference.settings import ServiceSettings
+from shared.local_server import free_port
+from shared.manifest import REPO_ROOT
 from tests.inference_support import MODEL, model_files, register, slow_clients
 
 HEAD_TIMEOUT_S, BODY_TIMEOUT_S = 1.0, 2.0
@@ -55,18 +60,65 @@ def test_slow_and_idle_connections_are_closed_within_the_timeouts_while_others_a
 
     other = threading.Thread(target=meanwhile)
     other.start()
-    clients = slow_clients(live, {"idle": 50, "head": 100, "body": 100}, every_s=0.2, give_up_s=30)
+    clients = slow_clients(live, {"idle": 50, "head": 100, "body": 100, "chunked": 50}, every_s=0.2, give_up_s=30)
     other.join()
 
     assert served == [200]
     still_open = [c.kind for c in clients if c.closed is None]
     assert not still_open, f"{len(still_open)} connections held past 30 s: {set(still_open)}"
-    for kind, limit in (("idle", HEAD_TIMEOUT_S), ("head", HEAD_TIMEOUT_S), ("body", BODY_TIMEOUT_S)):
+    limits = {"idle": HEAD_TIMEOUT_S, "head": HEAD_TIMEOUT_S, "body": BODY_TIMEOUT_S, "chunked": BODY_TIMEOUT_S}
+    for kind, limit in limits.items():
         held = sorted(c.held_s for c in clients if c.kind == kind)
         assert held[0] >= limit * 0.9, (kind, held[0])  # not closed before its time
         assert held[-1] <= limit + MARGIN_S, (kind, held[-1])
         assert {c.status for c in clients if c.kind == kind} == {408}
     assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["-m", "mlops_inference.server", "--host", "127.0.0.1"],  # the container's command
+        [
+            "-m",
+            "uvicorn",
+            "mlops_inference.main:create",
+            "--factory",
+            "--http",
+            "mlops_inference.server:HeadLimitedProtocol",
+        ],
+    ],
+    ids=["server-module", "uvicorn-cli"],
+)
+def test_the_commands_that_start_the_service_apply_the_head_limits(tmp_path, monkeypatch, command):
+    state = tmp_path / "state"
+    monkeypatch.setenv("MLOPS_EVENTS_PROFILE", "embedded")
+    monkeypatch.setenv("MLOPS_EVENTS_STATE_DIR", str(state))
+    register(state, 1, model_files())
+    port = free_port()
+    limits = {"INFERENCE_HEADER_TIMEOUT_S": "1", "INFERENCE_BODY_TIMEOUT_S": "2"}
+    env = {**os.environ, "MODEL_NAME": MODEL, "ENV": "dev", **limits}
+    argv = [sys.executable, *command, "--port", str(port), "--log-level", "warning"]
+    process = subprocess.Popen(argv, env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, f"{command} exited {process.returncode}"
+            assert time.monotonic() < deadline, f"{command}: not ready in 60 s"
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.2)
+        clients = slow_clients(url, {"idle": 10, "head": 10, "chunked": 10}, every_s=0.2, give_up_s=30)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+    for kind, limit in (("idle", 1.0), ("head", 1.0), ("chunked", 2.0)):
+        held = [c.held_s for c in clients if c.kind == kind]
+        assert None not in held and max(held) <= limit + MARGIN_S, (kind, held)
+        assert {c.status for c in clients if c.kind == kind} == {408}
 
 
 def _chunks(total: int, size: int = 64 * 1024):

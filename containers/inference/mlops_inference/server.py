@@ -1,6 +1,7 @@
 """The service on uvicorn, with the time and size limits on request heads that uvicorn lacks.
 
-`python -m mlops_inference.server [--host H] [--port P]` (the container's command; PORT from Cloud Run).
+`python -m mlops_inference.server [--host H] [--port P] [--log-level L] [--access-log]` (the container's
+command; PORT from Cloud Run).
 uvicorn closes a connection idle between requests after `timeout_keep_alive` (5 s) but waits forever for
 a request head that is coming slowly, or for the first byte of a new connection: 300 such connections
 were held 30 s and more. Here the request line and headers must arrive whole within
@@ -113,6 +114,20 @@ def protocol_class(http: str, head_timeout_s: float) -> type[asyncio.Protocol]:
     return type(f"Limited{base.__name__}", (_HeadLimits, base), {"head_timeout_s": head_timeout_s})
 
 
+def __getattr__(name: str) -> Any:
+    """`HeadLimitedProtocol`: the class for uvicorn's own CLI, `uvicorn mlops_inference.main:create --factory
+    --http mlops_inference.server:HeadLimitedProtocol` (uvicorn's choice of parser, the head limits of
+    INFERENCE_HEADER_TIMEOUT_S); built when first asked for, so importing this module reads no setting."""
+    if name == "HeadLimitedProtocol":
+        from mlops_inference.settings import ServiceSettings
+
+        environ = {"MODEL_NAME": "-", "ENV": "-", **os.environ}
+        cls = protocol_class("auto", ServiceSettings.from_env(environ).header_timeout_s)
+        globals()[name] = cls
+        return cls
+    raise AttributeError(name)
+
+
 def config(app: Any, settings: ServiceSettings, *, host: str, port: int, http: str = "auto", **kwargs: Any):
     """The uvicorn configuration the service runs with: one worker (the batcher works within a process)."""
     import uvicorn
@@ -143,10 +158,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="0.0.0.0")  # a container's port, published on purpose
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     parser.add_argument("--http", choices=("auto", "h11", "httptools"), default="auto")
+    parser.add_argument("--log-level", default="info")
+    parser.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=False)
     args = parser.parse_args(argv)
     settings = ServiceSettings.from_env()
     app = create_app(build_service(settings))
-    server(app, settings, host=args.host, port=args.port, http=args.http, access_log=False).run()
+    options = {"access_log": args.access_log, "log_level": args.log_level}
+    server(app, settings, host=args.host, port=args.port, http=args.http, **options).run()
 
 
 if __name__ == "__main__":
