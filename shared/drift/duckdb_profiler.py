@@ -292,8 +292,9 @@ class DuckDbProfiler:
             found = profile_column(ordered, rows, cuts)
             return NumericReference(cuts, found.counts, found.summary, found.bins, found.tails)
 
-        numeric_reference = self._each_sorted_column(source, numeric, columns, rows, profile)
-        categories = self._category_counts(categorical, source)
+        numeric_reference, categories = self._each_sorted_column(
+            source, numeric, columns, rows, profile, meanwhile=lambda: self._category_counts(categorical, source)
+        )
         categorical_reference = {}
         for feature, found in zip(categorical, categories, strict=True):
             missing = found.pop(None, 0)
@@ -329,8 +330,14 @@ class DuckDbProfiler:
                 current_tails=found.tails,
             )
 
-        counted = self._each_sorted_column(current, numeric, cur_columns, cur_rows, profile)
-        categories = self._category_counts(categorical, current)
+        counted, categories = self._each_sorted_column(
+            current,
+            numeric,
+            cur_columns,
+            cur_rows,
+            profile,
+            meanwhile=lambda: self._category_counts(categorical, current),
+        )
         histograms: list[NumericHistogram | CategoricalHistogram] = [counted[f] for f in numeric]
         for feature, found in zip(categorical, categories, strict=True):
             histograms.append(categorical_histogram(feature, reference, found, cur_rows, self._category_cap))
@@ -377,8 +384,12 @@ class DuckDbProfiler:
         columns: Mapping[str, str],
         rows: int,
         profile: Callable[[str, np.ndarray], T],
-    ) -> dict[str, T]:
-        """`profile(feature, its finite values sorted)` for every feature, a few columns per query.
+        *,
+        meanwhile: Callable[[], R],
+    ) -> tuple[dict[str, T], R]:
+        """`profile(feature, its finite values sorted)` for every feature, a few columns per query, and
+        what `meanwhile()` returns: it runs once the last group is fetched, while that group sorts (the
+        categorical counts: DuckDB would sit idle there, and the sorting threads after it).
 
         DuckDB reads and filters (the window, NaN and +-inf to NULL); numpy sorts. Columns are fetched
         in groups of at most COLUMN_BUDGET values, so memory stays bounded whatever the row count, and
@@ -386,7 +397,7 @@ class DuckDbProfiler:
         """
         found: dict[str, T] = {}
         if not features:
-            return found
+            return found, meanwhile()
         group = max(1, COLUMN_BUDGET // max(rows, 1))
         native = {f for f in features if _base_type(columns[f]) in ("FLOAT", "DOUBLE", *INTEGER_TYPES)}
 
@@ -414,8 +425,9 @@ class DuckDbProfiler:
                 found.update(future.result() for future in pending)
                 pending = [pool.submit(one, (f, arrays[f"n{i}"])) for i, f in enumerate(names)]
                 del arrays
+            also = meanwhile()
             found.update(future.result() for future in pending)
-        return found
+        return found, also
 
     def _windowed(self, source: ParquetSource) -> duckdb.DuckDBPyRelation:
         """The source's rows inside its window, as a relation. A relation's fetchnumpy streams the result
@@ -470,6 +482,7 @@ def _check_window_column(source: ParquetSource, columns: Mapping[str, str]) -> N
 
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def _threads() -> int:
