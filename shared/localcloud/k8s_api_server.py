@@ -5,8 +5,9 @@ that client at this server instead of mocking it.
 
 What it models:
 - GET a Deployment (and its /status), list Deployments, GET/list ReplicaSets, with `k=v`, `k==v`, `k!=v`
-  label selectors; PATCH a Deployment as JSON patch (add/replace/remove/test), JSON merge patch, or a strategic
-  merge subset (maps merge; `containers`/`initContainers` of the pod template merge by `name`; other lists replace).
+  label selectors; PATCH a Deployment as JSON patch (add/replace/remove/test), JSON merge patch (both in
+  k8s_patch.py, by libraries), or a strategic merge subset (k8s_strategic_merge.py: maps merge;
+  `containers`/`initContainers` of the pod template merge by `name`; other lists replace).
 - Optimistic concurrency: a patch whose result carries a stale metadata.resourceVersion answers 409.
 - The deployment controller's revision bookkeeping: a new pod template reuses the ReplicaSet whose template
   (minus `pod-template-hash`) equals it, else creates one; either way it gets the next revision.
@@ -42,12 +43,14 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from shared.local_server import write_answer
+from shared.localcloud.k8s_patch import PatchRejected, json_patch, merge_patch
+from shared.localcloud.k8s_strategic_merge import strategic_merge_patch
 
 REVISION = "deployment.kubernetes.io/revision"
 HASH_LABEL = "pod-template-hash"
 FAILURE_MODES = ("never_available", "deadline")
-_MERGE_BY_NAME = {("spec", "template", "spec", "containers"), ("spec", "template", "spec", "initContainers")}
 _STALE = "the object has been modified; please apply your changes to the latest version and try again"
+_REASONS = {400: "BadRequest", 422: "Invalid"}
 _ROUTE = re.compile(r"^/apis/apps/v1/namespaces/([^/]+)/(deployments|replicasets)(?:/([^/]+))?(/status)?$")
 
 
@@ -97,107 +100,6 @@ def _without_hash(template: dict[str, Any]) -> dict[str, Any]:
 def _template_hash(template: dict[str, Any]) -> str:
     """Stable per template, like the controller's hash (not the same algorithm)."""
     return hashlib.sha256(json.dumps(_semantic(template), sort_keys=True).encode()).hexdigest()[:10]
-
-
-# patch formats ---------------------------------------------------------------------------------------------------
-
-
-def _pointer(path: str) -> list[str]:
-    if path and not path.startswith("/"):
-        raise ApiError(422, "Invalid", f"invalid JSON pointer {path!r}")
-    return [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
-
-
-def _index(container: list[Any], token: str, *, for_add: bool = False) -> int:
-    if for_add and token == "-":
-        return len(container)
-    if not token.isdigit() or int(token) > len(container) - (0 if for_add else 1):
-        raise ApiError(422, "Invalid", f"index {token!r} out of bounds")
-    return int(token)
-
-
-def _missing(name: str, path: str) -> ApiError:
-    return ApiError(422, "Invalid", f"{name} operation does not apply: doc is missing path: {path}")
-
-
-def json_patch(doc: Any, ops: Any) -> Any:
-    """RFC 6902 add/replace/remove/test; any failing op fails the whole patch (422, as the API server)."""
-    if not isinstance(ops, list) or not all(isinstance(op, dict) for op in ops):
-        raise ApiError(400, "BadRequest", "a JSON patch must be a list of operation objects")
-    root = {"": copy.deepcopy(doc)}  # a holder, so a pointer to the whole document ("") has a parent too
-    for op in ops:
-        name, path = op.get("op"), str(op.get("path", ""))
-        if name not in ("add", "replace", "remove", "test"):
-            raise ApiError(422, "Invalid", f"unsupported JSON patch operation {name!r}")
-        *parents, last = ["", *_pointer(path)]
-        parent: Any = root
-        for token in parents:
-            if isinstance(parent, list):
-                parent = parent[_index(parent, token)]
-            elif isinstance(parent, dict) and token in parent:
-                parent = parent[token]
-            else:
-                raise _missing(name, path)
-        _apply_op(name, parent, last, op.get("value"), path)
-    return root[""]
-
-
-def _apply_op(name: str, parent: Any, key: Any, value: Any, path: str) -> None:
-    if isinstance(parent, list):
-        if name == "add":
-            parent.insert(_index(parent, key, for_add=True), copy.deepcopy(value))
-            return
-        key = _index(parent, key)
-    elif not isinstance(parent, dict) or (name != "add" and key not in parent):
-        raise _missing(name, path)
-    if name == "test":
-        if json.dumps(parent[key], sort_keys=True) != json.dumps(value, sort_keys=True):
-            raise ApiError(422, "Invalid", f"testing value {path} failed")
-    elif name == "remove":
-        del parent[key]
-    else:
-        parent[key] = copy.deepcopy(value)
-
-
-def merge_patch(doc: Any, patch: Any) -> Any:
-    """RFC 7386: objects merge recursively, null deletes, everything else replaces."""
-    return _merge(doc, patch, None)
-
-
-def strategic_merge_patch(doc: Any, patch: Any) -> Any:
-    """The strategic-merge subset the rollout needs; `$` directives are refused rather than misapplied."""
-    return _merge(doc, patch, ())
-
-
-def _merge(doc: Any, patch: Any, path: tuple[str, ...] | None) -> Any:
-    """A merge patch; with a `path` (strategic), the pod template's container lists merge by name."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    merged = copy.deepcopy(doc) if isinstance(doc, dict) else {}
-    for key, value in patch.items():
-        here = None if path is None else (*path, key)
-        if here is not None and key.startswith("$"):
-            raise ApiError(400, "BadRequest", f"strategic merge directive {key} is not modeled by this test server")
-        if value is None:
-            merged.pop(key, None)
-        elif here in _MERGE_BY_NAME and isinstance(value, list):
-            merged[key] = _merge_by_name(merged.get(key) or [], value, here)
-        else:
-            merged[key] = _merge(merged.get(key), value, here)
-    return merged
-
-
-def _merge_by_name(current: list[Any], patch: list[Any], path: tuple[str, ...]) -> list[Any]:
-    merged = copy.deepcopy(current)
-    for item in patch:
-        if not isinstance(item, dict) or "name" not in item:
-            raise ApiError(400, "BadRequest", f"{'.'.join(path)}: element does not contain merge key: name")
-        at = next((i for i, c in enumerate(merged) if c.get("name") == item["name"]), None)
-        if at is None:
-            merged.append(_merge({}, item, (*path, "[]")))
-        else:
-            merged[at] = _merge(merged[at], item, (*path, "[]"))
-    return merged
 
 
 def _matches(labels: dict[str, str], selector: str | None) -> bool:
@@ -380,7 +282,10 @@ class KubernetesApiServer:
             )
         if content_type != "application/json-patch+json" and not isinstance(body, dict):
             raise ApiError(400, "BadRequest", "a merge patch must be a JSON object")
-        patched = appliers[content_type](current, body)
+        try:
+            patched = appliers[content_type](current, body)
+        except PatchRejected as rejected:
+            raise ApiError(rejected.code, _REASONS[rejected.code], rejected.message) from None
         if not isinstance(patched, dict) or not isinstance(patched.get("metadata"), dict):
             raise ApiError(422, "Invalid", "the patched object is not a Deployment")
         meta, old_meta = patched["metadata"], current["metadata"]
