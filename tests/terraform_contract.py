@@ -164,6 +164,7 @@ def violations(repo: Path, manifest: dict[str, Any] | None = None, tf_root: Path
     out += _aws_names(tf, functions)
     out += _no_public_invokers(tf)
     out += _no_secret_values(tf)
+    out += _plan_time_traps(tf)
     return out
 
 
@@ -557,4 +558,23 @@ def _no_secret_values(tf: Terraform) -> list[str]:
             for marker in ("secret_data", "hooks.slack.com/services/", "BEGIN PRIVATE KEY"):
                 if marker in content:
                     out.append(f"{path.relative_to(tf.root)} holds a secret value ({marker})")
+    return out
+
+
+def _plan_time_traps(tf: Terraform) -> list[str]:
+    """What `terraform plan` finds only on a real first plan, or every plan after it.
+
+    A module-level depends_on defers every data source inside the module to apply time (the function
+    archives: every function redeployed on every plan); an archive under .terraform/ does not travel
+    with a saved plan; GCP and AWS in one composition put both clouds' credentials in one plan."""
+    out = []
+    for b in tf.of("module"):
+        if b.module_dir.parent.name == "modules" and "depends_on" in b.body:
+            out.append(f"module {b.name} ({b.file.relative_to(tf.root)}) has a module-level depends_on")
+    for b in tf.of("data", "archive_file"):
+        if ".terraform" in b.get("output_path"):
+            out.append(f"archive_file.{b.name} ({b.file.relative_to(tf.root)}) writes under .terraform/")
+    for composition, foreign in (("platform", AWS_MODULE), ("aws-platform", GCP_MODULE)):
+        if any(b.get("source") == f"../{foreign}" for b in tf.of("module", module=composition)):
+            out.append(f"modules/{composition} calls ../{foreign}: GCP and AWS belong in separate roots")
     return out

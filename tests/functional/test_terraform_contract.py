@@ -108,3 +108,26 @@ def test_a_table_partitioned_unlike_its_adapter_is_reported(manifest, terraform_
     registry.write_text(registry.read_text().replace('field = "registered_at"', 'field = "updated_at"'))
     problems = violations(REPO_ROOT, manifest, terraform_copy)
     assert any(p.startswith("table ml_registry.models: partition 'updated_at'") for p in problems)
+
+
+def test_plan_time_traps_are_reported(manifest, terraform_copy):
+    # GIVEN a module-level depends_on on the functions, an archive under .terraform/ and the AWS
+    # module called from the GCP composition
+    platform = terraform_copy / "modules" / "platform" / "main.tf"
+    platform.write_text(
+        platform.read_text().replace(
+            "  dead_letter_topic_id = try(local.topic_ids[each.value.retry.dead_letter_topic], null)\n",
+            "  dead_letter_topic_id = try(local.topic_ids[each.value.retry.dead_letter_topic], null)\n"
+            "  depends_on = [module.registry]\n",
+        )
+        + '\nmodule "ecr_rollout" {\n  source = "../aws-ecr-rollout"\n}\n'
+    )
+    function = terraform_copy / "modules" / "gcp-function" / "main.tf"
+    function.write_text(
+        function.read_text().replace('"${var.source_dir}.zip"', '"${path.root}/.terraform/bundles/${var.name}.zip"')
+    )
+    # THEN each is named
+    problems = violations(REPO_ROOT, manifest, terraform_copy)
+    assert "module function (modules/platform/main.tf) has a module-level depends_on" in problems
+    assert "archive_file.source (modules/gcp-function/main.tf) writes under .terraform/" in problems
+    assert "modules/platform calls ../aws-ecr-rollout: GCP and AWS belong in separate roots" in problems

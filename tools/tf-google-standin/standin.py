@@ -12,7 +12,9 @@ data source or applying a change without a mock is refused with an error saying 
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,8 +25,13 @@ from tf import runner
 from tf.gen import tfplugin_pb2 as pb
 from tf.gen import tfplugin_pb2_grpc as rpc
 
-NESTING = {"single": pb.Schema.NestedBlock.SINGLE, "list": pb.Schema.NestedBlock.LIST,
-           "set": pb.Schema.NestedBlock.SET, "map": pb.Schema.NestedBlock.MAP, "group": pb.Schema.NestedBlock.GROUP}
+NESTING = {
+    "single": pb.Schema.NestedBlock.SINGLE,
+    "list": pb.Schema.NestedBlock.LIST,
+    "set": pb.Schema.NestedBlock.SET,
+    "map": pb.Schema.NestedBlock.MAP,
+    "group": pb.Schema.NestedBlock.GROUP,
+}
 UNKNOWN = msgpack.ExtType(0, b"\x00")
 
 
@@ -87,19 +94,40 @@ def _unknown_computed(value: Any, block: dict[str, Any]) -> Any:
 
 class StandIn(rpc.ProviderServicer):
     def __init__(self, schema_path: Path) -> None:
-        document = json.loads(schema_path.read_text())
-        ((self.address, schema),) = document["provider_schemas"].items()
-        self.raw = schema
+        self.schema_path = schema_path
+        # Terraform starts a provider several times per command: the encoded response is kept beside
+        # the schema (half the start-up time), rebuilt when the schema is newer.
+        cached = schema_path.with_suffix(".pb")
+        self.response = pb.GetProviderSchema.Response()
+        if cached.is_file() and cached.stat().st_mtime >= schema_path.stat().st_mtime:
+            self.response.ParseFromString(cached.read_bytes())
+            return
+        schema = self.raw
         self.response = pb.GetProviderSchema.Response(
             provider=_schema(schema["provider"]),
             resource_schemas={k: _schema(v) for k, v in schema["resource_schemas"].items()},
             data_source_schemas={k: _schema(v) for k, v in schema["data_source_schemas"].items()},
-            server_capabilities=pb.ServerCapabilities(plan_destroy=True),
+            server_capabilities=pb.ServerCapabilities(plan_destroy=True, get_provider_schema_optional=True),
         )
+        partial = cached.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(self.response.SerializeToString(deterministic=True))
+        partial.replace(cached)
+
+    @functools.cached_property
+    def raw(self) -> dict[str, Any]:
+        """The provider's schema document, parsed only when a call needs more than the encoded one."""
+        document = json.loads(self.schema_path.read_text())
+        ((self._address, schema),) = document["provider_schemas"].items()
+        return schema
+
+    @property
+    def address(self) -> str:
+        self.raw  # noqa: B018 - parses the document, which names the provider
+        return self._address
 
     def GetMetadata(self, request, context):
         return pb.GetMetadata.Response(
-            server_capabilities=pb.ServerCapabilities(plan_destroy=True),
+            server_capabilities=pb.ServerCapabilities(plan_destroy=True, get_provider_schema_optional=True),
             resources=[pb.GetMetadata.ResourceMetadata(type_name=t) for t in self.raw["resource_schemas"]],
             data_sources=[pb.GetMetadata.DataSourceMetadata(type_name=t) for t in self.raw["data_source_schemas"]],
         )
@@ -168,6 +196,10 @@ def main(argv: list[str]) -> None:
     # own servicer from a provider object, so it is handed ours instead.
     tf_provider.ProviderServicer = lambda named: named.servicer  # type: ignore[assignment]
     runner.run_provider(_Named(servicer), argv[:1])
+    # Terraform starts and stops a provider for every graph walk and waits for it to exit: skip the
+    # interpreter's teardown of gRPC's threads (about a second each time).
+    sys.stdout.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
