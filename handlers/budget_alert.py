@@ -29,17 +29,25 @@ BILLING_TIME_ZONE = ZoneInfo("America/Los_Angeles")
 
 
 class BudgetAlertSettings(Protocol):
-    claim_ttl_s: float
-    budget_mention: str | None
-    budget_mention_at_percent: float
+    @property
+    def claim_ttl_s(self) -> float: ...
+    @property
+    def budget_mention(self) -> str | None: ...
+    @property
+    def budget_mention_at_percent(self) -> float: ...
 
 
 class BudgetAlertDeps(Protocol):
-    settings: BudgetAlertSettings
-    idempotency: IdempotencyStore
-    alert_ledger: AlertLedger
-    notifier: SlackNotifier
-    clock: Clock
+    @property
+    def settings(self) -> BudgetAlertSettings: ...
+    @property
+    def idempotency(self) -> IdempotencyStore: ...
+    @property
+    def alert_ledger(self) -> AlertLedger: ...
+    @property
+    def notifier(self) -> SlackNotifier: ...
+    @property
+    def clock(self) -> Clock: ...
 
 
 def _percent(value: float) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared import slack_format as slack
@@ -38,18 +38,27 @@ log = logging.getLogger(__name__)
 
 
 class DriftSettings(Protocol):
-    claim_ttl_s: float
-    drift_logs_bucket: str  # may hold {env}
+    @property
+    def claim_ttl_s(self) -> float: ...
+    @property
+    def drift_logs_bucket(self) -> str: ...  # may hold {env}
 
 
 class DriftDeps(Protocol):
-    settings: DriftSettings
-    idempotency: IdempotencyStore
-    feature_profiler: FeatureProfiler
-    objects: ObjectStore
-    drift_runs: DriftRunStore
-    notifier: SlackNotifier
-    clock: Clock
+    @property
+    def settings(self) -> DriftSettings: ...
+    @property
+    def idempotency(self) -> IdempotencyStore: ...
+    @property
+    def feature_profiler(self) -> FeatureProfiler: ...
+    @property
+    def objects(self) -> ObjectStore: ...
+    @property
+    def drift_runs(self) -> DriftRunStore: ...
+    @property
+    def notifier(self) -> SlackNotifier: ...
+    @property
+    def clock(self) -> Clock: ...
 
 
 @dataclass(frozen=True)
@@ -137,9 +146,9 @@ def handle(request: DriftRequest, deps: DriftDeps) -> Outcome:
             features=request.features,
             reference_cache=reference_cache,
         )
-        config = DriftConfig(
-            methods=request.methods, **({"drift_share": request.drift_share} if request.drift_share else {})
-        )
+        config = DriftConfig(methods=request.methods)
+        if request.drift_share is not None:
+            config = replace(config, drift_share=request.drift_share)
         result = detect_drift(profile, config)
         context = ReportContext(
             model=request.model,

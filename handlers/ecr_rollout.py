@@ -38,19 +38,30 @@ NOTIFY = frozenset({SUCCEEDED, ROLLED_BACK, PENDING, FAILED, PLANNED, MISSING, P
 
 
 class RolloutSettings(Protocol):
-    rollout_poll_s: float  # between two reads of a Deployment's status
-    rollout_margin_s: float  # kept back from the Lambda's remaining time to record and notify
+    @property
+    def rollout_poll_s(self) -> float: ...  # between two reads of a Deployment's status
+    @property
+    def rollout_margin_s(self) -> float: ...  # kept back from the Lambda's remaining time to record and notify
 
 
 class RolloutDeps(Protocol):
-    settings: RolloutSettings
-    rollout_targets: TargetsSource
-    cluster: DeploymentCluster
-    rollout_once: OnceRunner
-    rollout_journal: RolloutJournal
-    notifier: SlackNotifier
-    clock: Clock
-    sleep: Callable[[float], None]
+    @property
+    def settings(self) -> RolloutSettings: ...
+    @property
+    def rollout_targets(self) -> TargetsSource: ...
+    @property
+    def cluster(self) -> DeploymentCluster: ...
+    @property
+    def rollout_journal(self) -> RolloutJournal: ...
+    @property
+    def notifier(self) -> SlackNotifier: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def sleep(self) -> Callable[[float], None]: ...
+
+    @property
+    def rollout_once(self) -> OnceRunner: ...  # read-only: the Lambda binds it to the invocation
 
 
 @dataclass

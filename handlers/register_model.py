@@ -26,16 +26,23 @@ if TYPE_CHECKING:
 
 
 class RegisterModelSettings(Protocol):
-    bucket_pattern: str
-    claim_ttl_s: float
+    @property
+    def bucket_pattern(self) -> str: ...
+    @property
+    def claim_ttl_s(self) -> float: ...
 
 
 class RegisterModelDeps(Protocol):
-    settings: RegisterModelSettings
-    objects: ObjectStore
-    registry: RegistryStore
-    idempotency: IdempotencyStore
-    clock: Clock
+    @property
+    def settings(self) -> RegisterModelSettings: ...
+    @property
+    def objects(self) -> ObjectStore: ...
+    @property
+    def registry(self) -> RegistryStore: ...
+    @property
+    def idempotency(self) -> IdempotencyStore: ...
+    @property
+    def clock(self) -> Clock: ...
 
 
 def handle(event: StorageObjectEvent, deps: RegisterModelDeps) -> Outcome:

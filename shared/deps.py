@@ -257,7 +257,7 @@ class Deps:
 
     @cached_property
     def _storage(self) -> Any:
-        from google.cloud import storage
+        from google.cloud import storage  # type: ignore[attr-defined]  # untyped, in a typed namespace
 
         if self.profile == "emulators":
             from google.auth.credentials import AnonymousCredentials

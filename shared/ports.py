@@ -157,7 +157,9 @@ class DriftRunStore(Protocol):
 class DeploymentCluster(Protocol):
     """apps/v1 Deployments and ReplicaSets as the API serves them (JSON dicts, not client models)."""
 
-    dry_run: bool  # True: nothing reaches a cluster; the plan is what counts
+    @property
+    def dry_run(self) -> bool:
+        """True: nothing reaches a cluster; the plan is what counts."""
 
     def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 

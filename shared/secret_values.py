@@ -278,10 +278,11 @@ def _instance_like(exc: BaseException, text: str) -> BaseException:
     cls = type(exc)
     for bases in ((_Redacted, cls), (_Redacted, Exception)):
         try:
-            stand_in_cls = type(cls.__name__, bases, {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
+            namespace = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
+            stand_in_cls: type[BaseException] = type(cls.__name__, bases, namespace)
             clean = stand_in_cls.__new__(stand_in_cls, text)
             BaseException.__init__(clean, text)
-            clean._redacted_text = text
+            setattr(clean, "_redacted_text", text)  # noqa: B010  (a class made at run time: mypy cannot see it)
             return clean
         except Exception:
             continue

@@ -154,7 +154,7 @@ class FirestoreRegistryStore:
         query = self._rows_ref(model).where(filter=FieldFilter("object_name", "==", ref.name))
         for _ in range(_MAX_ROUNDS):
             same = [s for s in query.get() if s.get("bucket") == ref.bucket]
-            newest = max((int(s.get("generation")) for s in same), default=None)
+            newest = max((int(s.get("generation")) for s in same), default=0)  # none: nothing is stale
             stale = [
                 s
                 for s in same

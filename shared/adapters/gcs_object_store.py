@@ -9,7 +9,7 @@ from shared.adapters._gcp_errors import translate_errors
 from shared.ports import StoredObject
 
 if TYPE_CHECKING:
-    from google.cloud import storage
+    from google.cloud import storage  # type: ignore[attr-defined]  # untyped, in a typed namespace
 
 
 def _stored(blob: Any) -> StoredObject:

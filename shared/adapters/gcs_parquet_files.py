@@ -25,7 +25,7 @@ from shared.errors import EventParseError, TransientError
 
 if TYPE_CHECKING:
     import duckdb
-    from google.cloud import storage
+    from google.cloud import storage  # type: ignore[attr-defined]  # untyped, in a typed namespace
 
     from shared.events.drift import DataLocation
 

@@ -224,7 +224,8 @@ def _retry_handlers(max_retries: int, budget: _Budget, backoff_s: float) -> list
     for cls in (RateLimitWithinBudget, ServerErrorWithinBudget, ConnectionErrorWithinBudget):
         handler = cls(max_retry_count=max_retries)
         handler.budget = budget
-        handler.backoff_s = backoff_s
+        if isinstance(handler, _Backoff):  # Retry-After decides the rate limit's wait
+            handler.backoff_s = backoff_s
         handlers.append(handler)
     return handlers
 

@@ -74,8 +74,8 @@ class _Scanner(ast.NodeVisitor):
             self.visit(child)
         if optional:
             self._deferred -= 1
-        for child in [*node.handlers, *node.orelse, *node.finalbody]:
-            self.visit(child)
+        for part in [*node.handlers, *node.orelse, *node.finalbody]:
+            self.visit(part)
 
 
 def _is_type_checking(test: ast.expr) -> bool:

@@ -44,6 +44,12 @@ def string(
     return value
 
 
+def required_string(obj: Mapping[str, Any], key: str, field: str, *, max_chars: int | None = MAX_TEXT) -> str:
+    value = string(obj, key, field, max_chars=max_chars)
+    assert value is not None  # required: string() raised instead
+    return value
+
+
 def int64(obj: Mapping[str, Any], key: str, field: str, *, required: bool = True) -> int | None:
     """int64 fields arrive as JSON strings in GCS payloads ("generation": "1700000000000000")."""
     value = obj.get(key)

@@ -118,15 +118,13 @@ def _number(obj: Mapping[str, Any], camel: str, field: str, *, required: bool) -
 
 
 def _text(obj: Mapping[str, Any], camel: str, field: str, *, max_chars: int | None = _fields.MAX_TEXT) -> str:
-    value = _optional_text(obj, camel, field, required=True, max_chars=max_chars)
-    assert value is not None  # required=True raises instead
-    return value
+    return _fields.required_string({camel: _either(obj, camel)}, camel, field, max_chars=max_chars)
 
 
 def _optional_text(
-    obj: Mapping[str, Any], camel: str, field: str, *, required: bool = False, max_chars: int | None = _fields.MAX_TEXT
+    obj: Mapping[str, Any], camel: str, field: str, *, max_chars: int | None = _fields.MAX_TEXT
 ) -> str | None:
-    return _fields.string({camel: _either(obj, camel)}, camel, field, required=required, max_chars=max_chars)
+    return _fields.string({camel: _either(obj, camel)}, camel, field, required=False, max_chars=max_chars)
 
 
 def parse_budget_notification(message: PubsubMessage) -> BudgetNotification:

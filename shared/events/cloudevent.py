@@ -44,9 +44,9 @@ def _decode_data(data: Any) -> Any:
 
 def envelope_from_attributes(attributes: Mapping[str, Any], data: Any) -> EventEnvelope:
     return EventEnvelope(
-        id=_fields.string(attributes, "id", "id", max_chars=_fields.MAX_ID),
-        type=_fields.string(attributes, "type", "type"),
-        source=_fields.string(attributes, "source", "source"),
+        id=_fields.required_string(attributes, "id", "id", max_chars=_fields.MAX_ID),
+        type=_fields.required_string(attributes, "type", "type"),
+        source=_fields.required_string(attributes, "source", "source"),
         # GCS: `objects/<name>`, the name up to 1024 bytes
         subject=_fields.string(attributes, "subject", "subject", required=False, max_chars=2 * _fields.MAX_TEXT),
         time=_fields.timestamp(attributes, "time", "time", required=False),

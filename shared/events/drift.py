@@ -92,8 +92,7 @@ class DriftRequest:
 
 
 def _name(obj: Mapping[str, Any], key: str, field_name: str) -> str:
-    value = _fields.string(obj, key, field_name)
-    assert value is not None
+    value = _fields.required_string(obj, key, field_name)
     if not _NAME.match(value):
         raise EventParseError(f"{value!r:.60} is not a valid name", field=field_name)
     return value

@@ -52,9 +52,8 @@ def parse_storage_event(envelope: EventEnvelope) -> StorageObjectEvent:
     except ValueError:
         raise EventParseError(f"unknown storage event {envelope.type!r}", field="type") from None
     data = _fields.require_mapping(envelope.data, "data")
-    bucket = _fields.string(data, "bucket", "data.bucket")
-    name = _fields.string(data, "name", "data.name")
-    assert bucket is not None and name is not None  # required=True guarantees it; narrows the type
+    bucket = _fields.required_string(data, "bucket", "data.bucket")
+    name = _fields.required_string(data, "name", "data.name")
     # GCS: 1-1024 bytes of UTF-8, no CR or LF; other control characters (a NUL made the local store's
     # file lookup raise) are no name a model upload has.
     if len(name.encode("utf-8", "replace")) > 1024 or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):

@@ -67,7 +67,7 @@ def pushed_at(deployment: dict[str, Any], container: str, *, not_after: datetime
     """The push time our annotation recorded for the container's image; None if absent, unreadable or
     later than `not_after` (a hand-edited value, or one an unchecked event once wrote, must neither
     crash the rollout nor freeze it: the stale check is then skipped)."""
-    raw = annotations(deployment).get(note_key(container, PUSHED_AT))
+    raw = annotations_of(deployment).get(note_key(container, PUSHED_AT))
     try:
         value = datetime.fromisoformat(raw) if isinstance(raw, str) and raw else None
     except ValueError:
@@ -78,17 +78,17 @@ def pushed_at(deployment: dict[str, Any], container: str, *, not_after: datetime
 
 def recorded_tag(deployment: dict[str, Any], container: str) -> str | None:
     """The tag our annotation recorded for the container's image; None (unknown) unless it is an OCI tag."""
-    raw = annotations(deployment).get(note_key(container, IMAGE_TAG))
+    raw = annotations_of(deployment).get(note_key(container, IMAGE_TAG))
     return raw if is_tag(raw) else None
 
 
 def recorded_previous_image(deployment: dict[str, Any], container: str) -> str | None:
     """The image our annotation says the container ran before; None (unknown) unless it reads as an image."""
-    raw = annotations(deployment).get(note_key(container, PREVIOUS_IMAGE))
+    raw = annotations_of(deployment).get(note_key(container, PREVIOUS_IMAGE))
     return raw if is_image(raw) else None
 
 
-def annotations(deployment: dict[str, Any]) -> dict[str, str]:
+def annotations_of(deployment: dict[str, Any]) -> dict[str, str]:
     return dict((deployment.get("metadata") or {}).get("annotations") or {})
 
 
@@ -118,7 +118,7 @@ def image_patch(images: dict[str, str], notes: dict[str, str], resource_version:
 
 def _revision(obj: dict[str, Any]) -> int:
     try:
-        return int(annotations(obj).get(REVISION, "0"))
+        return int(annotations_of(obj).get(REVISION, "0"))
     except ValueError:
         return 0
 
@@ -154,9 +154,9 @@ def rollback_patch(deployment: dict[str, Any], replicaset: dict[str, Any], notes
     go with it), guarded by a `test` of the template it replaces, so that a change someone made in
     between makes the patch fail (422) rather than be undone."""
     current_template = (deployment.get("spec") or {}).get("template") or {}
-    current = annotations(deployment)
+    current = annotations_of(deployment)
     restored = {k: v for k, v in current.items() if k in _KEPT_ON_UNDO}
-    restored.update({k: v for k, v in annotations(replicaset).items() if k not in _KEPT_ON_UNDO})
+    restored.update({k: v for k, v in annotations_of(replicaset).items() if k not in _KEPT_ON_UNDO})
     restored.update(notes)
     return [
         {"op": "test", "path": "/spec/template", "value": current_template},

@@ -87,8 +87,9 @@ def _partial(major: str | None, minor: str | None, patch: str | None, pre: str |
     parts: list[int | None] = []
     for text in (major, minor, patch):
         wild = text is None or text in ("x", "X", "*") or (bool(parts) and parts[-1] is None)
-        parts.append(None if wild else int(text))
-    return (*parts, tuple(pre.split(".")) if pre and parts[2] is not None else ())
+        parts.append(None if wild or text is None else int(text))
+    prerelease = tuple(pre.split(".")) if pre and parts[2] is not None else ()
+    return (parts[0], parts[1], parts[2], prerelease)
 
 
 def _span(major: int, minor: int | None) -> list[_Comparator]:
@@ -156,8 +157,8 @@ def _parse_range(text: str) -> tuple[tuple[_Comparator, ...], ...]:
             raise ConfigError(f"invalid semver range {text!r}: empty alternative around '||'")
         hyphen = _HYPHEN_RE.fullmatch(alternative)
         if hyphen:
-            ends = [_PARTIAL_RE.fullmatch(end) for end in hyphen.groups()]
-            if not all(ends):
+            ends = [match for end in hyphen.groups() if (match := _PARTIAL_RE.fullmatch(end))]
+            if len(ends) != 2:
                 raise ConfigError(f"invalid semver range {text!r}: cannot read hyphen range {alternative.strip()!r}")
             sets.append(tuple(_hyphen(*(_partial(*end.groups()) for end in ends))))
             continue
@@ -247,10 +248,10 @@ class TagPolicy:
                 raise ConfigError(f"unknown tag policy {obj!r}; expected all or <kind>:<value>{hint}")
             return cls(kind, value or None)
         if isinstance(obj, Mapping):
-            kind = obj.get("policy")
-            if not isinstance(kind, str):
+            named = obj.get("policy")
+            if not isinstance(named, str):
                 raise ConfigError(f"tag policy mapping needs 'policy' set to one of {', '.join(KINDS)}")
-            kind = kind.strip().lower()
+            kind = named.strip().lower()
             if kind not in KINDS:
                 raise ConfigError(f"unknown tag policy {kind!r}; expected one of {', '.join(KINDS)}")
             key = _VALUE_KEYS.get(kind)
@@ -258,10 +259,12 @@ class TagPolicy:
             if extra:
                 takes = f"takes only {key!r}" if key else "takes no value"
                 raise ConfigError(f"tag policy {kind!r} {takes}; unexpected {', '.join(map(repr, extra))}")
-            value = obj.get(key) if key else None
-            if value is not None and not isinstance(value, str):
-                raise ConfigError(f"tag policy {kind!r}: {key!r} must be a string (quote it in YAML), got {value!r}")
-            return cls(kind, value)
+            given = obj.get(key) if key else None
+            if given is not None and not isinstance(given, str):
+                raise ConfigError(
+                    f"tag policy {kind!r}: {key!r} must be a string (quote it in YAML), got {given!r:.80}"
+                )
+            return cls(kind, given)
         raise ConfigError(f"tag policy must be a string or a mapping, got {type(obj).__name__}")
 
     def decide(self, tag: str | None) -> TagDecision:
@@ -277,7 +280,8 @@ class TagPolicy:
             ok = tag == self.value
             return TagDecision(ok, f"tag {tag} {'equals' if ok else 'is not'} {self.value}")
         if self.kind in ("glob", "regex"):
-            ok = fnmatch.fnmatchcase(tag, self.value) if self.kind == "glob" else bool(self._matcher.fullmatch(tag))
+            pattern = self.value or ""
+            ok = fnmatch.fnmatchcase(tag, pattern) if self.kind == "glob" else bool(self._matcher.fullmatch(tag))
             return TagDecision(ok, f"tag {tag} {'matches' if ok else 'does not match'} {self.kind} {self.value}")
         version = _parse_version(tag)
         if version is None:

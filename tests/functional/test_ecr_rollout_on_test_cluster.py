@@ -58,7 +58,7 @@ def test_a_push_rolls_both_targets_to_the_pinned_digest_and_says_so(cluster, tmp
     for namespace in ("ml-serving", "ml-staging"):
         deployment = cluster.deployment(namespace, "inference")
         assert k8s.container_image(deployment, "server") == NEW
-        notes = k8s.annotations(deployment)
+        notes = k8s.annotations_of(deployment)
         assert notes[note(k8s.IMAGE_TAG)] == "1.3.0" and notes[note(k8s.PREVIOUS_IMAGE)] == OLD
         assert notes[note(k8s.PUSHED_AT)] == PUSHED.isoformat() and "ml/inference:1.3.0" in notes[k8s.CHANGE_CAUSE]
         assert notes[k8s.REVISION] == "2" and notes[note(k8s.EVENT_ID)] == "evt-1"
@@ -147,7 +147,7 @@ def test_a_rollout_past_its_progress_deadline_is_rolled_back(cluster, tmp_path):
     assert result["statuses"] == ["rolled_back", "rolled_back"], result
     deployment = cluster.deployment("ml-serving", "inference")
     assert k8s.container_image(deployment, "server") == OLD
-    notes = k8s.annotations(deployment)
+    notes = k8s.annotations_of(deployment)
     assert notes[k8s.REVISION] == "3"  # revision 1's ReplicaSet, reused as the newest
     assert notes[note(k8s.ROLLED_BACK_FROM)] == NEW
     # As `kubectl rollout undo`: the annotations of the revision rolled back to, not the failed push's
@@ -242,7 +242,7 @@ def test_a_sidecar_from_another_repository_keeps_its_own_history(cluster, tmp_pa
 
     # THEN the sidecar's push is judged against the sidecar's history, not the server's: it rolls
     assert result["statuses"] == ["succeeded"], result
-    notes = k8s.annotations(cluster.deployment("ml-staging", "inference"))
+    notes = k8s.annotations_of(cluster.deployment("ml-staging", "inference"))
     assert notes[note(k8s.IMAGE_TAG, "exporter")] == "0.9.0" and notes[note(k8s.IMAGE_TAG)] == "1.3.0"
 
 
