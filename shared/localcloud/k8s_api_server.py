@@ -10,7 +10,8 @@ What it models:
   `containers`/`initContainers` of the pod template merge by `name`; other lists replace).
 - Optimistic concurrency: a patch whose result carries a stale metadata.resourceVersion answers 409.
 - The deployment controller's revision bookkeeping: a new pod template reuses the ReplicaSet whose template
-  (minus `pod-template-hash`) equals it, else creates one; either way it gets the next revision.
+  (minus `pod-template-hash`) equals it, else creates one; either way it gets the next revision. Its pure
+  rules (template equality and hash, status counts and conditions) are in k8s_controller_rules.py.
 - Rollout status advancing one step per GET of that Deployment (no wall clock), with per-image failure modes
   (`fail_image`): "never_available" and "deadline" (ProgressDeadlineExceeded after replicas + 2 GETs).
 - Optional bearer token (401 otherwise); errors as `Status` objects (400, 401, 404, 409, 415, 422).
@@ -28,13 +29,11 @@ rollout, and ReplicaSet replica counts are coarse bookkeeping.
 from __future__ import annotations
 
 import copy
-import hashlib
 import itertools
 import json
 import re
 import threading
 import uuid
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -43,11 +42,20 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from shared.local_server import write_answer
+from shared.localcloud.k8s_controller_rules import (
+    HASH_LABEL,
+    REVISION,
+    deployment_status,
+    same,
+    scale,
+    set_progressing,
+    template_hash,
+    timestamp,
+    without_hash,
+)
 from shared.localcloud.k8s_patch import PatchRejected, json_patch, merge_patch
 from shared.localcloud.k8s_strategic_merge import strategic_merge_patch
 
-REVISION = "deployment.kubernetes.io/revision"
-HASH_LABEL = "pod-template-hash"
 FAILURE_MODES = ("never_available", "deadline")
 _STALE = "the object has been modified; please apply your changes to the latest version and try again"
 _REASONS = {400: "BadRequest", 422: "Invalid"}
@@ -71,35 +79,6 @@ class ApiError(Exception):
     def status(self) -> dict[str, Any]:
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                 "message": self.message, "reason": self.reason, "code": self.code}  # fmt: skip
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _semantic(value: Any) -> Any:
-    """What Go's semantic DeepEqual compares: null, empty maps and empty lists all mean absent."""
-    if isinstance(value, dict):
-        pruned = {k: _semantic(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v not in (None, {}, [])}
-    if isinstance(value, list):
-        return [_semantic(v) for v in value]
-    return value
-
-
-def _same(a: Any, b: Any) -> bool:
-    return json.dumps(_semantic(a), sort_keys=True) == json.dumps(_semantic(b), sort_keys=True)
-
-
-def _without_hash(template: dict[str, Any]) -> dict[str, Any]:
-    bare = copy.deepcopy(template)
-    bare.get("metadata", {}).get("labels", {}).pop(HASH_LABEL, None)
-    return bare
-
-
-def _template_hash(template: dict[str, Any]) -> str:
-    """Stable per template, like the controller's hash (not the same algorithm)."""
-    return hashlib.sha256(json.dumps(_semantic(template), sort_keys=True).encode()).hexdigest()[:10]
 
 
 def _matches(labels: dict[str, str], selector: str | None) -> bool:
@@ -176,7 +155,7 @@ class KubernetesApiServer:
         deployment = {
             "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": name, "namespace": namespace, "uid": str(uuid.uuid4()), "generation": 1,
-                         "creationTimestamp": _now(), "labels": dict(labels),
+                         "creationTimestamp": timestamp(), "labels": dict(labels),
                          "annotations": {**(annotations or {}), REVISION: "1"}},
             "spec": {"replicas": replicas, "selector": {"matchLabels": dict(labels)},
                      "template": {"metadata": {"labels": dict(labels)},
@@ -192,9 +171,9 @@ class KubernetesApiServer:
             rs = self._new_replicaset(deployment, 1)
             self._rollouts[(namespace, name)] = {"rs": rs["metadata"]["name"], "old_available": replicas,
                                                  "start": 0, "steps": 0, "done": True, "first": None}  # fmt: skip
-            _scale(rs, replicas, replicas)
-            deployment["status"] = _status(deployment, replicas, replicas, replicas)
-            _progressing(deployment["status"], rs["metadata"]["name"], "NewReplicaSetAvailable")
+            scale(rs, replicas, replicas)
+            deployment["status"] = deployment_status(deployment, replicas, replicas, replicas)
+            set_progressing(deployment["status"], rs["metadata"]["name"], "NewReplicaSetAvailable")
             return copy.deepcopy(deployment)
 
     def fail_image(self, image: str, mode: str) -> None:
@@ -296,12 +275,12 @@ class KubernetesApiServer:
         patched["status"], patched["apiVersion"], patched["kind"] = current["status"], "apps/v1", "Deployment"
         if not isinstance(patched.get("spec"), dict) or not isinstance(patched["spec"].get("template"), dict):
             raise ApiError(422, "Invalid", "spec.template: Required value")
-        if _same(patched, current):
+        if same(patched, current):
             return copy.deepcopy(current)  # a no-op patch writes nothing, as in the real API server
-        if not _same(patched["spec"], current["spec"]):
+        if not same(patched["spec"], current["spec"]):
             meta["generation"] += 1
             self._start_rollout(
-                patched, template_changed=not _same(patched["spec"]["template"], current["spec"]["template"])
+                patched, template_changed=not same(patched["spec"]["template"], current["spec"]["template"])
             )
         meta["resourceVersion"] = str(next(self._versions))
         self._deployments[(namespace, name)] = patched
@@ -321,7 +300,7 @@ class KubernetesApiServer:
         owned = self._owned(deployment)
         revision = 1 + max(int(rs["metadata"]["annotations"].get(REVISION, "0")) for rs in owned)
         template = deployment["spec"]["template"]
-        rs = next((rs for rs in owned if _same(_without_hash(rs["spec"]["template"]), template)), None)
+        rs = next((rs for rs in owned if same(without_hash(rs["spec"]["template"]), template)), None)
         found = rs is not None
         if rs is None:
             rs = self._new_replicaset(deployment, revision)
@@ -344,7 +323,7 @@ class KubernetesApiServer:
 
     def _new_replicaset(self, deployment: dict[str, Any], revision: int) -> dict[str, Any]:
         meta, spec = deployment["metadata"], deployment["spec"]
-        pod_hash = _template_hash(spec["template"])
+        pod_hash = template_hash(spec["template"])
         template = copy.deepcopy(spec["template"])
         template.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = pod_hash
         copied = {k: v for k, v in (meta.get("annotations") or {}).items()
@@ -352,8 +331,8 @@ class KubernetesApiServer:
         rs = {
             "apiVersion": "apps/v1", "kind": "ReplicaSet",
             "metadata": {"name": f"{meta['name']}-{pod_hash}", "namespace": meta["namespace"], "uid": str(uuid.uuid4()),
-                         "resourceVersion": str(next(self._versions)), "generation": 1, "creationTimestamp": _now(),
-                         "labels": dict(template["metadata"]["labels"]),
+                         "resourceVersion": str(next(self._versions)), "generation": 1,
+                         "creationTimestamp": timestamp(), "labels": dict(template["metadata"]["labels"]),
                          "annotations": {**copied, REVISION: str(revision)},
                          "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": meta["name"],
                                               "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}]},
@@ -384,8 +363,8 @@ class KubernetesApiServer:
             available, total = min(wanted, rollout["old_available"] + updated), wanted
         else:
             available, total = rollout["old_available"], rollout["old_available"] + updated
-        _scale(rs, updated, 0 if mode else updated)
-        status = _status(deployment, total, updated, available, previous=deployment["status"])
+        scale(rs, updated, 0 if mode else updated)
+        status = deployment_status(deployment, total, updated, available, previous=deployment["status"])
         complete = mode is None and updated == wanted
         if complete:
             reason = "NewReplicaSetAvailable"
@@ -395,63 +374,13 @@ class KubernetesApiServer:
             reason = rollout["first"]
         else:
             reason = "ReplicaSetUpdated"
-        _progressing(status, rs["metadata"]["name"], reason)
+        set_progressing(status, rs["metadata"]["name"], reason)
         deployment["status"] = status
         if complete:
             rollout["done"] = True
             for other in self._owned(deployment):
                 if other is not rs:
-                    _scale(other, 0, 0)
-
-
-def _scale(rs: dict[str, Any], replicas: int, available: int) -> None:
-    rs["spec"]["replicas"] = replicas
-    counts = {"replicas": replicas, "fullyLabeledReplicas": replicas, "readyReplicas": available,
-              "availableReplicas": available, "observedGeneration": 1}  # fmt: skip
-    rs["status"] = {k: v for k, v in counts.items() if v or k == "replicas"}  # status.replicas has no omitempty
-
-
-def _status(deployment: dict[str, Any], total: int, updated: int, available: int,
-            previous: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
-    """Counts as the controller reports them; zero counts are omitted like Go's omitempty."""
-    wanted = deployment["spec"].get("replicas", 1)
-    counts = {"observedGeneration": deployment["metadata"]["generation"], "replicas": total, "updatedReplicas": updated,
-              "readyReplicas": available, "availableReplicas": available,
-              "unavailableReplicas": max(0, wanted - available)}  # fmt: skip
-    status: dict[str, Any] = {k: v for k, v in counts.items() if v}
-    status["conditions"] = copy.deepcopy((previous or {}).get("conditions", []))
-    if available >= wanted:
-        _condition(status, "Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
-    else:
-        _condition(status, "Available", "False", "MinimumReplicasUnavailable",
-                   "Deployment does not have minimum availability.")  # fmt: skip
-    return status
-
-
-_PROGRESSING = {
-    "NewReplicaSetCreated": ("True", 'Created new replica set "{}"'),
-    "FoundNewReplicaSet": ("True", 'Found new replica set "{}"'),
-    "ReplicaSetUpdated": ("True", 'ReplicaSet "{}" is progressing.'),
-    "NewReplicaSetAvailable": ("True", 'ReplicaSet "{}" has successfully progressed.'),
-    "ProgressDeadlineExceeded": ("False", 'ReplicaSet "{}" has timed out progressing.'),
-}
-
-
-def _progressing(status: dict[str, Any], rs_name: str, reason: str) -> None:
-    value, message = _PROGRESSING[reason]
-    _condition(status, "Progressing", value, reason, message.format(rs_name))
-
-
-def _condition(status: dict[str, Any], kind: str, value: str, reason: str, message: str) -> None:
-    """Set a condition; lastTransitionTime moves only when its status flips, as the controller does."""
-    now, conditions = _now(), status.setdefault("conditions", [])
-    old = next((c for c in conditions if c["type"] == kind), None)
-    if old is not None and old["status"] == value and old["reason"] == reason and old["message"] == message:
-        return
-    transition = old["lastTransitionTime"] if old is not None and old["status"] == value else now
-    fresh = {"type": kind, "status": value, "lastUpdateTime": now, "lastTransitionTime": transition,
-             "reason": reason, "message": message}  # fmt: skip
-    status["conditions"] = [fresh if c is old else c for c in conditions] + ([fresh] if old is None else [])
+                    scale(other, 0, 0)
 
 
 def _handler_for(server: KubernetesApiServer) -> type[BaseHTTPRequestHandler]:
