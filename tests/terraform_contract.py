@@ -564,16 +564,20 @@ def _no_secret_values(tf: Terraform) -> list[str]:
 def _plan_time_traps(tf: Terraform) -> list[str]:
     """What `terraform plan` finds only on a real first plan, or every plan after it.
 
-    A module-level depends_on defers every data source inside the module to apply time (the function
-    archives: every function redeployed on every plan); an archive under .terraform/ does not travel
-    with a saved plan; GCP and AWS in one composition put both clouds' credentials in one plan."""
+    A module-level depends_on defers every read inside the module to apply time (every function
+    planned as changed); a deploy artifact under .terraform/ does not travel with a saved plan (the
+    build's dist/<name>.zip is what deploys); GCP and AWS in one composition put both clouds'
+    credentials in one plan."""
     out = []
     for b in tf.of("module"):
         if b.module_dir.parent.name == "modules" and "depends_on" in b.body:
             out.append(f"module {b.name} ({b.file.relative_to(tf.root)}) has a module-level depends_on")
-    for b in tf.of("data", "archive_file"):
-        if ".terraform" in b.get("output_path"):
-            out.append(f"archive_file.{b.name} ({b.file.relative_to(tf.root)}) writes under .terraform/")
+    for b in tf.blocks:
+        if b.kind in {"resource", "data"} and any(".terraform/" in s for s in _strings(b.body)):
+            out.append(f"{b.type}.{b.name} ({b.file.relative_to(tf.root)}) reads or writes under .terraform/")
+    for module_dir, values in tf.locals.items():
+        if any(".terraform/" in s for s in _strings(values)):
+            out.append(f"locals of {module_dir.relative_to(tf.root)} point under .terraform/")
     for composition, foreign in (("platform", AWS_MODULE), ("aws-platform", GCP_MODULE)):
         if any(b.get("source") == f"../{foreign}" for b in tf.of("module", module=composition)):
             out.append(f"modules/{composition} calls ../{foreign}: GCP and AWS belong in separate roots")

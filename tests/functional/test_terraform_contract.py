@@ -111,7 +111,7 @@ def test_a_table_partitioned_unlike_its_adapter_is_reported(manifest, terraform_
 
 
 def test_plan_time_traps_are_reported(manifest, terraform_copy):
-    # GIVEN a module-level depends_on on the functions, an archive under .terraform/ and the AWS
+    # GIVEN a module-level depends_on on the functions, deploy zips under .terraform/ and the AWS
     # module called from the GCP composition
     platform = terraform_copy / "modules" / "platform" / "main.tf"
     platform.write_text(
@@ -124,10 +124,18 @@ def test_plan_time_traps_are_reported(manifest, terraform_copy):
     )
     function = terraform_copy / "modules" / "gcp-function" / "main.tf"
     function.write_text(
-        function.read_text().replace('"${var.source_dir}.zip"', '"${path.root}/.terraform/bundles/${var.name}.zip"')
+        function.read_text().replace('source_zip = "${var.source_dir}.zip"', 'source_zip = ".terraform/bundles/x.zip"')
+    )
+    rollout = terraform_copy / "modules" / "aws-ecr-rollout" / "main.tf"
+    rollout.write_text(
+        rollout.read_text().replace(
+            "filename         = var.artifact_bucket == null ? local.bundle_zip : null",
+            'filename         = "${path.root}/.terraform/bundles/rollout.zip"',
+        )
     )
     # THEN each is named
     problems = violations(REPO_ROOT, manifest, terraform_copy)
     assert "module function (modules/platform/main.tf) has a module-level depends_on" in problems
-    assert "archive_file.source (modules/gcp-function/main.tf) writes under .terraform/" in problems
+    assert "locals of modules/gcp-function point under .terraform/" in problems
+    assert "aws_lambda_function.this (modules/aws-ecr-rollout/main.tf) reads or writes under .terraform/" in problems
     assert "modules/platform calls ../aws-ecr-rollout: GCP and AWS belong in separate roots" in problems

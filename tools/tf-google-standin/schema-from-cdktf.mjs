@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The provider schema Terraform would get from `terraform providers schema -json`, rebuilt from a
-// prebuilt CDKTF provider package (@cdktf/provider-google, @cdktf/provider-archive): its generated
+// prebuilt CDKTF provider package (e.g. @cdktf/provider-google): its generated
 // JavaScript is one class per block with one getter per attribute, written from the published schema.
 //
 //   node schema-from-cdktf.mjs PACKAGE_DIR > schema.json

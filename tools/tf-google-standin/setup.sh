@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Builds the provider mirror `terraform init` installs from, and the CLI config pointing at it:
 #   .build/mirror/registry.terraform.io/hashicorp/google/6.50.0/linux_amd64/   stand-in (schema only)
-#   .build/mirror/registry.terraform.io/hashicorp/archive/2.7.1/linux_amd64/   stand-in (schema only)
 #   /opt/tf-plugins (or $TF_AWS_MIRROR)                                          the real AWS provider
 #   .build/terraformrc                                                           export TF_CLI_CONFIG_FILE=...
-# Each stand-in serves the provider's published schema (schema-from-cdktf.mjs, from the pinned CDKTF
+# The stand-in serves the provider's published schema (schema-from-cdktf.mjs, from the pinned CDKTF
 # bindings in package.json) over the plugin protocol (standin.py, the pinned tf package in .venv).
 # Idempotent: reinstalls nothing that is already at its pinned version.
 set -euo pipefail
@@ -32,7 +31,7 @@ node -e '
 
 mkdir -p "$build/schemas"
 mirror_paths=()
-for package in provider-google provider-archive; do
+for package in provider-google; do
   read -r address version < <(node -e '
     const p = require(`./node_modules/@cdktf/'"$package"'/package.json`).cdktf.provider;
     console.log(p.name, p.version);')
@@ -54,7 +53,7 @@ SCRIPT
 done
 
 cat >"$build/terraformrc" <<CONFIG
-# Written by tools/tf-google-standin/setup.sh: the stand-ins for google and archive, the real AWS
+# Written by tools/tf-google-standin/setup.sh: the stand-in for google, the real AWS
 # provider from its mirror, nothing from the network.
 provider_installation {
   filesystem_mirror {

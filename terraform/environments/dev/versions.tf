@@ -13,9 +13,5 @@ terraform {
       source  = "hashicorp/google"
       version = ">= 6.0, < 7.0"
     }
-    archive = {
-      source  = "hashicorp/archive"
-      version = ">= 2.4, < 3.0"
-    }
   }
 }

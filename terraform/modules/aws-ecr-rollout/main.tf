@@ -7,7 +7,8 @@ data "aws_partition" "current" {}
 data "aws_caller_identity" "current" {}
 
 locals {
-  fn = var.function
+  fn         = var.function
+  bundle_zip = "${var.bundle_dir}.zip"
 
   partition = data.aws_partition.current.partition
   # The caller's region (the provider's): data.aws_region's `name` is deprecated in the AWS provider
@@ -88,23 +89,16 @@ locals {
 }
 
 # -- the code ---------------------------------------------------------------------------------------
-# The zip's hash is the function's source_code_hash: a change in the bundle redeploys, nothing else
-# does. A fixed file mode keeps the hash the same on every machine (umask).
-data "archive_file" "bundle" {
-  type       = "zip"
-  source_dir = var.bundle_dir
-  # Beside the bundle (dist/<name>.zip), not under .terraform/: a saved plan applies wherever dist/ is.
-  output_path      = "${var.bundle_dir}.zip"
-  output_file_mode = "0644"
-}
-
+# The zip `mlops-events build` wrote beside the bundle (dist/<name>.zip: reproducible, the artifact the
+# bundle tests ran under awslambdaric), read as it is: Terraform writes no archive of its own. Its hash
+# is the function's source_code_hash: a change in the bundle redeploys, nothing else does.
 resource "aws_s3_object" "bundle" {
   count = var.artifact_bucket == null ? 0 : 1
 
   bucket      = var.artifact_bucket
-  key         = "mlops-events/${local.function_name}/${data.archive_file.bundle.output_sha256}.zip"
-  source      = data.archive_file.bundle.output_path
-  source_hash = data.archive_file.bundle.output_md5
+  key         = "mlops-events/${local.function_name}/${filesha256(local.bundle_zip)}.zip"
+  source      = local.bundle_zip
+  source_hash = filemd5(local.bundle_zip)
   kms_key_id  = aws_kms_key.this.arn
   tags        = local.tags
 }
@@ -131,10 +125,10 @@ resource "aws_lambda_function" "this" {
   timeout       = local.fn.timeout_s
   memory_size   = local.memory_mb
 
-  filename         = var.artifact_bucket == null ? data.archive_file.bundle.output_path : null
+  filename         = var.artifact_bucket == null ? local.bundle_zip : null
   s3_bucket        = var.artifact_bucket
   s3_key           = one(aws_s3_object.bundle[*].key)
-  source_code_hash = data.archive_file.bundle.output_base64sha256
+  source_code_hash = filebase64sha256(local.bundle_zip)
 
   # Concurrency is safe: two pushes rolling the same Deployment are serialized by the patch, which
   # carries the resourceVersion it read (a 409 makes the later one decide again), and a duplicate

@@ -59,7 +59,7 @@ variable "region" {
 
 variable "bundle_dir" {
   type        = string
-  description = "The function's deploy bundle (dist/<name>/ from `mlops-events build`): main.py and the vendored packages at its root, built for Linux x86_64 and Python 3.11."
+  description = "The function's deploy bundle (dist/<name>/ from `mlops-events build`, built for Linux x86_64 and Python 3.11); its zip beside it (dist/<name>.zip) is what deploys."
 }
 
 variable "repositories" {

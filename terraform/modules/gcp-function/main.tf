@@ -41,20 +41,18 @@ data "google_project" "this" {
 }
 
 # -- source: the deploy bundle, named by its content hash so a code change redeploys -------------------
-# The zip lies beside the bundle (dist/<name>.zip), not under .terraform/: a saved plan is applied
-# wherever dist/ is, and this data source reads only the bundle (no depends_on reaches it), so it is
-# read at plan time and an unchanged bundle plans no change.
-data "archive_file" "source" {
-  type             = "zip"
-  source_dir       = var.source_dir
-  output_path      = "${var.source_dir}.zip"
-  output_file_mode = "0644"
+# The zip `mlops-events build` wrote beside the bundle (dist/<name>.zip: reproducible, the artifact the
+# bundle tests ran), read as it is: Terraform writes no archive of its own (none under .terraform/),
+# the hash is known when planning, so an unchanged bundle plans no change, and a saved plan applies
+# wherever the same dist/ is.
+locals {
+  source_zip = "${var.source_dir}.zip"
 }
 
 resource "google_storage_bucket_object" "source" {
   bucket = var.sources_bucket
-  name   = "${var.name}/${data.archive_file.source.output_md5}.zip"
-  source = data.archive_file.source.output_path
+  name   = "${var.name}/${filemd5(local.source_zip)}.zip"
+  source = local.source_zip
 }
 
 # -- identities ------------------------------------------------------------------------------------
@@ -137,8 +135,9 @@ resource "google_cloudfunctions2_function" "this" {
 }
 
 # Grants made outside this module that the function's build and triggers need first. A resource of
-# its own, so that the ordering reaches only the function: a module-level depends_on would also defer
-# the archive above to apply time, and every plan would redeploy every function.
+# its own, so that the ordering reaches only the function: a module-level depends_on would defer every
+# read in the module (the project lookup) to apply time whenever a prerequisite changes, and the
+# function and its subscriptions would plan as changed with it.
 resource "terraform_data" "prerequisites" {
   input = var.prerequisites
 }

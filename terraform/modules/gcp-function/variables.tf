@@ -37,7 +37,7 @@ variable "runtime" {
 
 variable "source_dir" {
   type        = string
-  description = "Deploy bundle directory built by `mlops-events build` (dist/<function>/, main.py and requirements.txt at its root)."
+  description = "Deploy bundle directory built by `mlops-events build` (dist/<function>/); its zip beside it (dist/<function>.zip) is what deploys."
 }
 
 variable "sources_bucket" {

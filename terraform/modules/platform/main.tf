@@ -206,8 +206,8 @@ module "function" {
 
   build_service_account = "projects/${var.project_id}/serviceAccounts/${google_service_account.build[0].email}"
   # What the first build and the first Eventarc trigger need to exist. Passed as values, not a
-  # module-level depends_on, which would defer the source archive to apply and redeploy every
-  # function on every plan.
+  # module-level depends_on, which would defer the module's reads to apply and plan every function
+  # as changed whenever a grant does.
   prerequisites = concat(
     [for grant in google_project_iam_member.build : grant.id],
     google_storage_bucket_iam_member.build_sources[*].id,

@@ -6,8 +6,9 @@ mock_provider "aws" {
   source = "../../../tests/mocks/aws"
 }
 
-mock_provider "archive" {
-  source = "../../../tests/mocks/archive"
+variables {
+  # The build's zips stand in for dist/ (tests/fixtures/bundles).
+  bundles_dir = "../../../tests/fixtures/bundles"
 }
 
 run "first_plan" {

@@ -5,14 +5,10 @@ mock_provider "aws" {
   source = "../../tests/mocks/aws"
 }
 
-mock_provider "archive" {
-  source = "../../tests/mocks/archive"
-}
-
 variables {
   env          = "dev"
   region       = "eu-west-1"
-  bundle_dir   = "dist/ecr_rollout"
+  bundle_dir   = "../../tests/fixtures/bundles/ecr_rollout"
   repositories = ["ml/inference", "ml/batch-predict"]
   function = {
     name        = "ecr_rollout"
@@ -56,8 +52,8 @@ run "defaults" {
     error_message = "Names carry the environment."
   }
   assert {
-    condition     = data.archive_file.bundle.output_path == "dist/ecr_rollout.zip"
-    error_message = "The archive lies beside the bundle, not under .terraform/."
+    condition     = aws_lambda_function.this.filename == "../../tests/fixtures/bundles/ecr_rollout.zip" && aws_lambda_function.this.source_code_hash == filebase64sha256("../../tests/fixtures/bundles/ecr_rollout.zip")
+    error_message = "The zip mlops-events build wrote is what deploys, hashed as it is; Terraform writes none."
   }
   assert {
     condition     = jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail["repository-name"] == ["ml/inference", "ml/batch-predict"]

@@ -4,14 +4,10 @@
 mock_provider "aws" {
   source = "../../tests/mocks/aws"
 }
-
-mock_provider "archive" {
-  source = "../../tests/mocks/archive"
-}
 variables {
   region               = "eu-west-1"
   manifest_path        = "../../../functions/manifest.yaml"
-  bundles_dir          = "../../../dist"
+  bundles_dir          = "../../tests/fixtures/bundles"
   repositories         = ["ml/inference", "ml/batch-predict"]
   rollout_targets_yaml = "targets: []\n"
 }

@@ -1,20 +1,16 @@
-# terraform test: plans and mock-applies one function per trigger kind. The google and archive
-# providers are mocked (no cloud, no credentials); their schemas are the published ones (the stand-in
-# provider), so every argument and reference is checked as the real providers check them.
+# terraform test: plans and mock-applies one function per trigger kind. The google provider is mocked
+# (no cloud, no credentials); its schema is the published one (the stand-in provider), so every
+# argument and reference is checked as the real provider checks them.
 
 mock_provider "google" {
   source = "../../tests/mocks/google"
-}
-
-mock_provider "archive" {
-  source = "../../tests/mocks/archive"
 }
 
 variables {
   project_id     = "mlops-events-test-000000"
   region         = "europe-west1"
   env            = "test"
-  source_dir     = "dist/fn"
+  source_dir     = "../../tests/fixtures/bundles/register_model"
   sources_bucket = "mlops-events-test-000000-mlops-events-sources-test"
   entry_point    = "main"
 }
@@ -55,12 +51,12 @@ run "storage_trigger_on_a_versioned_bucket" {
     error_message = "The cloud profile is set."
   }
   assert {
-    condition     = google_storage_bucket_object.source.name == "register_model/9e107d9d372bb6826bd81d3542a419d6.zip"
-    error_message = "The source object is named by the archive's hash."
+    condition     = google_storage_bucket_object.source.name == "register_model/${filemd5("../../tests/fixtures/bundles/register_model.zip")}.zip"
+    error_message = "The source object is named by the bundle zip's hash."
   }
   assert {
-    condition     = data.archive_file.source.output_path == "dist/fn.zip"
-    error_message = "The archive lies beside the bundle, not under .terraform/."
+    condition     = google_storage_bucket_object.source.source == "../../tests/fixtures/bundles/register_model.zip"
+    error_message = "The zip mlops-events build wrote (and the bundle tests ran) is what deploys; Terraform writes none."
   }
 }
 

@@ -8,17 +8,13 @@ mock_provider "google" {
   source = "../../tests/mocks/google"
 }
 
-mock_provider "archive" {
-  source = "../../tests/mocks/archive"
-}
-
 variables {
   project_id    = "mlops-events-test-000000"
   region        = "europe-west1"
   env           = "test"
   manifest_path = "../../../functions/manifest.yaml"
   schemas_dir   = "../../../shared/schemas"
-  bundles_dir   = "../../../dist"
+  bundles_dir   = "../../tests/fixtures/bundles"
   budget = {
     billing_account = "000000-000000-000000"
     amount          = 200

@@ -18,7 +18,7 @@ module "dev" {
   env                  = "dev"
   region               = "eu-west-1"
   manifest_path        = var.manifest_path
-  bundles_dir          = "dist"
+  bundles_dir          = "../../tests/fixtures/bundles"
   repositories         = ["ml/inference", "ml/batch-predict"]
   rollout_targets_yaml = var.rollout_targets_yaml
 }
@@ -29,7 +29,7 @@ module "staging" {
   env                  = "staging"
   region               = "eu-west-1"
   manifest_path        = var.manifest_path
-  bundles_dir          = "dist"
+  bundles_dir          = "../../tests/fixtures/bundles"
   repositories         = ["ml/inference", "ml/batch-predict"]
   create_repositories  = false
   rollout_targets_yaml = var.rollout_targets_yaml
