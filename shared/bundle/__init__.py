@@ -34,7 +34,7 @@ from shared.manifest import REPO_ROOT, FunctionSpec
 __all__ = ["Bundle", "BundleError", "build_bundle", "resolve", "write_zip"]
 
 # Data files the bundled packages read at run time (pyproject's package-data), by package: bundled with it.
-PACKAGE_DATA = {"shared": ["schemas/*.json"], "shared.drift": ["templates/*"]}
+PACKAGE_DATA = {"shared": ["schemas/*.json"], "shared.drift.report": ["templates/*"]}
 # Lambda's runtime: what `pip install --target` fetches wheels for, whatever machine builds the bundle.
 LAMBDA_WHEELS = ["--platform", "manylinux2014_x86_64", "--implementation", "cp", "--python-version", "3.11"]
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # a fixed timestamp: the same files make the same zip, byte for byte

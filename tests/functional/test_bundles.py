@@ -127,7 +127,7 @@ def test_a_bundle_holds_the_modules_its_function_can_import_and_says_what_it_lef
 def test_a_bundle_carries_the_data_files_its_modules_read(spec, unpacked_bundle):
     folder = unpacked_bundle(spec.name)
     modules = set(describe(folder)["modules"])
-    templates = sorted(p.relative_to(REPO_ROOT) for p in (REPO_ROOT / "shared/drift/templates").iterdir())
+    templates = sorted(p.relative_to(REPO_ROOT) for p in (REPO_ROOT / "shared/drift/report/templates").iterdir())
     assert templates, "the drift report's templates"
     for path in templates:  # the report renders from them: without, the run fails at its first report
         assert (folder / path).is_file() == ("shared.drift.report" in modules), path
