@@ -7,6 +7,10 @@ Manager, Secrets Manager, a kubeconfig's credentials); `redact` removes every sh
 value; `RedactSecrets` is the logging filter that applies it to every record, installed on every handler
 by `install_redaction` (shared.log calls it). The rule the rest of the code keeps: a library's exception
 is never interpolated raw where a secret may be inside; this module is the net under that rule.
+
+Over the ~400 lines a runtime module keeps to, on purpose: one rule (every shape of every loaded
+secret removed) applied at its three exits (exceptions, log records, the CLI's streams), which must
+stay in step with the shapes computed here; split, each would need this registry's internals.
 """
 
 from __future__ import annotations
