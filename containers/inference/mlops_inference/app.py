@@ -63,7 +63,7 @@ class FeedbackRequest(BaseModel):
         pattern=request_ids.PATTERN, max_length=request_ids.MAX_CHARS, description="as /predict answered it"
     )
     row: int = Field(default=0, ge=0, le=INT64_MAX, description="the row's index in that request")
-    label: int = Field(ge=0, le=1, description="0 or 1; not true or false (a Literal took `true` for 1)")
+    label: int = Field(ge=0, le=1, description="0 or 1 (an integer: true and false are refused)")
     prediction: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)
     version: int | None = Field(default=None, ge=1, le=INT64_MAX, description="if given, the version that answered")
 
@@ -93,7 +93,7 @@ class RequestMetrics:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = [500]
+        status: list[int | str] = ["disconnected"]  # no answer and no exception: the client left mid-request
 
         async def recording(message: dict) -> None:
             if message["type"] == "http.response.start":
@@ -102,6 +102,10 @@ class RequestMetrics:
 
         try:
             await self.app(scope, receive, recording)
+        except BaseException:
+            if status[0] == "disconnected":
+                status[0] = 500  # what the server answers for it
+            raise
         finally:
             endpoint = getattr(scope.get("route"), "path", "unmatched")
             self.metrics.requests.labels(endpoint, str(status[0])).inc()
@@ -308,10 +312,10 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
         if issued is None:
             raise HTTPException(404, "no request with this id was answered by this service")
         if body.row >= issued.rows:
-            message = f"request {body.request_id} had {issued.rows} row(s): row is at most {issued.rows - 1}"
+            message = f"the request had {issued.rows} row(s): row is at most {issued.rows - 1}"
             return invalid([{"loc": ["body", "row"], "msg": message, "type": "value_error", "input": body.row}])
         if body.version is not None and body.version != issued.version:
-            message = f"request {body.request_id} was answered by version {issued.version}"
+            message = f"the request was answered by version {issued.version}"
             return invalid([{"loc": ["body", "version"], "msg": message, "type": "value_error", "input": body.version}])
         entry = {
             **body.model_dump(),

@@ -25,6 +25,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 ECHO_CHARS = 100
+MSG_CHARS = 300  # pydantic's and ours: no value of the client's inside
 MAX_ERRORS = 50
 _INT64 = 2**63
 
@@ -34,9 +35,9 @@ class SafeJSONResponse(JSONResponse):
         return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode()
 
 
-def text(value: str) -> str:
+def text(value: str, limit: int = ECHO_CHARS) -> str:
     value = value.encode("utf-8", "backslashreplace").decode("utf-8")
-    return value if len(value) <= ECHO_CHARS else f"{value[:ECHO_CHARS]}... ({len(value)} characters)"
+    return value if len(value) <= limit else f"{value[:limit]}... ({len(value)} characters)"
 
 
 def _echoable(value: Any) -> bool:
@@ -56,7 +57,7 @@ def clean_errors(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     for error in errors[:MAX_ERRORS]:
         item: dict[str, Any] = {
             "loc": [part if isinstance(part, int) and _echoable(part) else text(str(part)) for part in error["loc"]],
-            "msg": text(str(error.get("msg", ""))),
+            "msg": text(str(error.get("msg", "")), limit=MSG_CHARS),
             "type": text(str(error.get("type", "value_error"))),
         }
         if "input" in error and _echoable(error["input"]):
