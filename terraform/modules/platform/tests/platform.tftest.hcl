@@ -32,6 +32,14 @@ run "first_plan_with_the_default_variables" {
     condition     = module.storage.bucket_names["models"] == "mlops-events-test-000000-ml-models-test"
     error_message = "Bucket names carry the project id (global names)."
   }
+  assert {
+    condition     = toset(output.function_event_types["register_model"]) == toset(["google.cloud.storage.object.v1.finalized", "google.cloud.storage.object.v1.deleted", "google.cloud.storage.object.v1.archived"])
+    error_message = "The plan subscribes register_model to archived on the versioned model bucket."
+  }
+  assert {
+    condition     = module.function["register_model"].function_name == "register-model"
+    error_message = "Deployed names use hyphens."
+  }
 }
 
 run "defaults_applied" {
