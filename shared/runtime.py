@@ -1,7 +1,8 @@
 """Runs one delivered event through a handler and logs its outcome as one structured line.
 
 PermanentError -> `rejected`, acknowledged (HTTP 2xx) so the platform does not retry bad input.
-TransientError and anything unexpected -> logged, then raised so the platform redelivers.
+TransientError (`retry`), ConfigError (`error`, its message and no traceback) and anything unexpected
+(`error` with its traceback) -> logged, then raised so the platform redelivers.
 No secret this process loaded reaches the outcome line, its detail or what is raised (shared.secret_values).
 """
 
@@ -13,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from shared.errors import PermanentError, TransientError
+from shared.errors import ConfigError, PermanentError, TransientError
 from shared.events.cloudevent import EventEnvelope, envelope_from_cloud_event
 from shared.log import OUTCOME_LOGGER_NAME, configure_logging, log_fields
 from shared.outcome import Outcome, Status
@@ -53,6 +54,15 @@ def run_event(function: str, event_id: str | None, handle: Callable[[], Outcome]
         outcome = handle()
     except PermanentError as exc:
         outcome = Outcome.rejected(redact(str(exc)))
+    except ConfigError as exc:
+        # Not a bug and not the event's fault: the platform redelivers until the configuration is fixed.
+        # Its message says what to fix; a traceback would only bury it.
+        detail = redact(f"configuration: {exc}")
+        fields = {**common, "outcome": "error", "detail": detail, "latency_ms": latency()}
+        log_fields(logger, logging.ERROR, f"{function}: error: {detail}", **fields)
+        leaked = scrub_exception(exc)
+        if leaked is exc:
+            raise
     except TransientError as exc:
         detail = redact(str(exc))
         fields = {**common, "outcome": "retry", "detail": detail, "latency_ms": latency()}

@@ -23,7 +23,10 @@ class FileTargetsSource:
         try:
             mtime = self._path.stat().st_mtime_ns
         except OSError:
-            raise ConfigError(f"rollout targets file {self._path} does not exist") from None
+            raise ConfigError(
+                f"rollout targets file {self._path} does not exist: copy the sample (events/ecr/targets.yaml in the "
+                "repository) there and edit it, or point MLOPS_EVENTS_ROLLOUT_TARGETS_FILE at yours"
+            ) from None
         if self._seen is None or self._seen[0] != mtime:
             try:
                 text = self._path.read_bytes().decode("utf-8")

@@ -169,7 +169,7 @@ def test_an_odd_webhook_url_is_a_clear_error_and_shows_nowhere(case, source, out
     # ... with one outcome line each, classified as a configuration error that says what is wrong
     assert [line["outcome"] for line in lines] == ["error", "error"]
     for line in lines:
-        assert line["detail"] == f"ConfigError('the Slack webhook URL is not a valid URL ({why})')"
+        assert line["detail"] == f"configuration: the Slack webhook URL is not a valid URL ({why})"
     # AND the secret, in any shape, is in no output
     assert_nowhere(url, **seen)
 
