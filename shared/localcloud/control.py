@@ -1,10 +1,12 @@
-"""The running local cloud's front door: `up.json` in the state dir says where everything runs, and a
-small HTTP server takes `POST /jobs/JOB:run` (`mlops-events trigger JOB`) and `GET /status`."""
+"""The running local cloud's front door: `up.json` in the state dir says where everything runs (and `up.env`
+what a shell exports to reach the emulators), and a small HTTP server takes `POST /jobs/JOB:run`
+(`mlops-events trigger JOB`) and `GET /status`."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -71,3 +73,12 @@ def read_state(state_dir: Path) -> dict[str, Any] | None:
         return json.loads((state_dir / STATE_FILE).read_text())
     except (OSError, ValueError):
         return None
+
+
+def write_state(state_dir: Path, state: dict[str, Any], exports: Mapping[str, str]) -> None:
+    """up.json (replaced whole, so a reader never sees half of it) and up.env, `exports` for a shell."""
+    temporary = state_dir / f".{STATE_FILE}.tmp"
+    temporary.write_text(json.dumps(state, indent=2) + "\n")
+    os.replace(temporary, state_dir / STATE_FILE)
+    lines = [f"export {k}={v}" for k, v in sorted(exports.items())]
+    (state_dir / "up.env").write_text("\n".join(lines) + "\n")

@@ -1,12 +1,14 @@
 """Creates on the emulators what Terraform creates in the cloud, from the same manifest: buckets,
 topics, push subscriptions and dead-letter topics, the BigQuery tables, and on moto the Lambda's
-DynamoDB table, SSM targets parameter, secrets, ECR repositories and on-failure queue.
+DynamoDB table, SSM targets parameter, secrets, ECR repositories and on-failure queue; seeds the
+sample drift data, and on the Kubernetes API test server the Deployments the rollout targets name.
 
 Every step is create-if-missing, so running it twice is harmless."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,6 +20,8 @@ import yaml
 
 from shared.manifest import REPO_ROOT, FunctionSpec
 
+AWS_ACCOUNT = "123456789012"  # moto's default account
+AWS_REGION = "us-east-1"
 # fake-gcs-server publishes every bucket's notifications to one topic; Eventarc's GCS triggers read it.
 GCS_NOTIFICATIONS_TOPIC = "gcs-object-notifications"
 SAMPLE_OBJECTS = REPO_ROOT / "events" / "objects"
@@ -94,6 +98,35 @@ def plan(specs: list[FunctionSpec], *, project: str, envs: Iterable[str]) -> Pla
     return result
 
 
+def create_notifications_topic(publisher: Any, project: str) -> None:
+    """The topic fake-gcs-server publishes to, which must exist before it starts."""
+    with contextlib.suppress(Exception):  # AlreadyExists on a second run against a kept emulator
+        publisher.create_topic(name=publisher.topic_path(project, GCS_NOTIFICATIONS_TOPIC))
+
+
+def provision_gcp(plan_: Plan, *, publisher: Any, subscriber: Any, settings: Any, bigquery_endpoint: str) -> None:
+    """Everything GCP on the emulators, then the sample drift data; storage and BigQuery clients made here."""
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import bigquery, storage
+
+    storage_client = storage.Client(project=plan_.project, credentials=AnonymousCredentials())
+    bigquery_client = bigquery.Client(
+        project=plan_.project,
+        credentials=AnonymousCredentials(),
+        client_options=ClientOptions(api_endpoint=bigquery_endpoint),
+    )
+    create_gcp(
+        plan_,
+        storage=storage_client,
+        publisher=publisher,
+        subscriber=subscriber,
+        bigquery=bigquery_client,
+        settings=dataclasses.replace(settings, bigquery_endpoint=bigquery_endpoint),
+    )
+    seed_drift_data(storage_client, plan_.buckets)
+
+
 def create_gcp(plan_: Plan, *, storage: Any, publisher: Any, subscriber: Any, bigquery: Any, settings: Any) -> None:
     from google.api_core.exceptions import AlreadyExists, Conflict
 
@@ -151,6 +184,19 @@ def seed_drift_data(storage: Any, buckets: set[str], *, now: datetime | None = N
 def rollout_targets(path: Path) -> list[dict[str, Any]]:
     document = yaml.safe_load(path.read_text())
     return list((document or {}).get("targets", []))
+
+
+def deploy_rollout_targets(cluster: Any, targets: list[dict[str, Any]]) -> None:
+    """One Deployment per rollout target on the test cluster, fully rolled out to a `bootstrap` tag."""
+    registry = f"{AWS_ACCOUNT}.dkr.ecr.{AWS_REGION}.amazonaws.com"
+    for target in targets:
+        with contextlib.suppress(Exception):  # a malformed target is the Lambda's to report, not a reason to stop
+            cluster.add_deployment(
+                target["namespace"],
+                target["deployment"],
+                f"{registry}/{target['repository']}:bootstrap",
+                container=target.get("container", "app"),
+            )
 
 
 def create_aws(

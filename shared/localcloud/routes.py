@@ -148,3 +148,16 @@ class JobRunner:
         ).result(30)
         detail = f"published message {message_id} to {topic}"
         self._journal.record(Attempt("scheduler", spec.name, f"job {job.name}", "fired", detail))
+
+
+def request_timeout_s(spec: FunctionSpec) -> float:
+    """How long the trigger waits for the function's answer, as the platform does."""
+    timeout = float(spec.timeout_s or 60)
+    kind = spec.trigger.get("kind")
+    if kind in ("pubsub", "schedule"):
+        return float(provision.ack_deadline_s(spec))  # a push request times out with its ack deadline
+    if kind == "http":
+        return min(1800.0, max(15.0, timeout))  # the Cloud Scheduler job's attempt deadline
+    if spec.platform == "aws-lambda":
+        return timeout + 5  # the Lambda's own timeout, then the invoke call's answer
+    return timeout  # Eventarc waits for the Cloud Run request, bounded by the function's timeout

@@ -1,16 +1,16 @@
 """`mlops-events up`: the whole platform on one machine, wired as Terraform wires the cloud.
 
-Starts the emulators (Pub/Sub, Firestore, fake-gcs-server publishing object notifications, bqemulator,
-moto), creates what the manifest names on them, serves every GCP function under functions-framework on
-its own port, the Lambda behind a local Invoke API and the inference service, then bridges the triggers
-(routes.py, dispatch.py, schedules.py, ecr_bridge.py). Everything it starts is stopped by `stop()`, which also checks
-that no process group survived.
+The supervisor: starts the emulators (Pub/Sub, Firestore, fake-gcs-server publishing object notifications,
+bqemulator, moto), has provision.py create what the manifest names on them, serves every GCP function under
+functions-framework on its own port, the Lambda behind a local Invoke API and the inference service, each
+with the environment function_env.py builds, then bridges the triggers (routes.py, dispatch.py, schedules.py,
+ecr_bridge.py). It restarts a function that dies, keeps up.json current (control.py), and `stop()` stops
+everything it started, checking that no process group survived.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import importlib.util
 import json
 import os
@@ -27,22 +27,19 @@ from typing import Any
 from shared.config import Settings
 from shared.local_server import HOST, free_port, function_command
 from shared.localcloud import emulators, provision
-from shared.localcloud.control import STATE_FILE, ControlServer, UnknownJob, read_state
+from shared.localcloud.control import STATE_FILE, ControlServer, UnknownJob, read_state, write_state
 from shared.localcloud.cron import CronSchedule
 from shared.localcloud.dispatch import PubsubRoute, Target
 from shared.localcloud.ecr_bridge import EcrToLambda
+from shared.localcloud.function_env import FunctionEnvironment
 from shared.localcloud.journal import Attempt, Journal
 from shared.localcloud.lambda_endpoint import invoke_path
 from shared.localcloud.outcomes import OutcomeLog
 from shared.localcloud.processes import ServedProcess, group_alive
-from shared.localcloud.routes import JobRunner, pubsub_route
+from shared.localcloud.provision import AWS_ACCOUNT, AWS_REGION
+from shared.localcloud.routes import JobRunner, pubsub_route, request_timeout_s
 from shared.localcloud.schedules import Job, Scheduler
 from shared.manifest import REPO_ROOT, FunctionSpec, load_manifest
-
-AWS_ACCOUNT = "123456789012"  # moto's default account
-AWS_REGION = "us-east-1"
-# Variables of the caller's shell that could point a local function at a real cloud or cluster.
-_NEVER_INHERITED = ("GOOGLE_APPLICATION_CREDENTIALS", "KUBECONFIG", "AWS_PROFILE", "AWS_SESSION_TOKEN")
 
 
 @dataclass(frozen=True)
@@ -145,9 +142,7 @@ class LocalCloud:
 
         self.publisher = pubsub_v1.PublisherClient()
         self.subscriber = pubsub_v1.SubscriberClient()
-        topic = self.publisher.topic_path(project, provision.GCS_NOTIFICATIONS_TOPIC)
-        with contextlib.suppress(Exception):  # AlreadyExists on a second run against a kept emulator
-            self.publisher.create_topic(name=topic)
+        provision.create_notifications_topic(self.publisher, project)
         gcs = emulators.start_fake_gcs(
             pubsub_host=self.emulator["pubsub"].host,
             pubsub_project=project,
@@ -164,29 +159,17 @@ class LocalCloud:
         return boto3.client(service, endpoint_url=self.emulator["moto"].url, region_name=AWS_REGION)
 
     def _provision(self) -> None:
-        from google.api_core.client_options import ClientOptions
-        from google.auth.credentials import AnonymousCredentials
-        from google.cloud import bigquery, storage
-
+        """What Terraform would have created, and the two local stand-ins the functions are wired to."""
         from shared.localcloud.k8s_api_server import KubernetesApiServer
         from shared.localcloud.slack_receiver import SlackReceiver
 
-        self.storage = storage.Client(project=self.options.project, credentials=AnonymousCredentials())
-        endpoint = self.emulator["bigquery"].url
-        self.bigquery = bigquery.Client(
-            project=self.options.project,
-            credentials=AnonymousCredentials(),
-            client_options=ClientOptions(api_endpoint=endpoint),
-        )
-        provision.create_gcp(
+        provision.provision_gcp(
             self.plan,
-            storage=self.storage,
             publisher=self.publisher,
             subscriber=self.subscriber,
-            bigquery=self.bigquery,
-            settings=dataclasses.replace(self.settings, bigquery_endpoint=endpoint),
+            settings=self.settings,
+            bigquery_endpoint=self.emulator["bigquery"].url,
         )
-        provision.seed_drift_data(self.storage, self.plan.buckets)
         self.slack: SlackReceiver | None = None
         slack_url = self.options.slack_webhook_url
         if not slack_url:
@@ -197,15 +180,7 @@ class LocalCloud:
         # The cluster the rollout Lambda drives: the Kubernetes API test server, one Deployment per target.
         self.cluster = KubernetesApiServer(token=secrets.token_hex(16))
         self.started.append(self.cluster)
-        registry = f"{AWS_ACCOUNT}.dkr.ecr.{AWS_REGION}.amazonaws.com"
-        for target in self.targets:
-            with contextlib.suppress(Exception):  # a malformed target is the Lambda's to report, not a reason to stop
-                self.cluster.add_deployment(
-                    target["namespace"],
-                    target["deployment"],
-                    f"{registry}/{target['repository']}:bootstrap",
-                    container=target.get("container", "app"),
-                )
+        provision.deploy_rollout_targets(self.cluster, self.targets)
         kubeconfig = Path(self.cluster.kubeconfig(self.state_dir / "kubeconfig")).read_text()
         provision.create_aws(
             self.plan,
@@ -216,31 +191,12 @@ class LocalCloud:
             kubeconfig=kubeconfig,
             slack_url=slack_url,
         )
-
-    def function_env(self, spec: FunctionSpec | None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_EVENTS_") and k not in _NEVER_INHERITED}
-        env.update(spec.env if spec else {})
-        for name in ("pubsub", "firestore", "gcs", "bigquery"):
-            env.update(self.emulator[name].env)
-        env.update(
-            {
-                "MLOPS_EVENTS_PROFILE": "emulators",
-                "MLOPS_EVENTS_STATE_DIR": str(self.state_dir),
-                "MLOPS_EVENTS_GCP_PROJECT": self.options.project,
-                "GOOGLE_CLOUD_PROJECT": self.options.project,
-                "PYTHONUNBUFFERED": "1",  # outcome lines reach the log file before the answer does
-                "MLOPS_EVENTS_ROLLOUT_POLL_S": "0.5",
-            }
+        self.environment = FunctionEnvironment(
+            self.state_dir,
+            self.options.project,
+            {name: emulator.env for name, emulator in self.emulator.items()},
+            slack_url,
         )
-        if spec is not None and spec.platform == "aws-lambda":
-            env.update(self.emulator["moto"].env)
-            for secret in spec.secrets:  # the Lambda reads its kubeconfig and webhook from Secrets Manager (moto)
-                env[secret["env"]] = secret["name"]
-        else:
-            env["MLOPS_EVENTS_SLACK_WEBHOOK_URL"] = self.slack_url  # Secret Manager has no emulator
-            for secret in spec.secrets if spec else []:
-                env.pop(secret["env"], None)
-        return env
 
     def _start_functions(self) -> None:
         for spec in self.specs:
@@ -253,7 +209,7 @@ class LocalCloud:
             process = ServedProcess(
                 spec.name,
                 argv,
-                self.function_env(spec),
+                self.environment.of(spec, os.environ),
                 port,
                 self.logs / f"{spec.name}.log",
                 cwd=REPO_ROOT,
@@ -264,8 +220,7 @@ class LocalCloud:
             port = free_port()
             argv = [sys.executable, "-m", "uvicorn", "mlops_inference.main:create", "--factory"]
             argv += ["--host", HOST, "--port", str(port), "--no-access-log"]
-            env = self.function_env(None)
-            env.update({"MODEL_NAME": "fraud-detector", "ENV": self.options.envs[0], "INFERENCE_RELOAD_S": "5"})
+            env = self.environment.of_inference(self.options.envs[0], os.environ)
             process = ServedProcess("inference", argv, env, port, self.logs / "inference.log", cwd=REPO_ROOT)
             self.served["inference"] = Served(None, process)
         for served in self.served.values():
@@ -411,14 +366,10 @@ class LocalCloud:
         with self._state_lock:
             if self.stopping.is_set():  # stop() removes up.json: a late restart must not write it back
                 return
-            temporary = self.state_dir / f".{STATE_FILE}.tmp"
-            temporary.write_text(json.dumps(self.state(), indent=2) + "\n")
-            os.replace(temporary, self.state_dir / STATE_FILE)
             exports = {"GOOGLE_CLOUD_PROJECT": self.options.project, "MLOPS_EVENTS_PROFILE": "emulators"}
             for emulator in self.emulator.values():
                 exports.update(emulator.env)
-            lines = [f"export {k}={v}" for k, v in sorted(exports.items())]
-            (self.state_dir / "up.env").write_text("\n".join(lines) + "\n")
+            write_state(self.state_dir, self.state(), exports)
 
     # -- stop ----------------------------------------------------------------------------------------
     def process_groups(self) -> dict[str, int]:
@@ -448,19 +399,6 @@ class LocalCloud:
             if not left or time.monotonic() > deadline:
                 return left
             time.sleep(0.1)
-
-
-def request_timeout_s(spec: FunctionSpec) -> float:
-    """How long the trigger waits for the function's answer, as the platform does."""
-    timeout = float(spec.timeout_s or 60)
-    kind = spec.trigger.get("kind")
-    if kind in ("pubsub", "schedule"):
-        return float(provision.ack_deadline_s(spec))  # a push request times out with its ack deadline
-    if kind == "http":
-        return min(1800.0, max(15.0, timeout))  # the Cloud Scheduler job's attempt deadline
-    if spec.platform == "aws-lambda":
-        return timeout + 5  # the Lambda's own timeout, then the invoke call's answer
-    return timeout  # Eventarc waits for the Cloud Run request, bounded by the function's timeout
 
 
 @dataclass

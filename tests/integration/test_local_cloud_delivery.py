@@ -28,10 +28,10 @@ from shared.localcloud.ecr_bridge import EcrToLambda
 from shared.localcloud.journal import Attempt, Journal
 from shared.localcloud.lambda_endpoint import invoke_path
 from shared.localcloud.outcomes import OutcomeLog
+from shared.localcloud.provision import AWS_ACCOUNT, AWS_REGION
 from shared.localcloud.retry import retry_policy
 from shared.localcloud.routes import pubsub_route
 from shared.localcloud.triggers import Request
-from shared.localcloud.up import AWS_ACCOUNT, AWS_REGION
 from shared.log import OUTCOME_LOGGER_NAME
 from shared.manifest import FunctionSpec, function_named
 from tests.integration.conftest import PROJECT

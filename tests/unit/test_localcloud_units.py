@@ -23,9 +23,10 @@ from shared.localcloud import provision
 from shared.localcloud.cron import CronSchedule
 from shared.localcloud.dispatch import DeliveryResult
 from shared.localcloud.ecr_bridge import failure_record
+from shared.localcloud.function_env import FunctionEnvironment
 from shared.localcloud.outcomes import OutcomeLog
 from shared.localcloud.retry import DAY_S, retry_policy
-from shared.localcloud.routes import push_converter
+from shared.localcloud.routes import push_converter, request_timeout_s
 from shared.localcloud.schedules import Job, Scheduler, pubsub_payload
 from shared.localcloud.triggers import Message, push_request, scheduler_http_request, storage_event
 from shared.log import OUTCOME_LOGGER_NAME
@@ -904,3 +905,67 @@ def test_failure_record_without_an_error_payload_carries_the_detail():
     assert record["requestContext"]["requestId"] == ""
     assert record["requestContext"]["approximateInvokeCount"] == 2
     assert record["responseContext"]["statusCode"] is None
+
+
+# -- the functions' environment ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def environment(tmp_path) -> FunctionEnvironment:
+    emulators = {
+        "pubsub": {"PUBSUB_EMULATOR_HOST": "127.0.0.1:1"},
+        "firestore": {"FIRESTORE_EMULATOR_HOST": "127.0.0.1:2"},
+        "gcs": {"STORAGE_EMULATOR_HOST": "http://127.0.0.1:3"},
+        "bigquery": {"MLOPS_EVENTS_BIGQUERY_ENDPOINT": "http://127.0.0.1:4"},
+        "moto": {"AWS_ENDPOINT_URL": "http://127.0.0.1:5"},
+    }
+    return FunctionEnvironment(tmp_path, "local-project", emulators, "http://127.0.0.1:6/slack")
+
+
+SHELL = {"PATH": "/bin", "KUBECONFIG": "/home/me/.kube/config", "AWS_PROFILE": "prod", "MLOPS_EVENTS_PROFILE": "cloud"}
+
+
+def test_a_gcp_function_gets_the_emulators_and_the_local_slack_never_the_callers_cloud(environment, tmp_path):
+    # GIVEN budget_alert, whose Slack webhook is a Secret Manager secret, and a shell pointing at a real cloud
+    spec = function_named("budget_alert")
+
+    # WHEN its environment is built
+    env = environment.of(spec, {**SHELL, "MLOPS_EVENTS_SLACK_WEBHOOK_SECRET": "real-secret"})
+
+    # THEN it runs on the emulators profile with the local Slack URL in place of the secret, and nothing of the
+    # caller's credentials or profile
+    assert env["PATH"] == "/bin" and "KUBECONFIG" not in env and "AWS_PROFILE" not in env
+    assert (env["MLOPS_EVENTS_PROFILE"], env["MLOPS_EVENTS_STATE_DIR"]) == ("emulators", str(tmp_path))
+    assert env["GOOGLE_CLOUD_PROJECT"] == env["MLOPS_EVENTS_GCP_PROJECT"] == "local-project"
+    assert env["PUBSUB_EMULATOR_HOST"] == "127.0.0.1:1" and env["STORAGE_EMULATOR_HOST"] == "http://127.0.0.1:3"
+    assert env["MLOPS_EVENTS_SLACK_WEBHOOK_URL"] == "http://127.0.0.1:6/slack"
+    assert "MLOPS_EVENTS_SLACK_WEBHOOK_SECRET" not in env and "AWS_ENDPOINT_URL" not in env
+    assert env["MLOPS_EVENTS_BUDGET_MENTION_AT_PERCENT"] == "100"  # the manifest's env
+
+
+def test_the_lambda_reads_its_secrets_from_moto_by_name(environment):
+    # GIVEN the rollout Lambda, whose kubeconfig and webhook are Secrets Manager secrets
+    spec = function_named("ecr_rollout")
+
+    # WHEN its environment is built
+    env = environment.of(spec, SHELL)
+
+    # THEN it reaches moto, each secret variable names its secret, and no webhook URL is handed over
+    assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5"
+    assert spec.secrets and all(env[secret["env"]] == secret["name"] for secret in spec.secrets)
+    assert "MLOPS_EVENTS_SLACK_WEBHOOK_URL" not in env
+
+
+def test_the_inference_service_serves_the_demo_model_of_the_first_env(environment):
+    env = environment.of_inference("dev", SHELL)
+    assert (env["MODEL_NAME"], env["ENV"], env["MLOPS_EVENTS_PROFILE"]) == ("fraud-detector", "dev", "emulators")
+
+
+@pytest.mark.parametrize(
+    ("function", "timeout_s"),
+    [("register_model", 60.0), ("budget_alert", 60.0), ("drift_report", 540.0), ("ecr_rollout", None)],
+)
+def test_the_trigger_waits_as_long_as_the_platform(function, timeout_s):
+    spec = function_named(function)
+    expected = timeout_s if timeout_s is not None else float(spec.timeout_s or 60) + 5
+    assert request_timeout_s(spec) == expected
