@@ -43,12 +43,29 @@ def delivery_from_fixture(path: Path) -> HttpDelivery:
 
 
 def read_event_file(path: Path) -> Any:
-    text = path.read_bytes()
+    return event_from_bytes(path.read_bytes(), str(path))
+
+
+def event_from_bytes(data: bytes, label: str) -> Any:
+    """The JSON document of one saved event; EventParseError naming `label` when it is none."""
     try:
-        return json.loads(text)
+        return json.loads(data)
     except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, nested past the parser's depth
         reason = "nested past the parser's depth" if isinstance(exc, RecursionError) else str(exc)[:200]
-        raise EventParseError(f"{path}: not a JSON event: {reason}") from None
+        raise EventParseError(f"{label}: not a JSON event: {reason}") from None
+
+
+def events_from_stream(data: bytes, label: str = "<stdin>") -> list[tuple[str, bytes]]:
+    """What `replay -` reads: one JSON event, or JSON lines (one event per line, blank lines skipped).
+    Each as (label, its bytes): a line that is no JSON is rejected on its own."""
+    try:
+        json.loads(data)
+        return [(label, data)]
+    except (ValueError, RecursionError):
+        lines = [line for line in data.splitlines() if line.strip()]
+        if len(lines) <= 1:
+            return [(label, data)]
+        return [(f"{label}:{number}", line) for number, line in enumerate(lines, 1)]
 
 
 def delivery_from_document(content: Any) -> HttpDelivery:
@@ -138,8 +155,7 @@ def lambda_function_in(url: str) -> str | None:
     return urllib.parse.unquote(found.group(1)) if found else None
 
 
-def lambda_invocation(path: Path) -> HttpDelivery:
-    """An Invoke API request takes the event itself as its body: the whole fixture document."""
-    content = read_event_file(path)
+def lambda_invocation(content: Any) -> HttpDelivery:
+    """An Invoke API request takes the event itself as its body: the whole saved document."""
     event_type = _text_or_none(content.get("detail-type")) if isinstance(content, dict) else None
     return HttpDelivery({"Content-Type": "application/json"}, _json_bytes(content), "lambda", event_type)

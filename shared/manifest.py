@@ -82,15 +82,3 @@ def function_named(name: str, specs: list[FunctionSpec] | None = None) -> Functi
         if spec.name == name:
             return spec
     raise ConfigError(f"no function {name!r} in {MANIFEST_PATH.name}")
-
-
-def function_for(path: Path, event_type: str | None, specs: list[FunctionSpec] | None = None) -> FunctionSpec:
-    """The fixture globs decide first (several functions share Pub/Sub's event type), then the type."""
-    specs = specs or load_manifest()
-    for spec in specs:
-        if spec.owns_fixture(path):
-            return spec
-    matches = [s for s in specs if event_type and event_type in s.event_types]
-    if len(matches) == 1:
-        return matches[0]
-    raise ConfigError(f"{path}: cannot tell which function takes event type {event_type!r}; name it with --function")

@@ -20,15 +20,15 @@ from typing import Any, TextIO
 from shared.delivery import (
     HttpDelivery,
     delivery_from_document,
-    delivery_from_fixture,
+    event_from_bytes,
     exchange,
     lambda_function_in,
     lambda_invocation,
-    read_event_file,
 )
 from shared.errors import EventParseError, MlopsEventsError
+from shared.event_routes import function_for
 from shared.log import OUTCOME_LOGGER_NAME
-from shared.manifest import FunctionSpec, function_for, load_manifest
+from shared.manifest import FunctionSpec, function_named, load_manifest
 
 
 @dataclass(frozen=True)
@@ -92,25 +92,28 @@ class Replayer:
         """A file that holds no event is `rejected`, as its function would reject the body; one that
         cannot be read, or that no function takes, is an `error` (nothing was sent)."""
         try:
-            document = read_event_file(path)
-            delivery = delivery_from_document(document)
+            data = path.read_bytes()
         except OSError as exc:
             return ReplayResult(str(path), function, "error", f"cannot read {path}: {exc.strerror or exc}")
-        except EventParseError as exc:
-            return ReplayResult(str(path), function, "rejected", str(exc))
+        return self.replay_bytes(data, label=str(path), path=path, function=function)
+
+    def replay_bytes(
+        self, data: bytes, *, label: str, path: Path | None = None, function: str | None = None
+    ) -> ReplayResult:
+        """One saved event as read (a file's bytes, a line of standard input). `path`: where it lies,
+        so a repository fixture goes to the function whose fixtures hold it."""
         try:
-            spec = (
-                next(s for s in self._specs if s.name == function)
-                if function
-                else function_for(path, delivery.event_type, self._specs)
-            )
-        except StopIteration:
-            return ReplayResult(str(path), function, "error", f"no function {function!r} in the manifest")
+            document = event_from_bytes(data, label)
+            delivery = delivery_from_document(document)
+        except EventParseError as exc:
+            return ReplayResult(label, function, "rejected", str(exc))
+        try:
+            spec = function_named(function, self._specs) if function else function_for(path, document, self._specs)
         except MlopsEventsError as exc:
-            return ReplayResult(str(path), function, "error", str(exc))
+            return ReplayResult(label, function, "error", str(exc))
         if spec.platform == "aws-lambda":
-            return self.invoke(spec, document, label=str(path))
-        return self.deliver(spec, delivery, label=str(path))
+            return self.invoke(spec, document, label=label)
+        return self.deliver(spec, delivery, label=label)
 
     def invoke(self, spec: FunctionSpec, event: Any, *, label: str) -> ReplayResult:
         """A Lambda's event goes to its handler with a Lambda context, as the runtime calls it. An
@@ -187,25 +190,34 @@ def _json_object(text: str) -> dict[str, Any]:
 def replay_to_url(path: Path, url: str, function: str | None = None, *, timeout_s: float = 60.0) -> ReplayResult:
     """Send a saved event to a function already served at `url`, as its platform would: a Lambda Invoke
     API URL gets the raw event, any other URL the CloudEvent (or HTTP) request the fixture describes."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return ReplayResult(str(path), function, "error", f"cannot read {path}: {exc.strerror or exc}")
+    return replay_bytes_to_url(data, url, function, label=str(path), path=path, timeout_s=timeout_s)
+
+
+def replay_bytes_to_url(
+    data: bytes, url: str, function: str | None, *, label: str, path: Path | None = None, timeout_s: float = 60.0
+) -> ReplayResult:
     lambda_name = lambda_function_in(url)
     try:
-        delivery = lambda_invocation(path) if lambda_name else delivery_from_fixture(path)
-    except OSError as exc:
-        return ReplayResult(str(path), function or lambda_name, "error", f"cannot read {path}: {exc.strerror or exc}")
+        document = event_from_bytes(data, label)
+        delivery = lambda_invocation(document) if lambda_name else delivery_from_document(document)
     except EventParseError as exc:  # nothing sent: what the function would have answered
-        return ReplayResult(str(path), function or lambda_name, "rejected", str(exc))
-    function = function or lambda_name or _owner(path, delivery.event_type)
+        return ReplayResult(label, function or lambda_name, "rejected", str(exc))
+    function = function or lambda_name or _owner(path, document)
     try:
         answer = exchange(url, delivery, timeout_s=timeout_s)
     except OSError as exc:
         detail = f"nothing answered at {url}: {getattr(exc, 'reason', exc)}; is the function running there?"
-        return ReplayResult(str(path), function, "error", detail)
-    return result_from_answer(str(path), function, answer.status, answer.headers, answer.body)
+        return ReplayResult(label, function, "error", detail)
+    return result_from_answer(label, function, answer.status, answer.headers, answer.body)
 
 
-def _owner(path: Path, event_type: str | None) -> str | None:
+def _owner(path: Path | None, document: Any) -> str | None:
     """The manifest's function for the event, only to label the result: the URL decides where it goes."""
     try:
-        return function_for(path, event_type).name
+        return function_for(path, document).name
     except MlopsEventsError:
         return None

@@ -12,7 +12,7 @@ from shared.cli.options import apply_profile, exit_code, http_url, profile_optio
 
 
 @click.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, allow_dash=True))
 @click.option("--function", "function", help="send every file to this function instead of the manifest's choice")
 @click.option(
     "--url",
@@ -41,6 +41,11 @@ def replay(
 ):
     """Send saved events through the real functions-framework app of their function, or to a served one (--url).
 
+    Each event goes where the manifest's triggers send it in the cloud (a Pub/Sub message by its topic, a
+    storage event by type and bucket, a scheduler call by its job, an EventBridge event by the rule's
+    pattern); a repository fixture to the function whose fixtures hold it. FILE `-` reads standard input:
+    one event, or JSON lines (`generate-event ... | mlops-events replay -`).
+
     Prints one JSON line per event (with --url also "url" and "http_status"; a CloudEvent function's 200 is
     outcome "delivered": its outcome is in its own log). Exit code, the worst event's: 0 applied, duplicate,
     ignored or delivered; 3 rejected (bad input); 4 retry or error (not processed); 2 is a usage error.
@@ -55,14 +60,21 @@ def replay(
 
 def _replayed(files, function, url, timeout_s, verbose, profile, state_dir):
     """Over HTTP to the function served at `url`, else in this process with the profile's backends."""
-    from shared.replay import Replayer, replay_to_url
+    from shared.delivery import events_from_stream
+    from shared.replay import Replayer, replay_bytes_to_url, replay_to_url
 
-    if url:
-        for path in files:
-            yield replay_to_url(path, url, function, timeout_s=timeout_s)
-        return
-    apply_profile(profile, state_dir)
-    _, log_stream = route_function_logs(verbose)
-    replayer = Replayer(lambda_stdout=log_stream)
+    if not url:
+        apply_profile(profile, state_dir)
+        _, log_stream = route_function_logs(verbose)
+        replayer = Replayer(lambda_stdout=log_stream)
     for path in files:
-        yield replayer.replay_file(path, function)
+        if str(path) == "-":
+            for label, data in events_from_stream(click.get_binary_stream("stdin").read()):
+                if url:
+                    yield replay_bytes_to_url(data, url, function, label=label, timeout_s=timeout_s)
+                else:
+                    yield replayer.replay_bytes(data, label=label, function=function)
+        elif url:
+            yield replay_to_url(path, url, function, timeout_s=timeout_s)
+        else:
+            yield replayer.replay_file(path, function)

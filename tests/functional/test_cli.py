@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -271,3 +272,42 @@ def test_a_generated_scheduler_http_call_carries_cloud_schedulers_headers():
 def test_bad_input_is_a_usage_error_that_says_what_is_wrong(args, message):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_an_event_copied_anywhere_is_routed_by_the_manifest_as_the_cloud_would(run, tmp_path):
+    # GIVEN saved events outside the repository: no fixture glob tells their function
+    for fixture, function in [
+        ("budget/05-actual-90.binary.json", "budget_alert"),  # by its topic (ce-source)
+        ("scheduler/reconcile-registry.structured.json", "reconcile_registry"),  # by its topic
+        ("drift/02-scheduled-run.http.json", "drift_report_http"),  # by its X-CloudScheduler-JobName
+        ("storage/03-finalized-torch-zip.legacy.json", "register_model"),  # legacy, by type and bucket
+    ]:
+        copied = tmp_path / Path(fixture).name
+        copied.write_bytes((EVENTS / fixture).read_bytes())
+        # WHEN replayed without --function, THEN it reaches the function the trigger names
+        code, [line] = run("replay", str(copied))
+        assert line["function"] == function, line
+    # AND one no trigger takes is an error that says what it is and what the manifest subscribes
+    scan = tmp_path / "scan.json"
+    scan.write_bytes((EVENTS / "ecr/10-scan-complete.json").read_bytes())
+    code, [line] = run("replay", str(scan))
+    assert code == 4 and line["outcome"] == "error"
+    assert "'ECR Image Scan' from 'aws.ecr' is taken by no trigger" in line["detail"]
+    assert "ecr_rollout to ECR Image Action from aws.ecr" in line["detail"]
+
+
+def test_generate_event_piped_into_replay_dash(state_dir):
+    # GIVEN a generated budget notification, and two saved events as JSON lines
+    generated = CliRunner().invoke(
+        cli, ["generate-event", "budget", "--budget-id", "b-9", "--amount", "100", "--cost", "75", "--threshold", "0.5"]
+    )
+    lines = "\n".join(json.dumps(json.loads((EVENTS / f).read_text())) for f in ["budget/02-actual-50.structured.json"])
+    for stdin, expected in [
+        (generated.output, [("<stdin>", "budget_alert", "applied")]),
+        (lines + "\n\nnot json\n" + lines, [("<stdin>:1", "budget_alert", "applied"), ("<stdin>:2", None, "rejected")]),
+    ]:
+        # WHEN piped into `replay -`
+        result = CliRunner().invoke(cli, ["replay", "-"], input=stdin)
+        # THEN each event is replayed, routed by what it says, a line that is no event rejected on its own
+        got = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+        assert [(g["event"], g["function"], g["outcome"]) for g in got][: len(expected)] == expected, got

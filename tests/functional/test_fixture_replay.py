@@ -11,7 +11,8 @@ import yaml
 from functions_framework import create_app
 
 from shared.delivery import HttpDelivery, delivery_from_fixture
-from shared.manifest import REPO_ROOT, function_for, function_named, load_manifest
+from shared.event_routes import function_for
+from shared.manifest import REPO_ROOT, function_named, load_manifest
 from shared.replay import Replayer
 
 EVENTS = REPO_ROOT / "events"

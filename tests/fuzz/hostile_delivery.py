@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from shared.delivery import HttpDelivery
-from shared.manifest import REPO_ROOT, FunctionSpec, function_for, load_manifest
+from shared.event_routes import function_for
+from shared.manifest import REPO_ROOT, FunctionSpec, load_manifest
 from shared.replay import Replayer
 from tests.fuzz.mutations import dumps
 
