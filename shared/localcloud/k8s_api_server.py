@@ -152,7 +152,7 @@ class KubernetesApiServer:
                        annotations: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
         """A Deployment already fully rolled out at revision 1, with its first ReplicaSet."""
         labels = dict(labels or {"app": name})
-        deployment = {
+        deployment: dict[str, Any] = {
             "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": name, "namespace": namespace, "uid": str(uuid.uuid4()), "generation": 1,
                          "creationTimestamp": timestamp(), "labels": dict(labels),
@@ -294,8 +294,9 @@ class KubernetesApiServer:
         rollout = self._rollouts[key]
         old_available = deployment["status"].get("availableReplicas", 0)
         if not template_changed:
-            rs = self._replicasets[(key[0], rollout["rs"])]
-            rollout.update(steps=0, done=False, old_available=old_available, start=rs["spec"]["replicas"], first=None)
+            current = self._replicasets[(key[0], rollout["rs"])]
+            rollout.update(steps=0, done=False, old_available=old_available, start=current["spec"]["replicas"],
+                           first=None)  # fmt: skip
             return
         owned = self._owned(deployment)
         revision = 1 + max(int(rs["metadata"]["annotations"].get(REVISION, "0")) for rs in owned)
@@ -328,7 +329,7 @@ class KubernetesApiServer:
         template.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = pod_hash
         copied = {k: v for k, v in (meta.get("annotations") or {}).items()
                   if k != REVISION and k != "kubectl.kubernetes.io/last-applied-configuration"}  # fmt: skip
-        rs = {
+        rs: dict[str, Any] = {
             "apiVersion": "apps/v1", "kind": "ReplicaSet",
             "metadata": {"name": f"{meta['name']}-{pod_hash}", "namespace": meta["namespace"], "uid": str(uuid.uuid4()),
                          "resourceVersion": str(next(self._versions)), "generation": 1,

@@ -245,8 +245,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- routes: each returns (status, body, headers) or raises ApiError ---------------------------
     def _function_named(self, raw: str, query: str) -> WarmFunction:
-        qualifier = (parse_qs(query).get("Qualifier") or [None])[0]
-        name, qualifier = parse_function_name(raw, qualifier)
+        given = parse_qs(query).get("Qualifier")
+        name, qualifier = parse_function_name(raw, given[0] if given else None)
         function = self.server.function
         if name != function.name or qualifier not in (None, LATEST):
             arn = f"arn:aws:lambda:{function.region}:{function.account}:function:{name}"
@@ -313,7 +313,7 @@ class LambdaEndpoint:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> LambdaEndpoint:
         self._thread.start()

@@ -108,7 +108,7 @@ def provision_gcp(plan_: Plan, *, publisher: Any, subscriber: Any, settings: Any
     """Everything GCP on the emulators, then the sample drift data; storage and BigQuery clients made here."""
     from google.api_core.client_options import ClientOptions
     from google.auth.credentials import AnonymousCredentials
-    from google.cloud import bigquery, storage
+    from google.cloud import bigquery, storage  # type: ignore[attr-defined]  # storage: untyped, in a typed namespace
 
     storage_client = storage.Client(project=plan_.project, credentials=AnonymousCredentials())
     bigquery_client = bigquery.Client(

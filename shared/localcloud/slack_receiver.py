@@ -48,7 +48,8 @@ class SlackReceiver:
         self._script: deque[_Scripted] = deque()
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
-        self.host, self.port = self._server.server_address[:2]
+        bound_host, bound_port = self._server.server_address[:2]
+        self.host, self.port = str(bound_host), int(bound_port)  # an AF_INET address: (str, int)
         self.url = f"http://{self.host}:{self.port}{self.path}"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="slack-receiver", daemon=True

@@ -138,7 +138,7 @@ class LocalCloud:
         # The up process talks to the emulators through the same variables the client libraries read.
         for name in ("pubsub", "firestore", "moto"):
             os.environ.update(self.emulator[name].env)
-        from google.cloud import pubsub_v1
+        from google.cloud import pubsub_v1  # type: ignore[attr-defined]  # untyped, in a typed namespace
 
         self.publisher = pubsub_v1.PublisherClient()
         self.subscriber = pubsub_v1.SubscriberClient()
@@ -227,13 +227,13 @@ class LocalCloud:
             served.process.start()
         for served in self.served.values():
             served.process.wait_listening()
-            spec = served.spec
-            if spec is not None:
+            function = served.spec
+            if function is not None:
                 url = served.process.url
-                if spec.platform == "aws-lambda":
-                    url += invoke_path(spec.name)
+                if function.platform == "aws-lambda":
+                    url += invoke_path(function.name)
                 log = OutcomeLog(served.process.log_path)
-                served.target = Target(spec.name, url, log, timeout_s=request_timeout_s(spec))
+                served.target = Target(function.name, url, log, timeout_s=request_timeout_s(function))
 
     def _restarted(self, process: ServedProcess, code: int) -> None:
         self.journal.record(
