@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from shared.cli.options import apply_profile, exit_code, http_url, profile_options, route_function_logs
+
+if TYPE_CHECKING:
+    from shared.replay import ReplayResult
 
 
 @click.command()
@@ -63,18 +69,21 @@ def _replayed(files, function, url, timeout_s, verbose, profile, state_dir):
     from shared.delivery import events_from_stream
     from shared.replay import Replayer, replay_bytes_to_url, replay_to_url
 
-    if not url:
+    # Where each event goes: the same two ways for a file and for what standard input holds.
+    send_file: Callable[[Path], ReplayResult]
+    send_bytes: Callable[..., ReplayResult]  # (data, label=...)
+    if url:
+        send_file = functools.partial(replay_to_url, url=url, function=function, timeout_s=timeout_s)
+        send_bytes = functools.partial(replay_bytes_to_url, url=url, function=function, timeout_s=timeout_s)
+    else:
         apply_profile(profile, state_dir)
         _, log_stream = route_function_logs(verbose)
         replayer = Replayer(lambda_stdout=log_stream)
+        send_file = functools.partial(replayer.replay_file, function=function)
+        send_bytes = functools.partial(replayer.replay_bytes, function=function)
     for path in files:
         if str(path) == "-":
-            for label, data in events_from_stream(click.get_binary_stream("stdin").read()):
-                if url:
-                    yield replay_bytes_to_url(data, url, function, label=label, timeout_s=timeout_s)
-                else:
-                    yield replayer.replay_bytes(data, label=label, function=function)
-        elif url:
-            yield replay_to_url(path, url, function, timeout_s=timeout_s)
+            for label, data in events_from_stream(sys.stdin.buffer.read()):
+                yield send_bytes(data, label=label)
         else:
-            yield replayer.replay_file(path, function)
+            yield send_file(path)

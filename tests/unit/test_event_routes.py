@@ -26,7 +26,7 @@ NOT_DELIVERED = {"10-scan-complete.json", "22-malformed-not-ecr.json"}  # outsid
 def test_a_saved_event_anywhere_goes_to_the_function_its_trigger_names(owner, path):
     document = json.loads(path.read_text())
     if path.name in NOT_DELIVERED:
-        with pytest.raises(RoutingError, match="is taken by no trigger; the manifest subscribes .*ecr_rollout"):
+        with pytest.raises(RoutingError, match=r"is taken by no trigger; the manifest subscribes .*ecr_rollout"):
             route(document, SPECS)
     else:
         assert route(document, SPECS).name == owner
