@@ -11,9 +11,10 @@ import json
 import math
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from shared.adapters._checksums import gcs_crc32c, gcs_md5
 from shared.delivery import LEGACY_TO_CLOUDEVENT_TYPE
@@ -186,6 +187,17 @@ def ecr_image_action_event(
 
 
 BUDGET_TOPIC = "billing-budget-alerts"
+
+
+BILLING_TIME_ZONE = "America/Los_Angeles"  # Cloud Billing's cost intervals start at Pacific midnight
+
+
+def billing_interval_start(day: date | datetime) -> datetime:
+    """The start of the monthly cost interval holding `day`, as Cloud Billing writes it: the first of the
+    month at midnight US Pacific time (07:00 or 08:00 UTC). A datetime is read in Pacific time first."""
+    pacific = ZoneInfo(BILLING_TIME_ZONE)
+    local = day.astimezone(pacific).date() if isinstance(day, datetime) else day
+    return datetime(local.year, local.month, 1, tzinfo=pacific).astimezone(UTC)
 
 
 def budget_notification_data(

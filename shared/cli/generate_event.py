@@ -49,7 +49,7 @@ def _storage_event(
 
 def _storage_command(name: str, event_type: str, doc: str):
     @generate_event.command(name, help=doc)
-    @click.option("--bucket", required=True, help="e.g. ml-models-dev")
+    @click.option("--bucket", help="default: the bucket the manifest's storage trigger filters on, in dev")
     @click.option("--name", "object_name", required=True, help="object name, e.g. my-model/v1/model.safetensors")
     @click.option(
         "--file",
@@ -62,6 +62,7 @@ def _storage_command(name: str, event_type: str, doc: str):
     @click.option("--id", "event_id", help="CloudEvent id (default: random)")
     @_mode_option
     def command(bucket, object_name, file, generation, metadata, content_type, event_id, mode):
+        bucket = bucket or _manifest_bucket(event_type)
         bad = [m for m in metadata if "=" not in m]
         if bad:
             raise click.BadParameter(f"expected KEY=VALUE, got {bad[0]!r}", param_hint="--metadata")
@@ -79,11 +80,53 @@ _storage_command(
 )
 
 
-def _json_payload(ctx: click.Context, param: click.Parameter, value: str) -> object:
+def _json_payload(ctx: click.Context, param: click.Parameter, value: str | None) -> object:
+    if value is None:
+        return None  # the manifest's payload for the job, if it has one
     try:
         return json.loads(value)
     except ValueError as exc:
         raise click.BadParameter(f"not JSON: {exc}") from None
+
+
+# -- what the manifest knows: a generated event takes it unless an option says otherwise --------------
+
+
+def _manifest_bucket(event_type: str, env: str = "dev") -> str:
+    from shared.manifest import load_manifest
+
+    for spec in load_manifest():
+        pattern = spec.trigger.get("filters", {}).get("bucket")
+        if event_type in spec.event_types and pattern:
+            return pattern.replace("{env}", env)
+    raise click.UsageError("no storage trigger of the manifest names a bucket: pass --bucket")
+
+
+def _scheduled_trigger(job: str, kind: str) -> dict:
+    """The trigger of the manifest's job: by its scheduler_job attribute, its topic, or its function's name
+    (drift-report-http is drift_report_http's job); {} when the manifest has no such job."""
+    from shared.manifest import load_manifest
+
+    for spec in load_manifest():
+        trigger = spec.trigger
+        if trigger.get("kind") != kind:
+            continue
+        names = {trigger.get("attributes", {}).get("scheduler_job"), trigger.get("topic"), spec.name.replace("_", "-")}
+        if job in names:
+            return trigger
+    return {}
+
+
+def _http_specs() -> list:
+    from shared.manifest import load_manifest
+
+    return [s for s in load_manifest() if s.trigger.get("kind") == "http"]
+
+
+def _pubsub_topic(kind: str) -> str | None:
+    from shared.manifest import load_manifest
+
+    return next((s.trigger["topic"] for s in load_manifest() if s.trigger.get("kind") == kind), None)
 
 
 def _schedule_time(now: datetime, value: datetime | None) -> datetime:
@@ -93,14 +136,17 @@ def _schedule_time(now: datetime, value: datetime | None) -> datetime:
 
 @generate_event.command("scheduler")
 @click.option("--job", required=True, help="the Cloud Scheduler job")
-@click.option("--topic", help="the topic the job publishes to (default: the job's name)")
-@click.option("--payload", default="{}", show_default=True, callback=_json_payload, help="the job's JSON body")
+@click.option("--topic", help="the topic the job publishes to (default: the manifest's, else the job's name)")
+@click.option("--payload", callback=_json_payload, help="the job's JSON body (default: the manifest's, else {})")
 @click.option("--id", "event_id", help="CloudEvent id (default: random)")
 @click.option("--mode", type=click.Choice(["structured", "binary"]), default="structured", show_default=True)
 def scheduler_event(job: str, topic: str | None, payload: object, event_id: str | None, mode: str) -> None:
     """A Cloud Scheduler run delivered through Pub/Sub (messagePublished)."""
     from shared.event_factory import pubsub_cloud_event, render
 
+    trigger = _scheduled_trigger(job, "schedule")
+    topic = topic or trigger.get("topic")
+    payload = payload if payload is not None else trigger.get("payload", {})
     now = datetime.now(UTC)
     attributes = {"scheduler_job": job, "schedule_time": _schedule_time(now, None).strftime("%Y-%m-%dT%H:%M:%SZ")}
     event = pubsub_cloud_event(payload, topic=topic or job, attributes=attributes, event_id=event_id, time=now)
@@ -109,7 +155,7 @@ def scheduler_event(job: str, topic: str | None, payload: object, event_id: str 
 
 @generate_event.command("scheduler-http")
 @click.option("--job", required=True, help="the Cloud Scheduler job (X-CloudScheduler-JobName)")
-@click.option("--payload", default="{}", show_default=True, callback=_json_payload, help="the job's JSON body")
+@click.option("--payload", callback=_json_payload, help="the job's JSON body (default: the manifest's, else {})")
 @click.option(
     "--schedule-time",
     type=click.DateTime(["%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]),
@@ -122,6 +168,10 @@ def scheduler_http_event(job: str, payload: object, schedule_time: datetime | No
 
     if run_now and schedule_time:
         raise click.UsageError("--run-now and --schedule-time exclude each other")
+    if payload is None:
+        payload = _scheduled_trigger(job, "http").get("payload") or next(
+            (s.trigger.get("payload") for s in _http_specs() if s.trigger.get("payload")), {}
+        )
     when = None if run_now else _schedule_time(datetime.now(UTC), schedule_time)
     click.echo(json.dumps(scheduler_http_request(job, payload, schedule_time=when), indent=2))
 
@@ -137,9 +187,13 @@ _MONEY = click.FloatRange(min=0)
 @click.option("--forecast", is_flag=True, help="the threshold was crossed by the forecast, not the actual cost")
 @click.option("--currency", default="USD", show_default=True, help="ISO 4217 code")
 @click.option("--name", "display_name", default="ml-platform", show_default=True, help="budgetDisplayName")
-@click.option("--interval-start", type=click.DateTime(["%Y-%m-%d"]), help="costIntervalStart (default: this month)")
+@click.option(
+    "--interval-start",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="the cost interval's first day (default: this month's, Pacific time as Cloud Billing's intervals are)",
+)
 @click.option("--billing-account", default="01D4EE-079462-DFD6EC", show_default=True, help="billingAccountId")
-@click.option("--topic", default="billing-budget-alerts", show_default=True, help="the budget's Pub/Sub topic")
+@click.option("--topic", help="the budget's Pub/Sub topic (default: the one the manifest's budget_alert subscribes)")
 @click.option("--id", "event_id", help="CloudEvent id (default: random)")
 @click.option("--mode", type=click.Choice(["structured", "binary"]), default="structured", show_default=True)
 def budget_event(
@@ -152,15 +206,16 @@ def budget_event(
     display_name: str,
     interval_start: datetime | None,
     billing_account: str,
-    topic: str,
+    topic: str | None,
     event_id: str | None,
     mode: str,
 ) -> None:
     """A Cloud Billing budget notification delivered through the budget's topic (messagePublished)."""
-    from shared.event_factory import budget_cloud_event, budget_notification_data, render
+    from shared.event_factory import billing_interval_start, budget_cloud_event, budget_notification_data, render
 
     now = datetime.now(UTC)
-    start = interval_start.replace(tzinfo=UTC) if interval_start else now.replace(day=1, hour=0, minute=0, second=0)
+    topic = topic or _pubsub_topic("pubsub") or "billing-budget-alerts"
+    start = billing_interval_start(interval_start.date() if interval_start else now)
     try:
         data = budget_notification_data(
             display_name=display_name,

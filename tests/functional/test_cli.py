@@ -205,7 +205,9 @@ def test_a_generated_budget_notification_has_the_billing_shape_and_alerts_once(r
     attributes, data = _budget_message(generated.output)
     assert attributes == {"billingAccountId": "01D4EE-079462-DFD6EC", "budgetId": "b-7", "schemaVersion": "1.0"}
     assert (data["forecastThresholdExceeded"], data["currencyCode"], data["costAmount"]) == (1.0, "EUR", 510.0)
-    assert "alertThresholdExceeded" not in data and data["costIntervalStart"].endswith("-01T00:00:00Z")
+    assert "alertThresholdExceeded" not in data and data["costIntervalStart"].endswith(
+        ("-01T07:00:00Z", "-01T08:00:00Z")
+    )  # Pacific midnight
     path = tmp_path / "budget.json"
     path.write_text(generated.output)
     code, lines = run("replay", "--function", "budget_alert", str(path), str(path))
@@ -311,3 +313,40 @@ def test_generate_event_piped_into_replay_dash(state_dir):
         # THEN each event is replayed, routed by what it says, a line that is no event rejected on its own
         got = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
         assert [(g["event"], g["function"], g["outcome"]) for g in got][: len(expected)] == expected, got
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["scheduler", "--job", "drift-report"], ("drift_report", "model")),
+        (["scheduler-http", "--job", "drift-report-http"], ("drift_report_http", "model")),
+        (["scheduler", "--job", "reconcile-registry"], ("reconcile_registry", None)),
+    ],
+)
+def test_generate_event_takes_the_jobs_payload_and_topic_from_the_manifest(run, tmp_path, args, expected):
+    # GIVEN a scheduled job's event generated with no --payload and no --topic
+    generated = CliRunner().invoke(cli, ["generate-event", *args])
+    assert generated.exit_code == 0, generated.output
+    path = tmp_path / "event.json"
+    path.write_text(generated.output)
+    # WHEN replayed without --function, THEN it reaches the job's function, which does not find the
+    # payload missing (the drift jobs then look for the sample data, absent here: a missing reference)
+    code, [line] = run("replay", str(path))
+    function, field = expected
+    assert line["function"] == function, line
+    assert "is missing" not in line["detail"], line
+
+
+@pytest.mark.parametrize(
+    ("day", "start"),
+    [
+        ("2026-12-05", "2026-12-01T08:00:00Z"),  # PST: UTC-8
+        ("2026-07-31", "2026-07-01T07:00:00Z"),  # PDT: UTC-7
+    ],
+)
+def test_a_generated_budget_notification_starts_its_interval_at_pacific_midnight(day, start):
+    generated = CliRunner().invoke(
+        cli, ["generate-event", "budget", "--budget-id", "b", "--amount", "9", "--cost", "1", "--interval-start", day]
+    )
+    data = json.loads(base64.b64decode(json.loads(generated.output)["data"]["message"]["data"]))
+    assert data["costIntervalStart"] == start
