@@ -131,8 +131,8 @@ GOOD = {"amount": 42.0, "merchant_risk": 0.2, "hour": 3, "country": "US", "devic
 @pytest.mark.parametrize(
     ("change", "field", "message"),
     [
-        ({"amount": float("nan")}, "amount", "must be a finite number"),
-        ({"hour": float("inf")}, "hour", "must be a finite number"),
+        ({"amount": float("nan")}, "amount", "must be finite (no NaN, no inf)"),
+        ({"hour": float("inf")}, "hour", "must be finite (no NaN, no inf)"),
         ({"amount": 1e308}, "amount", "within +/-1e+15"),
         ({"amount": -(10**400)}, "amount", "within +/-1e+15"),
         ({"hour": 10**15 + 1}, "hour", "within +/-1e+15"),

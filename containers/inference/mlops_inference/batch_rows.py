@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -162,6 +163,9 @@ def output_schema(model: LoadedModel, input_schema: pa.Schema, keys: Sequence[st
     return pa.schema(fields, metadata={"mlops_events.batch_job": json.dumps(about)})
 
 
+NOT_FINITE = "the model gave no finite prediction for this row (its input is out of the model's range)"
+
+
 def predict_batch(
     model: LoadedModel, batch: pa.RecordBatch, keys: Sequence[str], schema: pa.Schema, predicted_at: datetime
 ) -> tuple[pa.RecordBatch, int]:
@@ -172,7 +176,10 @@ def predict_batch(
     predictions: list[float | None] = [None] * len(rows)
     if valid:
         for i, score in zip(valid, model.predict([rows[i] for i in valid]), strict=True):
-            predictions[i] = score
+            if math.isfinite(score):
+                predictions[i] = score
+            else:  # the model overflowed on this row: an error like the service's 422, not a NaN score
+                errors[i] = NOT_FINITE
     n = batch.num_rows
     columns = [batch.column(key) for key in keys] + [
         pa.array(predictions, pa.float64()),

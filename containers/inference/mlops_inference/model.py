@@ -30,7 +30,7 @@ FORMAT = "mlops-events/tabular-torchscript-v1"
 MAX_ABS_NUMBER = 1e15
 
 
-NUMBER_RULE = f"must be a finite number within +/-{MAX_ABS_NUMBER:.0e} (no NaN, no inf)"
+OUT_OF_RANGE = f"must be within +/-{MAX_ABS_NUMBER:.0e}"
 
 
 class ModelError(Exception):
@@ -124,8 +124,10 @@ class ModelSpec:
                 elif feature.kind == "numeric":
                     if isinstance(value, bool) or not isinstance(value, int | float):
                         errors.append({"row": i, "field": feature.name, "message": "expected a number"})
-                    elif not abs(value) <= MAX_ABS_NUMBER:  # exact for ints of any size; False for NaN
-                        errors.append({"row": i, "field": feature.name, "message": NUMBER_RULE})
+                    elif isinstance(value, float) and not math.isfinite(value):
+                        errors.append({"row": i, "field": feature.name, "message": "must be finite (no NaN, no inf)"})
+                    elif not abs(value) <= MAX_ABS_NUMBER:  # exact for ints of any size
+                        errors.append({"row": i, "field": feature.name, "message": OUT_OF_RANGE})
                 elif not isinstance(value, str):
                     errors.append({"row": i, "field": feature.name, "message": "expected a string"})
             unknown = set(row) - {f.name for f in self.features}
