@@ -12,13 +12,18 @@ from shared.cli.manifest_commands import build, functions_command
 from shared.cli.options import EXIT_DONE, EXIT_NOT_PROCESSED, EXIT_REJECTED, exit_code, outcome_exit_code
 from shared.cli.registry import registry
 from shared.cli.replay import replay
+from shared.cli.user_errors import FriendlyGroup
 
 __all__ = ["EXIT_DONE", "EXIT_NOT_PROCESSED", "EXIT_REJECTED", "cli", "exit_code", "main", "outcome_exit_code"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def cli() -> None:
+@click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mlops-events", prog_name="mlops-events")
+@click.option("-v", "--verbose", is_flag=True, help="show the traceback of an error instead of its one line")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
     """Event-driven functions that run an ML platform on GCP and AWS by themselves."""
+    ctx.obj = {"verbose": verbose}
     # Everything the CLI prints goes through the same redaction as the logs: a replayed function's outcome
     # detail, an error message, must not show a secret the process loaded (a webhook URL from the env).
     from shared.secret_values import redact_standard_streams

@@ -52,6 +52,8 @@ def registry_show(model: str, env: str | None, as_json: bool, profile: str | Non
     rows = current_deps().registry.artifacts(model, env)
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
+        if not rows:  # as the text form: an unknown model is a failure of the command
+            sys.exit(1)
         return
     if not rows:
         click.echo(f"model {model!r} is not registered")

@@ -349,3 +349,29 @@ def test_a_generated_budget_notification_starts_its_interval_at_pacific_midnight
     )
     data = json.loads(base64.b64decode(json.loads(generated.output)["data"]["message"]["data"]))
     assert data["costIntervalStart"] == start
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["registry", "list", "--profile", "emulators"], {}, "the emulators profile needs MLOPS_EVENTS_"),
+        (["registry", "list", "--profile", "cloud"], {"GOOGLE_APPLICATION_CREDENTIALS": "/nonexistent.json"}, ""),
+    ],
+)
+def test_a_fixable_error_is_one_line_and_exit_1_without_a_traceback(state_dir, monkeypatch, args, env, message):
+    for variable in ("FIRESTORE_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", "MLOPS_EVENTS_BIGQUERY_ENDPOINT"):
+        monkeypatch.delenv(variable, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and result.output.startswith("Error: ") and message in result.output
+    # -v shows the traceback instead
+    verbose = CliRunner().invoke(cli, ["-v", *args])
+    assert verbose.exit_code == 1 and verbose.exception is not None and not isinstance(verbose.exception, SystemExit)
+
+
+def test_version_and_an_unknown_model_in_json(state_dir):
+    assert CliRunner().invoke(cli, ["--version"]).output.startswith("mlops-events, version ")
+    shown = CliRunner().invoke(cli, ["registry", "show", "no-such-model", "--json"])
+    assert (shown.exit_code, json.loads(shown.output)) == (1, [])
