@@ -317,7 +317,7 @@ class DuckDbProfiler:
         def profile(feature: str, ordered: np.ndarray) -> NumericHistogram:
             ref = reference.numeric[feature]
             found = profile_column(ordered, cur_rows, ref.cuts)
-            return NumericHistogram(
+            histogram = NumericHistogram(
                 feature,
                 ref.cuts,
                 ref.counts,
@@ -329,6 +329,9 @@ class DuckDbProfiler:
                 reference_tails=ref.tails,
                 current_tails=found.tails,
             )
+            if all(histogram.present):
+                _ = histogram.first_pass  # its bounds, here in a sorting thread, while the next group is read
+            return histogram
 
         counted, categories = self._each_sorted_column(
             current,

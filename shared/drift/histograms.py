@@ -17,9 +17,12 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from shared.drift.bounds import Pieces
 
 OTHER = "__other__"
 
@@ -188,6 +191,14 @@ class NumericHistogram:
     def present(self) -> tuple[int, int]:
         """(reference, current): the values counted in the bins, missing ones left out."""
         return int(self.reference_count_array.sum()), int(self.current_count_array.sum())
+
+    @cached_property
+    def first_pass(self) -> Pieces:
+        """What the bins alone prove (`shared.drift.bounds.pieces`; both sides need values), computed
+        once. The Parquet profiler computes it in its sorting threads, where it overlaps the next read."""
+        from shared.drift.bounds import pieces  # bounds imports this module
+
+        return pieces(self)
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.drift.bounds import Pieces, exact_in_bin, pieces, values_on_upper_edges
+from shared.drift.bounds import Pieces, exact_in_bin, values_on_upper_edges
 from shared.drift.histograms import BinStats, BinValues, NumericHistogram, SideSummary
 from shared.errors import PermanentError
 
@@ -81,7 +81,7 @@ class _Feature:
 
 
 def _known_bins(
-    cuts: Sequence[float], counts: Sequence[int], summary: SideSummary, stats: BinStats | None
+    cuts: np.ndarray, counts: np.ndarray, summary: SideSummary, stats: BinStats | None
 ) -> dict[int, BinValues]:
     """The bins whose values one side's first pass already tells exactly: empty, or a single value."""
     counts_ = np.asarray(counts, dtype=np.int64)
@@ -209,7 +209,7 @@ def _ranges(cuts: Sequence[float], bins: Sequence[int]) -> list[tuple[float, flo
     return [(lo, hi) for lo, hi in ranges]
 
 
-def _split(values: BinValues, cuts: Sequence[float], bins: Sequence[int]) -> dict[int, BinValues]:
+def _split(values: BinValues, cuts: np.ndarray, bins: Sequence[int]) -> dict[int, BinValues]:
     """A range's values handed to the bins they fall in (values outside the asked bins are dropped)."""
     index = np.searchsorted(np.asarray(cuts, dtype=np.float64), values.values, side="left")
     found = {}
@@ -226,7 +226,7 @@ def refine(
     read_current: ValueReader | None,
 ) -> dict[str, NumericBounds]:
     """Every numeric feature's bounds, after as many targeted passes as its doubt needs (at most ROUNDS)."""
-    features = {h.feature: _Feature(h, pieces(h)) for h in histograms if all(h.present)}
+    features = {h.feature: _Feature(h, h.first_pass) for h in histograms if all(h.present)}
     for f in features.values():  # bins both sides already know: exact at no cost
         uncertain = np.asarray(_bins_to_read(f, 0.0, 0.0, everything=True), dtype=np.int64)
         _settle(f, uncertain[f.known_to_both[uncertain]].tolist(), {}, {})
@@ -292,4 +292,4 @@ def _settle(f: _Feature, bins: Sequence[int], ref_read: Mapping[str, BinValues],
 
 def first_pass_bounds(hist: NumericHistogram) -> NumericBounds:
     """What the bins alone prove, with no second pass."""
-    return _total(_Feature(hist, pieces(hist)))
+    return _total(_Feature(hist, hist.first_pass))
