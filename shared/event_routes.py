@@ -168,20 +168,22 @@ def _by_pattern(event: _Event, specs: list[FunctionSpec]) -> list[FunctionSpec]:
 
 
 def _subscriptions(specs: list[FunctionSpec]) -> str:
-    def one(spec: FunctionSpec) -> str:
-        trigger = spec.trigger
-        if trigger.get("kind") == "eventarc":
-            bucket = trigger.get("filters", {}).get("bucket", "any bucket")
-            return f"{spec.name} to {', '.join(t.rsplit('.', 1)[-1] for t in spec.event_types)} on {bucket}"
-        if trigger.get("topic"):
-            return f"{spec.name} to topic {trigger['topic']}"
-        if trigger.get("kind") == "http":
-            return f"{spec.name} to Cloud Scheduler HTTP calls"
-        if trigger.get("kind") == "eventbridge":
-            pattern = trigger.get("pattern", {})
-            return (
-                f"{spec.name} to {'/'.join(pattern.get('detail-type', []))} from {'/'.join(pattern.get('source', []))}"
-            )
-        return f"{spec.name} ({trigger.get('kind')})"
+    return "; ".join(subscription(spec) for spec in specs)
 
-    return "; ".join(one(spec) for spec in specs)
+
+def subscription(spec: FunctionSpec) -> str:
+    """What the function's trigger takes, in words (routing errors, `mlops-events functions`):
+    `budget_alert to topic billing-budget-alerts`."""
+    trigger = spec.trigger
+    if trigger.get("kind") == "eventarc":
+        bucket = trigger.get("filters", {}).get("bucket", "any bucket")
+        return f"{spec.name} to {', '.join(t.rsplit('.', 1)[-1] for t in spec.event_types)} on {bucket}"
+    if trigger.get("topic"):
+        return f"{spec.name} to topic {trigger['topic']}"
+    if trigger.get("kind") == "http":
+        return f"{spec.name} to Cloud Scheduler HTTP calls"
+    if trigger.get("kind") == "eventbridge":
+        pattern = trigger.get("pattern", {})
+        detail_types, sources = "/".join(pattern.get("detail-type", [])), "/".join(pattern.get("source", []))
+        return f"{spec.name} to {detail_types} from {sources}"
+    return f"{spec.name} ({trigger.get('kind')})"

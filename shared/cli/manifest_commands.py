@@ -12,6 +12,7 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def functions_command(as_json: bool) -> None:
     """List the functions of the manifest and their triggers."""
+    from shared.event_routes import subscription
     from shared.manifest import load_manifest
 
     specs = load_manifest()
@@ -20,11 +21,13 @@ def functions_command(as_json: bool) -> None:
         return
     for spec in specs:
         trigger = spec.trigger
-        what = ", ".join(spec.event_types) or trigger.get("kind", "?")
-        extra = f" schedule {trigger['schedule']!r}" if "schedule" in trigger else ""
-        extra += f" bucket {trigger['filters']['bucket']}" if "filters" in trigger else ""
+        takes = subscription(spec).removeprefix(spec.name).removeprefix(" to ")
+        job = trigger.get("attributes", {}).get("scheduler_job") or (
+            spec.name.replace("_", "-") if "schedule" in trigger else None
+        )
+        schedule = f"; job {job} at {trigger['schedule']!r} ({trigger.get('time_zone', 'UTC')})" if job else ""
         click.echo(f"{spec.name:<22} {spec.platform:<13} {spec.source}:{spec.entry_point}")
-        click.echo(f"{'':<22} on {what}{extra}; {len(spec.fixture_files())} fixtures")
+        click.echo(f"{'':<22} takes {takes}{schedule}; {len(spec.fixture_files())} fixtures")
 
 
 @click.command()

@@ -3,6 +3,8 @@ does not answer. `mlops-events -v COMMAND` shows the traceback instead; anything
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 import click
@@ -22,7 +24,7 @@ def user_message(exc: BaseException) -> str | None:
         )
     if kind in ("botocore.exceptions.NoCredentialsError", "botocore.exceptions.NoRegionError"):
         return f"AWS: {exc} (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, and AWS_REGION)"
-    if isinstance(exc, ConnectionError | TimeoutError):
+    if isinstance(exc, ConnectionError | TimeoutError) and not isinstance(exc, BrokenPipeError):
         what = f"{type(exc).__name__}: {exc}"
         return f"a service did not answer ({what}); is it running, and is the profile's endpoint right?"
     return None
@@ -36,6 +38,9 @@ class FriendlyGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
+        except BrokenPipeError:  # `mlops-events functions | head`: the reader left; leave quietly, as cat does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
         except Exception as exc:
             message = user_message(exc)
             if message is None or (ctx.obj or {}).get("verbose"):
