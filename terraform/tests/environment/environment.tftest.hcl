@@ -20,6 +20,20 @@ run "first_plan" {
   }
 }
 
+# The documented first apply of a new project, step one: the grants the first build and the first
+# Eventarc trigger need, alone (README, Deploy). Step two is the full apply below, on the same state.
+run "first_apply_step_one_grants" {
+  plan_options {
+    target = [
+      module.platform.google_project_iam_member.gcs_pubsub_publisher,
+      module.platform.google_project_iam_member.build,
+      module.platform.google_storage_bucket_iam_member.build_sources,
+    ]
+  }
+  # Outputs are not updated by a targeted apply: the check is that the addresses the README names
+  # exist and apply on their own (with what they depend on: the build identity, the sources bucket).
+}
+
 run "mocked_apply" {
   assert {
     condition     = toset(output.function_event_types["register_model"]) == toset(["google.cloud.storage.object.v1.finalized", "google.cloud.storage.object.v1.deleted", "google.cloud.storage.object.v1.archived"])
