@@ -105,8 +105,9 @@ def test_registry_list_shows_the_latest_version(run):
 
 def test_functions_lists_the_manifest():
     output = CliRunner().invoke(cli, ["functions"]).output
-    assert "register_model" in output and "google.cloud.storage.object.v1.finalized" in output
-    assert "reconcile_registry" in output and "17 3 * * *" in output
+    assert "takes finalized, deleted, archived on ml-models-{env}" in output  # register_model
+    assert "takes topic reconcile-registry; job reconcile-registry at '17 3 * * *'" in output
+    assert "takes topic billing-budget-alerts" in output and "takes ECR Image Action from aws.ecr" in output
 
 
 def test_the_demo_runs_on_a_fresh_machine_with_no_service(tmp_path):
