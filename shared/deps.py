@@ -54,7 +54,7 @@ class Deps:
             return LocalObjectStore(self.settings.buckets_dir)
         from shared.adapters.gcs_object_store import GcsObjectStore
 
-        return GcsObjectStore(self._storage_client())
+        return GcsObjectStore(self.storage_client())
 
     @cached_property
     def registry(self) -> RegistryStore:
@@ -67,8 +67,8 @@ class Deps:
         from shared.adapters.registry_fanout import FanOutRegistryStore
 
         return FanOutRegistryStore(
-            primary=FirestoreRegistryStore(self._firestore_client(), self.settings.firestore_collection),
-            secondary=BigQueryRegistryTable(self._bigquery_client(), self.settings.bigquery_table_id),
+            primary=FirestoreRegistryStore(self.firestore_client(), self.settings.firestore_collection),
+            secondary=BigQueryRegistryTable(self.bigquery_client(), self.settings.bigquery_table_id),
         )
 
     @cached_property
@@ -79,7 +79,7 @@ class Deps:
             return SqliteIdempotencyStore(self.settings.state_dir / "idempotency.sqlite")
         from shared.adapters.firestore_idempotency import FirestoreIdempotencyStore
 
-        return FirestoreIdempotencyStore(self._firestore_client(), self.settings.idempotency_collection)
+        return FirestoreIdempotencyStore(self.firestore_client(), self.settings.idempotency_collection)
 
     @cached_property
     def alert_ledger(self) -> AlertLedger:
@@ -89,7 +89,7 @@ class Deps:
             return SqliteAlertLedger(self.settings.state_dir / "alerts.sqlite")
         from shared.adapters.firestore_alert_ledger import FirestoreAlertLedger
 
-        return FirestoreAlertLedger(self._firestore_client(), self.settings.budget_alert_collection)
+        return FirestoreAlertLedger(self.firestore_client(), self.settings.budget_alert_collection)
 
     @cached_property
     def feature_profiler(self) -> FeatureProfiler:
@@ -104,8 +104,8 @@ class Deps:
         from shared.drift.bigquery_profiler import BigQueryProfiler
 
         return DriftSourceProfiler(
-            parquet=lambda: ParquetProfiler(GcsParquetFiles(self._storage_client())),
-            bigquery=lambda: BigQueryProfiler(self._bigquery_client()),
+            parquet=lambda: ParquetProfiler(GcsParquetFiles(self.storage_client())),
+            bigquery=lambda: BigQueryProfiler(self.bigquery_client()),
         )
 
     @cached_property
@@ -117,7 +117,7 @@ class Deps:
         from shared.adapters.bigquery_drift_runs import BigQueryDriftRunStore
 
         table = f"{self.settings.gcp_project}.{self.settings.monitoring_dataset}.drift_runs"
-        return BigQueryDriftRunStore(self._bigquery_client(), table)
+        return BigQueryDriftRunStore(self.bigquery_client(), table)
 
     # -- ecr_rollout (AWS Lambda) ------------------------------------------------------------------
     @cached_property
@@ -246,13 +246,13 @@ class Deps:
             return firestore.Client(project=self.settings.gcp_project, credentials=AnonymousCredentials())
         return firestore.Client(project=self.settings.gcp_project)
 
-    def _firestore_client(self) -> Any:
+    def firestore_client(self) -> Any:
         return self._firestore
 
-    def _storage_client(self) -> Any:
+    def storage_client(self) -> Any:
         return self._storage
 
-    def _bigquery_client(self) -> Any:
+    def bigquery_client(self) -> Any:
         return self._bigquery
 
     @cached_property

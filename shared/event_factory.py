@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared.adapters._checksums import gcs_crc32c, gcs_md5
+from shared.adapters.gcs_checksums import gcs_crc32c, gcs_md5
 from shared.delivery import LEGACY_TO_CLOUDEVENT_TYPE
 
 MODES = ("structured", "binary", "legacy")

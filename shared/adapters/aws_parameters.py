@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from shared.adapters._ttl_cache import TtlCache
+from shared.adapters.ttl_cache import TtlCache
 from shared.errors import ConfigError, TransientError
 from shared.secret_values import remember_secret
 

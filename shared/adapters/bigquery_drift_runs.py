@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters._bigquery import ensure_partitioned_table, parameter_value, plain_row, run_query, schema_fields
+from shared.adapters.bigquery_statements import (
+    ensure_partitioned_table,
+    parameter_value,
+    plain_row,
+    run_query,
+    schema_fields,
+)
 from shared.adapters.sqlite_drift_runs import SCHEMA_PATH, public_row
 
 if TYPE_CHECKING:

@@ -13,7 +13,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters._bigquery import ensure_partitioned_table, parameter_value, plain_row, run_query, schema_fields
+from shared.adapters.bigquery_statements import (
+    ensure_partitioned_table,
+    parameter_value,
+    plain_row,
+    run_query,
+    schema_fields,
+)
 from shared.model_registry import (
     DeleteResult,
     ModelArtifact,

@@ -11,7 +11,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters._gcp_errors import translate_errors
+from shared.adapters.gcp_errors import translate_errors
 from shared.errors import AlreadyInProgressError, TransientError
 
 if TYPE_CHECKING:

@@ -36,7 +36,7 @@ import hashlib
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters._gcp_errors import translate_errors
+from shared.adapters.gcp_errors import translate_errors
 from shared.errors import TransientError
 from shared.model_registry import (
     DeleteResult,

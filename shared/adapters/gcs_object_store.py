@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters._gcp_errors import translate_errors
+from shared.adapters.gcp_errors import translate_errors
 from shared.ports import StoredObject
 
 if TYPE_CHECKING:

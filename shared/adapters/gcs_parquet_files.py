@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters._gcp_errors import translate_errors
+from shared.adapters.gcp_errors import translate_errors
 from shared.errors import EventParseError, TransientError
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ class GcsParquetFiles:
     def attach(self, connection: duckdb.DuckDBPyConnection) -> None:
         """Let `connection` read the pinned objects (once per connection)."""
         if self._filesystem is None:
-            self._filesystem = _pinned_filesystem(self)
+            self._filesystem = pinned_filesystem(self)
             connection.register_filesystem(self._filesystem)
 
     # -- what the filesystem calls -----------------------------------------------------------------
@@ -139,7 +139,7 @@ def _matches(name: str, pattern: str) -> bool:
     return len(parts) == len(names) and all(fnmatch.fnmatchcase(n, p) for n, p in zip(names, parts, strict=True))
 
 
-def _pinned_filesystem(files: GcsParquetFiles) -> Any:
+def pinned_filesystem(files: GcsParquetFiles) -> Any:
     """An fsspec filesystem that knows only the pinned objects: read-only, no listing of its own."""
     # fsspec is imported here: only a drift run reading Parquet from GCS needs it.
     from fsspec.spec import AbstractBufferedFile, AbstractFileSystem

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from shared.adapters._jsonl import append_line, read_records
+from shared.adapters.jsonl_files import append_line, read_records
 
 
 class JsonlRolloutJournal:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from shared.adapters._checksums import gcs_crc32c, gcs_md5
+from shared.adapters.gcs_checksums import gcs_crc32c, gcs_md5
 from shared.ports import StoredObject
 
 _META = ".meta"

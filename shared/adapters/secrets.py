@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from shared.adapters._gcp_errors import translate_errors
-from shared.adapters._ttl_cache import TtlCache
+from shared.adapters.gcp_errors import translate_errors
+from shared.adapters.ttl_cache import TtlCache
 from shared.secret_values import remember_secret
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from shared.adapters._sqlite import connection, create_schema, write_transaction
+from shared.adapters.sqlite_files import connection, create_schema, write_transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alert_ledger (

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from shared.adapters._sqlite import connection, retry_locked, write_transaction
+from shared.adapters.sqlite_files import connection, retry_locked, write_transaction
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "ml_monitoring.drift_runs.json"
 SCHEMA = json.loads(SCHEMA_PATH.read_text())

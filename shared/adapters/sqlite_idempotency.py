@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from shared.adapters._sqlite import create_schema, write_transaction
+from shared.adapters.sqlite_files import create_schema, write_transaction
 from shared.errors import AlreadyInProgressError
 
 _SCHEMA = """

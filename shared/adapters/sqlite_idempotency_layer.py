@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import STATUS_CONSTANTS, DataRecord
 
-from shared.adapters._sqlite import connection, create_schema, write_transaction
+from shared.adapters.sqlite_files import connection, create_schema, write_transaction
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS powertools_idempotency (
     id TEXT PRIMARY KEY, status TEXT NOT NULL, expiration INTEGER, in_progress_expiration INTEGER,

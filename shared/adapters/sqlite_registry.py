@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from shared.adapters._sqlite import connection, create_schema, write_transaction
+from shared.adapters.sqlite_files import connection, create_schema, write_transaction
 from shared.model_registry import (
     DeleteResult,
     ModelArtifact,

@@ -9,7 +9,7 @@ these folders itself (archive_file, named by hash); the zip written here is the 
 reproducible byte for byte, for `gcloud`/`aws` deploys by hand.
 
 Only what the function uses: its manifest `extras` say which SDKs it may use; the project modules
-come from following its imports (see _plan); a project dependency is pinned only if the bundled code
+come from following its imports (see plan.py); a project dependency is pinned only if the bundled code
 imports it, with whatever that needs.
 """
 
@@ -27,8 +27,8 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from shared.bundle._distributions import PROJECT, BundleError, ModuleIndex, closure, project_extras, requirements_of
-from shared.bundle._plan import ModulePlan, plan_modules
+from shared.bundle.distributions import PROJECT, BundleError, ModuleIndex, closure, project_extras, requirements_of
+from shared.bundle.plan import ModulePlan, plan_modules
 from shared.manifest import REPO_ROOT, FunctionSpec
 
 __all__ = ["Bundle", "BundleError", "build_bundle", "resolve", "write_zip"]

@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shared.adapters._bigquery import run_query
-from shared.adapters._gcp_errors import translate_errors
+from shared.adapters.bigquery_statements import run_query
+from shared.adapters.gcp_errors import translate_errors
 from shared.drift.column_profile import EXACT_INTEGERS
 from shared.drift.comparison import categorical_histogram, finish_profile, plan_features
 from shared.drift.duckdb_profiler import (

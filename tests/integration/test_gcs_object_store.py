@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from shared.adapters._checksums import gcs_crc32c, gcs_md5
+from shared.adapters.gcs_checksums import gcs_crc32c, gcs_md5
 from shared.adapters.gcs_object_store import GcsObjectStore
 
 pytestmark = pytest.mark.integration

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from shared.bundle import BundleError
-from shared.bundle._distributions import ModuleIndex
-from shared.bundle._imports import scan_imports
-from shared.bundle._plan import plan_modules
+from shared.bundle.distributions import ModuleIndex
+from shared.bundle.imports import scan_imports
+from shared.bundle.plan import plan_modules
 
 # -- reading imports ---------------------------------------------------------------------------------
 

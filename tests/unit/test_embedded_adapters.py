@@ -141,7 +141,7 @@ def test_local_object_store_keeps_gcs_semantics(tmp_path):
 
 
 def test_checksums_match_what_gcs_reports():
-    from shared.adapters._checksums import gcs_crc32c, gcs_md5
+    from shared.adapters.gcs_checksums import gcs_crc32c, gcs_md5
 
     # Reference values: `gsutil hash` of the bytes b"hello world".
     assert gcs_md5(b"hello world") == "XrY7u+Ae7tCTyyK7j1rNww=="

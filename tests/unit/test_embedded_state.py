@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 
 from handlers import reconcile_registry
-from shared.adapters._sqlite import retry_locked
 from shared.adapters.jsonl_rollout_journal import JsonlRolloutJournal
 from shared.adapters.local_object_store import LocalObjectStore
 from shared.adapters.slack_outbox import OutboxSlackNotifier, read_outbox
 from shared.adapters.sqlite_alert_ledger import SqliteAlertLedger
 from shared.adapters.sqlite_drift_runs import SqliteDriftRunStore
+from shared.adapters.sqlite_files import retry_locked
 from shared.adapters.sqlite_idempotency import SqliteIdempotencyStore
 from shared.adapters.sqlite_idempotency_layer import SqlitePersistenceLayer
 from shared.adapters.sqlite_registry import SqliteRegistryStore

@@ -169,7 +169,7 @@ def build_sink(deps: Any, uri: Uri, name: str, run_id: str) -> BatchSink:
         return BigQuerySink(_bigquery(deps), uri.table, run_id=run_id)
     if deps.profile == "embedded":
         return ParquetSink.local(Path(deps.settings.buckets_dir) / uri.bucket / name)
-    return ParquetSink.gcs(deps._storage_client(), uri.bucket, name)
+    return ParquetSink.gcs(deps.storage_client(), uri.bucket, name)
 
 
 def _parquet_files(deps: Any) -> ParquetFiles:
@@ -179,13 +179,13 @@ def _parquet_files(deps: Any) -> ParquetFiles:
         return LocalParquetFiles(deps.settings.buckets_dir)
     from shared.adapters.gcs_parquet_files import GcsParquetFiles
 
-    return GcsParquetFiles(deps._storage_client())
+    return GcsParquetFiles(deps.storage_client())
 
 
 def _bigquery(deps: Any) -> Any:
     if deps.profile == "embedded":
         raise UsageError("bq:// needs the emulators or cloud profile (MLOPS_EVENTS_PROFILE); embedded has no BigQuery")
-    return deps._bigquery_client()
+    return deps.bigquery_client()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -75,7 +75,7 @@ class _GcsObject:
         return self._writer
 
     def commit(self) -> None:
-        from shared.adapters._gcp_errors import translate_errors
+        from shared.adapters.gcp_errors import translate_errors
 
         bucket = self._client.bucket(self.bucket)
         with translate_errors(f"write {self.uri}"):
@@ -182,7 +182,7 @@ class BigQuerySink:
     def open(self, schema: pa.Schema) -> None:
         from google.cloud import bigquery
 
-        from shared.adapters._gcp_errors import translate_errors
+        from shared.adapters.gcp_errors import translate_errors
 
         columns = [bigquery.SchemaField(f.name, bigquery_type(f)) for f in schema]
         table = bigquery.Table(self.table_id, schema=columns)
@@ -199,7 +199,7 @@ class BigQuerySink:
             raise BatchInputError(f"{self.uri} exists without column {missing[0]!r}: write to another table")
 
     def write(self, batch: pa.RecordBatch) -> None:
-        from shared.adapters._gcp_errors import translate_errors
+        from shared.adapters.gcp_errors import translate_errors
 
         rows = [{name: _json_value(value) for name, value in row.items()} for row in batch.to_pylist()]
         for offset in range(0, len(rows), self._rows_per_request):

@@ -104,10 +104,10 @@ def _bound(moment: datetime, kind: pa.DataType) -> pa.Scalar:
 def _opener(files: ParquetFiles) -> Callable[[str], IO[bytes]]:
     """How to open a resolved path: a local file, or a GCS object read in ranges at its pinned generation through
     the storage client `GcsParquetFiles` holds (the fsspec filesystem DuckDB reads the same objects with)."""
-    from shared.adapters.gcs_parquet_files import GcsParquetFiles, _pinned_filesystem
+    from shared.adapters.gcs_parquet_files import GcsParquetFiles, pinned_filesystem
 
     if isinstance(files, GcsParquetFiles):
-        filesystem = _pinned_filesystem(files)
+        filesystem = pinned_filesystem(files)
         return lambda path: filesystem.open(path, "rb")
     return lambda path: open(path, "rb")  # closed by the caller's `with`
 
@@ -157,7 +157,7 @@ class BigQuerySource:
         return {"retry": bigquery.DEFAULT_RETRY.with_deadline(self._timeout_s), "timeout": self._timeout_s}
 
     def schema(self, columns: Sequence[str]) -> pa.Schema:
-        from shared.adapters._gcp_errors import translate_errors
+        from shared.adapters.gcp_errors import translate_errors
 
         with translate_errors(f"read the schema of {self.uri}"):
             table = self._client.get_table(self.table_id, **self._calls())
@@ -170,7 +170,7 @@ class BigQuerySource:
         return self._schema_of(names)
 
     def batches(self, columns: Sequence[str], batch_size: int) -> Iterator[pa.RecordBatch]:
-        from shared.adapters._gcp_errors import translate_errors
+        from shared.adapters.gcp_errors import translate_errors
 
         names = unique_columns(self.key_columns, columns)
         if not self._fields:

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from shared.adapters._sqlite import connection, create_schema, write_transaction
+from shared.adapters.sqlite_files import connection, create_schema, write_transaction
 
 STATS_LIMIT = 10_000  # the most recent entries the Firestore stats read (a summary, not a warehouse query)
 
@@ -98,7 +98,7 @@ class FirestoreFeedbackStore:
         self._collection = client.collection(collection)
 
     def record(self, entry: dict[str, Any]) -> None:
-        from shared.adapters._gcp_errors import translate_errors
+        from shared.adapters.gcp_errors import translate_errors
 
         with translate_errors("record feedback"):
             self._collection.document(_key(entry)).set(entry)
@@ -106,7 +106,7 @@ class FirestoreFeedbackStore:
     def stats(self, model: str, env: str) -> dict[str, Any]:
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        from shared.adapters._gcp_errors import translate_errors
+        from shared.adapters.gcp_errors import translate_errors
 
         query = (
             self._collection.where(filter=FieldFilter("model", "==", model))

@@ -28,7 +28,7 @@ def _feedback_store(deps: Any):
 
     if deps.profile == "embedded":
         return SqliteFeedbackStore(deps.settings.state_dir / "feedback.sqlite")
-    return FirestoreFeedbackStore(deps._firestore_client())
+    return FirestoreFeedbackStore(deps.firestore_client())
 
 
 def create() -> Any:

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.bundle._distributions import BundleError, ModuleIndex
-from shared.bundle._imports import Imports, is_stdlib, scan_imports
+from shared.bundle.distributions import BundleError, ModuleIndex
+from shared.bundle.imports import Imports, is_stdlib, scan_imports
 
 PROJECT_PACKAGES = ("shared", "handlers")
 

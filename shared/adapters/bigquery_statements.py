@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters._gcp_errors import translate_errors
+from shared.adapters.gcp_errors import translate_errors
 from shared.errors import TransientError
 
 if TYPE_CHECKING:
