@@ -96,13 +96,32 @@ def _distinct(ordered: np.ndarray) -> BinValues:
     return BinValues(ordered[first], found.astype(np.int64))
 
 
+# E[(x - o)^2] - (E[x - o])^2 loses about eps * (1 + mean^2 / variance) of the variance to cancellation,
+# mean taken from the origin o: at most 1e4 * eps here. Past that, a second pass over the deviations.
+_ONE_PASS_RATIO = 1e4
+
+
+def _variance(centred: np.ndarray, first: float) -> float:
+    """The population variance of `centred` (x - origin), whose mean is `first`; may overwrite it.
+
+    One pass when the mean is near the origin (always on the reference: its origin is its median);
+    two, from the deviations themselves, when it is not (a current that moved far from the reference).
+    einsum sums the squares in one pass, without BLAS (np.dot) or a temporary array.
+    """
+    n = len(centred)
+    variance = float(np.einsum("i,i->", centred, centred)) / n - first * first
+    if first * first <= _ONE_PASS_RATIO * variance:  # False for NaN: the second pass then says what it is
+        return variance
+    deviations = np.subtract(centred, first, out=centred)
+    return max(float(np.einsum("i,i->", deviations, deviations)) / n, 0.0)
+
+
 def _moments(
     ordered: np.ndarray, starts: np.ndarray, occupied: np.ndarray, rows: int, origin: float
 ) -> tuple[np.ndarray, SideSummary]:
     """Per-bin sums of (x - origin) and the side's summary, computed in place in `ordered`.
 
-    No np.dot: it goes to BLAS, whose own threads contend with the sorting threads on small machines.
-    Each pass over a million values costs about a millisecond; these are the passes left.
+    Each pass over a million values costs about a millisecond: the passes are few, and in place.
     """
     n = len(ordered)
     sums = np.zeros(len(occupied))
@@ -116,9 +135,6 @@ def _moments(
         # The bins' sums add up to the side's (exactly, by fsum), which saves a pass over the column.
         finite = bool(np.isfinite(sums).all())
         first = math.fsum(sums[occupied]) / n if finite else float(np.mean(centred))  # overflowed: inf or nan
-        # Deviations from the mean itself: no cancellation however far the origin is (the current side).
-        deviations = np.subtract(centred, first, out=centred)
-        # einsum: the sum of squares in one pass, without BLAS (np.dot) or a temporary (np.sum of squares).
-        std = 0.0 if low == high else math.sqrt(float(np.einsum("i,i->", deviations, deviations)) / n)
+        std = 0.0 if low == high else math.sqrt(_variance(centred, first))
     std = std if math.isfinite(std) else math.inf
     return sums, SideSummary(rows, rows - n, low, high, origin + first, std, origin, first)
