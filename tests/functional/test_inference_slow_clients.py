@@ -121,6 +121,34 @@ def test_the_commands_that_start_the_service_apply_the_head_limits(tmp_path, mon
         assert {c.status for c in clients if c.kind == kind} == {408}
 
 
+def test_on_a_kept_alive_connection_each_head_is_timed_from_its_first_byte(live):
+    get = b"GET /healthz HTTP/1.1\r\nhost: t\r\n\r\n"
+    host, port = live.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+
+        def status() -> bytes:
+            data = b""
+            while not data.endswith(b"}"):
+                data += sock.recv(65536)
+            return data.split(b" ")[1]
+
+        sock.sendall(get)
+        assert status() == b"200"
+        time.sleep(HEAD_TIMEOUT_S * 1.5)  # idle between requests: uvicorn's keep-alive (5 s) governs, not ours
+        for _ in range(3):  # each head in pieces, the whole of it within the limit: served
+            for piece in (get[:5], get[5:20], get[20:]):
+                sock.sendall(piece)
+                time.sleep(HEAD_TIMEOUT_S / 4)
+            assert status() == b"200"
+        started = time.monotonic()
+        sock.sendall(get[:10])  # a head that never ends
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert HEAD_TIMEOUT_S * 0.9 <= time.monotonic() - started <= HEAD_TIMEOUT_S + MARGIN_S
+
+
 def _chunks(total: int, size: int = 64 * 1024):
     sent = 0
     while sent < total:
