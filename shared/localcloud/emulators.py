@@ -19,7 +19,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,6 +71,26 @@ class Emulator:
         for path in self.cleanup:
             shutil.rmtree(path, ignore_errors=True)
         self.cleanup.clear()
+
+
+def start_together(starters: Mapping[str, Callable[[], Emulator]], started: Callable[[str, Emulator], None]) -> None:
+    """Run every starter at once; each emulator goes to `started` as soon as it is up, so that a Ctrl-C while
+    the others start still stops it. EmulatorError naming every one that did not start."""
+    failures: list[str] = []
+
+    def start(name: str, launch: Callable[[], Emulator]) -> None:
+        try:
+            emulator = launch()
+        except EmulatorError as exc:
+            failures.append(f"{name}: {exc}")
+            return
+        started(name, emulator)
+
+    with ThreadPoolExecutor(max_workers=len(starters)) as pool:
+        for name, launch in starters.items():
+            pool.submit(start, name, launch)
+    if failures:
+        raise EmulatorError("\n".join(failures))
 
 
 def _http_ok(url: str) -> Callable[[], bool]:

@@ -118,23 +118,13 @@ class LocalCloud:
             "bigquery": lambda: emulators.start_bqemulator(project, log_dir=logs),
             "moto": lambda: emulators.start_moto(region=AWS_REGION, log_dir=logs),
         }
-        failures: list[str] = []
 
-        def start(name: str, launch: Callable[[], emulators.Emulator]) -> None:
-            """Kept for stop() as soon as it is up, even if a Ctrl-C interrupts the wait for the others."""
-            try:
-                emulator = launch()
-            except emulators.EmulatorError as exc:
-                failures.append(f"{name}: {exc}")
-                return
+        def keep(name: str, emulator: emulators.Emulator) -> None:
+            """For stop() as soon as it is up, even if a Ctrl-C interrupts the wait for the others."""
             self.emulator[name] = emulator
             self.started.append(emulator)
 
-        with ThreadPoolExecutor(max_workers=len(starters)) as pool:
-            for name, launch in starters.items():
-                pool.submit(start, name, launch)
-        if failures:
-            raise emulators.EmulatorError("\n".join(failures))
+        emulators.start_together(starters, keep)
         # The up process talks to the emulators through the same variables the client libraries read.
         for name in ("pubsub", "firestore", "moto"):
             os.environ.update(self.emulator[name].env)

@@ -23,6 +23,7 @@ from shared.localcloud import provision
 from shared.localcloud.cron import CronSchedule
 from shared.localcloud.dispatch import DeliveryResult
 from shared.localcloud.ecr_bridge import failure_record
+from shared.localcloud.emulators import EmulatorError, start_together
 from shared.localcloud.function_env import FunctionEnvironment
 from shared.localcloud.outcomes import OutcomeLog
 from shared.localcloud.retry import DAY_S, retry_policy
@@ -969,3 +970,25 @@ def test_the_trigger_waits_as_long_as_the_platform(function, timeout_s):
     spec = function_named(function)
     expected = timeout_s if timeout_s is not None else float(spec.timeout_s or 60) + 5
     assert request_timeout_s(spec) == expected
+
+
+def test_emulators_started_together_are_kept_as_each_comes_up_and_every_failure_is_named():
+    # GIVEN two starters that work and two that fail
+    def fails(why: str):
+        def start():
+            raise EmulatorError(why)
+
+        return start
+
+    ok = {"pubsub": object(), "moto": object()}
+    starters = {"pubsub": lambda: ok["pubsub"], "firestore": fails("no java"), "moto": lambda: ok["moto"]}
+    starters["bigquery"] = fails("no duckdb")
+    kept: dict[str, object] = {}
+
+    # WHEN they are started together
+    with pytest.raises(EmulatorError) as raised:
+        start_together(starters, kept.__setitem__)
+
+    # THEN the ones that came up were handed over (for stop()), and the error names each that did not
+    assert kept == ok
+    assert sorted(str(raised.value).splitlines()) == ["bigquery: no duckdb", "firestore: no java"]
