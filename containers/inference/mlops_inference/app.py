@@ -15,12 +15,13 @@ import logging
 import math
 import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, HTTPException
 from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator
 
@@ -120,11 +121,10 @@ class Service:
     holder: ModelHolder
     feedback: FeedbackStore | None = None
     drift_runs: DriftRunStore | None = None
-    metrics: ServiceMetrics | None = None
+    metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     batcher: DynamicBatcher | None = None
 
     def __post_init__(self) -> None:
-        self.metrics = self.metrics or ServiceMetrics()
         self.holder.on_swap = _on_swap(self.metrics)  # before start(): the first load counts too
 
     def _forward(self, rows: list[dict[str, Any]]) -> list[tuple[float, str, int]]:
@@ -230,7 +230,7 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
         return documented[key]
 
     documented: dict[tuple, dict[str, Any]] = {}
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -313,10 +313,10 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
             raise HTTPException(404, "no request with this id was answered by this service")
         if body.row >= issued.rows:
             message = f"the request had {issued.rows} row(s): row is at most {issued.rows - 1}"
-            return invalid([{"loc": ["body", "row"], "msg": message, "type": "value_error", "input": body.row}])
+            raise RequestValidationError([{"loc": ("body", "row"), "msg": message, "type": "value_error"}])
         if body.version is not None and body.version != issued.version:
             message = f"the request was answered by version {issued.version}"
-            return invalid([{"loc": ["body", "version"], "msg": message, "type": "value_error", "input": body.version}])
+            raise RequestValidationError([{"loc": ("body", "version"), "msg": message, "type": "value_error"}])
         entry = {
             **body.model_dump(),
             "version": issued.version,

@@ -45,6 +45,7 @@ class RequestBody:
         chunks: list[bytes] = []
         seen = 0
         task = asyncio.current_task()
+        assert task is not None  # an ASGI app runs in a task
         loop = asyncio.get_running_loop()
         self._reading[task] = loop.time() + self.timeout_s
         if self._sweep is None or self._sweep_loop is not loop:  # mangum may run each event on a new loop
@@ -105,7 +106,8 @@ class _Replay:
     __slots__ = ("body", "receive")
 
     def __init__(self, body: bytes, receive: Any) -> None:
-        self.body, self.receive = body, receive
+        self.body: bytes | None = body
+        self.receive = receive
 
     async def __call__(self) -> dict:
         if self.body is not None:

@@ -105,10 +105,15 @@ def protocol_class(http: str, head_timeout_s: float) -> type[asyncio.Protocol]:
             http = "h11"
         else:
             http = "httptools"
+    base: type[asyncio.Protocol]
     if http == "h11":
-        from uvicorn.protocols.http.h11_impl import H11Protocol as base
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        base = H11Protocol
     elif http == "httptools":
-        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as base
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+        base = HttpToolsProtocol
     else:
         raise ValueError(f"http: h11, httptools or auto, not {http!r}")
     return type(f"Limited{base.__name__}", (_HeadLimits, base), {"head_timeout_s": head_timeout_s})
