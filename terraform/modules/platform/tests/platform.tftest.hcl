@@ -223,3 +223,22 @@ run "payloads_of_different_shapes_keep_their_types" {
     error_message = "An empty payload stays empty."
   }
 }
+
+run "flat_payloads_of_different_shapes_keep_their_numbers" {
+  command = plan
+
+  # The shape that made map(any) turn numbers into strings: flat objects with different attributes
+  # unify to map(string), and "window_hours": 24 was sent as "24".
+  variables {
+    schedule_payloads = {
+      reconcile_registry = { bucket = "mlops-events-test-000000-ml-models-test" }
+      drift_report_http  = { model = "fraud-detector", env = "test", window_hours = 24 }
+    }
+  }
+
+  assert {
+    condition     = jsondecode(output.schedule_bodies["drift_report_http"]).window_hours == 24
+    error_message = "window_hours stays the number 24."
+  }
+}
+
