@@ -89,7 +89,8 @@ def start_server(state_dir: Path, port: int, batching: bool) -> subprocess.Popen
         "INFERENCE_BATCHING": "on" if batching else "off",
         "INFERENCE_RELOAD_S": "3600",
     }
-    argv = [sys.executable, "-m", "uvicorn", "mlops_inference.main:create", "--factory", "--port", str(port)]
+    # The container's command: uvicorn with the service's limits on request heads (mlops_inference.server).
+    argv = [sys.executable, "-m", "mlops_inference.server", "--port", str(port)]
     argv += ["--log-level", "warning", "--no-access-log"]
     process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
