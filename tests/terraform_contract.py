@@ -44,7 +44,7 @@ def label(key: str) -> str:
 
 @dataclass
 class Block:
-    kind: str  # resource | data | module | variable | output | locals
+    kind: str  # resource | data | module | variable | output | provider
     type: str  # resource or data type ('' for the others)
     name: str
     body: dict[str, Any]
@@ -77,6 +77,9 @@ class Terraform:
                     for rtype, named in entry.items():
                         for name, body in named.items():
                             tf.blocks.append(Block(kind, label(rtype), label(name), body, path))
+            for entry in doc.get("provider", []):
+                for name, body in entry.items():
+                    tf.blocks.append(Block("provider", label(name), label(name), body, path))
             for kind in ("module", "variable", "output"):
                 for entry in doc.get(kind, []):
                     for name, body in entry.items():
@@ -165,6 +168,7 @@ def violations(repo: Path, manifest: dict[str, Any] | None = None, tf_root: Path
     out += _no_public_invokers(tf)
     out += _no_secret_values(tf)
     out += _plan_time_traps(tf)
+    out += _provider_settings(tf)
     return out
 
 
@@ -581,4 +585,31 @@ def _plan_time_traps(tf: Terraform) -> list[str]:
     for composition, foreign in (("platform", AWS_MODULE), ("aws-platform", GCP_MODULE)):
         if any(b.get("source") == f"../{foreign}" for b in tf.of("module", module=composition)):
             out.append(f"modules/{composition} calls ../{foreign}: GCP and AWS belong in separate roots")
+    return out
+
+
+def _provider_settings(tf: Terraform) -> list[str]:
+    """What every environment's providers must say for a first apply to work and land where meant.
+
+    google: API calls billed to the project (billing_project, user_project_override), or the Billing
+    Budgets API refuses user credentials (403); aws: pinned to the environment's account
+    (allowed_account_ids), so a plan with another account's credentials fails before it reads; no
+    provider that no resource uses (google-beta once was configured for nothing)."""
+    out = []
+    for b in tf.of("provider"):
+        where = f"{b.file.relative_to(tf.root)}"
+        if b.type == "google" and (b.get("user_project_override").lower() != "true" or not b.get("billing_project")):
+            out.append(f"provider google ({where}) lacks billing_project and user_project_override = true")
+        if b.type == "aws" and not b.get("allowed_account_ids"):
+            out.append(f"provider aws ({where}) is not pinned to an account (allowed_account_ids)")
+        # A provider is used by a resource type of its name (aws_*, google_*) or, for one like
+        # google-beta whose types are google_*, by a resource's provider argument.
+        used = [
+            x
+            for x in tf.blocks
+            if x.kind in {"resource", "data"}
+            and (x.type.startswith(f"{b.type}_") if "-" not in b.type else x.get("provider").startswith(b.type))
+        ]
+        if not used:
+            out.append(f"provider {b.type} ({where}) configures a provider no resource uses")
     return out

@@ -139,3 +139,23 @@ def test_plan_time_traps_are_reported(manifest, terraform_copy):
     assert "locals of modules/gcp-function point under .terraform/" in problems
     assert "aws_lambda_function.this (modules/aws-ecr-rollout/main.tf) reads or writes under .terraform/" in problems
     assert "modules/platform calls ../aws-ecr-rollout: GCP and AWS belong in separate roots" in problems
+
+
+def test_provider_settings_a_first_apply_needs_are_reported(manifest, terraform_copy):
+    # GIVEN dev's google provider without the billing project, staging's AWS provider unpinned, and an
+    # unused google-beta provider in prod
+    dev = terraform_copy / "environments" / "dev" / "main.tf"
+    dev.write_text(dev.read_text().replace("  user_project_override = true\n", ""))
+    staging = terraform_copy / "environments" / "staging" / "aws" / "main.tf"
+    staging.write_text(staging.read_text().replace("  allowed_account_ids = [var.aws_account_id]\n", ""))
+    prod = terraform_copy / "environments" / "prod" / "main.tf"
+    prod.write_text(prod.read_text() + '\nprovider "google-beta" {\n  project = var.project_id\n}\n')
+    # THEN each is named
+    problems = violations(REPO_ROOT, manifest, terraform_copy)
+    assert (
+        "provider google (environments/dev/main.tf) lacks billing_project and user_project_override = true" in problems
+    )
+    assert (
+        "provider aws (environments/staging/aws/main.tf) is not pinned to an account (allowed_account_ids)" in problems
+    )
+    assert "provider google-beta (environments/prod/main.tf) configures a provider no resource uses" in problems
