@@ -10,8 +10,10 @@ Two datasets, both deterministic and written once to Parquet:
   and memory run at scale (default 1M rows per side), where every contender should be right.
 
 Each contender runs in a child process of its own, so its peak memory (VmHWM) is its own, and
-reports time, peak memory and its verdict per column; against the truth that gives false positives
-(unchanged columns called drifted) and false negatives (drifted columns missed).
+reports time, CPU time (every thread of the process: on a machine shared with other work it moves
+less than wall time, and this engine's sorting threads count in it), peak memory and its verdict per
+column; against the truth that gives false positives (unchanged columns called drifted) and false
+negatives (drifted columns missed).
 
 - `mlops-events`: `DuckDbProfiler().profile(reference, current)` + `detect_drift`, from the files.
 - `mlops-events-warm`: a later scheduled run against the same reference: the reference profile an
@@ -205,13 +207,14 @@ def _peak_mb() -> float:
 def _child(name: str, reference: Path, current: Path) -> None:
     """One contender in this process; its result is the last line of stdout, as JSON."""
     run = prepare_cached_reference if name == "prepare-warm" else CONTENDERS[name]
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     try:
         verdicts, error = run(reference, current), None
     except Exception as exc:  # a contender that cannot run (not installed) is reported, not fatal
         verdicts, error = {}, f"{type(exc).__name__}: {exc}"
-    elapsed = time.perf_counter() - started
-    print(json.dumps({"name": name, "seconds": elapsed, "peak_mb": _peak_mb(), "verdicts": verdicts, "error": error}))
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - started_cpu
+    result = {"name": name, "seconds": elapsed, "cpu_seconds": cpu, "peak_mb": _peak_mb()}
+    print(json.dumps(result | {"verdicts": verdicts, "error": error}))
 
 
 def _spawn(python: str, name: str, reference: Path, current: Path) -> dict:
@@ -220,8 +223,12 @@ def _spawn(python: str, name: str, reference: Path, current: Path) -> dict:
     lines = done.stdout.strip().splitlines()
     if done.returncode or not lines:
         error = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-        return {"name": name, "seconds": 0.0, "peak_mb": 0.0, "verdicts": {}, "error": error}
+        return _failed(name, error)
     return json.loads(lines[-1])
+
+
+def _failed(name: str, error: str) -> dict:
+    return {"name": name, "seconds": 0.0, "cpu_seconds": 0.0, "peak_mb": 0.0, "verdicts": {}, "error": error}
 
 
 # -- data and truth --------------------------------------------------------------------------------
@@ -320,16 +327,17 @@ def main() -> None:
     for name in names:
         if name == "mlops-events-warm" and prepared["error"]:
             error = f"caching the reference profile failed: {prepared['error']}"
-            rows.append({"name": name, "seconds": 0.0, "peak_mb": 0.0, "verdicts": {}, "error": error})
+            rows.append(_failed(name, error))
             continue
         python = args.evidently_python if name == "evidently" else sys.executable
         rows.append(_spawn(python, name, reference, current))
 
     print(f"{args.dataset}: {rows_per_side:,} rows per side, {len(truth)} columns; {truth_line}")
-    print(f"{'contender':<18} {'seconds':>8} {'peak MB':>8} {'FP':>3} {'FN':>3}  wrong columns (the contender's value)")
+    header = f"{'contender':<18} {'seconds':>8} {'CPU s':>8} {'peak MB':>8} {'FP':>3} {'FN':>3}"
+    print(f"{header}  wrong columns (the contender's value)")
     for row in rows:
         if row["error"]:
-            print(f"{row['name']:<18} {'-':>8} {'-':>8} {'-':>3} {'-':>3}  could not run: {row['error']}")
+            print(f"{row['name']:<18} {'-':>8} {'-':>8} {'-':>8} {'-':>3} {'-':>3}  could not run: {row['error']}")
             continue
         false_positives, false_negatives = _errors(row, truth)
         wrong = []
@@ -338,13 +346,14 @@ def main() -> None:
         if false_negatives:
             wrong.append("FN: " + _described(false_negatives, row["verdicts"]))
         print(
-            f"{row['name']:<18} {row['seconds']:>8.2f} {row['peak_mb']:>8.0f} {len(false_positives):>3} "
-            f"{len(false_negatives):>3}  {'; '.join(wrong) or '-'}"
+            f"{row['name']:<18} {row['seconds']:>8.2f} {row['cpu_seconds']:>8.2f} {row['peak_mb']:>8.0f} "
+            f"{len(false_positives):>3} {len(false_negatives):>3}  {'; '.join(wrong) or '-'}"
         )
     for ours in (r for r in rows if r["name"].startswith("mlops-events") and not r["error"]):
         for other in (r for r in rows if not r["name"].startswith("mlops-events") and not r["error"]):
             print(
-                f"{ours['name']} vs {other['name']}: {other['seconds'] / ours['seconds']:.1f}x faster, "
+                f"{ours['name']} vs {other['name']}: {other['seconds'] / ours['seconds']:.1f}x faster "
+                f"({other['cpu_seconds'] / ours['cpu_seconds']:.1f}x less CPU), "
                 f"{ours['peak_mb'] / other['peak_mb']:.2f}x the peak memory"
             )
     if args.values:
