@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # runs as a script from a checkout
 
-from shared.local_server import start_function  # noqa: E402
+from tooling.local_server import start_function  # noqa: E402
 
 FIXTURE = REPO / "events" / "storage" / "05-finalized-onnx-v3.structured.json"
 CANDIDATES = {

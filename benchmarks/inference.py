@@ -40,9 +40,9 @@ def prepare(state_dir: Path, kind: str) -> list[dict]:
     os.environ["MLOPS_EVENTS_PROFILE"] = "embedded"
     os.environ["MLOPS_EVENTS_STATE_DIR"] = str(state_dir)
     from mlops_inference import train
-    from mlops_inference.publish import publish_version
     from shared.adapters.local_object_store import LocalObjectStore
-    from shared.replay import Replayer
+    from tooling.model_publish import publish_version
+    from tooling.replay import Replayer
 
     folder = state_dir / "trained"
     train.train(folder, rows=5_000)
@@ -154,7 +154,7 @@ def main() -> None:
     parser.add_argument("--clients", default="1,8,32")
     parser.add_argument("--seconds", type=float, default=8.0)
     args = parser.parse_args()
-    from shared.local_server import free_port
+    from tooling.local_server import free_port
 
     state_dir = Path(tempfile.mkdtemp(prefix="inference-bench-"))
     rows = prepare(state_dir, args.model)

@@ -37,7 +37,7 @@ spec = importlib.util.spec_from_file_location("handler_module", {source!r})
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 initialized = time.perf_counter()
-from shared.local_lambda import LocalLambdaContext
+from tooling.local_lambda import LocalLambdaContext
 result = getattr(module, {target!r})(json.load(open({fixture!r})), LocalLambdaContext("bench", 60))
 done = time.perf_counter()
 print(json.dumps({{"init_s": initialized - started, "first_s": done - initialized, "result": result}}))

@@ -6,7 +6,7 @@
   by that environment's functions-framework, from the bundle folder, as Cloud Functions serves it.
 - AWS: nothing installed (Lambda installs nothing; the bundle carries its packages). The handler runs
   under awslambdaric, the runtime interface client of Lambda's Python runtime, in an environment that
-  holds only that client, polling a local Runtime API (shared/lambda_runtime_api.py).
+  holds only that client, polling a local Runtime API (tooling/lambda_runtime_api.py).
 Each process gets an environment built from nothing but what is passed: no PYTHONPATH, no test settings.
 """
 
@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.delivery import HttpDelivery, send
-from shared.lambda_runtime_api import RUNTIME_INTERFACE_CLIENT, LambdaRuntimeApi
-from shared.local_server import HOST, start_function, wait_until_listening
 from shared.log import OUTCOME_LOGGER_NAME
-from shared.replay import ReplayResult, http_result, lambda_result
+from tooling.delivery import HttpDelivery, send
+from tooling.lambda_runtime_api import RUNTIME_INTERFACE_CLIENT, LambdaRuntimeApi
+from tooling.local_server import HOST, start_function, wait_until_listening
+from tooling.replay import ReplayResult, http_result, lambda_result
 
 PIP_TIMEOUT_S = 600
 

@@ -6,8 +6,8 @@ import threading
 
 from functions_framework import create_app
 
-from shared.delivery import HttpDelivery
-from shared.manifest import FunctionSpec
+from tooling.delivery import HttpDelivery
+from tooling.manifest import FunctionSpec
 
 
 def deliver_concurrently(spec: FunctionSpec, delivery: HttpDelivery, times: int) -> list[int]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.localcloud.k8s_api_server import KubernetesApiServer
+from tooling.localcloud.k8s_api_server import KubernetesApiServer
 
 REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 OLD = f"{REGISTRY}/ml/inference@sha256:{'1' * 64}"

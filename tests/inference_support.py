@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from mlops_inference.model import Feature, ModelSpec
-from mlops_inference.publish import publish_version
+from tooling.model_publish import publish_version
 
 MODEL = "tiny-fraud"
 BUCKET = "ml-models-dev"
@@ -41,7 +41,7 @@ def model_files(bias: float = 0.0, spec: ModelSpec = SPEC) -> dict[str, bytes]:
 def register(state_dir: Path, version: int, files: dict[str, bytes]) -> None:
     """Upload the files to the local model bucket and let register_model register them."""
     from shared.adapters.local_object_store import LocalObjectStore
-    from shared.replay import Replayer
+    from tooling.replay import Replayer
 
     results = publish_version(
         LocalObjectStore(state_dir / "buckets"),

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from shared.manifest import REPO_ROOT
+from tooling.manifest import REPO_ROOT
 
 READY_TIMEOUT_S = 180.0
 
@@ -30,7 +30,7 @@ class RunningUp:
         env["COLUMNS"] = "200"  # rich wraps at 80 columns on a pipe: keep one event per line
         with output.open("wb") as console:
             process = subprocess.Popen(
-                [sys.executable, "-m", "shared.cli.main", "up", "--state-dir", str(state_dir), *args],
+                [sys.executable, "-m", "tooling.cli.main", "up", "--state-dir", str(state_dir), *args],
                 stdout=console,
                 stderr=subprocess.STDOUT,
                 env=env,

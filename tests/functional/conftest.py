@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from shared.adapters.local_object_store import LocalObjectStore
-from shared.demo import seed_local_buckets
-from shared.manifest import REPO_ROOT
+from tooling.demo import seed_local_buckets
+from tooling.manifest import REPO_ROOT
 
 
 @pytest.fixture

@@ -20,12 +20,12 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from shared.adapters.local_object_store import LocalObjectStore
-from shared.bundle import build_bundle, resolve
-from shared.delivery import delivery_from_fixture
-from shared.demo import seed_local_buckets
-from shared.manifest import REPO_ROOT, load_manifest
-from shared.replay import Replayer
 from tests.bundles import clean_env, describe, run_lambda, serve_bundle
+from tooling.bundle import build_bundle, resolve
+from tooling.delivery import delivery_from_fixture
+from tooling.demo import seed_local_buckets
+from tooling.manifest import REPO_ROOT, load_manifest
+from tooling.replay import Replayer
 
 SPECS = load_manifest()
 GCP = [s for s in SPECS if s.platform == "gcp-function"]
@@ -115,7 +115,7 @@ def test_a_bundle_holds_the_modules_its_function_can_import_and_says_what_it_lef
     assert on_disk == modules
     assert {"shared.deps", "shared.runtime", f"handlers.{spec.entry_point.removesuffix('_http')}"} & modules
     # Tools of the repository, never of a deployed function.
-    assert not {m for m in modules if m.startswith(("shared.cli", "shared.bundle", "shared.replay", "shared.demo"))}
+    assert not {m for m in modules if m.startswith(("tooling.cli", "tooling.bundle", "tooling.replay", "tooling.demo"))}
     other_platform = (
         "shared.adapters.firestore_registry" if spec.platform == "aws-lambda" else "shared.adapters.powertools_once"
     )

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from shared.cli.main import cli
-from shared.manifest import REPO_ROOT, FunctionSpec, function_named, load_manifest
+from tooling.cli.main import cli
+from tooling.manifest import REPO_ROOT, FunctionSpec, function_named, load_manifest
 
 EVENTS = REPO_ROOT / "events"
 SAFETENSORS = str(EVENTS / "storage/01-finalized-safetensors.structured.json")
@@ -118,7 +118,7 @@ def test_the_demo_runs_on_a_fresh_machine_with_no_service(tmp_path):
         if not k.startswith(("MLOPS_EVENTS_", "GOOGLE_", "STORAGE_EMULATOR", "FIRESTORE_EMULATOR", "PUBSUB_EMULATOR"))
     }
     done = subprocess.run(
-        [sys.executable, "-m", "shared.cli.main", "demo"],
+        [sys.executable, "-m", "tooling.cli.main", "demo"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -16,10 +16,10 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from shared.cli.main import cli, exit_code
-from shared.local_server import free_port
 from shared.log import LOGGER_NAME
-from shared.manifest import REPO_ROOT
+from tooling.cli.main import cli, exit_code
+from tooling.local_server import free_port
+from tooling.manifest import REPO_ROOT
 
 EVENTS = REPO_ROOT / "events"
 SAFETENSORS = str(EVENTS / "storage/01-finalized-safetensors.structured.json")
@@ -85,7 +85,7 @@ def test_a_retry_in_a_fresh_process_prints_no_traceback(state_dir, slack_down, t
     # The real streams, as a shell sees them: nothing swapped by a test runner.
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "shared.cli.main", "replay", BUDGET_50, SAFETENSORS],
+        [sys.executable, "-m", "tooling.cli.main", "replay", BUDGET_50, SAFETENSORS],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -11,7 +11,7 @@ import pytest
 from functions_framework import create_app
 
 from shared.adapters.local_object_store import LocalObjectStore
-from shared.manifest import REPO_ROOT, function_named
+from tooling.manifest import REPO_ROOT, function_named
 
 FIXTURE = json.loads((REPO_ROOT / "events/drift/02-scheduled-run.http.json").read_text())
 

@@ -1,5 +1,5 @@
 """ecr_rollout end to end through its real Lambda handler, the real kubernetes client and the
-Kubernetes API test server (tests/k8s_api_server.py): success, no-op, stale, failure with rollback,
+Kubernetes API test server (tooling/localcloud/k8s_api_server.py): success, no-op, stale, failure with rollback,
 time running out, duplicates, and what the cluster refuses."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from shared.adapters.jsonl_rollout_journal import JsonlRolloutJournal
-from shared.event_factory import ecr_image_action_event
-from shared.local_lambda import invoke
-from shared.localcloud.k8s_api_server import KubernetesApiServer
-from shared.manifest import function_named
 from shared.rollout import deployment as k8s
 from tests.ecr_cluster import OLD, REGISTRY, TARGETS, serve_test_cluster
+from tooling.event_factory import ecr_image_action_event
+from tooling.local_lambda import invoke
+from tooling.localcloud.k8s_api_server import KubernetesApiServer
+from tooling.manifest import function_named
 
 NEW_DIGEST = f"sha256:{'2' * 64}"
 NEW = f"{REGISTRY}/ml/inference@{NEW_DIGEST}"

@@ -10,10 +10,10 @@ import pytest
 import yaml
 from functions_framework import create_app
 
-from shared.delivery import HttpDelivery, delivery_from_fixture
-from shared.event_routes import function_for
-from shared.manifest import REPO_ROOT, function_named, load_manifest
-from shared.replay import Replayer
+from tooling.delivery import HttpDelivery, delivery_from_fixture
+from tooling.event_routes import function_for
+from tooling.manifest import REPO_ROOT, function_named, load_manifest
+from tooling.replay import Replayer
 
 EVENTS = REPO_ROOT / "events"
 EXPECTED = yaml.safe_load((EVENTS / "expected.yaml").read_text())

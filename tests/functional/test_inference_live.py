@@ -16,12 +16,12 @@ import httpx
 import pytest
 
 from mlops_inference.app import create_app
-from mlops_inference.local import serving
 from mlops_inference.main import build_service
 from mlops_inference.settings import ServiceSettings
-from shared.local_lambda import LocalLambdaContext
-from shared.manifest import REPO_ROOT
 from tests.inference_support import MODEL, model_files, register
+from tooling.inference_local import serving
+from tooling.local_lambda import LocalLambdaContext
+from tooling.manifest import REPO_ROOT
 
 EVENTS = REPO_ROOT / "events" / "http"
 

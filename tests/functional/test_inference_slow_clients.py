@@ -24,12 +24,12 @@ import httpx
 import pytest
 
 from mlops_inference.app import create_app
-from mlops_inference.local import serving
 from mlops_inference.main import build_service
 from mlops_inference.settings import ServiceSettings
-from shared.local_server import free_port
-from shared.manifest import REPO_ROOT
 from tests.inference_support import MODEL, model_files, register, slow_clients
+from tooling.inference_local import serving
+from tooling.local_server import free_port
+from tooling.manifest import REPO_ROOT
 
 HEAD_TIMEOUT_S, BODY_TIMEOUT_S = 1.0, 2.0
 MARGIN_S = 5.0

@@ -1,4 +1,4 @@
-"""The local Lambda Invoke API (`python -m shared.localcloud.lambda_endpoint`) as a real process, invoked
+"""The local Lambda Invoke API (`python -m tooling.localcloud.lambda_endpoint`) as a real process, invoked
 with boto3's own Lambda client: what `mlops-events up` and anyone's script see on the local cloud."""
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import pytest
 import yaml
 from botocore.config import Config
 
-from shared.local_server import HOST, free_port
-from shared.manifest import REPO_ROOT
+from tooling.local_server import HOST, free_port
+from tooling.manifest import REPO_ROOT
 
 EVENTS = REPO_ROOT / "events"
 EXPECTED = yaml.safe_load((EVENTS / "expected.yaml").read_text())
@@ -94,7 +94,7 @@ def start_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
         port = free_port()
         log_path = home / "ecr_rollout.log"
         with log_path.open("wb") as log:
-            command = [sys.executable, "-m", "shared.localcloud.lambda_endpoint", "--function", FUNCTION]
+            command = [sys.executable, "-m", "tooling.localcloud.lambda_endpoint", "--function", FUNCTION]
             process = subprocess.Popen(
                 [*command, "--port", str(port)], env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
             )

@@ -8,7 +8,7 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from shared.cli.main import cli
+from tooling.cli.main import cli
 
 
 def test_trigger_without_a_running_up_says_how_to_start_one(tmp_path):
@@ -46,9 +46,9 @@ def test_up_rejects_a_backoff_scale_that_is_not_positive(tmp_path):
 def test_a_bad_cron_in_the_manifest_fails_before_anything_starts(tmp_path):
     import dataclasses
 
-    from shared.localcloud.cron import CronError
-    from shared.localcloud.up import LocalCloud, UpOptions
-    from shared.manifest import load_manifest
+    from tooling.localcloud.cron import CronError
+    from tooling.localcloud.up import LocalCloud, UpOptions
+    from tooling.manifest import load_manifest
 
     # GIVEN the manifest with one schedule broken
     specs = [

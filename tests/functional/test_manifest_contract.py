@@ -9,7 +9,7 @@ import tomllib
 
 import pytest
 
-from shared.manifest import REPO_ROOT, load_manifest
+from tooling.manifest import REPO_ROOT, load_manifest
 
 SPECS = load_manifest()
 
@@ -18,7 +18,7 @@ SPECS = load_manifest()
 def test_a_lambda_entry_point_takes_an_event_and_a_context(spec):
     import inspect
 
-    from shared.local_lambda import lambda_handler
+    from tooling.local_lambda import lambda_handler
 
     handler = lambda_handler(spec)
     assert spec.signature == "lambda" and spec.trigger["kind"] == "eventbridge"
@@ -72,7 +72,7 @@ def test_the_embedded_path_imports_no_cloud_sdk_and_no_torch(tmp_path, fixture):
     script = f"""
 import json, os, pathlib, sys
 os.environ["MLOPS_EVENTS_STATE_DIR"] = {str(tmp_path)!r}
-from shared.replay import Replayer
+from tooling.replay import Replayer
 result = Replayer().replay_file(pathlib.Path({str(fixture)!r}))
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "boto3", "botocore", "grpc", "slack_sdk")
                or m.startswith(("google.cloud.storage", "google.cloud.firestore", "google.cloud.bigquery",

@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from shared.cli.main import cli
-from shared.delivery import lambda_function_in
-from shared.local_lambda import invoke
-from shared.local_server import free_port, start_function, wait_until_listening, write_answer
-from shared.manifest import REPO_ROOT, function_named
-from shared.replay import result_from_answer
+from tooling.cli.main import cli
+from tooling.delivery import lambda_function_in
+from tooling.local_lambda import invoke
+from tooling.local_server import free_port, start_function, wait_until_listening, write_answer
+from tooling.manifest import REPO_ROOT, function_named
+from tooling.replay import result_from_answer
 
 EVENTS = REPO_ROOT / "events"
 SAFETENSORS = str(EVENTS / "storage/01-finalized-safetensors.structured.json")

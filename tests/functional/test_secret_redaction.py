@@ -23,13 +23,13 @@ import pytest
 from click.testing import CliRunner
 from functions_framework import create_app
 
-from shared.cli.main import cli
-from shared.delivery import delivery_from_fixture
-from shared.local_server import start_function, wait_until_listening
-from shared.localcloud.slack_receiver import SlackReceiver
 from shared.log import LOGGER_NAME, configure_logging
-from shared.manifest import REPO_ROOT, function_named
 from tests.functional.test_served_function import post
+from tooling.cli.main import cli
+from tooling.delivery import delivery_from_fixture
+from tooling.local_server import start_function, wait_until_listening
+from tooling.localcloud.slack_receiver import SlackReceiver
+from tooling.manifest import REPO_ROOT, function_named
 
 FIXTURE = REPO_ROOT / "events" / "budget" / "02-actual-50.structured.json"
 TEAM, HOOK, TOKEN = "T0AB12CD3", "B0EF45GH6", "Xy7wQ2mN8pL4kR1sT6vB9zC3"

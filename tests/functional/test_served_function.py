@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.delivery import delivery_from_fixture
-from shared.local_server import start_function, wait_until_listening
-from shared.manifest import REPO_ROOT, function_named
+from tooling.delivery import delivery_from_fixture
+from tooling.local_server import start_function, wait_until_listening
+from tooling.manifest import REPO_ROOT, function_named
 
 
 @pytest.fixture

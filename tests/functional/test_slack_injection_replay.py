@@ -20,8 +20,8 @@ from functions_framework import create_app
 
 from shared.adapters.local_object_store import LocalObjectStore
 from shared.adapters.slack_outbox import read_outbox
-from shared.manifest import REPO_ROOT, function_named
 from tests.unit.test_slack_injection import ISSUE_ACCOUNT, assert_safe
+from tooling.manifest import REPO_ROOT, function_named
 
 BUDGET = json.loads((REPO_ROOT / "events/budget/02-actual-50.structured.json").read_text())
 DRIFT = json.loads((REPO_ROOT / "events/drift/02-scheduled-run.http.json").read_text())

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared.manifest import MANIFEST_PATH, REPO_ROOT
 from tests.terraform_contract import Terraform, violations
+from tooling.manifest import MANIFEST_PATH, REPO_ROOT
 
 TERRAFORM = REPO_ROOT / "terraform"
 pytestmark = pytest.mark.skipif(not TERRAFORM.is_dir(), reason="no terraform/ yet")

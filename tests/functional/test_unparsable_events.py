@@ -20,7 +20,7 @@ from functions_framework import create_app
 from handlers import register_model as register_use_case
 from shared.errors import TransientError
 from shared.log import OUTCOME_LOGGER_NAME
-from shared.manifest import REPO_ROOT, function_named
+from tooling.manifest import REPO_ROOT, function_named
 
 CLOUD_EVENT_FUNCTIONS = ("register_model", "budget_alert", "drift_report", "reconcile_registry")
 DEEP = b"[" * 200_000 + b"]" * 200_000

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared.manifest import REPO_ROOT
+from tooling.manifest import REPO_ROOT
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml"))

@@ -28,7 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         state = _embedded_state(Path(tmp))
-        from shared.replay import Replayer
+        from tooling.replay import Replayer
 
         replayer = Replayer()
         by_function = collections.defaultdict(list)
@@ -65,8 +65,8 @@ def _census(replayer, function_seeds, state: Path, examples: int) -> tuple[colle
 
 def _embedded_state(root: Path) -> Path:
     from shared.adapters.local_object_store import LocalObjectStore
-    from shared.demo import seed_local_buckets
-    from shared.manifest import REPO_ROOT
+    from tooling.demo import seed_local_buckets
+    from tooling.manifest import REPO_ROOT
 
     state = root / "state"
     os.environ["MLOPS_EVENTS_PROFILE"] = "embedded"

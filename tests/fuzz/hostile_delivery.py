@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.delivery import HttpDelivery
-from shared.event_routes import function_for
-from shared.manifest import REPO_ROOT, FunctionSpec, load_manifest
-from shared.replay import Replayer
 from tests.fuzz.mutations import dumps
+from tooling.delivery import HttpDelivery
+from tooling.event_routes import function_for
+from tooling.manifest import REPO_ROOT, FunctionSpec, load_manifest
+from tooling.replay import Replayer
 
 EVENTS = REPO_ROOT / "events"
 # What an event may end as. `retry` and `error` are for failures of our own or of a backend: bad

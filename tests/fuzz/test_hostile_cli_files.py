@@ -21,10 +21,10 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from shared.cli.main import cli
-from shared.manifest import REPO_ROOT
 from tests.fuzz.hostile_delivery import seeds
 from tests.fuzz.mutations import describe, dumps, mutated_documents
+from tooling.cli.main import cli
+from tooling.manifest import REPO_ROOT
 
 TARGETS = REPO_ROOT / "events" / "ecr" / "targets.yaml"
 ECR_PUSH = REPO_ROOT / "events" / "ecr" / "01-push-inference-1.2.0.json"

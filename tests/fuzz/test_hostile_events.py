@@ -27,11 +27,11 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from shared.adapters.local_object_store import LocalObjectStore
-from shared.demo import seed_local_buckets
-from shared.manifest import REPO_ROOT
-from shared.replay import Replayer
 from tests.fuzz.hostile_delivery import observe, problems, seeds
 from tests.fuzz.mutations import describe, mutated_documents
+from tooling.demo import seed_local_buckets
+from tooling.manifest import REPO_ROOT
+from tooling.replay import Replayer
 
 SEEDS = seeds()
 FUNCTIONS = sorted({seed.spec.name for seed in SEEDS})

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from shared.artifact_format import ArtifactFormat
-from shared.localcloud import emulators
 from shared.model_registry import ModelArtifact, ObjectRef
+from tooling.localcloud import emulators
 
 PROJECT = "mlops-events-test"
 

@@ -277,7 +277,7 @@ def test_an_unreachable_bigquery_is_a_transient_error() -> None:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import bigquery
 
-    from shared.local_server import free_port
+    from tooling.local_server import free_port
 
     # GIVEN a client whose endpoint nobody listens on
     client = bigquery.Client(

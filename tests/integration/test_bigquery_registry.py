@@ -109,7 +109,7 @@ def test_an_unreachable_server_is_a_transient_error(bigquery_emulator: Any, make
     from google.cloud import bigquery
 
     from shared.errors import TransientError
-    from shared.localcloud.emulators import free_port
+    from tooling.localcloud.emulators import free_port
 
     dead = bigquery.Client(
         project="p",

@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from shared.delivery import delivery_from_document
-from shared.event_factory import pubsub_cloud_event
-from shared.local_server import start_function, wait_until_listening
-from shared.localcloud.slack_receiver import SlackReceiver
-from shared.manifest import function_named
-from shared.replay import Replayer
 from tests.concurrency import deliver_concurrently
 from tests.integration.conftest import PROJECT
+from tooling.delivery import delivery_from_document
+from tooling.event_factory import pubsub_cloud_event
+from tooling.local_server import start_function, wait_until_listening
+from tooling.localcloud.slack_receiver import SlackReceiver
+from tooling.manifest import function_named
+from tooling.replay import Replayer
 
 pytestmark = pytest.mark.integration
 BUDGET_ID = "3f1c8a52-6e0b-4c8e-9d2a-7b1f0c9e4d11"

@@ -11,12 +11,12 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from shared.delivery import delivery_from_document
-from shared.event_factory import pubsub_cloud_event
-from shared.localcloud.slack_receiver import SlackReceiver
-from shared.manifest import function_named
-from shared.replay import Replayer
 from tests.integration.conftest import PROJECT
+from tooling.delivery import delivery_from_document
+from tooling.event_factory import pubsub_cloud_event
+from tooling.localcloud.slack_receiver import SlackReceiver
+from tooling.manifest import function_named
+from tooling.replay import Replayer
 
 pytestmark = pytest.mark.integration
 RUN = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)

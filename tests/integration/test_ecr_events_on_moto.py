@@ -14,8 +14,8 @@ import uuid
 import boto3
 import pytest
 
-from shared.localcloud.ecr_events import EcrImageWatcher, matches
-from shared.manifest import function_named
+from tooling.localcloud.ecr_events import EcrImageWatcher, matches
+from tooling.manifest import function_named
 
 pytestmark = pytest.mark.integration
 ACCOUNT, REGION = "123456789012", "us-east-1"

@@ -13,12 +13,12 @@ import boto3
 import pytest
 
 from shared.errors import AlreadyInProgressError
-from shared.event_factory import ecr_image_action_event
-from shared.local_lambda import invoke
-from shared.localcloud.k8s_api_server import KubernetesApiServer
-from shared.localcloud.slack_receiver import SlackReceiver
-from shared.manifest import function_named
 from shared.rollout import deployment as k8s
+from tooling.event_factory import ecr_image_action_event
+from tooling.local_lambda import invoke
+from tooling.localcloud.k8s_api_server import KubernetesApiServer
+from tooling.localcloud.slack_receiver import SlackReceiver
+from tooling.manifest import function_named
 
 pytestmark = pytest.mark.integration
 REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"

@@ -9,8 +9,8 @@ import urllib.request
 
 import pytest
 
-from shared.localcloud import emulators
 from tests.integration.conftest import PROJECT
+from tooling.localcloud import emulators
 
 pytestmark = pytest.mark.integration
 

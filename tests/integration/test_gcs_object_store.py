@@ -113,7 +113,7 @@ def test_an_unreachable_server_is_a_transient_error(gcs_emulator: Any) -> None:
     from google.cloud import storage
 
     from shared.errors import TransientError
-    from shared.localcloud.emulators import free_port
+    from tooling.localcloud.emulators import free_port
 
     dead = storage.Client(
         project="p",

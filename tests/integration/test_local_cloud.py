@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.localcloud.processes import group_alive
-from shared.manifest import REPO_ROOT
 from tests.local_cloud import RunningUp
+from tooling.localcloud.processes import group_alive
+from tooling.manifest import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +79,7 @@ def applied(function: str, subject_part: str):
 
 def trigger(cloud: RunningUp, job: str) -> subprocess.CompletedProcess[str]:
     """`mlops-events trigger JOB`, as a user runs it from another terminal."""
-    command = [sys.executable, "-m", "shared.cli.main", "trigger", job, "--state-dir", str(cloud.state_dir)]
+    command = [sys.executable, "-m", "tooling.cli.main", "trigger", job, "--state-dir", str(cloud.state_dir)]
     return subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
 
 
@@ -278,7 +278,7 @@ def test_replay_url_sends_a_saved_event_to_the_running_function(cloud: RunningUp
     url = cloud.state["functions"]["register_model"]["url"]
     fixture = REPO_ROOT / "events" / "storage" / "23-malformed-not-a-cloudevent.binary.json"
     answer = subprocess.run(
-        [sys.executable, "-m", "shared.cli.main", "replay", "--url", url, str(fixture)],
+        [sys.executable, "-m", "tooling.cli.main", "replay", "--url", url, str(fixture)],
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,
@@ -356,7 +356,7 @@ def test_a_start_that_fails_stops_what_it_started_and_says_why(tmp_path: Path):
     env["PATH"] = str(Path(sys.executable).parent)
     # WHEN up starts
     done = subprocess.run(
-        [sys.executable, "-m", "shared.cli.main", "up", "--state-dir", str(tmp_path), "--no-inference"],
+        [sys.executable, "-m", "tooling.cli.main", "up", "--state-dir", str(tmp_path), "--no-inference"],
         capture_output=True,
         text=True,
         env=env,

@@ -20,21 +20,21 @@ from typing import Any
 
 import pytest
 
-from shared.event_factory import ecr_image_action_event
-from shared.local_server import write_answer
-from shared.localcloud import emulators
-from shared.localcloud.dispatch import DeliveryResult, PubsubRoute, Target, deliver_with_retries
-from shared.localcloud.ecr_bridge import EcrToLambda
-from shared.localcloud.journal import Attempt, Journal
-from shared.localcloud.lambda_endpoint import invoke_path
-from shared.localcloud.outcomes import OutcomeLog
-from shared.localcloud.provision import AWS_ACCOUNT, AWS_REGION
-from shared.localcloud.retry import retry_policy
-from shared.localcloud.routes import pubsub_route
-from shared.localcloud.triggers import Request
 from shared.log import OUTCOME_LOGGER_NAME
-from shared.manifest import FunctionSpec, function_named
 from tests.integration.conftest import PROJECT
+from tooling.event_factory import ecr_image_action_event
+from tooling.local_server import write_answer
+from tooling.localcloud import emulators
+from tooling.localcloud.dispatch import DeliveryResult, PubsubRoute, Target, deliver_with_retries
+from tooling.localcloud.ecr_bridge import EcrToLambda
+from tooling.localcloud.journal import Attempt, Journal
+from tooling.localcloud.lambda_endpoint import invoke_path
+from tooling.localcloud.outcomes import OutcomeLog
+from tooling.localcloud.provision import AWS_ACCOUNT, AWS_REGION
+from tooling.localcloud.retry import retry_policy
+from tooling.localcloud.routes import pubsub_route
+from tooling.localcloud.triggers import Request
+from tooling.manifest import FunctionSpec, function_named
 
 pytestmark = pytest.mark.integration
 

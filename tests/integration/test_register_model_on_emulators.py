@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 import pytest
 
 from shared.adapters.bigquery_registry import BigQueryRegistryTable
-from shared.delivery import delivery_from_document
-from shared.event_factory import storage_cloud_event, storage_object_data
-from shared.manifest import function_named
-from shared.replay import Replayer
 from tests.concurrency import deliver_concurrently
 from tests.integration.conftest import PROJECT
+from tooling.delivery import delivery_from_document
+from tooling.event_factory import storage_cloud_event, storage_object_data
+from tooling.manifest import function_named
+from tooling.replay import Replayer
 
 pytestmark = pytest.mark.integration
 HEADER = b'{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}'

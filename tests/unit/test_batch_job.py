@@ -24,11 +24,11 @@ from mlops_inference.batch_job import (
 from mlops_inference.model import LoadedModel, load_model
 from shared.adapters.local_object_store import LocalObjectStore
 from shared.adapters.parquet_profiler import LocalParquetFiles
-from shared.delivery import delivery_from_document
-from shared.event_factory import storage_cloud_event, storage_object_data
 from shared.events.drift import DataLocation
-from shared.manifest import function_named
-from shared.replay import Replayer
+from tooling.delivery import delivery_from_document
+from tooling.event_factory import storage_cloud_event, storage_object_data
+from tooling.manifest import function_named
+from tooling.replay import Replayer
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

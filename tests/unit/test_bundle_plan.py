@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from shared.bundle import BundleError
-from shared.bundle.distributions import ModuleIndex
-from shared.bundle.imports import scan_imports
-from shared.bundle.plan import plan_modules
+from tooling.bundle import BundleError
+from tooling.bundle.distributions import ModuleIndex
+from tooling.bundle.imports import scan_imports
+from tooling.bundle.plan import plan_modules
 
 # -- reading imports ---------------------------------------------------------------------------------
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.localcloud.cron import CronError, CronSchedule
-from shared.manifest import load_manifest
+from tooling.localcloud.cron import CronError, CronSchedule
+from tooling.manifest import load_manifest
 
 
 def utc(text: str) -> datetime:

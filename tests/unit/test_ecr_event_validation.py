@@ -12,9 +12,9 @@ import pytest
 from handlers.ecr_rollout import TargetRun, _decide, render_notification
 from shared.errors import EventParseError
 from shared.events.ecr import MAX_FUTURE, ImagePush, OtherEcrEvent, parse_ecr_event, registry_domain
-from shared.manifest import REPO_ROOT
 from shared.rollout import deployment as k8s
 from shared.rollout.targets import parse_targets
+from tooling.manifest import REPO_ROOT
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 PUSH = json.loads((REPO_ROOT / "events" / "ecr" / "01-push-inference-1.2.0.json").read_text())

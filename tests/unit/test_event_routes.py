@@ -14,8 +14,8 @@ import json
 
 import pytest
 
-from shared.event_routes import RoutingError, function_for, route
-from shared.manifest import load_manifest
+from tooling.event_routes import RoutingError, function_for, route
+from tooling.manifest import load_manifest
 
 SPECS = load_manifest()
 FIXTURES = [(spec.name, path) for spec in SPECS for path in spec.fixture_files()]

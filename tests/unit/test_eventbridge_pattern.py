@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from shared.localcloud.ecr_events import matches
-from shared.manifest import REPO_ROOT, function_named
+from tooling.localcloud.ecr_events import matches
+from tooling.manifest import REPO_ROOT, function_named
 
 EVENT = {
     "source": "aws.ecr",

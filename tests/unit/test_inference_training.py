@@ -13,7 +13,7 @@ import pytest
 
 from mlops_inference import train as training
 from mlops_inference.model import InvalidRows, load_model
-from shared.manifest import REPO_ROOT
+from tooling.manifest import REPO_ROOT
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 ROWS = 4000

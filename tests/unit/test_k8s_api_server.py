@@ -14,7 +14,7 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from shared.localcloud.k8s_api_server import HASH_LABEL, REVISION, KubernetesApiServer
+from tooling.localcloud.k8s_api_server import HASH_LABEL, REVISION, KubernetesApiServer
 
 NS = "ml"
 OLD = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/scorer@sha256:" + "a" * 64

@@ -7,8 +7,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from shared.manifest import REPO_ROOT
 from shared.rollout.targets import parse_targets
+from tooling.manifest import REPO_ROOT
 
 K8S_VERSION = "1.31.0"  # k3s stable channel's minor at the time of writing
 MANIFESTS = sorted((REPO_ROOT / "containers").glob("**/k8s/*.yaml"))

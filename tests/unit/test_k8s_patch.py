@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
-from shared.localcloud.k8s_patch import PatchRejected, json_patch, merge_patch
-from shared.localcloud.k8s_strategic_merge import strategic_merge_patch
+from tooling.localcloud.k8s_patch import PatchRejected, json_patch, merge_patch
+from tooling.localcloud.k8s_strategic_merge import strategic_merge_patch
 
 DEPLOYMENT = {
     "metadata": {"name": "scorer", "labels": {"app": "scorer", "tier": "ml"}},

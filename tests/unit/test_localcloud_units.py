@@ -16,23 +16,23 @@ from typing import Any
 import pytest
 
 from shared.adapters.local_object_store import LocalObjectStore
-from shared.demo import seed_local_buckets
 from shared.errors import ConfigError
-from shared.event_factory import ecr_image_action_event
-from shared.localcloud import provision
-from shared.localcloud.cron import CronSchedule
-from shared.localcloud.dispatch import DeliveryResult
-from shared.localcloud.ecr_bridge import failure_record
-from shared.localcloud.emulators import EmulatorError, start_together
-from shared.localcloud.function_env import FunctionEnvironment
-from shared.localcloud.outcomes import OutcomeLog
-from shared.localcloud.retry import DAY_S, retry_policy
-from shared.localcloud.routes import push_converter, request_timeout_s
-from shared.localcloud.schedules import Job, Scheduler, pubsub_payload
-from shared.localcloud.triggers import Message, push_request, scheduler_http_request, storage_event
 from shared.log import OUTCOME_LOGGER_NAME
-from shared.manifest import REPO_ROOT, FunctionSpec, function_named, load_manifest
-from shared.replay import _outcome_lines, http_result
+from tooling.demo import seed_local_buckets
+from tooling.event_factory import ecr_image_action_event
+from tooling.localcloud import provision
+from tooling.localcloud.cron import CronSchedule
+from tooling.localcloud.dispatch import DeliveryResult
+from tooling.localcloud.ecr_bridge import failure_record
+from tooling.localcloud.emulators import EmulatorError, start_together
+from tooling.localcloud.function_env import FunctionEnvironment
+from tooling.localcloud.outcomes import OutcomeLog
+from tooling.localcloud.retry import DAY_S, retry_policy
+from tooling.localcloud.routes import push_converter, request_timeout_s
+from tooling.localcloud.schedules import Job, Scheduler, pubsub_payload
+from tooling.localcloud.triggers import Message, push_request, scheduler_http_request, storage_event
+from tooling.manifest import REPO_ROOT, FunctionSpec, function_named, load_manifest
+from tooling.replay import _outcome_lines, http_result
 
 SPECS = load_manifest()
 
@@ -392,7 +392,7 @@ def test_a_forced_scheduler_run_has_no_schedule_time():
 
 @pytest.mark.parametrize("schedule_time", [datetime(2026, 11, 20, 6, tzinfo=UTC), None])
 def test_scheduler_http_request_sends_the_event_factory_call(schedule_time):
-    from shared.event_factory import scheduler_http_request as factory_call
+    from tooling.event_factory import scheduler_http_request as factory_call
 
     expected = factory_call("drift-report-http", {"model": "m"}, schedule_time=schedule_time)
     request = scheduler_http_request("drift-report-http", {"model": "m"}, schedule_time)

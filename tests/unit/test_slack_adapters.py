@@ -23,8 +23,8 @@ from shared.adapters.secrets import EnvSecretSource, SecretManagerSecretSource
 from shared.adapters.slack_outbox import OutboxSlackNotifier, read_outbox
 from shared.adapters.slack_webhook import WebhookSlackNotifier, validate_webhook_url
 from shared.errors import ConfigError, MlopsEventsError, SlackRejectedError, TransientError
-from shared.localcloud.slack_receiver import SlackReceiver
 from shared.secret_values import redact
+from tooling.localcloud.slack_receiver import SlackReceiver
 
 PAYLOAD = {
     "text": "Budget ml-dev crossed 50%",

@@ -108,7 +108,7 @@ variable "reserved_concurrency" {
 
 variable "architecture" {
   type        = string
-  description = "Lambda architecture. The bundle's vendored wheels are built for x86_64 (shared/bundle.py); arm64 needs a bundle built for it."
+  description = "Lambda architecture. The bundle's vendored wheels are built for x86_64 (tooling/bundle.py); arm64 needs a bundle built for it."
   default     = "x86_64"
 
   validation {

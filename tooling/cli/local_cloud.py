@@ -1,0 +1,151 @@
+"""`mlops-events up` and `mlops-events trigger`: the local cloud and Cloud Scheduler's "run now"."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import click
+
+_STATE_DIR_HELP = "where the local cloud keeps its logs and state (default .mlops-events/)"
+
+
+def _state_dir(state_dir: Path | None) -> Path:
+    from shared.config import load_settings
+
+    return state_dir or load_settings().state_dir
+
+
+@click.command()
+@click.option("--state-dir", type=click.Path(path_type=Path), help=_STATE_DIR_HELP)
+@click.option("--project", default="mlops-events-local", show_default=True, help="the emulated GCP project")
+@click.option("--env", "envs", multiple=True, default=["dev"], show_default=True, help="environments (buckets)")
+@click.option(
+    "--backoff-scale",
+    type=click.FloatRange(min=0.001),
+    default=1.0,
+    show_default=True,
+    help="multiply the manifest's retry backoffs (0.05 for a quick local loop); counts stay the same",
+)
+@click.option("--no-schedules", is_flag=True, help="do not fire the crons (`mlops-events trigger JOB` still works)")
+@click.option("--no-inference", is_flag=True, help="do not serve the inference service")
+# No envvar on purpose: a webhook set for the embedded profile must not receive the emulators' alerts.
+@click.option("--slack-webhook-url", help="post to this real webhook instead of the local receiver")
+@click.option(
+    "--rollout-targets",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="which Deployments follow which ECR repository (default: events/ecr/targets.yaml)",
+)
+def up(state_dir, project, envs, backoff_scale, no_schedules, no_inference, slack_webhook_url, rollout_targets):
+    """Run every function on the emulators, wired to its real trigger, until Ctrl-C.
+
+    Drop a file into gs://ml-models-dev (fake-gcs-server) and watch it registered; publish to a topic; put an
+    image into the local ECR (moto); `mlops-events trigger JOB` runs a schedule now.
+    """
+    try:
+        from shared.errors import MlopsEventsError
+        from tooling.localcloud.console import LiveConsole
+        from tooling.localcloud.control import read_state
+        from tooling.localcloud.emulators import EmulatorError
+        from tooling.localcloud.up import LocalCloud, UpOptions
+    except ImportError as exc:
+        raise click.ClickException(
+            f"{exc.name} is missing: `pip install -e '.[local]'` installs the local cloud"
+        ) from None
+
+    folder = _state_dir(state_dir)
+    running = read_state(folder)
+    if running and _alive(running.get("pid")):
+        raise click.ClickException(f"a local cloud already runs from {folder} (pid {running['pid']})")
+    options = UpOptions(
+        state_dir=folder,
+        project=project,
+        envs=tuple(envs),
+        backoff_scale=backoff_scale,
+        schedules=not no_schedules,
+        inference=not no_inference,
+        slack_webhook_url=slack_webhook_url,
+        **({"rollout_targets": rollout_targets} if rollout_targets else {}),
+    )
+    console = LiveConsole()
+    cloud: LocalCloud | None = None
+    # Ctrl-C and a plain `kill` both stop everything (Python skips cleanup on an unhandled SIGTERM).
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored (a `&` job)
+    code = 0
+    try:
+        cloud = LocalCloud(options, console.show)  # a bad cron or manifest fails here, before anything starts
+        with console.console.status("starting the local cloud…") as status:
+            cloud.start(progress=lambda what: status.update(what))
+        console.show_services(cloud.state())
+        console.console.print(f"ready. `source {cloud.state_dir / 'up.env'}` points your shell at the emulators.")
+        console.console.print("Ctrl-C stops everything.\n")
+        while True:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    except (EmulatorError, MlopsEventsError, RuntimeError, ValueError) as exc:  # ValueError: a bad cron
+        console.console.print(f"[red]could not start: {exc}[/red]")
+        code = 1
+    finally:
+        # A second Ctrl-C or SIGTERM must not cut the cleanup short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if cloud is not None:
+            groups = cloud.process_groups()
+            left = cloud.stop()
+            if left:
+                console.console.print(f"[red]still running after stop: {left}[/red]")
+                code = 1
+            else:
+                console.console.print(f"stopped {len(groups)} process groups; none left running.")
+    sys.exit(code)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _alive(pid: object) -> bool:
+    import os
+
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@click.command()
+@click.argument("job")
+@click.option("--state-dir", type=click.Path(path_type=Path), help=_STATE_DIR_HELP)
+def trigger(job: str, state_dir: Path | None) -> None:
+    """Run a schedule of the running local cloud now (Cloud Scheduler's "force run")."""
+    from tooling.localcloud.control import read_state
+
+    folder = _state_dir(state_dir)
+    state = read_state(folder)
+    if not state:
+        raise click.ClickException(f"no local cloud runs from {folder}: start `mlops-events up` first")
+    request = urllib.request.Request(f"{state['control_url']}/jobs/{job}:run", data=b"", method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as answer:
+        body = json.loads(answer.read() or b"{}")
+        known = ", ".join(body.get("jobs", []))
+        raise click.ClickException(
+            f"{body.get('error', answer.code)}" + (f"; jobs: {known}" if known else "")
+        ) from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise click.ClickException(f"the local cloud at {state['control_url']} does not answer: {exc}") from None
+    click.echo(f"fired {body['job']}: watch the up console, or {folder / 'events.jsonl'}")

@@ -1,0 +1,45 @@
+"""Uploads a model version folder and registers it the way production does: the files go into the
+model bucket, and `register_model` receives the finalize events Eventarc would send for them.
+
+Used by the demo (the trained demo model becomes the newest fraud-detector version) and the tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from tooling.event_factory import storage_cloud_event, storage_object_data
+
+if TYPE_CHECKING:
+    from tooling.replay import Replayer, ReplayResult
+
+FINALIZED = "google.cloud.storage.object.v1.finalized"
+CONTENT_TYPES = {".json": "application/json", ".pt": "application/octet-stream"}
+
+
+def publish_version(
+    objects, replayer: Replayer, *, bucket: str, model: str, version: int, files: Mapping[str, bytes], uploader: str
+) -> list[ReplayResult]:
+    """`objects`: the ObjectStore the functions read (the embedded profile's local folder, or GCS)."""
+    from tooling.delivery import delivery_from_document
+    from tooling.manifest import function_named
+
+    spec = function_named("register_model")
+    results = []
+    for path, content in files.items():
+        name = f"{model}/v{version}/{path}"
+        content_type = next((t for ext, t in CONTENT_TYPES.items() if path.endswith(ext)), "application/octet-stream")
+        stored = objects.put(bucket, name, content, content_type=content_type, metadata={"uploader": uploader})
+        data = storage_object_data(
+            bucket,
+            name,
+            generation=stored.generation,
+            content=content,
+            content_type=content_type,
+            metadata={"uploader": uploader},
+            time_created=stored.time_created,
+        )
+        event = storage_cloud_event(FINALIZED, data, time=stored.time_created)
+        results.append(replayer.deliver(spec, delivery_from_document(event), label=name))
+    return results
