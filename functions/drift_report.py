@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
+
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from handlers import drift_report as use_case
 from shared import framework_boundary
@@ -21,6 +24,7 @@ from shared.outcome import Status
 from shared.runtime import run_cloud_event, run_event
 
 DEFAULT_JOB = "drift-report"
+_TRACE = re.compile(r"([0-9a-f]{32})(?:/[0-9]{1,20})?(?:;o=[01])?\Z")
 
 
 def _from_pubsub(envelope):
@@ -34,16 +38,25 @@ def drift_report(cloud_event):
     run_cloud_event("drift_report", cloud_event, _from_pubsub)
 
 
+def _trace_id(header: str) -> str | None:
+    """The trace id of `X-Cloud-Trace-Context: TRACE_ID/SPAN_ID;o=1` (32 hex digits), or None: the header
+    comes from outside and becomes the run's key, so only its grammar is taken."""
+    found = _TRACE.match(header)
+    return found.group(1) if found else None
+
+
 def _from_http(request):
     schedule_time = schedule_time_from_headers(request.headers)
     try:
         body = json.loads(request.get_data() or b"{}")
+    except RequestEntityTooLarge:
+        raise EventParseError("is over the size limit of a request", field="body") from None
     except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         raise EventParseError("is not valid JSON", field="body") from None
     drift_request = parse_drift_request(
         body,
         # No schedule time means "run now": a fresh id, so every such call runs.
-        event_id=request.headers.get("X-Cloud-Trace-Context", "").split("/")[0] or uuid.uuid4().hex,
+        event_id=_trace_id(request.headers.get("X-Cloud-Trace-Context", "")) or uuid.uuid4().hex,
         job=request.headers.get(JOB_NAME_HEADER) or DEFAULT_JOB,
         schedule_time=schedule_time,
     )

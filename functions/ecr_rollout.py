@@ -59,11 +59,14 @@ def _record_metrics(statuses: list[str]) -> None:
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=count)
 
 
-@logger.inject_lambda_context(correlation_id_path="id", clear_state=True)
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     event_id = event.get("id") if isinstance(event, dict) else None
+    # The correlation id is the event id, cut: it goes into every line powertools logs, before any
+    # parser has judged it (correlation_id_path would take a 5 MB one whole).
+    logger.set_correlation_id(str(event_id)[:256] if event_id is not None else None)
     deps = _InvocationDeps(current_deps(), context)
 
     def remaining_s() -> float:

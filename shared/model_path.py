@@ -15,7 +15,7 @@ DEFAULT_BUCKET_PATTERN = "ml-models-{env}"
 # Model names follow the rules of a GCS path segment we are willing to key documents on.
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 # No leading zeros: `v01` and `v1` would otherwise both be version 1.
-_VERSION_DIR = re.compile(r"^v(0|[1-9]\d{0,8})$")
+_VERSION_DIR = re.compile(r"^v(0|[1-9][0-9]{0,8})$")
 # Names tools leave behind while writing: gsutil/gcloud composite parts, editors, rsync, Spark, Hadoop.
 _TEMPORARY_NAME = re.compile(
     r"(^|/)(\.|_)|\.(tmp|temp|part|partial|crdownload|swp|lock)$|~$|/_temporary/|\.gstmp$",
@@ -42,7 +42,7 @@ def bucket_env(bucket: str, pattern: str = DEFAULT_BUCKET_PATTERN) -> str | None
         raise ValueError(f"bucket pattern must contain {{env}} exactly once: {pattern!r}")
     prefix, suffix = pattern.split("{env}")
     regex = re.compile("^" + re.escape(prefix) + r"([a-z0-9][a-z0-9_-]*?)" + re.escape(suffix) + "$")
-    match = regex.match(bucket)
+    match = regex.fullmatch(bucket)
     return match.group(1) if match else None
 
 
@@ -56,9 +56,9 @@ def locate_model(bucket: str, name: str, pattern: str = DEFAULT_BUCKET_PATTERN) 
     if len(parts) < 3:
         return NotAModel(f"{name!r} is outside {{model}}/v{{N}}/")
     model, version_dir, rest = parts[0], parts[1], parts[2:]
-    if not _MODEL_NAME.match(model):
+    if not _MODEL_NAME.fullmatch(model):
         return NotAModel(f"{model!r} is not a valid model name")
-    version = _VERSION_DIR.match(version_dir)
+    version = _VERSION_DIR.fullmatch(version_dir)
     if not version:
         return NotAModel(f"{version_dir!r} in {name!r} is not a version folder v{{N}}")
     if any(part == "" for part in rest):

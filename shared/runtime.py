@@ -20,6 +20,7 @@ from shared.log import OUTCOME_LOGGER_NAME, configure_logging, log_fields
 from shared.outcome import Outcome, Status
 from shared.secret_values import redact, redact_value, scrub_exception
 
+_ID_SHOWN = 256  # an event id's length in the outcome line (shared.events._fields.MAX_ID: longer ones are rejected)
 _LEVEL = {
     Status.APPLIED: logging.INFO,
     Status.DUPLICATE: logging.INFO,
@@ -40,6 +41,9 @@ def run_event(function: str, event_id: str | None, handle: Callable[[], Outcome]
     configure_logging()
     logger = logging.getLogger(OUTCOME_LOGGER_NAME)
     started = time.perf_counter()
+    # The id as delivered, before any parser judged it: a 5 MB one goes into no log line whole.
+    if event_id is not None and len(event_id) > _ID_SHOWN:
+        event_id = f"{event_id[:_ID_SHOWN]}... ({len(event_id) - _ID_SHOWN} characters cut)"
     common = {"function": function, "event_id": event_id}
 
     def latency() -> float:

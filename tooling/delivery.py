@@ -72,7 +72,7 @@ def delivery_from_document(content: Any) -> HttpDelivery:
     if isinstance(content, dict) and "headers" in content:
         if not isinstance(content["headers"], dict):
             raise EventParseError("expected an object of HTTP headers", field="headers")
-        headers = {str(k): _header_value(v) for k, v in content["headers"].items()}
+        headers = dict(_header(k, v) for k, v in content["headers"].items())
         raw = content.get("body_raw")
         if raw is not None and not isinstance(raw, str):
             raise EventParseError("expected the body as text", field="body_raw")
@@ -97,12 +97,18 @@ def delivery_from_document(content: Any) -> HttpDelivery:
     return HttpDelivery({"Content-Type": "application/json"}, body, "unknown", None)
 
 
-def _header_value(value: Any) -> str:
-    """What HTTP can carry: text on one line. A fixture's header that is not is bad input, not sent."""
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110: a header's name
+
+
+def _header(name: Any, value: Any) -> tuple[str, str]:
+    """What HTTP can carry: a token for a name, latin-1 text on one line for a value. A fixture's header
+    that is not is bad input, not sent (http.client raised UnicodeEncodeError on it)."""
     text = value if isinstance(value, str) else json.dumps(value)
-    if any(c in text for c in "\r\n\x00"):
-        raise EventParseError("a header value holds a line break or NUL", field="headers")
-    return text
+    if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+        raise EventParseError(f"{str(name)[:40]!r} is no HTTP header name", field="headers")
+    if any(c in text for c in "\r\n\x00") or not all(ord(c) < 256 for c in text):
+        raise EventParseError(f"{name}: a value HTTP cannot carry (a line break, NUL or non-latin-1)", field="headers")
+    return name, text
 
 
 def _text_or_none(value: Any) -> str | None:

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from shared.errors import ConfigError
+from shared.errors import EventParseError
 from tooling.delivery import LEGACY_TO_CLOUDEVENT_TYPE
 from tooling.manifest import FunctionSpec, load_manifest
 
@@ -29,8 +29,9 @@ _TOPIC = re.compile(r"(?:^|/)topics/([^/]+)$")
 _SUBSCRIPTION = re.compile(r"(?:^|/)subscriptions/([^/]+)$")
 
 
-class RoutingError(ConfigError):
-    """No function of the manifest takes this event (or several could, and nothing tells them apart)."""
+class RoutingError(EventParseError):
+    """No function of the manifest takes this event (or several could, and nothing tells them apart): as
+    the cloud would not deliver it, `replay` reports it rejected (exit 3), naming why."""
 
 
 def function_for(path: Path | None, document: Any, specs: list[FunctionSpec] | None = None) -> FunctionSpec:
@@ -91,7 +92,8 @@ class _Event:
             event.scheduler_job = _text(headers.get("x-cloudscheduler-jobname"))
             data = document.get("body")
         elif isinstance(document.get("context"), Mapping) or "eventId" in document:  # legacy background event
-            context = document.get("context", document)
+            context = document.get("context")
+            context = context if isinstance(context, Mapping) else document
             legacy = _text(context.get("eventType"))
             event.event_type = LEGACY_TO_CLOUDEVENT_TYPE.get(legacy, legacy) if legacy else None
             resource = context.get("resource")

@@ -109,6 +109,8 @@ class Replayer:
             return ReplayResult(label, function, "rejected", str(exc))
         try:
             spec = function_named(function, self._specs) if function else function_for(path, document, self._specs)
+        except EventParseError as exc:  # no trigger takes it
+            return ReplayResult(label, function, "rejected", str(exc))
         except MlopsEventsError as exc:
             return ReplayResult(label, function, "error", str(exc))
         if spec.platform == "aws-lambda":

@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from shared.adapters.gcs_checksums import gcs_crc32c, gcs_md5
+from shared.errors import PermanentError
 from shared.ports import StoredObject
 
 _META = ".meta"
+MAX_SEGMENT_BYTES = 200
 log = logging.getLogger(__name__)
 
 
@@ -33,6 +35,12 @@ class LocalObjectStore:
         self._root = Path(root)
 
     def _data_path(self, bucket: str, name: str) -> Path:
+        # A file name holds 255 bytes, and its sidecar adds `.json` and a temporary suffix; GCS has no such
+        # limit, so a longer segment is bad input here (it was an OSError: a 500 redelivered for ever).
+        if any(len(part.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES for part in (bucket, *name.split("/"))):
+            raise PermanentError(
+                f"object name has a path segment over {MAX_SEGMENT_BYTES} bytes, the local store's limit"
+            )
         path = (self._root / bucket / name).resolve()
         if not path.is_relative_to(self._root.resolve() / bucket) or bucket.startswith("."):
             raise ValueError(f"object name escapes the bucket folder: {bucket}/{name}")

@@ -103,7 +103,7 @@ def validate_webhook_url(url: str | None, *, allow_local: bool = False) -> str:
     if host in SLACK_HOSTS:
         if parts.scheme != "https" or port not in (None, 443):
             raise _invalid(f"{host} is reached over https on port 443 only")
-        if parts.query or parts.fragment or not _SLACK_PATH.match(parts.path):
+        if parts.query or parts.fragment or not _SLACK_PATH.fullmatch(parts.path):
             raise _invalid(f"its path is not /services/<team>/<hook>/<token> on {host}")
         return url
     if _is_local(host):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -18,8 +19,17 @@ MAX_MAP_ENTRIES = 100  # Pub/Sub: at most 100 attributes per message
 MAX_MAP_KEY = 256  # Pub/Sub: attribute keys up to 256 bytes
 GCS_METADATA_BYTES = 8 * 1024  # GCS: custom metadata, keys and values together, up to 8 KiB
 
-_INT64 = re.compile(r"^-?\d{1,19}$")
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+# Patterns are matched whole (fullmatch: `$` would let a trailing newline through) and with ASCII digits
+# ([0-9]: `\d` takes Arabic-Indic digits too).
+_INT64 = re.compile(r"-?[0-9]{1,19}")
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Event times outside these are no event of ours: a year 1 or 9999 overflowed date arithmetic (500s), and a
+# far-future time is not to be trusted. Wide enough for any object, budget or schedule there is.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 def require_mapping(value: Any, field: str) -> Mapping[str, Any]:
@@ -41,7 +51,21 @@ def string(
         raise EventParseError(f"expected a string, got {type(value).__name__}", field=field)
     if max_chars is not None and len(value) > max_chars:
         raise EventParseError(f"is {len(value)} characters long; at most {max_chars} are accepted", field=field)
+    check_text(value, field, shown_only=max_chars is None)
     return value
+
+
+def check_text(value: str, field: str, *, shown_only: bool = False) -> None:
+    """Text from outside, held to one rule wherever it is read: valid UTF-8 (a lone surrogate, which JSON can
+    carry, failed where it was stored or written), and no control character in anything that names,
+    keys or locates (a trailing newline made a second bucket and a folder `fraud-detector\\n`). Text that is
+    only shown keeps its line breaks: the Slack layer cleans what it shows."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise EventParseError("is not valid UTF-8 text (a lone surrogate)", field=field) from None
+    if not shown_only and _CONTROL.search(value):
+        raise EventParseError("holds a control character (a line break, a tab, a NUL...)", field=field)
 
 
 def required_string(obj: Mapping[str, Any], key: str, field: str, *, max_chars: int | None = MAX_TEXT) -> str:
@@ -61,7 +85,7 @@ def int64(obj: Mapping[str, Any], key: str, field: str, *, required: bool = True
         raise EventParseError("expected an integer, got a boolean", field=field)
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and _INT64.match(value.strip()):
+    elif isinstance(value, str) and _INT64.fullmatch(value.strip()):
         number = int(value.strip())
     else:
         raise EventParseError(f"expected an integer (or its string), got {value!r:.60}", field=field)
@@ -76,15 +100,32 @@ def timestamp(obj: Mapping[str, Any], key: str, field: str, *, required: bool = 
     value = string(obj, key, field, required=required)
     if value is None:
         return None
-    if not _RFC3339.match(value):
+    if not _RFC3339.fullmatch(value):
         raise EventParseError(f"expected an RFC 3339 timestamp, got {value!r:.60}", field=field)
     # Python's fromisoformat takes at most microseconds; GCS and Pub/Sub send up to nanoseconds.
-    normalized = re.sub(r"(\.\d{6})\d+", r"\1", value.replace("z", "Z").replace(" ", "T"))
+    normalized = re.sub(r"(\.[0-9]{6})[0-9]+", r"\1", value.replace("z", "Z").replace(" ", "T"))
     try:
-        parsed = datetime.fromisoformat(normalized.replace("Z", "+00:00"))
-    except ValueError as exc:
+        parsed = datetime.fromisoformat(normalized.replace("Z", "+00:00")).astimezone(UTC)
+    except (ValueError, OverflowError) as exc:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
         raise EventParseError(f"is not a valid timestamp: {exc}", field=field) from None
-    return parsed.astimezone(UTC)
+    if not EARLIEST <= parsed < LATEST:
+        raise EventParseError(f"is outside {EARLIEST.year} to {LATEST.year}: no event time", field=field)
+    return parsed
+
+
+def finite_number(value: Any, field: str, *, maximum: float = 1e300) -> float:
+    """A JSON number (or its string) that is finite, non-negative and at most `maximum`; 10**400 is refused
+    before float() overflows, NaN fails the comparison."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise EventParseError(f"expected a number, got {type(value).__name__}", field=field)
+    if isinstance(value, str):
+        try:
+            value = float(value) if len(value) <= 400 else math.inf
+        except ValueError:
+            raise EventParseError(f"expected a number, got {value!r:.40}", field=field) from None
+    if not 0 <= value <= maximum:
+        raise EventParseError(f"expected a finite number from 0 to {maximum:g}, got {value!r:.40}", field=field)
+    return float(value)
 
 
 def string_map(obj: Mapping[str, Any], key: str, field: str, *, max_bytes: int | None = None) -> dict[str, str]:
@@ -98,11 +139,23 @@ def string_map(obj: Mapping[str, Any], key: str, field: str, *, max_bytes: int |
         raise EventParseError(f"has {len(value)} entries; at most {MAX_MAP_ENTRIES} are accepted", field=field)
     out: dict[str, str] = {}
     for k, v in value.items():
-        if not isinstance(k, str) or not isinstance(v, str | int | float | bool) or isinstance(v, bool):
-            raise EventParseError("must be a string", field=f"{field}.{str(k)[:40]}")
+        where = f"{field}.{str(k)[:40]}"
+        # A number is taken as its text (a hand-written metadata value); only one within int64 or finite.
+        number = isinstance(v, int | float) and not isinstance(v, bool)
+        if number and not (abs(v) < 2**63 and math.isfinite(v)):
+            raise EventParseError("must be a string (or a number within int64)", field=where)
+        if not isinstance(k, str) or not (isinstance(v, str) or number):
+            raise EventParseError("must be a string", field=where)
         if len(k) > MAX_MAP_KEY:
             raise EventParseError(f"has a key of {len(k)} characters; at most {MAX_MAP_KEY}", field=field)
-        out[k] = string({k: str(v)}, k, f"{field}.{k}", required=False) or ""
+        check_text(k, where)
+        # Values are whatever the publisher wrote (UTF-8, within the limit): each reader holds the ones it
+        # keys or locates by to the text rule (a budget id), and shows the others cleaned (an account id).
+        text = str(v)
+        if len(text) > MAX_TEXT:
+            raise EventParseError(f"is {len(text)} characters long; at most {MAX_TEXT} are accepted", field=where)
+        check_text(text, where, shown_only=True)
+        out[k] = text
     size = sum(len(k.encode("utf-8", "replace")) + len(v.encode("utf-8", "replace")) for k, v in out.items())
     if max_bytes is not None and size > max_bytes:
         raise EventParseError(f"is {size} bytes in all; at most {max_bytes} are accepted", field=field)

@@ -9,7 +9,6 @@ keys are read camelCase or snake_case.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +21,14 @@ from shared.events import _fields
 from shared.events.pubsub import PubsubMessage
 
 KNOWN_SCHEMA_VERSIONS = frozenset({"1.0"})
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+MAX_AMOUNT = 1e300  # costs and budgets are only shown and divided: any finite amount
+# A threshold is a budget rule's share (0.5 = 50%). The ledger keeps the highest alerted per interval, so a
+# forged huge one would silence every genuine one after it: above 1,000% none is taken, and an actual
+# threshold must be one the reported cost has crossed (the first notice of a crossing always has; a later
+# one after credits may not, and is then refused: it was alerted already).
+MAX_THRESHOLD = 10.0
+_CROSSING_TOLERANCE = 1e-6
 # `gcloud billing accounts describe`: "Billing account IDs are of the form 0X0X0X-0X0X0X-0X0X0X".
 BILLING_ACCOUNT_ID = re.compile(r"[0-9A-Za-z]{6}-[0-9A-Za-z]{6}-[0-9A-Za-z]{6}")  # ASCII only: read upper-cased
 
@@ -100,21 +106,16 @@ def _either(obj: Mapping[str, Any], camel: str) -> Any:
     return value if value is not None else obj.get(_snake(camel))
 
 
-def _number(obj: Mapping[str, Any], camel: str, field: str, *, required: bool) -> float | None:
+def _number(obj: Mapping[str, Any], camel: str, field: str, *, maximum: float = MAX_AMOUNT) -> float | None:
     value = _either(obj, camel)
+    return None if value is None else _fields.finite_number(value, field, maximum=maximum)
+
+
+def _required_number(obj: Mapping[str, Any], camel: str, field: str) -> float:
+    value = _number(obj, camel, field)
     if value is None:
-        if required:
-            raise EventParseError("is missing", field=field)
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise EventParseError(f"expected a number, got {type(value).__name__}", field=field)
-    try:
-        number = float(value)
-    except ValueError:
-        raise EventParseError(f"expected a number, got {value!r:.40}", field=field) from None
-    if not math.isfinite(number) or number < 0:
-        raise EventParseError(f"expected a finite non-negative number, got {value!r:.40}", field=field)
-    return number
+        raise EventParseError("is missing", field=field)
+    return value
 
 
 def _text(obj: Mapping[str, Any], camel: str, field: str, *, max_chars: int | None = _fields.MAX_TEXT) -> str:
@@ -131,23 +132,38 @@ def parse_budget_notification(message: PubsubMessage) -> BudgetNotification:
     data = _fields.require_mapping(message.json(), "message.data")
     attributes = message.attributes
     currency = _text(data, "currencyCode", "data.currencyCode").upper()
-    if not _CURRENCY.match(currency):
+    if not _CURRENCY.fullmatch(currency):
         raise EventParseError(f"expected an ISO 4217 code, got {currency!r:.20}", field="data.currencyCode")
     interval = _either(data, "costIntervalStart")
-    return BudgetNotification(
+    notification = BudgetNotification(
         event_id=message.event_id,
-        billing_account_id=_text(attributes, "billingAccountId", "attributes.billingAccountId"),
+        # Only shown (and linked when it has the id's form): an odd one must not silence a real alert.
+        billing_account_id=_text(attributes, "billingAccountId", "attributes.billingAccountId", max_chars=None),
         budget_id=_text(attributes, "budgetId", "attributes.budgetId"),
-        schema_version=_optional_text(attributes, "schemaVersion", "attributes.schemaVersion") or "1.0",
+        # Only compared and shown ("schemaVersion 2.0 is not one we know")
+        schema_version=_optional_text(attributes, "schemaVersion", "attributes.schemaVersion", max_chars=None) or "1.0",
         # Only shown: a name of any length still alerts (Slack's text is cut, saying so).
         budget_name=_text(data, "budgetDisplayName", "data.budgetDisplayName", max_chars=None),
-        cost_amount=_number(data, "costAmount", "data.costAmount", required=True) or 0.0,
-        budget_amount=_number(data, "budgetAmount", "data.budgetAmount", required=True) or 0.0,
+        cost_amount=_required_number(data, "costAmount", "data.costAmount"),
+        budget_amount=_required_number(data, "budgetAmount", "data.budgetAmount"),
         budget_amount_type=_optional_text(data, "budgetAmountType", "data.budgetAmountType", max_chars=None)
         or "SPECIFIED_AMOUNT",
         currency=currency,
         cost_interval_start=_fields.timestamp({"t": interval}, "t", "data.costIntervalStart"),  # type: ignore[arg-type]
-        alert_threshold=_number(data, "alertThresholdExceeded", "data.alertThresholdExceeded", required=False),
-        forecast_threshold=_number(data, "forecastThresholdExceeded", "data.forecastThresholdExceeded", required=False),
+        alert_threshold=_number(data, "alertThresholdExceeded", "data.alertThresholdExceeded", maximum=MAX_THRESHOLD),
+        forecast_threshold=_number(
+            data, "forecastThresholdExceeded", "data.forecastThresholdExceeded", maximum=MAX_THRESHOLD
+        ),
         published=message.publish_time,
     )
+    _check_crossed(notification)
+    return notification
+
+
+def _check_crossed(notification: BudgetNotification) -> None:
+    threshold, cost, budget = notification.alert_threshold, notification.cost_amount, notification.budget_amount
+    if threshold is not None and budget > 0 and cost / budget < threshold - _CROSSING_TOLERANCE:
+        raise EventParseError(
+            f"{threshold:g} is not crossed by the cost ({cost:g} of a budget of {budget:g})",
+            field="data.alertThresholdExceeded",
+        )

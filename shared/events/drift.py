@@ -93,7 +93,7 @@ class DriftRequest:
 
 def _name(obj: Mapping[str, Any], key: str, field_name: str) -> str:
     value = _fields.required_string(obj, key, field_name)
-    if not _NAME.match(value):
+    if not _NAME.fullmatch(value):
         raise EventParseError(f"{value!r:.60} is not a valid name", field=field_name)
     return value
 
@@ -111,7 +111,7 @@ def _check_object_path(path: str, field: str) -> None:
 def _location(obj: Any, field_name: str) -> DataLocation:
     obj = _fields.require_mapping(obj, field_name)
     uri = _fields.string(obj, "uri", f"{field_name}.uri")
-    match, table = _URI.match(uri or ""), _TABLE_URI.match(uri or "")
+    match, table = _URI.fullmatch(uri or ""), _TABLE_URI.fullmatch(uri or "")
     if not match and not table:
         raise EventParseError(
             f"expected gs://bucket/path or bq://project.dataset.table, got {uri!r:.80}", field=f"{field_name}.uri"
@@ -148,6 +148,7 @@ def _columns(names: Any, field: str) -> list[str]:
     for name in names:
         if not isinstance(name, str) or not name or len(name) > _fields.MAX_TEXT:
             raise EventParseError(f"expected column names of 1 to {_fields.MAX_TEXT} characters", field=field)
+        _fields.check_text(name, field)
     return list(names)
 
 
@@ -174,7 +175,7 @@ def _methods(obj: Any) -> dict[str, tuple[str, float]]:
 
 def parse_drift_request(body: Any, *, event_id: str, job: str, schedule_time: datetime | None) -> DriftRequest:
     body = _fields.require_mapping(body, "body")
-    if not _JOB.match(job):
+    if not _JOB.fullmatch(job):
         raise EventParseError(f"{job!r:.60} is not a Cloud Scheduler job id", field="job")
     features = _columns(body.get("features") or [], "features")
     share = body.get("drift_share")

@@ -53,7 +53,7 @@ class RolloutTargets:
 
 def _name(entry: Mapping[str, Any], key: str, pattern: re.Pattern[str], where: str) -> str:
     value = entry.get(key)
-    if not isinstance(value, str) or not pattern.match(value):
+    if not isinstance(value, str) or not pattern.fullmatch(value):
         raise ConfigError(f"{where}.{key}: {value!r:.80} is not a valid {key} name")
     return value
 

@@ -152,7 +152,7 @@ def message(data, attributes=None) -> PubsubMessage:
 
 BODY = {
     "budgetDisplayName": "b",
-    "costAmount": 1.5,
+    "costAmount": 5.5,
     "costIntervalStart": "2026-11-01T07:00:00Z",
     "budgetAmount": 10,
     "budgetAmountType": "SPECIFIED_AMOUNT",
@@ -186,6 +186,15 @@ def test_parsing_tolerates_unknown_fields_and_snake_case():
         ({"currencyCode": "dollars"}, "data.currencyCode"),
         ({"costIntervalStart": "November"}, "data.costIntervalStart"),
         ({"budgetDisplayName": None}, "data.budgetDisplayName"),
+        # Numbers past a float, times past any event's, thresholds past a rule's or the cost's
+        ({"costAmount": 10**400}, "data.costAmount"),
+        ({"budgetAmount": "1e400"}, "data.budgetAmount"),
+        ({"costIntervalStart": "0001-01-01T00:00:00+01:00"}, "data.costIntervalStart"),
+        ({"costIntervalStart": "9999-12-31T23:59:59Z"}, "data.costIntervalStart"),
+        ({"alertThresholdExceeded": 1e6}, "data.alertThresholdExceeded"),
+        ({"forecastThresholdExceeded": 11}, "data.forecastThresholdExceeded"),
+        ({"alertThresholdExceeded": 0.9}, "data.alertThresholdExceeded"),  # 5.5 of 10 has not crossed 90%
+        ({"currencyCode": "USD\n"}, "data.currencyCode"),
     ],
 )
 def test_bad_fields_are_named(change, field):

@@ -267,3 +267,28 @@ def test_a_request_refused_after_the_reference_was_profiled_leaves_no_cache_behi
     # and the claim was released: the corrected request runs at once, and keeps the reference's profile
     assert drift_report.handle(request(), deps).status is Status.APPLIED
     assert len([name for _, name in deps.objects.objects if name.startswith("drift-cache/reference/")]) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"model": "fraud-detector\n"}, "model"),  # `$` let a trailing newline through: a folder `x\n`
+        ({"env": "dev\n"}, "env"),
+        ({"features": ["amount", "\ud800"]}, "features"),
+        ({"features": ["amount", "a\tb"]}, "features"),
+    ],
+)
+def test_names_are_matched_whole_and_hold_no_control_or_surrogate(change, field):
+    with pytest.raises(EventParseError) as caught:
+        request({**BODY, **change})
+    assert caught.value.field == field
+
+
+def test_a_job_name_longer_than_the_local_store_takes_is_a_rejection_not_a_crash(tmp_path):
+    from shared.adapters.local_object_store import LocalObjectStore
+    from shared.errors import PermanentError
+
+    store = LocalObjectStore(tmp_path / "buckets")
+    with pytest.raises(PermanentError, match="path segment over 200 bytes"):
+        store.put("ml-drift-logs-dev", "drift/" + "j" * 400 + "-report.html", b"x")
+    assert not (tmp_path / "buckets").exists()

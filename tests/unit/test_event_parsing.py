@@ -202,3 +202,31 @@ def test_no_budget_payload_makes_the_parser_raise_anything_but_our_own_errors(bo
         assert str(exc), "an error must say what is wrong"
     else:
         assert parsed.budget_id and all(c.threshold >= 0 for c in parsed.crossed)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        # Times no event has: before 1970 or from 2200 (year 1 in another offset overflowed: a 500)
+        ({"timeCreated": "0001-01-01T00:00:00+01:00"}, "data.timeCreated"),
+        ({"timeCreated": "9999-12-31T23:59:59-23:59"}, "data.timeCreated"),
+        ({"updated": "2300-01-01T00:00:00Z"}, "data.updated"),
+        # Text that names or locates: UTF-8, no control character, patterns matched whole, ASCII digits
+        ({"name": "fraud/v9/model\ud800.safetensors"}, "data.name"),
+        ({"bucket": "ml-models-dev\n"}, "data.bucket"),
+        ({"generation": "١٧٩٣٦١١٨٠٠٠٠٠٠٠٠"}, "data.generation"),
+        ({"metadata": {"k\n": "v"}}, "data.metadata.k\n"),
+        ({"metadata": {"k": 10**400}}, "data.metadata.k"),
+        ({"metadata": {"k": float("nan")}}, "data.metadata.k"),
+    ],
+)
+def test_a_value_no_genuine_event_has_is_rejected_naming_its_field(change, field):
+    data = {**STORAGE_DATA, **change}
+    with pytest.raises(EventParseError) as caught:
+        parse_storage_event(storage_envelope(data))
+    assert caught.value.field == field
+
+
+def test_shown_text_keeps_its_line_breaks_and_metadata_numbers_within_int64_are_text():
+    event = parse_storage_event(storage_envelope({**STORAGE_DATA, "metadata": {"note": "two\nlines", "epochs": 2**62}}))
+    assert event.metadata == {"note": "two\nlines", "epochs": str(2**62)}

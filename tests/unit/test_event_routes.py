@@ -76,3 +76,22 @@ def test_a_storage_event_on_a_bucket_two_functions_share_by_type_is_told_apart_b
 def test_something_that_is_no_event_is_named_as_such():
     with pytest.raises(RoutingError, match="an event of no type we know"):
         route([1, 2], SPECS)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [{"eventId": "x", "context": 5}, {"headers": {"ce-type": 7}}, {"detail-type": ["x"], "source": {}}, None],
+)
+def test_a_document_of_odd_shape_is_a_routing_error_never_a_crash(document):
+    with pytest.raises(RoutingError):
+        route(document, SPECS)
+
+
+@pytest.mark.parametrize("headers", [{"X-a": "模"}, {"X-é": "v"}, {"X-a": "line\nbreak"}, {"X a": "v"}])
+def test_a_header_http_cannot_carry_is_bad_input_not_a_crash_when_sent(headers):
+    from shared.errors import EventParseError
+    from tooling.delivery import delivery_from_document
+
+    with pytest.raises(EventParseError) as caught:
+        delivery_from_document({"headers": {"Content-Type": "application/json", **headers}, "body": {}})
+    assert caught.value.field == "headers"

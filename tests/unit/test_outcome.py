@@ -40,3 +40,21 @@ def test_a_configuration_error_is_an_error_line_that_says_what_to_fix_without_a_
     [line] = [json.loads(text) for text in stream.getvalue().splitlines()]
     assert line["outcome"] == "error" and "exception" not in line
     assert line["detail"] == "configuration: rollout targets file x.yaml does not exist: copy the sample there"
+
+
+def test_an_event_id_of_megabytes_is_cut_in_the_outcome_line():
+    import io
+    import json
+
+    from shared.log import configure_logging
+    from shared.outcome import Outcome
+    from shared.runtime import run_event
+
+    stream = io.StringIO()
+    configure_logging(stream, force=True)
+    try:
+        run_event("register_model", "7" * 5_000_000, lambda: Outcome.ignored("nothing to do"))
+    finally:
+        configure_logging(force=True)
+    [line] = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert line["event_id"] == "7" * 256 + f"... ({5_000_000 - 256} characters cut)"

@@ -154,6 +154,18 @@ hostile = st.one_of(
 # A name the parser accepts (it refuses an empty one): hostile, never empty.
 hostile_name = hostile.filter(bool)
 
+
+def _utf8(text: str) -> str:
+    """JSON can carry a lone surrogate; Pub/Sub and Cloud Billing cannot, and the parser refuses it."""
+    return "".join(c for c in text if not "\ud800" <= c <= "\udfff")
+
+
+def _as_key(text: str) -> str:
+    """A hostile text as an id can be: no control or surrogate character, within Pub/Sub's 1024."""
+    kept = "".join(c for c in text[:1024] if c >= " " and c != "\x7f" and not "\ud800" <= c <= "\udfff")
+    return kept or "b"
+
+
 # -- budget alerts ---------------------------------------------------------------------------------------
 
 
@@ -188,15 +200,15 @@ def render_all(notification: BudgetNotification, mention: str | None = None) -> 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(
-    name=hostile_name,
-    amount_type=hostile,
+    name=hostile_name.map(_utf8).filter(bool),
+    amount_type=hostile.map(_utf8),
     # Attributes: within Pub/Sub's limit of 1024 bytes a value (the parser refuses longer ones)
-    account=hostile_name.map(lambda text: text[:1024]),
-    budget_id=hostile_name.map(lambda text: text[:1024]),
-    schema=hostile.map(lambda text: text[:1024]),
-    cost=st.floats(0, 1e308),
-    budget=st.floats(0, 1e308),
-    threshold=st.floats(0, 1e6),
+    account=hostile_name.map(lambda text: _utf8(text[:1024])).filter(bool),
+    budget_id=hostile_name.map(_as_key),  # a key: the parser refuses control characters in it
+    schema=hostile.map(lambda text: _utf8(text[:1024])),
+    cost=st.floats(0, 1e300),
+    budget=st.floats(0, 1e300),
+    threshold=st.floats(0, 10),  # a rule's share, at most 1,000% (the parser's bound)
     mention=st.sampled_from([None, "<!channel>", "<!subteam^S0123ABC>"]),
 )
 def test_no_budget_notification_can_write_markup_into_its_alert(
@@ -208,7 +220,8 @@ def test_no_budget_notification_can_write_markup_into_its_alert(
         budgetAmountType=amount_type,
         costAmount=cost,
         budgetAmount=budget,
-        alertThresholdExceeded=threshold,
+        # An actual threshold the cost has crossed (the parser refuses one it has not); a forecast any
+        alertThresholdExceeded=min(threshold, cost / budget) if budget > 0 else threshold,
         forecastThresholdExceeded=threshold,
     )
     attributes = {"billingAccountId": account, "budgetId": budget_id, "schemaVersion": schema}
