@@ -50,10 +50,11 @@ def _census(replayer, function_seeds, state: Path, examples: int) -> tuple[colle
     @given(st.data())
     def run(data) -> None:
         seed = data.draw(st.sampled_from(function_seeds))
-        changed, document = data.draw(mutated_documents(seed.document))
-        observation = observe(replayer, seed, document, state)
+        mutation = data.draw(mutated_documents(seed.document))
+        changed = mutation.changed
+        observation = observe(replayer, seed, mutation.document, state)
         outcomes[observation.outcome] += 1
-        for problem in problems(observation):
+        for problem in problems(observation, mutation.inserted):
             kind = problem.split(" of ")[0]
             where = ", ".join(describe(p) for p in changed)
             broken.setdefault(kind, f"{seed.label} [{where}]: {observation.detail[:300]}")

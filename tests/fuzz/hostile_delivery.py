@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ EVENTS = REPO_ROOT / "events"
 ACCEPTABLE = {"applied", "duplicate", "ignored", "rejected"}
 # An outcome's detail goes to the log on every delivery: it names the field, it does not carry it.
 MAX_DETAIL = 2_000
+CARRIED = 250  # a detail may show a name cut at 200 characters (slack_format.NAME_MAX), saying so
 
 
 @dataclass(frozen=True)
@@ -102,12 +104,28 @@ def _header(value: Any) -> str:
 
 
 def snapshot(state: Path) -> dict[str, str]:
-    """Every file's content digest: a rejected event must leave all of them as they were."""
-    return {
-        p.relative_to(state).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(state.rglob("*"))
-        if p.is_file() and not p.name.endswith(("-wal", "-shm", "-journal"))  # SQLite's own, not data
-    }
+    """Every file's content digest, a SQLite database's by its rows: a rejected event must leave all of
+    them as they were. (A database in WAL mode keeps its writes in `-wal` until a checkpoint: hashing the
+    main file would miss them, hashing the WAL would see a reader's empty one appear.)"""
+    digests = {}
+    for path in sorted(state.rglob("*")):
+        if not path.is_file() or path.name.endswith(("-wal", "-shm", "-journal")):
+            continue
+        content = _rows(path) if path.suffix == ".sqlite" else path.read_bytes()
+        if path.suffix == ".sqlite" and not content:
+            continue  # a store's empty tables, created when first opened: as good as no database
+        digests[path.relative_to(state).as_posix()] = hashlib.sha256(content).hexdigest()
+    return digests
+
+
+def _rows(database: Path) -> bytes:
+    """The database's rows as SQL, read through SQLite (so the WAL's writes count), changing nothing. Rows
+    only: a store creates its (empty) tables when first opened, which records nothing of an event."""
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        return "\n".join(line for line in connection.iterdump() if line.startswith("INSERT INTO")).encode()
+    finally:
+        connection.close()
 
 
 def observe(replayer: Replayer, seed: Seed, document: Any, state: Path) -> Observation:
@@ -119,10 +137,13 @@ def observe(replayer: Replayer, seed: Seed, document: Any, state: Path) -> Obser
     return Observation(result.outcome, result.detail, result.http_status, snapshot(state) != before)
 
 
-def problems(observation: Observation) -> list[str]:
+def problems(observation: Observation, inserted: tuple[str, ...] = ()) -> list[str]:
     """What the property forbids: an outcome bad input must never have, a 5xx, a rejection that wrote
-    something, a detail that carries the input instead of naming it."""
+    something, a detail that carries the input instead of naming it (a value quoted whole past its
+    first CARRIED characters)."""
     found = []
+    if any(len(value) > CARRIED and value[:CARRIED] in observation.detail for value in inserted):
+        found.append("the detail carries a hostile value")
     if observation.outcome not in ACCEPTABLE:
         found.append(f"outcome {observation.outcome}")
     if observation.http_status is not None and observation.http_status >= 500:

@@ -31,6 +31,13 @@ _DELETE = object()
 
 
 @dataclass(frozen=True)
+class Renamed:
+    """The member kept, under another key: a case change, a look-alike, a key no parser expects."""
+
+    key: str
+
+
+@dataclass(frozen=True)
 class Base64Json:
     """A Pub/Sub payload, opened: mutated as JSON, written back as base64."""
 
@@ -107,8 +114,12 @@ def _nested(depth: int) -> Any:
     return value
 
 
+RENAMES = st.sampled_from(["", " ", "\x00", "\ud800", "ID", "Data", "type ", "specVersion", "\u0430ttributes"]).map(
+    Renamed
+)
 REPLACEMENTS = st.one_of(
     st.just(_DELETE),
+    RENAMES,
     st.none(),
     st.sampled_from([True, False, [], {}, [1, "a", None], {"a": {"b": [1]}}]),
     st.sampled_from(EDGE_NUMBERS),
@@ -162,6 +173,8 @@ def paths(node: Any, prefix: tuple = ()) -> list[tuple]:
 def replaced(node: Any, path: tuple, value: Any) -> Any:
     """A copy of `node` with the value at `path` replaced (or removed, for _DELETE)."""
     if not path:
+        if isinstance(value, Renamed):
+            raise TypeError("the document itself has no key")
         return {} if value is _DELETE else value
     head, rest = path[0], path[1:]
     if head is Base64Json:
@@ -169,6 +182,10 @@ def replaced(node: Any, path: tuple, value: Any) -> Any:
     copy = dict(node) if isinstance(node, dict) else list(node)
     if not rest and value is _DELETE:
         del copy[head]
+    elif not rest and isinstance(value, Renamed):
+        if not isinstance(copy, dict):
+            raise TypeError("only an object's member has a key to rename")
+        copy[value.key] = copy.pop(head)
     else:
         copy[head] = replaced(copy[head], rest, value)
     return copy
@@ -192,19 +209,32 @@ def dumps(document: Any) -> str:
     return text.replace(json.dumps(_DEEP_PLACEHOLDER), DEEP_JSON)
 
 
+@dataclass(frozen=True)
+class Mutation:
+    changed: tuple  # the paths replaced, removed or renamed
+    document: Any  # ready to send
+    inserted: tuple[str, ...]  # the strings put in: an outcome's detail may name them, never carry them
+
+    def __iter__(self):  # (changed, document), as the tests unpack it
+        return iter((self.changed, self.document))
+
+
 @st.composite
-def mutated_documents(draw: st.DrawFn, seed: Any) -> tuple[tuple, Any]:
-    """(path, hostile document) from one real event: one to three fields replaced."""
+def mutated_documents(draw: st.DrawFn, seed: Any) -> Mutation:
+    """One real event with one to three fields, at any depth, replaced, removed or renamed."""
     document = opened(seed)
-    changed = []
+    changed, inserted = [], []
     for _ in range(draw(st.integers(min_value=1, max_value=3))):
         path = draw(st.sampled_from(paths(document)))
+        value = draw(REPLACEMENTS)
         try:
-            document = replaced(document, path, draw(REPLACEMENTS))
+            document = replaced(document, path, value)
         except (KeyError, IndexError, TypeError):  # an earlier change removed or retyped the parent
             continue
         changed.append(path)
-    return tuple(changed), closed(document)
+        if isinstance(value, str) and value != _DEEP_PLACEHOLDER:
+            inserted.append(value)
+    return Mutation(tuple(changed), closed(document), tuple(inserted))
 
 
 def describe(path: tuple) -> str:

@@ -63,8 +63,8 @@ def runner(state_dir) -> CliRunner:
     return CliRunner()
 
 
-def replay(runner: CliRunner, *args: str):
-    result = runner.invoke(cli, ["replay", *args], catch_exceptions=True)
+def replay(runner: CliRunner, *args: str, stdin: bytes | None = None):
+    result = runner.invoke(cli, ["replay", *args], input=stdin, catch_exceptions=True)
     # Only a clean exit: an exception other than SystemExit is a crash of the command itself.
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     assert "Traceback" not in result.output, result.output[-2000:]
@@ -90,7 +90,15 @@ def test_hostile_event_files_end_as_an_outcome(runner, tmp_path):
         path = tmp_path / seed.path.name
         path.write_bytes(dumps(document).encode("utf-8", "surrogatepass"))
         note(f"{seed.label}, changed {[describe(p) for p in changed]}")
-        code, lines = replay(runner, str(path), "--function", seed.spec.name)
+        # Half named to their function, half routed by what they say (the mutation may leave no route:
+        # rejected, exit 3), some through standard input as JSON lines
+        how = data.draw(st.sampled_from(["--function", "routed", "stdin"]), label="how")
+        if how == "--function":
+            code, lines = replay(runner, str(path), "--function", seed.spec.name)
+        elif how == "routed":
+            code, lines = replay(runner, str(path))
+        else:
+            code, lines = replay(runner, "-", stdin=dumps(document).encode("utf-8", "surrogatepass") + b"\n")
         assert len(lines) == 1, lines
         assert (code, lines[0]["outcome"]) in {(0, "applied"), (0, "duplicate"), (0, "ignored"), (3, "rejected")}, lines
 
@@ -122,13 +130,23 @@ def test_hostile_targets_files_are_an_error_naming_the_file_or_are_used(runner, 
     targets = tmp_path / "targets.yaml"
     monkeypatch.setenv("MLOPS_EVENTS_ROLLOUT_TARGETS_FILE", str(targets))
 
+    push = json.loads(ECR_PUSH.read_text())
+
     @SETTINGS
-    @given(mutated_documents(seed))
-    def check(mutation):
+    @given(mutated_documents(seed), st.integers(min_value=0, max_value=2**64))
+    def check(mutation, digest):
         changed, document = mutation
         targets.write_text(dumps(document), encoding="utf-8")  # JSON is YAML
         note(f"changed {[describe(p) for p in changed]}")
-        code, lines = replay(runner, str(ECR_PUSH))
+        # A digest of its own per example: a push rolled out before would end as `duplicate` before the
+        # hostile targets were read
+        event = tmp_path / "push.json"
+        event.write_text(
+            json.dumps(
+                {**push, "id": f"e{digest}", "detail": {**push["detail"], "image-digest": f"sha256:{digest:064x}"}}
+            )
+        )
+        code, lines = replay(runner, str(event))
         _targets_error(code, lines, targets)
 
     check()
