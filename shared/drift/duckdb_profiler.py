@@ -424,7 +424,7 @@ class DuckDbProfiler:
                     f"{_quote(f) if f in native else _quote(f) + '::DOUBLE'} AS n{i}" for i, f in enumerate(names)
                 )
                 # Fetched while the previous group sorts (DuckDB and numpy both work without the GIL).
-                arrays = self._windowed(source).select(select).fetchnumpy()
+                arrays = self._fetch(source, select)
                 found.update(future.result() for future in pending)
                 pending = [pool.submit(one, (f, arrays[f"n{i}"])) for i, f in enumerate(names)]
                 del arrays
@@ -432,10 +432,23 @@ class DuckDbProfiler:
             found.update(future.result() for future in pending)
         return found, also
 
+    def _fetch(self, source: ParquetSource, select: str) -> dict[str, Any]:
+        """`SELECT {select}` over the source's window, as numpy arrays.
+
+        Through a relation where it can: a relation's fetchnumpy streams the result into the arrays, where
+        `execute(...).fetchnumpy()` materialized it first, twice the CPU at 1M rows. But a relation's
+        fetchnumpy holds the GIL while DuckDB's threads read, and a Python filesystem registered on the
+        connection (fsspec: GCS through `GcsParquetFiles`) needs the GIL to read: that deadlocked. With
+        one registered, `execute`, which lets go of the GIL, reads.
+        """
+        if self._con.list_filesystems():
+            from_clause, params = self._relation(source)
+            return self._con.execute(f"SELECT {select} {from_clause}", params).fetchnumpy()
+        return self._windowed(source).select(select).fetchnumpy()
+
     def _windowed(self, source: ParquetSource) -> duckdb.DuckDBPyRelation:
-        """The source's rows inside its window, as a relation. A relation's fetchnumpy streams the result
-        into the arrays, where `execute(...).fetchnumpy()` materialized it first: twice the time at 1M rows
-        (and `sql(query, params=...)` materialized it over and over: 10 s)."""
+        """The source's rows inside its window, as a relation (`sql(query, params=...)` materialized the
+        result over and over: 10 s at 1M rows; the window is bound as constant expressions instead)."""
         from_clause, _ = self._relation(source, windowed=False)
         relation = self._con.sql(f"SELECT * {from_clause}")
         if source.start or source.end:
