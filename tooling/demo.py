@@ -55,7 +55,7 @@ def serve_demo_model(state_dir: Path, buckets_dir: Path, replayer: Replayer) -> 
         return None
     import httpx
 
-    from mlops_inference import train
+    import mlops_inference.train as train
     from mlops_inference.app import create_app
     from mlops_inference.main import build_service
     from mlops_inference.settings import ServiceSettings

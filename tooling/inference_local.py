@@ -15,7 +15,7 @@ def serving(app: Any, *, ready_timeout_s: float = 60.0, http: str = "auto") -> I
     (mlops_inference.server: its limits on request heads included)."""
     import httpx
 
-    from mlops_inference import server as service_server
+    import mlops_inference.server as service_server
     from tooling.local_server import free_port
 
     port = free_port()

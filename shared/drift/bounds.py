@@ -158,9 +158,10 @@ def pieces(hist: NumericHistogram) -> Pieces:
     cur_cdf = np.concatenate(([0], np.cumsum(cur))) / cur.sum()
     ref_cdf[-1] = cur_cdf[-1] = 1.0
     ends = [hist.reference.minimum, hist.reference.maximum, hist.current.minimum, hist.current.maximum]
-    if any(e is None for e in ends):
+    known = [e for e in ends if e is not None]
+    if len(known) < len(ends):
         raise ValueError(f"{hist.feature}: bounds need each side's min and max")
-    low, high = float(min(ends)), float(max(ends))  # type: ignore[type-var]
+    low, high = float(min(known)), float(max(known))
     points = _points(hist, low, high)
     left, right = points[:-1], points[1:]
     bins = np.searchsorted(cuts, left, side="right")

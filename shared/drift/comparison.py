@@ -87,8 +87,8 @@ def categorical_histogram(
     feature: str, reference: ReferenceProfile, current: Mapping[str | None, int], current_rows: int, cap: int
 ) -> CategoricalHistogram:
     """The reference's categories, the rarest past `cap` folded into OTHER; the current's unseen apart."""
-    cur = dict(current)
-    cur_missing = cur.pop(None, 0)
+    cur = {c: n for c, n in current.items() if c is not None}
+    cur_missing = current.get(None, 0)
     ref = reference.categorical[feature].counts
     ranked = sorted(ref, key=lambda c: (-ref[c], c))
     kept, folded = ranked[:cap], ranked[cap:]

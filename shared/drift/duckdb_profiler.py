@@ -265,7 +265,9 @@ class DuckDbProfiler:
     def _rows(self, source: ParquetSource) -> int:
         """The source's rows (inside its window), missing values included."""
         from_clause, params = self._relation(source)
-        return int(self._con.execute(f"SELECT count(*) {from_clause}", params).fetchone()[0])
+        row = self._con.execute(f"SELECT count(*) {from_clause}", params).fetchone()
+        assert row is not None  # count(*) answers one row
+        return int(row[0])
 
     # -- the plan --------------------------------------------------------------------------------
     def profile(

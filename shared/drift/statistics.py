@@ -61,6 +61,9 @@ its threshold means the same at 10k rows and at 10M.
 PSI's industry bands (< 0.1 stable, 0.1-0.25 moderate, > 0.25 major) remain available as `psi`.
 """
 
+# Bin counts as the histograms hold them (tuples) or as the bounds computed them (arrays).
+Counts = Sequence[float] | np.ndarray
+
 
 # -- distances on counts ------------------------------------------------------------------------
 
@@ -73,7 +76,7 @@ def _proportions(counts: Sequence[float] | np.ndarray) -> np.ndarray:
     return values / total
 
 
-def psi(ref_counts: Sequence[float], cur_counts: Sequence[float], *, epsilon: float = PSI_EPSILON) -> float:
+def psi(ref_counts: Counts, cur_counts: Counts, *, epsilon: float = PSI_EPSILON) -> float:
     """Population stability index: sum((q - p) * ln(q / p)), p the reference, q the current proportions.
 
     Proportions are floored at `epsilon` first: a bin empty on one side would make ln(q / p)
@@ -88,7 +91,7 @@ def psi(ref_counts: Sequence[float], cur_counts: Sequence[float], *, epsilon: fl
     return float(np.sum((q - p) * np.log(q / p)))
 
 
-def js_distance(ref_counts: Sequence[float], cur_counts: Sequence[float], *, base: float = JS_BASE) -> float:
+def js_distance(ref_counts: Counts, cur_counts: Counts, *, base: float = JS_BASE) -> float:
     """Jensen-Shannon distance: the square root of the JS divergence, in log base `base`.
 
     Base 2 bounds it in [0, 1]. The base changes the number: the distance in natural log is the
@@ -110,7 +113,7 @@ def _relative_entropy(p: np.ndarray, m: np.ndarray) -> float:
     return float(np.sum(p[mask] * np.log(p[mask] / m[mask])))
 
 
-def chi_square(ref_counts: Sequence[float], cur_counts: Sequence[float]) -> tuple[float, float]:
+def chi_square(ref_counts: Counts, cur_counts: Counts) -> tuple[float, float]:
     """Pearson chi-square test of homogeneity on the 2 x k table (reference, current) x categories.
 
     Categories empty on both sides are dropped (they carry no information and would make an expected
@@ -136,7 +139,7 @@ def chi_square(ref_counts: Sequence[float], cur_counts: Sequence[float]) -> tupl
     return statistic, chi2_sf(table.shape[1] - 1, statistic)
 
 
-def chi_square_df(ref_counts: Sequence[float], cur_counts: Sequence[float]) -> int:
+def chi_square_df(ref_counts: Counts, cur_counts: Counts) -> int:
     """Degrees of freedom of `chi_square`: categories non-empty on some side, minus one."""
     keep = (np.asarray(ref_counts, dtype=np.float64) + np.asarray(cur_counts, dtype=np.float64)) > 0
     return max(int(keep.sum()) - 1, 0)
@@ -415,7 +418,7 @@ def feature_drift(
     if ref_rows and cur_rows:
         base["missing_change"] = missing_share_change(hist)
     ref_present, cur_present = _present(hist)
-    idle = {"drifted": False, "score": 0.0}
+    idle: dict[str, Any] = {"drifted": False, "score": 0.0}
     if ref_rows == 0:
         return FeatureDrift(**base, **idle, status="no_reference_data", detail="the reference has no rows")
     if cur_rows == 0:
