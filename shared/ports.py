@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import duckdb
 
-    from shared.drift.duckdb_profiler import Profile
+    from shared.drift.profiles import Profile
     from shared.errors import TransientError
     from shared.events.drift import DataLocation
     from shared.model_registry import DeleteResult, ModelArtifact, ModelSummary, ObjectRef, RecordResult

@@ -22,7 +22,7 @@ from shared.events.drift import location_of
 if TYPE_CHECKING:
     from shared.adapters.parquet_profiler import ParquetProfiler
     from shared.drift.bigquery_profiler import BigQueryProfiler
-    from shared.drift.duckdb_profiler import Profile, ReferenceProfile
+    from shared.drift.profiles import Profile, ReferenceProfile
     from shared.drift.reference_cache import ReferenceCache
     from shared.events.drift import DataLocation
 

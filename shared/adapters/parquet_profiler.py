@@ -17,7 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shared.drift.duckdb_profiler import DuckDbProfiler, ParquetSource, Profile, ReferenceProfile
+from shared.drift.duckdb_profiler import DuckDbProfiler, ParquetSource
+from shared.drift.profiles import Profile, ReferenceProfile
 from shared.errors import EventParseError, TransientError
 from shared.events.drift import location_of
 

@@ -45,14 +45,7 @@ from shared.adapters.bigquery_statements import run_query
 from shared.adapters.gcp_errors import translate_errors
 from shared.drift.column_profile import EXACT_INTEGERS
 from shared.drift.comparison import categorical_histogram, finish_profile, plan_features
-from shared.drift.duckdb_profiler import (
-    DEFAULT_CATEGORY_CAP,
-    DEFAULT_FINE_BINS,
-    CategoricalReference,
-    NumericReference,
-    Profile,
-    ReferenceProfile,
-)
+from shared.drift.duckdb_profiler import DEFAULT_CATEGORY_CAP, DEFAULT_FINE_BINS
 from shared.drift.histograms import (
     BinStats,
     BinValues,
@@ -62,6 +55,7 @@ from shared.drift.histograms import (
     moments_origin,
     summary_from_moments,
 )
+from shared.drift.profiles import CategoricalReference, NumericReference, Profile, ReferenceProfile, register_source
 from shared.errors import EventParseError, PermanentError
 
 if TYPE_CHECKING:
@@ -119,6 +113,9 @@ class TableSource:
     def from_json(cls, data: Mapping[str, Any]) -> TableSource:
         start, end = (datetime.fromisoformat(data[k]) if data.get(k) else None for k in ("start", "end"))
         return cls(data["table"], data.get("timestamp_column"), start, end)
+
+
+register_source("bigquery", TableSource.from_json)
 
 
 def _type_name(field: Any) -> str:

@@ -12,10 +12,11 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from shared.drift.histograms import OTHER, CategoricalHistogram, SideSummary
+from shared.drift.profiles import Profile
 
 if TYPE_CHECKING:
-    from shared.drift.duckdb_profiler import Profile, ReferenceProfile
     from shared.drift.histograms import BinValues, NumericHistogram
+    from shared.drift.profiles import ReferenceProfile
     from shared.drift.refine import Ranges
 
 UNSEEN_LISTED = 20
@@ -67,8 +68,6 @@ def finish_profile(
 ) -> Profile:
     """The engine's histograms in the order asked for, with the readers of a second pass: `read` on the
     current source, and on the reference's when this engine read it too (`own_source`)."""
-    from shared.drift.duckdb_profiler import Profile  # the module imports this one
-
     order = {f: i for i, f in enumerate(plan.wanted)}
     histograms.sort(key=lambda h: order[h.feature])
     reference_values = partial(read, reference.source) if isinstance(reference.source, own_source) else None

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from shared.drift.duckdb_profiler import Profile
 from shared.drift.histograms import NumericHistogram
+from shared.drift.profiles import Profile
 from shared.drift.refine import Target, refine
 from shared.drift.statistics import (
     DEFAULT_METHODS,

@@ -17,7 +17,7 @@ import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -26,20 +26,17 @@ import numpy as np
 from shared.drift.column_profile import choose_cuts, profile_column
 from shared.drift.comparison import categorical_histogram, finish_profile, plan_features
 from shared.drift.histograms import (
-    BinStats,
     BinValues,
     CategoricalHistogram,
     NumericHistogram,
-    SideSummary,
-    pack,
-    unpack,
 )
+from shared.drift.profiles import CategoricalReference, NumericReference, Profile, ReferenceProfile, register_source
 from shared.errors import EventParseError, PermanentError
 
 if TYPE_CHECKING:
     import duckdb
 
-    from shared.drift.refine import Ranges, ValueReader
+    from shared.drift.refine import Ranges
 
 NUMERIC_TYPES = (
     "TINYINT",
@@ -95,98 +92,7 @@ class ParquetSource:
         return cls(tuple(data["paths"]), data.get("timestamp_column"), start, end)
 
 
-@dataclass(frozen=True)
-class NumericReference:
-    cuts: tuple[float, ...]
-    counts: tuple[int, ...]
-    summary: SideSummary
-    bins: BinStats | None = None  # per-bin sums and extremes (`shared.drift.bounds`)
-    tails: dict[int, BinValues] = field(default_factory=dict)  # exact values of the outermost bins
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "cuts": pack(self.cuts),
-            "counts": pack(self.counts, "<i8"),
-            "summary": asdict(self.summary),
-            "bins": self.bins.to_json() if self.bins is not None else None,
-            "tails": {str(b): v.to_json() for b, v in self.tails.items()},
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> NumericReference:
-        bins = BinStats.from_json(data["bins"]) if data.get("bins") else None
-        tails = {int(b): BinValues.from_json(v) for b, v in (data.get("tails") or {}).items()}
-        cuts = tuple(unpack(data["cuts"]).tolist())  # tolist: Python floats and ints, ten times faster than a loop
-        counts = tuple(unpack(data["counts"], "<i8").tolist())
-        return cls(cuts, counts, SideSummary(**data["summary"]), bins, tails)
-
-
-@dataclass(frozen=True)
-class CategoricalReference:
-    counts: dict[str, int]  # every category the reference has (NULL not among them)
-    missing: int
-
-
-@dataclass(frozen=True)
-class ReferenceProfile:
-    """All the reference side contributes, computed once: a scheduled run against the same reference
-    can reuse it (see `to_json`) and only read its current window."""
-
-    columns: dict[str, str]  # name -> DuckDB type
-    rows: int
-    numeric: dict[str, NumericReference]
-    categorical: dict[str, CategoricalReference]
-    features: tuple[str, ...]  # what was asked for, in order (columns the reference lacks included)
-    # Where it was read (a ParquetSource or a BigQuery TableSource): a second pass re-reads a few bins.
-    source: Any = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "source": self.source.to_json() if self.source is not None else None,
-            "columns": self.columns,
-            "rows": self.rows,
-            "features": list(self.features),
-            "numeric": {f: n.to_json() for f, n in self.numeric.items()},
-            "categorical": {f: {"counts": c.counts, "missing": c.missing} for f, c in self.categorical.items()},
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ReferenceProfile:
-        return cls(
-            columns=dict(data["columns"]),
-            rows=int(data["rows"]),
-            numeric={f: NumericReference.from_json(n) for f, n in data["numeric"].items()},
-            categorical={
-                f: CategoricalReference(dict(c["counts"]), int(c["missing"])) for f, c in data["categorical"].items()
-            },
-            features=tuple(data["features"]),
-            source=_source_from_json(data.get("source")),
-        )
-
-
-@dataclass(frozen=True)
-class Profile:
-    histograms: list[NumericHistogram | CategoricalHistogram]
-    missing_columns: dict[str, str]  # feature -> "reference" | "current": the side that lacks it
-    unsupported: dict[str, str]  # feature -> its type, neither numeric nor categorical
-    reference_rows: int
-    current_rows: int
-    # Each side's values in given ranges, per distinct value (a second pass where bins leave doubt);
-    # None where the engine cannot re-read that side.
-    reference_values: ValueReader | None = field(default=None, compare=False)
-    current_values: ValueReader | None = field(default=None, compare=False)
-
-
-def _source_from_json(data: Mapping[str, Any] | None) -> Any:
-    if not data:
-        return None
-    if data.get("engine") == "parquet":
-        return ParquetSource.from_json(data)
-    if data.get("engine") == "bigquery":
-        from shared.drift.bigquery_profiler import TableSource
-
-        return TableSource.from_json(data)
-    return None
+register_source("parquet", ParquetSource.from_json)
 
 
 def _quote(name: str) -> str:
