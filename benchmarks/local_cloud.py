@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.local_cloud import RunningUp  # noqa: E402
+from tests.support.local_cloud import RunningUp  # noqa: E402
 from tooling.localcloud import emulators  # noqa: E402
 
 MODEL = REPO / "events" / "objects" / "ml-models-dev" / "churn-model" / "v2" / "model.onnx"

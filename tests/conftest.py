@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bundles import Environments, unpack
+from tests.support.bundles import Environments, unpack
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """The deploy bundles: what `mlops-events build` writes is what deploys, and it runs.
 
 Each bundle is unpacked from its zip into a fresh folder and run the way its platform runs it (see
-tests/bundles.py): a GCP function by functions-framework in a fresh virtual environment holding only its
+tests/support/bundles.py): a GCP function by functions-framework in a fresh virtual environment holding only its
 pinned requirements, the Lambda under AWS's runtime interface client with only its own vendored packages.
 Every fixture of the function is replayed through it, in order, and must come out as it does through the
 source tree; everything the bundled code may import must import there.
@@ -20,7 +20,7 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from shared.adapters.local_object_store import LocalObjectStore
-from tests.bundles import clean_env, describe, run_lambda, serve_bundle
+from tests.support.bundles import clean_env, describe, run_lambda, serve_bundle
 from tooling.bundle import build_bundle, resolve
 from tooling.delivery import delivery_from_fixture
 from tooling.demo import seed_local_buckets

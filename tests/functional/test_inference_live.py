@@ -18,7 +18,7 @@ import pytest
 from mlops_inference.app import create_app
 from mlops_inference.main import build_service
 from mlops_inference.settings import ServiceSettings
-from tests.inference_support import MODEL, model_files, register
+from tests.support.inference_support import MODEL, model_files, register
 from tooling.inference_local import serving
 from tooling.local_lambda import LocalLambdaContext
 from tooling.manifest import REPO_ROOT

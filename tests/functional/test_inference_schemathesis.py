@@ -21,7 +21,7 @@ from schemathesis import GenerationMode
 from mlops_inference.app import create_app
 from mlops_inference.main import build_service
 from mlops_inference.settings import ServiceSettings
-from tests.inference_support import MODEL, model_files, register
+from tests.support.inference_support import MODEL, model_files, register
 from tooling.inference_local import serving
 
 EXAMPLES = 150  # per operation and mode: about 20 s in all on a 2-core machine

@@ -26,7 +26,7 @@ import pytest
 from mlops_inference.app import create_app
 from mlops_inference.main import build_service
 from mlops_inference.settings import ServiceSettings
-from tests.inference_support import MODEL, model_files, register, slow_clients
+from tests.support.inference_support import MODEL, model_files, register, slow_clients
 from tooling.inference_local import serving
 from tooling.local_server import free_port
 from tooling.manifest import REPO_ROOT

@@ -1,6 +1,6 @@
 """terraform/ deploys exactly what functions/manifest.yaml, shared/config.py and shared/schemas describe.
 
-The checks live in tests/terraform_contract.py; here they run on the repository (GIVEN the real files,
+The checks live in tests/support/terraform_contract.py; here they run on the repository (GIVEN the real files,
 THEN no violation) and on altered copies (GIVEN one broken promise, THEN it is reported), so each
 check is known to be able to fail.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.terraform_contract import Terraform, violations
+from tests.support.terraform_contract import Terraform, violations
 from tooling.manifest import MANIFEST_PATH, REPO_ROOT
 
 TERRAFORM = REPO_ROOT / "terraform"

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.concurrency import deliver_concurrently
 from tests.integration.conftest import PROJECT
+from tests.support.concurrency import deliver_concurrently
 from tooling.delivery import delivery_from_document
 from tooling.event_factory import pubsub_cloud_event
 from tooling.local_server import start_function, wait_until_listening

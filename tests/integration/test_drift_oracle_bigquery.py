@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from shared.drift.bigquery_profiler import BigQueryProfiler, TableSource
 from shared.drift.detect import detect_drift
 from shared.drift.duckdb_profiler import DuckDbProfiler
-from tests.drift_oracle import Case, cases
 from tests.integration.conftest import PROJECT
 from tests.integration.test_bigquery_profiler import load_table
+from tests.support.drift_oracle import Case, cases
 from tests.unit.test_drift_oracle import CONFIG, check_against_oracle
 
 pytestmark = pytest.mark.integration

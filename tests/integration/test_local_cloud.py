@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.local_cloud import RunningUp
+from tests.support.local_cloud import RunningUp
 from tooling.localcloud.processes import group_alive
 from tooling.manifest import REPO_ROOT
 

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 import pytest
 
 from shared.adapters.bigquery_registry import BigQueryRegistryTable
-from tests.concurrency import deliver_concurrently
 from tests.integration.conftest import PROJECT
+from tests.support.concurrency import deliver_concurrently
 from tooling.delivery import delivery_from_document
 from tooling.event_factory import storage_cloud_event, storage_object_data
 from tooling.manifest import function_named

@@ -14,7 +14,7 @@ from shared.errors import EventParseError, TransientError
 from shared.events.budget import BudgetNotification, parse_budget_notification
 from shared.events.pubsub import PubsubMessage
 from shared.outcome import Status
-from tests.fakes import FakeDeps
+from tests.support.fakes import FakeDeps
 
 NOVEMBER = datetime(2026, 11, 1, 7, 0, tzinfo=UTC)
 

@@ -1,6 +1,6 @@
 """Adversarial inputs for the drift engine, driven through its public API (DuckDbProfiler -> detect_drift).
 
-GIVEN inputs the hypothesis families of tests/drift_oracle.py do not draw (current values sitting on the
+GIVEN inputs the hypothesis families of tests/support/drift_oracle.py do not draw (current values sitting on the
 reference's cuts, ties at quantile boundaries, exactly fine_bins distinct values, -0.0 beside 0.0, a
 current side entirely outside the reference's range, 1 row against 100k, time windows that the second
 pass must apply again, several files read by name, DuckDB's narrower and wider numeric types, the

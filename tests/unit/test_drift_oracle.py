@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from shared.drift.detect import DriftConfig, detect_drift
 from shared.drift.duckdb_profiler import DuckDbProfiler, ParquetSource
-from tests.drift_oracle import KS_P_THRESHOLD, W_THRESHOLD, Case, cases, close_enough_wasserstein, oracle
+from tests.support.drift_oracle import KS_P_THRESHOLD, W_THRESHOLD, Case, cases, close_enough_wasserstein, oracle
 
 CONFIG = DriftConfig(methods={"w": ("wasserstein", W_THRESHOLD), "k": ("ks", KS_P_THRESHOLD)})
 

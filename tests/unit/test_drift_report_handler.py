@@ -17,7 +17,7 @@ from shared.adapters.sqlite_drift_runs import SqliteDriftRunStore
 from shared.errors import EventParseError, TransientError
 from shared.events.drift import parse_drift_request
 from shared.outcome import Status
-from tests.fakes import FakeDeps
+from tests.support.fakes import FakeDeps
 from tests.unit.test_drift_history import sparklines
 
 RUN = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)

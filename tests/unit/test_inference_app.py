@@ -13,7 +13,7 @@ from mlops_inference import request_ids
 from mlops_inference.app import create_app
 from mlops_inference.main import build_service
 from mlops_inference.settings import ServiceSettings
-from tests.inference_support import MODEL, model_files, register
+from tests.support.inference_support import MODEL, model_files, register
 
 ROW = {"amount": 62.5, "country": "US"}
 

@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from mlops_inference.batch_rows import NOT_FINITE, output_schema, predict_batch
 from mlops_inference.model import Feature, ModelSpec, load_model
-from tests.inference_support import model_files
+from tests.support.inference_support import model_files
 
 # Within the range, both features become inf in float32 (std 1e-30): the scripted Linear's
 # 0.5 * inf - 0.5 * inf is NaN; 0 and 0 stay finite.

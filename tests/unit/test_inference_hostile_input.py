@@ -22,7 +22,7 @@ from mlops_inference.app import create_app
 from mlops_inference.main import build_service
 from mlops_inference.model import Feature, ModelSpec
 from mlops_inference.settings import ServiceSettings
-from tests.inference_support import MODEL, model_files, register
+from tests.support.inference_support import MODEL, model_files, register
 
 ROW = {"amount": 62.5, "country": "US"}
 JSON = {"content-type": "application/json"}

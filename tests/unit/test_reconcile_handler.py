@@ -11,7 +11,7 @@ from shared.errors import EventParseError
 from shared.events.scheduler import ScheduledRun
 from shared.events.storage import StorageChange, StorageObjectEvent
 from shared.outcome import Status
-from tests.fakes import FakeDeps
+from tests.support.fakes import FakeDeps
 
 RUN = ScheduledRun("run-1", "reconcile-registry", datetime(2026, 11, 3, 3, 17, tzinfo=UTC), {})
 

@@ -28,7 +28,7 @@ from shared.errors import EventParseError
 from shared.events.budget import BudgetNotification, parse_budget_notification
 from shared.events.drift import DataLocation, DriftRequest
 from shared.events.pubsub import PubsubMessage
-from tests.fakes import FakeSettings
+from tests.support.fakes import FakeSettings
 
 CONSOLE_HOST = "console.cloud.google.com"
 ISSUE_ACCOUNT = "X|Open> <!channel> <https://evil.example/phish"
