@@ -58,19 +58,14 @@ def run_event(function: str, event_id: str | None, handle: Callable[[], Outcome]
         outcome = handle()
     except PermanentError as exc:
         outcome = Outcome.rejected(redact(str(exc)))
-    except ConfigError as exc:
-        # Not a bug and not the event's fault: the platform redelivers until the configuration is fixed.
-        # Its message says what to fix; a traceback would only bury it.
-        detail = redact(f"configuration: {exc}")
-        fields = {**common, "outcome": "error", "detail": detail, "latency_ms": latency()}
-        log_fields(logger, logging.ERROR, f"{function}: error: {detail}", **fields)
-        leaked = scrub_exception(exc)
-        if leaked is exc:
-            raise
-    except TransientError as exc:
-        detail = redact(str(exc))
-        fields = {**common, "outcome": "retry", "detail": detail, "latency_ms": latency()}
-        log_fields(logger, logging.ERROR, f"{function}: retry: {detail}", **fields)
+    except (TransientError, ConfigError) as exc:
+        # Neither is a bug: the platform redelivers until the backend is back or the configuration is fixed.
+        # The message says which; a traceback would only bury it.
+        configuration = isinstance(exc, ConfigError)
+        status = "error" if configuration else "retry"
+        detail = redact(f"configuration: {exc}" if configuration else str(exc))
+        fields = {**common, "outcome": status, "detail": detail, "latency_ms": latency()}
+        log_fields(logger, logging.ERROR, f"{function}: {status}: {detail}", **fields)
         leaked = scrub_exception(exc)
         if leaked is exc:
             raise

@@ -49,9 +49,14 @@ def string(
         return None
     if not isinstance(value, str):
         raise EventParseError(f"expected a string, got {type(value).__name__}", field=field)
+    return bounded_text(value, field, max_chars=max_chars, shown_only=max_chars is None)
+
+
+def bounded_text(value: str, field: str, *, max_chars: int | None, shown_only: bool) -> str:
+    """`value` within `max_chars` (None: any length) and held to the text rule (check_text)."""
     if max_chars is not None and len(value) > max_chars:
         raise EventParseError(f"is {len(value)} characters long; at most {max_chars} are accepted", field=field)
-    check_text(value, field, shown_only=max_chars is None)
+    check_text(value, field, shown_only=shown_only)
     return value
 
 
@@ -151,11 +156,7 @@ def string_map(obj: Mapping[str, Any], key: str, field: str, *, max_bytes: int |
         check_text(k, where)
         # Values are whatever the publisher wrote (UTF-8, within the limit): each reader holds the ones it
         # keys or locates by to the text rule (a budget id), and shows the others cleaned (an account id).
-        text = str(v)
-        if len(text) > MAX_TEXT:
-            raise EventParseError(f"is {len(text)} characters long; at most {MAX_TEXT} are accepted", field=where)
-        check_text(text, where, shown_only=True)
-        out[k] = text
+        out[k] = bounded_text(str(v), where, max_chars=MAX_TEXT, shown_only=True)
     size = sum(len(k.encode("utf-8", "replace")) + len(v.encode("utf-8", "replace")) for k, v in out.items())
     if max_bytes is not None and size > max_bytes:
         raise EventParseError(f"is {size} bytes in all; at most {max_bytes} are accepted", field=field)
