@@ -215,3 +215,15 @@ class TargetsSource(Protocol):
     """Which Deployments follow which ECR repository: a file, or an SSM parameter."""
 
     def load(self) -> RolloutTargets: ...
+
+
+class FeedbackStore(Protocol):
+    """Ground truth sent back by the callers of the inference service's /predict: one entry per
+    (model, env, request id, row), a later one for the same row replacing it (callers retry)."""
+
+    def record(self, entry: dict[str, Any]) -> None:
+        """Store `entry` (model, env, version, request_id, row, label, prediction or None, received_at)."""
+
+    def stats(self, model: str, env: str) -> dict[str, Any]:
+        """Labels, positive share and, where the prediction came along, accuracy and mean absolute error;
+        overall and `by_version`."""

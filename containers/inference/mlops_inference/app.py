@@ -33,10 +33,9 @@ from mlops_inference.model import InvalidRows, LoadedModel, configure_threads
 from mlops_inference.request_body import RequestBody
 
 if TYPE_CHECKING:
-    from mlops_inference.feedback import FeedbackStore
     from mlops_inference.serving import ModelHolder
     from mlops_inference.settings import ServiceSettings
-    from shared.ports import DriftRunStore
+    from shared.ports import DriftRunStore, FeedbackStore
 
 log = logging.getLogger(__name__)
 Value = StrictFloat | StrictInt | StrictStr | StrictBool | None

@@ -2,6 +2,7 @@
 
 One entry per (request id, row): sending the label of a row again replaces it (callers retry). The
 SQLite store is the embedded profile's; the Firestore one the cloud's (`feedback/{hash}` documents).
+Both implement `shared.ports.FeedbackStore`; the service is handed one (`main.ServiceDeps`).
 Stats: how many labels, the positive share, and where the prediction was sent along, accuracy at 0.5
 and the mean absolute error of the probability; per model version, since a swap changes the model.
 """
@@ -13,17 +14,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from shared.adapters.sqlite_files import connection, create_schema, write_transaction
 
 STATS_LIMIT = 10_000  # the most recent entries the Firestore stats read (a summary, not a warehouse query)
-
-
-class FeedbackStore(Protocol):
-    def record(self, entry: dict[str, Any]) -> None: ...
-
-    def stats(self, model: str, env: str) -> dict[str, Any]: ...
 
 
 def _key(entry: dict[str, Any]) -> str:

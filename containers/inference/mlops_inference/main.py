@@ -1,34 +1,74 @@
 """The service assembled from the environment: `uvicorn mlops_inference.main:create --factory`.
 
 MODEL_NAME and ENV say what to serve; MLOPS_EVENTS_PROFILE (embedded, emulators, cloud) picks the
-registry, object store, drift-run and feedback backends, the same ones the functions use.
+registry, object store, drift-run and feedback backends, the same ones the functions use. The service
+receives them as ports (`InferenceDeps`), as a handler receives its `Deps`: tests and other hosts pass
+their own.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mlops_inference.app import Service, create_app
 from mlops_inference.model_source import RegistryModelSource
 from mlops_inference.serving import ModelHolder
 from mlops_inference.settings import ServiceSettings
 
+if TYPE_CHECKING:
+    from shared.deps import Deps
+    from shared.ports import DriftRunStore, FeedbackStore, ObjectStore, RegistryStore
 
-def build_service(settings: ServiceSettings | None = None) -> Service:
-    from shared.deps import current_deps
 
+class InferenceDeps(Protocol):
+    """The ports the service needs: where the model is registered and stored, drift runs, feedback."""
+
+    @property
+    def registry(self) -> RegistryStore: ...
+    @property
+    def objects(self) -> ObjectStore: ...
+    @property
+    def drift_runs(self) -> DriftRunStore: ...
+    @property
+    def feedback(self) -> FeedbackStore: ...
+
+
+class ServiceDeps:
+    """The runtime's backends for this profile, plus the service's own feedback store, built lazily."""
+
+    def __init__(self, deps: Deps) -> None:
+        self._deps = deps
+
+    @property
+    def registry(self) -> RegistryStore:
+        return self._deps.registry
+
+    @property
+    def objects(self) -> ObjectStore:
+        return self._deps.objects
+
+    @property
+    def drift_runs(self) -> DriftRunStore:
+        return self._deps.drift_runs
+
+    @cached_property
+    def feedback(self) -> FeedbackStore:
+        from mlops_inference.feedback import FirestoreFeedbackStore, SqliteFeedbackStore
+
+        if self._deps.profile == "embedded":
+            return SqliteFeedbackStore(self._deps.settings.state_dir / "feedback.sqlite")
+        return FirestoreFeedbackStore(self._deps.firestore_client())
+
+
+def build_service(settings: ServiceSettings | None = None, deps: InferenceDeps | None = None) -> Service:
     settings = settings or ServiceSettings.from_env()
-    deps = current_deps()
+    if deps is None:
+        from shared.deps import current_deps
+
+        deps = ServiceDeps(current_deps())
     source = RegistryModelSource(deps.registry, deps.objects, settings.model_name, settings.env)
-    return Service(settings, ModelHolder(source), feedback=_feedback_store(deps), drift_runs=deps.drift_runs)
-
-
-def _feedback_store(deps: Any):
-    from mlops_inference.feedback import FirestoreFeedbackStore, SqliteFeedbackStore
-
-    if deps.profile == "embedded":
-        return SqliteFeedbackStore(deps.settings.state_dir / "feedback.sqlite")
-    return FirestoreFeedbackStore(deps.firestore_client())
+    return Service(settings, ModelHolder(source), feedback=deps.feedback, drift_runs=deps.drift_runs)
 
 
 def create() -> Any:
