@@ -60,7 +60,8 @@ def _one_run(mode: str, reference: Path, current: Path) -> dict[str, tuple[float
     sys.path.insert(0, str(REPO))
     import numpy  # noqa: F401  (timed: a drift run imports it)
 
-    from shared.drift import detect, duckdb_profiler
+    from shared.drift import detect
+    from shared.drift.engines import duckdb_parquet as duckdb_profiler
 
     imported, imported_cpu = time.perf_counter() - started, time.process_time() - started_cpu
     profiler_class = duckdb_profiler.DuckDbProfiler

@@ -93,15 +93,15 @@ class Deps:
 
     @cached_property
     def feature_profiler(self) -> FeatureProfiler:
-        from shared.adapters.drift_sources import DriftSourceProfiler
-        from shared.adapters.parquet_profiler import ParquetProfiler
+        from shared.drift.engines.by_location import DriftSourceProfiler
+        from shared.drift.engines.parquet_files import ParquetProfiler
 
         if self.profile == "embedded":
-            from shared.adapters.parquet_profiler import LocalParquetFiles
+            from shared.adapters.local_parquet_files import LocalParquetFiles
 
             return DriftSourceProfiler(parquet=lambda: ParquetProfiler(LocalParquetFiles(self.settings.buckets_dir)))
         from shared.adapters.gcs_parquet_files import GcsParquetFiles
-        from shared.drift.bigquery_profiler import BigQueryProfiler
+        from shared.drift.engines.bigquery_sql import BigQueryProfiler
 
         return DriftSourceProfiler(
             parquet=lambda: ParquetProfiler(GcsParquetFiles(self.storage_client())),

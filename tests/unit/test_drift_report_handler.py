@@ -12,13 +12,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from handlers import drift_report
-from shared.adapters.parquet_profiler import LocalParquetFiles, ParquetProfiler
+from shared.adapters.local_parquet_files import LocalParquetFiles
 from shared.adapters.sqlite_drift_runs import SqliteDriftRunStore
+from shared.drift.engines.parquet_files import ParquetProfiler
 from shared.errors import EventParseError, TransientError
 from shared.events.drift import parse_drift_request
 from shared.outcome import Status
 from tests.support.fakes import FakeDeps
-from tests.unit.test_drift_history import sparklines
+from tests.unit.drift.test_drift_history import sparklines
 
 RUN = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
 

@@ -174,7 +174,7 @@ def build_sink(deps: Any, uri: Uri, name: str, run_id: str) -> BatchSink:
 
 def _parquet_files(deps: Any) -> ParquetFiles:
     if deps.profile == "embedded":
-        from shared.adapters.parquet_profiler import LocalParquetFiles
+        from shared.adapters.local_parquet_files import LocalParquetFiles
 
         return LocalParquetFiles(deps.settings.buckets_dir)
     from shared.adapters.gcs_parquet_files import GcsParquetFiles

@@ -8,50 +8,21 @@ a scheduled run against an unchanged reference only reads its current window.
 
 from __future__ import annotations
 
-import glob
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from shared.drift.duckdb_profiler import DuckDbProfiler, ParquetSource
+from shared.drift.engines.duckdb_parquet import DuckDbProfiler, ParquetSource
 from shared.drift.profiles import Profile, ReferenceProfile
-from shared.errors import EventParseError, TransientError
 from shared.events.drift import location_of
 
 if TYPE_CHECKING:
-    import duckdb
-
     from shared.drift.histograms import BinValues
     from shared.drift.refine import Ranges, ValueReader
     from shared.events.drift import DataLocation
     from shared.ports import ParquetFiles, ReferenceCache
-
-
-class LocalParquetFiles:
-    def __init__(self, buckets_dir: Path) -> None:
-        self._root = Path(buckets_dir)
-
-    def resolve(self, location: DataLocation) -> list[tuple[str, tuple[Any, ...]]]:
-        pattern = self._root / location.bucket / location.path
-        files = sorted(glob.glob(str(pattern), recursive=True))
-        if not files:
-            raise EventParseError(f"no Parquet file matches {location.uri} (looked in {pattern})", field="uri")
-        resolved = []
-        for path in files:
-            stat = os.stat(path)
-            name = Path(path).relative_to(self._root).as_posix()
-            resolved.append((path, (f"gs://{name}", stat.st_size, stat.st_mtime_ns)))
-        return resolved
-
-    def attach(self, connection: duckdb.DuckDBPyConnection) -> None:
-        """Local paths need nothing."""
-
-    def take_failure(self) -> TransientError | None:
-        return None
 
 
 class ParquetProfiler:

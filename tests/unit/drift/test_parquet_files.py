@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from shared.adapters.local_object_store import LocalObjectStore
-from shared.adapters.parquet_profiler import LocalParquetFiles, ParquetProfiler
+from shared.adapters.local_parquet_files import LocalParquetFiles
+from shared.drift.engines.parquet_files import ParquetProfiler
 from shared.drift.reference_cache import PREFIX, ObjectStoreReferenceCache
 from shared.errors import PermanentError, TransientError
 from shared.events.drift import DataLocation

@@ -13,7 +13,8 @@ import pytest
 
 from shared.adapters.gcs_object_store import GcsObjectStore
 from shared.adapters.gcs_parquet_files import GcsParquetFiles
-from shared.adapters.parquet_profiler import LocalParquetFiles, ParquetProfiler
+from shared.adapters.local_parquet_files import LocalParquetFiles
+from shared.drift.engines.parquet_files import ParquetProfiler
 from shared.drift.reference_cache import ObjectStoreReferenceCache
 from shared.errors import PermanentError, TransientError
 from shared.events.drift import DataLocation

@@ -18,9 +18,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from shared.drift.bigquery_profiler import BigQueryProfiler, TableSource
 from shared.drift.detect import detect_drift
-from shared.drift.duckdb_profiler import DuckDbProfiler, ParquetSource, ReferenceProfile
+from shared.drift.engines.bigquery_sql import BigQueryProfiler, TableSource
+from shared.drift.engines.duckdb_parquet import DuckDbProfiler, ParquetSource, ReferenceProfile
 from shared.drift.histograms import CategoricalHistogram, NumericHistogram, SideSummary
 from shared.errors import PermanentError, TransientError
 from tests.integration.conftest import PROJECT

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.drift.detect import DriftConfig, DriftResult, detect_drift
-from shared.drift.duckdb_profiler import DuckDbProfiler, ParquetSource
+from shared.drift.engines.duckdb_parquet import DuckDbProfiler, ParquetSource
 from shared.drift.histograms import OTHER, CategoricalHistogram, NumericHistogram, SideSummary
 from shared.drift.history import PastRun, Score
 from shared.drift.report import ReportContext, ks_note, render_html, render_json

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from shared.drift.detect import DriftConfig, detect_drift
-from shared.drift.duckdb_profiler import DuckDbProfiler, ParquetSource
+from shared.drift.engines.duckdb_parquet import DuckDbProfiler, ParquetSource
 
 
 def frame(rng: np.random.Generator, rows: int, *, shifted: bool) -> pa.Table:

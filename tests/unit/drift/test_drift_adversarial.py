@@ -30,7 +30,7 @@ from scipy.special import kolmogorov
 from scipy.stats import ks_2samp, wasserstein_distance
 
 from shared.drift.detect import DriftConfig, detect_drift
-from shared.drift.duckdb_profiler import DuckDbProfiler, ParquetSource, Profile, ReferenceProfile
+from shared.drift.engines.duckdb_parquet import DuckDbProfiler, ParquetSource, Profile, ReferenceProfile
 from shared.drift.histograms import NumericHistogram
 from shared.drift.statistics import coarse_bins, js_distance, psi
 

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from shared.drift.detect import DriftConfig, detect_drift
-from shared.drift.duckdb_profiler import DuckDbProfiler, ParquetSource
+from shared.drift.engines.duckdb_parquet import DuckDbProfiler, ParquetSource
 from tests.support.drift_oracle import KS_P_THRESHOLD, W_THRESHOLD, Case, cases, close_enough_wasserstein, oracle
 
 CONFIG = DriftConfig(methods={"w": ("wasserstein", W_THRESHOLD), "k": ("ks", KS_P_THRESHOLD)})

@@ -45,7 +45,7 @@ from shared.adapters.bigquery_statements import run_query
 from shared.adapters.gcp_errors import translate_errors
 from shared.drift.column_profile import EXACT_INTEGERS
 from shared.drift.comparison import categorical_histogram, finish_profile, plan_features
-from shared.drift.duckdb_profiler import DEFAULT_CATEGORY_CAP, DEFAULT_FINE_BINS
+from shared.drift.engines.duckdb_parquet import DEFAULT_CATEGORY_CAP, DEFAULT_FINE_BINS
 from shared.drift.histograms import (
     BinStats,
     BinValues,

@@ -20,8 +20,8 @@ from shared.errors import ConfigError
 from shared.events.drift import location_of
 
 if TYPE_CHECKING:
-    from shared.adapters.parquet_profiler import ParquetProfiler
-    from shared.drift.bigquery_profiler import BigQueryProfiler
+    from shared.drift.engines.bigquery_sql import BigQueryProfiler
+    from shared.drift.engines.parquet_files import ParquetProfiler
     from shared.drift.profiles import Profile, ReferenceProfile
     from shared.drift.reference_cache import ReferenceCache
     from shared.events.drift import DataLocation
@@ -55,7 +55,7 @@ class DriftSourceProfiler:
         return engine
 
     def _table(self, location: DataLocation, window: tuple[datetime | None, datetime | None]):
-        from shared.drift.bigquery_profiler import TableSource
+        from shared.drift.engines.bigquery_sql import TableSource
 
         return TableSource(location.table or "", location.timestamp_column, *window)
 

@@ -17,7 +17,7 @@ import pytest
 from scipy.stats import ks_2samp, wasserstein_distance
 
 from shared.drift.detect import DriftConfig, detect_drift
-from shared.drift.duckdb_profiler import DuckDbProfiler, ParquetSource
+from shared.drift.engines.duckdb_parquet import DuckDbProfiler, ParquetSource
 
 FINE_BINS = 6  # wide brackets on purpose
 

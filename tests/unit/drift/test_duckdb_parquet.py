@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from shared.drift.duckdb_profiler import DuckDbProfiler, ParquetSource
+from shared.drift.engines.duckdb_parquet import DuckDbProfiler, ParquetSource
 from shared.drift.histograms import OTHER, CategoricalHistogram, NumericHistogram
 from shared.errors import PermanentError
 
@@ -122,7 +122,7 @@ def test_floats_with_few_distinct_values_are_cut_at_each_value(tmp_path, profile
 def test_a_reference_profile_survives_json_and_gives_the_same_comparison(tmp_path, profiler):
     import json
 
-    from shared.drift.duckdb_profiler import ReferenceProfile
+    from shared.drift.engines.duckdb_parquet import ReferenceProfile
 
     rng = np.random.default_rng(9)
     ref = write_parquet(tmp_path / "ref.parquet", {"x": rng.normal(0, 1, 3_000), "c": ["a", "b", "c"] * 1_000})
@@ -143,7 +143,7 @@ def test_a_column_whose_type_changed_is_reported_not_counted(tmp_path, profiler)
 
 def test_columns_fetched_in_groups_give_exact_quantile_cuts_and_per_bin_statistics(tmp_path, monkeypatch):
     # GIVEN a reference with more values than one query may fetch (one column per query then)
-    from shared.drift import duckdb_profiler
+    from shared.drift.engines import duckdb_parquet as duckdb_profiler
 
     monkeypatch.setattr(duckdb_profiler, "COLUMN_BUDGET", 50_000)
     rng = np.random.default_rng(11)

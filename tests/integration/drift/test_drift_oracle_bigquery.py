@@ -1,6 +1,6 @@
 """The BigQuery SQL drift engine, on bqemulator, against scipy on the raw values (hypothesis).
 
-The same families and checks as the DuckDB oracle suite (tests/unit/test_drift_oracle.py): every
+The same families and checks as the DuckDB oracle suite (tests/unit/drift/test_drift_oracle.py): every
 Wasserstein/std within 0.01 or 5% of scipy's, KS within 0.005 of ks_2samp's, the exact values inside
 the printed brackets, and every verdict the one the exact values give. Fewer examples: each loads two
 tables into the emulator. Also: a Parquet reference (DuckDB) against a BigQuery current window.
@@ -18,13 +18,13 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from shared.drift.bigquery_profiler import BigQueryProfiler, TableSource
 from shared.drift.detect import detect_drift
-from shared.drift.duckdb_profiler import DuckDbProfiler
+from shared.drift.engines.bigquery_sql import BigQueryProfiler, TableSource
+from shared.drift.engines.duckdb_parquet import DuckDbProfiler
 from tests.integration.conftest import PROJECT
-from tests.integration.test_bigquery_profiler import load_table
+from tests.integration.drift.test_bigquery_sql import load_table
 from tests.support.drift_oracle import Case, cases
-from tests.unit.test_drift_oracle import CONFIG, check_against_oracle
+from tests.unit.drift.test_drift_oracle import CONFIG, check_against_oracle
 
 pytestmark = pytest.mark.integration
 
@@ -55,9 +55,10 @@ def test_bigquery_engine_agrees_with_scipy_on_raw_values(bigquery_client, datase
 def test_mixed_engines_each_read_their_own_side_again(bigquery_client, dataset, tmp_path, monkeypatch, reference_in):
     """A Parquet training set against a BigQuery window, and the other way round, through the profiler the
     function uses: where bins leave doubt, each side is read again by its own engine."""
-    from shared.adapters.drift_sources import DriftSourceProfiler
-    from shared.adapters.parquet_profiler import LocalParquetFiles, ParquetProfiler
+    from shared.adapters.local_parquet_files import LocalParquetFiles
     from shared.drift import column_profile
+    from shared.drift.engines.by_location import DriftSourceProfiler
+    from shared.drift.engines.parquet_files import ParquetProfiler
     from shared.events.drift import DataLocation
 
     monkeypatch.setattr(column_profile, "TAIL_VALUES", 0)  # no kept tails: the doubt needs a second pass
