@@ -84,7 +84,7 @@ def _engine_verdicts(result) -> Verdicts:
 
 def run_mlops_events(reference: Path, current: Path) -> Verdicts:
     from shared.drift.detect import detect_drift
-    from shared.drift.duckdb_profiler import DuckDbProfiler, ParquetSource
+    from shared.drift.engines.duckdb_parquet import DuckDbProfiler, ParquetSource
 
     profile = DuckDbProfiler().profile(ParquetSource((str(reference),)), ParquetSource((str(current),)))
     return _engine_verdicts(detect_drift(profile))
@@ -96,7 +96,7 @@ def cached_reference_path(reference: Path) -> Path:
 
 def prepare_cached_reference(reference: Path, current: Path) -> Verdicts:
     """What an earlier scheduled run leaves behind: the reference side profiled, as JSON."""
-    from shared.drift.duckdb_profiler import DuckDbProfiler, ParquetSource
+    from shared.drift.engines.duckdb_parquet import DuckDbProfiler, ParquetSource
 
     profile = DuckDbProfiler().reference(ParquetSource((str(reference),)))
     cached_reference_path(reference).write_text(json.dumps(profile.to_json()))
@@ -106,7 +106,7 @@ def prepare_cached_reference(reference: Path, current: Path) -> Verdicts:
 def run_mlops_events_cached(reference: Path, current: Path) -> Verdicts:
     """A later run against the same reference: only the current data is read."""
     from shared.drift.detect import detect_drift
-    from shared.drift.duckdb_profiler import DuckDbProfiler, ParquetSource, ReferenceProfile
+    from shared.drift.engines.duckdb_parquet import DuckDbProfiler, ParquetSource, ReferenceProfile
 
     cached = ReferenceProfile.from_json(json.loads(cached_reference_path(reference).read_text()))
     profile = DuckDbProfiler().compare(cached, ParquetSource((str(current),)))
