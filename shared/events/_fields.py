@@ -118,10 +118,12 @@ def timestamp(obj: Mapping[str, Any], key: str, field: str, *, required: bool = 
     return parsed
 
 
-def finite_number(value: Any, field: str, *, maximum: float = 1e300) -> float:
-    """A JSON number (or its string) that is finite, non-negative and at most `maximum`; 10**400 is refused
-    before float() overflows, NaN fails the comparison."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+def finite_number(value: Any, field: str, *, maximum: float = 1e300, text: bool = True) -> float:
+    """A JSON number that is finite, non-negative and at most `maximum`; 10**400 is refused before float()
+    overflows, NaN fails the comparison. With `text`, also its string (platforms that send amounts as
+    text); without, a string is refused (a request we document as numbers)."""
+    kinds = int | float | str if text else int | float
+    if isinstance(value, bool) or not isinstance(value, kinds):
         raise EventParseError(f"expected a number, got {type(value).__name__}", field=field)
     if isinstance(value, str):
         try:

@@ -152,13 +152,6 @@ def _columns(names: Any, field: str) -> list[str]:
     return list(names)
 
 
-def _threshold(value: Any, field: str) -> float:
-    """A finite non-negative number: NaN fails the comparison, and 10**400 is refused before float() overflows."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e300:
-        raise EventParseError(f"expected a finite non-negative number, got {value!r:.20}", field=field)
-    return float(value)
-
-
 def _methods(obj: Any) -> dict[str, tuple[str, float]]:
     if obj is None:
         return {}
@@ -169,7 +162,7 @@ def _methods(obj: Any) -> dict[str, tuple[str, float]]:
         where = f"methods.{feature[:60]}"
         spec = _fields.require_mapping(spec, where)
         method = _fields.string(spec, "method", f"{where}.method")
-        out[feature] = (str(method), _threshold(spec.get("threshold"), f"{where}.threshold"))
+        out[feature] = (str(method), _fields.finite_number(spec.get("threshold"), f"{where}.threshold", text=False))
     return out
 
 

@@ -120,6 +120,8 @@ def test_slack_down_releases_the_run_for_redelivery(deps):
         ({"drift_share": 2}, "drift_share"),
         ({"methods": {"amount": {"method": "psi", "threshold": "high"}}}, "methods.amount.threshold"),
         ({"methods": {"amount": {"method": "psi", "threshold": float("nan")}}}, "methods.amount.threshold"),
+        ({"methods": {"amount": {"method": "psi", "threshold": "0.2"}}}, "methods.amount.threshold"),
+        ({"methods": {"amount": {"method": "psi", "threshold": -0.1}}}, "methods.amount.threshold"),
         ({"methods": {"amount": {"method": "psi", "threshold": 10**400}}}, "methods.amount.threshold"),
         ({"methods": {"x" * 1025: {"method": "psi", "threshold": 0.1}}}, "methods"),
         ({"features": [f"c{i}" for i in range(10_001)]}, "features"),
