@@ -149,3 +149,77 @@ def trigger(job: str, state_dir: Path | None) -> None:
     except (urllib.error.URLError, OSError) as exc:
         raise click.ClickException(f"the local cloud at {state['control_url']} does not answer: {exc}") from None
     click.echo(f"fired {body['job']}: watch the up console, or {folder / 'events.jsonl'}")
+
+
+@click.command()
+@click.option("--state-dir", type=click.Path(path_type=Path), help=_STATE_DIR_HELP)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def status(state_dir: Path | None, as_json: bool) -> None:
+    """What the local cloud runs, where, since when, and whether each part answers.
+
+    Exit 0 when it runs and every part answers, 1 when something does not answer or no `up` runs.
+    """
+    from tooling.localcloud.lifecycle import NotRunning, components, live_state, uptime
+
+    folder = _state_dir(state_dir)
+    try:
+        state = live_state(folder)
+    except NotRunning as exc:
+        if as_json:
+            click.echo(json.dumps({"running": False, "state_dir": str(folder), "reason": str(exc)}, indent=2))
+            sys.exit(1)
+        raise click.ClickException(str(exc)) from None
+    parts = components(state)
+    healthy = all(part.healthy for part in parts)
+    if as_json:
+        report = {
+            "running": True,
+            "healthy": healthy,
+            **{k: state.get(k) for k in ("pid", "started_at", "state_dir", "project", "envs", "control_url")},
+            "only": state.get("only"),
+            "components": [part.as_dict() for part in parts],
+        }
+        click.echo(json.dumps(report, indent=2))
+        sys.exit(0 if healthy else 1)
+    since = state.get("started_at") or "?"
+    click.echo(f"local cloud in {state['state_dir']}: pid {state['pid']}, up since {since} ({uptime(since)})")
+    click.echo(f"project {state['project']}, envs {', '.join(state['envs'])}" + _only_note(state))
+    click.echo(f"{'KIND':<9} {'NAME':<20} {'HEALTH':<8} {'PID':>7}  WHERE")
+    for part in parts:
+        health = "ok" if part.healthy else "DOWN"
+        pid = str(part.pid) if part.pid else "-"
+        note = f"  ({part.detail})" if part.detail else ""
+        click.echo(f"{part.kind:<9} {part.name:<20} {health:<8} {pid:>7}  {part.url}{note}")
+    if not healthy:
+        down = ", ".join(part.name for part in parts if not part.healthy)
+        raise click.ClickException(f"not answering: {down} (logs in {Path(state['state_dir']) / 'logs'})")
+
+
+def _only_note(state: dict) -> str:
+    only = state.get("only")
+    return f"; only {', '.join(only)}" if only else ""
+
+
+@click.command()
+@click.option("--state-dir", type=click.Path(path_type=Path), help=_STATE_DIR_HELP)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="seconds to wait for it to stop",
+)
+def down(state_dir: Path | None, timeout_s: float) -> None:
+    """Stop the local cloud running from another shell (as Ctrl-C there would), and remove up.json and up.env."""
+    from tooling.localcloud.lifecycle import NotRunning, stop
+
+    folder = _state_dir(state_dir)
+    try:
+        pid, took_s = stop(folder, timeout_s)
+    except NotRunning as exc:
+        click.echo(f"{exc}; nothing to stop")
+        return
+    except TimeoutError as exc:
+        raise click.ClickException(f"{exc}: its console says what it waits for") from None
+    click.echo(f"stopped the local cloud in {folder} (pid {pid}) in {took_s:.1f} s")

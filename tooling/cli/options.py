@@ -39,6 +39,13 @@ def apply_profile(profile: str | None, state_dir: Path | None) -> None:
         os.environ["MLOPS_EVENTS_PROFILE"] = profile
     if state_dir:
         os.environ["MLOPS_EVENTS_STATE_DIR"] = str(state_dir)
+    from shared.config import load_settings
+
+    if load_settings().profile == "emulators":
+        # A shell still sourcing a stopped `up`'s up.env: one line in milliseconds, not a minute of retries.
+        from tooling.localcloud.reachability import check_emulators
+
+        check_emulators(os.environ)
 
 
 def route_function_logs(verbose: bool) -> tuple[Path, TextIO]:

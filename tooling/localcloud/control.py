@@ -14,6 +14,7 @@ from typing import Any
 from tooling.local_server import HOST, write_answer
 
 STATE_FILE = "up.json"
+ENV_FILE = "up.env"
 
 
 class UnknownJob(LookupError):
@@ -81,4 +82,10 @@ def write_state(state_dir: Path, state: dict[str, Any], exports: Mapping[str, st
     temporary.write_text(json.dumps(state, indent=2) + "\n")
     os.replace(temporary, state_dir / STATE_FILE)
     lines = [f"export {k}={v}" for k, v in sorted(exports.items())]
-    (state_dir / "up.env").write_text("\n".join(lines) + "\n")
+    (state_dir / ENV_FILE).write_text("\n".join(lines) + "\n")
+
+
+def remove_state(state_dir: Path) -> None:
+    """Both files go together: an up.env left behind would point a shell at emulators that are gone."""
+    (state_dir / STATE_FILE).unlink(missing_ok=True)
+    (state_dir / ENV_FILE).unlink(missing_ok=True)

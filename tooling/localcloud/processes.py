@@ -127,6 +127,17 @@ def stop_group(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> Non
         process.wait(timeout=timeout_s)
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (it may belong to someone else: signal 0 only asks)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def group_alive(pgid: int) -> bool:
     """Whether a live process of this process group still exists (how `up` checks it left no orphan).
     A zombie does not count: it is dead, only waiting for its parent (or init) to read its exit status."""

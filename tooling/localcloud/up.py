@@ -21,13 +21,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from shared.config import Settings
 from tooling.local_server import HOST, free_port, function_command
 from tooling.localcloud import emulators, provision
-from tooling.localcloud.control import STATE_FILE, ControlServer, UnknownJob, read_state, write_state
+from tooling.localcloud.control import ControlServer, UnknownJob, read_state, remove_state, write_state
 from tooling.localcloud.cron import CronSchedule
 from tooling.localcloud.dispatch import PubsubRoute, Target
 from tooling.localcloud.ecr_bridge import EcrToLambda
@@ -37,6 +38,7 @@ from tooling.localcloud.lambda_endpoint import invoke_path
 from tooling.localcloud.outcomes import OutcomeLog
 from tooling.localcloud.processes import ServedProcess, group_alive
 from tooling.localcloud.provision import AWS_ACCOUNT, AWS_REGION
+from tooling.localcloud.reachability import LOCAL_CLOUD_DIR_VARIABLE
 from tooling.localcloud.routes import JobRunner, pubsub_route, request_timeout_s
 from tooling.localcloud.schedules import Job, Scheduler
 from tooling.manifest import REPO_ROOT, FunctionSpec, load_manifest
@@ -96,6 +98,7 @@ class LocalCloud:
         self.scheduler: Scheduler | None = None
         self._slack_seen = 0
         self._state_lock = threading.Lock()
+        self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
 
     # -- start ---------------------------------------------------------------------------------------
     def start(self, progress: Callable[[str], None] = lambda _: None) -> None:
@@ -328,6 +331,7 @@ class LocalCloud:
     def state(self) -> dict[str, Any]:
         return {
             "pid": os.getpid(),
+            "started_at": self.started_at,
             "project": self.options.project,
             "envs": list(self.options.envs),
             "control_url": self.control.url,
@@ -357,7 +361,11 @@ class LocalCloud:
         with self._state_lock:
             if self.stopping.is_set():  # stop() removes up.json: a late restart must not write it back
                 return
-            exports = {"GOOGLE_CLOUD_PROJECT": self.options.project, "MLOPS_EVENTS_PROFILE": "emulators"}
+            exports = {
+                "GOOGLE_CLOUD_PROJECT": self.options.project,
+                "MLOPS_EVENTS_PROFILE": "emulators",
+                LOCAL_CLOUD_DIR_VARIABLE: str(self.state_dir),  # how a command run from a stale shell names the fix
+            }
             for emulator in self.emulator.values():
                 exports.update(emulator.env)
             write_state(self.state_dir, self.state(), exports)
@@ -382,8 +390,8 @@ class LocalCloud:
             with contextlib.suppress(Exception):
                 thing.stop()
         written = read_state(self.state_dir)
-        if written and written.get("pid") == os.getpid():  # never another `up`'s file
-            (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+        if written and written.get("pid") == os.getpid():  # never another `up`'s files
+            remove_state(self.state_dir)
         deadline = time.monotonic() + timeout_s
         while True:
             left = {name: pgid for name, pgid in groups.items() if group_alive(pgid)}
