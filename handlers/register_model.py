@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from shared.artifact_format import HEAD_BYTES, detect_format
+from shared.artifact_format import ArtifactFormat, detect_stored_format
 from shared.events.storage import StorageChange, StorageObjectEvent
 from shared.idempotency import run_once
 from shared.model_path import ModelLocation, NotAModel, locate_model
@@ -57,7 +57,7 @@ def handle(event: StorageObjectEvent, deps: RegisterModelDeps) -> Outcome:
 
 
 def build_artifact(
-    event: StorageObjectEvent, location: ModelLocation, head: bytes | None, *, now: datetime, registered_by: str
+    event: StorageObjectEvent, location: ModelLocation, fmt: ArtifactFormat, *, now: datetime, registered_by: str
 ) -> ModelArtifact:
     return ModelArtifact(
         env=location.env,
@@ -65,7 +65,7 @@ def build_artifact(
         version=location.version,
         path=location.path,
         ref=ObjectRef(event.bucket, event.name, event.generation),
-        format=detect_format(event.name, head),
+        format=fmt,
         registered_at=now,
         event_id=event.event_id,
         registered_by=registered_by,
@@ -86,8 +86,9 @@ def register(
     """Record one object version once; shared with reconcile_registry so both take the same claim."""
 
     def record() -> dict[str, Any]:
-        head = deps.objects.read_head(event.bucket, event.name, event.generation, HEAD_BYTES)
-        artifact = build_artifact(event, location, head, now=deps.clock(), registered_by=registered_by)
+        # The head, and for a zip archive its central directory (read from the tail): pinned to the generation.
+        fmt = detect_stored_format(deps.objects, event.bucket, event.name, event.generation, event.size)
+        artifact = build_artifact(event, location, fmt, now=deps.clock(), registered_by=registered_by)
         result = deps.registry.record(artifact)
         return {
             "model": location.model,

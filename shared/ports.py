@@ -40,6 +40,10 @@ class ObjectStore(Protocol):
     def read_head(self, bucket: str, name: str, generation: int | None, length: int) -> bytes | None:
         """The first `length` bytes of that object version, or None when it no longer exists."""
 
+    def read_range(self, bucket: str, name: str, generation: int | None, start: int, length: int) -> bytes | None:
+        """`length` bytes of that object version from `start` (fewer at its end, none past it), or None when
+        it no longer exists. How an archive's central directory is read from its tail."""
+
     def read(self, bucket: str, name: str) -> bytes | None:
         """The whole current object, or None when there is none (small objects only: it is in memory)."""
 

@@ -57,6 +57,21 @@ class GcsObjectStore:
             except RequestRangeNotSatisfiable:  # GCS answers a range on a zero-byte object with 416
                 return b""
 
+    def read_range(self, bucket: str, name: str, generation: int | None, start: int, length: int) -> bytes | None:
+        """A ranged read pinned to the generation; a range past the end is empty (GCS answers it 416)."""
+        from google.api_core.exceptions import NotFound, RequestRangeNotSatisfiable
+
+        if length <= 0 or start < 0:
+            return b""
+        blob = self._client.bucket(bucket).blob(name, generation=generation)
+        with translate_errors(f"read gs://{bucket}/{name}#{generation} from {start}"):
+            try:
+                return blob.download_as_bytes(start=start, end=start + length - 1, checksum=None, **self._calls())
+            except NotFound:
+                return None
+            except RequestRangeNotSatisfiable:
+                return b""
+
     def read(self, bucket: str, name: str) -> bytes | None:
         from google.api_core.exceptions import NotFound
 

@@ -101,6 +101,16 @@ class LocalObjectStore:
         with self._data_path(bucket, name).open("rb") as handle:
             return handle.read(length)
 
+    def read_range(self, bucket: str, name: str, generation: int | None, start: int, length: int) -> bytes | None:
+        current = self._describe(bucket, name)
+        if current is None or (generation is not None and current.generation != generation):
+            return None
+        if length <= 0 or start < 0:
+            return b""
+        with self._data_path(bucket, name).open("rb") as handle:
+            handle.seek(start)
+            return handle.read(length)
+
     def read(self, bucket: str, name: str) -> bytes | None:
         path = self._data_path(bucket, name)
         return path.read_bytes() if path.is_file() else None

@@ -25,6 +25,7 @@ class FakeObjectStore:
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], tuple[StoredObject, bytes]] = {}
         self.reads: list[tuple[str, str, int | None]] = []
+        self.ranges: list[tuple[str, str, int | None, int, int]] = []
 
     def put(self, bucket: str, name: str, data: bytes, *, content_type=None, metadata=None, generation=None):
         previous = self.objects.get((bucket, name))
@@ -39,6 +40,13 @@ class FakeObjectStore:
         if found is None or (generation is not None and found[0].generation != generation):
             return None
         return found[1][:length]
+
+    def read_range(self, bucket: str, name: str, generation: int | None, start: int, length: int) -> bytes | None:
+        self.ranges.append((bucket, name, generation, start, length))
+        found = self.objects.get((bucket, name))
+        if found is None or (generation is not None and found[0].generation != generation):
+            return None
+        return found[1][start : start + length] if start >= 0 and length > 0 else b""
 
     def read(self, bucket: str, name: str) -> bytes | None:
         found = self.objects.get((bucket, name))
