@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import uuid
 
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -22,9 +21,9 @@ from shared.events.scheduler import (
 )
 from shared.outcome import Status
 from shared.runtime import run_cloud_event, run_event
+from shared.trace_context import from_cloud_trace_context
 
 DEFAULT_JOB = "drift-report"
-_TRACE = re.compile(r"([0-9a-f]{32})(?:/[0-9]{1,20})?(?:;o=[01])?\Z")
 
 
 def _from_pubsub(envelope):
@@ -41,8 +40,8 @@ def drift_report(cloud_event):
 def _trace_id(header: str) -> str | None:
     """The trace id of `X-Cloud-Trace-Context: TRACE_ID/SPAN_ID;o=1` (32 hex digits), or None: the header
     comes from outside and becomes the run's key, so only its grammar is taken."""
-    found = _TRACE.match(header)
-    return found.group(1) if found else None
+    trace = from_cloud_trace_context(header)
+    return trace.trace_id if trace else None
 
 
 def _from_http(request):

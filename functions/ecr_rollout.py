@@ -9,21 +9,46 @@ start pays only for what its event needs.
 
 from __future__ import annotations
 
+import copy
+import logging
 import warnings
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.formatter import RESERVED_LOG_ATTRS, LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit
 
 from handlers import ecr_rollout as use_case
 from shared.deps import current_deps
 from shared.events.ecr import parse_ecr_event
+from shared.log import formatted_by
 from shared.runtime import run_event
 
 SERVICE = "ecr_rollout"
 # Most events (ignored, duplicates) publish no metric beyond the cold start: that is no warning.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
-logger = Logger(service=SERVICE)
+
+
+class _CloudWatchFormatter(LambdaPowertoolsFormatter):
+    """powertools' shape (level, location, timestamp, service, cold_start, function_request_id,
+    correlation_id, xray_trace_id) for the lines the runtime logs while this Lambda handles an event, the
+    outcome line included: its fields at the top level, as powertools puts `extra` keys, and `logger`, by
+    which whoever reads outcome lines (a metric filter, `up`'s console) finds them."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, "fields", None) or {}
+        flat = copy.copy(record)  # the record itself goes on to other handlers unchanged
+        flat.__dict__.pop("fields", None)
+        flat.logger = record.name
+        for key, value in fields.items():  # a field named like a LogRecord attribute would replace it
+            setattr(flat, f"field_{key}" if key in RESERVED_LOG_ATTRS else key, value)
+        return super().format(flat)
+
+
+# One formatter for powertools' own lines and the runtime's: the Lambda context keys that
+# inject_lambda_context appends to it show in both.
+_formatter = _CloudWatchFormatter()
+logger = Logger(service=SERVICE, logger_formatter=_formatter)
 tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace="mlops-events", service=SERVICE)
 # Per-target statuses counted as metrics (others, such as noop or stale, change nothing).
@@ -72,10 +97,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     def remaining_s() -> float:
         return context.get_remaining_time_in_millis() / 1000.0
 
-    outcome = run_event(
-        SERVICE,
-        str(event_id) if event_id else None,
-        lambda: use_case.handle(parse_ecr_event(event, now=deps.clock()), deps, remaining_s=remaining_s),
-    )
+    with formatted_by(_formatter):
+        outcome = run_event(
+            SERVICE,
+            str(event_id) if event_id else None,
+            lambda: use_case.handle(parse_ecr_event(event, now=deps.clock()), deps, remaining_s=remaining_s),
+        )
     _record_metrics(list(outcome.extra.get("statuses", [])))
     return {"outcome": str(outcome.status), "detail": outcome.detail, **outcome.extra}

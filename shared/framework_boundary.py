@@ -24,6 +24,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from shared.errors import EventParseError
 from shared.outcome import Outcome
+from shared.trace_context import from_headers, tracing
 
 _REACHED = "mlops_events_reached_the_function"
 # Over what any trigger can deliver (a 10 MB Pub/Sub message is 13.4 MB as base64 in a push body): a
@@ -42,9 +43,11 @@ def cloud_event(name: str) -> Callable[[Callable[[Any], Any]], Callable[[Any], A
     def register(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
         @functools.wraps(function)
         def entry(event: Any) -> Any:
-            if flask.has_request_context():
-                setattr(flask.g, _REACHED, True)  # from here on, a failure is ours to classify
-            return function(event)
+            if not flask.has_request_context():
+                return function(event)
+            setattr(flask.g, _REACHED, True)  # from here on, a failure is ours to classify
+            with tracing(from_headers(flask.request.headers.get, cloud_event_traceparent=_traceparent_of(event))):
+                return function(event)
 
         _on_the_app_being_made(functools.partial(_answer, name))
         return functions_framework.cloud_event(entry)
@@ -71,9 +74,19 @@ def http(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
     @functools.wraps(function)
     def entry(request: Any) -> Any:
         setattr(flask.g, _REACHED, True)
-        return function(request)
+        with tracing(from_headers(flask.request.headers.get)):
+            return function(request)
 
     return functions_framework.http(entry)
+
+
+def _traceparent_of(event: Any) -> str | None:
+    """Eventarc's distributed-tracing extension attribute, when the CloudEvent has one."""
+    try:
+        value = event.get("traceparent")
+    except Exception:  # an object too broken to ask: no trace, and the handler judges the rest
+        return None
+    return value if isinstance(value, str) else None
 
 
 def _answer(name: str, exc: Exception) -> Any:

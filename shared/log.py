@@ -7,27 +7,52 @@ its own stdout stays machine-readable. Every handler gets the secret redaction f
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from shared.secret_values import add_filter, install_redaction, redact
+from shared.trace_context import current_log_fields
 
 LOGGER_NAME = "mlops_events"
 OUTCOME_LOGGER_NAME = "mlops_events.outcome"
 _SEVERITY = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARNING", "ERROR": "ERROR", "CRITICAL": "CRITICAL"}
 
 
+# A platform whose log shape is not Cloud Logging's (a Lambda: powertools' CloudWatch shape) formats the
+# lines logged while it handles an event itself: `formatted_by` sets it for the block.
+_platform_formatter: contextvars.ContextVar[logging.Formatter | None] = contextvars.ContextVar(
+    "mlops_events_platform_formatter", default=None
+)
+
+
+@contextlib.contextmanager
+def formatted_by(formatter: logging.Formatter) -> Iterator[None]:
+    """Lines the runtime logs inside the block are formatted by `formatter` (then redacted, as every line)."""
+    token = _platform_formatter.set(formatter)
+    try:
+        yield
+    finally:
+        _platform_formatter.reset(token)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        platform = _platform_formatter.get()
+        if platform is not None:
+            return redact(platform.format(record))
         payload: dict[str, Any] = {
             "severity": _SEVERITY.get(record.levelname, "DEFAULT"),
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "logger": record.name,
             "message": record.getMessage(),
         }
+        payload.update(current_log_fields())  # the request's trace, when it came with one
         payload.update(getattr(record, "fields", {}))
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)

@@ -338,7 +338,7 @@ def _mask_sdk_payloads(record: logging.LogRecord) -> None:
     """The SDKs log a secret's value at DEBUG as they read it, before it can be remembered: botocore the
     response body of GetSecretValue, Google's clients the payload of AccessSecretVersion (base64). Those
     payloads are cut out whether or not a secret is known yet."""
-    name = record.name
+    name = record.name or ""  # logging.makeLogRecord builds records with no name
     if name.startswith("botocore."):
         try:
             message = record.getMessage()
