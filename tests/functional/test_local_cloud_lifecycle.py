@@ -155,3 +155,38 @@ def test_down_never_signals_a_live_pid_whose_control_endpoint_does_not_answer(tm
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def test_up_only_refuses_a_name_the_manifest_does_not_have_before_starting_anything(tmp_path):
+    result = CliRunner().invoke(cli, ["up", "--state-dir", str(tmp_path), "--only", "budget_alert,budget-alrt"])
+    assert result.exit_code == 2
+    assert "no function 'budget-alrt' (did you mean 'budget_alert'?)" in result.output
+    assert "it has: budget_alert," in result.output
+    assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
+
+
+def test_each_function_needs_the_emulators_its_trigger_and_its_ports_use():
+    from tooling.localcloud.needs import emulators_for, function_emulators, select
+    from tooling.manifest import load_manifest
+
+    specs = {spec.name: spec for spec in load_manifest()}
+    # budget_alert: its topic (Pub/Sub), idempotency claims and the alert ledger (Firestore); no bucket, no table
+    assert function_emulators(specs["budget_alert"]) == {"pubsub", "firestore"}
+    # register_model: a GCS notification through Pub/Sub; the registry in Firestore fanned out to BigQuery
+    assert function_emulators(specs["register_model"]) == {"gcs", "pubsub", "firestore", "bigquery"}
+    # the HTTP drift job: no topic, so no Pub/Sub
+    assert function_emulators(specs["drift_report_http"]) == {"gcs", "firestore", "bigquery"}
+    # the Lambda: moto only (the cluster and the Slack receiver run inside up)
+    assert function_emulators(specs["ecr_rollout"]) == {"moto"}
+    chosen, inference = select(list(specs.values()), ["ecr_rollout,inference"])
+    assert [spec.name for spec in chosen] == ["ecr_rollout"] and inference
+    assert emulators_for(chosen, inference) == {"moto", "gcs", "firestore", "bigquery"}
+
+
+def test_every_function_of_the_manifest_has_its_emulators_known():
+    # A new port in a handler's Deps with no entry in PORT_EMULATORS would fail `up --only` for it: caught here
+    from tooling.localcloud.needs import function_emulators
+    from tooling.manifest import load_manifest
+
+    for spec in load_manifest():
+        assert function_emulators(spec) <= {"pubsub", "firestore", "bigquery", "moto", "gcs"}

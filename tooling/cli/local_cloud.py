@@ -21,6 +21,20 @@ def _state_dir(state_dir: Path | None) -> Path:
     return state_dir or load_settings().state_dir
 
 
+def _known_functions(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """`--only`'s names, split on commas; a name the manifest does not have is a usage error naming those it has."""
+    if not value:
+        return ()
+    from tooling.localcloud.needs import UnknownFunction, select
+    from tooling.manifest import load_manifest
+
+    try:
+        select(load_manifest(), value)
+    except UnknownFunction as exc:
+        raise click.BadParameter(str(exc)) from None
+    return tuple(name.strip() for item in value for name in item.split(",") if name.strip())
+
+
 @click.command()
 @click.option("--state-dir", type=click.Path(path_type=Path), help=_STATE_DIR_HELP)
 @click.option("--project", default="mlops-events-local", show_default=True, help="the emulated GCP project")
@@ -41,7 +55,15 @@ def _state_dir(state_dir: Path | None) -> Path:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="which Deployments follow which ECR repository (default: events/ecr/targets.yaml)",
 )
-def up(state_dir, project, envs, backoff_scale, no_schedules, no_inference, slack_webhook_url, rollout_targets):
+@click.option(
+    "--only",
+    multiple=True,
+    metavar="FUNCTION[,FUNCTION...]",
+    callback=_known_functions,
+    help="serve only these functions (repeatable; `inference` for the inference service) and start only the "
+    "emulators they need",
+)
+def up(state_dir, project, envs, backoff_scale, no_schedules, no_inference, slack_webhook_url, rollout_targets, only):
     """Run every function on the emulators, wired to its real trigger, until Ctrl-C.
 
     Drop a file into gs://ml-models-dev (fake-gcs-server) and watch it registered; publish to a topic; put an
@@ -70,6 +92,7 @@ def up(state_dir, project, envs, backoff_scale, no_schedules, no_inference, slac
         schedules=not no_schedules,
         inference=not no_inference,
         slack_webhook_url=slack_webhook_url,
+        only=only,
         **({"rollout_targets": rollout_targets} if rollout_targets else {}),
     )
     console = LiveConsole()

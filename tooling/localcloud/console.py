@@ -42,12 +42,15 @@ class LiveConsole:
         for name, function in state["functions"].items():
             table.add_row(name, function["url"], function["log"])
         table.add_row("slack receiver", state["slack_webhook_url"].split("/services/")[0] + "/services/…", "")
-        table.add_row("kubernetes API", state["kubernetes_api"], "")
+        if state.get("kubernetes_api"):
+            table.add_row("kubernetes API", state["kubernetes_api"], "")
         table.add_row("control", state["control_url"], "")
         self.console.print(table)
         resources = state["resources"]
-        self.console.print(f"buckets: {', '.join(resources['buckets'])}")
-        self.console.print(f"topics: {', '.join(resources['topics'])}")
+        if state.get("only"):
+            self.console.print(f"only: {', '.join(state['only'])} (and the emulators they need)")
+        self.console.print(f"buckets: {', '.join(resources['buckets']) or '-'}")
+        self.console.print(f"topics: {', '.join(resources['topics']) or '-'}")
         for job, when in state.get("schedules", {}).items():
             self.console.print(f"schedule {job}: next run {when}")
 

@@ -29,8 +29,8 @@ class FunctionEnvironment:
         """A manifest function's environment (`spec`), or with None the base the inference service starts from."""
         env = {k: v for k, v in inherited.items() if not k.startswith("MLOPS_EVENTS_") and k not in NEVER_INHERITED}
         env.update(spec.env if spec else {})
-        for name in GCP_EMULATORS:
-            env.update(self.emulators[name])
+        for name in GCP_EMULATORS:  # those that run: `up --only` starts what its functions need
+            env.update(self.emulators.get(name, {}))
         env.update(
             {
                 "MLOPS_EVENTS_PROFILE": "emulators",

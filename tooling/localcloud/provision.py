@@ -104,17 +104,31 @@ def create_notifications_topic(publisher: Any, project: str) -> None:
         publisher.create_topic(name=publisher.topic_path(project, GCS_NOTIFICATIONS_TOPIC))
 
 
-def provision_gcp(plan_: Plan, *, publisher: Any, subscriber: Any, settings: Any, bigquery_endpoint: str) -> None:
-    """Everything GCP on the emulators, then the sample drift data; storage and BigQuery clients made here."""
+def provision_gcp(
+    plan_: Plan,
+    *,
+    publisher: Any,
+    subscriber: Any,
+    settings: Any,
+    bigquery_endpoint: str | None,
+    storage: bool = True,
+) -> None:
+    """Everything GCP on the emulators that run (`up --only` starts some: None or False for the others), then the
+    sample drift data; storage and BigQuery clients made here."""
     from google.api_core.client_options import ClientOptions
     from google.auth.credentials import AnonymousCredentials
-    from google.cloud import bigquery, storage  # type: ignore[attr-defined]  # storage: untyped, in a typed namespace
+    from google.cloud import bigquery
+    from google.cloud import storage as gcs  # type: ignore[attr-defined]  # untyped, in a typed namespace
 
-    storage_client = storage.Client(project=plan_.project, credentials=AnonymousCredentials())
-    bigquery_client = bigquery.Client(
-        project=plan_.project,
-        credentials=AnonymousCredentials(),
-        client_options=ClientOptions(api_endpoint=bigquery_endpoint),
+    storage_client = gcs.Client(project=plan_.project, credentials=AnonymousCredentials()) if storage else None
+    bigquery_client = (
+        bigquery.Client(
+            project=plan_.project,
+            credentials=AnonymousCredentials(),
+            client_options=ClientOptions(api_endpoint=bigquery_endpoint),
+        )
+        if bigquery_endpoint
+        else None
     )
     create_gcp(
         plan_,
@@ -124,34 +138,38 @@ def provision_gcp(plan_: Plan, *, publisher: Any, subscriber: Any, settings: Any
         bigquery=bigquery_client,
         settings=dataclasses.replace(settings, bigquery_endpoint=bigquery_endpoint),
     )
-    seed_drift_data(storage_client, plan_.buckets)
+    if storage_client is not None:
+        seed_drift_data(storage_client, plan_.buckets)
 
 
 def create_gcp(plan_: Plan, *, storage: Any, publisher: Any, subscriber: Any, bigquery: Any, settings: Any) -> None:
+    """A client that is None is an emulator that does not run: what it would hold is skipped."""
     from google.api_core.exceptions import AlreadyExists, Conflict
 
     from shared.adapters.bigquery_drift_runs import BigQueryDriftRunStore
     from shared.adapters.bigquery_registry import BigQueryRegistryTable
 
     project = plan_.project
-    for bucket in sorted(plan_.buckets):
+    for bucket in sorted(plan_.buckets) if storage is not None else ():
         with contextlib.suppress(Conflict):
             storage.create_bucket(bucket)
-    for topic in sorted(plan_.topics | plan_.dead_letter_topics):
-        with contextlib.suppress(AlreadyExists):
-            publisher.create_topic(name=publisher.topic_path(project, topic))
-    # A dead-letter topic with no subscription would drop what reaches it: keep it for inspection.
-    subscriptions = dict(plan_.subscriptions)
-    subscriptions.update({f"{topic}-inspect": (topic, 60) for topic in plan_.dead_letter_topics})
-    for name, (topic, deadline) in sorted(subscriptions.items()):
-        with contextlib.suppress(AlreadyExists):
-            subscriber.create_subscription(
-                name=subscriber.subscription_path(project, name),
-                topic=publisher.topic_path(project, topic),
-                ack_deadline_seconds=deadline,
-            )
-    BigQueryRegistryTable(bigquery, settings.bigquery_table_id).ensure_table()
-    BigQueryDriftRunStore(bigquery, f"{project}.{settings.monitoring_dataset}.drift_runs").ensure_table()
+    if publisher is not None:
+        for topic in sorted(plan_.topics | plan_.dead_letter_topics):
+            with contextlib.suppress(AlreadyExists):
+                publisher.create_topic(name=publisher.topic_path(project, topic))
+        # A dead-letter topic with no subscription would drop what reaches it: keep it for inspection.
+        subscriptions = dict(plan_.subscriptions)
+        subscriptions.update({f"{topic}-inspect": (topic, 60) for topic in plan_.dead_letter_topics})
+        for name, (topic, deadline) in sorted(subscriptions.items()):
+            with contextlib.suppress(AlreadyExists):
+                subscriber.create_subscription(
+                    name=subscriber.subscription_path(project, name),
+                    topic=publisher.topic_path(project, topic),
+                    ack_deadline_seconds=deadline,
+                )
+    if bigquery is not None:
+        BigQueryRegistryTable(bigquery, settings.bigquery_table_id).ensure_table()
+        BigQueryDriftRunStore(bigquery, f"{project}.{settings.monitoring_dataset}.drift_runs").ensure_table()
 
 
 def seed_drift_data(storage: Any, buckets: set[str], *, now: datetime | None = None) -> list[str]:

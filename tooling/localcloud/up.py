@@ -27,7 +27,7 @@ from typing import Any
 
 from shared.config import Settings
 from tooling.local_server import HOST, free_port, function_command
-from tooling.localcloud import emulators, provision
+from tooling.localcloud import emulators, needs, provision
 from tooling.localcloud.control import ControlServer, UnknownJob, read_state, remove_state, write_state
 from tooling.localcloud.cron import CronSchedule
 from tooling.localcloud.dispatch import PubsubRoute, Target
@@ -54,6 +54,7 @@ class UpOptions:
     inference: bool = True  # serve the inference service when torch is installed
     slack_webhook_url: str | None = None  # default: a local Slack receiver
     rollout_targets: Path = REPO_ROOT / "events" / "ecr" / "targets.yaml"
+    only: tuple[str, ...] = ()  # these functions (and "inference") and the emulators they need; () = everything
 
 
 @dataclass
@@ -78,6 +79,11 @@ class LocalCloud:
         self.logs = self.state_dir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(self.state_dir / "events.jsonl", self.show)
+        self.serve_inference = self.options.inference
+        if self.options.only:  # an unknown name fails here, before anything starts
+            self.specs, self.serve_inference = needs.select(self.specs, self.options.only)
+        wanted = needs.emulators_for(self.specs, self.serve_inference) if self.options.only else needs.EMULATORS
+        self.needs = set(wanted)
         self.settings = Settings(profile="emulators", state_dir=self.state_dir, gcp_project=self.options.project)
         self.plan = provision.plan(
             self.specs,
@@ -121,25 +127,34 @@ class LocalCloud:
             "bigquery": lambda: emulators.start_bqemulator(project, log_dir=logs),
             "moto": lambda: emulators.start_moto(region=AWS_REGION, log_dir=logs),
         }
+        starters = {name: start for name, start in starters.items() if name in self.needs}
 
         def keep(name: str, emulator: emulators.Emulator) -> None:
             """For stop() as soon as it is up, even if a Ctrl-C interrupts the wait for the others."""
             self.emulator[name] = emulator
             self.started.append(emulator)
 
-        emulators.start_together(starters, keep)
+        if starters:
+            emulators.start_together(starters, keep)
         # The up process talks to the emulators through the same variables the client libraries read.
         for name in ("pubsub", "firestore", "moto"):
-            os.environ.update(self.emulator[name].env)
-        from google.cloud import pubsub_v1  # type: ignore[attr-defined]  # untyped, in a typed namespace
+            if name in self.emulator:
+                os.environ.update(self.emulator[name].env)
+        self.publisher: Any = None
+        self.subscriber: Any = None
+        if "pubsub" in self.emulator:
+            from google.cloud import pubsub_v1  # type: ignore[attr-defined]  # untyped, in a typed namespace
 
-        self.publisher = pubsub_v1.PublisherClient()
-        self.subscriber = pubsub_v1.SubscriberClient()
-        provision.create_notifications_topic(self.publisher, project)
+            self.publisher = pubsub_v1.PublisherClient()
+            self.subscriber = pubsub_v1.SubscriberClient()
+            provision.create_notifications_topic(self.publisher, project)
+        if "gcs" not in self.needs:
+            return
+        notify = "pubsub" in self.emulator  # object notifications only where a trigger reads them
         gcs = emulators.start_fake_gcs(
-            pubsub_host=self.emulator["pubsub"].host,
-            pubsub_project=project,
-            pubsub_topic=provision.GCS_NOTIFICATIONS_TOPIC,
+            pubsub_host=self.emulator["pubsub"].host if notify else None,
+            pubsub_project=project if notify else None,
+            pubsub_topic=provision.GCS_NOTIFICATIONS_TOPIC if notify else None,
             log_dir=logs,
         )
         self.emulator["gcs"] = gcs
@@ -161,7 +176,8 @@ class LocalCloud:
             publisher=self.publisher,
             subscriber=self.subscriber,
             settings=self.settings,
-            bigquery_endpoint=self.emulator["bigquery"].url,
+            bigquery_endpoint=self.emulator["bigquery"].url if "bigquery" in self.emulator else None,
+            storage="gcs" in self.emulator,
         )
         self.slack: SlackReceiver | None = None
         slack_url = self.options.slack_webhook_url
@@ -170,20 +186,22 @@ class LocalCloud:
             self.started.append(_Closing(self.slack.close))
             slack_url = self.slack.url
         self.slack_url = slack_url
-        # The cluster the rollout Lambda drives: the Kubernetes API test server, one Deployment per target.
-        self.cluster = KubernetesApiServer(token=secrets.token_hex(16))
-        self.started.append(self.cluster)
-        provision.deploy_rollout_targets(self.cluster, self.targets)
-        kubeconfig = Path(self.cluster.kubeconfig(self.state_dir / "kubeconfig")).read_text()
-        provision.create_aws(
-            self.plan,
-            self.specs,
-            aws=self.aws,
-            targets_document=self.options.rollout_targets.read_text(),
-            repositories=self.repositories,
-            kubeconfig=kubeconfig,
-            slack_url=slack_url,
-        )
+        self.cluster: KubernetesApiServer | None = None
+        if "moto" in self.emulator:
+            # The cluster the rollout Lambda drives: the Kubernetes API test server, one Deployment per target.
+            self.cluster = KubernetesApiServer(token=secrets.token_hex(16))
+            self.started.append(self.cluster)
+            provision.deploy_rollout_targets(self.cluster, self.targets)
+            kubeconfig = Path(self.cluster.kubeconfig(self.state_dir / "kubeconfig")).read_text()
+            provision.create_aws(
+                self.plan,
+                self.specs,
+                aws=self.aws,
+                targets_document=self.options.rollout_targets.read_text(),
+                repositories=self.repositories,
+                kubeconfig=kubeconfig,
+                slack_url=slack_url,
+            )
         self.environment = FunctionEnvironment(
             self.state_dir,
             self.options.project,
@@ -209,7 +227,7 @@ class LocalCloud:
                 on_restart=self._restarted,
             )
             self.served[spec.name] = Served(spec, process)
-        if self.options.inference and importlib.util.find_spec("torch") is not None:
+        if self.serve_inference and importlib.util.find_spec("torch") is not None:
             port = free_port()
             # The container's command: uvicorn with the service's limits on slow and large request heads.
             argv = [sys.executable, "-m", "mlops_inference.server"]
@@ -245,8 +263,8 @@ class LocalCloud:
     def _start_bridges(self) -> None:
         targets = {name: served.target for name, served in self.served.items() if served.target is not None}
         for spec in self.specs:
-            if spec.platform != "gcp-function" or spec.name not in targets:
-                continue
+            if spec.platform != "gcp-function" or spec.name not in targets or self.subscriber is None:
+                continue  # no Pub/Sub emulator: `up --only` chose no function a topic or a bucket triggers
             route = pubsub_route(
                 spec,
                 targets[spec.name],
@@ -350,7 +368,8 @@ class LocalCloud:
                 for name, served in self.served.items()
             },
             "slack_webhook_url": self.slack_url if self.slack else "(your webhook)",
-            "kubernetes_api": self.cluster.url,
+            "kubernetes_api": self.cluster.url if self.cluster else None,
+            "only": list(self.options.only) or None,
             "resources": provision.describe(self.plan),
             "jobs": sorted(job.name for job in self.jobs),
             "schedules": self.scheduler.next_fire_times() if self.scheduler and self.options.schedules else {},
