@@ -142,20 +142,52 @@ def test_plan_time_traps_are_reported(manifest, terraform_copy):
 
 
 def test_provider_settings_a_first_apply_needs_are_reported(manifest, terraform_copy):
-    # GIVEN dev's google provider without the billing project, staging's AWS provider unpinned, and an
-    # unused google-beta provider in prod
-    dev = terraform_copy / "environments" / "dev" / "main.tf"
-    dev.write_text(dev.read_text().replace("  user_project_override = true\n", ""))
-    staging = terraform_copy / "environments" / "staging" / "aws" / "main.tf"
-    staging.write_text(staging.read_text().replace("  allowed_account_ids = [var.aws_account_id]\n", ""))
-    prod = terraform_copy / "environments" / "prod" / "main.tf"
-    prod.write_text(prod.read_text() + '\nprovider "google-beta" {\n  project = var.project_id\n}\n')
+    # GIVEN the GCP root's google provider without the billing project and with an unused google-beta
+    # provider beside it, and the AWS root's provider unpinned
+    gcp = terraform_copy / "environment" / "gcp" / "main.tf"
+    gcp.write_text(
+        gcp.read_text().replace("  user_project_override = true\n", "")
+        + '\nprovider "google-beta" {\n  project = var.project_id\n}\n'
+    )
+    aws = terraform_copy / "environment" / "aws" / "main.tf"
+    aws.write_text(aws.read_text().replace("  allowed_account_ids = [var.aws_account_id]\n", ""))
     # THEN each is named
     problems = violations(REPO_ROOT, manifest, terraform_copy)
     assert (
-        "provider google (environments/dev/main.tf) lacks billing_project and user_project_override = true" in problems
+        "provider google (environment/gcp/main.tf) lacks billing_project and user_project_override = true" in problems
     )
-    assert (
-        "provider aws (environments/staging/aws/main.tf) is not pinned to an account (allowed_account_ids)" in problems
+    assert "provider aws (environment/aws/main.tf) is not pinned to an account (allowed_account_ids)" in problems
+    assert "provider google-beta (environment/gcp/main.tf) configures a provider no resource uses" in problems
+
+
+def test_an_environment_is_its_files_not_a_copy_of_the_root(manifest, terraform_copy):
+    # GIVEN a qa environment copied from staging and only half renamed (its values still say staging,
+    # its AWS state would land in staging's), without its GCP backend file, a copy of a root under
+    # environments/, and a prefix written into the one root's backend block
+    environments = terraform_copy / "environments"
+    (environments / "qa.gcp.tfvars").write_text((environments / "staging.gcp.tfvars").read_text())
+    (environments / "qa.aws.tfvars").write_text(
+        (environments / "staging.aws.tfvars").read_text().replace('"staging"', '"qa"')
     )
-    assert "provider google-beta (environments/prod/main.tf) configures a provider no resource uses" in problems
+    (environments / "qa.aws.tfbackend").write_text((environments / "staging.aws.tfbackend").read_text())
+    (environments / "qa").mkdir()
+    shutil.copy(terraform_copy / "environment" / "gcp" / "main.tf", environments / "qa" / "main.tf")
+    versions = terraform_copy / "environment" / "aws" / "versions.tf"
+    versions.write_text(
+        versions.read_text().replace('backend "gcs" {}', 'backend "gcs" {\n    prefix = "mlops-events/dev/aws"\n  }')
+    )
+    # THEN each is named, and the workflow's matrix lacks the new environment
+    problems = violations(REPO_ROOT, manifest, terraform_copy)
+    assert "environments/qa.gcp.tfvars: env is 'staging', not 'qa'" in problems
+    assert "environments/qa.gcp.tfvars has no qa.gcp.tfbackend (where its state lives)" in problems
+    assert "environments/qa.aws.tfbackend: prefix is 'mlops-events/staging/aws', not 'mlops-events/qa/aws'" in problems
+    assert "environments/ holds Terraform code (qa/main.tf): one root per side serves all" in problems
+    assert any(p.startswith("environments/qa: not <env>.<gcp|aws>") for p in problems)
+    assert 'environment/aws/versions.tf: not one empty backend "gcs" (the prefix is the environment\'s)' in problems
+    assert any(p.startswith("terraform.yml plan: matrix env ['dev', 'staging', 'prod']") for p in problems)
+
+
+def test_an_environment_with_one_side_only_is_reported(manifest, terraform_copy):
+    (terraform_copy / "environments" / "prod.aws.tfvars").unlink()
+    problems = violations(REPO_ROOT, manifest, terraform_copy)
+    assert "environment prod has no prod.aws.tfvars" in problems

@@ -26,6 +26,9 @@ GCP_MODULE = "gcp-function"
 AWS_MODULE = "aws-ecr-rollout"
 # Which composition module calls which per-function module (GCP and AWS are separate roots and states).
 COMPOSITION = {GCP_MODULE: "platform", AWS_MODULE: "aws-platform"}
+# One root per side serves every environment; an environment is a values file and a backend file per
+# side in environments/ (<env>.<side>.tfvars, <env>.<side>.tfbackend), its state under this prefix.
+ENVIRONMENT_SIDES = {"gcp": "mlops-events/{env}", "aws": "mlops-events/{env}/aws"}
 
 
 def text(value: Any) -> str:
@@ -169,6 +172,7 @@ def violations(repo: Path, manifest: dict[str, Any] | None = None, tf_root: Path
     out += _no_secret_values(tf)
     out += _plan_time_traps(tf)
     out += _provider_settings(tf)
+    out += _environments(tf, repo)
     return out
 
 
@@ -612,4 +616,58 @@ def _provider_settings(tf: Terraform) -> list[str]:
         ]
         if not used:
             out.append(f"provider {b.type} ({where}) configures a provider no resource uses")
+    return out
+
+
+def _environments(tf: Terraform, repo: Path) -> list[str]:
+    """One root per side for every environment, and each environment's files consistent with its name.
+
+    A copied root would drift from the others; a file copied from another environment and not fully
+    renamed would plan into the other's state (backend prefix) or with the other's names (env); an
+    environment without both sides' files, or one the workflow's matrix does not name, is never planned."""
+    out = []
+    folder = tf.root / "environments"
+    for side in ENVIRONMENT_SIDES:
+        root = tf.root / "environment" / side
+        backends = []
+        if (root / "versions.tf").is_file():
+            with (root / "versions.tf").open() as handle:
+                backends = [b for t in hcl2.load(handle).get("terraform", []) for b in t.get("backend", [])]
+        if [list(b) for b in backends] != [['"gcs"']] or any(k != "__is_block__" for b in backends for k in b['"gcs"']):
+            out.append(
+                f'environment/{side}/versions.tf: not one empty backend "gcs" (the prefix is the environment\'s)'
+            )
+    copies = sorted(p.relative_to(folder) for p in folder.rglob("*.tf")) if folder.is_dir() else []
+    if copies:
+        out.append(f"environments/ holds Terraform code ({', '.join(map(str, copies))}): one root per side serves all")
+    sides: dict[str, set[str]] = {}
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        name, _, rest = path.name.partition(".")
+        side, _, kind = rest.partition(".")
+        if side not in ENVIRONMENT_SIDES or kind not in {"tfvars", "tfbackend"}:
+            out.append(f"environments/{path.name}: not <env>.<gcp|aws>.<tfvars|tfbackend>")
+            continue
+        values = hcl2.loads(path.read_text())
+        if kind == "tfvars":
+            sides.setdefault(name, set()).add(side)
+            if text(values.get("env", "")) != name:
+                out.append(f"environments/{path.name}: env is {text(values.get('env', ''))!r}, not {name!r}")
+            if not (folder / f"{name}.{side}.tfbackend").is_file():
+                out.append(f"environments/{path.name} has no {name}.{side}.tfbackend (where its state lives)")
+        elif text(values.get("prefix", "")) != ENVIRONMENT_SIDES[side].format(env=name):
+            wanted = ENVIRONMENT_SIDES[side].format(env=name)
+            out.append(f"environments/{path.name}: prefix is {text(values.get('prefix', ''))!r}, not {wanted!r}")
+    for name, present in sorted(sides.items()):
+        for side in sorted(set(ENVIRONMENT_SIDES) - present):
+            out.append(f"environment {name} has no {name}.{side}.tfvars")
+    workflow = repo / ".github" / "workflows" / "terraform.yml"
+    if workflow.is_file():
+        jobs = yaml.safe_load(workflow.read_text()).get("jobs", {})
+        for job in ("plan", "apply"):
+            matrix = (jobs.get(job) or {}).get("strategy", {}).get("matrix", {})
+            if set(matrix.get("env", [])) != set(sides) or set(matrix.get("side", [])) != set(ENVIRONMENT_SIDES):
+                out.append(
+                    f"terraform.yml {job}: matrix env {matrix.get('env')} x side {matrix.get('side')}"
+                    f" is not the environments' files ({sorted(sides)} x {sorted(ENVIRONMENT_SIDES)})"
+                )
     return out

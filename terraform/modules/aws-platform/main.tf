@@ -1,5 +1,5 @@
 # The AWS side of one environment, driven by functions/manifest.yaml: one aws-ecr-rollout module per
-# aws-lambda entry. A root and a state of its own (environments/<env>/aws), apart from the GCP side,
+# aws-lambda entry. A root and a state of its own (environment/aws), apart from the GCP side,
 # so that neither plan needs the other cloud's credentials.
 
 locals {

@@ -1,0 +1,32 @@
+# The AWS root of every environment: the manifest's aws-lambda entries (ecr_rollout), in a state of
+# its own. What differs per environment is in terraform/environments/<env>.aws.tfvars (values) and
+# <env>.aws.tfbackend (where its state lives). The provider is pinned to the environment's account:
+# a plan with another account's credentials fails before it reads anything.
+
+provider "aws" {
+  region              = var.aws_region
+  allowed_account_ids = [var.aws_account_id]
+
+  default_tags {
+    tags = { app = "mlops-events", env = var.env }
+  }
+}
+
+locals {
+  repository_root = "${path.root}/../../.."
+}
+
+module "aws_platform" {
+  source = "../../modules/aws-platform"
+
+  env                  = var.env
+  region               = var.aws_region
+  manifest_path        = "${local.repository_root}/functions/manifest.yaml"
+  bundles_dir          = coalesce(var.bundles_dir, "${local.repository_root}/dist")
+  disabled_functions   = var.disabled_functions
+  repositories         = var.ecr_repositories
+  create_repositories  = var.create_repositories
+  rollout_targets_yaml = coalesce(var.rollout_targets_yaml, file("${local.repository_root}/events/ecr/targets.yaml"))
+  log_retention_days   = var.log_retention_days
+  reserved_concurrency = var.reserved_concurrency
+}

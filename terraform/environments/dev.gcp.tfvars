@@ -1,0 +1,33 @@
+# The dev environment, GCP side (terraform/environment/gcp). Placeholders: no secrets and no real ids
+# belong here (CI gives the real project with -var project_id=...). Secret values are added with
+# `gcloud secrets versions add slack-webhook --data-file=-` after the first apply.
+env        = "dev"
+project_id = "mlops-events-dev-000000"
+region     = "europe-west1"
+
+budget = {
+  billing_account = "000000-000000-000000"
+  amount          = 200
+}
+
+# drift_report_http's Cloud Scheduler job posts this body. Bucket names carry the project id (bucket_prefix).
+schedule_payloads = {
+  drift_report = {
+    model     = "fraud-detector"
+    env       = "dev"
+    reference = { uri = "gs://mlops-events-dev-000000-ml-drift-dev/fraud-detector/reference/*.parquet" }
+    current   = { uri = "gs://mlops-events-dev-000000-ml-drift-dev/fraud-detector/current/*.parquet", timestamp_column = "event_time", window_hours = 24 }
+  }
+  drift_report_http = {
+    model     = "fraud-detector"
+    env       = "dev"
+    reference = { uri = "gs://mlops-events-dev-000000-ml-drift-dev/fraud-detector/reference/*.parquet" }
+    current   = { uri = "gs://mlops-events-dev-000000-ml-drift-dev/fraud-detector/current/*.parquet", timestamp_column = "event_time", window_hours = 24 }
+  }
+}
+
+# Uncomment once the inference image is pushed (pin it by digest).
+# inference = {
+#   image      = "europe-west1-docker.pkg.dev/mlops-events-dev-000000/ml/inference@sha256:..."
+#   model_name = "fraud-detector"
+# }

@@ -1,0 +1,9 @@
+# The prod environment, AWS side (terraform/environment/aws). Placeholders: no secrets and no real ids
+# belong here (CI gives the real account with -var aws_account_id=...). Secret values are put with
+# `aws secretsmanager put-secret-value` after the first apply (outputs: ecr_rollout).
+env            = "prod"
+aws_account_id = "000000000000"
+aws_region     = "eu-west-1"
+
+# Where this environment shares dev's account, dev creates the repositories:
+# create_repositories = false

@@ -1,7 +1,0 @@
-# Placeholders: no secrets and no real ids belong here. Secret values are put with
-# `aws secretsmanager put-secret-value` after the first apply (outputs: ecr_rollout).
-aws_account_id = "000000000000"
-aws_region     = "eu-west-1"
-
-# Where this environment shares dev's account, dev creates the repositories:
-# create_repositories = false
