@@ -604,6 +604,172 @@ def write_ecr_fixtures() -> None:
         write_fixture(out / name, content)
 
 
+MONITORING_PROJECT = "mlops-events-prod"
+MONITORING_POLICY = f"projects/{MONITORING_PROJECT}/alertPolicies/14285307693458294183"
+
+
+def monitoring_incident(state: str, **changes) -> dict:
+    """An incident as Cloud Monitoring's notification schema 1.2 describes it (notification-options,
+    "Schema structure"): the fields of the documented sample, for a policy of ours on the inference service."""
+    incident_id = changes.pop("incident_id", "0.nxs2kq4dv7te")
+    closed = state == "closed"
+    incident: dict = {
+        "incident_id": incident_id,
+        "scoping_project_id": MONITORING_PROJECT,
+        "scoping_project_number": 482917365012,
+        "url": f"https://console.cloud.google.com/monitoring/alerting/incidents/{incident_id}?project={MONITORING_PROJECT}",
+        "started_at": 1795161600,
+        "ended_at": 1795163400 if closed else None,
+        "state": state,
+        "resource_id": "",
+        "resource_name": f"{MONITORING_PROJECT} inference",
+        "resource_display_name": "inference",
+        "resource_type_display_name": "Cloud Run Revision",
+        "resource": {
+            "type": "cloud_run_revision",
+            "labels": {"project_id": MONITORING_PROJECT, "service_name": "inference", "location": "europe-west1"},
+        },
+        "metric": {
+            "type": "run.googleapis.com/request_latencies",
+            "displayName": "Request Latencies",
+            "labels": {"response_code_class": "2xx"},
+        },
+        "metadata": {"system_labels": {}, "user_labels": {}},
+        "policy_name": "inference p95 latency > 2 s",
+        "policy_user_labels": {"severity": "p1", "service": "inference"},
+        "condition_name": "Cloud Run Revision - Request Latencies [95TH PERCENTILE]",
+        "threshold_value": "2000",
+        "observed_value": "3412.500" if not closed else "1187.250",
+        "condition": {
+            "name": f"{MONITORING_POLICY}/conditions/14285307693458295511",
+            "displayName": "Cloud Run Revision - Request Latencies [95TH PERCENTILE]",
+            "conditionThreshold": {
+                "filter": 'resource.type = "cloud_run_revision" AND resource.labels.service_name = "inference" '
+                'AND metric.type = "run.googleapis.com/request_latencies"',
+                "aggregations": [{"alignmentPeriod": "300s", "perSeriesAligner": "ALIGN_PERCENTILE_95"}],
+                "comparison": "COMPARISON_GT",
+                "thresholdValue": 2000,
+                "duration": "300s",
+                "trigger": {"count": 1},
+            },
+        },
+        "documentation": {
+            "content": "p95 latency of the inference service is above 2 s.\n\n"
+            "Runbook: docs/runbooks/inference-latency.md",
+            "mime_type": "text/markdown",
+            "subject": "[P1] inference p95 latency > 2 s",
+        },
+        "summary": (
+            "Request Latencies for mlops-events-prod inference with metric labels {response_code_class=2xx} "
+            + (
+                "returned to normal with a value of 1187.250."
+                if closed
+                else "is above the threshold of 2000.000 with a value of 3412.500."
+            )
+        ),
+    }
+    incident.update(changes)
+    return {"incident": incident, "version": "1.2"}
+
+
+def monitoring_event(minutes: int, notification: dict) -> dict:
+    """The notification as the alert policies' Pub/Sub channel publishes it: the JSON, base64, in message.data."""
+    return pubsub_cloud_event(
+        notification,
+        topic="monitoring-alerts",
+        project=MONITORING_PROJECT,
+        event_id=f"{9_500_000_000_000_000 + minutes}",
+        time=datetime(2026, 11, 21, 10, 0, tzinfo=UTC) + timedelta(minutes=minutes),
+    )
+
+
+def write_monitoring_fixtures() -> None:
+    out = EVENTS / "monitoring"
+    if out.exists():
+        shutil.rmtree(out)
+    # An uptime check's incident in the shape Cloud Monitoring sent in 2020 (version 1.2 then already):
+    # no scoping project, no observed or threshold value, the incident linked on app.google.stackdriver.com.
+    uptime = {
+        "incident_id": "0.ligwyr056k2l",
+        "resource_id": "",
+        "resource_name": "Uptime Check URL labels {host=inference.example.com}",
+        "resource": {"type": "uptime_url", "labels": {"host": "inference.example.com"}},
+        "started_at": 1795165200,
+        "policy_name": "inference uptime",
+        "condition_name": "Uptime Health Check on inference",
+        "url": "https://app.google.stackdriver.com/incidents/0.ligwyr056k2l?project=mlops-events-prod",
+        "state": "open",
+        "ended_at": None,
+        "summary": "An uptime check on Uptime Check URL labels {host=inference.example.com} is failing.",
+    }
+    uptime_closed = {
+        **uptime,
+        "state": "closed",
+        "ended_at": 1795165800,
+        "summary": "The uptime check for Uptime Check URL labels {host=inference.example.com} "
+        "has returned to a normal state.",
+    }
+    # A newer payload: the policy's own severity field, a documentation subject, the /alerting/alerts/ URL.
+    newer = monitoring_incident(
+        "open",
+        incident_id="0.nwg9th6llz4w",
+        severity="Critical",
+        policy_user_labels={"service": "functions"},
+        policy_name="dead letters waiting: budget-alert-dead-letter-hold",
+        condition_name="Pub/Sub Subscription - Unacked messages",
+        threshold_value="0",
+        observed_value="3",
+        url="https://console.cloud.google.com/monitoring/alerting/alerts/0.nwg9th6llz4w"
+        "?channelType=pubsub&project=mlops-events-prod",
+        summary="Unacked messages for mlops-events-prod budget-alert-dead-letter-hold is above the threshold of 0.000 "
+        "with a value of 3.000.",
+    )
+    hostile = monitoring_incident(
+        "open",
+        incident_id="0.hostile7x2q",
+        policy_name="<!channel> ops <https://evil.example|click> & co",
+        condition_name="<@U0123ABC> |x>",
+        summary="look: <https://evil.example/phish|your incident> \u202eoverride <!here>",
+        url="https://evil.example/monitoring/alerting/incidents/0.hostile7x2q",
+        documentation={"content": "<!subteam^S0123|oncall> see <https://evil.example>", "mime_type": "text/markdown"},
+        policy_user_labels={"severity": "<!channel>"},
+    )
+    fixtures = {
+        "01-open-p1-latency.structured.json": (monitoring_event(0, monitoring_incident("open")), "structured"),
+        "02-acknowledged-p1-latency.binary.json": (monitoring_event(5, monitoring_incident("acknowledged")), "binary"),
+        "03-closed-p1-latency.structured.json": (monitoring_event(30, monitoring_incident("closed")), "structured"),
+        "04-open-uptime-2020-shape.binary.json": (
+            monitoring_event(60, {"incident": uptime, "version": "1.2"}),
+            "binary",
+        ),
+        "05-closed-uptime-2020-shape.structured.json": (
+            monitoring_event(70, {"incident": uptime_closed, "version": "1.2"}),
+            "structured",
+        ),
+        "06-open-severity-field-and-subject.structured.json": (monitoring_event(80, newer), "structured"),
+        "07-hostile-text-and-url.structured.json": (monitoring_event(90, hostile), "structured"),
+        "08-other-schema-version.binary.json": (
+            monitoring_event(100, {**monitoring_incident("open", incident_id="0.v11other"), "version": "1.1"}),
+            "binary",
+        ),
+    }
+    rendered = {name: render(event, mode) for name, (event, mode) in fixtures.items()}
+    no_id = monitoring_incident("open")
+    del no_id["incident"]["incident_id"]
+    rendered["20-malformed-missing-incident-id.structured.json"] = monitoring_event(200, no_id)
+    bad_state = monitoring_event(201, monitoring_incident("firing"))
+    rendered["21-malformed-state.binary.json"] = render(bad_state, "binary")
+    not_json = monitoring_event(202, {})
+    not_json["data"]["message"]["data"] = base64.b64encode(b"incident opened!").decode()
+    rendered["22-malformed-data-not-json.structured.json"] = not_json
+    rendered["23-malformed-started-at.structured.json"] = monitoring_event(
+        203, monitoring_incident("open", started_at="yesterday at noon")
+    )
+    rendered["24-malformed-no-incident.binary.json"] = render(monitoring_event(204, {"version": "1.2"}), "binary")
+    for name, content in rendered.items():
+        write_fixture(out / name, content)
+
+
 if __name__ == "__main__":
     write_samples()
     write_drift_objects()
@@ -612,5 +778,6 @@ if __name__ == "__main__":
     write_storage_fixtures()
     write_scheduler_fixtures()
     write_ecr_fixtures()
+    write_monitoring_fixtures()
     fixtures = [p for p in EVENTS.rglob("*.json") if OBJECTS not in p.parents]
     print(f"wrote {len(fixtures)} fixtures and {len(SAMPLES)} sample objects under {EVENTS}")

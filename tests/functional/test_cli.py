@@ -153,6 +153,8 @@ def _generator(spec: FunctionSpec, kind: str) -> list[str] | None:
     sample = str(EVENTS / "objects/ml-models-dev/fraud-detector/v1/model.safetensors")
     bucket = trigger.get("filters", {}).get("bucket", "").replace("{env}", "dev")
     job, topic = trigger.get("attributes", {}).get("scheduler_job", ""), trigger.get("topic", "")
+    if spec.name == "monitoring_alert":  # a Pub/Sub trigger too, carrying Cloud Monitoring's notifications
+        return ["monitoring", "--state", "open", "--topic", topic]
     return {
         ("eventarc", "google.cloud.storage.object.v1.finalized"): [
             "gcs-finalize", "--bucket", bucket, "--name", "fraud-detector/v9/model.safetensors", "--file", sample,

@@ -22,7 +22,7 @@ from shared.errors import TransientError
 from shared.log import OUTCOME_LOGGER_NAME
 from tooling.manifest import REPO_ROOT, function_named
 
-CLOUD_EVENT_FUNCTIONS = ("register_model", "budget_alert", "drift_report", "reconcile_registry")
+CLOUD_EVENT_FUNCTIONS = ("register_model", "budget_alert", "monitoring_alert", "drift_report", "reconcile_registry")
 DEEP = b"[" * 200_000 + b"]" * 200_000
 UNREADABLE = {
     "json array": b"[1, 2, 3]",

@@ -791,11 +791,18 @@ def test_plan_buckets(plan):
 
 
 def test_plan_topics_and_subscriptions(plan):
-    assert plan.topics == {"gcs-object-notifications", "billing-budget-alerts", "reconcile-registry", "drift-report"}
+    assert plan.topics == {
+        "gcs-object-notifications",
+        "billing-budget-alerts",
+        "monitoring-alerts",
+        "reconcile-registry",
+        "drift-report",
+    }
     assert plan.subscriptions == {  # the ack deadline is the function's timeout_s (60 s or 540 s)
         "eventarc-register_model": ("gcs-object-notifications", 60),
         "reconcile_registry-push": ("reconcile-registry", 540),
         "budget_alert-push": ("billing-budget-alerts", 60),
+        "monitoring_alert-push": ("monitoring-alerts", 60),
         "drift_report-push": ("drift-report", 540),
     }
 
@@ -804,6 +811,7 @@ def test_plan_dead_letters_go_where_each_platform_sends_them(plan):
     assert plan.dead_letter_topics == {
         "reconcile-registry-dead-letter",
         "budget-alert-dead-letter",
+        "monitoring-alert-dead-letter",
         "drift-report-dead-letter",
     }
     assert plan.dead_letter_queues == {"ecr-rollout-dead-letter"}  # the Lambda's on-failure SQS queue
@@ -827,6 +835,8 @@ def test_describe_is_plain_json_ready_data(plan):
             "drift-report",
             "drift-report-dead-letter",
             "gcs-object-notifications",
+            "monitoring-alert-dead-letter",
+            "monitoring-alerts",
             "reconcile-registry",
             "reconcile-registry-dead-letter",
         ],
@@ -834,6 +844,7 @@ def test_describe_is_plain_json_ready_data(plan):
             "budget_alert-push",
             "drift_report-push",
             "eventarc-register_model",
+            "monitoring_alert-push",
             "reconcile_registry-push",
         ],
         "dead_letter_queues": ["ecr-rollout-dead-letter"],

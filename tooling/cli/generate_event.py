@@ -234,6 +234,68 @@ def budget_event(
     click.echo(json.dumps(render(event, mode), indent=2))
 
 
+@generate_event.command("monitoring")
+@click.option("--incident-id", help="the incident's id (default: a random one, as Cloud Monitoring's 0.xxxxxxxxxxxx)")
+@click.option("--state", type=click.Choice(["open", "closed", "acknowledged"]), default="open", show_default=True)
+@click.option("--policy", default="inference p95 latency > 2 s", show_default=True, help="policy_name")
+@click.option("--condition", default="Cloud Run Revision - Request Latencies", show_default=True)
+@click.option("--severity", default="p1", show_default=True, help="the policy's `severity` user label")
+@click.option("--project", default="mlops-events-dev", show_default=True, help="scoping_project_id")
+@click.option("--observed", default="3412.500", show_default=True, help="observed_value")
+@click.option("--threshold", default="2000", show_default=True, help="threshold_value")
+@click.option("--topic", help="the notification channel's topic (default: the one monitoring_alert subscribes)")
+@click.option("--id", "event_id", help="CloudEvent id (default: random)")
+@click.option("--mode", type=click.Choice(["structured", "binary"]), default="structured", show_default=True)
+def monitoring_event(
+    incident_id: str | None,
+    state: str,
+    policy: str,
+    condition: str,
+    severity: str,
+    project: str,
+    observed: str,
+    threshold: str,
+    topic: str | None,
+    event_id: str | None,
+    mode: str,
+) -> None:
+    """A Cloud Monitoring incident notification (schema 1.2) through a Pub/Sub notification channel."""
+    import secrets
+    import string
+
+    from tooling.event_factory import pubsub_cloud_event, render
+    from tooling.manifest import load_manifest
+
+    now = datetime.now(UTC)
+    incident_id = incident_id or "0." + "".join(
+        secrets.choice(string.ascii_lowercase + string.digits) for _ in range(12)
+    )
+    topic = topic or next(
+        (s.trigger["topic"] for s in load_manifest() if s.name == "monitoring_alert"), "monitoring-alerts"
+    )
+    started = int(now.timestamp()) - (1800 if state == "closed" else 300)
+    incident = {
+        "incident_id": incident_id,
+        "scoping_project_id": project,
+        "url": f"https://console.cloud.google.com/monitoring/alerting/incidents/{incident_id}?project={project}",
+        "started_at": started,
+        "ended_at": int(now.timestamp()) if state == "closed" else None,
+        "state": state,
+        "policy_name": policy,
+        "policy_user_labels": {"severity": severity} if severity else {},
+        "condition_name": condition,
+        "observed_value": observed,
+        "threshold_value": threshold,
+        "summary": f"{condition} is above the threshold of {threshold} with a value of {observed}."
+        if state != "closed"
+        else f"{condition} returned to normal with a value of {observed}.",
+    }
+    event = pubsub_cloud_event(
+        {"incident": incident, "version": "1.2"}, topic=topic, project=project, event_id=event_id, time=now
+    )
+    click.echo(json.dumps(render(event, mode), indent=2))
+
+
 @generate_event.command("ecr-push")
 @click.option("--repository", required=True, help="the ECR repository name, e.g. ml/inference")
 @click.option("--digest", help="the image digest sha256:<64 hex> (default: a random one)")
