@@ -384,12 +384,50 @@ def test_unknown_paths_and_bad_bodies_answer_status_objects(server):
         except urllib.error.HTTPError as error:
             return error.code, json.load(error)
 
-    # WHEN paths it does not serve, a body that is not JSON, or a watch are asked for
+    # WHEN paths it does not serve, a body that is not JSON, or a watch it does not model are asked for
     # THEN each answers a Status object with the right code
     target = f"/apis/apps/v1/namespaces/{NS}/deployments/scorer"
     assert call("GET", "/api/v1/namespaces/ml/pods")[1]["code"] == 404
     assert call("DELETE", target)[1]["reason"] == "NotFound"
     assert call("PATCH", target, b"{not json")[0] == 400
     assert call("PATCH", target, b"{}", content_type="application/apply-patch+yaml")[0] == 415
-    assert call("GET", f"/apis/apps/v1/namespaces/{NS}/deployments?watch=true")[0] == 400
+    assert call("GET", f"/apis/apps/v1/namespaces/{NS}/replicasets?watch=true")[0] == 400
+    assert call("GET", f"/apis/apps/v1/namespaces/{NS}/deployments?fieldSelector=status.phase%3DRunning")[0] == 400
     assert call("GET", target + "/status")[1]["kind"] == "Deployment"
+
+
+def test_over_tls_the_client_trusts_only_the_servers_ca_and_watches_a_rollout_to_its_end():
+    # GIVEN the server over HTTPS and a Deployment whose image then changes
+    with KubernetesApiServer(token="t0ken", tls=True) as server:
+        assert server.url.startswith("https://")
+        server.add_deployment(NS, "scorer", OLD)
+        with server.client() as api_client:
+            apps = client.AppsV1Api(api_client)
+            apps.patch_namespaced_deployment("scorer", NS, _containers_patch(NEW))
+
+            # WHEN the client watches it (as kubectl rollout status does, by a field selector)
+            from kubernetes import watch
+
+            events = []
+            for event in watch.Watch().stream(
+                apps.list_namespaced_deployment, NS, field_selector="metadata.name=scorer", timeout_seconds=10
+            ):
+                events.append(event)
+                status = event["object"].status
+                if status.updated_replicas == 2 and status.available_replicas == 2:
+                    break
+
+        # THEN each event is a MODIFIED Deployment, each a step further, ending rolled out
+        assert {e["type"] for e in events} == {"MODIFIED"} and len(events) >= 2
+        versions = [int(e["object"].metadata.resource_version) for e in events]
+        assert versions == sorted(set(versions))
+        # and a client that does not trust the CA is refused at the handshake
+        import ssl
+
+        with pytest.raises(urllib.error.URLError) as refused:
+            urllib.request.urlopen(server.url + "/version", timeout=5, context=ssl.create_default_context())
+        assert isinstance(refused.value.reason, ssl.SSLCertVerificationError)
+
+
+def _containers_patch(image: str) -> dict:
+    return {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}}

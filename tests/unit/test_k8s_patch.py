@@ -104,10 +104,36 @@ def test_strategic_merge_merges_containers_by_name():
     assert DEPLOYMENT["spec"]["template"]["spec"]["containers"][0]["image"] == "old"
 
 
+def test_strategic_merge_orders_containers_as_set_element_order_says():
+    # GIVEN the patch `kubectl set image` computes: the changed container and the list's order
+    spec = {
+        "$setElementOrder/containers": [{"name": "side"}, {"name": "app"}],
+        "containers": [{"name": "app", "image": "new"}],
+    }
+    patch = {"spec": {"template": {"spec": spec}}}
+
+    # WHEN it is applied
+    patched = strategic_merge_patch(DEPLOYMENT, patch)
+
+    # THEN the image changed and the containers are in the order given; an order alone only reorders
+    assert patched["spec"]["template"]["spec"]["containers"] == [
+        {"name": "side", "image": "proxy"},
+        {"name": "app", "image": "new", "args": ["--a"]},
+    ]
+    order_only = {"spec": {"template": {"spec": {"$setElementOrder/containers": [{"name": "side"}, {"name": "app"}]}}}}
+    reordered = strategic_merge_patch(DEPLOYMENT, order_only)["spec"]["template"]["spec"]["containers"]
+    assert [c["name"] for c in reordered] == ["side", "app"]
+
+
 @pytest.mark.parametrize(
     ("patch", "message"),
     [
         ({"spec": {"$retainKeys": ["replicas"]}}, "strategic merge directive $retainKeys is not modeled"),
+        ({"spec": {"$setElementOrder/volumes": [{"name": "v"}]}}, "strategic merge directive $setElementOrder/volumes"),
+        (
+            {"spec": {"template": {"spec": {"$setElementOrder/containers": ["app"]}}}},
+            "spec.template.spec.containers: $setElementOrder must list {name: ...} items",
+        ),
         (_containers([{"name": "app", "$patch": "delete"}]), "strategic merge directive $patch is not modeled"),
         (_containers([{"image": "new"}]), "spec.template.spec.containers: element does not contain merge key: name"),
     ],

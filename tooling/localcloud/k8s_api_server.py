@@ -28,11 +28,15 @@ rollout, and ReplicaSet replica counts are coarse bookkeeping.
 
 from __future__ import annotations
 
+import base64
 import copy
 import itertools
 import json
 import re
+import ssl
+import tempfile
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -53,13 +57,29 @@ from tooling.localcloud.k8s_controller_rules import (
     timestamp,
     without_hash,
 )
+from tooling.localcloud.k8s_discovery import discovery_document
 from tooling.localcloud.k8s_patch import PatchRejected, json_patch, merge_patch
 from tooling.localcloud.k8s_strategic_merge import strategic_merge_patch
+from tooling.localcloud.k8s_tables import as_table, wants_table
+from tooling.localcloud.k8s_tls import issue
 
 FAILURE_MODES = ("never_available", "deadline")
 _STALE = "the object has been modified; please apply your changes to the latest version and try again"
 _REASONS = {400: "BadRequest", 422: "Invalid"}
 _ROUTE = re.compile(r"^/apis/apps/v1/namespaces/([^/]+)/(deployments|replicasets)(?:/([^/]+))?(/status)?$")
+
+
+class Watch(NamedTuple):
+    """A watch on Deployments, answered as a stream of events (see `_handler_for`)."""
+
+    namespace: str
+    name: str | None  # one Deployment (a path or `metadata.name` field selector), else every one
+    selector: str | None
+    timeout_s: float
+
+
+WATCH_POLL_S = 0.1  # a watch observes its Deployments this often: each observation is a controller step
+WATCH_TIMEOUT_S = 60.0  # when the client sets no timeoutSeconds
 
 
 class RecordedRequest(NamedTuple):
@@ -97,7 +117,9 @@ def _matches(labels: dict[str, str], selector: str | None) -> bool:
 
 
 class KubernetesApiServer:
-    def __init__(self, token: str | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, token: str | None = None, host: str = "127.0.0.1", port: int = 0, *, tls: bool = False) -> None:
+        """`tls`: HTTPS with a CA of its own (kubectl sends a token only over TLS): the kubeconfig and the
+        client trust that CA, nothing else does."""
         self.token = token
         self._lock = threading.RLock()
         self._versions = itertools.count(1)
@@ -106,9 +128,19 @@ class KubernetesApiServer:
         self._rollouts: dict[tuple[str, str], dict[str, Any]] = {}
         self._fail: dict[str, str] = {}
         self._requests: list[RecordedRequest] = []
-        self._http = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._http = _Server((host, port), _handler_for(self))
         self._http.daemon_threads = True
-        self.url = f"http://{host}:{self._http.server_address[1]}"
+        self.ca_pem: bytes | None = None
+        self._ca_file: str | None = None
+        if tls:
+            certificates = issue(host)
+            self._http.tls = certificates.server_context()
+            self.ca_pem = certificates.ca_pem
+            with tempfile.NamedTemporaryFile("wb", suffix=".pem", delete=False) as ca:
+                ca.write(certificates.ca_pem)  # a public certificate: the kubernetes client reads a file
+            self._ca_file = ca.name
+        self.url = f"{'https' if tls else 'http'}://{host}:{self._http.server_address[1]}"
+        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
 
@@ -119,18 +151,26 @@ class KubernetesApiServer:
         self.stop()
 
     def stop(self) -> None:
+        self._stopping.set()  # open watches end
         self._http.shutdown()
         self._http.server_close()
         self._thread.join(timeout=5)
+        if self._ca_file:
+            Path(self._ca_file).unlink(missing_ok=True)
 
     # client wiring ------------------------------------------------------------------------------------------------
 
     def kubeconfig(self, path: str | Path) -> str:
         """A kubeconfig for `kubernetes.config.load_kube_config(config_file=...)`."""
         user = {"token": self.token} if self.token else {}
+        trust: dict[str, Any] = (
+            {"certificate-authority-data": base64.b64encode(self.ca_pem).decode()}
+            if self.ca_pem
+            else {"insecure-skip-tls-verify": True}  # plain HTTP: nothing to verify
+        )
         config = {
             "apiVersion": "v1", "kind": "Config", "current-context": "test",
-            "clusters": [{"name": "test", "cluster": {"server": self.url, "insecure-skip-tls-verify": True}}],
+            "clusters": [{"name": "test", "cluster": {"server": self.url, **trust}}],
             "users": [{"name": "test", "user": user}],
             "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test", "namespace": "default"}}],
         }  # fmt: skip
@@ -141,6 +181,8 @@ class KubernetesApiServer:
         from kubernetes import client
 
         configuration = client.Configuration(host=self.url)
+        if self._ca_file:
+            configuration.ssl_ca_cert = self._ca_file
         if self.token:
             configuration.api_key = {"authorization": f"Bearer {self.token}"}
         return client.ApiClient(configuration)
@@ -199,7 +241,7 @@ class KubernetesApiServer:
 
     # HTTP dispatch ------------------------------------------------------------------------------------------------
 
-    def handle(self, method: str, target: str, headers: Any, raw: bytes) -> tuple[int, dict[str, Any]]:
+    def handle(self, method: str, target: str, headers: Any, raw: bytes) -> tuple[int, dict[str, Any] | Watch]:
         content_type = (headers.get("Content-Type") or "").split(";")[0].strip() or None
         try:
             body = json.loads(raw) if raw else None
@@ -212,31 +254,62 @@ class KubernetesApiServer:
                 raise ApiError(401, "Unauthorized", "Unauthorized")
             if raw and body is None:
                 raise ApiError(400, "BadRequest", "the request body is not valid JSON")
-            return 200, self._route(method, target, content_type, body)
+            answer = self._route(method, target, content_type, body)
+            if not isinstance(answer, Watch) and wants_table(headers.get("Accept")) and method == "GET":
+                answer = self._table(answer)
+            return 200, answer
         except ApiError as error:
             return error.code, error.status()
 
-    def _route(self, method: str, target: str, content_type: str | None, body: Any) -> dict[str, Any]:
+    def _route(self, method: str, target: str, content_type: str | None, body: Any) -> dict[str, Any] | Watch:
         url = urlsplit(target)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        if method == "GET" and (document := discovery_document(url.path, urlsplit(self.url).netloc)) is not None:
+            return document
         found = _ROUTE.match(url.path)
         if not found or (found[4] and (found[2] != "deployments" or not found[3])):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        if query.get("watch") in ("true", "1"):
-            raise ApiError(400, "BadRequest", "watch is not modeled by this test server")
         if query.get("dryRun"):
             raise ApiError(400, "BadRequest", "dryRun is not modeled by this test server")
-        namespace, kind, name = found[1], found[2], found[3]
+        namespace, kind, name = found[1], found[2], found[3] or _named_by(query.get("fieldSelector"))
+        if (query.get("watch") or "").lower() in ("true", "1"):
+            if method != "GET" or kind != "deployments" or found[4]:
+                raise ApiError(400, "BadRequest", "only Deployments can be watched on this test server")
+            timeout = min(float(query.get("timeoutSeconds") or WATCH_TIMEOUT_S), WATCH_TIMEOUT_S)
+            return Watch(namespace, name, query.get("labelSelector"), timeout)
         with self._lock:
-            if method == "GET" and name is None:
-                return self._list(namespace, kind, query.get("labelSelector"))
+            if method == "GET" and found[3] is None:
+                listed = self._list(namespace, kind, query.get("labelSelector"))
+                listed["items"] = [i for i in listed["items"] if name is None or i["metadata"]["name"] == name]
+                return listed
             if method == "GET":
                 if kind == "replicasets":
-                    return copy.deepcopy(self._get(self._replicasets, kind, namespace, name))
-                return self._observe(namespace, name)
+                    return copy.deepcopy(self._get(self._replicasets, kind, namespace, name or ""))
+                return self._observe(namespace, name or "")
             if method == "PATCH" and kind == "deployments" and name and not found[4]:
                 return self._patch(namespace, name, content_type, body)
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
+
+    def _table(self, answer: dict[str, Any]) -> dict[str, Any]:
+        """`kubectl get`'s server-side printing: a list, or one object, as a Table."""
+        kind = answer.get("kind", "")
+        if kind in ("DeploymentList", "ReplicaSetList"):
+            return as_table(answer["items"], kind.removesuffix("List"), answer["metadata"]["resourceVersion"])
+        if kind in ("Deployment", "ReplicaSet"):
+            return as_table([answer], kind, answer["metadata"]["resourceVersion"])
+        return answer  # discovery documents are never tables
+
+    def watch_step(self, watch: Watch) -> list[dict[str, Any]]:
+        """The watched Deployments, each observed once (a controller step: see `_observe`)."""
+        with self._lock:
+            names = [n for (ns, n), d in sorted(self._deployments.items())
+                     if ns == watch.namespace and (watch.name is None or n == watch.name)
+                     and _matches(d["metadata"].get("labels") or {}, watch.selector)]  # fmt: skip
+            return [self._observe(watch.namespace, n) for n in names]
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
 
     def _get(self, store: dict[tuple[str, str], Any], kind: str, namespace: str, name: str) -> dict[str, Any]:
         if (namespace, name) not in store:
@@ -392,7 +465,33 @@ def _handler_for(server: KubernetesApiServer) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             code, payload = server.handle(self.command, self.path, self.headers, raw)
+            if isinstance(payload, Watch):
+                self._stream(payload)
+                return
             write_answer(self, code, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+
+        def _stream(self, watch: Watch) -> None:
+            """A watch's events, one JSON object a line in a chunked answer: a MODIFIED event each time a
+            watched Deployment changes, until timeoutSeconds, the server stopping or the client leaving."""
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            sent: dict[str, str] = {}  # name -> the resourceVersion last sent
+            deadline = time.monotonic() + watch.timeout_s
+            try:
+                while time.monotonic() < deadline and not server.stopping:
+                    for deployment in server.watch_step(watch):
+                        name, version = deployment["metadata"]["name"], deployment["metadata"]["resourceVersion"]
+                        if sent.get(name) != version:
+                            sent[name] = version
+                            event = json.dumps({"type": "MODIFIED", "object": deployment}).encode() + b"\n"
+                            self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+                            self.wfile.flush()
+                    time.sleep(WATCH_POLL_S)
+                self.wfile.write(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+                self.close_connection = True  # the client stopped watching
 
         do_GET = do_PATCH = do_POST = do_PUT = do_DELETE = _serve
 
@@ -400,3 +499,28 @@ def _handler_for(server: KubernetesApiServer) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    """With `tls` set, each connection's TLS handshake happens in its own thread, not in the accept loop."""
+
+    tls: ssl.SSLContext | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.tls is not None:
+            try:
+                request = self.tls.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError):
+                return  # a client that does not trust the CA, or that left: nothing to answer
+        super().finish_request(request, client_address)
+
+
+def _named_by(field_selector: str | None) -> str | None:
+    """The name a `metadata.name=NAME` field selector picks (kubectl rollout status sends it); other field
+    selectors are not modeled."""
+    if not field_selector:
+        return None
+    found = re.fullmatch(r"metadata\.name==?([a-z0-9.-]{1,253})", field_selector)
+    if not found:
+        raise ApiError(400, "BadRequest", f"field selector {field_selector[:100]!r} is not modeled by this test server")
+    return found.group(1)
