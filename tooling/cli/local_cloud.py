@@ -63,7 +63,31 @@ def _known_functions(ctx: click.Context, param: click.Parameter, value: tuple[st
     help="serve only these functions (repeatable; `inference` for the inference service) and start only the "
     "emulators they need",
 )
-def up(state_dir, project, envs, backoff_scale, no_schedules, no_inference, slack_webhook_url, rollout_targets, only):
+@click.option(
+    "--import",
+    "import_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="start from the emulators' data an --export-on-exit wrote to this folder",
+)
+@click.option(
+    "--export-on-exit",
+    "export_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="on Ctrl-C (or `down`), write the emulators' data to this folder (replaced whole)",
+)
+def up(
+    state_dir,
+    project,
+    envs,
+    backoff_scale,
+    no_schedules,
+    no_inference,
+    slack_webhook_url,
+    rollout_targets,
+    only,
+    import_dir,
+    export_dir,
+):
     """Run every function on the emulators, wired to its real trigger, until Ctrl-C.
 
     Drop a file into gs://ml-models-dev (fake-gcs-server) and watch it registered; publish to a topic; put an
@@ -93,6 +117,8 @@ def up(state_dir, project, envs, backoff_scale, no_schedules, no_inference, slac
         inference=not no_inference,
         slack_webhook_url=slack_webhook_url,
         only=only,
+        import_dir=import_dir.resolve() if import_dir else None,
+        export_dir=export_dir.resolve() if export_dir else None,
         **({"rollout_targets": rollout_targets} if rollout_targets else {}),
     )
     console = LiveConsole()
@@ -127,6 +153,12 @@ def up(state_dir, project, envs, backoff_scale, no_schedules, no_inference, slac
                 code = 1
             else:
                 console.console.print(f"stopped {len(groups)} process groups; none left running.")
+            if cloud.export_error:
+                console.console.print(f"[red]export to {options.export_dir} failed: {cloud.export_error}[/red]")
+                code = 1
+            elif cloud.exported:
+                held = ", ".join(cloud.exported["holds"]) or "nothing"
+                console.console.print(f"exported {held} to {options.export_dir}")
     sys.exit(code)
 
 

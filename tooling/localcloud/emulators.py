@@ -163,13 +163,21 @@ def _gcloud() -> str:
 
 
 def start_firestore(
-    project: str, *, timeout_s: float = DEFAULT_START_TIMEOUT_S, log_dir: Path | None = None
+    project: str,
+    *,
+    timeout_s: float = DEFAULT_START_TIMEOUT_S,
+    log_dir: Path | None = None,
+    import_data: Path | None = None,
 ) -> Emulator:
+    """`import_data`: an export's `*.overall_export_metadata` file, loaded at start (see export_firestore)."""
     port = free_port()
     host = f"{HOST}:{port}"
+    argv = [_gcloud(), "emulators", "firestore", "start", f"--host-port={host}", f"--project={project}", "--quiet"]
+    if import_data is not None:
+        argv.append(f"--import-data={import_data}")
     return _launch(
         "firestore",
-        [_gcloud(), "emulators", "firestore", "start", f"--host-port={host}", f"--project={project}", "--quiet"],
+        argv,
         port=port,
         ready=_http_ok(f"http://{host}/"),
         client_env={"FIRESTORE_EMULATOR_HOST": host},
@@ -181,6 +189,29 @@ def start_firestore(
 def firestore_reset_url(emulator: Emulator, project: str) -> str:
     """DELETE on this URL empties the emulator's default database."""
     return f"{emulator.url}/emulator/v1/projects/{project}/databases/(default)/documents"
+
+
+def export_firestore(emulator: Emulator, project: str, directory: Path, name: str = "firestore") -> Path:
+    """The emulator's own export (what `--export-on-exit` writes, but on demand, while it runs: a signal to its
+    process group would not wait for it). Returns the metadata file `start_firestore(import_data=...)` loads."""
+    import json
+
+    directory.mkdir(parents=True, exist_ok=True)
+    body = {"database": f"projects/{project}/databases/(default)", "export_directory": str(directory)}
+    body["export_name"] = name
+    request = urllib.request.Request(
+        f"{emulator.url}/emulator/v1/projects/{project}:export",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        if response.status != 200:
+            raise EmulatorError(f"firestore export answered {response.status}")
+    metadata = directory / name / f"{name}.overall_export_metadata"
+    if not metadata.is_file():
+        raise EmulatorError(f"firestore export wrote no {metadata}")
+    return metadata
 
 
 def reset_firestore(emulator: Emulator, project: str) -> None:
@@ -231,11 +262,17 @@ def start_fake_gcs(
     pubsub_topic: str | None = None,
     timeout_s: float = DEFAULT_START_TIMEOUT_S,
     log_dir: Path | None = None,
+    filesystem_root: Path | None = None,
 ) -> Emulator:
-    """fake-gcs-server in memory. With a Pub/Sub topic (it must exist first) it publishes GCS notifications."""
+    """fake-gcs-server in memory, or with `filesystem_root` in that folder (one file per object, its metadata
+    in an extended attribute: what survives a restart). With a Pub/Sub topic (it must exist first) it publishes
+    GCS notifications."""
     port = free_port()
     host = f"{HOST}:{port}"
-    argv = [str(fake_gcs_binary()), "-scheme", "http", "-backend", "memory", "-host", HOST, "-port", str(port)]
+    backend = ["-backend", "memory"] if filesystem_root is None else ["-backend", "filesystem"]
+    if filesystem_root is not None:
+        backend += ["-filesystem-root", str(filesystem_root)]
+    argv = [str(fake_gcs_binary()), "-scheme", "http", *backend, "-host", HOST, "-port", str(port)]
     argv += ["-external-url", f"http://{host}", "-log-level", "warn"]
     env: dict[str, str] = {}
     if pubsub_topic:
@@ -282,14 +319,20 @@ def bqemulator_binary() -> Path:
 
 
 def start_bqemulator(
-    project: str, *, timeout_s: float = DEFAULT_START_TIMEOUT_S, log_dir: Path | None = None
+    project: str,
+    *,
+    timeout_s: float = DEFAULT_START_TIMEOUT_S,
+    log_dir: Path | None = None,
+    data_dir: Path | None = None,
 ) -> Emulator:
+    """In memory, or with `data_dir` persistent: its DuckDB file there, what survives a restart."""
     binary = bqemulator_binary()
     home = _duckdb_home()
     port, grpc_port = free_port(), free_port()
     host = f"{HOST}:{port}"
+    storage = ["--ephemeral"] if data_dir is None else ["--persistent", "--data-dir", str(data_dir)]
     argv = [str(binary), "start", "--rest-host", HOST, "--rest-port", str(port), "--grpc-host", HOST]
-    argv += ["--grpc-port", str(grpc_port), "--ephemeral", "--project", project, "--log-level", "warning"]
+    argv += ["--grpc-port", str(grpc_port), *storage, "--project", project, "--log-level", "warning"]
     return _launch(
         "bqemulator",
         argv,
@@ -304,18 +347,28 @@ def start_bqemulator(
 
 
 def start_moto(
-    *, region: str = "us-east-1", timeout_s: float = DEFAULT_START_TIMEOUT_S, log_dir: Path | None = None
+    *,
+    region: str = "us-east-1",
+    timeout_s: float = DEFAULT_START_TIMEOUT_S,
+    log_dir: Path | None = None,
+    recording: Path | None = None,
 ) -> Emulator:
-    """moto server: DynamoDB, SSM, Secrets Manager, ECR... one endpoint for every AWS service."""
+    """moto server: DynamoDB, SSM, Secrets Manager, ECR... one endpoint for every AWS service. moto keeps its state
+    in memory only; with `recording` it appends every request to that file (its recorder), which
+    `replay_moto` plays back into a fresh server: how its state survives a restart."""
     binary = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
     if not Path(binary).exists():
         raise EmulatorNotInstalled("moto_server (pip install 'moto[server]')")
     port = free_port()
     host = f"{HOST}:{port}"
+    env = {}
+    if recording is not None:
+        env = {"MOTO_ENABLE_RECORDING": "True", "MOTO_RECORDER_FILEPATH": str(recording)}
     return _launch(
         "moto",
         [binary, "-H", HOST, "-p", str(port)],
         port=port,
+        env=env,
         ready=_http_ok(f"http://{host}/moto-api/"),
         client_env={
             "AWS_ENDPOINT_URL": f"http://{host}",
@@ -327,6 +380,13 @@ def start_moto(
         timeout_s=timeout_s,
         log_dir=log_dir,
     )
+
+
+def replay_moto(emulator: Emulator) -> None:
+    """Play the recording the server was started with back into it (the replay itself is not recorded)."""
+    request = urllib.request.Request(f"{emulator.url}/moto-api/recorder/replay-recording", data=b"", method="POST")
+    with urllib.request.urlopen(request, timeout=300):
+        pass
 
 
 def reset_moto(emulator: Emulator) -> None:
