@@ -36,6 +36,7 @@ from tooling.localcloud.function_env import FunctionEnvironment
 from tooling.localcloud.journal import Attempt, Journal
 from tooling.localcloud.lambda_endpoint import invoke_path
 from tooling.localcloud.outcomes import OutcomeLog
+from tooling.localcloud.persistence import FIRESTORE_EXPORT_NAME, Persistence
 from tooling.localcloud.processes import ServedProcess, group_alive
 from tooling.localcloud.provision import AWS_ACCOUNT, AWS_REGION
 from tooling.localcloud.reachability import LOCAL_CLOUD_DIR_VARIABLE
@@ -55,6 +56,8 @@ class UpOptions:
     slack_webhook_url: str | None = None  # default: a local Slack receiver
     rollout_targets: Path = REPO_ROOT / "events" / "ecr" / "targets.yaml"
     only: tuple[str, ...] = ()  # these functions (and "inference") and the emulators they need; () = everything
+    import_dir: Path | None = None  # start from what an --export-on-exit wrote there (persistence.py)
+    export_dir: Path | None = None  # write the emulators' data there on a clean stop
 
 
 @dataclass
@@ -79,6 +82,10 @@ class LocalCloud:
         self.logs = self.state_dir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(self.state_dir / "events.jsonl", self.show)
+        self.persistence = Persistence(self.state_dir / "data", self.options.import_dir, self.options.export_dir)
+        self.ready = False  # only a local cloud that came up is exported: a failed start must not replace DIR
+        self.exported: dict[str, Any] | None = None
+        self.export_error: str | None = None
         self.serve_inference = self.options.inference
         if self.options.only:  # an unknown name fails here, before anything starts
             self.specs, self.serve_inference = needs.select(self.specs, self.options.only)
@@ -118,14 +125,16 @@ class LocalCloud:
         self._start_control()
         self._write_state()
         self._thread("supervisor", self._supervise)  # last: a restart rewrites the state written above
+        self.ready = True
 
     def _start_emulators(self) -> None:
-        project, logs = self.options.project, self.logs
+        project, logs, kept = self.options.project, self.logs, self.persistence
+        kept.prepare()
         starters = {
             "pubsub": lambda: emulators.start_pubsub(project, log_dir=logs),
-            "firestore": lambda: emulators.start_firestore(project, log_dir=logs),
-            "bigquery": lambda: emulators.start_bqemulator(project, log_dir=logs),
-            "moto": lambda: emulators.start_moto(region=AWS_REGION, log_dir=logs),
+            "firestore": lambda: emulators.start_firestore(project, log_dir=logs, import_data=kept.firestore_import()),
+            "bigquery": lambda: emulators.start_bqemulator(project, log_dir=logs, data_dir=kept.bigquery_dir()),
+            "moto": lambda: emulators.start_moto(region=AWS_REGION, log_dir=logs, recording=kept.moto_recording()),
         }
         starters = {name: start for name, start in starters.items() if name in self.needs}
 
@@ -136,6 +145,8 @@ class LocalCloud:
 
         if starters:
             emulators.start_together(starters, keep)
+        if "moto" in self.emulator and kept.moto_has_recording():
+            emulators.replay_moto(self.emulator["moto"])  # the imported AWS state, before anything reads it
         # The up process talks to the emulators through the same variables the client libraries read.
         for name in ("pubsub", "firestore", "moto"):
             if name in self.emulator:
@@ -156,6 +167,7 @@ class LocalCloud:
             pubsub_project=project if notify else None,
             pubsub_topic=provision.GCS_NOTIFICATIONS_TOPIC if notify else None,
             log_dir=logs,
+            filesystem_root=kept.gcs_root(),
         )
         self.emulator["gcs"] = gcs
         self.started.append(gcs)
@@ -371,6 +383,8 @@ class LocalCloud:
             "slack_webhook_url": self.slack_url if self.slack else "(your webhook)",
             "kubernetes_api": self.cluster.url if self.cluster else None,
             "only": list(self.options.only) or None,
+            "import": str(self.options.import_dir) if self.options.import_dir else None,
+            "export_on_exit": str(self.options.export_dir) if self.options.export_dir else None,
             "resources": provision.describe(self.plan),
             "jobs": sorted(job.name for job in self.jobs),
             "schedules": self.scheduler.next_fire_times() if self.scheduler and self.options.schedules else {},
@@ -396,6 +410,17 @@ class LocalCloud:
         groups.update({name: s.process.pid for name, s in self.served.items() if s.process.pid})
         return groups
 
+    def _export_live(self) -> None:
+        """What must be exported while its emulator still runs (Firestore, through its export API)."""
+        try:
+            staging = self.persistence.begin_export()
+            if "firestore" in self.emulator:
+                emulators.export_firestore(
+                    self.emulator["firestore"], self.options.project, staging / "firestore", FIRESTORE_EXPORT_NAME
+                )
+        except Exception as exc:
+            self.export_error = f"{type(exc).__name__}: {exc}"
+
     def stop(self, timeout_s: float = 10.0) -> dict[str, int]:
         """Stop everything, deliveries first; returns the process groups still alive afterwards (none,
         or a bug: a zombie does not count, a process still exiting gets `timeout_s`)."""
@@ -406,9 +431,19 @@ class LocalCloud:
         self.executor.shutdown(wait=False, cancel_futures=True)
         for served in self.served.values():
             served.process.stop()
+        export = self.ready and self.options.export_dir is not None
+        if export:
+            self._export_live()
         for thing in reversed(self.started):
             with contextlib.suppress(Exception):
                 thing.stop()
+        if export and self.export_error is None:
+            try:
+                self.exported = self.persistence.finish_export(
+                    self.emulator, state_dir=self.state_dir, project=self.options.project
+                )
+            except Exception as exc:  # stop() goes on: the processes matter more than the export
+                self.export_error = f"{type(exc).__name__}: {exc}"
         written = read_state(self.state_dir)
         if written and written.get("pid") == os.getpid():  # never another `up`'s files
             remove_state(self.state_dir)
