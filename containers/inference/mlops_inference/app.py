@@ -2,8 +2,10 @@
 
 Endpoints: `/healthz` (alive), `/readyz` (a model is loaded: 503 until then), `POST /predict`,
 `/metrics` (Prometheus), `POST /feedback` and `GET /feedback/stats`, `GET /monitoring/drift` (the
-latest drift run of the model). The same app runs in Cloud Run, on k3s and (through mangum) on
-Lambda; `create_app` takes its parts ready-made, so tests and the Lambda handler build their own.
+latest drift run of the model). `/predict` takes JSON rows for a tabular model; for an image model,
+multipart `file` parts or JSON base64 images (mlops_inference.image_requests). The same app runs in
+Cloud Run, on k3s and (through mangum) on Lambda; `create_app` takes its parts ready-made, so tests and
+the Lambda handler build their own.
 """
 
 from __future__ import annotations
@@ -23,16 +25,38 @@ from fastapi import FastAPI, HTTPException
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
 
 from mlops_inference import request_ids
 from mlops_inference.batching import BatcherOverloaded, BatcherStopped, DynamicBatcher
 from mlops_inference.errors import SafeJSONResponse, StrictJSONRoute, finite, install_error_handlers, invalid
+from mlops_inference.image_decode import DecodeLimits
+from mlops_inference.image_requests import (
+    ImageDecoder,
+    RequestRefused,
+    answers,
+    is_multipart,
+    uploads_from_form,
+    uploads_from_json,
+)
+from mlops_inference.image_spec import ImageItem, ImageSpec
 from mlops_inference.metrics import ServiceMetrics
-from mlops_inference.model import InvalidRows, LoadedModel, configure_threads
+from mlops_inference.model import InvalidRows, LoadedModel, ModelSpec, configure_threads
 from mlops_inference.request_body import RequestBody
 
 if TYPE_CHECKING:
+    from starlette.requests import Request
+
     from mlops_inference.serving import ModelHolder
     from mlops_inference.settings import ServiceSettings
     from shared.ports import DriftRunStore, FeedbackStore
@@ -42,9 +66,26 @@ Value = StrictFloat | StrictInt | StrictStr | StrictBool | None
 INT64_MAX = 2**63 - 1
 
 
+class ImageData(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    data: str = Field(description="the file's bytes in base64: PNG, JPEG or DICOM (Part 10)")
+    filename: str | None = Field(default=None, max_length=255, description="echoed in the answer")
+
+
 class PredictRequest(BaseModel):
+    """`rows` for a tabular model, `images` for an image model (or multipart `file` parts instead)."""
+
     model_config = ConfigDict(extra="forbid")
-    rows: list[dict[str, Value]] = Field(min_length=1, description="one object per row, keyed by feature")
+    rows: list[dict[str, Value]] | None = Field(
+        default=None, min_length=1, description="one object per row, keyed by feature"
+    )
+    images: list[ImageData] | None = Field(default=None, min_length=1, description="an image model's input")
+
+    @model_validator(mode="after")
+    def _one_input(self) -> PredictRequest:
+        if (self.rows is None) == (self.images is None):
+            raise ValueError("give `rows` (a tabular model) or `images` (an image model)")
+        return self
 
 
 class PredictResponse(BaseModel):
@@ -52,7 +93,43 @@ class PredictResponse(BaseModel):
     model: str
     version: int
     output: str
-    predictions: list[float]
+    predictions: list[float] | list[dict[str, Any]] = Field(
+        description="a probability per row (tabular); per image: filename, label, confidence, probabilities,"
+        " and for segmentation mask (PNG, base64) and areas"
+    )
+
+
+MULTIPART_DOC = {
+    "requestBody": {
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+                    "required": ["file"],
+                }
+            }
+        }
+    },
+    "responses": {
+        "413": {"description": "a body, file, pixel count or image count over its limit"},
+        "415": {"description": "a file that is not PNG, JPEG or DICOM, or a DICOM compression not read here"},
+    },
+}
+
+
+class PredictRoute(StrictJSONRoute):
+    """/predict: a multipart body goes to the image upload handler, anything else to FastAPI's JSON route."""
+
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+
+        async def handle(request: Request):
+            if is_multipart(request.headers.get("content-type")):
+                return await request.app.state.predict_files(request)
+            return await handler(request)
+
+        return handle
 
 
 class FeedbackRequest(BaseModel):
@@ -122,23 +199,41 @@ class Service:
     drift_runs: DriftRunStore | None = None
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     batcher: DynamicBatcher | None = None
+    decoder: ImageDecoder | None = None  # made by start(), or on first use
 
     def __post_init__(self) -> None:
         self.holder.on_swap = _on_swap(self.metrics)  # before start(): the first load counts too
+        self.metrics.set_confidence_threshold(self.settings.confidence_threshold)
 
-    def _forward(self, rows: list[dict[str, Any]]) -> list[tuple[float, str, int]]:
-        """One forward pass over rows of one or several requests, with whatever model is current now."""
+    def image_decoder(self) -> ImageDecoder:
+        if self.decoder is None:
+            limits = DecodeLimits(self.settings.max_file_bytes, self.settings.max_image_pixels)
+            self.decoder = ImageDecoder(self.settings.decode_threads, limits)
+        return self.decoder
+
+    def _forward(self, items: list[Any]) -> list[tuple[Any, str, int]]:
+        """One forward pass over the rows, or the decoded images, of one or several requests, with whatever
+        model is current now (a batch holds one kind: a swap between kinds fails the batch, to retry)."""
         model = self.holder.current
         if model is None:
             raise ModelChanged("no model loaded")
-        try:
-            model.spec.validate(rows)
-        except InvalidRows:
-            raise ModelChanged(f"{model.name} v{model.version} has other features") from None
         started = time.perf_counter()
-        predictions = model.predict(rows)
+        predictions: list[Any]
+        if isinstance(model.spec, ImageSpec):
+            spec = model.spec
+            if not all(isinstance(item, ImageItem) and item.input == spec.input for item in items):
+                raise ModelChanged(f"{model.name} v{model.version} takes other input")
+            predictions = model.predict_images([item.tensor for item in items])
+        else:
+            if any(isinstance(item, ImageItem) for item in items):
+                raise ModelChanged(f"{model.name} v{model.version} is a tabular model")
+            try:
+                model.spec.validate(items)
+            except InvalidRows:
+                raise ModelChanged(f"{model.name} v{model.version} has other features") from None
+            predictions = model.predict(items)
         if self.batcher is None:  # the batcher reports its own batches through on_batch
-            self.metrics.observe_batch(len(rows), time.perf_counter() - started)
+            self.metrics.observe_batch(len(items), time.perf_counter() - started)
         return [(p, model.name, model.version) for p in predictions]
 
     async def start(self) -> None:
@@ -161,17 +256,25 @@ class Service:
     async def stop(self) -> None:
         if self.batcher:
             await self.batcher.stop()
+        if self.decoder:
+            self.decoder.close()
+            self.decoder = None
         self.holder.stop()
 
-    async def predict(self, rows: list[dict[str, Any]]) -> list[tuple[float, str, int]]:
+    async def predict(self, items: list[Any]) -> list[tuple[Any, str, int]]:
         if self.batcher is not None:
-            return await self.batcher.submit(rows)
-        return await asyncio.to_thread(self._forward, rows)
+            return await self.batcher.submit(items)
+        return await asyncio.to_thread(self._forward, items)
 
 
 def _row_error(row: int, field: str | None, message: str, kind: str = "value_error") -> dict[str, Any]:
     loc = ["body", "rows", row] + ([field] if field is not None else [])
     return {"loc": loc, "msg": message, "type": kind}
+
+
+def _confidence(prediction: Any) -> float:
+    """The top class's probability: a tabular (binary) prediction's max(p, 1 - p)."""
+    return max(prediction, 1.0 - prediction) if isinstance(prediction, float) else prediction.confidence
 
 
 def _on_swap(metrics: ServiceMetrics):
@@ -207,7 +310,20 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
     app.router.route_class = StrictJSONRoute
     app.state.service = service
     install_error_handlers(app)
-    app.add_middleware(RequestBody, limit=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
+
+    def body_limit(scope: dict, headers: dict[bytes, bytes]) -> int:
+        """Uploads (multipart, or JSON to an image model's /predict) take INFERENCE_MAX_UPLOAD_BYTES."""
+        if scope.get("path") == "/predict":
+            model = service.holder.current
+            if is_multipart(headers.get(b"content-type", b"").decode("latin-1")) or (
+                model is not None and isinstance(model.spec, ImageSpec)
+            ):
+                return settings.max_upload_bytes
+        return settings.max_body_bytes
+
+    app.add_middleware(
+        RequestBody, limit=settings.max_body_bytes, timeout_s=settings.body_timeout_s, limit_for=body_limit
+    )
 
     app.add_middleware(RequestMetrics, metrics=metrics)
 
@@ -223,8 +339,25 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
         if key not in documented:
             documented.clear()
             patched = copy.deepcopy(schema)
-            rows = patched["components"]["schemas"]["PredictRequest"]["properties"]["rows"]
-            rows["items"], rows["maxItems"] = model.spec.row_schema(), settings.max_rows
+            request = patched["components"]["schemas"]["PredictRequest"]
+            if isinstance(model.spec, ModelSpec):
+                rows = request["properties"]["rows"] = {"type": "array", "minItems": 1}
+                rows["items"], rows["maxItems"] = model.spec.row_schema(), settings.max_rows
+                del request["properties"]["images"]
+                request["required"] = ["rows"]
+                # The served model takes JSON rows only: its schema documents no upload.
+                patched["paths"]["/predict"]["post"]["requestBody"]["content"].pop("multipart/form-data", None)
+            else:
+                request["properties"]["images"] = {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": settings.max_images,
+                    "items": {"$ref": "#/components/schemas/ImageData"},
+                }
+                del request["properties"]["rows"]
+                request["required"] = ["images"]
+                upload = patched["paths"]["/predict"]["post"]["requestBody"]["content"]["multipart/form-data"]
+                upload["schema"]["properties"]["file"]["maxItems"] = settings.max_images
             documented[key] = patched
         return documented[key]
 
@@ -242,31 +375,27 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
         if model is None:
             reason = (attempt.error if attempt else None) or "loading"
             return JSONResponse({"status": "not ready", "reason": reason, "last_attempt": last}, status_code=503)
+        spec = model.spec
+        about = (
+            {"features": [f.name for f in spec.features]}
+            if isinstance(spec, ModelSpec)
+            else {"input": spec.input.to_json(), "output": spec.output.to_json()}
+        )
         return SafeJSONResponse(
             {
                 "status": "ready",
                 "model": model.name,
                 "version": model.version,
                 "loaded_at": model.loaded_at.isoformat(),
-                "features": [f.name for f in model.spec.features],
+                **about,
                 "trained": finite({k: model.spec.extra[k] for k in ("trained_at", "metrics") if k in model.spec.extra}),
                 "last_attempt": last,
             }
         )
 
-    @app.post("/predict", response_model=PredictResponse)
-    async def predict(body: PredictRequest) -> JSONResponse:
-        if len(body.rows) > settings.max_rows:
-            raise HTTPException(413, f"{len(body.rows)} rows; at most {settings.max_rows} per request")
-        model = service.holder.current
-        if model is None:
-            raise HTTPException(503, "no model loaded yet", headers={"Retry-After": "5"})
+    async def forward(items: list[Any]) -> list[tuple[Any, str, int]]:
         try:
-            model.spec.validate(body.rows)
-        except InvalidRows as exc:
-            return invalid([_row_error(e["row"], e["field"], e["message"]) for e in exc.errors])
-        try:
-            results = await service.predict(body.rows)
+            return await service.predict(items)
         except ModelChanged as exc:
             detail = f"model changed during the request ({exc}); retry"
             raise HTTPException(503, detail, headers={"Retry-After": "1"}) from None
@@ -274,6 +403,32 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
             raise HTTPException(503, "too many rows queued; retry", headers={"Retry-After": "1"}) from None
         except BatcherStopped:
             raise HTTPException(503, "shutting down", headers={"Retry-After": "1"}) from None
+
+    def served() -> LoadedModel:
+        model = service.holder.current
+        if model is None:
+            raise HTTPException(503, "no model loaded yet", headers={"Retry-After": "5"})
+        return model
+
+    async def predict(body: PredictRequest) -> JSONResponse:
+        if body.images is not None:
+            model = served()
+            if isinstance(model.spec, ModelSpec):
+                message = "this model takes `rows` of features, not images"
+                return invalid([{"loc": ["body", "images"], "msg": message, "type": "tabular_model"}])
+            return await predict_images(model, lambda: uploads_from_json(body.images or [], settings.max_images))
+        rows = body.rows or []
+        if len(rows) > settings.max_rows:
+            raise HTTPException(413, f"{len(rows)} rows; at most {settings.max_rows} per request")
+        model = served()
+        if not isinstance(model.spec, ModelSpec):
+            message = "this model takes images: multipart/form-data `file` parts, or JSON `images`"
+            return invalid([{"loc": ["body", "rows"], "msg": message, "type": "image_model"}])
+        try:
+            model.spec.validate(rows)
+        except InvalidRows as exc:
+            return invalid([_row_error(e["row"], e["field"], e["message"]) for e in exc.errors])
+        results = await forward(rows)
         not_finite = [i for i, (p, _, _) in enumerate(results) if not math.isfinite(p)]
         if not_finite:  # the model overflowed on these rows: an answer about them, not an encoder's 500
             message = "the model gave no finite prediction for this row (its input is out of the model's range)"
@@ -281,6 +436,7 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
         metrics.rows.inc(len(results))
         # One request's rows share one batch, hence one model.
         _, name, version = results[0]
+        metrics.observe_confidence(name, version, [_confidence(p) for p, _, _ in results])
         # A plain JSONResponse: the shape is PredictResponse's (documented in the OpenAPI schema), without
         # validating our own output again on every request.
         return JSONResponse(
@@ -292,6 +448,60 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
                 "predictions": [p for p, _, _ in results],
             }
         )
+
+    async def predict_images(model: LoadedModel, read: Any) -> JSONResponse:
+        """Files read by `read` (awaitable or not), decoded in the pool, batched, answered per image."""
+        spec = model.spec
+        if not isinstance(spec, ImageSpec):
+            raise HTTPException(415, "this model takes JSON rows of features (application/json), not files")
+        try:
+            uploads = read()
+            if asyncio.iscoroutine(uploads):
+                uploads = await uploads
+            tensors = await service.image_decoder().decode_all(uploads, spec.input)
+        except RequestRefused as refused:
+            return refused.response()
+        results = await forward([ImageItem(t, spec.input) for t in tensors])
+        predictions = [p for p, _, _ in results]
+        not_finite = [u.loc for u, p in zip(uploads, predictions, strict=True) if not p.finite]
+        if not_finite:
+            message = "the model gave no finite prediction for this image"
+            return invalid(
+                [{"loc": list(loc), "msg": message, "type": "model_output_not_finite"} for loc in not_finite]
+            )
+        _, name, version = results[0]
+        metrics.rows.inc(len(results))
+        metrics.observe_confidence(name, version, [p.confidence for p in predictions])
+        body = await service.image_decoder().run(answers, uploads, predictions)
+        return SafeJSONResponse(
+            finite(
+                {
+                    "request_id": ids.issue(version, len(results)),
+                    "model": name,
+                    "version": version,
+                    "output": spec.output.name,
+                    "kind": spec.output.kind,
+                    "predictions": body,
+                }
+            )
+        )
+
+    async def predict_files(request: Request) -> Response:
+        """multipart/form-data: the route's JSON handler never sees these bodies (PredictRoute)."""
+        try:
+            return await predict_images(served(), lambda: uploads_from_form(request, settings.max_images))
+        except HTTPException as exc:
+            return SafeJSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    app.state.predict_files = predict_files
+    app.router.add_api_route(
+        "/predict",
+        predict,
+        methods=["POST"],
+        response_model=PredictResponse,
+        route_class_override=PredictRoute,
+        openapi_extra=MULTIPART_DOC,
+    )
 
     @app.get("/metrics")
     async def prometheus() -> Response:

@@ -103,10 +103,10 @@ def run_batch(
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     started, predicted_at = timer(), aware_utc(clock())
-    features = [feature.name for feature in model.spec.features]
+    features = [feature.name for feature in tabular(model).features]
     keys = tuple(source.key_columns)
     input_schema = _nullable(source.schema(features))
-    check_input(model.spec, input_schema, source.uri)
+    check_input(tabular(model), input_schema, source.uri)
     schema = output_schema(model, input_schema, keys, source.uri)
     read = written = invalid = batches = 0
     try:
@@ -135,6 +135,13 @@ def run_batch(
     )
 
 
+def tabular(model: LoadedModel) -> ModelSpec:
+    """The model's spec: the job scores rows of features, which an image model does not take."""
+    if not isinstance(model.spec, ModelSpec):
+        raise UsageError(f"{model.name} v{model.version} is an image model: the batch job scores tabular models")
+    return model.spec
+
+
 def check_input(spec: ModelSpec, schema: pa.Schema, uri: str) -> None:
     """Each feature a column of a usable type: numbers for numeric features, strings for categorical ones."""
     for feature in spec.features:
@@ -147,13 +154,14 @@ def check_input(spec: ModelSpec, schema: pa.Schema, uri: str) -> None:
 
 def output_schema(model: LoadedModel, input_schema: pa.Schema, keys: Sequence[str], uri: str) -> pa.Schema:
     """Keys as they come, then the prediction (named by the spec), the model, its version, when, and why not."""
-    names = [*keys, model.spec.output, *RESERVED]
+    output = tabular(model).output
+    names = [*keys, output, *RESERVED]
     clash = sorted({n for n in names if names.count(n) > 1})
     if clash:
         raise UsageError(f"output column {clash[0]!r} would be written twice (a key column named like an output?)")
     fields = [input_schema.field(key) for key in keys]
     fields += [
-        pa.field(model.spec.output, pa.float64()),
+        pa.field(output, pa.float64()),
         pa.field("model", pa.string()),
         pa.field("model_version", pa.int64()),
         pa.field("predicted_at", TIMESTAMP),
@@ -170,8 +178,8 @@ def predict_batch(
     model: LoadedModel, batch: pa.RecordBatch, keys: Sequence[str], schema: pa.Schema, predicted_at: datetime
 ) -> tuple[pa.RecordBatch, int]:
     """The output batch (same rows, same order) and how many of its rows the model could not take."""
-    rows = feature_rows(model.spec, batch)
-    errors = row_errors(model.spec, rows)
+    rows = feature_rows(tabular(model), batch)
+    errors = row_errors(tabular(model), rows)
     valid = [i for i in range(len(rows)) if i not in errors]
     predictions: list[float | None] = [None] * len(rows)
     if valid:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+# The top class's probability: at least 1/classes (0.5 for a binary model), so the buckets are dense above.
+_CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99, 1.0)
+CONFIDENCE_WINDOW = 1000  # the predictions the low-confidence share is taken over, per model version
 
 
 @dataclass
 class ServiceMetrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    confidence_threshold: float = 0.7  # INFERENCE_CONFIDENCE_THRESHOLD (the service sets it)
 
     def __post_init__(self) -> None:
         r = self.registry
@@ -25,7 +30,55 @@ class ServiceMetrics:
         self.forward = Histogram("inference_forward_seconds", "forward pass time", buckets=_LATENCY_BUCKETS, registry=r)
         self.model_version = Gauge("inference_model_version", "version served", ["model"], registry=r)
         self.load_failures = Counter("inference_model_load_failures", "versions that failed to load", registry=r)
+        labels = ["model", "version"]
+        self.confidence = Histogram(
+            "inference_confidence",
+            "top-class probability of each prediction (a binary model's: max(p, 1 - p))",
+            labels,
+            buckets=_CONFIDENCE_BUCKETS,
+            registry=r,
+        )
+        self.low_confidence = Counter(
+            "inference_low_confidence_predictions",
+            "predictions whose top-class probability was under inference_confidence_threshold",
+            labels,
+            registry=r,
+        )
+        self.low_confidence_share = Gauge(
+            "inference_low_confidence_share",
+            f"share of the last {CONFIDENCE_WINDOW} predictions of the version under the threshold",
+            labels,
+            registry=r,
+        )
+        self.threshold = Gauge("inference_confidence_threshold", "the low-confidence threshold", registry=r)
+        self.threshold.set(self.confidence_threshold)
+        self._recent: dict[tuple[str, str], collections.deque[bool]] = {}
+        self._low_in_window: dict[tuple[str, str], int] = {}
+
+    def set_confidence_threshold(self, threshold: float) -> None:
+        self.confidence_threshold = threshold
+        self.threshold.set(threshold)
 
     def observe_batch(self, rows: int, seconds: float) -> None:
         self.batch_rows.observe(rows)
         self.forward.observe(seconds)
+
+    def observe_confidence(self, model: str, version: int, confidences: list[float]) -> None:
+        """On the event loop (not thread-safe by itself): one request's predictions."""
+        key = (model, str(version))
+        recent = self._recent.get(key)
+        if recent is None:
+            recent = self._recent[key] = collections.deque(maxlen=CONFIDENCE_WINDOW)
+        histogram, low, in_window = self.confidence.labels(*key), 0, self._low_in_window.get(key, 0)
+        for value in confidences:
+            histogram.observe(value)
+            under = value < self.confidence_threshold
+            low += under
+            if len(recent) == recent.maxlen:
+                in_window -= recent[0]  # about to drop out of the window
+            recent.append(under)
+            in_window += under
+        self._low_in_window[key] = in_window
+        if low:
+            self.low_confidence.labels(*key).inc(low)
+        self.low_confidence_share.labels(*key).set(in_window / len(recent) if recent else 0.0)

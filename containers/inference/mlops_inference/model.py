@@ -1,10 +1,12 @@
-"""A registered tabular model: its spec (model.json) and its TorchScript weights, loaded and run.
+"""A registered model: its spec (model.json) and its weights (TorchScript or a torch.export program), loaded
+and run. Tabular models are specified here; image models in mlops_inference.image_spec.
 
 A version folder `gs://ml-models-{env}/{model}/v{N}/` holds:
 - `model.json`: the input spec (features in order; numeric ones with the mean and std they are
   standardised with, categorical ones with their vocabulary, one-hot encoded, an unseen value all
   zeros), the output's name, and what it was trained on;
-- `model.pt`: a TorchScript module taking a float tensor [rows, input_width] to a logit per row.
+- `model.pt`: a TorchScript module taking a float tensor [rows, input_width] to a logit per row, or a
+  `.pt2` torch.export program doing the same (its batch dimension exported as dynamic).
 Keeping the encoding in the spec rather than in the module keeps the module scriptable and lets the
 service validate a request against the features before any tensor is built.
 """
@@ -19,8 +21,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from mlops_inference.image_spec import ImageSpec, SpecError, is_image_spec
+
 if TYPE_CHECKING:
     import torch
+
+    from mlops_inference.image_spec import ImagePrediction
 
 SPEC_FILE = "model.json"
 FORMAT = "mlops-events/tabular-torchscript-v1"
@@ -64,6 +70,7 @@ class ModelSpec:
     output: str = "score"
     weights: str = "model.pt"
     extra: dict[str, Any] = field(default_factory=dict)  # training metadata, shown by /readyz
+    kind = "tabular"
 
     @property
     def input_width(self) -> int:
@@ -160,8 +167,8 @@ class ModelSpec:
 class LoadedModel:
     name: str
     version: int
-    spec: ModelSpec
-    module: Any  # torch.jit.ScriptModule
+    spec: ModelSpec | ImageSpec
+    module: Any  # torch.jit.ScriptModule, or a torch.export program's module
     generations: tuple[int, ...] = ()  # of the files it was loaded from: a re-upload is a new model
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -169,9 +176,51 @@ class LoadedModel:
         """One forward pass for all rows: the probability of the positive class per row."""
         import torch
 
+        assert isinstance(self.spec, ModelSpec)
         with torch.inference_mode():
             logits = self.module(self.spec.encode(rows))
             return torch.sigmoid(logits.reshape(-1)).tolist()
+
+    def predict_images(self, images: Sequence[torch.Tensor]) -> list[ImagePrediction]:
+        """One forward pass for decoded images ([channels, height, width] each, as the spec makes them)."""
+        import torch
+
+        assert isinstance(self.spec, ImageSpec)
+        with torch.inference_mode():
+            return self.spec.predictions(self.module(torch.stack(list(images))))
+
+
+def read_spec(raw: bytes) -> ModelSpec | ImageSpec:
+    """model.json: an image model's when its `input.kind` is image, else a tabular one's."""
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise ModelError(f"{SPEC_FILE} unreadable: {exc}") from None
+    if not is_image_spec(data):
+        return ModelSpec.from_json(raw)
+    try:
+        return ImageSpec.from_data(data)
+    except (SpecError, KeyError, TypeError, AttributeError) as exc:
+        raise ModelError(f"{SPEC_FILE}: {type(exc).__name__ if isinstance(exc, KeyError) else ''}{exc}") from None
+
+
+def _load_module(data: bytes) -> Any:
+    """TorchScript, or a torch.export program (told by its archive's entries, as register_model tells it)."""
+    import zipfile
+
+    import torch
+
+    from shared.artifact_format import classify_zip_entries
+
+    try:
+        names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    except zipfile.BadZipFile:
+        names = []
+    if classify_zip_entries(names).name == "torch-export":
+        return torch.export.load(io.BytesIO(data)).module()
+    module = torch.jit.load(io.BytesIO(data), map_location="cpu")
+    module.eval()
+    return module
 
 
 def load_model(name: str, version: int, files: Mapping[str, bytes], generations: tuple[int, ...] = ()) -> LoadedModel:
@@ -180,17 +229,28 @@ def load_model(name: str, version: int, files: Mapping[str, bytes], generations:
 
     if SPEC_FILE not in files:
         raise ModelError(f"{name} v{version} has no {SPEC_FILE}")
-    spec = ModelSpec.from_json(files[SPEC_FILE])
+    spec = read_spec(files[SPEC_FILE])
     if spec.weights not in files:
         raise ModelError(f"{name} v{version} has no {spec.weights} (named by {SPEC_FILE})")
+    probe_input = (
+        torch.zeros((2, spec.input_width)) if isinstance(spec, ModelSpec) else torch.zeros(spec.probe_shape(2))
+    )
     try:
-        module = torch.jit.load(io.BytesIO(files[spec.weights]), map_location="cpu")
-        module.eval()
+        module = _load_module(files[spec.weights])
         with torch.inference_mode():
-            probe = module(torch.zeros((2, spec.input_width)))
-    except Exception as exc:  # not TorchScript, or a module that does not take this spec's input
-        raise ModelError(f"{name} v{version}: {spec.weights} is no TorchScript module for this spec: {exc}") from None
-    if tuple(probe.reshape(-1).shape) != (2,):
+            probe = module(probe_input)
+    except Exception as exc:  # not TorchScript nor a program, or a module that does not take this spec's input
+        raise ModelError(
+            f"{name} v{version}: {spec.weights} is no TorchScript module or torch.export program for this spec"
+            f" (a program needs a dynamic batch dimension): {exc}"
+        ) from None
+    if not hasattr(probe, "shape"):
+        raise ModelError(f"{name} v{version}: the module gives {type(probe).__name__}, expected a tensor")
+    if isinstance(spec, ImageSpec):
+        problem = spec.check_output(tuple(probe.shape), 2)
+        if problem:
+            raise ModelError(f"{name} v{version}: {problem}")
+    elif tuple(probe.reshape(-1).shape) != (2,):
         raise ModelError(f"{name} v{version}: the module gives shape {tuple(probe.shape)} for 2 rows, expected (2, 1)")
     return LoadedModel(name, version, spec, module, generations)
 

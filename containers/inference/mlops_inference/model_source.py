@@ -49,7 +49,7 @@ class RegistryModelSource:
         """Each file read at the generation the registry recorded: a newer upload is a new load."""
         contents = {}
         for path, (bucket, name, generation, size) in version.files.items():
-            if path.endswith((".json", ".pt")):
+            if path.endswith((".json", ".pt", ".pt2")):
                 data = self._objects.read_head(bucket, name, generation, max(size, 1))
                 if data is None:
                     raise ModelError(f"{self.model} v{version.version}: gs://{bucket}/{name}#{generation} is gone")

@@ -15,14 +15,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 DISCARD_BYTES = 16 * 1024 * 1024
 
 
 class RequestBody:
-    def __init__(self, app: Any, limit: int, timeout_s: float, discard: int = DISCARD_BYTES) -> None:
+    def __init__(
+        self,
+        app: Any,
+        limit: int,
+        timeout_s: float,
+        discard: int = DISCARD_BYTES,
+        limit_for: Callable[[dict, dict[bytes, bytes]], int] | None = None,
+    ) -> None:
+        """`limit_for(scope, headers)`, where given, says the limit of each request (uploads take more)."""
         self.app, self.limit, self.timeout_s, self.discard = app, limit, timeout_s, discard
+        self._limit_for = limit_for
         # The time limit: one sweep every `_every_s` over the requests reading their body, not a timer per
         # request (asyncio.timeout cost 20 us a request, 2-4% of a small prediction's CPU).
         self._every_s = min(1.0, timeout_s / 10)
@@ -36,11 +46,12 @@ class RequestBody:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
+        limit = self.limit if self._limit_for is None else self._limit_for(scope, headers)
         declared = headers.get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.limit:
+        if declared.isdigit() and int(declared) > limit:
             waiting = headers.get(b"expect", b"").lower() == b"100-continue"
-            if waiting or int(declared) > self.limit + self.discard:
-                await self._refuse(send, 413)
+            if waiting or int(declared) > limit + self.discard:
+                await self._refuse(send, 413, limit)
                 return
         chunks: list[bytes] = []
         seen = 0
@@ -57,23 +68,23 @@ class RequestBody:
                     return  # the client left: nobody to answer
                 body = message.get("body", b"")
                 seen += len(body)
-                if seen <= self.limit:
+                if seen <= limit:
                     chunks.append(body)
                 elif chunks:
                     chunks = []  # over the limit: what came is dropped, the rest only counted
-                if not message.get("more_body", False) or seen > self.limit + self.discard:
+                if not message.get("more_body", False) or seen > limit + self.discard:
                     break
         except asyncio.CancelledError:
             if task not in self._expired:
                 raise
             task.uncancel()
-            await self._refuse(send, 413 if seen > self.limit else 408)
+            await self._refuse(send, 413 if seen > limit else 408, limit)
             return
         finally:
             del self._reading[task]
             self._expired.discard(task)
-        if seen > self.limit:
-            await self._refuse(send, 413)
+        if seen > limit:
+            await self._refuse(send, 413, limit)
             return
         await self.app(scope, _Replay(b"".join(chunks), receive), send)
 
@@ -85,9 +96,9 @@ class RequestBody:
                 task.cancel()
         self._sweep = loop.call_later(self._every_s, self._expire, loop) if self._reading else None
 
-    async def _refuse(self, send: Any, status: int) -> None:
+    async def _refuse(self, send: Any, status: int, limit: int) -> None:
         if status == 413:
-            detail = f"request body over {self.limit} bytes"
+            detail = f"request body over {limit} bytes"
         else:
             detail = f"request body not received whole within {self.timeout_s:g} s"
         body = json.dumps({"detail": detail}).encode()

@@ -35,6 +35,18 @@ class ServiceSettings:
     # issued. Unset: a random key per process (ids are then good on the instance that issued them until it
     # restarts); set the same secret on every instance behind one URL.
     request_id_key: bytes | None = field(default=None, repr=False)
+    # Image models. INFERENCE_MAX_UPLOAD_BYTES: a multipart body, or a JSON one to an image model (base64
+    # images), in place of INFERENCE_MAX_BODY_BYTES (more: 413).
+    max_upload_bytes: int = 32 * 1024 * 1024
+    max_file_bytes: int = 16 * 1024 * 1024  # INFERENCE_MAX_FILE_BYTES: one image file (more: 413)
+    # INFERENCE_MAX_IMAGE_PIXELS: width x height x frames declared by a file's header, checked before its
+    # pixels are decoded (a decompression bomb declares 10^10 in a few KB): more is a 413.
+    max_image_pixels: int = 4096 * 4096
+    max_images: int = 32  # INFERENCE_MAX_IMAGES: files per request (more: 413)
+    decode_threads: int = 2  # INFERENCE_DECODE_THREADS: images decoded at once, off the event loop
+    # INFERENCE_CONFIDENCE_THRESHOLD: predictions whose top-class probability is below it count as low
+    # confidence in /metrics (the share the alert policies read).
+    confidence_threshold: float = 0.7
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -69,6 +81,12 @@ class ServiceSettings:
             header_timeout_s=number("INFERENCE_HEADER_TIMEOUT_S", float, 10.0),
             body_timeout_s=number("INFERENCE_BODY_TIMEOUT_S", float, 15.0),
             request_id_key=_request_id_key(env.get("INFERENCE_REQUEST_ID_KEY")),
+            max_upload_bytes=number("INFERENCE_MAX_UPLOAD_BYTES", int, 32 * 1024 * 1024),
+            max_file_bytes=number("INFERENCE_MAX_FILE_BYTES", int, 16 * 1024 * 1024),
+            max_image_pixels=number("INFERENCE_MAX_IMAGE_PIXELS", int, 4096 * 4096),
+            max_images=number("INFERENCE_MAX_IMAGES", int, 32),
+            decode_threads=number("INFERENCE_DECODE_THREADS", int, 2),
+            confidence_threshold=_threshold(env.get("INFERENCE_CONFIDENCE_THRESHOLD")),
         )
 
 
@@ -84,3 +102,15 @@ def _request_id_key(raw: str | None) -> bytes | None:
     if len(raw) < MIN_KEY_CHARS:
         raise SettingsError(f"INFERENCE_REQUEST_ID_KEY: at least {MIN_KEY_CHARS} characters")
     return raw.encode()
+
+
+def _threshold(raw: str | None) -> float:
+    if raw in (None, ""):
+        return 0.7
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"INFERENCE_CONFIDENCE_THRESHOLD: expected a number, got {raw!r}") from None
+    if not 0.0 < value < 1.0:
+        raise SettingsError(f"INFERENCE_CONFIDENCE_THRESHOLD: a probability strictly between 0 and 1, got {raw!r}")
+    return value
