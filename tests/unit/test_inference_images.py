@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 import struct
 import zlib
@@ -334,3 +335,94 @@ def test_the_dicom_meta_group_parser_takes_any_bytes(tail):
 def test_any_upload_is_answered_without_a_server_error(hostile_client, magic, tail):
     response = upload(hostile_client, ("x", magic + tail))
     assert response.status_code in (200, 413, 415, 422), response.text
+
+
+# -- the spec, the formats, the settings ------------------------------------------------------------------
+
+
+def test_the_pt2_image_model_went_through_the_registry_as_a_torch_export_program(state):
+    from shared.deps import current_deps
+
+    with serve(state, im.model_files("segmentation")) as client:
+        assert client.get("/readyz").json()["output"] == {
+            "kind": "segmentation",
+            "name": "finding",
+            "classes": ["background", "lesion"],
+        }
+    formats = {row["path"]: row["format"] for row in current_deps().registry.artifacts(MODEL, "dev")}
+    assert formats == {"model.json": "json", "model.pt2": "torch-export"}
+
+
+def test_a_tabular_model_may_be_a_pt2_program_too():
+    import json
+
+    import torch
+
+    from mlops_inference.model import load_model
+    from tests.support.inference_support import SPEC, model_files
+
+    scripted = torch.jit.load(io.BytesIO(model_files(bias=1.0)["model.pt"]))
+    layer = torch.nn.Linear(SPEC.input_width, 1).eval()
+    layer.load_state_dict({"weight": scripted.weight, "bias": scripted.bias})
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    program = torch.export.export(layer, (torch.zeros(2, SPEC.input_width),), dynamic_shapes=({0: batch},))
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer)
+    spec = {**SPEC.to_json(), "weights": "model.pt2"}
+    files = {"model.json": json.dumps(spec).encode(), "model.pt2": buffer.getvalue()}
+    rows = [{"amount": 62.5, "country": "US"}]
+    from_program = load_model("m", 1, files).predict(rows)
+    from_script = load_model("m", 1, model_files(bias=1.0)).predict(rows)
+    assert from_program == pytest.approx(from_script)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"input": {"kind": "image", "size": [0, 16]}}, "input.size"),
+        ({"input": {"kind": "image", "size": [16, 16], "channels": 2}}, "input.channels"),
+        ({"input": {"kind": "image", "size": [16, 16], "std": [0.0]}}, "input.std"),
+        ({"input": {"kind": "image", "size": [16, 16], "window": {"center": 40, "width": -1}}}, "window.width"),
+        ({"output": {"kind": "multiclass", "labels": ["only"]}}, "output.labels"),
+        ({"output": {"kind": "regression"}}, "output.kind"),
+        ({"output": {"kind": "segmentation", "classes": ["a", "a"]}}, "each name once"),
+    ],
+)
+def test_an_image_spec_that_cannot_be_served_is_refused_by_name(change, message):
+    import json
+
+    from mlops_inference.model import ModelError, read_spec
+
+    with pytest.raises(ModelError, match=message):
+        read_spec(json.dumps({**im.spec("binary"), **change}).encode())
+
+
+def test_a_module_whose_output_does_not_fit_the_spec_is_not_served():
+    from mlops_inference.model import ModelError, load_model
+
+    files = im.model_files("binary")
+    files["model.json"] = json.dumps(im.spec("multiclass")).encode()  # 3 labels; the module gives 1 logit
+    with pytest.raises(ModelError, match=r"expected \(2, 3\)"):
+        load_model("m", 1, files)
+
+
+def test_the_image_settings_from_the_environment():
+    from mlops_inference.settings import SettingsError
+
+    base = {"MODEL_NAME": "ct", "ENV": "dev"}
+    defaults = ServiceSettings.from_env(base)
+    assert (defaults.max_image_pixels, defaults.max_images, defaults.confidence_threshold) == (4096 * 4096, 32, 0.7)
+    custom = ServiceSettings.from_env(
+        {
+            **base,
+            "INFERENCE_CONFIDENCE_THRESHOLD": "0.9",
+            "INFERENCE_MAX_FILE_BYTES": "1000",
+            "INFERENCE_DECODE_THREADS": "4",
+        }
+    )
+    assert (custom.confidence_threshold, custom.max_file_bytes, custom.decode_threads) == (0.9, 1000, 4)
+    for raw in ("0", "1", "1.5", "nan", "high"):
+        with pytest.raises(SettingsError, match="INFERENCE_CONFIDENCE_THRESHOLD"):
+            ServiceSettings.from_env({**base, "INFERENCE_CONFIDENCE_THRESHOLD": raw})
+    with pytest.raises(SettingsError, match="INFERENCE_MAX_IMAGE_PIXELS"):
+        ServiceSettings.from_env({**base, "INFERENCE_MAX_IMAGE_PIXELS": "0"})
