@@ -190,3 +190,17 @@ def test_every_function_of_the_manifest_has_its_emulators_known():
 
     for spec in load_manifest():
         assert function_emulators(spec) <= {"pubsub", "firestore", "bigquery", "moto", "gcs"}
+
+
+def test_up_with_a_kubeconfig_context_it_does_not_have_fails_before_starting_anything(tmp_path):
+    config = tmp_path / "kubeconfig"
+    config.write_text("contexts: [{name: kind-dev, context: {cluster: c, user: u}}]\ncurrent-context: kind-dev\n")
+    state = tmp_path / "state"
+    result = CliRunner().invoke(
+        cli,
+        ["up", "--state-dir", str(state), "--kubeconfig", str(config), "--context", "k3d"],
+        env={"COLUMNS": "300"},
+    )
+    assert result.exit_code == 1
+    assert "no context 'k3d'; it has: kind-dev" in result.output
+    assert not (state / "up.json").exists() and not (state / "events.jsonl").exists()

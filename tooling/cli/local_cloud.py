@@ -75,6 +75,12 @@ def _known_functions(ctx: click.Context, param: click.Parameter, value: tuple[st
     type=click.Path(file_okay=False, path_type=Path),
     help="on Ctrl-C (or `down`), write the emulators' data to this folder (replaced whole)",
 )
+@click.option(
+    "--kubeconfig",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="roll out to this cluster (kind, k3d, k3s...) instead of the Kubernetes API test server",
+)
+@click.option("--context", "kube_context", help="the --kubeconfig context to use (default: its current-context)")
 def up(
     state_dir,
     project,
@@ -87,6 +93,8 @@ def up(
     only,
     import_dir,
     export_dir,
+    kubeconfig,
+    kube_context,
 ):
     """Run every function on the emulators, wired to its real trigger, until Ctrl-C.
 
@@ -119,6 +127,8 @@ def up(
         only=only,
         import_dir=import_dir.resolve() if import_dir else None,
         export_dir=export_dir.resolve() if export_dir else None,
+        kubeconfig=kubeconfig,
+        kube_context=kube_context,
         **({"rollout_targets": rollout_targets} if rollout_targets else {}),
     )
     console = LiveConsole()

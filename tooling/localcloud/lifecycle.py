@@ -75,7 +75,9 @@ def components(state: dict[str, Any]) -> list[Component]:
         detail = f"restarted {restarts} times" if restarts else ""
         listed.append(("function", name, function["url"], function.get("pid"), detail))
     if state.get("kubernetes_api"):
-        listed.append(("endpoint", "kubernetes API", state["kubernetes_api"], None, ""))
+        context = state.get("kubernetes_context")  # --kubeconfig: the user's cluster
+        note = f"context {context}" if context else ""
+        listed.append(("endpoint", "kubernetes API", state["kubernetes_api"], None, note))
     webhook = state.get("slack_webhook_url", "")
     if webhook.startswith("http://"):
         listed.append(("endpoint", "slack receiver", webhook.split("/services/")[0], None, ""))

@@ -42,6 +42,7 @@ from tooling.localcloud.provision import AWS_ACCOUNT, AWS_REGION
 from tooling.localcloud.reachability import LOCAL_CLOUD_DIR_VARIABLE
 from tooling.localcloud.routes import JobRunner, pubsub_route, request_timeout_s
 from tooling.localcloud.schedules import Job, Scheduler
+from tooling.localcloud.user_cluster import user_kubeconfig
 from tooling.manifest import REPO_ROOT, FunctionSpec, load_manifest
 
 
@@ -58,6 +59,8 @@ class UpOptions:
     only: tuple[str, ...] = ()  # these functions (and "inference") and the emulators they need; () = everything
     import_dir: Path | None = None  # start from what an --export-on-exit wrote there (persistence.py)
     export_dir: Path | None = None  # write the emulators' data there on a clean stop
+    kubeconfig: Path | None = None  # roll out to this cluster instead of the Kubernetes API test server
+    kube_context: str | None = None  # that kubeconfig's context (default: its current-context)
 
 
 @dataclass
@@ -98,6 +101,10 @@ class LocalCloud:
             envs=self.options.envs,
         )
         self.targets = provision.rollout_targets(self.options.rollout_targets)
+        # (document, context, server) of the user's cluster; a missing file or context fails here, before anything
+        self.user_cluster = (
+            user_kubeconfig(self.options.kubeconfig, self.options.kube_context) if self.options.kubeconfig else None
+        )
         self.repositories = sorted({target["repository"] for target in self.targets})
         # A bad cron fails here, before anything starts.
         self.jobs = [
@@ -199,13 +206,19 @@ class LocalCloud:
             slack_url = self.slack.url
         self.slack_url = slack_url
         self.cluster: KubernetesApiServer | None = None
+        self.cluster_url: str | None = None
         if "moto" in self.emulator:
-            # The cluster the rollout Lambda drives: the Kubernetes API test server, one Deployment per target.
-            # HTTPS: the kubeconfig it writes trusts its CA, so a user can look at it with kubectl.
-            self.cluster = KubernetesApiServer(token=secrets.token_hex(16), tls=True)
-            self.started.append(self.cluster)
-            provision.deploy_rollout_targets(self.cluster, self.targets)
-            kubeconfig = Path(self.cluster.kubeconfig(self.state_dir / "kubeconfig")).read_text()
+            if self.user_cluster is not None:
+                # The user's cluster: its Deployments are its own, nothing is deployed on it.
+                kubeconfig, _, self.cluster_url = self.user_cluster
+            else:
+                # The cluster the rollout Lambda drives: the Kubernetes API test server, one Deployment per target.
+                # HTTPS: the kubeconfig it writes trusts its CA, so a user can look at it with kubectl.
+                self.cluster = KubernetesApiServer(token=secrets.token_hex(16), tls=True)
+                self.started.append(self.cluster)
+                provision.deploy_rollout_targets(self.cluster, self.targets)
+                kubeconfig = Path(self.cluster.kubeconfig(self.state_dir / "kubeconfig")).read_text()
+                self.cluster_url = self.cluster.url
             provision.create_aws(
                 self.plan,
                 self.specs,
@@ -381,7 +394,8 @@ class LocalCloud:
                 for name, served in self.served.items()
             },
             "slack_webhook_url": self.slack_url if self.slack else "(your webhook)",
-            "kubernetes_api": self.cluster.url if self.cluster else None,
+            "kubernetes_api": self.cluster_url,
+            "kubernetes_context": self.user_cluster[1] if self.user_cluster else None,
             "only": list(self.options.only) or None,
             "import": str(self.options.import_dir) if self.options.import_dir else None,
             "export_on_exit": str(self.options.export_dir) if self.options.export_dir else None,
