@@ -28,6 +28,13 @@ locals {
       firestore    = true
       list_buckets = false
     }
+    # The same ports as budget_alert: FirestoreAlertLedger + FirestoreIdempotencyStore, the Slack webhook.
+    monitoring_alert = {
+      buckets      = {}
+      datasets     = {}
+      firestore    = true
+      list_buckets = false
+    }
     # GcsParquetFiles on the drift data, reports and the reference cache written and read in the
     # drift-logs bucket (objectUser: an overwritten cache entry needs delete), MERGE into
     # ml_monitoring.drift_runs, Firestore idempotency, the Slack webhook secret (module grant).
