@@ -29,6 +29,7 @@ TAIL_BYTES = 22 + 0xFFFF + 20 + 56
 # The most central directory read: ~100 bytes per entry, so about 160,000 entries (a torch archive has one
 # per tensor). Past it the format is told from the head alone, and says so.
 MAX_DIRECTORY_BYTES = 16 * 1024 * 1024
+MAX_OBJECT_BYTES = 5 * 1024**4  # GCS's largest object (5 TiB)
 _SAFETENSORS_MAX_HEADER = 100 * 1024 * 1024  # the format's own limit
 
 _EXTENSIONS = {
@@ -261,8 +262,8 @@ def detect_stored_format(
     for most archives, pinned to `generation`)."""
     head = objects.read_head(bucket, name, generation, HEAD_BYTES)
     found = detect_format(name, head)
-    if head is None or not head.startswith(b"PK\x03\x04") or not size or size < 22:
-        return found
+    if head is None or not head.startswith(b"PK\x03\x04") or not size or not 22 <= size <= MAX_OBJECT_BYTES:
+        return found  # an event's size past what a bucket holds is not the object's: the head decides
 
     def read_range(start: int, length: int) -> bytes | None:
         return objects.read_range(bucket, name, generation, start, length)

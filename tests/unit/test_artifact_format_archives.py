@@ -124,6 +124,15 @@ def test_a_truncated_or_misdescribed_archive_falls_back_to_the_head(how, expecte
     assert found.name == "torch-zip" and expected_detail in found.detail
 
 
+@pytest.mark.parametrize("size", [2**63 - 1, 5 * 1024**4 + 1, 21])
+def test_an_event_size_no_object_has_leaves_the_head_s_verdict_without_a_ranged_read(size):
+    data = archives.torchscript(archives.SMALL_WIDTH)
+    objects, size = stored("model.pt", data, size)
+    generation = objects.objects[(BUCKET, "model.pt")][0].generation
+    assert detect_stored_format(objects, BUCKET, "model.pt", generation, size).name == "torchscript"
+    assert objects.ranges == []
+
+
 def test_a_version_gone_before_its_tail_was_read_falls_back_to_the_head():
     data = archives.exported(archives.LARGE_WIDTH)
     objects, size = stored("model.pt2", data)
