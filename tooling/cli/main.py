@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from tooling.cli.dead_letters import dead_letters
 from tooling.cli.demo import demo
 from tooling.cli.generate_event import generate_event
 from tooling.cli.local_cloud import down, status, trigger, up
@@ -33,6 +34,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
 for command in (replay, functions_command, build, registry, generate_event, demo, up, trigger, status, down):
     cli.add_command(command)
+cli.add_command(dead_letters)
 
 
 def main() -> None:
