@@ -191,3 +191,18 @@ def test_an_environment_with_one_side_only_is_reported(manifest, terraform_copy)
     (terraform_copy / "environments" / "prod.aws.tfvars").unlink()
     problems = violations(REPO_ROOT, manifest, terraform_copy)
     assert "environment prod has no prod.aws.tfvars" in problems
+
+
+def test_a_workflow_variable_no_bootstrap_output_gives_is_reported(manifest, terraform_copy):
+    # GIVEN the GCP bootstrap no longer giving the image repository's name and the AWS one its role
+    gcp = terraform_copy / "bootstrap" / "gcp" / "outputs.tf"
+    gcp.write_text(gcp.read_text().replace("GCP_IMAGES_REPOSITORY", "IMAGES_REPOSITORY"))
+    aws = terraform_copy / "bootstrap" / "aws" / "outputs.tf"
+    aws.write_text(aws.read_text().replace("AWS_ROLE_ARN ", "ROLE_ARN "))
+    # THEN the variables the workflows read and nothing gives are named
+    problems = violations(REPO_ROOT, manifest, terraform_copy)
+    assert (
+        "deploy-containers.yml reads vars.GCP_IMAGES_REPOSITORY, which no bootstrap output"
+        " (bootstrap/*/outputs.tf github_variables) gives" in problems
+    )
+    assert any(p.startswith("terraform.yml reads vars.AWS_ROLE_ARN, which no bootstrap output") for p in problems)

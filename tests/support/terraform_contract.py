@@ -173,6 +173,7 @@ def violations(repo: Path, manifest: dict[str, Any] | None = None, tf_root: Path
     out += _plan_time_traps(tf)
     out += _provider_settings(tf)
     out += _environments(tf, repo)
+    out += _bootstrap_outputs(tf, repo)
     return out
 
 
@@ -430,15 +431,36 @@ def _tables(tf: Terraform, repo: Path) -> list[str]:
                 [c.strip().strip("\"'") for c in clustering.group(1).split(",")],
             )
     platform_calls = " ".join(s for b in tf.of("module", module="platform") for s in _strings(b.body))
-    for schema in sorted((repo / "shared" / "schemas").glob("*.json")):
+    schemas = repo / "shared" / "schemas"
+    for view_sql in sorted(schemas.glob("*.view.sql")):
+        # A view over a log (the registry's models, aliases): its SQL is the file the adapter creates it from.
+        name = view_sql.name.removesuffix(".view.sql")
+        block = tables.get(name)
+        views = (block.body.get("view") or [{}]) if block is not None else [{}]
+        query = text(views[0].get("query", ""))
+        path_local = re.fullmatch(r"templatefile\(local\.(\w+),.*", query, re.DOTALL)
+        local_value = text(tf.locals.get(block.module_dir, {}).get(path_local.group(1), "")) if path_local else ""
+        if block is None:
+            out.append(f"BigQuery view {name} (shared/schemas/{view_sql.name}) is not declared")
+        elif not local_value.endswith(f"/{view_sql.name}"):
+            out.append(f"view {name}: its query is not templatefile() of shared/schemas/{view_sql.name}")
+    for schema in sorted(schemas.glob("*.json")):
         name = schema.name.removesuffix(".json")
         block = tables.get(name)
         if block is None:
             out.append(f"BigQuery table {name} (shared/schemas/{schema.name}) is not declared")
             continue
-        if not block.get("schema").startswith("file(var."):
+        if block.body.get("view"):
+            if not (schemas / f"{name}.view.sql").is_file():
+                out.append(f"table {name}: a view, but shared/schemas has no {name}.view.sql for its columns")
+            continue  # a view has its columns from its query, and no partitions
+        source = block.get("schema")
+        from_local = re.fullmatch(r"file\(local\.(\w+)\)", source)
+        local_value = text(tf.locals.get(block.module_dir, {}).get(from_local.group(1), "")) if from_local else ""
+        if not (source.startswith("file(var.") or local_value.endswith(f'/{schema.name}")')):
             out.append(f"table {name}: schema is not read with file() from shared/schemas")
-        if f"/{schema.name}" not in platform_calls:
+        # Passed by the platform, or read by the module beside a schema the platform passes.
+        if f"/{schema.name}" not in platform_calls and f"/{schema.name}" not in local_value:
             out.append(f"table {name}: the platform does not pass shared/schemas/{schema.name}")
         fields = {f["name"] for f in __import__("json").loads(schema.read_text())}
         partitioning = (block.body.get("time_partitioning") or [{}])[0]
@@ -671,3 +693,23 @@ def _environments(tf: Terraform, repo: Path) -> list[str]:
                     f" is not the environments' files ({sorted(sides)} x {sorted(ENVIRONMENT_SIDES)})"
                 )
     return out
+
+
+def _bootstrap_outputs(tf: Terraform, repo: Path) -> list[str]:
+    """Every variable the workflows read (vars.NAME) is a value the bootstrap outputs.
+
+    The bootstrap roots exist so that a fresh project and account can run the workflows; a variable a
+    workflow reads that no bootstrap output names would again be clicked together by hand. The names
+    are read as the keys of the github_variables outputs (NAME = ... in bootstrap/*/outputs.tf)."""
+    workflows = sorted((repo / ".github" / "workflows").glob("*.yml"))
+    read = {
+        name: path.name for path in workflows for name in re.findall(r"\bvars\.([A-Z][A-Z0-9_]*)", path.read_text())
+    }
+    produced: set[str] = set()
+    for b in tf.of("output"):
+        if b.name == "github_variables" and b.module_dir.parent.name == "bootstrap":
+            produced |= set(re.findall(r"\b([A-Z][A-Z0-9_]*)\s*=", " ".join(_strings(b.body))))
+    return [
+        f"{read[name]} reads vars.{name}, which no bootstrap output (bootstrap/*/outputs.tf github_variables) gives"
+        for name in sorted(set(read) - produced)
+    ]

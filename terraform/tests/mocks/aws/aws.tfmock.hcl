@@ -72,3 +72,14 @@ mock_resource "aws_ecr_repository" {
     repository_url = "111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml/inference"
   }
 }
+# The bootstrap root (bootstrap/aws).
+mock_resource "aws_iam_openid_connect_provider" {
+  defaults = {
+    arn = "arn:aws:iam::111111111111:oidc-provider/token.actions.githubusercontent.com"
+  }
+}
+mock_data "aws_iam_openid_connect_provider" {
+  defaults = {
+    arn = "arn:aws:iam::111111111111:oidc-provider/token.actions.githubusercontent.com"
+  }
+}

@@ -52,3 +52,20 @@ mock_resource "google_firestore_database" {
     uid = "2e1f0d3c-5b4a-7968-9a8b-1c0d2e3f4a5b"
   }
 }
+# The bootstrap root (bootstrap/gcp): names in the shapes GitHub's workflow variables take.
+mock_resource "google_iam_workload_identity_pool" {
+  defaults = {
+    name = "projects/123456789012/locations/global/workloadIdentityPools/github"
+  }
+}
+mock_resource "google_iam_workload_identity_pool_provider" {
+  defaults = {
+    name = "projects/123456789012/locations/global/workloadIdentityPools/github/providers/github"
+  }
+}
+mock_resource "google_artifact_registry_repository" {
+  defaults = {
+    name = "ml"
+    id   = "projects/mlops-events-test-000000/locations/europe-west1/repositories/ml"
+  }
+}
