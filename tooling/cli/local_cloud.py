@@ -106,6 +106,7 @@ def up(
         from tooling.localcloud.console import LiveConsole
         from tooling.localcloud.control import read_state
         from tooling.localcloud.emulators import EmulatorError
+        from tooling.localcloud.processes import pid_alive
         from tooling.localcloud.up import LocalCloud, UpOptions
     except ImportError as exc:
         raise click.ClickException(
@@ -114,7 +115,8 @@ def up(
 
     folder = _state_dir(state_dir)
     running = read_state(folder)
-    if running and _alive(running.get("pid")):
+    pid = running.get("pid") if running else None
+    if running and isinstance(pid, int) and pid_alive(pid):
         raise click.ClickException(f"a local cloud already runs from {folder} (pid {running['pid']})")
     options = UpOptions(
         state_dir=folder,
@@ -174,20 +176,6 @@ def up(
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
-
-
-def _alive(pid: object) -> bool:
-    import os
-
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @click.command()
