@@ -214,9 +214,11 @@ def test_file_size_image_count_and_body_limits(state):
         big = np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8)
         too_large = upload(client, ("big.png", im.png(big)))
         too_many = upload(client, *[(f"{i}.png", im.png(im.grey(i))) for i in range(3)])
+        far_too_many = upload(client, *[(f"{i}.png", im.png(im.grey(i))) for i in range(9)])
         body = upload(client, ("huge.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 300_000))
     assert too_large.status_code == 413 and too_large.json()["detail"][0]["type"] == "file_too_large"
     assert too_many.status_code == 413 and too_many.json()["detail"][0]["type"] == "too_many_images"
+    assert far_too_many.status_code == 413 and far_too_many.json()["detail"][0]["type"] == "too_many_images"
     assert body.status_code == 413 and body.json()["detail"] == "request body over 200000 bytes"
 
 

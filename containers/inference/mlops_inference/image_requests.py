@@ -53,7 +53,10 @@ async def uploads_from_form(request: Request, max_images: int) -> list[Upload]:
     try:
         form = await request.form(max_files=max_images + 1, max_fields=max_images + 1)
     except Exception as exc:  # python-multipart's and Starlette's refusals of a malformed body
-        detail = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
+        detail = str(getattr(exc, "detail", None) or exc or type(exc).__name__)
+        if detail.startswith("Too many files"):  # Starlette stops reading past max_files
+            message = f"more than {max_images} images; at most {max_images} per request"
+            raise RequestRefused(413, [_error(("body",), message, "too_many_images")]) from None
         raise RequestRefused(
             422, [_error(("body",), f"unreadable multipart body: {detail}", "multipart_invalid")]
         ) from None
