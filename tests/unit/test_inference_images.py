@@ -428,3 +428,37 @@ def test_the_image_settings_from_the_environment():
             ServiceSettings.from_env({**base, "INFERENCE_CONFIDENCE_THRESHOLD": raw})
     with pytest.raises(SettingsError, match="INFERENCE_MAX_IMAGE_PIXELS"):
         ServiceSettings.from_env({**base, "INFERENCE_MAX_IMAGE_PIXELS": "0"})
+
+
+def test_concurrent_requests_images_share_one_forward_pass_and_a_new_version_is_picked_up(state):
+    import asyncio
+
+    from mlops_inference.image_spec import ImageItem
+
+    im.register(state, MODEL, 1, im.model_files("binary"))
+    service = build_service(ServiceSettings(model_name=MODEL, env="dev", reload_s=0))
+    spec = ImageSpec.from_data(im.spec("binary")).input
+    limits = DecodeLimits(1 << 20, 1 << 20)
+
+    def items(*values: int) -> list[ImageItem]:
+        return [ImageItem(decode(im.png(im.grey(v)), spec, limits), spec) for v in values]
+
+    async def run() -> tuple[list, list, list]:
+        await service.start()
+        try:
+            first, second = await asyncio.gather(service.predict(items(250, 10)), service.predict(items(240)))
+            im.register(state, MODEL, 2, im.model_files("multiclass"))
+            assert await asyncio.to_thread(service.holder.refresh)
+            swapped = await service.predict(items(250))  # v2 takes the same input: its batch runs on v2
+            return first, second, swapped
+        finally:
+            await service.stop()
+
+    first, second, swapped = asyncio.run(run())
+    assert [p.label for p, _, _ in first + second] == ["abnormal", "normal", "abnormal"]
+    from prometheus_client import generate_latest
+
+    text = generate_latest(service.metrics.registry).decode()
+    assert metric(text, "inference_batch_rows_count") == 2.0  # the two requests' 3 images, then 1
+    assert metric(text, "inference_batch_rows_sum") == 4.0
+    assert (swapped[0][2], swapped[0][0].label) == (2, "bright")
