@@ -89,3 +89,49 @@ def serve_demo_model(state_dir: Path, buckets_dir: Path, replayer: Replayer) -> 
             "drift": httpx.get(f"{url}/monitoring/drift", timeout=10).json(),
             "feedback": httpx.get(f"{url}/feedback/stats", timeout=10).json(),
         }
+
+
+def serve_ct_demo_model(state_dir: Path, buckets_dir: Path, replayer: Replayer) -> dict | None:
+    """Train the CT classifier on synthetic DICOM slices (once per state dir), register it as
+    ct-scan-classifier v1 in dev like any upload, serve it, and send it four slices (two with a lesion)
+    as multipart files, as `curl -F file=@slice.dcm` would. None when torch is not installed."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return None
+    import httpx
+
+    from mlops_inference.app import create_app
+    from mlops_inference.main import build_service
+    from mlops_inference.settings import ServiceSettings
+    from tooling import ct_demo
+    from tooling.inference_local import serving
+    from tooling.model_publish import publish_version
+
+    folder = state_dir / "ct-demo-model"
+    if not all((folder / name).is_file() for name in ("model.json", "model.pt2")):
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, content in ct_demo.train().files.items():
+            (folder / name).write_bytes(content)
+    files = {name: (folder / name).read_bytes() for name in ("model.json", "model.pt2")}
+    registered = publish_version(
+        LocalObjectStore(buckets_dir),
+        replayer,
+        bucket="ml-models-dev",
+        model=ct_demo.MODEL_NAME,
+        version=1,
+        files=files,
+        uploader="demo",
+    )
+    samples = ct_demo.write_samples(state_dir / "ct-samples", count=4)
+    service = build_service(ServiceSettings(model_name=ct_demo.MODEL_NAME, env="dev", reload_s=0))
+    with serving(create_app(service)) as url:
+        upload = [("file", (path.name, path.read_bytes(), "application/dicom")) for path in samples]
+        prediction = httpx.post(f"{url}/predict", files=upload, timeout=30).json()
+        return {
+            "url": url,
+            "registered": [r.outcome for r in registered],
+            "ready": httpx.get(f"{url}/readyz", timeout=10).json(),
+            "samples": samples,
+            "prediction": prediction,
+        }

@@ -123,12 +123,17 @@ def test_the_demo_runs_on_a_fresh_machine_with_no_service(tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     assert "duplicate 01-finalized-safetensors" in done.stdout
     assert "fraud-detector" in done.stdout and "churn-model" in done.stdout
     assert (tmp_path / ".mlops-events" / "registry.sqlite").is_file()
+    # The image model: trained, registered through register_model, served, and sent DICOM files.
+    assert "is serving ct-scan-classifier v1 (held-out AUC 0." in done.stdout
+    answers = [line for line in done.stdout.splitlines() if "-F file=@" in line and "->" in line]
+    assert len(answers) == 4 and all(line.split("->")[1].split()[0] in {"lesion", "no-lesion"} for line in answers)
+    assert sorted(p.name for p in (tmp_path / ".mlops-events" / "ct-samples").iterdir())[0] == "slice-01-clear.dcm"
 
 
 def test_build_names_one_function_and_refuses_unknown_or_missing_names(tmp_path):

@@ -77,6 +77,7 @@ def demo(reset: bool, state_dir: Path | None, verbose: bool) -> None:
         click.echo(f"  - {report}")
     _show_rollout_plans(settings.state_dir / "rollouts.jsonl", journal_before)
     _show_inference(settings, replayer)
+    _show_ct_inference(settings, replayer)
     # The fixtures hold bad events on purpose: their rejections are the demo's, not a failure of it.
     sys.exit(EXIT_NOT_PROCESSED if exit_code(counts) == EXIT_NOT_PROCESSED else EXIT_DONE)
 
@@ -104,6 +105,27 @@ def _show_inference(settings, replayer) -> None:
         f" features {', '.join(drift.get('drifted_features') or []) or '-'}"
     )
     click.echo(f"  GET /feedback/stats  -> {served['feedback']['labels']} label(s) recorded")
+
+
+def _show_ct_inference(settings, replayer) -> None:
+    from tooling.demo import serve_ct_demo_model
+
+    click.echo("\nImages: training the CT model on synthetic slices, registering it as ct-scan-classifier v1...")
+    served = serve_ct_demo_model(settings.state_dir, settings.buckets_dir, replayer)
+    if served is None:
+        click.echo("  skipped: torch is not installed (pip install torch==2.13.0)")
+        return
+    ready, answer = served["ready"], served["prediction"]
+    metrics = ready.get("trained", {}).get("metrics", {}) or ready.get("metrics", {})
+    click.echo(
+        f"  {served['url']} is serving {ready.get('model')} v{ready.get('version')}"
+        f" (held-out AUC {metrics.get('auc', float('nan')):.3f})"
+    )
+    for path, found in zip(served["samples"], answer.get("predictions", []), strict=False):
+        click.echo(f"  POST /predict  -F file=@{path}  ->  {found.get('label')} {found.get('confidence', 0):.3f}")
+    click.echo(
+        f"  the slices are DICOM files: send your own with curl -F file=@{served['samples'][0]} {served['url']}/predict"
+    )
 
 
 def _journal_length(path: Path) -> int:
