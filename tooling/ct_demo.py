@@ -85,9 +85,9 @@ def phantom(rng: np.random.Generator, lesion: bool, size: int = SLICE) -> np.nda
 def dicom_bytes(hu: np.ndarray, *, instance: int, series_seed: int = 0) -> bytes:
     """A CT Image Storage file (explicit VR little endian) holding the slice as stored = HU + 1024."""
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import UID, CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
-    def uid(what: str) -> str:  # deterministic: the same demo writes the same files
+    def uid(what: str) -> UID:  # deterministic: the same demo writes the same files
         return generate_uid(entropy_srcs=[f"mlops-events-ct-demo-{series_seed}-{what}"])
 
     meta = FileMetaDataset()
