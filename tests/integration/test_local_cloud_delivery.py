@@ -329,7 +329,13 @@ def test_a_function_failing_every_time_dead_letters_after_max_attempts(
         ("dead-lettered", 5, None),
     ]
     assert records[-1]["event_id"] == message_id
-    assert records[-1]["detail"] == f"dead-lettered to topic {dead_name} (pull it from {dead_name}-inspect)"
+    detail = records[-1]["detail"]
+    assert detail.startswith(f"dead-lettered to topic {dead_name}, held in {dead_name}-inspect as message ")
+    assert detail.endswith(
+        "`mlops-events dead-letters redrive --message "
+        + detail.split(" as message ")[1].split(":")[0]
+        + "` sends it again"
+    )
 
 
 def test_a_function_that_is_down_gets_the_message_once_it_listens_again(
@@ -531,7 +537,7 @@ def test_an_ecr_event_whose_lambda_always_fails_lands_in_the_on_failure_queue(mo
         ("error", 3),
         ("dead-lettered", 3),
     ]
-    assert invoked[-1]["detail"] == f"sent to SQS queue {queue}"
+    assert invoked[-1]["detail"].startswith(f"sent to SQS queue {queue}: `mlops-events dead-letters list --function")
     unmatched = [r for r in records if r["outcome"] == "unmatched"]
     assert len(unmatched) == 1
     assert unmatched[0]["subject"].startswith("ml/other:v1 ")

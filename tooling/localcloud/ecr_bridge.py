@@ -16,6 +16,7 @@ from concurrent.futures import Executor
 from datetime import UTC, datetime
 from typing import Any
 
+from tooling.dead_letters.console import failure_queued
 from tooling.localcloud.dispatch import DeliveryResult, Target, deliver_with_retries
 from tooling.localcloud.ecr_events import EcrImageWatcher, matches
 from tooling.localcloud.journal import Attempt, Journal
@@ -97,7 +98,7 @@ class EcrToLambda:
             )
             sqs = self._aws("sqs")
             sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=queue)["QueueUrl"], MessageBody=json.dumps(record))
-            return f"SQS queue {queue}"
+            return failure_queued(queue, spec.name)
 
         deliver_with_retries(
             self._targets[spec.name],

@@ -15,6 +15,7 @@ from concurrent.futures import Executor
 from datetime import datetime
 from typing import Any
 
+from tooling.dead_letters.console import dead_lettered
 from tooling.localcloud import provision
 from tooling.localcloud.dispatch import PubsubRoute, Target, deliver_with_retries
 from tooling.localcloud.journal import Attempt, Journal
@@ -69,8 +70,8 @@ def pubsub_dead_letter(publisher: Any, project: str, topic: str, subscription: s
             "CloudPubSubDeadLetterSourceSubscriptionProject": project,
             "CloudPubSubDeadLetterSourceTopicPublishTime": message.publish_time.isoformat(),
         }
-        publisher.publish(publisher.topic_path(project, topic), message.data, **attributes).result(30)
-        return f"topic {topic} (pull it from {topic}-inspect)"
+        message_id = publisher.publish(publisher.topic_path(project, topic), message.data, **attributes).result(30)
+        return dead_lettered(topic, f"{topic}-inspect", message_id)
 
     return forward
 
