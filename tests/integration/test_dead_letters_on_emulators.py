@@ -64,7 +64,7 @@ def budget_hold() -> Hold:
     return hold
 
 
-def wire(pubsub: tuple[Any, Any], project: str, hold_suffix: str = "-inspect", trigger: bool = True) -> str:
+def wire(pubsub: tuple[Any, Any], project: str, hold_suffix: str = "-hold", trigger: bool = True) -> str:
     """What provision.py creates for budget_alert: its trigger topic with a subscription (here a pull one,
     to see what a redrive publishes), the dead-letter topic and its hold. Returns the trigger subscription."""
     publisher, subscriber = pubsub
@@ -125,7 +125,7 @@ def test_a_listed_dead_letter_says_where_it_waits_what_it_was_for_and_stays_ther
     # THEN it is shown with where it waits, its function, attempts and first publish time, and not taken out
     assert problems == []
     [letter] = letters
-    assert letter.kind == "pubsub" and letter.hold == "budget-alert-dead-letter-inspect"
+    assert letter.kind == "pubsub" and letter.hold == "budget-alert-dead-letter-hold"
     assert (letter.function, letter.destination, letter.attempts) == ("budget_alert", TRIGGER_TOPIC, 20)
     assert letter.first_published == "2026-12-01T08:00:05.250Z"
     assert letter.dead_lettered is not None and letter.dead_lettered > letter.first_published

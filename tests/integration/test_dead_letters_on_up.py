@@ -104,7 +104,7 @@ def test_a_budget_alert_dead_lettered_while_slack_is_down_is_listed_then_redrive
     listed = dead_letters(cloud, "list", "--json")
     assert listed.returncode == 0, listed.stderr
     [letter] = [letter for letter in json.loads(listed.stdout) if name in letter["preview"]]
-    assert letter["hold"] == "budget-alert-dead-letter-inspect" and letter["kind"] == "pubsub"
+    assert letter["hold"] == "budget-alert-dead-letter-hold" and letter["kind"] == "pubsub"
     assert (letter["function"], letter["destination"]) == ("budget_alert", "billing-budget-alerts")
     assert letter["attempts"] == max_attempts
     assert letter["first_published"] <= letter["dead_lettered"]

@@ -330,7 +330,7 @@ def test_a_function_failing_every_time_dead_letters_after_max_attempts(
     ]
     assert records[-1]["event_id"] == message_id
     detail = records[-1]["detail"]
-    assert detail.startswith(f"dead-lettered to topic {dead_name}, held in {dead_name}-inspect as message ")
+    assert detail.startswith(f"dead-lettered to topic {dead_name}, held in {dead_name}-hold as message ")
     assert detail.endswith(
         "`mlops-events dead-letters redrive --message "
         + detail.split(" as message ")[1].split(":")[0]

@@ -2,7 +2,7 @@
 where it waits, under which id, and the command that sends it again.
 
 Wired by one line in tooling/localcloud/routes.py's `pubsub_dead_letter` (the forward there returns the
-text of the `dead-lettered` line): return `dead_lettered(topic, f"{topic}-inspect", message_id)` with the
+text of the `dead-lettered` line): return `dead_lettered(topic, f"{topic}-hold", message_id)` with the
 id `publish(...).result(30)` gives."""
 
 from __future__ import annotations

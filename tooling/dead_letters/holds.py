@@ -2,8 +2,8 @@
 `mlops-events up` name them:
 
 - a Pub/Sub-fed function (`pubsub`, `schedule` triggers): its push subscription dead-letters to that topic,
-  and a pull subscription on the topic holds what arrives: `<topic>-hold` in the cloud (the platform
-  module, 7 days), `<topic>-inspect` on `up` (provision.py). Both names are looked for on the topic;
+  and a pull subscription on the topic holds what arrives: `<topic>-hold`, in the cloud (the platform
+  module, 7 days) and on `up` (provision.py);
 - the Lambda (`aws-lambda`): Lambda's on-failure destination, an SQS queue named after the same field,
   `<name>-<env>` in the cloud (the aws-ecr-rollout module), `<name>` on `up`.
 
@@ -18,8 +18,8 @@ from typing import Literal
 from tooling.dead_letters.errors import DeadLetterError
 from tooling.manifest import FunctionSpec
 
-# The pull subscription holding a dead-letter topic's messages, in order of preference.
-HOLD_SUFFIXES = ("-hold", "-inspect")
+# The pull subscription holding a dead-letter topic's messages (a tuple: where another name was used).
+HOLD_SUFFIXES = ("-hold",)
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ class PubsubHold:
 
     @property
     def subscription(self) -> str:
-        """The hold subscription's full name, found on the dead-letter topic (`-hold`, else `-inspect`)."""
+        """The hold subscription's full name, found on the dead-letter topic (`<topic>-hold`)."""
         if self._subscription is None:
             topic = f"projects/{self._project}/topics/{self.hold.name}"
             listed = self._call(

@@ -157,9 +157,10 @@ def create_gcp(plan_: Plan, *, storage: Any, publisher: Any, subscriber: Any, bi
         for topic in sorted(plan_.topics | plan_.dead_letter_topics):
             with contextlib.suppress(AlreadyExists):
                 publisher.create_topic(name=publisher.topic_path(project, topic))
-        # A dead-letter topic with no subscription would drop what reaches it: keep it for inspection.
+        # A dead-letter topic with no subscription would drop what reaches it: a hold keeps it, named as the
+        # platform module names it in the cloud (`mlops-events dead-letters` reads both the same way).
         subscriptions = dict(plan_.subscriptions)
-        subscriptions.update({f"{topic}-inspect": (topic, 60) for topic in plan_.dead_letter_topics})
+        subscriptions.update({f"{topic}-hold": (topic, 60) for topic in plan_.dead_letter_topics})
         for name, (topic, deadline) in sorted(subscriptions.items()):
             with contextlib.suppress(AlreadyExists):
                 subscriber.create_subscription(

@@ -71,7 +71,7 @@ def pubsub_dead_letter(publisher: Any, project: str, topic: str, subscription: s
             "CloudPubSubDeadLetterSourceTopicPublishTime": message.publish_time.isoformat(),
         }
         message_id = publisher.publish(publisher.topic_path(project, topic), message.data, **attributes).result(30)
-        return dead_lettered(topic, f"{topic}-inspect", message_id)
+        return dead_lettered(topic, f"{topic}-hold", message_id)
 
     return forward
 
