@@ -4,3 +4,7 @@
 env            = "dev"
 aws_account_id = "000000000000"
 aws_region     = "eu-west-1"
+
+# Alarms and budget (terraform/modules/aws-monitoring): to an encrypted SNS topic, mailed here.
+alarm_email = "mlops-oncall-dev@example.com"
+aws_budget  = { amount = 100 }

@@ -7,3 +7,7 @@ aws_region     = "eu-west-1"
 
 # Where this environment shares dev's account, dev creates the repositories:
 # create_repositories = false
+
+# Alarms and budget (terraform/modules/aws-monitoring): to an encrypted SNS topic, mailed here.
+alarm_email = "mlops-oncall-prod@example.com"
+aws_budget  = { amount = 300 }

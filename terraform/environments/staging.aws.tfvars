@@ -7,3 +7,6 @@ aws_region     = "eu-west-1"
 
 # Where this environment shares dev's account, dev creates the repositories:
 # create_repositories = false
+
+# Alarms and budget (terraform/modules/aws-monitoring): to an encrypted SNS topic, mailed here.
+alarm_email = "mlops-oncall-staging@example.com"

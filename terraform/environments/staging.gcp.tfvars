@@ -32,3 +32,9 @@ schedule_payloads = {
 #   image      = "europe-west1-docker.pkg.dev/mlops-events-staging-000000/ml/inference@sha256:..."
 #   model_name = "fraud-detector"
 # }
+
+# Alerts (terraform/modules/monitoring, runbooks in docs/runbooks/): P0 always notifies; P1/P2 notify
+# nobody while shadow mode is on. Slack goes through monitoring_alert; PagerDuty, if any: the channel
+# id made from the key in Secret Manager (pagerduty_channel_id; docs/runbooks/pagerduty-channel.md).
+monitoring_shadow_mode = true
+alert_email            = "mlops-oncall-staging@example.com"

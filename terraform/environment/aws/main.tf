@@ -30,3 +30,14 @@ module "aws_platform" {
   log_retention_days   = var.log_retention_days
   reserved_concurrency = var.reserved_concurrency
 }
+
+# CloudWatch alarms (the rollout Lambda, its on-failure queue, its idempotency table) and the account's
+# monthly budget, to one encrypted SNS topic (issue 18); runbooks in docs/runbooks/.
+module "aws_monitoring" {
+  source = "../../modules/aws-monitoring"
+
+  env         = var.env
+  lambdas     = module.aws_platform.ecr_rollout
+  alarm_email = var.alarm_email
+  budget      = var.aws_budget
+}

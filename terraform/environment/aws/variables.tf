@@ -65,3 +65,19 @@ variable "reserved_concurrency" {
   description = "Reserved concurrent executions of the Lambda; null: unreserved (accounts at the minimum concurrency quota refuse any)."
   default     = null
 }
+
+variable "alarm_email" {
+  type        = string
+  description = "Email address subscribed to the alarm topic (the owner confirms it); null: none."
+  default     = null
+}
+
+variable "aws_budget" {
+  type = object({
+    amount          = number
+    currency        = optional(string, "USD")
+    email_addresses = optional(list(string), [])
+  })
+  description = "The account's monthly cost budget (notifications at 80% and 100%, actual and forecasted, to the alarm topic); null: none. One environment per account sets it."
+  default     = null
+}

@@ -36,3 +36,20 @@ module "platform" {
   batch_job          = var.batch_job
   labels             = var.labels
 }
+
+# Alert policies, log-based metrics and notification channels (issue 18); runbooks in docs/runbooks/.
+module "monitoring" {
+  source = "../../modules/monitoring"
+
+  project_id             = var.project_id
+  env                    = var.env
+  manifest_path          = "${local.repository_root}/functions/manifest.yaml"
+  disabled_functions     = var.disabled_functions
+  topic_ids              = module.platform.topics
+  notification_email     = var.alert_email
+  pagerduty_channel_id   = var.pagerduty_channel_id
+  monitoring_shadow_mode = var.monitoring_shadow_mode
+  # The platform deploys the service under the cloud-run-service module's default name.
+  inference_service = var.inference == null ? null : { name = "inference", region = var.region }
+  labels            = var.labels
+}

@@ -32,3 +32,8 @@ output "iam_bindings" {
   description = "Every role the platform grants (\"member: role on resource\")."
   value       = module.platform.iam_bindings
 }
+
+output "alert_policies" {
+  description = "Alert policies by display name: severity, runbook, shadow, runbook URL, channel count."
+  value       = module.monitoring.policies
+}

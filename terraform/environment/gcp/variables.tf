@@ -119,3 +119,21 @@ variable "labels" {
   description = "Labels/tags on every resource."
   default     = {}
 }
+
+variable "monitoring_shadow_mode" {
+  type        = bool
+  description = "P1 and P2 alert policies stay but notify nobody (thresholds being tuned); P0 always notifies."
+  default     = false
+}
+
+variable "alert_email" {
+  type        = string
+  description = "Email address P0 and P1 alerts go to; null: none (Slack through monitoring_alert only)."
+  default     = null
+}
+
+variable "pagerduty_channel_id" {
+  type        = string
+  description = "PagerDuty notification channel id, made out of band from the service key in Secret Manager (docs/runbooks/pagerduty-channel.md); P0 alerts page it. null: no PagerDuty."
+  default     = null
+}

@@ -6,6 +6,14 @@ mock_provider "aws" {
   source = "../../tests/mocks/aws"
 }
 
+# The alarm topic's ARN is validated where the budget names it: a realistic one.
+override_resource {
+  target = module.aws_monitoring.aws_sns_topic.alarms
+  values = {
+    arn = "arn:aws:sns:eu-west-1:000000000000:mlops-events-alarms"
+  }
+}
+
 variables {
   # The build's zips stand in for dist/ (tests/fixtures/bundles).
   bundles_dir = "../../tests/fixtures/bundles"
@@ -26,5 +34,17 @@ run "mocked_apply" {
   assert {
     condition     = alltrue([for name in output.names : strcontains(name, var.env) || startswith(name, "ecr:")])
     error_message = "Every name but the repositories' carries the environment (the file's env), so environments can share an account."
+  }
+}
+
+# The environment's alarms (modules/aws-monitoring): every one with a severity, its runbook, the topic.
+run "alarms" {
+  assert {
+    condition     = length(output.alarms) == 5 * length(output.ecr_rollout) && alltrue([for name, a in output.alarms : contains(["p0", "p1", "p2"], a.severity) && strcontains(a.description, "/docs/runbooks/${a.runbook}.md") && toset(a.actions) == toset([output.alarm_topic_arn])])
+    error_message = "Five alarms per Lambda, each with a severity and its runbook, to the alarm topic."
+  }
+  assert {
+    condition     = alltrue([for name, a in output.alarms : strcontains(name, var.env)])
+    error_message = "Alarm names carry the environment (environments may share an account)."
   }
 }

@@ -67,3 +67,20 @@ run "mocked_apply" {
     error_message = "Each drift payload names this environment and reads its buckets."
   }
 }
+
+# The environment's alerts (modules/monitoring): each policy with a severity and its runbook, P0 always
+# notifying, P1/P2 silent exactly when the environment's file puts them in shadow mode.
+run "alerts" {
+  assert {
+    condition     = length(output.alert_policies) > 0 && alltrue([for name, p in output.alert_policies : contains(["p0", "p1", "p2"], p.severity) && endswith(p.url, "/docs/runbooks/${p.runbook}.md")])
+    error_message = "Every alert policy has a severity and links its runbook."
+  }
+  assert {
+    condition     = alltrue([for name, p in output.alert_policies : p.channels > 0 if p.severity == "p0"])
+    error_message = "P0 policies always notify."
+  }
+  assert {
+    condition     = alltrue([for name, p in output.alert_policies : (p.channels == 0) == var.monitoring_shadow_mode && p.shadow == var.monitoring_shadow_mode if p.severity != "p0"])
+    error_message = "P1/P2 policies notify unless the environment is in shadow mode."
+  }
+}
