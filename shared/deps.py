@@ -19,12 +19,12 @@ if TYPE_CHECKING:
     from shared.adapters.powertools_once import PowertoolsOnce
     from shared.ports import (
         AlertLedger,
+        AliasedRegistryStore,
         DeploymentCluster,
         DriftRunStore,
         FeatureProfiler,
         IdempotencyStore,
         ObjectStore,
-        RegistryStore,
         RolloutJournal,
         SlackNotifier,
         TargetsSource,
@@ -57,7 +57,7 @@ class Deps:
         return GcsObjectStore(self.storage_client())
 
     @cached_property
-    def registry(self) -> RegistryStore:
+    def registry(self) -> AliasedRegistryStore:
         if self.profile == "embedded":
             from shared.adapters.sqlite_registry import SqliteRegistryStore
 

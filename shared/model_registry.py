@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from shared.artifact_format import ArtifactFormat
+from shared.errors import PermanentError
 
 # Custom metadata keys that name who uploaded the object, most specific first.
 UPLOADER_KEYS = ("uploader", "uploaded-by", "uploaded_by", "author")
@@ -148,3 +150,73 @@ def summarize_models(rows: list[dict[str, Any]]) -> list[ModelSummary]:
         )
         for (env, model), group in sorted(grouped.items())
     ]
+
+
+# -- aliases ---------------------------------------------------------------------------------------
+# Lowercase words joined by `-` or `_`, starting with a letter, at most 40 characters: a valid Firestore
+# document id, BigQuery value and shell word as it is. `latest` is derived, never set; `v3` or `3` would
+# read as a version.
+ALIAS_PATTERN = re.compile(r"[a-z](?:[a-z0-9_-]{0,38}[a-z0-9])?")
+RESERVED_ALIASES = frozenset({"latest"})
+_VERSION_LIKE = re.compile(r"v?[0-9]+")
+
+
+def alias_name(name: str) -> str:
+    """`name` when it can be an alias; PermanentError saying why when it cannot."""
+    if not isinstance(name, str) or not ALIAS_PATTERN.fullmatch(name):
+        raise PermanentError(
+            f"alias {name!r}: must be 1-40 lowercase letters, digits, '-' or '_',"
+            " starting with a letter and ending with a letter or digit"
+        )
+    if name in RESERVED_ALIASES:
+        raise PermanentError(f"alias {name!r} is reserved: the latest version is derived from the files")
+    if _VERSION_LIKE.fullmatch(name):
+        raise PermanentError(f"alias {name!r} reads as a version: name the role (champion, candidate, ...)")
+    return name
+
+
+class UnknownVersionError(PermanentError):
+    """An alias set to a version the registry does not have (live) in that env."""
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """One move of an alias: from `previous_version` (None: a new alias) to `version`, by whom, when."""
+
+    env: str
+    model: str
+    alias: str
+    version: int
+    previous_version: int | None
+    moved_by: str
+    moved_at: str  # ISO, as the rows' timestamps
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "env": self.env,
+            "model": self.model,
+            "alias": self.alias,
+            "version": self.version,
+            "previous_version": self.previous_version,
+            "moved_by": self.moved_by,
+            "moved_at": self.moved_at,
+        }
+
+
+@dataclass(frozen=True)
+class AliasResult:
+    moved: bool  # False: the alias already pointed there, and nothing was recorded
+    current: AliasMove  # the alias as it stands now (its last move)
+
+
+def check_alias_target(rows: list[dict[str, Any]], env: str, model: str, version: int) -> None:
+    """An alias may point only at a version with a live file in that env: what serving it would load."""
+    live = {int(r["version"]) for r in rows if r["env"] == env and r["model"] == model and is_live(r)}
+    if version not in live:
+        known = ", ".join(f"v{v}" for v in sorted(live)) or "none"
+        raise UnknownVersionError(f"{env}/{model} has no version v{version} (live versions: {known})")
+
+
+def sorted_moves(moves: list[AliasMove]) -> list[AliasMove]:
+    """History order on every backend: env, alias, then time."""
+    return sorted(moves, key=lambda m: (m.env, m.alias, m.moved_at, m.version))

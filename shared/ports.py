@@ -15,7 +15,15 @@ if TYPE_CHECKING:
     from shared.drift.profiles import Profile
     from shared.errors import TransientError
     from shared.events.drift import DataLocation
-    from shared.model_registry import DeleteResult, ModelArtifact, ModelSummary, ObjectRef, RecordResult
+    from shared.model_registry import (
+        AliasMove,
+        AliasResult,
+        DeleteResult,
+        ModelArtifact,
+        ModelSummary,
+        ObjectRef,
+        RecordResult,
+    )
     from shared.rollout.targets import RolloutTargets
 
 
@@ -78,6 +86,26 @@ class RegistryStore(Protocol):
 
     def artifacts(self, model: str, env: str | None = None) -> list[dict[str, Any]]:
         """Rows of one model, ordered by env, version, path, generation."""
+
+
+class ModelAliases(Protocol):
+    """Named pointers per model and env (`champion`, `candidate`, ...) to a registered version, with
+    their history. A rollback is an alias move."""
+
+    def set_alias(self, model: str, env: str, alias: str, version: int, *, by: str, at: datetime) -> AliasResult:
+        """Point `alias` at `version`. UnknownVersionError (naming the version) when the env has no live file
+        of that version; PermanentError for a name `alias_name` refuses. Moving it where it already points
+        records nothing (`moved=False`)."""
+
+    def aliases(self, model: str, env: str | None = None) -> list[AliasMove]:
+        """Each alias as it stands (its last move), ordered by env and alias."""
+
+    def alias_history(self, model: str, env: str | None = None) -> list[AliasMove]:
+        """Every move, ordered by env, alias and time."""
+
+
+class AliasedRegistryStore(RegistryStore, ModelAliases, Protocol):
+    """The registry the CLI and the deployed backends offer: rows and aliases."""
 
 
 class IdempotencyStore(Protocol):

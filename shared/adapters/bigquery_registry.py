@@ -1,9 +1,18 @@
-"""RegistryStore on the BigQuery table `ml_registry.models`: the registry's full history, for SQL.
+"""RegistryStore and ModelAliases on BigQuery as an append-only log: the registry's full history, for SQL.
 
-Rows go in with a parameterised MERGE on record_key rather than a streaming insert: insertId
-de-duplication is best effort (the emulator does none), and rows in the streaming buffer cannot be
-UPDATEd for a while, which the supersede and delete updates need at once. Every statement is
-idempotent, so a redelivery after a crash half-way through finishes the job.
+Every registration, deletion and alias move is one row appended to `registry_events` with a streaming
+insert (insertAll), its event key as the insertId; users read the current state through the views
+`models` (the same columns and values the MERGE-maintained table gave) and `aliases`
+(shared/schemas/*.view.sql, which Terraform creates too). No DML runs on the write path: real BigQuery
+runs at most 2 mutating statements per table at once, each taking seconds and scanning the table, so a
+version of 50 files uploaded together was 50 queued MERGEs. Appends have no such limit.
+
+insertId de-duplication is best effort (a minute, and bqemulator does none), so the views count each
+event once by its key themselves: a redelivery that appends again changes nothing a reader sees.
+A registration is appended only when `models` lacks its record_key, a deletion only when the row is
+there and not yet deleted, and an alias move only when it moves: the answers (`created`, `found`) are
+the MERGE table's. Two deliveries racing past that check both append; the views keep the first.
+Superseding is derived in the view (the newest generation of an object), so nothing is updated later.
 """
 
 from __future__ import annotations
@@ -11,29 +20,47 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from string import Template
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.bigquery_statements import (
     ensure_partitioned_table,
-    parameter_value,
     plain_row,
     run_query,
-    schema_fields,
 )
+from shared.adapters.gcp_errors import translate_errors
+from shared.errors import TransientError
 from shared.model_registry import (
+    AliasMove,
+    AliasResult,
     DeleteResult,
     ModelArtifact,
     ModelSummary,
     ObjectRef,
     RecordResult,
+    alias_name,
+    check_alias_target,
+    sorted_moves,
     summarize_models,
 )
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "ml_registry.models.json"
+_SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMA_PATH = _SCHEMAS / "ml_registry.models.json"  # the columns of the `models` view
+EVENTS_SCHEMA_PATH = _SCHEMAS / "ml_registry.registry_events.json"
+MODELS_VIEW_PATH = _SCHEMAS / "ml_registry.models.view.sql"
+ALIASES_VIEW_PATH = _SCHEMAS / "ml_registry.aliases.view.sql"
+EVENTS_TABLE = "registry_events"
+ALIASES_VIEW = "aliases"
 DEFAULT_TIMEOUT_S = 30.0
+_MOVE_COLUMNS = "env, model, alias, version, previous_version, moved_by, moved_at"
+
+
+def view_query(path: Path, events_table_id: str) -> str:
+    """A view's SQL with its events table filled in (Terraform's templatefile reads the same file)."""
+    return Template(path.read_text()).substitute(events_table=events_table_id)
 
 
 def _public_row(row: Any) -> dict[str, Any]:
@@ -45,18 +72,39 @@ def _public_row(row: Any) -> dict[str, Any]:
     return out
 
 
+def _move(row: Any) -> AliasMove:
+    out = plain_row(row)
+    previous = out["previous_version"]
+    return AliasMove(
+        env=out["env"],
+        model=out["model"],
+        alias=out["alias"],
+        version=int(out["version"]),
+        previous_version=int(previous) if previous is not None else None,
+        moved_by=out["moved_by"],
+        moved_at=out["moved_at"],
+    )
+
+
 class BigQueryRegistryTable:
+    """`table_id` names the `models` view; the events table and the `aliases` view are its siblings."""
+
     def __init__(self, client: bigquery.Client, table_id: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self._client = client
         self._table_id = table_id
+        dataset = table_id.rsplit(".", 1)[0]
+        self.events_table_id = f"{dataset}.{EVENTS_TABLE}"
+        self.aliases_view_id = f"{dataset}.{ALIASES_VIEW}"
         self._timeout_s = timeout_s
 
     # -- plumbing --------------------------------------------------------------------------------
     def _query(self, sql: str, params: list[Any] | None = None, *, what: str) -> Any:
-        table = f"`{self._table_id}`"
-        return run_query(
-            self._client, sql.replace("{table}", table), params or [], timeout_s=self._timeout_s, what=what
+        sql = (
+            sql.replace("{table}", f"`{self._table_id}`")
+            .replace("{events}", f"`{self.events_table_id}`")
+            .replace("{aliases}", f"`{self.aliases_view_id}`")
         )
+        return run_query(self._client, sql, params or [], timeout_s=self._timeout_s, what=what)
 
     @staticmethod
     def _param(name: str, kind: str, value: Any) -> Any:
@@ -64,68 +112,131 @@ class BigQueryRegistryTable:
 
         return bigquery.ScalarQueryParameter(name, kind, value)
 
+    def _append(self, event: dict[str, Any], *, what: str) -> None:
+        """One streaming insert, its event key as the insertId."""
+        from google.cloud import bigquery
+
+        retry = bigquery.DEFAULT_RETRY.with_deadline(self._timeout_s)
+        with translate_errors(what):
+            errors = self._client.insert_rows_json(
+                self.events_table_id, [event], row_ids=[event["event_key"]], retry=retry, timeout=self._timeout_s
+            )
+        if errors:  # a row refused (schema drift, a quota): the redelivery tries again, the log says why
+            raise TransientError(f"{what}: the event was not appended: {errors}")
+
     def ensure_table(self) -> None:
-        """Create the dataset and the day-partitioned, clustered table when missing (emulators, first run)."""
+        """Create the dataset, the events table and the views when missing (emulators, first run)."""
+        from google.cloud import bigquery
+
         ensure_partitioned_table(
             self._client,
-            self._table_id,
-            SCHEMA_PATH,
-            partition_field="registered_at",
-            clustering=["model", "env"],
+            self.events_table_id,
+            EVENTS_SCHEMA_PATH,
+            partition_field="event_time",
+            clustering=["model", "env", "kind"],
             timeout_s=self._timeout_s,
         )
+        retry = bigquery.DEFAULT_RETRY.with_deadline(self._timeout_s)
+        for view_id, path in ((self._table_id, MODELS_VIEW_PATH), (self.aliases_view_id, ALIASES_VIEW_PATH)):
+            view = bigquery.Table(view_id)
+            view.view_query = view_query(path, self.events_table_id)
+            with translate_errors(f"create view {view_id}"):
+                self._client.create_table(view, exists_ok=True, retry=retry, timeout=self._timeout_s)
 
     # -- writes ----------------------------------------------------------------------------------
     def record(self, artifact: ModelArtifact) -> RecordResult:
+        """One read and, for a new record_key, one append: the files of a version arrive together."""
+        _, (seen,) = self._query(
+            "SELECT COUNTIF(record_key = @record_key) AS found,"
+            " MAX(IF(bucket = @bucket AND object_name = @object_name, generation, NULL)) AS newest,"
+            " MAX(IF(deleted_at IS NULL AND superseded_by_generation IS NULL, version, NULL)) AS latest"
+            " FROM {table} WHERE env = @env AND model = @model",
+            [
+                self._param("record_key", "STRING", artifact.record_key),
+                self._param("bucket", "STRING", artifact.ref.bucket),
+                self._param("object_name", "STRING", artifact.ref.name),
+                self._param("env", "STRING", artifact.env),
+                self._param("model", "STRING", artifact.model),
+            ],
+            what=f"find {artifact.record_key}",
+        )
+        latest = int(seen["latest"]) if seen["latest"] is not None else None
+        if seen["found"]:
+            return RecordResult(created=False, latest_version=latest)
         row = artifact.to_row()
-        fields = schema_fields(SCHEMA_PATH)
-        params = []
-        selects = []
-        for f in fields:
-            name, kind = f["name"], f["type"]
-            if kind == "JSON":  # JSON goes over the wire as text and is parsed server side
-                params.append(self._param(name, "STRING", row[name]))
-                selects.append(f"PARSE_JSON(@{name}) AS {name}")
-            else:
-                params.append(self._param(name, kind, parameter_value(kind, row[name])))
-                selects.append(f"@{name} AS {name}")
-        columns = ", ".join(f["name"] for f in fields)
-        job, _ = self._query(
-            f"MERGE {{table}} AS t USING (SELECT {', '.join(selects)}) AS s ON t.record_key = s.record_key"
-            f" WHEN NOT MATCHED THEN INSERT ({columns}) VALUES ({', '.join('s.' + f['name'] for f in fields)})",
-            params,
-            what=f"record {artifact.record_key}",
-        )
-        created = bool(job.num_dml_affected_rows)
-        # Run on duplicates too: when a crash came between the MERGE and here, the redelivery heals it.
-        self._supersede(artifact.ref)
-        return RecordResult(created=created, latest_version=self._latest(artifact.env, artifact.model))
-
-    def _supersede(self, ref: ObjectRef) -> None:
-        """Every generation of an object but the newest points at the newest, whatever order they came in."""
-        self._query(
-            "UPDATE {table} AS t SET superseded_by_generation = newest.generation"
-            " FROM (SELECT MAX(generation) AS generation FROM {table}"
-            " WHERE bucket = @bucket AND object_name = @object_name) AS newest"
-            " WHERE t.bucket = @bucket AND t.object_name = @object_name AND t.generation < newest.generation"
-            " AND (t.superseded_by_generation IS NULL OR t.superseded_by_generation < newest.generation)",
-            [self._param("bucket", "STRING", ref.bucket), self._param("object_name", "STRING", ref.name)],
-            what=f"supersede {ref.bucket}/{ref.name}",
-        )
+        del row["deleted_at"], row["superseded_by_generation"]  # derived by the view
+        event = row | {"event_key": f"registered|{artifact.record_key}", "kind": "registered"}
+        self._append(event | {"event_time": row["registered_at"]}, what=f"record {artifact.record_key}")
+        # The new row is live unless a newer generation of its object is registered; superseding older
+        # generations of the same object (same version) leaves the set of live versions as it was.
+        if seen["newest"] is None or int(seen["newest"]) < artifact.ref.generation:
+            latest = max(latest or artifact.version, artifact.version)
+        return RecordResult(created=True, latest_version=latest)
 
     def mark_deleted(self, ref: ObjectRef, deleted_at: datetime) -> DeleteResult:
         key = self._param("record_key", "STRING", ref.key)
         _, found = self._query(
-            "SELECT env, model FROM {table} WHERE record_key = @record_key LIMIT 1", [key], what=f"find {ref.key}"
+            "SELECT env, model, deleted_at FROM {table} WHERE record_key = @record_key LIMIT 1",
+            [key],
+            what=f"find {ref.key}",
         )
         if not found:
             return DeleteResult(found=False, latest_version=None)
-        self._query(
-            "UPDATE {table} SET deleted_at = @deleted_at WHERE record_key = @record_key AND deleted_at IS NULL",
-            [key, self._param("deleted_at", "TIMESTAMP", deleted_at)],
-            what=f"mark deleted {ref.key}",
+        env, model = found[0]["env"], found[0]["model"]
+        if found[0]["deleted_at"] is None:  # the first deletion time stands
+            event = {
+                "event_key": f"deleted|{ref.key}",
+                "kind": "deleted",
+                "event_time": deleted_at.isoformat(),
+                "env": env,
+                "model": model,
+                "record_key": ref.key,
+                "bucket": ref.bucket,
+                "object_name": ref.name,
+                "generation": ref.generation,
+                "deleted_at": deleted_at.isoformat(),
+            }
+            self._append(event, what=f"mark deleted {ref.key}")
+        return DeleteResult(found=True, latest_version=self._latest(env, model))
+
+    def set_alias(self, model: str, env: str, alias: str, version: int, *, by: str, at: datetime) -> AliasResult:
+        alias = alias_name(alias)
+        what = f"set alias {env}/{model}/{alias}"
+        where = [
+            self._param("env", "STRING", env),
+            self._param("model", "STRING", model),
+        ]
+        _, current = self._query(
+            f"SELECT {_MOVE_COLUMNS} FROM {{aliases}} WHERE env = @env AND model = @model AND alias = @alias",
+            [*where, self._param("alias", "STRING", alias)],
+            what=what,
         )
-        return DeleteResult(found=True, latest_version=self._latest(found[0]["env"], found[0]["model"]))
+        if current and int(current[0]["version"]) == version:
+            return AliasResult(moved=False, current=_move(current[0]))
+        _, rows = self._query(
+            "SELECT env, model, version, deleted_at, superseded_by_generation FROM {table}"
+            " WHERE env = @env AND model = @model",
+            where,
+            what=what,
+        )
+        check_alias_target([plain_row(r) for r in rows], env, model, version)
+        move = AliasMove(
+            env=env,
+            model=model,
+            alias=alias,
+            version=version,
+            previous_version=int(current[0]["version"]) if current else None,
+            moved_by=by,
+            moved_at=at.isoformat(),
+        )
+        fields = move.as_dict()
+        event = {k: v for k, v in fields.items() if k != "moved_at"} | {
+            "event_key": f"alias_moved|{env}|{model}|{alias}|{move.moved_at}|{version}",
+            "kind": "alias_moved",
+            "event_time": move.moved_at,
+        }
+        self._append(event, what=what)
+        return AliasResult(moved=True, current=move)
 
     # -- reads -----------------------------------------------------------------------------------
     def _latest(self, env: str, model: str) -> int | None:
@@ -178,3 +289,26 @@ class BigQueryRegistryTable:
         )
         # Grouped here with the domain's own rule, so `latest` means the same on every backend.
         return summarize_models([_public_row(r) for r in rows])
+
+    def aliases(self, model: str, env: str | None = None) -> list[AliasMove]:
+        params = [self._param("model", "STRING", model)] + ([self._param("env", "STRING", env)] if env else [])
+        _, rows = self._query(
+            f"SELECT {_MOVE_COLUMNS} FROM {{aliases}} WHERE model = @model"
+            + (" AND env = @env" if env else "")
+            + " ORDER BY env, alias",
+            params,
+            what=f"aliases of {model}",
+        )
+        return [_move(r) for r in rows]
+
+    def alias_history(self, model: str, env: str | None = None) -> list[AliasMove]:
+        params = [self._param("model", "STRING", model)] + ([self._param("env", "STRING", env)] if env else [])
+        _, rows = self._query(
+            "SELECT env, model, alias, version, previous_version, moved_by, event_time AS moved_at FROM {events}"
+            " WHERE kind = 'alias_moved' AND model = @model"
+            + (" AND env = @env" if env else "")
+            + " QUALIFY ROW_NUMBER() OVER (PARTITION BY event_key ORDER BY event_time) = 1",
+            params,
+            what=f"alias history of {model}",
+        )
+        return sorted_moves([_move(r) for r in rows])

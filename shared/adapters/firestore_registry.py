@@ -1,4 +1,5 @@
-"""RegistryStore on Firestore: the registry the functions and the CLI read (BigQuery keeps the history).
+"""RegistryStore and ModelAliases on Firestore: the registry the functions and the CLI read (BigQuery keeps
+the history).
 
 Layout, under `collection` (default `models`):
 
@@ -8,6 +9,9 @@ Layout, under `collection` (default `models`):
     {collection}/{model}/versions/{N}           {model, version, files: {sha256(record_key): row}}: the
                                                 version as users browse it, every env's files of version N
     {collection}_keys/{sha256(record_key)}      {record_key, bucket, env, model, version}: finds a row's model
+    {collection}/{model}/aliases/{env}:{alias}  {env, model, alias, version, previous_version, moved_by, moved_at}
+    {collection}/{model}/alias_moves/{auto id}  the same fields, one document per move: the history
+    {collection}/{model}                        ... and {aliases: {env: {alias: version}}}: one read for a server
 
 Model names are valid document ids by construction (shared.model_path allows `[A-Za-z0-9][A-Za-z0-9._-]*`);
 record keys hold `/` and `#`, hence the hashes.
@@ -28,6 +32,10 @@ The version document is a view of the rows: each file is its own field path, wri
 batch as the row it mirrors, so concurrent files of one version never contend for it.
 
 Steps 2 and 3 run on redeliveries too, so a crash between steps heals on the next delivery.
+
+An alias move is one batch (the alias, its history entry, the model document's mirror) conditioned on
+the alias document as it was read, so two concurrent moves cannot both record a move from the same
+version; the loser reads again and decides again (a no-op when it now points where it was going).
 """
 
 from __future__ import annotations
@@ -39,12 +47,17 @@ from typing import TYPE_CHECKING, Any
 from shared.adapters.gcp_errors import translate_errors
 from shared.errors import TransientError
 from shared.model_registry import (
+    AliasMove,
+    AliasResult,
     DeleteResult,
     ModelArtifact,
     ModelSummary,
     ObjectRef,
     RecordResult,
+    alias_name,
+    check_alias_target,
     latest_live_version,
+    sorted_moves,
     summarize_models,
 )
 
@@ -55,10 +68,24 @@ if TYPE_CHECKING:
 # Every lost round means another writer made progress, so this is only reached under a storm.
 _MAX_ROUNDS = 50
 _POINTER_FIELDS = ["env", "version", "registered_at", "deleted_at", "superseded_by_generation"]
+_MOVE_FIELDS = ("env", "model", "alias", "version", "previous_version", "moved_by", "moved_at")
 
 
 def _hash(record_key: str) -> str:
     return hashlib.sha256(record_key.encode("utf-8")).hexdigest()
+
+
+def _move(doc: dict[str, Any]) -> AliasMove:
+    previous = doc.get("previous_version")
+    return AliasMove(
+        env=doc["env"],
+        model=doc["model"],
+        alias=doc["alias"],
+        version=int(doc["version"]),
+        previous_version=int(previous) if previous is not None else None,
+        moved_by=doc["moved_by"],
+        moved_at=doc["moved_at"],
+    )
 
 
 def _sort_key(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -85,6 +112,12 @@ class FirestoreRegistryStore:
 
     def _keys_ref(self) -> Any:
         return self._client.collection(f"{self._collection}_keys")
+
+    def _alias_ref(self, model: str, env: str, alias: str) -> Any:
+        return self._model_ref(model).collection("aliases").document(f"{env}:{alias}")
+
+    def _moves_ref(self, model: str) -> Any:
+        return self._model_ref(model).collection("alias_moves")
 
     # -- writes ----------------------------------------------------------------------------------
     def record(self, artifact: ModelArtifact) -> RecordResult:
@@ -213,6 +246,57 @@ class FirestoreRegistryStore:
             except (AlreadyExists, FailedPrecondition, NotFound):
                 continue
         raise TransientError(f"latest pointer of {env}/{model}: kept changing")
+
+    # -- aliases ---------------------------------------------------------------------------------
+    def set_alias(self, model: str, env: str, alias: str, version: int, *, by: str, at: datetime) -> AliasResult:
+        from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        alias = alias_name(alias)
+        alias_ref = self._alias_ref(model, env, alias)
+        rows = self._rows_ref(model).where(filter=FieldFilter("env", "==", env)).select([*_POINTER_FIELDS, "model"])
+        with translate_errors(f"set alias {env}/{model}/{alias}"):
+            for _ in range(_MAX_ROUNDS):
+                snapshot = alias_ref.get()
+                current = snapshot.to_dict() if snapshot.exists else None
+                if current is not None and int(current["version"]) == version:
+                    return AliasResult(moved=False, current=_move(current))
+                check_alias_target([s.to_dict() or {} for s in rows.get()], env, model, version)
+                move = AliasMove(
+                    env=env,
+                    model=model,
+                    alias=alias,
+                    version=version,
+                    previous_version=int(current["version"]) if current is not None else None,
+                    moved_by=by,
+                    moved_at=at.isoformat(),
+                )
+                fields = move.as_dict()
+                batch = self._client.batch()
+                if snapshot.exists:
+                    option = self._client.write_option(last_update_time=snapshot.update_time)
+                    batch.update(alias_ref, fields, option=option)
+                else:
+                    batch.create(alias_ref, fields)
+                batch.create(self._moves_ref(model).document(), fields)
+                batch.set(self._model_ref(model), {"model": model, "aliases": {env: {alias: version}}}, merge=True)
+                try:
+                    batch.commit()
+                    return AliasResult(moved=True, current=move)
+                except (AlreadyExists, FailedPrecondition, NotFound):
+                    continue  # moved meanwhile: decide again from what it is now
+        raise TransientError(f"alias {env}/{model}/{alias}: kept moving")
+
+    def aliases(self, model: str, env: str | None = None) -> list[AliasMove]:
+        with translate_errors(f"aliases of {model}"):
+            docs = [s.to_dict() or {} for s in self._model_ref(model).collection("aliases").stream()]
+        moves = [_move(d) for d in docs if env is None or d.get("env") == env]
+        return sorted(moves, key=lambda m: (m.env, m.alias))
+
+    def alias_history(self, model: str, env: str | None = None) -> list[AliasMove]:
+        with translate_errors(f"alias history of {model}"):
+            docs = [s.to_dict() or {} for s in self._moves_ref(model).stream()]
+        return sorted_moves([_move(d) for d in docs if env is None or d.get("env") == env])
 
     # -- reads -----------------------------------------------------------------------------------
     def _rows(self, model: str) -> list[dict[str, Any]]:

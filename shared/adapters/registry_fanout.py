@@ -1,9 +1,13 @@
-"""One RegistryStore over two: BigQuery keeps the history for SQL, Firestore answers the functions and the CLI.
+"""One registry over two: BigQuery keeps the history for SQL, Firestore answers the functions and the CLI.
 
 Writes go to the secondary first, then the primary. Both are idempotent on record_key, so a crash in
 between is healed by the redelivery (the idempotency claim is released on failure); and because the
 primary is written last, the primary never shows a row the history lacks. Reads and results come from
 the primary alone.
+
+Alias moves go the same way, with the same time and actor on both: a move the secondary refuses (an
+unknown version, a bad name) reaches neither, and a crash between the two is healed by moving again
+(the secondary sees a no-op and records nothing, the primary moves).
 """
 
 from __future__ import annotations
@@ -12,12 +16,20 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from shared.model_registry import DeleteResult, ModelArtifact, ModelSummary, ObjectRef, RecordResult
-    from shared.ports import RegistryStore
+    from shared.model_registry import (
+        AliasMove,
+        AliasResult,
+        DeleteResult,
+        ModelArtifact,
+        ModelSummary,
+        ObjectRef,
+        RecordResult,
+    )
+    from shared.ports import AliasedRegistryStore
 
 
 class FanOutRegistryStore:
-    def __init__(self, primary: RegistryStore, secondary: RegistryStore) -> None:
+    def __init__(self, primary: AliasedRegistryStore, secondary: AliasedRegistryStore) -> None:
         self.primary = primary
         self.secondary = secondary
 
@@ -40,3 +52,13 @@ class FanOutRegistryStore:
 
     def artifacts(self, model: str, env: str | None = None) -> list[dict[str, Any]]:
         return self.primary.artifacts(model, env)
+
+    def set_alias(self, model: str, env: str, alias: str, version: int, *, by: str, at: datetime) -> AliasResult:
+        self.secondary.set_alias(model, env, alias, version, by=by, at=at)
+        return self.primary.set_alias(model, env, alias, version, by=by, at=at)
+
+    def aliases(self, model: str, env: str | None = None) -> list[AliasMove]:
+        return self.primary.aliases(model, env)
+
+    def alias_history(self, model: str, env: str | None = None) -> list[AliasMove]:
+        return self.primary.alias_history(model, env)

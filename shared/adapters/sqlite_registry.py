@@ -1,4 +1,5 @@
-"""RegistryStore on a SQLite file (embedded profile): the same rows as BigQuery `ml_registry.models`."""
+"""RegistryStore and ModelAliases on a SQLite file (embedded profile): the same rows as BigQuery
+`ml_registry.models`, and the aliases as BigQuery's `aliases` view gives them, with every move kept."""
 
 from __future__ import annotations
 
@@ -9,11 +10,15 @@ from typing import Any
 
 from shared.adapters.sqlite_files import connection, create_schema, write_transaction
 from shared.model_registry import (
+    AliasMove,
+    AliasResult,
     DeleteResult,
     ModelArtifact,
     ModelSummary,
     ObjectRef,
     RecordResult,
+    alias_name,
+    check_alias_target,
     latest_live_version,
     summarize_models,
 )
@@ -51,7 +56,19 @@ CREATE TABLE IF NOT EXISTS models (
 );
 CREATE INDEX IF NOT EXISTS models_by_model ON models (env, model, version);
 CREATE INDEX IF NOT EXISTS models_by_object ON models (bucket, object_name, generation);
+CREATE TABLE IF NOT EXISTS aliases (
+    env TEXT NOT NULL, model TEXT NOT NULL, alias TEXT NOT NULL, version INTEGER NOT NULL,
+    previous_version INTEGER, moved_by TEXT NOT NULL, moved_at TEXT NOT NULL,
+    PRIMARY KEY (env, model, alias)
+);
+CREATE TABLE IF NOT EXISTS alias_moves (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    env TEXT NOT NULL, model TEXT NOT NULL, alias TEXT NOT NULL, version INTEGER NOT NULL,
+    previous_version INTEGER, moved_by TEXT NOT NULL, moved_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alias_moves_by_model ON alias_moves (model, env, alias);
 """
+_MOVE_COLUMNS = ("env", "model", "alias", "version", "previous_version", "moved_by", "moved_at")
 
 
 def _row(record: Any) -> dict[str, Any]:
@@ -59,6 +76,19 @@ def _row(record: Any) -> dict[str, Any]:
     row["format_unsafe"] = bool(row["format_unsafe"])
     row["metadata"] = json.loads(row["metadata"] or "{}")
     return row
+
+
+def _move(record: Any) -> AliasMove:
+    previous = record["previous_version"]
+    return AliasMove(
+        env=record["env"],
+        model=record["model"],
+        alias=record["alias"],
+        version=int(record["version"]),
+        previous_version=int(previous) if previous is not None else None,
+        moved_by=record["moved_by"],
+        moved_at=record["moved_at"],
+    )
 
 
 class SqliteRegistryStore:
@@ -125,6 +155,47 @@ class SqliteRegistryStore:
         query = "SELECT * FROM models" + (" WHERE env = ?" if env else "") + " ORDER BY env, model, version"
         rows = [_row(r) for r in conn.execute(query, (env,) if env else ())]
         return summarize_models(rows)
+
+    # -- aliases ---------------------------------------------------------------------------------
+    def set_alias(self, model: str, env: str, alias: str, version: int, *, by: str, at: datetime) -> AliasResult:
+        alias = alias_name(alias)
+        with write_transaction(self._path) as conn:
+            current = conn.execute(
+                "SELECT * FROM aliases WHERE env = ? AND model = ? AND alias = ?", (env, model, alias)
+            ).fetchone()
+            if current is not None and int(current["version"]) == version:
+                return AliasResult(moved=False, current=_move(current))
+            rows = conn.execute(
+                "SELECT env, model, version, deleted_at, superseded_by_generation FROM models"
+                " WHERE env = ? AND model = ?",
+                (env, model),
+            ).fetchall()
+            check_alias_target([dict(r) for r in rows], env, model, version)
+            move = AliasMove(
+                env=env,
+                model=model,
+                alias=alias,
+                version=version,
+                previous_version=int(current["version"]) if current is not None else None,
+                moved_by=by,
+                moved_at=at.isoformat(),
+            )
+            values = [getattr(move, c) for c in _MOVE_COLUMNS]
+            marks = ", ".join("?" * len(_MOVE_COLUMNS))
+            conn.execute(f"INSERT OR REPLACE INTO aliases ({', '.join(_MOVE_COLUMNS)}) VALUES ({marks})", values)
+            conn.execute(f"INSERT INTO alias_moves ({', '.join(_MOVE_COLUMNS)}) VALUES ({marks})", values)
+        return AliasResult(moved=True, current=move)
+
+    def aliases(self, model: str, env: str | None = None) -> list[AliasMove]:
+        query = "SELECT * FROM aliases WHERE model = ?" + (" AND env = ?" if env else "") + " ORDER BY env, alias"
+        return [_move(r) for r in connection(self._path).execute(query, (model, env) if env else (model,))]
+
+    def alias_history(self, model: str, env: str | None = None) -> list[AliasMove]:
+        query = "SELECT * FROM alias_moves WHERE model = ?" + (" AND env = ?" if env else "")
+        rows = connection(self._path).execute(
+            query + " ORDER BY env, alias, moved_at, seq", (model, env) if env else (model,)
+        )
+        return [_move(r) for r in rows]
 
     @staticmethod
     def _latest(conn: Any, env: str, model: str) -> int | None:

@@ -105,9 +105,26 @@ def test_a_public_invoker_a_secret_version_and_an_undocumented_variable_are_repo
 
 def test_a_table_partitioned_unlike_its_adapter_is_reported(manifest, terraform_copy):
     registry = terraform_copy / "modules" / "registry" / "main.tf"
-    registry.write_text(registry.read_text().replace('field = "registered_at"', 'field = "updated_at"'))
+    registry.write_text(registry.read_text().replace('field = "event_time"', 'field = "updated_at"'))
     problems = violations(REPO_ROOT, manifest, terraform_copy)
-    assert any(p.startswith("table ml_registry.models: partition 'updated_at'") for p in problems)
+    assert any(p.startswith("table ml_registry.registry_events: partition 'updated_at'") for p in problems)
+
+
+def test_a_view_not_read_from_its_sql_file_is_reported(manifest, terraform_copy):
+    # GIVEN the registry's models view written inline instead of from shared/schemas/ml_registry.models.view.sql
+    registry = terraform_copy / "modules" / "registry" / "main.tf"
+    inline = 'query          = "SELECT * FROM registry_events"'
+    registry.write_text(
+        registry.read_text().replace(
+            "query          = templatefile(local.models_view_path, { events_table = local.registry_events_table_id })",
+            inline,
+        )
+    )
+    # THEN it is named
+    problems = violations(REPO_ROOT, manifest, terraform_copy)
+    assert "view ml_registry.models: its query is not templatefile() of shared/schemas/ml_registry.models.view.sql" in (
+        problems
+    )
 
 
 def test_plan_time_traps_are_reported(manifest, terraform_copy):

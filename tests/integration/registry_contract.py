@@ -11,8 +11,11 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from shared.model_registry import ModelArtifact, ObjectRef
-from shared.ports import RegistryStore
+import pytest
+
+from shared.errors import PermanentError
+from shared.model_registry import ModelArtifact, ObjectRef, UnknownVersionError
+from shared.ports import AliasedRegistryStore, RegistryStore
 from tests.integration.conftest import T0
 
 MakeArtifact = Callable[..., ModelArtifact]
@@ -197,3 +200,116 @@ class RegistryContract:
             ("dev", "resnet", 1),
         ]
         assert store.list_models("staging") == []
+
+
+class AliasContract:
+    """Aliases: named pointers to a live version per model and env, with every move kept."""
+
+    def test_an_alias_points_at_a_version_and_says_who_set_it(
+        self, store: AliasedRegistryStore, make_artifact: MakeArtifact
+    ) -> None:
+        # GIVEN v1 registered in dev
+        store.record(make_artifact(version=1, generation=1))
+
+        # WHEN champion is set to it
+        result = store.set_alias("resnet", "dev", "champion", 1, by="ana", at=T0)
+
+        # THEN it moved from nowhere to v1, and reads back the same way
+        assert result.moved is True
+        expected = {
+            "env": "dev",
+            "model": "resnet",
+            "alias": "champion",
+            "version": 1,
+            "previous_version": None,
+            "moved_by": "ana",
+            "moved_at": T0.isoformat(),
+        }
+        assert result.current.as_dict() == expected
+        assert [a.as_dict() for a in store.aliases("resnet")] == [expected]
+        assert [m.as_dict() for m in store.alias_history("resnet")] == [expected]
+
+    def test_a_rollback_is_an_alias_move_and_the_history_keeps_every_move(
+        self, store: AliasedRegistryStore, make_artifact: MakeArtifact
+    ) -> None:
+        # GIVEN v1 and v2, champion on v1
+        store.record(make_artifact(version=1, generation=1))
+        store.record(make_artifact(version=2, generation=2))
+        store.set_alias("resnet", "dev", "champion", 1, by="ana", at=T0)
+
+        # WHEN it is promoted to v2, then rolled back to v1
+        store.set_alias("resnet", "dev", "champion", 2, by="ci", at=T0 + timedelta(minutes=1))
+        back = store.set_alias("resnet", "dev", "champion", 1, by="bob", at=T0 + timedelta(minutes=2))
+
+        # THEN it points at v1 again, and the history has the three moves in order, each from where it was
+        assert (back.moved, back.current.version, back.current.previous_version) == (True, 1, 2)
+        (current,) = store.aliases("resnet", "dev")
+        assert (current.version, current.previous_version, current.moved_by) == (1, 2, "bob")
+        moves = [(m.previous_version, m.version, m.moved_by) for m in store.alias_history("resnet", "dev")]
+        assert moves == [(None, 1, "ana"), (1, 2, "ci"), (2, 1, "bob")]
+
+    def test_moving_an_alias_where_it_points_records_nothing(
+        self, store: AliasedRegistryStore, make_artifact: MakeArtifact
+    ) -> None:
+        # GIVEN champion on v1
+        store.record(make_artifact(version=1, generation=1))
+        store.set_alias("resnet", "dev", "champion", 1, by="ana", at=T0)
+
+        # WHEN it is set to v1 again, by someone else, later
+        again = store.set_alias("resnet", "dev", "champion", 1, by="bob", at=T0 + timedelta(hours=1))
+
+        # THEN nothing moved: the alias and its history are as the first move left them
+        assert again.moved is False
+        assert (again.current.moved_by, again.current.moved_at) == ("ana", T0.isoformat())
+        assert [(m.moved_by, m.version) for m in store.alias_history("resnet")] == [("ana", 1)]
+
+    def test_an_alias_to_a_version_that_does_not_exist_is_refused_naming_it(
+        self, store: AliasedRegistryStore, make_artifact: MakeArtifact
+    ) -> None:
+        # GIVEN v1 in dev, v2 only in prod, and v3 whose only file was deleted
+        store.record(make_artifact(version=1, generation=1))
+        store.record(make_artifact(env="prod", version=2, generation=2))
+        v3 = make_artifact(version=3, generation=3)
+        store.record(v3)
+        store.mark_deleted(v3.ref, T0)
+
+        # WHEN an alias is set to v9, to v2 (another env's) or to v3 (deleted) in dev
+        # THEN each is refused naming the version, and nothing is recorded
+        for version in (9, 2, 3):
+            with pytest.raises(UnknownVersionError, match=f"v{version}"):
+                store.set_alias("resnet", "dev", "champion", version, by="ana", at=T0)
+        with pytest.raises(UnknownVersionError, match="v1"):
+            store.set_alias("bert", "dev", "champion", 1, by="ana", at=T0)  # no such model
+        assert store.aliases("resnet") == []
+        assert store.alias_history("resnet") == []
+
+    def test_an_alias_name_the_pattern_refuses_records_nothing(
+        self, store: AliasedRegistryStore, make_artifact: MakeArtifact
+    ) -> None:
+        # GIVEN v1 WHEN an alias with a bad or reserved name is set THEN it is refused, and nothing recorded
+        store.record(make_artifact(version=1, generation=1))
+        for name in ("Champion", "latest", "v2", "a/b", ""):
+            with pytest.raises(PermanentError, match="alias"):
+                store.set_alias("resnet", "dev", name, 1, by="ana", at=T0)
+        assert store.aliases("resnet") == []
+
+    def test_aliases_are_per_env_and_a_model_has_any_number(
+        self, store: AliasedRegistryStore, make_artifact: MakeArtifact
+    ) -> None:
+        # GIVEN v1 and v2 in dev, v1 in prod
+        store.record(make_artifact(version=1, generation=1))
+        store.record(make_artifact(version=2, generation=2))
+        store.record(make_artifact(env="prod", version=1, generation=3))
+
+        # WHEN dev has champion and candidate, and prod its own champion
+        store.set_alias("resnet", "dev", "champion", 1, by="ana", at=T0)
+        store.set_alias("resnet", "dev", "candidate", 2, by="ana", at=T0)
+        store.set_alias("resnet", "prod", "champion", 1, by="ana", at=T0)
+        store.set_alias("resnet", "dev", "champion", 2, by="ana", at=T0 + timedelta(minutes=1))
+
+        # THEN each env reads its own, sorted by env and alias; moving dev's champion left prod's alone
+        every = [(a.env, a.alias, a.version) for a in store.aliases("resnet")]
+        assert every == [("dev", "candidate", 2), ("dev", "champion", 2), ("prod", "champion", 1)]
+        assert [(a.alias, a.version) for a in store.aliases("resnet", "prod")] == [("champion", 1)]
+        assert [(m.env, m.alias) for m in store.alias_history("resnet", "prod")] == [("prod", "champion")]
+        assert store.aliases("bert") == []

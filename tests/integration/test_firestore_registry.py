@@ -13,18 +13,18 @@ from shared.adapters.firestore_idempotency import doc_id
 from shared.adapters.firestore_registry import FirestoreRegistryStore
 from shared.adapters.sqlite_registry import SqliteRegistryStore
 from tests.integration.conftest import T0
-from tests.integration.registry_contract import MakeArtifact, RegistryContract
+from tests.integration.registry_contract import AliasContract, MakeArtifact, RegistryContract
 
 pytestmark = pytest.mark.integration
 
 
-class TestFirestoreRegistry(RegistryContract):
+class TestFirestoreRegistry(RegistryContract, AliasContract):
     @pytest.fixture
     def store(self, firestore_db: Any) -> FirestoreRegistryStore:
         return FirestoreRegistryStore(firestore_db, "models")
 
 
-class TestSqliteReference(RegistryContract):
+class TestSqliteReference(RegistryContract, AliasContract):
     """The embedded store passes the same contract: the contract says what the reference does."""
 
     @pytest.fixture

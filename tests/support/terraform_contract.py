@@ -457,7 +457,7 @@ def _tables(tf: Terraform, repo: Path) -> list[str]:
         source = block.get("schema")
         from_local = re.fullmatch(r"file\(local\.(\w+)\)", source)
         local_value = text(tf.locals.get(block.module_dir, {}).get(from_local.group(1), "")) if from_local else ""
-        if not (source.startswith("file(var.") or local_value.endswith(f'/{schema.name}")')):
+        if not (source.startswith("file(var.") or f"/{schema.name}" in local_value):
             out.append(f"table {name}: schema is not read with file() from shared/schemas")
         # Passed by the platform, or read by the module beside a schema the platform passes.
         if f"/{schema.name}" not in platform_calls and f"/{schema.name}" not in local_value:

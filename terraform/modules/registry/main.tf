@@ -1,8 +1,16 @@
 # The registry's and the drift runs' stores, created here so the functions never need create rights:
-# BigQuery tables partitioned and clustered exactly as shared/adapters/_bigquery.py
-# ensure_partitioned_table would create them, and the Firestore database with its TTL policies.
+# BigQuery tables partitioned and clustered exactly as shared/adapters/bigquery_statements.py
+# ensure_partitioned_table would create them, the registry's views over its event log from the same
+# SQL files the adapter reads, and the Firestore database with its TTL policies.
 
 locals {
+  # The registry's other files sit beside the models schema in shared/schemas (the platform passes its path).
+  schemas_dir                 = dirname(var.models_schema_path)
+  registry_events_schema_path = coalesce(var.registry_events_schema_path, "${local.schemas_dir}/ml_registry.registry_events.json")
+  models_view_path            = "${local.schemas_dir}/ml_registry.models.view.sql"
+  aliases_view_path           = "${local.schemas_dir}/ml_registry.aliases.view.sql"
+  registry_events_table_id    = "${var.project_id}.${google_bigquery_dataset.registry.dataset_id}.${google_bigquery_table.registry_events.table_id}"
+
   # The alert ledger (budget_alerts) keeps no expiring field: its `highest` per budget period is the
   # memory that stops a repeat, and a period's documents are few. The registry collections are kept.
   ttl_fields = coalesce(var.ttl_fields, { (var.idempotency_collection) = "expire_at" })
@@ -43,21 +51,54 @@ resource "google_bigquery_dataset" "monitoring" {
   }
 }
 
+# The registry is an append-only log: registrations, deletions and alias moves are streamed in (no DML,
+# whose per-table limits a burst of uploads would queue on), and users read the current state through views.
+resource "google_bigquery_table" "registry_events" {
+  # checkov:skip=CKV_GCP_80:CMEK is optional and set on the dataset (default_encryption_configuration from var.kms_key_name); tables inherit it.
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.registry.dataset_id
+  table_id            = var.registry_events_table
+  description         = "The registry's event log: one row per registration, deletion or alias move (event_key de-duplicates)."
+  schema              = file(local.registry_events_schema_path)
+  clustering          = ["model", "env", "kind"]
+  deletion_protection = var.deletion_protection
+  labels              = var.labels
+
+  # As BigQueryRegistryTable.ensure_table: day partitions on event_time, clustered on model, env, kind.
+  time_partitioning {
+    type  = "DAY"
+    field = "event_time"
+  }
+}
+
 resource "google_bigquery_table" "models" {
   # checkov:skip=CKV_GCP_80:CMEK is optional and set on the dataset (default_encryption_configuration from var.kms_key_name); tables inherit it.
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.registry.dataset_id
   table_id            = var.registry_table
-  description         = "One row per GCS object version of a model (record_key = bucket/name#generation)."
-  schema              = file(var.models_schema_path)
-  clustering          = ["model", "env"]
+  description         = "One row per GCS object version of a model (record_key = bucket/name#generation), from the event log."
   deletion_protection = var.deletion_protection
   labels              = var.labels
 
-  # As BigQueryRegistryTable.ensure_table: day partitions on registered_at, clustered on model, env.
-  time_partitioning {
-    type  = "DAY"
-    field = "registered_at"
+  # The columns of shared/schemas/ml_registry.models.json, as the MERGE-maintained table had them.
+  view {
+    query          = templatefile(local.models_view_path, { events_table = local.registry_events_table_id })
+    use_legacy_sql = false
+  }
+}
+
+resource "google_bigquery_table" "aliases" {
+  # checkov:skip=CKV_GCP_80:CMEK is optional and set on the dataset (default_encryption_configuration from var.kms_key_name); tables inherit it.
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.registry.dataset_id
+  table_id            = var.aliases_view
+  description         = "Where each alias (champion, candidate, ...) of a model points now, per env; every move is in the log."
+  deletion_protection = var.deletion_protection
+  labels              = var.labels
+
+  view {
+    query          = templatefile(local.aliases_view_path, { events_table = local.registry_events_table_id })
+    use_legacy_sql = false
   }
 }
 

@@ -9,8 +9,18 @@ output "monitoring_dataset_id" {
 }
 
 output "models_table_id" {
-  description = "project.dataset.table of the registry (shared/config.py bigquery_table_id)."
+  description = "project.dataset.view of the registry's current state (shared/config.py bigquery_table_id)."
   value       = "${var.project_id}.${google_bigquery_dataset.registry.dataset_id}.${google_bigquery_table.models.table_id}"
+}
+
+output "registry_events_table_id" {
+  description = "project.dataset.table of the registry's event log."
+  value       = local.registry_events_table_id
+}
+
+output "aliases_view_id" {
+  description = "project.dataset.view of the aliases."
+  value       = "${var.project_id}.${google_bigquery_dataset.registry.dataset_id}.${google_bigquery_table.aliases.table_id}"
 }
 
 output "drift_runs_table_id" {

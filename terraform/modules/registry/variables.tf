@@ -21,8 +21,20 @@ variable "registry_dataset" {
 
 variable "registry_table" {
   type        = string
-  description = "Registry table (shared/config.py bigquery_table)."
+  description = "The registry's current state: a view over the event log (shared/config.py bigquery_table)."
   default     = "models"
+}
+
+variable "registry_events_table" {
+  type        = string
+  description = "The registry's append-only event log (shared/adapters/bigquery_registry.py EVENTS_TABLE)."
+  default     = "registry_events"
+}
+
+variable "aliases_view" {
+  type        = string
+  description = "View of where each alias points (shared/adapters/bigquery_registry.py ALIASES_VIEW)."
+  default     = "aliases"
 }
 
 variable "monitoring_dataset" {
@@ -34,6 +46,12 @@ variable "monitoring_dataset" {
 variable "models_schema_path" {
   type        = string
   description = "shared/schemas/ml_registry.models.json: the code reads the same file."
+}
+
+variable "registry_events_schema_path" {
+  type        = string
+  description = "shared/schemas/ml_registry.registry_events.json; null: the file of that name beside models_schema_path (the views' SQL files are read from there too)."
+  default     = null
 }
 
 variable "drift_runs_schema_path" {

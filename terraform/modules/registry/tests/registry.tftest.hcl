@@ -14,12 +14,24 @@ variables {
 
 run "tables_as_the_adapters_create_them" {
   assert {
-    condition     = google_bigquery_table.models.time_partitioning[0].field == "registered_at" && google_bigquery_table.models.clustering == tolist(["model", "env"])
-    error_message = "ml_registry.models: day partitions on registered_at, clustered on model, env."
+    condition     = google_bigquery_table.registry_events.time_partitioning[0].field == "event_time" && google_bigquery_table.registry_events.clustering == tolist(["model", "env", "kind"])
+    error_message = "ml_registry.registry_events: day partitions on event_time, clustered on model, env, kind."
   }
   assert {
     condition     = output.models_table_id == "mlops-events-test-000000.ml_registry.models"
-    error_message = "The table id the code reads."
+    error_message = "The view id the code reads."
+  }
+  assert {
+    condition     = strcontains(google_bigquery_table.models.view[0].query, "FROM `mlops-events-test-000000.ml_registry.registry_events`") && !google_bigquery_table.models.view[0].use_legacy_sql
+    error_message = "ml_registry.models is a standard SQL view over the event log."
+  }
+  assert {
+    condition     = strcontains(google_bigquery_table.aliases.view[0].query, "kind = 'alias_moved'") && output.aliases_view_id == "mlops-events-test-000000.ml_registry.aliases"
+    error_message = "ml_registry.aliases is a view of the alias moves."
+  }
+  assert {
+    condition     = length(google_bigquery_table.models.time_partitioning) == 0 && google_bigquery_table.registry_events.schema == file("../../../shared/schemas/ml_registry.registry_events.json")
+    error_message = "The views are not partitioned; the log's schema is read from beside the models schema."
   }
   assert {
     condition     = google_firestore_field.ttl["idempotency"].field == "expire_at"
