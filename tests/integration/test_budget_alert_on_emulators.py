@@ -7,19 +7,16 @@ the push subscription, the HTTP server, the webhook client and its retries are t
 from __future__ import annotations
 
 import json
-import os
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.integration.conftest import PROJECT
 from tests.support.concurrency import deliver_concurrently
+from tests.support.pubsub_push import emulator_profile, push_topic, served_function, settle
 from tooling.delivery import delivery_from_document
 from tooling.event_factory import pubsub_cloud_event
-from tooling.local_server import start_function, wait_until_listening
 from tooling.localcloud.slack_receiver import SlackReceiver
 from tooling.manifest import function_named
 from tooling.replay import Replayer
@@ -51,61 +48,21 @@ def slack() -> Iterator[SlackReceiver]:
 
 @pytest.fixture
 def profile(monkeypatch, tmp_path, firestore_db, slack):
-    monkeypatch.setenv("MLOPS_EVENTS_PROFILE", "emulators")
-    monkeypatch.setenv("MLOPS_EVENTS_GCP_PROJECT", PROJECT)
-    monkeypatch.setenv("MLOPS_EVENTS_SLACK_WEBHOOK_URL", slack.url)
-    monkeypatch.setenv("MLOPS_EVENTS_STATE_DIR", str(tmp_path))
-    return dict(os.environ)
+    return emulator_profile(monkeypatch, tmp_path, slack)
 
 
 @pytest.fixture
 def served(profile, tmp_path) -> Iterator[str]:
     """budget_alert under the functions-framework CLI, as Cloud Run serves it."""
-    spec = function_named("budget_alert")
-    log = (tmp_path / "function.log").open("w")
-    process, port = start_function(spec.source_path, spec.entry_point, env=profile, stdout=log)
-    wait_until_listening(port, process)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
+    with served_function("budget_alert", profile, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
 def publish(pubsub_emulator, served) -> Iterator[Any]:
-    """A topic with a push subscription to the served function; returns a publish(data, attributes) call."""
-    from google.cloud import pubsub_v1
-
-    publisher = pubsub_v1.PublisherClient()
-    subscriber = pubsub_v1.SubscriberClient()
-    suffix = uuid.uuid4().hex[:8]
-    topic = publisher.topic_path(PROJECT, f"billing-budget-alerts-{suffix}")
-    subscription = subscriber.subscription_path(PROJECT, f"budget-alert-push-{suffix}")
-    publisher.create_topic(name=topic)
-    subscriber.create_subscription(
-        request={
-            "name": subscription,
-            "topic": topic,
-            "push_config": {"push_endpoint": served},
-            "ack_deadline_seconds": 30,
-        }
-    )
-
-    def send(data: bytes, attributes: dict[str, str]) -> str:
-        return publisher.publish(topic, data, **attributes).result(timeout=10)
-
-    yield send
-    subscriber.delete_subscription(subscription=subscription)
-    publisher.delete_topic(topic=topic)
-
-
-def settle(slack: SlackReceiver, expected: int, quiet_s: float = 2.0, timeout_s: float = 30.0) -> list[dict]:
-    """Wait for `expected` posts, then a quiet spell in which no further post may arrive."""
-    posts = slack.wait_for_posts(expected, timeout_s=timeout_s)
-    time.sleep(quiet_s)
-    return slack.posts if len(slack.posts) != len(posts) else posts
+    """A topic with a push subscription to the served function; returns its publish call."""
+    with push_topic(served, "billing-budget-alerts", "budget-alert-push") as send:
+        yield (lambda data, attributes: send(data, **attributes))
 
 
 def test_a_pushed_threshold_posts_once_and_its_republication_not_at_all(publish, slack):
