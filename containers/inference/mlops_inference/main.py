@@ -67,7 +67,14 @@ def build_service(settings: ServiceSettings | None = None, deps: InferenceDeps |
         from shared.deps import current_deps
 
         deps = ServiceDeps(current_deps())
-    source = RegistryModelSource(deps.registry, deps.objects, settings.model_name, settings.env)
+    source = RegistryModelSource(
+        deps.registry,
+        deps.objects,
+        settings.model_name,
+        settings.env,
+        alias=settings.model_alias,
+        aliases=deps.aliases if settings.model_alias else None,
+    )
     return Service(settings, ModelHolder(source), feedback=deps.feedback, drift_runs=deps.drift_runs)
 
 

@@ -1,6 +1,7 @@
-"""Where the service finds its model: the registry says which version is latest, the object store
-holds its files. The same ports as the functions (SQLite + local folder embedded, Firestore/BigQuery +
-GCS in the cloud), so what `register_model` registered is what is served."""
+"""Where the service finds its model: the registry says which version to serve (the latest live one, or the
+one an alias such as `champion` points to), the object store holds its files. The same ports as the
+functions (SQLite + local folder embedded, Firestore/BigQuery + GCS in the cloud), so what `register_model`
+registered, and where `registry alias set` pointed, is what is served."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from mlops_inference.model import LoadedModel, ModelError, load_model
 from shared.model_registry import is_live, latest_live_version
 
 if TYPE_CHECKING:
-    from shared.ports import ObjectStore, RegistryStore
+    from shared.ports import ModelAliases, ObjectStore, RegistryStore
 
 
 @dataclass(frozen=True)
@@ -28,16 +29,47 @@ class VersionFiles:
 
 
 class RegistryModelSource:
-    def __init__(self, registry: RegistryStore, objects: ObjectStore, model: str, env: str) -> None:
-        self._registry, self._objects = registry, objects
-        self.model, self.env = model, env
+    def __init__(
+        self,
+        registry: RegistryStore,
+        objects: ObjectStore,
+        model: str,
+        env: str,
+        *,
+        alias: str | None = None,
+        aliases: ModelAliases | None = None,
+    ) -> None:
+        """`alias`: serve the version it points to (read from `aliases`), else the latest live one."""
+        if alias is not None and aliases is None:
+            raise ValueError("an alias needs the registry's aliases to read it")
+        self._registry, self._objects, self._aliases = registry, objects, aliases
+        self.model, self.env, self.alias = model, env, alias
+
+    @property
+    def wanted(self) -> str:
+        """What this source serves, in words: `alias champion` or `the latest version`."""
+        return f"alias {self.alias}" if self.alias else "the latest version"
 
     def latest(self) -> VersionFiles | None:
         """The latest live version's files (None: nothing registered for this model and env)."""
         rows = self._registry.artifacts(self.model, self.env)
         version = latest_live_version(rows)
-        if version is None:
+        return None if version is None else self._files(rows, version)
+
+    def serving(self) -> VersionFiles | None:
+        """The files of the version to serve: the alias's when one is set (None until it points somewhere,
+        or when its version has no live file any more), else the latest live version's."""
+        if self.alias is None or self._aliases is None:
+            return self.latest()
+        pointed = [
+            m for m in self._aliases.aliases(self.model, self.env) if m.alias == self.alias and m.env == self.env
+        ]
+        if not pointed:
             return None
+        files = self._files(self._registry.artifacts(self.model, self.env), pointed[-1].version)
+        return files if files.files else None
+
+    def _files(self, rows: list[dict], version: int) -> VersionFiles:
         files = {
             row["path"]: (row["bucket"], row["object_name"], int(row["generation"]), int(row["size"] or 0))
             for row in rows

@@ -55,13 +55,19 @@ class ModelHolder:
         with self._lock:
             now = datetime.now(UTC)
             try:
-                files = self._source.latest()
+                files = self._source.serving()
             except Exception as exc:  # the registry is down: keep serving what we have
                 self.last_attempt = LoadAttempt(None, f"registry unavailable: {exc}", now)
                 log.warning("model registry unavailable: %s", exc)
                 return False
             if files is None:
-                self.last_attempt = LoadAttempt(None, f"no version of {self._source.model} registered", now)
+                source = self._source
+                missing = (
+                    f"alias {source.alias} of {source.model} points to no live version in {source.env}"
+                    if source.alias
+                    else f"no version of {source.model} registered"
+                )
+                self.last_attempt = LoadAttempt(None, missing, now)
                 return False
             if self._is_current(files):
                 return False
@@ -77,7 +83,7 @@ class ModelHolder:
                 return False
             self.current = model  # one reference assignment: requests see the old or the new model, whole
             self.last_attempt = LoadAttempt(files.version, None, now)
-            log.info("serving %s v%s", model.name, model.version)
+            log.info("serving %s v%s (%s)", model.name, model.version, self._source.wanted)
         if self.on_swap:
             self.on_swap(model)
         return True

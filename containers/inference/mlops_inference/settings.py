@@ -16,6 +16,9 @@ class SettingsError(ValueError):
 class ServiceSettings:
     model_name: str  # MODEL_NAME: which registered model this service serves
     env: str  # ENV: from which environment's bucket
+    # MODEL_ALIAS: serve the version this alias (champion, ...) points to, and follow it when it moves;
+    # unset: the latest live version. A rollback is an alias move (`mlops-events registry alias set`).
+    model_alias: str | None = None
     batching: bool = True  # INFERENCE_BATCHING: off serves each request with its own forward pass
     max_batch_size: int = 32  # INFERENCE_MAX_BATCH_SIZE: rows per forward pass at most
     # INFERENCE_MAX_WAIT_MS: how long a first request waits for company. 0 (the default) batches only what
@@ -71,6 +74,7 @@ class ServiceSettings:
         return cls(
             model_name=env["MODEL_NAME"],
             env=env["ENV"],
+            model_alias=_alias(env.get("MODEL_ALIAS")),
             batching=env.get("INFERENCE_BATCHING", "on").lower() not in {"off", "false", "0", "no"},
             max_batch_size=number("INFERENCE_MAX_BATCH_SIZE", int, 32),
             max_wait_ms=number("INFERENCE_MAX_WAIT_MS", float, 0.0),
@@ -91,6 +95,18 @@ class ServiceSettings:
 
 
 MIN_KEY_CHARS = 16
+
+
+def _alias(raw: str | None) -> str | None:
+    if raw in (None, ""):
+        return None
+    from shared.errors import PermanentError
+    from shared.model_registry import alias_name
+
+    try:
+        return alias_name(raw)
+    except PermanentError as exc:
+        raise SettingsError(f"MODEL_ALIAS: {exc}") from None
 
 
 def _request_id_key(raw: str | None) -> bytes | None:
