@@ -18,14 +18,17 @@ from mlops_inference.settings import ServiceSettings
 
 if TYPE_CHECKING:
     from shared.deps import Deps
-    from shared.ports import DriftRunStore, FeedbackStore, ObjectStore, RegistryStore
+    from shared.ports import DriftRunStore, FeedbackStore, ModelAliases, ObjectStore, RegistryStore
 
 
 class InferenceDeps(Protocol):
-    """The ports the service needs: where the model is registered and stored, drift runs, feedback."""
+    """The ports the service needs: where the model is registered and stored, its aliases (read only with
+    MODEL_ALIAS), drift runs, feedback."""
 
     @property
     def registry(self) -> RegistryStore: ...
+    @property
+    def aliases(self) -> ModelAliases: ...
     @property
     def objects(self) -> ObjectStore: ...
     @property
@@ -43,6 +46,10 @@ class ServiceDeps:
     @property
     def registry(self) -> RegistryStore:
         return self._deps.registry
+
+    @property
+    def aliases(self) -> ModelAliases:
+        return self._deps.registry  # every registry backend keeps the aliases beside the rows
 
     @property
     def objects(self) -> ObjectStore:
