@@ -30,7 +30,14 @@ Reruns:
 
 URIs are `gs://bucket/path/*.parquet` (input: a glob; output: a prefix, or a `.parquet` object) or
 `bq://project.dataset.table`. The model is the latest live version the registry has for the model and env.
+An image model's input is a folder of files instead: `gs://bucket/prefix/` or a local folder (batch_images.py).
 Prints the report as one JSON line. Exit status: 0 done, 2 bad arguments or no model, 1 the run failed.
+
+Scaling out (batch_shards.py): run as a Cloud Run job of n tasks, each task reads `CLOUD_RUN_TASK_INDEX` and
+`CLOUD_RUN_TASK_COUNT` and scores its own share of the input (Parquet row groups, image files, BigQuery rows by
+the key's hash), writing its own part, `<name>-part-<i>-of-<n>.parquet`, moved into place whole as above (a
+BigQuery output gets every task's rows). The run's output is all n parts. One task (the default) writes the
+file named as before.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from shared.ports import ParquetFiles
 
+from mlops_inference.batch_images import DEFAULT_IMAGE_BATCH_SIZE, ImageFiles, run_image_batch
 from mlops_inference.batch_rows import (
     DEFAULT_BATCH_SIZE,
     TABLE_ID,
@@ -61,6 +69,7 @@ from mlops_inference.batch_rows import (
     rebatch,
     run_batch,
 )
+from mlops_inference.batch_shards import ONE_TASK, Shard, shard_range
 from mlops_inference.batch_sinks import BigQuerySink, ParquetSink
 from mlops_inference.batch_sources import BigQuerySource, ParquetSource
 
@@ -70,24 +79,30 @@ __all__ = [
     "BatchReport",
     "BigQuerySink",
     "BigQuerySource",
+    "ImageFiles",
     "ParquetSink",
     "ParquetSource",
+    "Shard",
     "main",
     "rebatch",
     "run_batch",
+    "run_image_batch",
+    "shard_range",
 ]
 
 
 # -- CLI -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Uri:
-    scheme: str  # gs | bq
+    scheme: str  # gs | bq | file (a local folder of images)
     bucket: str = ""
     path: str = ""
     table: str = ""
 
     @classmethod
     def parse(cls, raw: str, what: str) -> Uri:
+        if what == "--input" and (raw.startswith("file://") or raw.startswith("/")):
+            return cls("file", path=raw.removeprefix("file://"))
         if raw.startswith("gs://"):
             bucket, _, path = raw[5:].partition("/")
             if not bucket or not path:
@@ -107,12 +122,14 @@ def job_key(model: str, version: int, args: argparse.Namespace) -> str:
     return hashlib.sha256(json.dumps(identity, default=str).encode()).hexdigest()[:12]
 
 
-def output_object(path: str, model: str, version: int, key: str) -> str:
-    """A `.parquet` path is the file; anything else is a prefix the run's file goes under."""
+def output_object(path: str, model: str, version: int, key: str, shard: Shard = ONE_TASK) -> str:
+    """A `.parquet` path is the file; anything else is a prefix the run's file goes under. A task of several
+    writes its own part, named with its index and the task count."""
     if path.endswith(".parquet"):
-        return path
+        return f"{path.removesuffix('.parquet')}{shard.suffix()}.parquet"
     prefix = path.rstrip("/")
-    return f"{prefix}/{model}-v{version}-{key}.parquet" if prefix else f"{model}-v{version}-{key}.parquet"
+    name = f"{model}-v{version}-{key}{shard.suffix()}.parquet"
+    return f"{prefix}/{name}" if prefix else name
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -124,7 +141,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--input", required=True, help="gs://bucket/path/*.parquet or bq://project.dataset.table")
     parser.add_argument("--output", required=True, help="gs://bucket/prefix/ (or .../file.parquet) or bq://...")
     parser.add_argument("--key-column", action="append", default=[], help="an id column passed through (repeatable)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        help=f"rows per forward pass ({DEFAULT_BATCH_SIZE}; image files: {DEFAULT_IMAGE_BATCH_SIZE})",
+    )
     parser.add_argument("--timestamp-column", help="the column the time window applies to")
     parser.add_argument("--start", type=_iso, help="window start, inclusive (ISO 8601; UTC when naive)")
     parser.add_argument("--end", type=_iso, help="window end, exclusive")
@@ -139,7 +160,7 @@ def _iso(raw: str) -> datetime:
 
 
 def _check_arguments(args: argparse.Namespace) -> tuple[Uri, Uri]:
-    if args.batch_size < 1:
+    if args.batch_size is not None and args.batch_size < 1:
         raise UsageError(f"--batch-size must be positive, got {args.batch_size}")
     if (args.start or args.end) and not args.timestamp_column:
         raise UsageError("--start/--end need --timestamp-column")
@@ -148,7 +169,9 @@ def _check_arguments(args: argparse.Namespace) -> tuple[Uri, Uri]:
     return Uri.parse(args.input, "--input"), Uri.parse(args.output, "--output")
 
 
-def build_source(deps: Any, uri: Uri, args: argparse.Namespace) -> BatchSource:
+def build_source(deps: Any, uri: Uri, args: argparse.Namespace, shard: Shard = ONE_TASK) -> BatchSource:
+    if uri.scheme == "file":
+        raise UsageError("a local --input is a folder of image files; rows come from gs:// Parquet or bq://")
     if uri.scheme == "bq":
         return BigQuerySource(
             _bigquery(deps),
@@ -157,11 +180,22 @@ def build_source(deps: Any, uri: Uri, args: argparse.Namespace) -> BatchSource:
             timestamp_column=args.timestamp_column,
             start=args.start,
             end=args.end,
+            shard=shard,
         )
     from shared.events.drift import DataLocation
 
     location = DataLocation(uri.bucket, uri.path, args.timestamp_column, args.start, args.end)
-    return ParquetSource(_parquet_files(deps), location, key_columns=args.key_column)
+    return ParquetSource(_parquet_files(deps), location, key_columns=args.key_column, shard=shard)
+
+
+def build_image_source(deps: Any, uri: Uri, args: argparse.Namespace, shard: Shard) -> ImageFiles:
+    if uri.scheme == "bq":
+        raise UsageError("an image model scores a folder of files: gs://bucket/prefix/ or a local folder")
+    if args.key_column or args.timestamp_column:
+        raise UsageError("--key-column and --timestamp-column are for rows; an image's key is its file")
+    if uri.scheme == "file":
+        return ImageFiles(folder=Path(uri.path), shard=shard)
+    return ImageFiles(store=deps.objects, bucket=uri.bucket, prefix=uri.path, shard=shard)
 
 
 def build_sink(deps: Any, uri: Uri, name: str, run_id: str) -> BatchSink:
@@ -204,10 +238,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from mlops_inference.model import ModelSpec
     from mlops_inference.model_source import RegistryModelSource
     from shared.deps import current_deps
 
     source_uri, sink_uri = _check_arguments(args)
+    shard = Shard.from_env()
     deps = current_deps()
     models = RegistryModelSource(deps.registry, deps.objects, args.model, args.env)
     version = models.latest()
@@ -215,11 +251,15 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"no live version of {args.model!r} in env {args.env!r} in the registry")
     model = models.load(version)
     key = job_key(model.name, model.version, args)
-    run_id = f"{key}-{uuid.uuid4().hex[:8]}"
-    source = build_source(deps, source_uri, args)
-    sink = build_sink(deps, sink_uri, output_object(sink_uri.path, model.name, model.version, key), run_id)
-    report = run_batch(model, source, sink, batch_size=args.batch_size)
-    print(json.dumps({**report.as_dict(), "job_key": key, "run_id": run_id}), flush=True)
+    run_id = f"{key}-{uuid.uuid4().hex[:8]}-t{shard.index}"
+    sink = build_sink(deps, sink_uri, output_object(sink_uri.path, model.name, model.version, key, shard), run_id)
+    if isinstance(model.spec, ModelSpec):
+        source = build_source(deps, source_uri, args, shard)
+        report = run_batch(model, source, sink, batch_size=args.batch_size or DEFAULT_BATCH_SIZE)
+    else:
+        images = build_image_source(deps, source_uri, args, shard)
+        report = run_image_batch(model, images, sink, batch_size=args.batch_size or DEFAULT_IMAGE_BATCH_SIZE)
+    print(json.dumps({**report.as_dict(), **shard.as_dict(), "job_key": key, "run_id": run_id}), flush=True)
     return 0
 
 

@@ -20,6 +20,7 @@ from mlops_inference.batch_rows import (
     aware_utc,
     unique_columns,
 )
+from mlops_inference.batch_shards import ONE_TASK, Shard
 
 if TYPE_CHECKING:
     from shared.events.drift import DataLocation
@@ -29,20 +30,49 @@ if TYPE_CHECKING:
 # -- Parquet source ------------------------------------------------------------------------------
 class ParquetSource:
     """Parquet files a `ParquetFiles` resolves (a local bucket folder, or GCS objects pinned to a generation),
-    read batch by batch, only the columns needed, optionally in a time window (`start` <= ts < `end`)."""
+    read batch by batch, only the columns needed, optionally in a time window (`start` <= ts < `end`).
 
-    def __init__(self, files: ParquetFiles, location: DataLocation, *, key_columns: Sequence[str] = ()) -> None:
+    With a `shard` (task i of n), only that task's share of the (file, row group) pairs, in path order
+    (batch_shards.py): n tasks over the same input read every row group exactly once between them."""
+
+    def __init__(
+        self,
+        files: ParquetFiles,
+        location: DataLocation,
+        *,
+        key_columns: Sequence[str] = (),
+        shard: Shard = ONE_TASK,
+    ) -> None:
         self._files = files
         self._open = _opener(files)
         self.location = location
         self.key_columns = tuple(key_columns)
+        self.shard = shard
         self.uri = location.uri
         self._resolved: list[str] | None = None
 
     def _paths(self) -> list[str]:
         if self._resolved is None:
-            self._resolved = [path for path, _ in self._files.resolve(self.location)]
+            self._resolved = sorted(path for path, _ in self._files.resolve(self.location))
+            if not self._resolved:
+                raise BatchInputError(f"{self.uri}: no Parquet file matches")
         return self._resolved
+
+    def row_groups(self) -> list[tuple[str, list[int]]]:
+        """This task's (file, row groups) to read: every file's footer is read to count its row groups."""
+        import pyarrow.parquet as pq
+
+        if not self.shard.sharded:
+            return [(path, []) for path in self._paths()]  # [] = the whole file
+        units = []
+        for path in self._paths():
+            with _storage_failures(self._files), self._open(path) as handle:
+                groups = pq.ParquetFile(handle).metadata.num_row_groups
+            units += [(path, group) for group in range(groups)]
+        mine: dict[str, list[int]] = {}
+        for path, group in self.shard.take(units):
+            mine.setdefault(path, []).append(group)
+        return list(mine.items())
 
     def schema(self, columns: Sequence[str]) -> pa.Schema:
         import pyarrow.parquet as pq
@@ -62,11 +92,14 @@ class ParquetSource:
 
         names = unique_columns(self.key_columns, columns)
         wanted = unique_columns(names, self._window_column())
-        for path in self._paths():
+        for path, groups in self.row_groups():
             with _storage_failures(self._files), self._open(path) as handle:
                 parquet = pq.ParquetFile(handle, buffer_size=READ_BUFFER_BYTES, pre_buffer=False)
                 self._require(parquet.schema_arrow, wanted, path)
-                for batch in parquet.iter_batches(batch_size=batch_size, columns=wanted, use_threads=False):
+                chosen = groups or None
+                for batch in parquet.iter_batches(
+                    batch_size=batch_size, row_groups=chosen, columns=wanted, use_threads=False
+                ):
                     batch = self._in_window(batch)
                     if batch.num_rows:
                         yield batch.select(names)
@@ -126,7 +159,10 @@ def _storage_failures(files: ParquetFiles) -> Iterator[None]:
 
 # -- BigQuery source -----------------------------------------------------------------------------
 class BigQuerySource:
-    """A table read page by page: `list_rows` (free, no query) without a window, a query with one."""
+    """A table read page by page: `list_rows` (free, no query) without a window or shard, a query with one.
+
+    With a `shard` of more than one task, the rows whose key columns hash to this task (FARM_FINGERPRINT of
+    the keys as JSON, modulo the task count): every row in exactly one task, whatever the table's order."""
 
     def __init__(
         self,
@@ -138,11 +174,15 @@ class BigQuerySource:
         start: datetime | None = None,
         end: datetime | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        shard: Shard = ONE_TASK,
     ) -> None:
         if not TABLE_ID.match(table_id):
             raise UsageError(f"BigQuery table {table_id!r} is not project.dataset.table")
         if (start or end) and not timestamp_column:
             raise UsageError("a time window needs a timestamp column")
+        if shard.sharded and not key_columns:
+            raise UsageError("a BigQuery input split among tasks needs --key-column: its rows go by the key's hash")
+        self.shard = shard
         for name in (*key_columns, *([timestamp_column] if timestamp_column else [])):
             _identifier(name)
         self._client, self.table_id, self.key_columns = client, table_id, tuple(key_columns)
@@ -189,20 +229,31 @@ class BigQuerySource:
     def _rows(self, names: Sequence[str], page_size: int) -> Any:
         from google.cloud import bigquery
 
-        if self.start is None and self.end is None:
+        if self.start is None and self.end is None and not self.shard.sharded:
             fields = [self._fields[name] for name in names]
             return self._client.list_rows(self.table_id, selected_fields=fields, page_size=page_size, **self._calls())
         conditions, params = [], []
+        if self.shard.sharded:
+            conditions.append(f"{shard_expression(self.key_columns, self.shard.count)} = @task_index")
+            params.append(bigquery.ScalarQueryParameter("task_index", "INT64", self.shard.index))
         for name, operator, bound in (("start", ">=", self.start), ("end", "<", self.end)):
             if bound is not None:
                 conditions.append(f"`{self.timestamp_column}` {operator} @{name}")
                 params.append(bigquery.ScalarQueryParameter(name, "TIMESTAMP", aware_utc(bound)))
-        sql = f"SELECT {', '.join(f'`{n}`' for n in names)} FROM `{self.table_id}` WHERE {' AND '.join(conditions)}"
+        columns = ", ".join(f"`{n}`" for n in names)
+        sql = f"SELECT {columns} FROM `{self.table_id}` WHERE {' AND '.join(conditions)}"
         config = bigquery.QueryJobConfig(
             query_parameters=params, use_legacy_sql=False, job_timeout_ms=int(self._timeout_s * 1000)
         )
         job = self._client.query(sql, job_config=config, job_retry=None, **self._calls())
         return job.result(page_size=page_size, job_retry=None, **self._calls())
+
+
+def shard_expression(keys: Sequence[str], count: int) -> str:
+    """The task a row belongs to, 0 to count - 1, from its key columns (ABS after MOD: ABS of INT64's least
+    value overflows)."""
+    struct = ", ".join(f"`{_identifier(key)}`" for key in keys)
+    return f"ABS(MOD(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT({struct}))), {int(count)}))"
 
 
 _BQ_TO_ARROW = {

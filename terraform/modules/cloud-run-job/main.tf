@@ -19,8 +19,18 @@ resource "google_cloud_run_v2_job" "this" {
   deletion_protection = false
   labels              = merge(var.labels, { env = var.env, model = var.model_name })
 
+  lifecycle {
+    precondition {
+      condition     = var.parallelism <= var.task_count
+      error_message = "parallelism (${var.parallelism}) cannot exceed task_count (${var.task_count})."
+    }
+  }
+
+  # Each task reads CLOUD_RUN_TASK_INDEX / CLOUD_RUN_TASK_COUNT (Cloud Run sets both) and scores its own
+  # share of the input, writing its own output part: the run's output is all task_count parts.
   template {
-    task_count = 1
+    task_count  = var.task_count
+    parallelism = var.parallelism
 
     template {
       service_account = google_service_account.job.email

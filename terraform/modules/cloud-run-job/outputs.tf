@@ -3,6 +3,11 @@ output "name" {
   value       = google_cloud_run_v2_job.this.name
 }
 
+output "task_count" {
+  description = "Tasks per execution: the output parts a complete run leaves (-part-<i>-of-<n> when more than one)."
+  value       = google_cloud_run_v2_job.this.template[0].task_count
+}
+
 output "service_account_email" {
   description = "The job's own identity."
   value       = google_service_account.job.email

@@ -45,6 +45,28 @@ variable "extra_args" {
   default     = []
 }
 
+variable "task_count" {
+  type        = number
+  description = "Tasks per execution: each scores its share of the input (Parquet row groups, image files, BigQuery rows by key hash) and writes its own output part."
+  default     = 1
+
+  validation {
+    condition     = var.task_count >= 1 && var.task_count <= 10000 && floor(var.task_count) == var.task_count
+    error_message = "task_count is a whole number from 1 to 10000 (Cloud Run's limit)."
+  }
+}
+
+variable "parallelism" {
+  type        = number
+  description = "Tasks running at once; 0 lets Cloud Run run as many as it can. At most task_count."
+  default     = 0
+
+  validation {
+    condition     = var.parallelism >= 0 && floor(var.parallelism) == var.parallelism
+    error_message = "parallelism is a whole number, 0 (as many as Cloud Run can) or more."
+  }
+}
+
 variable "cpu" {
   type        = string
   description = "CPUs of the task."

@@ -332,5 +332,7 @@ module "batch_job" {
   input_datasets  = var.batch_job.input_datasets
   output_datasets = var.batch_job.output_datasets
   schedule        = var.batch_job.schedule
+  task_count      = var.batch_job.task_count
+  parallelism     = var.batch_job.parallelism
   labels          = local.labels
 }

@@ -142,6 +142,8 @@ variable "batch_job" {
     input_datasets  = optional(list(string), [])
     output_datasets = optional(list(string), [])
     schedule        = optional(string)
+    task_count      = optional(number, 1)
+    parallelism     = optional(number, 0)
   })
   description = "The batch prediction Cloud Run job; null deploys none."
   default     = null

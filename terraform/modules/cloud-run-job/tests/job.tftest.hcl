@@ -42,3 +42,67 @@ run "scheduled" {
     error_message = "That identity may run this job only."
   }
 }
+
+run "one_task_by_default" {
+  assert {
+    condition     = google_cloud_run_v2_job.this.template[0].task_count == 1 && output.task_count == 1
+    error_message = "One task unless asked: the job writes one file, named as before."
+  }
+}
+
+run "scaled_out" {
+  variables {
+    task_count  = 8
+    parallelism = 4
+  }
+
+  assert {
+    condition     = google_cloud_run_v2_job.this.template[0].task_count == 8 && google_cloud_run_v2_job.this.template[0].parallelism == 4
+    error_message = "Terraform sets the task count and how many run at once."
+  }
+  assert {
+    condition     = output.task_count == 8
+    error_message = "The output names how many parts a complete run leaves."
+  }
+}
+
+run "task_count_zero_is_refused" {
+  command = plan
+
+  variables {
+    task_count = 0
+  }
+
+  expect_failures = [var.task_count]
+}
+
+run "fractional_task_count_is_refused" {
+  command = plan
+
+  variables {
+    task_count = 2.5
+  }
+
+  expect_failures = [var.task_count]
+}
+
+run "negative_parallelism_is_refused" {
+  command = plan
+
+  variables {
+    parallelism = -1
+  }
+
+  expect_failures = [var.parallelism]
+}
+
+run "parallelism_over_task_count_is_refused" {
+  command = plan
+
+  variables {
+    task_count  = 2
+    parallelism = 3
+  }
+
+  expect_failures = [google_cloud_run_v2_job.this]
+}

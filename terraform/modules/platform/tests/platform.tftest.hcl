@@ -145,9 +145,15 @@ run "inference_and_batch_job_on" {
       input_buckets  = ["mlops-events-test-000000-batch-in"]
       output_buckets = ["mlops-events-test-000000-batch-out"]
       schedule       = "0 2 * * *"
+      task_count     = 4
+      parallelism    = 2
     }
   }
 
+  assert {
+    condition     = module.batch_job[0].task_count == 4
+    error_message = "The batch job's task count reaches the job: four tasks, four output parts."
+  }
   assert {
     condition     = output.inference_uri == "https://inference-7x2kq4lqpa-ew.a.run.app"
     error_message = "The service's URI is an output."
