@@ -1,6 +1,8 @@
 """What is deployed carries the runtime, never the developer tooling.
 
-GIVEN the deploy bundles the CLI builds and the files the inference image copies from the repository
+GIVEN the deploy bundles the CLI builds, the files the inference image copies from the repository, and
+the built images themselves (when Docker is here and they are: containers/inference/test-image builds
+them and runs these tests with INFERENCE_IMAGES naming them, which makes a missing image a failure)
 WHEN their contents are listed
 THEN no file of `tooling/` is among them, and no module they carry imports it (import-linter checks
 the same on every import in `.ci/run`; this checks the artefacts themselves).
@@ -8,8 +10,13 @@ the same on every import in `.ci/run`; this checks the artefacts themselves).
 
 from __future__ import annotations
 
+import os
 import re
-from pathlib import Path
+import shutil
+import subprocess
+import tarfile
+import uuid
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -25,7 +32,7 @@ def image_sources() -> list[Path]:
     for line in DOCKERFILE.read_text().splitlines():
         parts = line.split()
         if parts[:1] == ["COPY"] and not any(p.startswith("--from") for p in parts):
-            sources += [REPO_ROOT / p for p in parts[1:-1] if not p.startswith("--")]
+            sources += [REPO_ROOT / p for p in parts[1:-1] if not p.startswith(("--", "$"))]
     return sources
 
 
@@ -46,3 +53,59 @@ def test_a_deploy_bundle_carries_no_tooling(spec, unpacked_bundle):
         p for p in folder.rglob("*.py") if "site-packages" not in p.parts and IMPORTS_TOOLING.search(p.read_text())
     ]
     assert importing == []
+
+
+# The tags test-image gives the images it builds (the service target and the lambda target).
+BUILT_IMAGES = ("mlops-events/inference:test", "mlops-events/inference-lambda:test")
+PROJECT_PACKAGES = ("shared", "handlers", "functions", "mlops_inference")
+
+
+def image_files(docker: str, tag: str) -> tuple[set[PurePosixPath], dict[PurePosixPath, str]]:
+    """Every path in the image's filesystem (`docker export` of a container created from it, never started),
+    and the text of each .py file of the project's packages wherever they were installed."""
+    name = f"file-list-{uuid.uuid4().hex[:12]}"
+    subprocess.run([docker, "create", "--name", name, tag], check=True, capture_output=True)
+    paths: set[PurePosixPath] = set()
+    sources: dict[PurePosixPath, str] = {}
+    try:
+        with subprocess.Popen([docker, "export", name], stdout=subprocess.PIPE) as export:
+            with tarfile.open(fileobj=export.stdout, mode="r|") as archive:
+                for member in archive:
+                    path = PurePosixPath(member.name.removeprefix("./"))
+                    paths.add(path)
+                    in_project = any(part in PROJECT_PACKAGES for part in path.parts)
+                    if member.isfile() and path.suffix == ".py" and in_project:
+                        sources[path] = archive.extractfile(member).read().decode(errors="replace")
+            export.stdout.read()  # the padding after the archive's end: taken, so that export ends by itself
+        assert export.returncode == 0, f"docker export exited {export.returncode}"
+    finally:
+        subprocess.run([docker, "rm", "--force", name], capture_output=True)
+    return paths, sources
+
+
+@pytest.mark.parametrize("tag", [t for t in os.environ.get("INFERENCE_IMAGES", ",".join(BUILT_IMAGES)).split(",") if t])
+def test_a_built_inference_image_carries_no_tooling(tag):
+    required = "INFERENCE_IMAGES" in os.environ
+    docker = shutil.which("docker")
+    if docker is None or subprocess.run([docker, "image", "inspect", tag], capture_output=True).returncode:
+        if required:
+            pytest.fail(f"INFERENCE_IMAGES names {tag}, and no Docker daemon here has it")
+        pytest.skip(f"{tag} not built here (containers/inference/test-image builds it), or no Docker daemon")
+
+    paths, sources = image_files(docker, tag)
+
+    # where the project was installed: the folder holding mlops_inference (the venv's site-packages, or
+    # the Lambda task root)
+    roots = {p.parent for p in paths if p.name == "mlops_inference" and (p / "app.py") in paths}
+    assert len(roots) == 1, f"mlops_inference installed in {sorted(map(str, roots))}"
+    (root,) = roots
+    assert {root / package for package in PROJECT_PACKAGES} <= paths
+    assert not [p for p in paths if p.is_relative_to(root / "tooling")]
+    # nor anywhere else: no file of the repository's tooling/ under any folder named tooling
+    tooling_files = {p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "tooling").rglob("*.py")}
+    copied = [
+        p for p in paths if "tooling" in p.parts and "/".join(p.parts[p.parts.index("tooling") :]) in tooling_files
+    ]
+    assert copied == [], f"the repository's tooling in the image: {copied[:10]}"
+    importing = [p for p, text in sources.items() if p.is_relative_to(root) and IMPORTS_TOOLING.search(text)]
+    assert importing == [], f"in the image, and importing the tooling: {importing}"
