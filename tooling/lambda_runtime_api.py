@@ -7,8 +7,14 @@ failed import to `/runtime/init/error`. This server speaks that protocol on loop
 an event and waits for what the runtime posts back. Start `python -m awslambdaric main.handler` with
 `AWS_LAMBDA_RUNTIME_API=<host:port>` and the bundle as its task root, and the handler runs as in Lambda.
 
-Not emulated: the sandbox's freeze between invocations, its memory limit, and killing an invocation at
-its deadline (the deadline is sent, so `get_remaining_time_in_millis()` counts down as in Lambda).
+The deadline is sent, so `get_remaining_time_in_millis()` counts down as in Lambda. The sandbox around the
+runtime (killing an invocation at its deadline, the memory limit, a new environment after a crash) is the
+caller's: `invoke(watch=...)` lets it check the runtime process while it waits, and an invocation it gave up
+on is dropped (never handed to a runtime later, its late answer ignored). One server serves one runtime
+process: a runtime killed while it long-polls `next` leaves a request that would swallow the next event, so
+a new environment gets a new server (tooling/localcloud/lambda_sandbox.py does that).
+
+Not emulated: the sandbox's freeze between invocations.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -53,24 +60,45 @@ class LambdaRuntimeApi:
         self._done: dict[str, Invocation] = {}
         self._changed = threading.Condition()
         self.init_error: dict[str, Any] | None = None
+        self.init_over = threading.Event()  # the runtime asked for its first event, or reported a failed init
+        self._abandoned: set[str] = set()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self.address = "{}:{}".format(*self._server.server_address[:2])
         self._thread = threading.Thread(target=self._server.serve_forever, name="lambda-runtime-api", daemon=True)
         self._thread.start()
 
-    def invoke(self, event: Any, *, timeout_s: float = 60.0) -> Invocation:
-        """Queue `event` for the runtime and wait for its response (or error). TimeoutError if none comes."""
-        request_id = str(uuid.uuid4())
+    def invoke(
+        self,
+        event: Any,
+        *,
+        timeout_s: float = 60.0,
+        request_id: str | None = None,
+        watch: Callable[[], None] | None = None,
+        poll_s: float = 0.02,
+    ) -> Invocation:
+        """Queue `event` for the runtime and wait for its response (or error). TimeoutError if none comes
+        within `timeout_s`; `watch()`, called every `poll_s` while waiting, may raise to give up sooner."""
+        request_id = request_id or str(uuid.uuid4())
         deadline = time.time() + timeout_s
         self._events.put((request_id, json.dumps(event).encode(), deadline))
-        with self._changed:
-            while request_id not in self._done:
-                if self.init_error is not None:
-                    raise InitError(self.init_error.get("errorMessage", str(self.init_error)))
-                if not self._changed.wait(timeout=max(deadline - time.time(), 0)) and time.time() >= deadline:
-                    raise TimeoutError(f"no response from the Lambda runtime within {timeout_s} s")
-            return self._done.pop(request_id)
+        try:
+            with self._changed:
+                while request_id not in self._done:
+                    if self.init_error is not None:
+                        raise InitError(self.init_error.get("errorMessage", str(self.init_error)))
+                    left = deadline - time.time()
+                    if left <= 0:
+                        raise TimeoutError(f"no response from the Lambda runtime within {timeout_s} s")
+                    self._changed.wait(timeout=min(left, poll_s) if watch else left)
+                    if watch is not None and request_id not in self._done:
+                        watch()
+                return self._done.pop(request_id)
+        except BaseException:
+            with self._changed:
+                self._abandoned.add(request_id)
+                self._done.pop(request_id, None)
+            raise
 
     def close(self) -> None:
         self._server.shutdown()
@@ -84,16 +112,24 @@ class LambdaRuntimeApi:
 
     # -- what the runtime calls -----------------------------------------------------------------------
     def _next(self) -> tuple[str, bytes, float]:
-        return self._events.get()
+        self.init_over.set()
+        while True:
+            request_id, body, deadline = self._events.get()
+            with self._changed:
+                if request_id not in self._abandoned:  # given up before a runtime took it
+                    return request_id, body, deadline
 
     def _finish(self, invocation: Invocation) -> None:
         with self._changed:
+            if invocation.request_id in self._abandoned:  # a late answer to an invocation given up on
+                return
             self._done[invocation.request_id] = invocation
             self._changed.notify_all()
 
     def _failed_init(self, error: dict[str, Any]) -> None:
         with self._changed:
             self.init_error = error
+            self.init_over.set()
             self._changed.notify_all()
 
 

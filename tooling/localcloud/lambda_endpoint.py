@@ -3,9 +3,17 @@ Lambda Runtime Interface Emulator serve it, so boto3's own Lambda client can inv
 
     python -m tooling.localcloud.lambda_endpoint --function ecr_rollout --port P [--host 127.0.0.1]
 
-One process is one warm execution environment: the handler's module is imported once at start (its
-init), before the port opens, so a 200 on `GET /2015-03-31/functions/{name}` means warm. Lambda runs one
-invocation at a time per environment; so does this process (a lock), whatever the HTTP concurrency.
+The handler runs under awslambdaric, the runtime interface client of Lambda's Python runtime, in a process
+of its own fed by a local Runtime API (lambda_sandbox.py): the manifest's `timeout_s` is enforced (a handler
+past it is killed, the invocation fails with `Sandbox.Timedout`, `Task timed out after N.NN seconds`), its
+`memory` is a limit on the runtime's resident memory (`Runtime.OutOfMemory`), and after a timeout, a crash
+or a failed init the next invocation gets a new environment, as in Lambda. The first environment is
+initialised before the port opens, so a 200 on `GET /2015-03-31/functions/{name}` means warm. Lambda runs
+one invocation at a time per environment; so does this process (a lock), whatever the HTTP concurrency.
+
+Where awslambdaric is not installed (the `local` extra installs it on Linux only: it has no macOS wheel) or
+with `--in-process`, the handler runs in this process instead, without its timeout or memory limit (the
+context still counts down); the endpoint says so in its first line.
 
 Invocation types, as Lambda answers them:
 - `RequestResponse` (default): 200 with the handler's JSON; a handler exception is still a 200, with
@@ -16,8 +24,7 @@ Invocation types, as Lambda answers them:
   itself, where it can see each failure.
 - `DryRun`: 204, nothing runs.
 
-Not emulated: the timeout (the context counts down from the manifest's `timeout_s`, but a run past
-it is not killed), `X-Amz-Log-Type: Tail` (logs go to stdout only), client context, versions and
+Not emulated: `X-Amz-Log-Type: Tail` (logs go to stdout only), client context, versions and
 aliases other than `$LATEST`. The process environment is the function's, set by the caller (`up`
 starts from the manifest's `env` and overrides what points at the cloud, such as its profile `cloud`).
 
@@ -28,7 +35,9 @@ caller's per-function log file gets them as they happen. SIGTERM and SIGINT stop
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
 import os
 import re
 import signal
@@ -39,8 +48,10 @@ import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -48,7 +59,8 @@ import yaml
 
 from tooling.local_lambda import LocalLambdaContext, lambda_handler
 from tooling.local_server import write_answer
-from tooling.manifest import MANIFEST_PATH, function_named
+from tooling.localcloud.lambda_sandbox import INIT_TIMEOUT_S, Environment, RuntimeConfig, SandboxFailure
+from tooling.manifest import MANIFEST_PATH, REPO_ROOT, function_named, load_manifest
 
 if TYPE_CHECKING:
     from tooling.manifest import FunctionSpec
@@ -93,9 +105,9 @@ def memory_mb(value: str | int | None, default: int = 128) -> int:
     return int(match.group(1)) * _MEMORY_UNITS[match.group(2)]
 
 
-def _manifest_entry(name: str) -> dict[str, Any]:
+def _manifest_entry(name: str, manifest: Path = MANIFEST_PATH) -> dict[str, Any]:
     """Fields FunctionSpec does not carry (runtime, memory), read from the manifest itself."""
-    for entry in yaml.safe_load(MANIFEST_PATH.read_text()).get("functions", []):
+    for entry in yaml.safe_load(manifest.read_text()).get("functions", []):
         if entry.get("name") == name:
             return dict(entry)
     return {}
@@ -126,21 +138,27 @@ def _marshal(value: Any) -> InvocationResult:
         return InvocationResult(json.dumps({**error, "stackTrace": []}).encode(), "Unhandled")
 
 
-class WarmFunction:
-    """One execution environment: the handler imported once, one invocation at a time."""
+class _Function:
+    """What Lambda knows of one function (its configuration), whatever runs its handler."""
 
-    def __init__(self, spec: FunctionSpec, *, region: str = "us-east-1", account: str = DEFAULT_ACCOUNT) -> None:
-        entry = _manifest_entry(spec.name)
+    def __init__(
+        self, spec: FunctionSpec, *, region: str = "us-east-1", account: str = DEFAULT_ACCOUNT,
+        manifest: Path = MANIFEST_PATH,
+    ) -> None:  # fmt: skip
+        entry = _manifest_entry(spec.name, manifest)
         self.spec, self.region, self.account = spec, region, account
         self.runtime = str(entry.get("runtime", "python3.11"))
         self.memory_mb = memory_mb(getattr(spec, "memory", None) or entry.get("memory"))
         self.timeout_s = int(spec.timeout_s or 3)  # Lambda's default timeout is 3 s
-        self._handler = lambda_handler(spec)  # the init phase, before the first invocation
         self._lock = threading.Lock()
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def handler(self) -> str:
+        return f"{self.spec.source_path.stem}.{self.spec.entry_point}"
 
     def arn(self, qualifier: str | None = None) -> str:
         arn = f"arn:aws:lambda:{self.region}:{self.account}:function:{self.name}"
@@ -152,7 +170,7 @@ class WarmFunction:
             "FunctionName": self.name,
             "FunctionArn": self.arn(),
             "Runtime": self.runtime,
-            "Handler": f"{self.spec.source_path.stem}.{self.spec.entry_point}",
+            "Handler": self.handler,
             "Timeout": self.timeout_s,
             "MemorySize": self.memory_mb,
             "Version": LATEST,
@@ -160,6 +178,29 @@ class WarmFunction:
             "LastUpdateStatus": "Successful",
             "PackageType": "Zip",
         }
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def invoke(self, event: Any, request_id: str) -> InvocationResult:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Nothing to stop by default."""
+
+
+class WarmFunction(_Function):
+    """The fallback: the handler imported once into this process, no timeout or memory limit enforced."""
+
+    def __init__(self, spec: FunctionSpec, **kwargs: Any) -> None:
+        super().__init__(spec, **kwargs)
+        self._handler = lambda_handler(spec)  # the init phase, before the first invocation
+
+    def describe(self) -> str:
+        return (
+            "in this process, without its timeout or memory limit (awslambdaric is not installed: "
+            "`pip install -e '.[local]'` on Linux installs it)"
+        )
 
     def invoke(self, event: Any, request_id: str) -> InvocationResult:
         """Run the handler once, waiting for the environment to be free; log as Lambda does."""
@@ -188,10 +229,107 @@ class WarmFunction:
             return result
 
 
+class SandboxedFunction(_Function):
+    """The handler under awslambdaric in an environment of its own, with its timeout and memory limit
+    (lambda_sandbox.py); a new environment after one failed."""
+
+    def __init__(self, spec: FunctionSpec, **kwargs: Any) -> None:
+        super().__init__(spec, **kwargs)
+        self._config = RuntimeConfig(
+            name=self.name,
+            handler=self.handler,
+            task_root=spec.source_path.parent,
+            timeout_s=float(self.timeout_s),
+            memory_mb=self.memory_mb,
+            env=dict(os.environ),
+            extra_path=(str(REPO_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))),
+            region=self.region,
+            account=self.account,
+            runtime=self.runtime,
+        )
+        self._environment: Environment | None = None
+        self.environments = 0
+        # The first environment's init, before the port opens; one that fails is retried at the first invocation.
+        with contextlib.suppress(SandboxFailure):
+            self._warm().wait_init()
+
+    def describe(self) -> str:
+        pid = self._environment.pid if self._environment else "-"
+        return f"under awslambdaric (runtime pid {pid}), timeout {self.timeout_s} s, memory {self.memory_mb} MB"
+
+    def _warm(self) -> Environment:
+        if self._environment is None or not self._environment.alive():
+            if self._environment is not None:
+                self._environment.kill()
+            self._environment = Environment(self._config)
+            self.environments += 1
+        return self._environment
+
+    def invoke(self, event: Any, request_id: str) -> InvocationResult:
+        with self._lock:
+            print(f"START RequestId: {request_id} Version: {LATEST}", flush=True)
+            started = time.perf_counter()
+            environment = self._warm()
+            cold = environment.invocations == 0
+            status = ""
+            try:
+                environment.wait_init(INIT_TIMEOUT_S + self.timeout_s)
+                started = time.perf_counter()  # the invocation's clock, as REPORT's Duration counts it
+                invocation = environment.invoke(event, request_id)
+                if invocation.failed:
+                    result = InvocationResult(json.dumps(invocation.error).encode(), "Unhandled")
+                else:
+                    result = InvocationResult(json.dumps(invocation.payload).encode())
+            except SandboxFailure as failure:
+                environment.kill()
+                stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+                print(f"{stamp} {request_id} {failure.message}", flush=True)
+                body = {
+                    "errorType": failure.error_type,
+                    "errorMessage": f"RequestId: {request_id} Error: {failure.message}",
+                }
+                result = InvocationResult(json.dumps(body).encode(), "Unhandled")
+                status = f"\tStatus: {failure.status}" + (
+                    f"\tError Type: {failure.error_type}" if failure.status == "error" else ""
+                )
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            peak = environment.peak_mb()
+            init = f"\tInit Duration: {environment.init_ms:.2f} ms" if cold and environment.init_ms else ""
+            print(f"END RequestId: {request_id}", flush=True)
+            print(
+                f"REPORT RequestId: {request_id}\tDuration: {elapsed_ms:.2f} ms\tBilled Duration: "
+                f"{max(1, math.ceil(elapsed_ms))} ms\tMemory Size: {self.memory_mb} MB\tMax Memory Used: "
+                f"{math.ceil(peak)} MB{init}{status}",
+                flush=True,
+            )
+            if status:  # Lambda starts a new environment for what comes next
+                self._environment = None
+                fresh = self._warm()
+                print(f"lambda endpoint: new execution environment (runtime pid {fresh.pid})", flush=True)
+            return result
+
+    def close(self) -> None:
+        with self._lock:
+            if self._environment is not None:
+                self._environment.kill()
+                self._environment = None
+
+
+def make_function(
+    spec: FunctionSpec, *, in_process: bool = False, region: str = "us-east-1", account: str = DEFAULT_ACCOUNT,
+    manifest: Path = MANIFEST_PATH,
+) -> _Function:  # fmt: skip
+    """Under awslambdaric where it is installed (and not `in_process`), else in this process."""
+    from tooling.localcloud.lambda_sandbox import runtime_available
+
+    kind = WarmFunction if in_process or not runtime_available() else SandboxedFunction
+    return kind(spec, region=region, account=account, manifest=manifest)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], function: WarmFunction) -> None:
+    def __init__(self, address: tuple[str, int], function: _Function) -> None:
         super().__init__(address, _Handler)
         self.function = function
         self.background = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"event-{function.name}")
@@ -244,7 +382,7 @@ class _Handler(BaseHTTPRequestHandler):
         write_answer(self, status, payload, {**({"Content-Type": "application/json"} if payload else {}), **headers})
 
     # -- routes: each returns (status, body, headers) or raises ApiError ---------------------------
-    def _function_named(self, raw: str, query: str) -> WarmFunction:
+    def _function_named(self, raw: str, query: str) -> _Function:
         given = parse_qs(query).get("Qualifier")
         name, qualifier = parse_function_name(raw, given[0] if given else None)
         function = self.server.function
@@ -305,7 +443,7 @@ def _parse_event(body: bytes) -> Any:
 class LambdaEndpoint:
     """The Invoke API for one warm function on `host:port` (port 0: the OS picks one)."""
 
-    def __init__(self, function: WarmFunction, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, function: _Function, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.function = function
         self._server = _Server((host, port), function)
         self._thread = threading.Thread(target=self._server.serve_forever, name="lambda-endpoint", daemon=True)
@@ -333,6 +471,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--region", default=None, help="for ARNs (default: AWS_REGION, else us-east-1)")
     parser.add_argument("--account", default=DEFAULT_ACCOUNT, help="for ARNs")
+    parser.add_argument("--manifest", type=Path, default=MANIFEST_PATH, help="the manifest naming the function")
+    parser.add_argument(
+        "--in-process", action="store_true", help="run the handler in this process (no timeout or memory limit)"
+    )
     return parser
 
 
@@ -347,7 +489,7 @@ def _line_buffered() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _line_buffered()
-    spec = function_named(args.function)
+    spec = function_named(args.function, load_manifest(args.manifest))
     if spec.platform != "aws-lambda":
         print(f"{spec.name} is a {spec.platform}, not an aws-lambda", file=sys.stderr)
         return 2
@@ -355,12 +497,16 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    endpoint = LambdaEndpoint(WarmFunction(spec, region=region, account=args.account), host=args.host, port=args.port)
+    function = make_function(
+        spec, in_process=args.in_process, region=region, account=args.account, manifest=args.manifest
+    )
+    endpoint = LambdaEndpoint(function, host=args.host, port=args.port)
     endpoint.start()
-    print(f"lambda endpoint: {spec.name} on {endpoint.url}", flush=True)
+    print(f"lambda endpoint: {spec.name} on {endpoint.url}, {function.describe()}", flush=True)
     while not stop.wait(0.5):
         pass
     endpoint.stop()
+    function.close()
     print(f"lambda endpoint: {spec.name} stopped", flush=True)
     return 0
 

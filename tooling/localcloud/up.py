@@ -117,6 +117,7 @@ class LocalCloud:
         self.routes: list[PubsubRoute] = []
         self.scheduler: Scheduler | None = None
         self._slack_seen = 0
+        self.lambda_runtime: str | None = None  # how the Lambda runs (said at start)
         self._state_lock = threading.Lock()
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -236,6 +237,16 @@ class LocalCloud:
         )
 
     def _start_functions(self) -> None:
+        from tooling.localcloud.lambda_sandbox import runtime_available
+
+        lambdas = [spec.name for spec in self.specs if spec.platform == "aws-lambda"]
+        if lambdas:  # lambda_endpoint.py runs each under awslambdaric where it is installed
+            self.lambda_runtime = (
+                f"{', '.join(lambdas)} under awslambdaric, with the manifest's timeout and memory"
+                if runtime_available()
+                else f"{', '.join(lambdas)} in-process, WITHOUT its timeout or memory limit: awslambdaric is not "
+                "installed (`pip install -e '.[local]'` installs it on Linux)"
+            )
         for spec in self.specs:
             port = free_port()
             if spec.platform == "aws-lambda":
@@ -395,6 +406,7 @@ class LocalCloud:
             },
             "slack_webhook_url": self.slack_url if self.slack else "(your webhook)",
             "kubernetes_api": self.cluster_url,
+            "lambda_runtime": self.lambda_runtime,
             "kubernetes_context": self.user_cluster[1] if self.user_cluster else None,
             "only": list(self.options.only) or None,
             "import": str(self.options.import_dir) if self.options.import_dir else None,
