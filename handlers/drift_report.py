@@ -24,6 +24,7 @@ from shared.drift.detect import DriftConfig, DriftResult, detect_drift
 from shared.drift.history import HISTORY_RUNS, PastRun, feature_scores, past_runs
 from shared.drift.reference_cache import ObjectStoreReferenceCache, PendingReferenceCache
 from shared.drift.report import ReportContext, render_html, render_json
+from shared.drift.served import merged, served_drift
 from shared.events.drift import DriftRequest
 from shared.idempotency import run_once
 from shared.outcome import Outcome
@@ -150,13 +151,22 @@ def handle(request: DriftRequest, deps: DriftDeps) -> Outcome:
         if request.drift_share is not None:
             config = replace(config, drift_share=request.drift_share)
         result = detect_drift(profile, config)
+        histograms = {h.feature: h for h in profile.histograms}
+        current = _describe(request.current, window)
+        versions: tuple[str, ...] = ()
+        if request.current.captured:  # what the service served: its outputs' drift too, and who answered
+            served = served_drift(deps.feature_profiler, request.current, window, config)
+            result = merged(result, served, config.drift_share)
+            histograms.update(served.histograms)
+            versions = served.versions
+            current += f"; model versions served: {', '.join(versions) or 'none'}; outputs against {served.baseline}"
         context = ReportContext(
             model=request.model,
             env=request.env,
             run_key=request.run_key,
             generated_at=now,
             reference=_describe(request.reference),
-            current=_describe(request.current, window),
+            current=current,
             drift_share=config.drift_share,
             history=_history(request, deps),
         )
@@ -164,7 +174,6 @@ def handle(request: DriftRequest, deps: DriftDeps) -> Outcome:
         # The job is in the name: two jobs of one model firing at the same time must not overwrite each other.
         prefix = f"drift/{request.model}/{request.env}/{when:%Y-%m-%d}/{when:%H%M%S}-{request.job}"
         report = ReportObjects(bucket, f"{prefix}-report.html", f"{prefix}-summary.json")
-        histograms = {h.feature: h for h in profile.histograms}
         deps.objects.put(
             report.bucket,
             report.html,
@@ -172,6 +181,8 @@ def handle(request: DriftRequest, deps: DriftDeps) -> Outcome:
             content_type="text/html; charset=utf-8",
         )
         summary = render_json(context, result, histograms)
+        if request.current.captured:
+            summary["model_versions"] = list(versions)
         deps.objects.put(
             report.bucket,
             report.json,
@@ -210,6 +221,7 @@ def handle(request: DriftRequest, deps: DriftDeps) -> Outcome:
             "features": len(result.features),
             "current_rows": result.current_rows,
             "report": report.uri(report.html),
+            "versions": list(versions),
         }
 
     fresh, result = run_once(deps.idempotency, key, run, clock=deps.clock, claim_ttl_s=deps.settings.claim_ttl_s)
@@ -223,4 +235,7 @@ def handle(request: DriftRequest, deps: DriftDeps) -> Outcome:
         if result["dataset_drifted"]
         else f"no dataset drift ({len(result['drifted'])} of {result['features']} features drifted)"
     )
-    return Outcome.applied(f"{label}: {verdict}; report {result['report']}", key=key, **{"drifted": result["drifted"]})
+    served = f"; versions served: {', '.join(result['versions'])}" if result.get("versions") else ""
+    return Outcome.applied(
+        f"{label}: {verdict}{served}; report {result['report']}", key=key, **{"drifted": result["drifted"]}
+    )

@@ -259,3 +259,13 @@ class FeedbackStore(Protocol):
     def stats(self, model: str, env: str) -> dict[str, Any]:
         """Labels, positive share and, where the prediction came along, accuracy and mean absolute error;
         overall and `by_version`."""
+
+
+class PredictionSink(Protocol):
+    """Where the inference service's captured predictions go (`ml_monitoring.predictions` in BigQuery,
+    or Parquet under `gs://ml-predictions-{env}/{model}/dt=YYYY-MM-DD/`): called off the request path, by
+    the capture's writer thread, with a batch of records (mlops_inference.capture)."""
+
+    def write(self, records: Sequence[dict[str, Any]]) -> None:
+        """Store the records (request_id, row, served_at, model, version, env, kind, features, prediction,
+        label, confidence); raise on failure (the batch is then counted as dropped)."""

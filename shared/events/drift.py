@@ -9,6 +9,9 @@ It arrives as the body of a Cloud Scheduler job, through Pub/Sub (messagePublish
                  "timestamp_column": "event_time", "window_hours": 24},
      "features": ["amount", "country"],                        # optional: default every shared column
      # either side may be a BigQuery table instead: {"uri": "bq://project.dataset.table", ...}
+     # the current side may be what the inference service served (shared/drift/served.py):
+     #   {"uri": "gs://ml-predictions-prod/fraud-detector/dt=*/*.parquet", "timestamp_column": "served_at",
+     #    "window_hours": 24, "captured": true}, or bq://project.ml_monitoring.predictions (the model's rows)
      "methods": {"amount": {"method": "psi", "threshold": 0.2}},  # optional, per feature
      "drift_share": 0.3}                                       # optional
 """
@@ -18,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,6 +47,9 @@ class DataLocation:
     end: datetime | None = None  # exclusive
     window_hours: float | None = None  # a window ending at the run's time, when start/end are not given
     table: str | None = None  # project.dataset.table, for a BigQuery source
+    # The inference service's captured predictions (current side only): outputs compared too, versions named.
+    captured: bool = False
+    model_filter: str | None = None  # a captured BigQuery table: only this model's rows
 
     @property
     def uri(self) -> str:
@@ -138,6 +144,17 @@ def _location(obj: Any, field_name: str) -> DataLocation:
         raise EventParseError("a time window needs timestamp_column", field=f"{field_name}.timestamp_column")
     if location.start and location.end and location.start >= location.end:
         raise EventParseError("start must come before end", field=f"{field_name}.start")
+    captured = obj.get("captured", False)
+    if not isinstance(captured, bool):
+        raise EventParseError(f"expected true or false, got {captured!r:.20}", field=f"{field_name}.captured")
+    if captured:
+        if field_name != "current":
+            raise EventParseError("only the current side can be captured predictions", field=f"{field_name}.captured")
+        if not location.timestamp_column:
+            raise EventParseError(
+                "captured predictions need timestamp_column (served_at)", field=f"{field_name}.timestamp_column"
+            )
+        location = replace(location, captured=True)
     return location
 
 
@@ -166,6 +183,13 @@ def _methods(obj: Any) -> dict[str, tuple[str, float]]:
     return out
 
 
+def _captured_model(location: DataLocation, body: Mapping[str, Any]) -> DataLocation:
+    """A captured BigQuery table holds every model's predictions: the run reads its own model's."""
+    if location.captured and location.table:
+        return replace(location, model_filter=_name(body, "model", "model"))
+    return location
+
+
 def parse_drift_request(body: Any, *, event_id: str, job: str, schedule_time: datetime | None) -> DriftRequest:
     body = _fields.require_mapping(body, "body")
     if not _JOB.fullmatch(job):
@@ -181,7 +205,7 @@ def parse_drift_request(body: Any, *, event_id: str, job: str, schedule_time: da
         model=_name(body, "model", "model"),
         env=_name(body, "env", "env"),
         reference=_location(body.get("reference"), "reference"),
-        current=_location(body.get("current"), "current"),
+        current=_captured_model(_location(body.get("current"), "current"), body),
         features=tuple(features),
         methods=_methods(body.get("methods")),
         drift_share=float(share) if share is not None else None,

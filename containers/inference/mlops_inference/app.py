@@ -39,6 +39,7 @@ from pydantic import (
 
 from mlops_inference import request_ids
 from mlops_inference.batching import BatcherOverloaded, BatcherStopped, DynamicBatcher
+from mlops_inference.capture import PredictionCapture, records_for_images, records_for_rows
 from mlops_inference.errors import SafeJSONResponse, StrictJSONRoute, finite, install_error_handlers, invalid
 from mlops_inference.image_decode import DecodeLimits
 from mlops_inference.image_requests import (
@@ -200,6 +201,7 @@ class Service:
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     batcher: DynamicBatcher | None = None
     decoder: ImageDecoder | None = None  # made by start(), or on first use
+    capture: PredictionCapture | None = None  # served predictions recorded (None: capture off)
 
     def __post_init__(self) -> None:
         self.holder.on_swap = _on_swap(self.metrics)  # before start(): the first load counts too
@@ -252,10 +254,14 @@ class Service:
                 on_batch=self.metrics.observe_batch,
             )
             await self.batcher.start()
+        if self.capture is not None:
+            self.capture.start()
 
     async def stop(self) -> None:
         if self.batcher:
             await self.batcher.stop()
+        if self.capture is not None:
+            await asyncio.to_thread(self.capture.stop)  # what was captured is flushed before the process ends
         if self.decoder:
             self.decoder.close()
             self.decoder = None
@@ -437,11 +443,29 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
         # One request's rows share one batch, hence one model.
         _, name, version = results[0]
         metrics.observe_confidence(name, version, [_confidence(p) for p, _, _ in results])
+        request_id = ids.issue(version, len(results))
+        capture = service.capture
+        if capture is not None:
+            picked = capture.sampled(len(rows))
+            if picked:
+                predictions = [p for p, _, _ in results]
+                at = datetime.now(UTC)
+                records = records_for_rows(
+                    rows,
+                    predictions,
+                    picked,
+                    request_id=request_id,
+                    at=at,
+                    model=name,
+                    version=version,
+                    env=settings.env,
+                )
+                capture.offer(records)
         # A plain JSONResponse: the shape is PredictResponse's (documented in the OpenAPI schema), without
         # validating our own output again on every request.
         return JSONResponse(
             {
-                "request_id": ids.issue(version, len(results)),
+                "request_id": request_id,
                 "model": name,
                 "version": version,
                 "output": model.spec.output,
@@ -473,10 +497,30 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
         metrics.rows.inc(len(results))
         metrics.observe_confidence(name, version, [p.confidence for p in predictions])
         body = await service.image_decoder().run(answers, uploads, predictions)
+        request_id = ids.issue(version, len(results))
+        capture = service.capture
+        if capture is not None:
+            picked = capture.sampled(len(predictions))
+            if picked:  # the summaries in the decoding pool: a few tensor reductions per image, off the loop
+                records = await service.image_decoder().run(
+                    lambda: records_for_images(
+                        tensors,
+                        [len(u.data) for u in uploads],
+                        predictions,
+                        picked,
+                        spec.input,
+                        request_id=request_id,
+                        at=datetime.now(UTC),
+                        model=name,
+                        version=version,
+                        env=settings.env,
+                    )
+                )
+                capture.offer(records)
         return SafeJSONResponse(
             finite(
                 {
-                    "request_id": ids.issue(version, len(results)),
+                    "request_id": request_id,
                     "model": name,
                     "version": version,
                     "output": spec.output.name,

@@ -12,13 +12,14 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mlops_inference.app import Service, create_app
+from mlops_inference.capture import PredictionCapture
 from mlops_inference.model_source import RegistryModelSource
 from mlops_inference.serving import ModelHolder
 from mlops_inference.settings import ServiceSettings
 
 if TYPE_CHECKING:
     from shared.deps import Deps
-    from shared.ports import DriftRunStore, FeedbackStore, ModelAliases, ObjectStore, RegistryStore
+    from shared.ports import DriftRunStore, FeedbackStore, ModelAliases, ObjectStore, PredictionSink, RegistryStore
 
 
 class InferenceDeps(Protocol):
@@ -67,6 +68,30 @@ class ServiceDeps:
             return SqliteFeedbackStore(self._deps.settings.state_dir / "feedback.sqlite")
         return FirestoreFeedbackStore(self._deps.firestore_client())
 
+    def predictions(self, sink: str | None, env: str, bucket: str = "ml-predictions-{env}") -> PredictionSink:
+        """Where captured predictions go: `bigquery` (the cloud's default) or `parquet` (elsewhere)."""
+        sink = sink or ("bigquery" if self._deps.profile == "cloud" else "parquet")
+        if sink == "bigquery":
+            from shared.adapters.bigquery_prediction_sink import BigQueryPredictionSink
+
+            settings = self._deps.settings
+            table = BigQueryPredictionSink(
+                self._deps.bigquery_client(), f"{settings.gcp_project}.{settings.monitoring_dataset}.predictions"
+            )
+            if self._deps.profile == "emulators":
+                table.ensure_table()  # Terraform creates it in the cloud
+            return table
+        from shared.adapters.parquet_prediction_sink import ObjectStorePredictionSink
+
+        if self._deps.profile == "emulators":  # fake-gcs-server starts empty; Terraform creates it in the cloud
+            import contextlib
+
+            from google.api_core.exceptions import Conflict
+
+            with contextlib.suppress(Conflict):
+                self._deps.storage_client().create_bucket(bucket.format(env=env))
+        return ObjectStorePredictionSink(self._deps.objects, bucket)
+
 
 def build_service(settings: ServiceSettings | None = None, deps: InferenceDeps | None = None) -> Service:
     settings = settings or ServiceSettings.from_env()
@@ -82,7 +107,18 @@ def build_service(settings: ServiceSettings | None = None, deps: InferenceDeps |
         alias=settings.model_alias,
         aliases=deps.aliases if settings.model_alias else None,
     )
-    return Service(settings, ModelHolder(source), feedback=deps.feedback, drift_runs=deps.drift_runs)
+    service = Service(settings, ModelHolder(source), feedback=deps.feedback, drift_runs=deps.drift_runs)
+    predictions = getattr(deps, "predictions", None)  # a host's own deps may capture nothing
+    if settings.capture_rate > 0 and predictions is not None:
+        service.capture = PredictionCapture(
+            predictions(settings.capture_sink, settings.env, settings.capture_bucket),
+            service.metrics,
+            rate=settings.capture_rate,
+            max_queue=settings.capture_queue,
+            batch_rows=settings.capture_batch,
+            flush_s=settings.capture_flush_s,
+        )
+    return service
 
 
 def create() -> Any:

@@ -51,6 +51,15 @@ class ServiceMetrics:
             registry=r,
         )
         self.threshold = Gauge("inference_confidence_threshold", "the low-confidence threshold", registry=r)
+        # Prediction capture (mlops_inference.capture): what reached its sink, what it dropped and why.
+        self.captured = Counter("inference_captured_rows", "served rows written by the prediction capture", registry=r)
+        self.capture_dropped = Counter(
+            "inference_capture_dropped_rows",
+            "sampled rows the capture dropped: queue_full (never blocks a request), write_failed",
+            ["reason"],
+            registry=r,
+        )
+        self.capture_queue = Gauge("inference_capture_queue_rows", "rows waiting for the capture's writer", registry=r)
         self.threshold.set(self.confidence_threshold)
         self._recent: dict[tuple[str, str], collections.deque[bool]] = {}
         self._low_in_window: dict[tuple[str, str], int] = {}

@@ -50,6 +50,18 @@ class ServiceSettings:
     # INFERENCE_CONFIDENCE_THRESHOLD: predictions whose top-class probability is below it count as low
     # confidence in /metrics (the share the alert policies read).
     confidence_threshold: float = 0.7
+    # Prediction capture (mlops_inference.capture). INFERENCE_CAPTURE_RATE: the share of served rows recorded
+    # (0 turns capture off); INFERENCE_CAPTURE_QUEUE: rows waiting at most (more are dropped and counted);
+    # INFERENCE_CAPTURE_BATCH: rows per write; INFERENCE_CAPTURE_FLUSH_S: the longest a row waits for one.
+    # INFERENCE_CAPTURE_SINK: `parquet` (gs://ml-predictions-{env}/, the default on embedded and emulators)
+    # or `bigquery` (ml_monitoring.predictions, the cloud's default).
+    capture_rate: float = 1.0
+    capture_queue: int = 10_000
+    capture_batch: int = 1000
+    capture_flush_s: float = 10.0
+    capture_sink: str | None = None
+    # INFERENCE_CAPTURE_BUCKET: the Parquet sink's bucket ({env}: the service's; Terraform sets it prefixed).
+    capture_bucket: str = "ml-predictions-{env}"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -91,6 +103,12 @@ class ServiceSettings:
             max_images=number("INFERENCE_MAX_IMAGES", int, 32),
             decode_threads=number("INFERENCE_DECODE_THREADS", int, 2),
             confidence_threshold=_threshold(env.get("INFERENCE_CONFIDENCE_THRESHOLD")),
+            capture_rate=_rate(env.get("INFERENCE_CAPTURE_RATE")),
+            capture_queue=number("INFERENCE_CAPTURE_QUEUE", int, 10_000),
+            capture_batch=number("INFERENCE_CAPTURE_BATCH", int, 1000),
+            capture_flush_s=number("INFERENCE_CAPTURE_FLUSH_S", float, 10.0),
+            capture_sink=_sink(env.get("INFERENCE_CAPTURE_SINK")),
+            capture_bucket=env.get("INFERENCE_CAPTURE_BUCKET") or "ml-predictions-{env}",
         )
 
 
@@ -130,3 +148,23 @@ def _threshold(raw: str | None) -> float:
     if not 0.0 < value < 1.0:
         raise SettingsError(f"INFERENCE_CONFIDENCE_THRESHOLD: a probability strictly between 0 and 1, got {raw!r}")
     return value
+
+
+def _rate(raw: str | None) -> float:
+    if raw in (None, ""):
+        return 1.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"INFERENCE_CAPTURE_RATE: expected a number, got {raw!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise SettingsError(f"INFERENCE_CAPTURE_RATE: a share from 0 (off) to 1 (every row), got {raw!r}")
+    return value
+
+
+def _sink(raw: str | None) -> str | None:
+    if raw in (None, ""):
+        return None
+    if raw not in {"parquet", "bigquery"}:
+        raise SettingsError(f"INFERENCE_CAPTURE_SINK: parquet or bigquery, got {raw!r}")
+    return raw

@@ -93,6 +93,7 @@ class TableSource:
     timestamp_column: str | None = None
     start: datetime | None = None  # inclusive
     end: datetime | None = None  # exclusive
+    model: str | None = None  # only the rows of this `model` (the captured predictions' table)
 
     def __post_init__(self) -> None:
         if not _TABLE_ID.match(self.table):
@@ -107,12 +108,13 @@ class TableSource:
             "timestamp_column": self.timestamp_column,
             "start": self.start.isoformat() if self.start else None,
             "end": self.end.isoformat() if self.end else None,
+            "model": self.model,
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TableSource:
         start, end = (datetime.fromisoformat(data[k]) if data.get(k) else None for k in ("start", "end"))
-        return cls(data["table"], data.get("timestamp_column"), start, end)
+        return cls(data["table"], data.get("timestamp_column"), start, end, data.get("model"))
 
 
 register_source("bigquery", TableSource.from_json)
@@ -190,6 +192,9 @@ class BigQueryProfiler:
                 bound = bound.astimezone(UTC).replace(tzinfo=None)
             where.append(f"{_quote(source.timestamp_column or '')} {op} @{name}")
             params.append(bigquery.ScalarQueryParameter(name, kind, bound))
+        if source.model is not None:
+            where.append("`model` = @only_model")
+            params.append(bigquery.ScalarQueryParameter("only_model", "STRING", source.model))
         return f"FROM `{source.table}`" + (f" WHERE {' AND '.join(where)}" if where else ""), params
 
     def _query(self, sql: str, params: Sequence[Any], *, what: str) -> list[Any]:

@@ -57,7 +57,7 @@ class DriftSourceProfiler:
     def _table(self, location: DataLocation, window: tuple[datetime | None, datetime | None]):
         from shared.drift.engines.bigquery_sql import TableSource
 
-        return TableSource(location.table or "", location.timestamp_column, *window)
+        return TableSource(location.table or "", location.timestamp_column, *window, model=location.model_filter)
 
     def reference(
         self, location: DataLocation, features: Sequence[str] = (), cache: ReferenceCache | None = None

@@ -65,6 +65,16 @@ resource "google_cloud_run_v2_service" "this" {
         name  = "MLOPS_EVENTS_BUCKET_PATTERN"
         value = var.bucket_pattern
       }
+      # Prediction capture (mlops_inference.capture): BigQuery's ml_monitoring.predictions by default, or
+      # Parquet in this bucket with INFERENCE_CAPTURE_SINK=parquet.
+      dynamic "env" {
+        for_each = var.predictions_bucket == null ? [] : [var.predictions_bucket]
+
+        content {
+          name  = "INFERENCE_CAPTURE_BUCKET"
+          value = env.value
+        }
+      }
 
       dynamic "env" {
         for_each = var.inference_settings
@@ -123,6 +133,23 @@ resource "google_bigquery_dataset_iam_member" "monitoring_read" {
   dataset_id = var.monitoring_dataset
   role       = "roles/bigquery.dataViewer"
   member     = "serviceAccount:${google_service_account.service.email}"
+}
+
+# -- what it writes: its captured predictions (streamed into the table; Parquet objects, optionally) --------
+resource "google_bigquery_table_iam_member" "predictions_write" {
+  count      = var.predictions_table == null ? 0 : 1
+  project    = var.project_id
+  dataset_id = var.monitoring_dataset
+  table_id   = var.predictions_table
+  role       = "roles/bigquery.dataEditor"
+  member     = "serviceAccount:${google_service_account.service.email}"
+}
+
+resource "google_storage_bucket_iam_member" "predictions_write" {
+  count  = var.predictions_bucket == null ? 0 : 1
+  bucket = var.predictions_bucket
+  role   = "roles/storage.objectCreator"
+  member = "serviceAccount:${google_service_account.service.email}"
 }
 
 # Queries run as jobs of the project: jobUser is only grantable there.

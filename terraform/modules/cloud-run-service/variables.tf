@@ -86,6 +86,18 @@ variable "monitoring_dataset" {
   description = "Dataset of drift_runs: /monitoring/drift reads the latest run."
 }
 
+variable "predictions_table" {
+  type        = string
+  description = "Table id in monitoring_dataset of the captured predictions (predictions): the service streams rows into it. Null: no grant."
+  default     = null
+}
+
+variable "predictions_bucket" {
+  type        = string
+  description = "Bucket of captured predictions as Parquet (ml-predictions-{env}, prefixed): INFERENCE_CAPTURE_BUCKET, and object create rights. Null: none."
+  default     = null
+}
+
 variable "invoker_members" {
   type        = list(string)
   description = "Who may call the service (e.g. serviceAccount:frontend@P.iam.gserviceaccount.com). Default none; allUsers is refused."

@@ -310,6 +310,8 @@ module "inference" {
   model_bucket       = module.storage.model_bucket
   bucket_pattern     = local.bucket_patterns[module.storage.model_bucket_pattern]
   monitoring_dataset = module.registry.monitoring_dataset_id
+  predictions_table  = module.registry.predictions_table
+  predictions_bucket = module.storage.predictions_bucket
   labels             = local.labels
 }
 

@@ -9,7 +9,9 @@ locals {
   registry_events_schema_path = coalesce(var.registry_events_schema_path, "${local.schemas_dir}/ml_registry.registry_events.json")
   models_view_path            = "${local.schemas_dir}/ml_registry.models.view.sql"
   aliases_view_path           = "${local.schemas_dir}/ml_registry.aliases.view.sql"
-  registry_events_table_id    = "${var.project_id}.${google_bigquery_dataset.registry.dataset_id}.${google_bigquery_table.registry_events.table_id}"
+  # The inference service's captured predictions, beside drift_runs in ml_monitoring.
+  predictions_schema_path  = "${dirname(var.drift_runs_schema_path)}/ml_monitoring.predictions.json"
+  registry_events_table_id = "${var.project_id}.${google_bigquery_dataset.registry.dataset_id}.${google_bigquery_table.registry_events.table_id}"
 
   # The alert ledger (budget_alerts) keeps no expiring field: its `highest` per budget period is the
   # memory that stops a repeat, and a period's documents are few. The registry collections are kept.
@@ -117,6 +119,24 @@ resource "google_bigquery_table" "drift_runs" {
   time_partitioning {
     type  = "DAY"
     field = "started_at"
+  }
+}
+
+resource "google_bigquery_table" "predictions" {
+  # checkov:skip=CKV_GCP_80:CMEK is optional and set on the dataset (default_encryption_configuration from var.kms_key_name); tables inherit it.
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.monitoring.dataset_id
+  table_id            = "predictions"
+  description         = "What the inference service served (mlops_inference.capture): one row per row or image, streamed in."
+  schema              = file(local.predictions_schema_path)
+  clustering          = ["model"]
+  deletion_protection = var.deletion_protection
+  labels              = var.labels
+
+  # As BigQueryPredictionSink.ensure_table: day partitions on served_at, clustered on model.
+  time_partitioning {
+    type  = "DAY"
+    field = "served_at"
   }
 }
 

@@ -23,6 +23,11 @@ output "aliases_view_id" {
   value       = "${var.project_id}.${google_bigquery_dataset.registry.dataset_id}.${google_bigquery_table.aliases.table_id}"
 }
 
+output "predictions_table" {
+  description = "Table id (in the monitoring dataset) of the inference service's captured predictions."
+  value       = google_bigquery_table.predictions.table_id
+}
+
 output "drift_runs_table_id" {
   description = "project.dataset.table of the drift runs."
   value       = "${var.project_id}.${google_bigquery_dataset.monitoring.dataset_id}.${google_bigquery_table.drift_runs.table_id}"

@@ -1,13 +1,14 @@
 # The buckets the code names: model buckets (register_model's trigger, the registry pins generations),
-# drift data, drift reports, and the functions' sources.
+# drift data, drift reports, the inference service's captured predictions, and the functions' sources.
 
 locals {
   # The code's patterns ({env}: the environment); every name gets var.name_prefix (bucket names are
   # global: an unprefixed ml-models-dev is anyone's to take first).
   patterns = {
-    models     = var.model_bucket_pattern
-    drift_data = var.drift_data_bucket_pattern
-    drift_logs = var.drift_logs_bucket_pattern
+    models      = var.model_bucket_pattern
+    drift_data  = var.drift_data_bucket_pattern
+    drift_logs  = var.drift_logs_bucket_pattern
+    predictions = var.predictions_bucket_pattern
   }
   buckets = merge(
     { for role, pattern in local.patterns : role => replace("${var.name_prefix}${pattern}", "{env}", var.env) },
@@ -64,6 +65,20 @@ resource "google_storage_bucket" "this" {
       condition {
         age            = lifecycle_rule.value
         matches_prefix = ["drift/"]
+      }
+      action {
+        type = "Delete"
+      }
+    }
+  }
+
+  # Captured predictions (Parquet per model and day, mlops_inference.capture): kept as long as drift looks back.
+  dynamic "lifecycle_rule" {
+    for_each = each.key == "predictions" ? [var.prediction_retention_days] : []
+
+    content {
+      condition {
+        age = lifecycle_rule.value
       }
       action {
         type = "Delete"

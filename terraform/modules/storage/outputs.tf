@@ -13,6 +13,11 @@ output "drift_logs_bucket" {
   value       = google_storage_bucket.this["drift_logs"].name
 }
 
+output "predictions_bucket" {
+  description = "Name of the captured predictions bucket (ml-predictions-{env})."
+  value       = google_storage_bucket.this["predictions"].name
+}
+
 output "sources_bucket" {
   description = "Name of the functions' sources bucket."
   value       = google_storage_bucket.this["sources"].name

@@ -31,6 +31,18 @@ variable "drift_logs_bucket_pattern" {
   default     = "ml-drift-logs-{env}"
 }
 
+variable "predictions_bucket_pattern" {
+  type        = string
+  description = "Bucket of the inference service's captured predictions, Parquet under {model}/dt=YYYY-MM-DD/ (shared/adapters/parquet_prediction_sink.py BUCKET)."
+  default     = "ml-predictions-{env}"
+}
+
+variable "prediction_retention_days" {
+  type        = number
+  description = "Days a captured-predictions file is kept (drift reads windows within it)."
+  default     = 90
+}
+
 variable "name_prefix" {
   type        = string
   description = "Prefix of every bucket name but the sources bucket's (e.g. \"<project id>-\"): bucket names are global."

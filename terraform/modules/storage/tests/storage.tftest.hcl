@@ -15,10 +15,11 @@ variables {
 run "prefixed_versioned_private_buckets" {
   assert {
     condition = output.bucket_names == {
-      models     = "mlops-events-test-000000-ml-models-test"
-      drift_data = "mlops-events-test-000000-ml-drift-test"
-      drift_logs = "mlops-events-test-000000-ml-drift-logs-test"
-      sources    = "mlops-events-test-000000-mlops-events-sources-test"
+      models      = "mlops-events-test-000000-ml-models-test"
+      drift_data  = "mlops-events-test-000000-ml-drift-test"
+      drift_logs  = "mlops-events-test-000000-ml-drift-logs-test"
+      predictions = "mlops-events-test-000000-ml-predictions-test"
+      sources     = "mlops-events-test-000000-mlops-events-sources-test"
     }
     error_message = "Every bucket but the sources one carries the prefix; {env} resolved."
   }
@@ -29,6 +30,10 @@ run "prefixed_versioned_private_buckets" {
   assert {
     condition     = length(google_storage_bucket.this["models"].lifecycle_rule) == 0
     error_message = "Model generations are kept: the registry may still serve them."
+  }
+  assert {
+    condition     = contains(flatten([for rule in google_storage_bucket.this["predictions"].lifecycle_rule : [for c in rule.condition : c.age]]), 90)
+    error_message = "Captured predictions expire after prediction_retention_days."
   }
   assert {
     condition     = output.bucket_patterns["ml-models-{env}"] == "mlops-events-test-000000-ml-models-{env}"

@@ -1,0 +1,223 @@
+"""Prediction capture: what the service answered, recorded off the request path for drift on served traffic.
+
+A request hands its sampled rows to `PredictionCapture.offer`, which never blocks and never waits on
+storage: the rows join a bounded queue (a full queue drops them and counts them in /metrics,
+`inference_capture_dropped_rows{reason="queue_full"}`); a writer thread flushes the queue to a
+`PredictionSink` (Parquet in a bucket, or BigQuery) when `batch_rows` are waiting, every `flush_s`, and
+at shutdown. A write that fails drops its rows (counted, reason `write_failed`): capture is monitoring,
+never a reason to refuse a prediction.
+
+One record per served row or image (`records_for_rows`, `records_for_images`): request id, row, time,
+model, version, env, kind, the input features (an image's summary, never its pixels), `prediction`,
+`label` and `confidence`.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops_inference.image_spec import ImageInput, ImagePrediction
+    from mlops_inference.metrics import ServiceMetrics
+    from shared.ports import PredictionSink
+
+log = logging.getLogger(__name__)
+HISTOGRAM_BINS = 8  # an image's intensity (CT: HU within the window) histogram, as shares
+
+
+class PredictionCapture:
+    def __init__(
+        self,
+        sink: PredictionSink,
+        metrics: ServiceMetrics,
+        *,
+        rate: float = 1.0,
+        max_queue: int = 10_000,
+        batch_rows: int = 1000,
+        flush_s: float = 10.0,
+        sample: Callable[[], float] = random.random,
+    ) -> None:
+        self.sink, self.metrics = sink, metrics
+        self.rate, self.max_queue, self.batch_rows, self.flush_s = rate, max_queue, batch_rows, flush_s
+        self._sample = sample
+        self._queue: collections.deque[dict[str, Any]] = collections.deque()
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def sampled(self, count: int) -> list[int]:
+        """Which of `count` rows to capture (each with probability `rate`)."""
+        if self.rate >= 1.0:
+            return list(range(count))
+        return [i for i in range(count) if self._sample() < self.rate]
+
+    def offer(self, records: Sequence[dict[str, Any]]) -> int:
+        """Queue the records, or as many as fit: the rest are dropped and counted. Never blocks on storage
+        (the lock is held only to append, or by the writer to take the whole queue)."""
+        if not records:
+            return 0
+        with self._lock:
+            room = max(0, self.max_queue - len(self._queue))
+            taken = records[:room]
+            self._queue.extend(taken)
+            queued = len(self._queue)
+            if queued >= self.batch_rows:
+                self._wake.notify()
+        dropped = len(records) - len(taken)
+        if dropped:
+            self.metrics.capture_dropped.labels("queue_full").inc(dropped)
+        self.metrics.capture_queue.set(queued)
+        return len(taken)
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stopping = False
+            self._thread = threading.Thread(target=self._run, name="prediction-capture", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Flush what is queued and stop the writer (at shutdown)."""
+        with self._lock:
+            self._stopping = True
+            self._wake.notify()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+        self.flush()  # anything offered after the writer's last look
+
+    def flush(self) -> int:
+        """Write what is queued now, in batches of `batch_rows`; the rows written."""
+        written = 0
+        while True:
+            with self._lock:
+                if not self._queue:
+                    break
+                count = min(len(self._queue), self.batch_rows)
+                batch = [self._queue.popleft() for _ in range(count)]
+            self.metrics.capture_queue.set(len(self._queue))
+            try:
+                self.sink.write(batch)
+            except Exception as exc:  # storage down, quota, a bad row: the rows are lost, the service is not
+                log.warning("prediction capture: %d rows not written: %r", len(batch), exc)
+                self.metrics.capture_dropped.labels("write_failed").inc(len(batch))
+                continue
+            self.metrics.captured.inc(len(batch))
+            written += len(batch)
+        return written
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.flush_s
+        while True:
+            with self._lock:
+                while not self._stopping and len(self._queue) < self.batch_rows:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._wake.wait(left)
+                stopping = self._stopping
+            self.flush()
+            deadline = time.monotonic() + self.flush_s
+            if stopping:
+                return
+
+
+def _base(request_id: str, row: int, at: datetime, model: str, version: int, env: str, kind: str) -> dict[str, Any]:
+    return {
+        "request_id": request_id,
+        "row": row,
+        "served_at": at,
+        "model": model,
+        "version": version,
+        "env": env,
+        "kind": kind,
+    }
+
+
+def records_for_rows(
+    rows: Sequence[dict[str, Any]],
+    predictions: Sequence[float],
+    picked: Sequence[int],
+    *,
+    request_id: str,
+    at: datetime,
+    model: str,
+    version: int,
+    env: str,
+) -> list[dict[str, Any]]:
+    """A tabular model's rows: the features as sent, the probability, its label at 0.5, its confidence."""
+    out = []
+    for i in picked:
+        p = float(predictions[i])
+        record = _base(request_id, i, at, model, version, env, "tabular")
+        record.update(features=dict(rows[i]), prediction=p, label="1" if p >= 0.5 else "0", confidence=max(p, 1 - p))
+        out.append(record)
+    return out
+
+
+def records_for_images(
+    tensors: Sequence[Any],
+    file_sizes: Sequence[int],
+    predictions: Sequence[ImagePrediction],
+    picked: Sequence[int],
+    spec: ImageInput,
+    *,
+    request_id: str,
+    at: datetime,
+    model: str,
+    version: int,
+    env: str,
+) -> list[dict[str, Any]]:
+    """An image model's images: a summary of each (`image_summary`), the top label, the last label's
+    probability (a binary model's positive class) and the top class's probability."""
+    out = []
+    for i in picked:
+        prediction = predictions[i]
+        record = _base(request_id, i, at, model, version, env, "image")
+        features = image_summary(tensors[i], spec)
+        features["file_bytes"] = file_sizes[i]
+        last = list(prediction.probabilities.values())[-1] if prediction.probabilities else None
+        record.update(
+            features=features, prediction=last, label=prediction.label, confidence=float(prediction.confidence)
+        )
+        out.append(record)
+    return out
+
+
+def image_summary(tensor: Any, spec: ImageInput) -> dict[str, float]:
+    """Summary features of the image the model saw, in the input's own units: the pixel intensity
+    (`value / scale`, in [0, 1] for 8-bit files) or, with a CT window, Hounsfield units clipped to the
+    window. Its mean and std, and the share of pixels in each of HISTOGRAM_BINS equal bins of
+    [0, 1] or of the window. No pixel is kept."""
+    import torch
+
+    channels = tensor.shape[0]
+    mean = torch.tensor(spec.mean[:channels] if len(spec.mean) >= channels else spec.mean * channels)
+    std = torch.tensor(spec.std[:channels] if len(spec.std) >= channels else spec.std * channels)
+    values = tensor * std.view(-1, 1, 1) + mean.view(-1, 1, 1)  # undo the normalisation: [0, 1] units
+    low, high = 0.0, 1.0
+    if spec.window is not None:
+        low = spec.window.center - spec.window.width / 2
+        values, high = low + values * spec.window.width, low + spec.window.width
+    unit = "hu" if spec.window is not None else "intensity"
+    flat = values.float().flatten()
+    counts = torch.histc(flat.clamp(low, high), bins=HISTOGRAM_BINS, min=low, max=high)
+    total = max(1, flat.numel())
+    summary = {
+        f"{unit}_mean": float(flat.mean()),
+        f"{unit}_std": float(flat.std(unbiased=False)),
+    }
+    for b, count in enumerate(counts.tolist()):
+        summary[f"{unit}_hist_{b}"] = count / total
+    return summary

@@ -1,0 +1,80 @@
+"""PredictionSink writing Parquet files to a bucket: `gs://ml-predictions-{env}/{model}/dt=YYYY-MM-DD/
+part-<uuid>.parquet`, through the ObjectStore port (a local folder on the embedded profile, fake-gcs-server
+on the emulators, GCS in the cloud).
+
+One file per batch, model and day. The features are columns of their own (a row's features by name, an
+image's summary features), so a drift job reads a day's or a week's captures as it reads any Parquet:
+`gs://ml-predictions-dev/fraud-detector/dt=*/*.parquet` with `timestamp_column: served_at`. A feature
+named like one of the record's own columns is kept as `feature_<name>`.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.ports import ObjectStore
+
+BUCKET = "ml-predictions-{env}"
+COLUMNS = (
+    "request_id",
+    "row",
+    "served_at",
+    "model",
+    "version",
+    "model_version",
+    "env",
+    "kind",
+    "prediction",
+    "label",
+    "confidence",
+)
+
+
+def object_name(model: str, day: str) -> str:
+    return f"{model}/dt={day}/part-{uuid.uuid4().hex}.parquet"
+
+
+def flat_record(record: dict[str, Any]) -> dict[str, Any]:
+    """The record with its features as columns and the version also as a category (`v3`)."""
+    out = {name: record.get(name) for name in COLUMNS if name != "model_version"}
+    out["model_version"] = f"v{record['version']}"
+    for name, value in (record.get("features") or {}).items():
+        out[f"feature_{name}" if name in COLUMNS else name] = value
+    return out
+
+
+def parquet_bytes(records: Sequence[dict[str, Any]]) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    flat = [flat_record(r) for r in records]
+    names = list(dict.fromkeys(k for r in flat for k in r))  # every row's columns, first seen first
+    table = pa.Table.from_pylist([{n: r.get(n) for n in names} for r in flat])
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    return buffer.getvalue()
+
+
+class ObjectStorePredictionSink:
+    def __init__(self, objects: ObjectStore, bucket: str = BUCKET) -> None:
+        self._objects = objects
+        self._bucket = bucket
+
+    def write(self, records: Sequence[dict[str, Any]]) -> None:
+        groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+        for record in records:
+            day = record["served_at"].astimezone(UTC).strftime("%Y-%m-%d")
+            groups[(record["env"], record["model"], day)].append(record)
+        for (env, model, day), rows in groups.items():
+            self._objects.put(
+                self._bucket.format(env=env),
+                object_name(model, day),
+                parquet_bytes(rows),
+                content_type="application/vnd.apache.parquet",
+            )
