@@ -59,3 +59,22 @@ def test_a_bad_cron_in_the_manifest_fails_before_anything_starts(tmp_path):
     with pytest.raises(CronError, match="expected 5 fields"):
         LocalCloud(UpOptions(state_dir=tmp_path), lambda attempt: None, specs=specs)
     assert not (tmp_path / "events.jsonl").exists()
+
+
+def test_trigger_help_lists_the_manifests_jobs():
+    result = CliRunner().invoke(cli, ["trigger", "--help"])
+
+    assert result.exit_code == 0
+    jobs = result.output.split("Jobs (functions/manifest.yaml):")[1]
+    assert "reconcile-registry  reconcile_registry: '17 3 * * *' (Etc/UTC), publishes to" in jobs
+    assert "drift-report-http   drift_report_http: '0 */6 * * *' (Etc/UTC), HTTP call" in jobs
+
+
+def test_functions_json_names_each_functions_topic_job_and_dead_letter():
+    listed = {f["name"]: f for f in json.loads(CliRunner().invoke(cli, ["functions", "--json"]).output)}
+
+    assert (listed["budget_alert"]["topic"], listed["budget_alert"]["job"]) == ("billing-budget-alerts", None)
+    assert listed["budget_alert"]["dead_letter_topic"] == "budget-alert-dead-letter"
+    assert (listed["drift_report"]["job"], listed["drift_report"]["schedule"]) == ("drift-report", "0 */6 * * *")
+    assert listed["drift_report_http"]["takes"] == "Cloud Scheduler HTTP calls"
+    assert listed["ecr_rollout"]["takes"] == "ECR Image Action from aws.ecr"

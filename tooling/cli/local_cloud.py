@@ -21,6 +21,19 @@ def _state_dir(state_dir: Path | None) -> Path:
     return state_dir or load_settings().state_dir
 
 
+def _running_dir(state_dir: Path | None) -> Path:
+    """The state dir of the `up` a command talks to: --state-dir, else MLOPS_EVENTS_STATE_DIR, else the one a
+    sourced up.env names (so the command works from any folder), else the default."""
+    import os
+
+    from tooling.localcloud.reachability import LOCAL_CLOUD_DIR_VARIABLE
+
+    sourced = os.environ.get(LOCAL_CLOUD_DIR_VARIABLE)
+    if state_dir is None and sourced and not os.environ.get("MLOPS_EVENTS_STATE_DIR"):
+        return Path(sourced)
+    return _state_dir(state_dir)
+
+
 def _known_functions(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
     """`--only`'s names, split on commas; a name the manifest does not have is a usage error naming those it has."""
     if not value:
@@ -178,14 +191,32 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-@click.command()
+class _ListsJobs(click.Command):
+    """`trigger --help` ends with the manifest's jobs, read when the help is shown (not at every start of the CLI)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from tooling.localcloud.provision import scheduled_jobs
+        from tooling.manifest import load_manifest
+
+        rows = []
+        for job, spec in scheduled_jobs(load_manifest()):
+            trigger = spec.trigger
+            how = "HTTP call" if trigger.get("kind") == "http" else f"publishes to {trigger.get('topic')}"
+            when = f"{trigger['schedule']!r} ({trigger.get('time_zone', 'Etc/UTC')})"
+            rows.append((job, f"{spec.name}: {when}, {how}"))
+        with formatter.section("Jobs (functions/manifest.yaml)"):
+            formatter.write_dl(rows)
+        super().format_epilog(ctx, formatter)
+
+
+@click.command(cls=_ListsJobs)
 @click.argument("job")
 @click.option("--state-dir", type=click.Path(path_type=Path), help=_STATE_DIR_HELP)
 def trigger(job: str, state_dir: Path | None) -> None:
-    """Run a schedule of the running local cloud now (Cloud Scheduler's "force run")."""
+    """Run a schedule JOB of the running local cloud now (Cloud Scheduler's "force run")."""
     from tooling.localcloud.control import read_state
 
-    folder = _state_dir(state_dir)
+    folder = _running_dir(state_dir)
     state = read_state(folder)
     if not state:
         raise click.ClickException(f"no local cloud runs from {folder}: start `mlops-events up` first")
@@ -276,3 +307,102 @@ def down(state_dir: Path | None, timeout_s: float) -> None:
     except TimeoutError as exc:
         raise click.ClickException(f"{exc}: its console says what it waits for") from None
     click.echo(f"stopped the local cloud in {folder} (pid {pid}) in {took_s:.1f} s")
+
+
+_SAMPLES_BUCKET = "ml-models-dev"  # events/objects/<bucket>/: the repository's sample model files
+
+
+def _samples_root() -> Path:
+    from tooling.manifest import REPO_ROOT
+
+    return REPO_ROOT / "events" / "objects" / _SAMPLES_BUCKET
+
+
+def _sample_names() -> list[str]:
+    root = _samples_root()
+    return sorted(str(folder.relative_to(root)) for folder in root.glob("*/*") if folder.is_dir())
+
+
+def _demo_model_files(folder: Path) -> list[Path]:
+    """The demo fraud-detector model (mlops_inference.train), trained once into `folder`."""
+    if not (folder / "model.pt").is_file():
+        try:
+            from mlops_inference import train
+        except ImportError as exc:
+            raise click.ClickException(f"training the demo model needs torch ({exc.name} is missing)") from None
+        click.echo(f"training the demo model into {folder}")
+        train.train(folder)
+    return [folder / "model.json", folder / "model.pt"]
+
+
+def _put_object(storage_url: str, bucket: str, name: str, data: bytes) -> dict:
+    from urllib.parse import quote
+
+    url = f"{storage_url}/upload/storage/v1/b/{quote(bucket, safe='')}/o?uploadType=media&name={quote(name, safe='')}"
+    request = urllib.request.Request(url, data=data, method="POST")
+    request.add_header("Content-Type", "application/octet-stream")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as answer:
+        reason = answer.read().decode(errors="replace").strip()[:200]
+        missing = f"no bucket {bucket} in the local cloud" if answer.code == 404 else f"HTTP {answer.code}"
+        raise click.ClickException(f"gs://{bucket}/{name}: {missing} ({reason})") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise click.ClickException(f"the local Cloud Storage at {storage_url} does not answer: {exc}") from None
+
+
+@click.command()
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--to", "destination", metavar="gs://BUCKET/PREFIX", help="where the files go (each keeps its name)")
+@click.option(
+    "--sample",
+    metavar="MODEL/vN",
+    help=f"the repository's sample model files (events/objects/{_SAMPLES_BUCKET}/MODEL/vN/), to "
+    f"gs://{_SAMPLES_BUCKET}/MODEL/vN/ unless --to says otherwise",
+)
+@click.option(
+    "--demo-model",
+    is_flag=True,
+    help="the demo fraud-detector model (model.json, model.pt), trained once into <state-dir>/demo-model; needs torch",
+)
+@click.option("--state-dir", type=click.Path(path_type=Path), help=_STATE_DIR_HELP)
+def upload(
+    files: tuple[Path, ...], destination: str | None, sample: str | None, demo_model: bool, state_dir: Path | None
+) -> None:
+    """Upload FILES (or a sample, or the demo model) to the running local cloud's Cloud Storage, as `gcloud
+    storage cp` does to GCS: the object notification reaches the functions the bucket triggers.
+
+    Works from any folder: it reads where Cloud Storage runs from <state-dir>/up.json (the folder a sourced
+    up.env names, else .mlops-events/), and a FILE that does not exist is an error, never an empty object.
+    """
+    from tooling.localcloud.control import read_state
+
+    if sum((bool(files), sample is not None, demo_model)) != 1:
+        raise click.UsageError("name FILES, or --sample MODEL/vN, or --demo-model (one of them)")
+    folder = _running_dir(state_dir)
+    if sample is not None:
+        source = _samples_root() / sample.strip("/")
+        if not source.is_dir() or sample.strip("/") not in _sample_names():
+            known = ", ".join(_sample_names()) or f"none: {_samples_root()} is not there (an installed copy?)"
+            raise click.ClickException(f"no sample {sample!r}; samples: {known}")
+        files = tuple(sorted(path for path in source.iterdir() if path.is_file()))
+        destination = destination or f"gs://{_SAMPLES_BUCKET}/{sample.strip('/')}/"
+    if not destination:
+        raise click.UsageError("--to gs://BUCKET/PREFIX is required")
+    if not destination.startswith("gs://") or not destination[5:].split("/", 1)[0]:
+        raise click.BadParameter(f"{destination!r} is not gs://BUCKET[/PREFIX]", param_hint="--to")
+    bucket, _, prefix = destination[5:].partition("/")
+    state = read_state(folder)
+    if not state:
+        raise click.ClickException(f"no local cloud runs from {folder}: start `mlops-events up` first")
+    storage = (state.get("emulators") or {}).get("gcs")
+    if not storage:
+        raise click.ClickException(f"the local cloud in {folder} runs no Cloud Storage (see its --only)")
+    if demo_model:
+        files = tuple(_demo_model_files(folder / "demo-model"))
+    for path in files:
+        name = f"{prefix.rstrip('/')}/{path.name}" if prefix.strip("/") else path.name
+        stored = _put_object(storage["url"], bucket, name, path.read_bytes())
+        size, generation = stored.get("size", "?"), stored.get("generation", "?")
+        click.echo(f"gs://{bucket}/{name}  {size} bytes, generation {generation}  (from {path})")

@@ -8,7 +8,7 @@ import click
 from tooling.cli.dead_letters import dead_letters
 from tooling.cli.demo import demo
 from tooling.cli.generate_event import generate_event
-from tooling.cli.local_cloud import down, status, trigger, up
+from tooling.cli.local_cloud import down, status, trigger, up, upload
 from tooling.cli.manifest_commands import build, functions_command
 from tooling.cli.options import EXIT_DONE, EXIT_NOT_PROCESSED, EXIT_REJECTED, exit_code, outcome_exit_code
 from tooling.cli.registry import registry
@@ -32,7 +32,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     redact_standard_streams()
 
 
-for command in (replay, functions_command, build, registry, generate_event, demo, up, trigger, status, down):
+for command in (replay, functions_command, build, registry, generate_event, demo, up, trigger, upload, status, down):
     cli.add_command(command)
 cli.add_command(dead_letters)
 

@@ -11,23 +11,37 @@ import click
 @click.command("functions")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def functions_command(as_json: bool) -> None:
-    """List the functions of the manifest and their triggers."""
+    """List the functions of the manifest: what triggers each (topic, bucket, job and its schedule, EventBridge
+    rule), where its failures go, and its saved events."""
     from tooling.event_routes import subscription
+    from tooling.localcloud.provision import scheduled_jobs
     from tooling.manifest import load_manifest
 
     specs = load_manifest()
+    jobs = {spec.name: job for job, spec in scheduled_jobs(specs)}
     if as_json:
-        click.echo(json.dumps([{**s.__dict__} for s in specs], default=str, indent=2))
+        listed = [
+            {
+                **s.__dict__,
+                "takes": subscription(s).removeprefix(s.name).removeprefix(" to "),
+                "topic": s.trigger.get("topic"),
+                "job": jobs.get(s.name),
+                "schedule": s.trigger.get("schedule") if s.name in jobs else None,
+                "dead_letter_topic": s.retry.get("dead_letter_topic"),
+            }
+            for s in specs
+        ]
+        click.echo(json.dumps(listed, default=str, indent=2))
         return
     for spec in specs:
         trigger = spec.trigger
         takes = subscription(spec).removeprefix(spec.name).removeprefix(" to ")
-        job = trigger.get("attributes", {}).get("scheduler_job") or (
-            spec.name.replace("_", "-") if "schedule" in trigger else None
-        )
-        schedule = f"; job {job} at {trigger['schedule']!r} ({trigger.get('time_zone', 'UTC')})" if job else ""
+        job = jobs.get(spec.name)
+        schedule = f"; job {job} at {trigger['schedule']!r} ({trigger.get('time_zone', 'Etc/UTC')})" if job else ""
+        dead = spec.retry.get("dead_letter_topic")
+        failures = f"; failures to {dead}" if dead else ""
         click.echo(f"{spec.name:<22} {spec.platform:<13} {spec.source}:{spec.entry_point}")
-        click.echo(f"{'':<22} takes {takes}{schedule}; {len(spec.fixture_files())} fixtures")
+        click.echo(f"{'':<22} takes {takes}{schedule}{failures}; {len(spec.fixture_files())} fixtures")
 
 
 @click.command()

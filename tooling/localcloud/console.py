@@ -28,14 +28,26 @@ _STYLE = {
 }
 
 
+# Without a terminal (a pipe, a file, CI) rich would lay everything out in 80 columns and cut the URLs and
+# log paths of the services table: there, lines are as wide as what they hold.
+UNBOUNDED_WIDTH = 10_000
+
+
+def console_for_output() -> Console:
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=UNBOUNDED_WIDTH)
+    return console
+
+
 class LiveConsole:
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(highlight=False)
+        self.console = console or console_for_output()
 
     def show_services(self, state: dict[str, Any]) -> None:
         table = Table(title="mlops-events up", title_justify="left", show_lines=False)
-        table.add_column("service")
-        table.add_column("where")
+        table.add_column("service", no_wrap=True)
+        table.add_column("where", overflow="fold")  # a URL is copied whole: folded in a narrow terminal, never cut
         table.add_column("log", overflow="fold")
         for name, emulator in state["emulators"].items():
             table.add_row(f"emulator {name}", emulator["url"], emulator["log"])
@@ -49,6 +61,9 @@ class LiveConsole:
         resources = state["resources"]
         if state.get("only"):
             self.console.print(f"only: {', '.join(state['only'])} (and the emulators they need)")
+        lambda_runtime = state.get("lambda_runtime")
+        if lambda_runtime:
+            self.console.print(f"lambda: {lambda_runtime}")
         self.console.print(f"buckets: {', '.join(resources['buckets']) or '-'}")
         self.console.print(f"topics: {', '.join(resources['topics']) or '-'}")
         for job, when in state.get("schedules", {}).items():

@@ -48,6 +48,15 @@ def job_name(spec: FunctionSpec) -> str:
     return spec.trigger.get("attributes", {}).get("scheduler_job") or spec.name.replace("_", "-")
 
 
+def scheduled_jobs(specs: Iterable[FunctionSpec]) -> list[tuple[str, FunctionSpec]]:
+    """(job name, function) of every Cloud Scheduler job the manifest defines: a Pub/Sub or an HTTP one."""
+    return [
+        (job_name(spec), spec)
+        for spec in specs
+        if spec.trigger.get("kind") in ("schedule", "http") and spec.trigger.get("schedule")
+    ]
+
+
 def push_subscription(spec: FunctionSpec) -> str:
     return f"{spec.name}-push" if spec.trigger.get("kind") != "eventarc" else f"eventarc-{spec.name}"
 
@@ -84,8 +93,7 @@ def plan(specs: list[FunctionSpec], *, project: str, envs: Iterable[str]) -> Pla
         if trigger.get("topic"):
             result.topics.add(trigger["topic"])
             result.subscriptions[push_subscription(spec)] = (trigger["topic"], ack_deadline_s(spec))
-        if kind in ("schedule", "http") and trigger.get("schedule"):
-            result.schedules.append((job_name(spec), spec))
+        result.schedules += scheduled_jobs([spec])
         result.buckets.update(_gs_buckets(trigger.get("payload")))
         for variable, value in spec.env.items():  # the buckets a function is configured to write
             if variable.endswith(("_BUCKET", "_BUCKET_PATTERN")):
