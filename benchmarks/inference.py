@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import io
 import json
 import os
@@ -153,7 +154,14 @@ def main() -> None:
     parser.add_argument("--model", choices=["demo", "wide"], default="demo")
     parser.add_argument("--clients", default="1,8,32")
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument(
+        "--capture", action="store_true", help="prediction capture on vs off (batched service, tabular model)"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="--capture: alternating on/off rounds per level")
     args = parser.parse_args()
+    if args.capture:
+        capture_benchmark(args.model, [int(c) for c in args.clients.split(",")], args.seconds, args.rounds)
+        return
     from tooling.local_server import free_port
 
     state_dir = Path(tempfile.mkdtemp(prefix="inference-bench-"))
@@ -193,6 +201,79 @@ def main() -> None:
             f"p99 <= 3x the single-client p50 ({by[('batched', top)]['p99_ms'] / single['p50_ms']:.2f}x)"
         )
     print(json.dumps(results))
+
+
+def _metric(port: int, name: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+
+def capture_benchmark(model: str, levels: list[int], seconds: float, rounds: int) -> None:
+    """Prediction capture (mlops_inference.capture) on vs off: two batched servers of the same model, one
+    capturing every row (INFERENCE_CAPTURE_RATE 1, Parquet in the embedded bucket), one not (0), measured
+    alternately `rounds` times per level; the ratio of the medians. Goal: capture costs at most 5% of the
+    throughput at 32 clients and drops nothing below its queue's bound (INFERENCE_CAPTURE_QUEUE)."""
+    from tooling.local_server import free_port
+
+    state_dir = Path(tempfile.mkdtemp(prefix="inference-capture-bench-"))
+    rows = prepare(state_dir, model)
+    # measure() takes the rows, or (where image models share it) ready request bodies
+    takes_bodies = "bodies" in inspect.signature(measure).parameters
+    load: list = [json.dumps({"rows": [row]}).encode() for row in rows] if takes_bodies else rows
+    ports = {"capture on": free_port(), "capture off": free_port()}
+    servers = {}
+    try:
+        for name, port in ports.items():
+            # start_server passes this process's environment on: the one setting that differs
+            os.environ["INFERENCE_CAPTURE_RATE"] = "1" if name == "capture on" else "0"
+            servers[name] = start_server(state_dir, port, True)
+        os.environ.pop("INFERENCE_CAPTURE_RATE")
+        by: dict[tuple[str, int], list[dict]] = {}
+        for clients in levels:
+            for round_ in range(rounds):
+                order = ("capture on", "capture off") if round_ % 2 == 0 else ("capture off", "capture on")
+                for name in order:
+                    result = asyncio.run(measure(ports[name], load, clients, seconds))
+                    by.setdefault((name, clients), []).append(result)
+                    print(
+                        f"{name:<11} {clients:>3} clients  {result['throughput']:8.1f} req/s  "
+                        f"p50 {result['p50_ms']:7.2f} ms  p99 {result['p99_ms']:7.2f} ms  errors {result['errors']}",
+                        flush=True,
+                    )
+        on = ports["capture on"]
+        time.sleep(1.5)  # the writer's interval (INFERENCE_CAPTURE_FLUSH_S, 10 s by default) may still hold rows
+        queued = _metric(on, "inference_capture_queue_rows")
+        captured = _metric(on, "inference_captured_rows_total")
+        dropped = _metric(on, "inference_capture_dropped_rows_total")
+        served = _metric(on, "inference_rows_total")
+    finally:
+        for server in servers.values():
+            server.terminate()
+            server.wait(timeout=30)
+    files = list((state_dir / "buckets" / "ml-predictions-dev").rglob("*.parquet"))
+    print(f"\nmodel {model}, {os.cpu_count()} CPUs, {seconds:.0f} s per point, {rounds} rounds (median)")
+    summary = []
+    for clients in levels:
+        median_on = statistics.median(r["throughput"] for r in by[("capture on", clients)])
+        median_off = statistics.median(r["throughput"] for r in by[("capture off", clients)])
+        # Each round's on and off ran back to back: their ratio cancels the machine's slower swings.
+        pairs = [
+            on_["throughput"] / off_["throughput"]
+            for on_, off_ in zip(by[("capture on", clients)], by[("capture off", clients)], strict=True)
+        ]
+        paired = statistics.median(pairs)
+        summary.append({"clients": clients, "on": median_on, "off": median_off, "paired_ratio": paired})
+        print(
+            f"{clients:>3} clients: capture on/off throughput {median_on:.1f}/{median_off:.1f} req/s"
+            f" = {median_on / median_off:.3f}; median of the rounds' ratios {paired:.3f}"
+            f" (cost {1 - paired:+.1%}; rounds {', '.join(f'{r:.2f}' for r in pairs)})"
+        )
+    print(
+        f"capture: {served:.0f} rows served, {captured:.0f} written, {queued:.0f} still queued before shutdown,"
+        f" {dropped:.0f} dropped; {len(files)} Parquet files after shutdown"
+    )
+    print(json.dumps({"levels": summary, "served": served, "captured": captured, "dropped": dropped}))
 
 
 if __name__ == "__main__":

@@ -71,11 +71,17 @@ def test_a_full_batch_is_written_without_waiting_for_the_interval():
     try:
         capture.offer(records(4))
         assert not sink.written.wait(0.3)  # under the batch size: it waits
-        capture.offer(records(1, 4))
+        capture.offer(records(8, 4))
         assert sink.written.wait(5)
-        assert len(sink.rows) == 5
+        deadline = time.monotonic() + 5
+        while len(sink.rows) < 10 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # full batches only: the other 2 rows wait for the interval (or shutdown), not a file of their own
+        time.sleep(0.1)
+        assert [len(b) for b in sink.batches] == [5, 5] and capture.queued == 2
     finally:
         capture.stop()
+    assert [len(b) for b in sink.batches] == [5, 5, 2]
 
 
 def test_a_partial_batch_is_written_when_the_interval_passes():

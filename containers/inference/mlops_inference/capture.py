@@ -97,12 +97,13 @@ class PredictionCapture:
             self._thread = None
         self.flush()  # anything offered after the writer's last look
 
-    def flush(self) -> int:
-        """Write what is queued now, in batches of `batch_rows`; the rows written."""
+    def flush(self, *, partial: bool = True) -> int:
+        """Write what is queued now, in batches of `batch_rows` (with `partial` False, full ones only: the
+        rest waits for the interval, so a busy service writes few, full files); the rows written."""
         written = 0
         while True:
             with self._lock:
-                if not self._queue:
+                if not self._queue or (not partial and len(self._queue) < self.batch_rows):
                     break
                 count = min(len(self._queue), self.batch_rows)
                 batch = [self._queue.popleft() for _ in range(count)]
@@ -127,8 +128,10 @@ class PredictionCapture:
                         break
                     self._wake.wait(left)
                 stopping = self._stopping
-            self.flush()
-            deadline = time.monotonic() + self.flush_s
+            due = stopping or time.monotonic() >= deadline
+            self.flush(partial=due)
+            if due:
+                deadline = time.monotonic() + self.flush_s
             if stopping:
                 return
 
