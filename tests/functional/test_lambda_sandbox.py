@@ -219,3 +219,26 @@ def test_in_process_says_it_enforces_no_limit(tmp_path):
         assert "in this process, without its timeout or memory limit" in running.log.splitlines()[0]
     finally:
         _stop(running)
+
+
+def test_up_delivers_a_timed_out_invocation_as_an_error_naming_the_timeout(endpoint):
+    # GIVEN the target `up`'s EventBridge bridge sends the Lambda's events to (dispatch.Target)
+    from tooling.localcloud.dispatch import Target
+    from tooling.localcloud.lambda_endpoint import invoke_path
+    from tooling.localcloud.outcomes import OutcomeLog
+    from tooling.localcloud.triggers import Request
+
+    target = Target(
+        FUNCTION, endpoint.url + invoke_path(FUNCTION), OutcomeLog(endpoint.log_path), timeout_s=TIMEOUT_S + 5
+    )
+    headers = {"Content-Type": "application/json", "X-Amz-Invocation-Type": "RequestResponse"}
+    request = Request("", headers, json.dumps({"sleep_s": 30}).encode(), "ev-1", "ECR Image Action", "slow")
+
+    # WHEN an event runs past the timeout
+    result = target.send(request)
+
+    # THEN the console's line is a failure naming Lambda's timeout, which Lambda's retries and destination act on
+    assert not result.ok and result.outcome == "error"
+    assert result.detail.startswith("Sandbox.Timedout: RequestId: ")
+    assert result.detail.endswith(f"Task timed out after {TIMEOUT_S:.2f} seconds")
+    assert result.error_payload and result.error_payload["errorType"] == "Sandbox.Timedout"
