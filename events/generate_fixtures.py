@@ -281,6 +281,41 @@ def write_storage_fixtures() -> None:
     write_object_index([event for event, _ in well_formed.values()])
 
 
+def write_evaluate_fixtures() -> None:
+    """evaluate_model's: the same GCS finalize events register_model hears (its own Eventarc trigger on the
+    models bucket), of which only a version's metrics.json is evaluated. Replayed alone, there is no
+    champion yet: the churn model's metrics (the sample no event reached) pass and become candidate and,
+    dev auto-promoting, champion."""
+    out = EVENTS / "evaluate"
+    if out.exists():
+        shutil.rmtree(out)
+    metrics_generation = int(T0.timestamp() * 1_000_000) + 61  # the sample's, as objects/index.json seeds it
+    metrics = object_event(FINALIZED, LOST_EVENT_SAMPLE, minutes=300, generation=metrics_generation)
+    well_formed = {
+        "01-finalized-metrics-no-champion.structured.json": (metrics, "structured"),
+        # A model file or a deletion is register_model's alone as far as local replay goes: evaluate_model
+        # ignores them (tests/unit/test_evaluate_model_handler.py), the cloud delivers it the first too.
+        "04-ignored-other-bucket.binary.json": (
+            object_event(FINALIZED, "ml-datasets-dev/x", minutes=303, name="churn-model/v3/metrics.json"),
+            "binary",
+        ),
+        # An older generation than the bucket holds: overwritten since, its own event comes (or came).
+        "05-ignored-overwritten-generation.structured.json": (
+            object_event(FINALIZED, LOST_EVENT_SAMPLE, minutes=304, generation=metrics_generation - 1),
+            "structured",
+        ),
+    }
+    fixtures = {name: render(event, mode) for name, (event, mode) in well_formed.items()}
+    bad_generation = render(object_event(FINALIZED, LOST_EVENT_SAMPLE, minutes=310), "binary")
+    bad_generation["body"]["generation"] = "latest"
+    fixtures["20-malformed-generation.binary.json"] = bad_generation
+    missing_bucket = object_event(FINALIZED, LOST_EVENT_SAMPLE, minutes=311)
+    del missing_bucket["data"]["bucket"]
+    fixtures["21-malformed-missing-bucket.structured.json"] = missing_bucket
+    for name, content in fixtures.items():
+        write_fixture(out / name, content)
+
+
 def write_scheduler_fixtures() -> None:
     out = EVENTS / "scheduler"
     if out.exists():
@@ -776,6 +811,7 @@ if __name__ == "__main__":
     write_drift_fixtures()
     write_budget_fixtures()
     write_storage_fixtures()
+    write_evaluate_fixtures()
     write_scheduler_fixtures()
     write_ecr_fixtures()
     write_monitoring_fixtures()

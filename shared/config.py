@@ -65,6 +65,8 @@ class Settings:
     kubeconfig: Path | None = None
     idempotency_table: str = "mlops-events-idempotency"  # DynamoDB, for the Lambda (emulators, cloud)
     slack_webhook_aws_secret: str | None = None  # the Lambda's webhook URL, in Secrets Manager
+    # evaluate_model's quality gate (JSON, shared/quality_gate.py): the manifest's entry gives it.
+    gate_policy: str | None = None
     rollout_poll_s: float = 2.0
     rollout_margin_s: float = 30.0
     _source: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=True)

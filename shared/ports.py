@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         ObjectRef,
         RecordResult,
     )
+    from shared.quality_gate import GateDecision
     from shared.rollout.targets import RolloutTargets
 
 
@@ -104,8 +105,18 @@ class ModelAliases(Protocol):
         """Every move, ordered by env, alias and time."""
 
 
-class AliasedRegistryStore(RegistryStore, ModelAliases, Protocol):
-    """The registry the CLI and the deployed backends offer: rows and aliases."""
+class GateDecisions(Protocol):
+    """The quality gate's decisions (evaluate_model), one per metrics object version, kept beside the rows."""
+
+    def record_decision(self, decision: GateDecision) -> bool:
+        """Store the decision once per `decision.record_key`; False when one was already there (kept as it was)."""
+
+    def decisions(self, model: str, env: str | None = None) -> list[GateDecision]:
+        """The model's decisions, ordered by env, version and time."""
+
+
+class AliasedRegistryStore(RegistryStore, ModelAliases, GateDecisions, Protocol):
+    """The registry the CLI and the deployed backends offer: rows, aliases and gate decisions."""
 
 
 class IdempotencyStore(Protocol):

@@ -1,7 +1,10 @@
 """Which function of the manifest a saved event goes to, decided as the cloud decides it.
 
 - Cloud Storage events (Eventarc): the functions subscribed to the event type, narrowed by their
-  trigger's bucket filter when several are;
+  trigger's bucket filter when several are. Where several still take it (the cloud delivers it to each:
+  register_model and evaluate_model share the models bucket), the one whose trigger's `object_name` glob
+  matches the object (informational: GCS triggers cannot filter on names, the function checks itself),
+  else the one without such a glob;
 - Pub/Sub messages: the function whose trigger (`pubsub`, or a `schedule` publishing to a topic) names
   the topic the CloudEvent's `source` (or a legacy event's resource, or the push subscription) names;
 - Cloud Scheduler's HTTP calls (`X-CloudScheduler-JobName`): the function with an `http` trigger,
@@ -14,6 +17,7 @@ subscribes, so the user can see why (or name a function with `--function`).
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -73,6 +77,7 @@ class _Event:
         self.event_type: str | None = None
         self.source: str | None = None
         self.bucket: str | None = None
+        self.object_name: str | None = None
         self.subscription: str | None = None
         self.scheduler_job: str | None = None
         self.eventbridge_source: str | None = None
@@ -103,6 +108,7 @@ class _Event:
             event.detail_type = _text(document.get("detail-type"))
         if isinstance(data, Mapping):
             event.bucket = _text(data.get("bucket"))
+            event.object_name = _text(data.get("name"))
             event.subscription = _text(data.get("subscription"))
         return event
 
@@ -128,9 +134,20 @@ def _text(value: Any) -> str | None:
 
 def _by_storage(event: _Event, specs: list[FunctionSpec]) -> list[FunctionSpec]:
     typed = [s for s in specs if event.event_type in s.event_types]
-    if len(typed) <= 1 or event.bucket is None:
-        return typed
-    return [s for s in typed if _bucket_matches(s, event.bucket)] or typed
+    if len(typed) > 1 and event.bucket is not None:
+        typed = [s for s in typed if _bucket_matches(s, event.bucket)] or typed
+    if len(typed) > 1:
+        name = event.object_name
+        named = [
+            s for s in typed if _object_glob(s) and name is not None and fnmatch.fnmatchcase(name, _object_glob(s))
+        ]
+        typed = named or [s for s in typed if not _object_glob(s)] or typed
+    return typed
+
+
+def _object_glob(spec: FunctionSpec) -> str:
+    glob = spec.trigger.get("object_name")
+    return glob if isinstance(glob, str) else ""
 
 
 def _bucket_matches(spec: FunctionSpec, bucket: str) -> bool:

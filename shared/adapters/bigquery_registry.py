@@ -43,6 +43,7 @@ from shared.model_registry import (
     sorted_moves,
     summarize_models,
 )
+from shared.quality_gate import GateDecision
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
@@ -237,6 +238,51 @@ class BigQueryRegistryTable:
         }
         self._append(event, what=what)
         return AliasResult(moved=True, current=move)
+
+    def record_decision(self, decision: GateDecision) -> bool:
+        """A gate decision is one `gate_decided` event, the decision itself in its JSON `metadata`."""
+        key = f"gate_decided|{decision.record_key}"
+        what = f"record gate decision {decision.record_key}"
+        _, (seen,) = self._query(
+            "SELECT COUNT(*) AS found FROM {events} WHERE kind = 'gate_decided' AND event_key = @key",
+            [self._param("key", "STRING", key)],
+            what=what,
+        )
+        if seen["found"]:
+            return False
+        bucket, _, rest = decision.record_key.partition("/")
+        name, _, generation = rest.rpartition("#")
+        event = {
+            "event_key": key,
+            "kind": "gate_decided",
+            "event_time": decision.decided_at,
+            "env": decision.env,
+            "model": decision.model,
+            "version": decision.version,
+            "record_key": decision.record_key,
+            "bucket": bucket,
+            "object_name": name,
+            "generation": int(generation) if generation.isdigit() else None,
+            "metadata": json.dumps(decision.as_dict(), sort_keys=True),
+            "event_id": decision.event_id or None,
+        }
+        self._append(event, what=what)
+        return True
+
+    def decisions(self, model: str, env: str | None = None) -> list[GateDecision]:
+        params = [self._param("model", "STRING", model)] + ([self._param("env", "STRING", env)] if env else [])
+        _, rows = self._query(
+            "SELECT metadata FROM {events} WHERE kind = 'gate_decided' AND model = @model"
+            + (" AND env = @env" if env else "")
+            + " QUALIFY ROW_NUMBER() OVER (PARTITION BY event_key ORDER BY event_time) = 1",
+            params,
+            what=f"gate decisions of {model}",
+        )
+        found = []
+        for row in rows:
+            metadata = plain_row(row)["metadata"]
+            found.append(GateDecision.from_dict(json.loads(metadata) if isinstance(metadata, str) else dict(metadata)))
+        return sorted(found, key=lambda d: (d.env, d.version, d.decided_at, d.record_key))
 
     # -- reads -----------------------------------------------------------------------------------
     def _latest(self, env: str, model: str) -> int | None:

@@ -12,6 +12,7 @@ Layout, under `collection` (default `models`):
     {collection}/{model}/aliases/{env}:{alias}  {env, model, alias, version, previous_version, moved_by, moved_at}
     {collection}/{model}/alias_moves/{auto id}  the same fields, one document per move: the history
     {collection}/{model}                        ... and {aliases: {env: {alias: version}}}: one read for a server
+    {collection}/{model}/gate_decisions/{sha256(record_key)}  one quality gate decision (evaluate_model)
 
 Model names are valid document ids by construction (shared.model_path allows `[A-Za-z0-9][A-Za-z0-9._-]*`);
 record keys hold `/` and `#`, hence the hashes.
@@ -60,6 +61,7 @@ from shared.model_registry import (
     sorted_moves,
     summarize_models,
 )
+from shared.quality_gate import GateDecision
 
 if TYPE_CHECKING:
     from google.cloud import firestore
@@ -297,6 +299,24 @@ class FirestoreRegistryStore:
         with translate_errors(f"alias history of {model}"):
             docs = [s.to_dict() or {} for s in self._moves_ref(model).stream()]
         return sorted_moves([_move(d) for d in docs if env is None or d.get("env") == env])
+
+    # -- gate decisions --------------------------------------------------------------------------
+    def record_decision(self, decision: GateDecision) -> bool:
+        from google.api_core.exceptions import AlreadyExists
+
+        ref = self._model_ref(decision.model).collection("gate_decisions").document(_hash(decision.record_key))
+        with translate_errors(f"record gate decision {decision.record_key}"):
+            try:
+                ref.create(decision.as_dict())
+            except AlreadyExists:
+                return False
+        return True
+
+    def decisions(self, model: str, env: str | None = None) -> list[GateDecision]:
+        with translate_errors(f"gate decisions of {model}"):
+            docs = [s.to_dict() or {} for s in self._model_ref(model).collection("gate_decisions").stream()]
+        found = [GateDecision.from_dict(d) for d in docs if env is None or d.get("env") == env]
+        return sorted(found, key=lambda d: (d.env, d.version, d.decided_at, d.record_key))
 
     # -- reads -----------------------------------------------------------------------------------
     def _rows(self, model: str) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         RecordResult,
     )
     from shared.ports import AliasedRegistryStore
+    from shared.quality_gate import GateDecision
 
 
 class FanOutRegistryStore:
@@ -62,3 +63,10 @@ class FanOutRegistryStore:
 
     def alias_history(self, model: str, env: str | None = None) -> list[AliasMove]:
         return self.primary.alias_history(model, env)
+
+    def record_decision(self, decision: GateDecision) -> bool:
+        self.secondary.record_decision(decision)
+        return self.primary.record_decision(decision)
+
+    def decisions(self, model: str, env: str | None = None) -> list[GateDecision]:
+        return self.primary.decisions(model, env)

@@ -22,6 +22,7 @@ from shared.model_registry import (
     latest_live_version,
     summarize_models,
 )
+from shared.quality_gate import GateDecision
 
 _COLUMNS = (
     "record_key",
@@ -67,6 +68,10 @@ CREATE TABLE IF NOT EXISTS alias_moves (
     previous_version INTEGER, moved_by TEXT NOT NULL, moved_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS alias_moves_by_model ON alias_moves (model, env, alias);
+CREATE TABLE IF NOT EXISTS gate_decisions (
+    record_key TEXT PRIMARY KEY, env TEXT NOT NULL, model TEXT NOT NULL, version INTEGER NOT NULL,
+    decided_at TEXT NOT NULL, decision TEXT NOT NULL
+);
 """
 _MOVE_COLUMNS = ("env", "model", "alias", "version", "previous_version", "moved_by", "moved_at")
 
@@ -196,6 +201,31 @@ class SqliteRegistryStore:
             query + " ORDER BY env, alias, moved_at, seq", (model, env) if env else (model,)
         )
         return [_move(r) for r in rows]
+
+    # -- gate decisions --------------------------------------------------------------------------
+    def record_decision(self, decision: GateDecision) -> bool:
+        with write_transaction(self._path) as conn:
+            return bool(
+                conn.execute(
+                    "INSERT OR IGNORE INTO gate_decisions (record_key, env, model, version, decided_at, decision)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        decision.record_key,
+                        decision.env,
+                        decision.model,
+                        decision.version,
+                        decision.decided_at,
+                        json.dumps(decision.as_dict(), sort_keys=True),
+                    ),
+                ).rowcount
+            )
+
+    def decisions(self, model: str, env: str | None = None) -> list[GateDecision]:
+        query = "SELECT decision FROM gate_decisions WHERE model = ?" + (" AND env = ?" if env else "")
+        rows = connection(self._path).execute(
+            query + " ORDER BY env, version, decided_at, record_key", (model, env) if env else (model,)
+        )
+        return [GateDecision.from_dict(json.loads(r[0])) for r in rows]
 
     @staticmethod
     def _latest(conn: Any, env: str, model: str) -> int | None:

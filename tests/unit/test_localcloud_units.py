@@ -800,6 +800,7 @@ def test_plan_topics_and_subscriptions(plan):
     }
     assert plan.subscriptions == {  # the ack deadline is the function's timeout_s (60 s or 540 s)
         "eventarc-register_model": ("gcs-object-notifications", 60),
+        "eventarc-evaluate_model": ("gcs-object-notifications", 60),  # the same notifications, a trigger of its own
         "reconcile_registry-push": ("reconcile-registry", 540),
         "budget_alert-push": ("billing-budget-alerts", 60),
         "monitoring_alert-push": ("monitoring-alerts", 60),
@@ -843,6 +844,7 @@ def test_describe_is_plain_json_ready_data(plan):
         "subscriptions": [
             "budget_alert-push",
             "drift_report-push",
+            "eventarc-evaluate_model",
             "eventarc-register_model",
             "monitoring_alert-push",
             "reconcile_registry-push",

@@ -21,6 +21,16 @@ locals {
       firestore    = true
       list_buckets = true
     }
+    # register_model's access (it registers the metrics file under the same claim: GcsObjectStore
+    # reads pinned to a generation, the FanOutRegistryStore's Firestore documents and BigQuery
+    # appends, which alias moves and gate decisions are too), FirestoreIdempotencyStore; the Slack
+    # webhook secret (module grant).
+    evaluate_model = {
+      buckets      = { models = "roles/storage.objectViewer" }
+      datasets     = { registry = "roles/bigquery.dataEditor" }
+      firestore    = true
+      list_buckets = false
+    }
     # FirestoreAlertLedger + FirestoreIdempotencyStore; the Slack webhook secret (module grant).
     budget_alert = {
       buckets      = {}

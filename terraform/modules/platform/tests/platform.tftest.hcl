@@ -56,8 +56,12 @@ run "defaults_applied" {
     error_message = "register_model hears archived too: on the versioned model bucket a deleted live object is archived, not deleted."
   }
   assert {
-    condition     = alltrue([for name, types in output.function_event_types : length(types) == 0 if name != "register_model"])
-    error_message = "Only register_model is an Eventarc function."
+    condition     = output.function_event_types["evaluate_model"] == ["google.cloud.storage.object.v1.finalized"]
+    error_message = "evaluate_model hears finalized only: it gates a new metrics.json, never a deletion."
+  }
+  assert {
+    condition     = alltrue([for name, types in output.function_event_types : length(types) == 0 if !contains(["register_model", "evaluate_model"], name)])
+    error_message = "Only register_model and evaluate_model are Eventarc functions."
   }
   assert {
     condition     = output.budget_id != null

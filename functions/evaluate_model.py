@@ -1,0 +1,18 @@
+"""Entry point: Eventarc `google.cloud.storage.object.v1.finalized` on the model buckets (metrics.json only)."""
+
+from __future__ import annotations
+
+from handlers import evaluate_model as use_case
+from shared import framework_boundary
+from shared.deps import current_deps
+from shared.events.storage import parse_storage_event
+from shared.runtime import run_cloud_event
+
+
+def _handle(envelope):
+    return use_case.handle(parse_storage_event(envelope), current_deps())
+
+
+@framework_boundary.cloud_event("evaluate_model")
+def evaluate_model(cloud_event):
+    run_cloud_event("evaluate_model", cloud_event, _handle)

@@ -1,0 +1,85 @@
+"""evaluate_model end to end on the emulators profile: the metrics files in fake-gcs-server, the aliases and
+decisions in the Firestore emulator and bqemulator (the fan-out registry), through the real
+functions-framework app as Eventarc would post the finalize events."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from shared.adapters.bigquery_registry import BigQueryRegistryTable
+from shared.adapters.firestore_registry import FirestoreRegistryStore
+from tests.integration.conftest import PROJECT
+from tests.integration.test_register_model_on_emulators import upload_event
+from tooling.delivery import delivery_from_document
+from tooling.manifest import function_named
+from tooling.replay import Replayer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def profile(monkeypatch, tmp_path, firestore_db, storage_client, bigquery_emulator, bigquery_client):
+    """The emulators profile, a fresh env (bucket) and dataset, a policy that auto-promotes that env."""
+    env = f"it{uuid.uuid4().hex[:10]}"
+    dataset = f"ml_registry_{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv("MLOPS_EVENTS_PROFILE", "emulators")
+    monkeypatch.setenv("MLOPS_EVENTS_GCP_PROJECT", PROJECT)
+    monkeypatch.setenv("MLOPS_EVENTS_BIGQUERY_ENDPOINT", bigquery_emulator.url)
+    monkeypatch.setenv("MLOPS_EVENTS_BIGQUERY_DATASET", dataset)
+    monkeypatch.setenv("MLOPS_EVENTS_STATE_DIR", str(tmp_path))
+    policy = {"metrics": {"auc": {"direction": "higher", "tolerance": 0.01, "required": True}}, "auto_promote": [env]}
+    monkeypatch.setenv("MLOPS_EVENTS_GATE_POLICY", json.dumps(policy))
+    table = BigQueryRegistryTable(bigquery_client, f"{PROJECT}.{dataset}.models")
+    table.ensure_table()
+    bucket = storage_client.create_bucket(f"ml-models-{env}")
+    return {"env": env, "bucket": bucket, "table": table, "outbox": tmp_path / "slack-outbox.jsonl"}
+
+
+def test_metrics_uploads_are_gated_against_the_champion_on_the_emulators(profile, firestore_db):
+    replayer = Replayer()
+    spec = function_named("evaluate_model")
+    env = profile["env"]
+
+    def deliver(name: str, metrics: dict):
+        event = upload_event(profile["bucket"], name, json.dumps(metrics).encode())
+        return event, replayer.deliver(spec, delivery_from_document(event), label=name)
+
+    # GIVEN v1's metrics, the first: it passes with no baseline and becomes candidate and champion
+    v1_event, v1 = deliver("fraud/v1/metrics.json", {"auc": 0.91})
+    assert v1.outcome == "applied" and "candidate -> v1, champion -> v1" in v1.detail, v1.detail
+
+    # WHEN v2 is better and v3 is worse past the tolerance
+    _, v2 = deliver("fraud/v2/metrics.json", {"auc": 0.95})
+    _, v3 = deliver("fraud/v3/metrics.json", {"auc": 0.90})
+    again = replayer.deliver(spec, delivery_from_document(v1_event), label="redelivery")
+
+    # THEN v2 is promoted, v3 is recorded as failed and moves nothing, and the redelivery is a duplicate
+    assert "passed the quality gate against champion v1: candidate -> v2, champion -> v2" in v2.detail
+    assert "failed the quality gate against champion v2: no alias moved" in v3.detail
+    assert again.outcome == "duplicate"
+    firestore = FirestoreRegistryStore(firestore_db)
+    assert {a.alias: a.version for a in firestore.aliases("fraud", env)} == {"candidate": 2, "champion": 2}
+    assert [(d.version, d.passed) for d in firestore.decisions("fraud", env)] == [(1, True), (2, True), (3, False)]
+    # the same decisions appended to BigQuery's log, the aliases in its view
+    bigquery = profile["table"]
+    assert [(d.version, d.passed) for d in bigquery.decisions("fraud", env)] == [(1, True), (2, True), (3, False)]
+    assert {a.alias: a.version for a in bigquery.aliases("fraud", env)} == {"candidate": 2, "champion": 2}
+    # the metrics files registered as files of their versions (register_model's claim, taken here)
+    assert sorted(r["version"] for r in firestore.artifacts("fraud", env)) == [1, 2, 3]
+    posts = [json.loads(line) for line in profile["outbox"].read_text().splitlines()]
+    assert [p["text"].split(" the quality gate")[0].rsplit(" ", 1)[-1] for p in posts] == [
+        "passed",
+        "passed",
+        "failed",
+    ]
+
+
+def test_a_malformed_metrics_file_is_rejected_on_the_emulators(profile, firestore_db):
+    event = upload_event(profile["bucket"], "fraud/v1/metrics.json", b'{"auc": NaN}')
+    result = Replayer().deliver(function_named("evaluate_model"), delivery_from_document(event), label="nan")
+    assert (result.outcome, result.http_status) == ("rejected", 200)
+    assert "metrics.json.auc: is NaN" in result.detail
+    assert FirestoreRegistryStore(firestore_db).aliases("fraud", profile["env"]) == []
