@@ -163,8 +163,36 @@ def jpeg_declaring(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def _meta_element(element: int, vr: bytes, value: bytes) -> bytes:
+    value += b"\0" * (len(value) % 2)
+    return struct.pack("<HH", 2, element) + vr + struct.pack("<H", len(value)) + value
+
+
+def dicom_syntax_twice(first: str, last: str) -> bytes:
+    """A file meta group naming two transfer syntaxes, an uncompressed one first: pydicom keeps the last,
+    so a deflated dataset (a zlib bomb: 2 MB that inflate to gigabytes) hid behind the first."""
+    meta = _meta_element(0x10, b"UI", first.encode()) + _meta_element(0x10, b"UI", last.encode())
+    bomb = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = bomb.compress(struct.pack("<HH", 0x0011, 0x1010) + b"OB\0\0" + struct.pack("<I", 1 << 26))
+    body += bomb.compress(b"\0" * (1 << 20)) + bomb.flush()
+    return b"\0" * 128 + b"DICM" + meta + body
+
+
+def dicom_implicit_meta() -> bytes:
+    """A meta group written as implicit VR (no VR letters), which pydicom reads another way than we would."""
+    uid = b"1.2.840.10008.1.2.1.99\0"
+    return b"\0" * 128 + b"DICM" + struct.pack("<HHI", 2, 0x10, len(uid)) + uid + zlib.compress(b"\0" * 4096)
+
+
 NOISE = np.random.default_rng(7).integers(0, 255, (64, 64), dtype=np.uint8)
 HOSTILE = [
+    (
+        "DICOM, transfer syntax twice (deflate bomb behind)",
+        dicom_syntax_twice("1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99"),
+        422,
+        "undecodable",
+    ),
+    ("DICOM, meta group in implicit VR", dicom_implicit_meta(), 422, "undecodable"),
     ("wrong magic (a GIF)", b"GIF89a" + b"\0" * 100, 415, "unsupported_type"),
     ("wrong magic (text named .png)", b"hello, I am a PNG", 415, "unsupported_type"),
     ("truncated PNG", im.png(NOISE)[:2000], 422, "undecodable"),

@@ -126,28 +126,44 @@ def _to_mode(image: Any, channels: int) -> Any:
 
 
 def transfer_syntax(data: bytes) -> str | None:
-    """The TransferSyntaxUID from a Part 10 file's meta group (always explicit VR little endian), or None."""
-    offset = DICOM_MAGIC_AT + 4
+    """The TransferSyntaxUID from a Part 10 file's meta group, or None when it has none.
+
+    The whole group is read as the standard writes it (explicit VR little endian, tags ascending, each
+    once), and anything else is refused: this answer decides whether pydicom will inflate the file, so
+    it must be the one pydicom reads. A group listing the tag twice (pydicom keeps the last: a deflated
+    syntax behind an uncompressed one inflated gigabytes from a 2 MB file), or read as implicit VR (an
+    element whose VR is not two capital letters), is no file of ours."""
+
+    def malformed(why: str) -> ImageRejected:
+        return ImageRejected(422, "undecodable", f"the DICOM file meta group is malformed: {why}")
+
+    offset, previous, found = DICOM_MAGIC_AT + 4, -1, None
     while offset + 8 <= len(data):
         group, element = struct.unpack_from("<HH", data, offset)
         if group != 0x0002:
-            return None
+            break
+        if element <= previous:
+            raise malformed(f"element (0002,{element:04X}) repeated or out of order")
+        previous = element
         vr = data[offset + 4 : offset + 6]
+        if not (len(vr) == 2 and vr.isalpha() and vr.isupper()):
+            raise malformed(f"element (0002,{element:04X}) is not explicit VR")
         if vr in _LONG_VRS:
             if offset + 12 > len(data):
-                return None
+                raise malformed("it ends inside an element")
             (length,) = struct.unpack_from("<I", data, offset + 8)
             start = offset + 12
         else:
             (length,) = struct.unpack_from("<H", data, offset + 6)
             start = offset + 8
+        if start + length > len(data):
+            raise malformed("it ends inside an element")
         if element == 0x0010:
-            value = data[start : start + length]
-            if len(value) != length:
-                return None
-            return value.rstrip(b"\x00 ").decode("ascii", "replace")
+            if vr != b"UI":
+                raise malformed("TransferSyntaxUID is not a UID")
+            found = data[start : start + length].rstrip(b"\x00 ").decode("ascii", "replace")
         offset = start + length
-    return None
+    return found
 
 
 def _check_transfer_syntax(uid: str | None) -> None:
