@@ -183,3 +183,25 @@ def test_a_failed_run_leaves_no_object_in_gcs(storage_client, bucket, model):
         run_batch(model, source, sink, batch_size=50)
 
     assert list(storage_client.list_blobs(bucket, prefix="out/")) == []
+
+
+def test_tasks_split_a_table_by_the_hash_of_its_key_and_score_every_row_once(bigquery_client, model, input_table):
+    # GIVEN 300 transactions and a job of three tasks, each told only its index and the count
+    from mlops_inference.batch_job import Shard
+
+    table_id, rows = input_table
+    out_table = table_id.rsplit(".", 1)[0] + ".sharded_predictions"
+    reports = []
+    for index in range(3):
+        source = BigQuerySource(
+            bigquery_client, table_id, key_columns=["txn_id", "customer_id"], timeout_s=10, shard=Shard(index, 3)
+        )
+        sink = BigQuerySink(bigquery_client, out_table, run_id=f"it-shard-{index}", timeout_s=10)
+        # WHEN each task runs on its own share (FARM_FINGERPRINT of the keys, modulo 3)
+        reports.append(run_batch(model, source, sink, batch_size=64))
+
+    # THEN every row was scored exactly once between them, and each task had a share
+    out = output_rows(bigquery_client, out_table)
+    assert [row["txn_id"] for row in out] == [row["txn_id"] for row in rows]
+    assert sum(r.rows_written for r in reports) == ROWS
+    assert all(r.rows_written > 0 for r in reports)
