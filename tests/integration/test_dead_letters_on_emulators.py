@@ -287,6 +287,45 @@ def test_a_redrive_the_lambda_fails_again_keeps_the_record(queue):
     assert [letter.id for letter in reader.letters(100)] == [result.letter.id]
 
 
+@pytest.mark.parametrize("shape", ["failure record", "eventbridge target"])
+def test_a_message_naming_another_lambda_is_never_invoked_nor_deleted(queue, shape):
+    # GIVEN a message anyone who can send to the queue could forge: it names another function
+    sqs, hold = queue
+    event = json.loads(ECR_FIXTURE.read_text())
+    url = sqs.get_queue_url(QueueName=hold.name)["QueueUrl"]
+    other = "arn:aws:lambda:eu-west-3:999999999999:function:payroll-admin"
+    if shape == "failure record":
+        record = {"requestContext": {"functionArn": other, "condition": "RetriesExhausted"}, "requestPayload": event}
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
+    else:
+        target = {"TARGET_ARN": {"DataType": "String", "StringValue": other}}
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(event), MessageAttributes=target)
+    invoked = FakeLambda()
+    reader = LambdaFailureQueue(hold, sqs=sqs, lambda_client=lambda region: invoked)
+    # WHEN every letter is redriven
+    [result] = reader.redrive(lambda letter: True, 100)
+    # THEN nothing is invoked, the message stays, and the listing shows what it names
+    assert invoked.calls == [] and not result.ok and not result.removed
+    assert "it names Lambda payroll-admin, not this hold's function" in result.detail
+    assert [letter.destination for letter in reader.letters(100)] == ["payroll-admin"]
+
+
+def test_in_the_cloud_a_redrive_invokes_the_deployed_name_in_the_configured_region(queue):
+    sqs, local_hold = queue
+    hold = Hold(local_hold.kind, local_hold.name, local_hold.functions, deployed_suffix="-prod")
+    event = json.loads(ECR_FIXTURE.read_text())
+    record = {
+        "requestContext": {"functionArn": "arn:aws:lambda:us-east-1:123456789012:function:ecr-rollout-prod"},
+        "requestPayload": event,
+    }
+    sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=hold.name)["QueueUrl"], MessageBody=json.dumps(record))
+    regions, invoked = [], FakeLambda()
+    reader = LambdaFailureQueue(hold, sqs=sqs, lambda_client=lambda region: regions.append(region) or invoked)
+    [result] = reader.redrive(lambda letter: True, 100)
+    assert result.ok and [call["FunctionName"] for call in invoked.calls] == ["ecr-rollout-prod"]
+    assert regions == [None]  # the client's configured region: never one a message names
+
+
 def test_a_missing_queue_is_one_line(aws):
     import boto3
 

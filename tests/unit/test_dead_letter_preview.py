@@ -91,3 +91,18 @@ def test_no_preview_carries_a_character_a_terminal_would_act_on(data):
     shown = preview(data, limit=120)
     assert not any(unicodedata.category(c) in {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"} for c in shown)
     assert len(shown) <= 120 + len("… (100000 characters cut)")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        json.dumps({"body": json.dumps({"password": "hunter2", "api_key": "sk-live-abc"})}),  # a stringified body
+        json.dumps({"Message": json.dumps({"nested": json.dumps({"token": "hunter2"})})}),  # SNS in SQS, twice
+        '{"Message": "{\\"token\\": \\"hunter2\\", \\"ok\\": 1} cut',  # no longer JSON: the text rule
+        "see ghp_abcdefghijklmnopqrstuvwxyz0123456789 under a plain key",
+    ],
+)
+def test_secrets_in_json_inside_strings_and_github_tokens_are_never_shown(data):
+    shown = preview(data, 10_000)
+    assert "hunter2" not in shown and "sk-live-abc" not in shown and "ghp_abcdefghij" not in shown
+    assert REDACTED in shown

@@ -27,6 +27,12 @@ class Hold:
     kind: Literal["pubsub", "sqs"]
     name: str  # the dead-letter topic (pubsub) or the queue (sqs), as deployed
     functions: tuple[FunctionSpec, ...]  # the functions that dead-letter here (in practice one)
+    deployed_suffix: str = ""  # what the deployment adds to a Lambda's name (`-dev` in the cloud, nothing on up)
+
+    def deployed_name(self, spec: FunctionSpec) -> str:
+        """The Lambda a redrive may invoke for `spec`: the aws-ecr-rollout module's `<name with dashes>-<env>`
+        in the cloud, the manifest's name on `up`. Never a name a message carries."""
+        return f"{spec.name.replace('_', '-')}{self.deployed_suffix}" if self.deployed_suffix else spec.name
 
     def function_for(self, source_subscription: str | None) -> FunctionSpec | None:
         """The function whose push subscription a dead letter came from: `<name>-push` on `up`,
@@ -54,7 +60,7 @@ def locate(specs: list[FunctionSpec], *, function: str | None = None, queue_suff
         elif spec.trigger.get("topic"):
             pubsub.setdefault(name, []).append(spec)
     holds = [Hold("pubsub", name, tuple(found)) for name, found in sorted(pubsub.items())]
-    holds += [Hold("sqs", name, tuple(found)) for name, found in sorted(sqs.items())]
+    holds += [Hold("sqs", name, tuple(found), queue_suffix) for name, found in sorted(sqs.items())]
     if function is not None and not holds:
         raise DeadLetterError(_no_hold(specs, function))
     return holds

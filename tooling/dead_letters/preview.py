@@ -5,8 +5,8 @@ the text around), and secrets never, whether the process knows them or not.
 Secrets are taken out before the cut, so a cut cannot leave the start of one unrecognised: JSON values
 under a secret-sounding key (`password`, `token`, `webhook_url`, ...), Slack webhook URLs and tokens, a
 URL's user and password, signed-URL and token query parameters, `Bearer` / `Basic` credentials, AWS
-access key ids, JWTs and PEM private keys; then every value this process registered as a secret
-(shared/secret_values.py). What is kept is the shape: `https://hooks.slack.com/[redacted]`.
+access key ids, GitHub tokens, JWTs and PEM private keys, in JSON strings too; then every value this
+process registered as a secret (shared/secret_values.py). What is kept is the shape: `https://hooks.slack.com/[redacted]`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 from shared.secret_values import redact
 
 PREVIEW_CHARS = 200
+_NESTED_JSON_CHARS = 1 << 20  # a JSON string value longer than this is not opened (the cut shows 200 anyway)
 REDACTED = "[redacted]"
 
 _SECRET_KEY = re.compile(
@@ -30,7 +31,7 @@ _KEY_WORDS = (
     r"pass(?:word|wd|phrase)?|secret|token|api[-_]?key|private[-_]?key|access[-_]?key|credentials?|"
     r"authori[sz]ation|webhook(?:[-_]?url)?|signature|cookie"
 )
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+_PATTERNS: tuple[tuple[re.Pattern[str], Any], ...] = (  # replacement: a template or a function
     (
         re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)", re.DOTALL),
         REDACTED,
@@ -48,11 +49,16 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     (re.compile(r"\b(Bearer|Basic|bearer)\s+[A-Za-z0-9._~+/-]{12,}=*"), rf"\1 {REDACTED}"),
     (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), REDACTED),
+    (re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})"), REDACTED),  # GitHub tokens
     (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), REDACTED),
     # `password=...`, `"token": "..."` in text that is not (or no longer) JSON
     (
-        re.compile(rf"((?:\"|\b)(?:{_KEY_WORDS})\"?\s*[:=]\s*)(\"(?:[^\"\\]|\\.)*\"?|[^\s,;&}}\]]+)", re.IGNORECASE),
-        rf'\1"{REDACTED}"',
+        re.compile(
+            rf"((?:\\?\"|\b)(?:{_KEY_WORDS})\\?\"?\s*[:=]\s*)"
+            rf"(\\\"(?:[^\"\\]|\\[^\"])*(?:\\\")?|\"(?:[^\"\\]|\\.)*\"?|[^\s,;&}}\]]+)",
+            re.IGNORECASE,
+        ),
+        lambda found: f'{found[1]}\\"{REDACTED}\\"' if found[2].startswith("\\") else f'{found[1]}"{REDACTED}"',
     ),
 )
 _ESCAPE = re.compile(r"\\(?:x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8}|[nrt])")
@@ -94,6 +100,14 @@ def _scrub_json(value: Any, depth: int = 0) -> Any:
         }
     if isinstance(value, list):
         return [_scrub_json(item, depth + 1) for item in value]
+    if isinstance(value, str) and value[:1] in "{[" and len(value) <= _NESTED_JSON_CHARS:
+        # JSON inside a string (an SNS message in SQS, a stringified body): its keys are keys too.
+        try:
+            inner = json.loads(value)
+        except (ValueError, RecursionError):
+            return value
+        if isinstance(inner, dict | list):
+            return json.dumps(_scrub_json(inner, depth + 1), ensure_ascii=False)
     return value
 
 

@@ -205,7 +205,11 @@ class PubsubHold:
             )
         except DeadLetterError as exc:
             return Redriven(letter, False, f"not republished ({exc}); it stays in {self.where}")
-        new_id = safe_text(answer.message_ids[0], 256) if answer.message_ids else "?"
+        if not answer.message_ids:  # no id: nothing says it was stored, so the held copy stays
+            return Redriven(
+                letter, False, f"not republished (the publish returned no message id); it stays in {self.where}"
+            )
+        new_id = safe_text(answer.message_ids[0], 256)
         try:
             self._call(
                 "acknowledge on",

@@ -8,7 +8,9 @@ at all (the event itself, with `ERROR_CODE` / `ERROR_MESSAGE` / `TARGET_ARN` mes
 Reading receives each message with a visibility timeout and makes it visible again at once, so a listing
 takes nothing out. A redrive invokes the Lambda with the original event, synchronously (RequestResponse):
 the record is deleted only once the function answered without an error; a failure leaves it in the queue
-and its error is reported.
+and its error is reported. The Lambda invoked is always the hold's own function, as deployed, in the
+configured region: a message naming another (its ARN, or a TARGET_ARN attribute anyone who can send to
+the queue can set) is shown as foreign and never redriven.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ class _Received:
     letter: DeadLetter
     receipt: str
     event: Any  # the original event; None when the message is neither shape
-    function: str | None  # the Lambda to invoke: its name
-    region: str | None  # from the function's ARN
+    function: str | None  # the Lambda to invoke: the hold's own, as deployed (None: not to be redriven)
+    foreign: str | None = None  # another Lambda the message names: shown, never invoked
 
 
 class LambdaFailureQueue:
@@ -129,9 +131,10 @@ class LambdaFailureQueue:
             arn = custom.get("TARGET_ARN", "")
             attempts = _int(custom.get("RETRY_ATTEMPTS"))
             error = " ".join(filter(None, (custom.get("ERROR_CODE"), custom.get("ERROR_MESSAGE")))) or None
-        function, region = _function_of(arn)
-        if function is None and event is not None and spec is not None:
-            function = spec.name
+        named, _ = _function_of(arn)
+        own = self.hold.deployed_name(spec) if spec is not None else None
+        function = own if event is not None and own is not None and named in (None, own) else None
+        foreign = named if named is not None and named != own else None
         payload = json.dumps(event) if event is not None else body
         if isinstance(event, dict) and "detail" in event:  # the envelope is the same for every event: show what differs
             payload = json.dumps({"detail-type": event.get("detail-type"), "detail": event["detail"]})
@@ -140,7 +143,7 @@ class LambdaFailureQueue:
             kind="sqs",
             hold=self.where,
             function=spec.name if spec else None,
-            destination=safe_text(function, 256) if function else None,
+            destination=safe_text(function or foreign or "", 256) or None,
             attempts=attempts,
             first_published=iso_utc(event.get("time")) if isinstance(event, dict) else None,
             dead_lettered=dead_lettered,
@@ -149,7 +152,7 @@ class LambdaFailureQueue:
             attributes=safe_attributes(custom),
             error=preview(error, 300) if error else None,
         )
-        return _Received(letter, str(message.get("ReceiptHandle", "")), event, function, region)
+        return _Received(letter, str(message.get("ReceiptHandle", "")), event, function, foreign)
 
     def _release(self, received: list[_Received]) -> None:
         """Visible again at once, for the next reader or Lambda's own retry of the queue's consumers."""
@@ -169,10 +172,13 @@ class LambdaFailureQueue:
     # -- redriving -----------------------------------------------------------------------------------
     def _redrive_one(self, one: _Received) -> Redriven:
         letter = one.letter
+        if one.foreign is not None:
+            why = f"it names Lambda {safe_text(one.foreign, 128)}, not this hold's function"
+            return Redriven(letter, False, f"not redriven: {why}; it stays in {self.where}")
         if one.event is None or one.function is None:
             return Redriven(letter, False, f"not redriven: no Lambda event in this message; it stays in {self.where}")
         try:
-            client = self._lambda_client(one.region)
+            client = self._lambda_client(None)  # the configured region, never one a message names
             answer = client.invoke(
                 FunctionName=one.function, InvocationType="RequestResponse", Payload=json.dumps(one.event).encode()
             )
