@@ -364,3 +364,44 @@ def test_the_cli_exits_1_when_the_run_fails(embedded, version_folder, capsys):
 
     assert "no column 'amount'" in capsys.readouterr().err
     assert files_under(embedded / "buckets" / "ml-predictions-dev") == []
+
+
+def test_the_cli_scores_with_the_version_or_the_alias_it_is_given(embedded, version_folder, capsys):
+    # GIVEN v7 and v8 registered, and champion pointing at v7
+    register(embedded, version_folder, version=7)
+    register(embedded, version_folder, version=8)
+    from datetime import UTC, datetime
+
+    from shared.adapters.sqlite_registry import SqliteRegistryStore
+
+    registry = SqliteRegistryStore(embedded / "registry.sqlite")
+    registry.set_alias("fraud-detector", "dev", "champion", 7, by="tests", at=datetime.now(UTC))
+    write_input(embedded / "buckets", [transactions(50)], folder="ml-data-dev/t")
+    io = ("--input", "gs://ml-data-dev/t/*.parquet", "--output", "gs://ml-predictions-dev/p/")
+    capsys.readouterr()
+
+    def scored_with(*which: str) -> int:
+        assert main(cli(*io, *which)) == 0
+        return json.loads(capsys.readouterr().out)["model_version"]
+
+    # THEN the latest by default, the pinned version, the alias's version
+    assert scored_with() == 8
+    assert scored_with("--version", "7") == 7 and scored_with("--version", "v8") == 8
+    assert scored_with("--alias", "champion") == 7
+
+
+@pytest.mark.parametrize(
+    ("which", "message"),
+    [
+        (("--version", "99"), "no live version v99 of 'fraud-detector' in env 'dev'"),
+        (("--alias", "candidate"), "alias 'candidate' of 'fraud-detector' in env 'dev' points to no live version"),
+        (("--alias", "latest"), "--alias: alias 'latest' is reserved"),
+        (("--version", "seven"), "is not a version"),
+        (("--version", "7", "--alias", "champion"), "not allowed with argument"),
+    ],
+)
+def test_the_cli_exits_2_for_a_version_or_alias_that_is_not_there(embedded, version_folder, capsys, which, message):
+    register(embedded, version_folder, version=7)
+    capsys.readouterr()
+    assert main(cli("--input", "gs://ml-data-dev/t/*.parquet", "--output", "gs://ml-predictions-dev/p/", *which)) == 2
+    assert message in capsys.readouterr().err

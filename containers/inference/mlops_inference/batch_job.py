@@ -138,6 +138,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--model", required=True, help="the registered model's name")
     parser.add_argument("--env", required=True, help="the registry environment (dev, staging, prod)")
+    # Which version scores: pinned, so every task of a sharded run scores with the same one even if a new
+    # version is registered meanwhile (the default, the latest, is read by each task as it starts).
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--version", type=_version, help="score with this version (default: the latest live one)")
+    which.add_argument("--alias", help="score with the version this alias (champion, ...) points to")
     parser.add_argument("--input", required=True, help="gs://bucket/path/*.parquet or bq://project.dataset.table")
     parser.add_argument("--output", required=True, help="gs://bucket/prefix/ (or .../file.parquet) or bq://...")
     parser.add_argument("--key-column", action="append", default=[], help="an id column passed through (repeatable)")
@@ -150,6 +155,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--start", type=_iso, help="window start, inclusive (ISO 8601; UTC when naive)")
     parser.add_argument("--end", type=_iso, help="window end, exclusive")
     return parser
+
+
+def _version(raw: str) -> int:
+    number = raw.removeprefix("v")
+    if not number.isascii() or not number.isdigit() or not 1 <= int(number) <= 2**31:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a version (1, 2, ... or v1, v2, ...)")
+    return int(number)
 
 
 def _iso(raw: str) -> datetime:
@@ -222,6 +234,43 @@ def _bigquery(deps: Any) -> Any:
     return deps.bigquery_client()
 
 
+@dataclass(frozen=True)
+class _Chosen:
+    source: Any  # the RegistryModelSource that found it, which loads it
+    files: Any  # its VersionFiles
+
+
+def _chosen_version(args: argparse.Namespace, deps: Any) -> _Chosen:
+    """The version `--version`, `--alias` or (neither) the latest names; a usage error when there is none."""
+    from mlops_inference.model_source import RegistryModelSource
+    from shared.errors import PermanentError
+    from shared.model_registry import alias_name
+
+    where = f"{args.model!r} in env {args.env!r}"
+    if args.alias is not None:
+        try:
+            alias = alias_name(args.alias)
+        except PermanentError as exc:
+            raise UsageError(f"--alias: {exc}") from None
+        source = RegistryModelSource(
+            deps.registry, deps.objects, args.model, args.env, alias=alias, aliases=deps.registry
+        )
+        files = source.serving()
+        if files is None:
+            raise UsageError(f"alias {alias!r} of {where} points to no live version")
+        return _Chosen(source, files)
+    source = RegistryModelSource(deps.registry, deps.objects, args.model, args.env)
+    if args.version is not None:
+        files = source.version(args.version)
+        if files is None:
+            raise UsageError(f"no live version v{args.version} of {where} in the registry")
+        return _Chosen(source, files)
+    files = source.latest()
+    if files is None:
+        raise UsageError(f"no live version of {where} in the registry")
+    return _Chosen(source, files)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
@@ -239,17 +288,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from mlops_inference.model import ModelSpec
-    from mlops_inference.model_source import RegistryModelSource
     from shared.deps import current_deps
 
     source_uri, sink_uri = _check_arguments(args)
     shard = Shard.from_env()
     deps = current_deps()
-    models = RegistryModelSource(deps.registry, deps.objects, args.model, args.env)
-    version = models.latest()
-    if version is None:
-        raise UsageError(f"no live version of {args.model!r} in env {args.env!r} in the registry")
-    model = models.load(version)
+    version = _chosen_version(args, deps)
+    model = version.source.load(version.files)
     key = job_key(model.name, model.version, args)
     run_id = f"{key}-{uuid.uuid4().hex[:8]}-t{shard.index}"
     sink = build_sink(deps, sink_uri, output_object(sink_uri.path, model.name, model.version, key, shard), run_id)

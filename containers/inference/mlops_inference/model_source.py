@@ -64,9 +64,11 @@ class RegistryModelSource:
         pointed = [
             m for m in self._aliases.aliases(self.model, self.env) if m.alias == self.alias and m.env == self.env
         ]
-        if not pointed:
-            return None
-        files = self._files(self._registry.artifacts(self.model, self.env), pointed[-1].version)
+        return self.version(pointed[-1].version) if pointed else None
+
+    def version(self, number: int) -> VersionFiles | None:
+        """The live files of version `number` (None: it has none in this env)."""
+        files = self._files(self._registry.artifacts(self.model, self.env), number)
         return files if files.files else None
 
     def _files(self, rows: list[dict], version: int) -> VersionFiles:
