@@ -5,6 +5,11 @@ env            = "dev"
 aws_account_id = "000000000000"
 aws_region     = "eu-west-1"
 
+# The permissions boundary terraform/bootstrap/aws made for this environment (its output
+# permissions_boundaries["dev"] is arn:aws:iam::<account>:policy/<this name>): every role created here
+# carries it, and the apply role may create roles only with it.
+permissions_boundary_policy = "mlops-events-dev-boundary"
+
 # Alarms and budget (terraform/modules/aws-monitoring): to an encrypted SNS topic, mailed here.
 alarm_email = "mlops-oncall-dev@example.com"
 aws_budget  = { amount = 100 }

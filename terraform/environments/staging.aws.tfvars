@@ -5,6 +5,11 @@ env            = "staging"
 aws_account_id = "000000000000"
 aws_region     = "eu-west-1"
 
+# The permissions boundary terraform/bootstrap/aws made for this environment (its output
+# permissions_boundaries["staging"] is arn:aws:iam::<account>:policy/<this name>): every role created here
+# carries it, and the apply role may create roles only with it.
+permissions_boundary_policy = "mlops-events-staging-boundary"
+
 # Where this environment shares dev's account, dev creates the repositories:
 # create_repositories = false
 

@@ -23,3 +23,8 @@ output "github_variables" {
     }
   }
 }
+
+output "permissions_boundaries" {
+  description = "The permissions boundary every role of an environment's platform carries, by environment (mlops-events-<env>-boundary): terraform/environment/aws derives the same ARN from its account and env (var.permissions_boundary_policy)."
+  value       = { for env, policy in aws_iam_policy.boundary : env => policy.arn }
+}

@@ -12,8 +12,13 @@ provider "aws" {
   }
 }
 
+data "aws_partition" "current" {}
+
 locals {
   repository_root = "${path.root}/../../.."
+  # The permissions boundary terraform/bootstrap/aws made for this environment: every role created
+  # here carries it (the apply role may create roles only with it).
+  permissions_boundary_arn = "arn:${data.aws_partition.current.partition}:iam::${var.aws_account_id}:policy/${coalesce(var.permissions_boundary_policy, "mlops-events-${var.env}-boundary")}"
 }
 
 module "aws_platform" {
@@ -29,6 +34,8 @@ module "aws_platform" {
   rollout_targets_yaml = coalesce(var.rollout_targets_yaml, file("${local.repository_root}/events/ecr/targets.yaml"))
   log_retention_days   = var.log_retention_days
   reserved_concurrency = var.reserved_concurrency
+
+  permissions_boundary_arn = local.permissions_boundary_arn
 }
 
 # CloudWatch alarms (the rollout Lambda, its on-failure queue, its idempotency table) and the account's

@@ -81,3 +81,9 @@ variable "aws_budget" {
   description = "The account's monthly cost budget (notifications at 80% and 100%, actual and forecasted, to the alarm topic); null: none. One environment per account sets it."
   default     = null
 }
+
+variable "permissions_boundary_policy" {
+  type        = string
+  description = "Name of the permissions boundary policy the bootstrap made for this environment (terraform/bootstrap/aws, output permissions_boundaries: mlops-events-<env>-boundary); its ARN is built with aws_account_id. null: mlops-events-<env>-boundary."
+  default     = null
+}

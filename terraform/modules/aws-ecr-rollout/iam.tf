@@ -29,7 +29,10 @@ resource "aws_iam_role" "this" {
   name               = substr("mlops-events-${local.function_name}", 0, 64)
   description        = "${local.fn.name} (${var.env}): roll k3s Deployments on ECR pushes."
   assume_role_policy = data.aws_iam_policy_document.assume.json
-  tags               = local.tags
+  # The environment's boundary (terraform/bootstrap/aws): the apply role may create and write this
+  # role only with it, and whatever the policy below says, the role can never do more.
+  permissions_boundary = var.permissions_boundary_arn
+  tags                 = local.tags
 }
 
 data "aws_iam_policy_document" "function" {

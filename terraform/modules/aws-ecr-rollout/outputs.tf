@@ -85,3 +85,8 @@ output "environment" {
   description = "The Lambda's environment variables (names deployed, secret ARNs; no secret values)."
   value       = local.environment
 }
+
+output "role_permissions_boundaries" {
+  description = "Every IAM role this module creates, by name, with the permissions boundary it carries (all of them: the environment's)."
+  value       = { (aws_iam_role.this.name) = aws_iam_role.this.permissions_boundary }
+}

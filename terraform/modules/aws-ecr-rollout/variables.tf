@@ -155,3 +155,13 @@ variable "release_images_to_keep" {
   description = "ECR lifecycle policy: keep this many most recent release images per repository."
   default     = 100
 }
+
+variable "permissions_boundary_arn" {
+  type        = string
+  description = "The permissions boundary the function's role carries: the environment's mlops-events-<env>-boundary (terraform/bootstrap/aws, output permissions_boundaries). The apply role may create roles only with it."
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:policy/.+$", var.permissions_boundary_arn))
+    error_message = "permissions_boundary_arn: an IAM policy ARN (arn:aws:iam::<account>:policy/<name>)."
+  }
+}

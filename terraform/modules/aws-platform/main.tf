@@ -26,4 +26,6 @@ module "ecr_rollout" {
   log_retention_days   = var.log_retention_days
   reserved_concurrency = var.reserved_concurrency
   tags                 = local.tags
+
+  permissions_boundary_arn = var.permissions_boundary_arn
 }

@@ -18,3 +18,8 @@ output "names" {
   description = "Every name this environment takes in its AWS account (function, role, table, parameter, queue, rule, log group, key alias, secrets), for the check that two environments in one account collide on none."
   value       = sort(flatten([for m in module.ecr_rollout : m.names]))
 }
+
+output "role_permissions_boundaries" {
+  description = "Every IAM role this environment creates, by name, with the permissions boundary it carries."
+  value       = merge([for m in module.ecr_rollout : m.role_permissions_boundaries]...)
+}

@@ -57,3 +57,8 @@ variable "tags" {
   description = "Tags on every resource."
   default     = {}
 }
+
+variable "permissions_boundary_arn" {
+  type        = string
+  description = "The permissions boundary every role of this environment carries (terraform/bootstrap/aws: mlops-events-<env>-boundary)."
+}

@@ -1,7 +1,8 @@
 # terraform test of the AWS bootstrap: a first plan and a mocked apply for an account serving two
 # environments. Asserts the trust each role rests on (this repository only; one GitHub environment,
 # or main and v* tags, only), that plan roles read only, that apply roles act in the region and on
-# mlops-events-* roles only and never touch a secret's value, and the outputs the workflows read.
+# mlops-events-* roles only, under the environment's permissions boundary, never decrypt through
+# SSM or Secrets Manager nor touch a secret's value, and the outputs the workflows read.
 
 mock_provider "aws" {
   source = "../../tests/mocks/aws"
@@ -41,23 +42,91 @@ run "first_plan" {
     error_message = "Plan roles read only."
   }
   assert {
-    condition     = local.apply_policy.Statement[0].Condition.StringEquals["aws:RequestedRegion"] == "eu-west-1"
+    condition     = alltrue([for env in ["dev", "staging"] : local.apply_policy[env].Statement[0].Condition.StringEquals["aws:RequestedRegion"] == "eu-west-1"])
     error_message = "The apply roles' service actions are limited to the environments' region."
   }
   assert {
     condition = alltrue([
-      for statement in local.apply_policy.Statement : alltrue([
+      for statement in flatten(values(local.apply_policy)[*].Statement) : alltrue([
         for action in flatten([statement.Action]) : !contains(["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue", "secretsmanager:*", "iam:*", "*"], action)
-      ])
+      ]) if statement.Effect == "Allow"
     ])
     error_message = "No secret value is readable or writable by an apply role, and no IAM or global wildcard."
   }
   assert {
     condition = alltrue([
-      for statement in local.apply_policy.Statement : statement.Resource == "arn:aws:iam::111111111111:role/mlops-events-*"
-      if anytrue([for action in flatten([statement.Action]) : startswith(action, "iam:")])
+      for statement in flatten(values(local.apply_policy)[*].Statement) : statement.Resource == "arn:aws:iam::111111111111:role/mlops-events-*"
+      if statement.Effect == "Allow" && anytrue([for action in flatten([statement.Action]) : startswith(action, "iam:")])
     ])
     error_message = "IAM actions only on roles named mlops-events-* (the functions' roles)."
+  }
+  # The escalation the permissions boundary closes: no role the apply role creates or writes a policy
+  # on can exceed mlops-events-<env>-boundary, no managed policy (AdministratorAccess) is attachable,
+  # no trust rewritten, and the boundary can be neither removed nor changed.
+  assert {
+    condition = alltrue(flatten([
+      for env in ["dev", "staging"] : [
+        for statement in local.apply_policy[env].Statement : statement.Condition.StringEquals["iam:PermissionsBoundary"] == "arn:aws:iam::111111111111:policy/mlops-events-${env}-boundary"
+        if statement.Effect == "Allow" && length(setintersection(flatten([statement.Action]), ["iam:CreateRole", "iam:PutRolePolicy", "iam:PutRolePermissionsBoundary", "iam:DeleteRolePolicy", "iam:DetachRolePolicy", "iam:UpdateRole", "iam:DeleteRole"])) > 0
+      ]
+    ]))
+    error_message = "Every IAM write on a role requires the environment's own permissions boundary (iam:PermissionsBoundary)."
+  }
+  assert {
+    condition = alltrue([
+      for env in ["dev", "staging"] : length([
+        for statement in local.apply_policy[env].Statement : statement
+        if statement.Effect == "Allow" && contains(flatten([statement.Action]), "iam:CreateRole") && contains(flatten([statement.Action]), "iam:PutRolePolicy") && contains(flatten([statement.Action]), "iam:PutRolePermissionsBoundary")
+      ]) == 1
+    ])
+    error_message = "CreateRole, PutRolePolicy and PutRolePermissionsBoundary are granted, in the bounded statement only."
+  }
+  assert {
+    condition = alltrue([
+      for statement in flatten(values(local.apply_policy)[*].Statement) : length(setintersection(flatten([statement.Action]), ["iam:AttachRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion", "iam:DeleteRolePermissionsBoundary"])) == 0
+      if statement.Effect == "Allow"
+    ])
+    error_message = "No AttachRolePolicy (the modules attach no managed policy), no trust rewrite, no policy version, no boundary removal."
+  }
+  assert {
+    condition = alltrue([
+      for env in ["dev", "staging"] : anytrue([
+        for statement in local.apply_policy[env].Statement : statement.Effect == "Deny" && statement.Resource == "*" && length(setintersection(flatten([statement.Action]), ["iam:DeleteRolePermissionsBoundary", "iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion"])) == 5
+      ])
+    ])
+    error_message = "The boundary's removal and any change to a managed policy (the boundary included) are denied explicitly."
+  }
+  assert {
+    condition = alltrue([
+      for statement in flatten(values(local.apply_policy)[*].Statement) : try(toset(statement.Condition.StringEquals["kms:ViaService"]), null) == toset([for service in ["lambda", "dynamodb", "sqs", "s3", "ecr", "logs"] : "${service}.eu-west-1.amazonaws.com"])
+      if statement.Effect == "Allow" && contains(flatten([statement.Action]), "kms:Decrypt")
+    ])
+    error_message = "kms:Decrypt only through the deployed services, never SSM or Secrets Manager (no SecureString, no secret value)."
+  }
+  assert {
+    condition = alltrue([
+      for statement in flatten(values(local.apply_policy)[*].Statement) : statement.Resource == "arn:aws:ssm:eu-west-1:111111111111:parameter/mlops-events/*"
+      if statement.Effect == "Allow" && length(setintersection(flatten([statement.Action]), ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:*"])) > 0
+    ])
+    error_message = "Parameters are read on the platform's path only (a SecureString under aws/ssm elsewhere stays unreadable)."
+  }
+  assert {
+    condition     = toset(keys(aws_iam_policy.boundary)) == toset(["dev", "staging"]) && aws_iam_policy.boundary["dev"].name == "mlops-events-dev-boundary"
+    error_message = "One permissions boundary per environment, named mlops-events-<env>-boundary (environment/aws derives its ARN)."
+  }
+  assert {
+    condition = alltrue([
+      for env, boundary in local.boundary : alltrue([
+        for statement in boundary.Statement : statement.Effect == "Allow" && alltrue([
+          for action in flatten([statement.Action]) : contains(["logs", "xray", "ssm", "secretsmanager", "dynamodb", "sqs", "kms", "ec2"], split(":", action)[0]) && !endswith(action, "*")
+        ])
+      ])
+    ])
+    error_message = "The boundary allows only the functions' own calls: no IAM, no wildcard action."
+  }
+  assert {
+    condition     = [for statement in local.boundary["staging"].Statement : statement.Resource if statement.Sid == "Secrets"] == ["arn:aws:secretsmanager:eu-west-1:111111111111:secret:mlops-events/staging/*"]
+    error_message = "A role under an environment's boundary reads that environment's secrets only."
   }
   assert {
     condition     = toset(local.images_trust.Statement[0].Condition.StringLike["token.actions.githubusercontent.com:sub"]) == toset(["repo:acme/mlops-events:ref:refs/heads/main", "repo:acme/mlops-events:ref:refs/tags/v*"])
@@ -81,6 +150,10 @@ run "mocked_apply" {
   assert {
     condition     = keys(output.github_variables.repository) == ["AWS_IMAGES_ROLE_ARN", "AWS_REGION"] && toset(keys(output.github_variables.environments)) == toset(["dev", "dev-plan", "staging", "staging-plan"])
     error_message = "The variables terraform.yml and deploy-containers.yml read, per repository and per GitHub environment."
+  }
+  assert {
+    condition     = output.permissions_boundaries == { for env in ["dev", "staging"] : env => aws_iam_policy.boundary[env].arn }
+    error_message = "The boundaries' ARNs are an output."
   }
   assert {
     condition     = alltrue([for env, values in output.github_variables.environments : values.AWS_ACCOUNT_ID == "111111111111" && values.AWS_ROLE_ARN == aws_iam_role.terraform[env].arn])

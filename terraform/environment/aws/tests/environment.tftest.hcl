@@ -25,6 +25,10 @@ run "first_plan" {
 
 run "mocked_apply" {
   assert {
+    condition     = length(module.aws_platform.role_permissions_boundaries) > 0 && alltrue([for arn in values(module.aws_platform.role_permissions_boundaries) : arn == "arn:aws:iam::${var.aws_account_id}:policy/mlops-events-${var.env}-boundary"])
+    error_message = "Every role the environment creates carries the bootstrap's permissions boundary for this environment and account."
+  }
+  assert {
     condition = length(output.ecr_rollout) == length([
       for f in yamldecode(file("../../../functions/manifest.yaml")).functions : f
       if f.platform == "aws-lambda" && !contains(var.disabled_functions, f.name)

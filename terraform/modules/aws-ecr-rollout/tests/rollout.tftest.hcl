@@ -31,7 +31,9 @@ variables {
     }
   }
   rollout_targets_yaml = "targets: []\n"
-  log_retention_days   = 30
+
+  permissions_boundary_arn = "arn:aws:iam::111111111111:policy/mlops-events-dev-boundary"
+  log_retention_days       = 30
 }
 
 run "defaults" {
@@ -71,6 +73,28 @@ run "defaults" {
     ]
     error_message = "Releases (*.*.*, stable) each have a rule ahead of the catch-all."
   }
+}
+
+run "the_role_under_the_permissions_boundary" {
+  command = plan
+
+  assert {
+    condition     = aws_iam_role.this.permissions_boundary == "arn:aws:iam::111111111111:policy/mlops-events-dev-boundary"
+    error_message = "The function's role carries the environment's permissions boundary (the apply role may create it only so)."
+  }
+  assert {
+    condition     = output.role_permissions_boundaries == { (aws_iam_role.this.name) = "arn:aws:iam::111111111111:policy/mlops-events-dev-boundary" }
+    error_message = "Every role of the module is listed with its boundary."
+  }
+}
+
+run "a_role_without_a_boundary_is_refused" {
+  command = plan
+
+  variables {
+    permissions_boundary_arn = "mlops-events-dev-boundary"
+  }
+  expect_failures = [var.permissions_boundary_arn]
 }
 
 run "reserved_concurrency_when_asked" {

@@ -5,6 +5,8 @@ mock_provider "aws" {
   source = "../../tests/mocks/aws"
 }
 variables {
+  permissions_boundary_arn = "arn:aws:iam::111111111111:policy/mlops-events-dev-boundary"
+
   region               = "eu-west-1"
   manifest_path        = "../../../functions/manifest.yaml"
   bundles_dir          = "../../tests/fixtures/bundles"
@@ -37,6 +39,10 @@ run "defaults_applied" {
   assert {
     condition     = alltrue([for name in output.names : strcontains(name, "dev") if !startswith(name, "ecr:")])
     error_message = "Every name but the repositories' carries the environment."
+  }
+  assert {
+    condition     = length(output.role_permissions_boundaries) == length(module.ecr_rollout) && alltrue([for arn in values(output.role_permissions_boundaries) : arn == "arn:aws:iam::111111111111:policy/mlops-events-dev-boundary"])
+    error_message = "Every role of the environment carries its permissions boundary."
   }
 }
 

@@ -15,24 +15,28 @@ variable "rollout_targets_yaml" {
 module "dev" {
   source = "../.."
 
-  env                  = "dev"
-  region               = "eu-west-1"
-  manifest_path        = var.manifest_path
-  bundles_dir          = "../../tests/fixtures/bundles"
-  repositories         = ["ml/inference", "ml/batch-predict"]
-  rollout_targets_yaml = var.rollout_targets_yaml
+  env    = "dev"
+  region = "eu-west-1"
+
+  permissions_boundary_arn = "arn:aws:iam::111111111111:policy/mlops-events-dev-boundary"
+  manifest_path            = var.manifest_path
+  bundles_dir              = "../../tests/fixtures/bundles"
+  repositories             = ["ml/inference", "ml/batch-predict"]
+  rollout_targets_yaml     = var.rollout_targets_yaml
 }
 
 module "staging" {
   source = "../.."
 
-  env                  = "staging"
-  region               = "eu-west-1"
-  manifest_path        = var.manifest_path
-  bundles_dir          = "../../tests/fixtures/bundles"
-  repositories         = ["ml/inference", "ml/batch-predict"]
-  create_repositories  = false
-  rollout_targets_yaml = var.rollout_targets_yaml
+  env    = "staging"
+  region = "eu-west-1"
+
+  permissions_boundary_arn = "arn:aws:iam::111111111111:policy/mlops-events-staging-boundary"
+  manifest_path            = var.manifest_path
+  bundles_dir              = "../../tests/fixtures/bundles"
+  repositories             = ["ml/inference", "ml/batch-predict"]
+  create_repositories      = false
+  rollout_targets_yaml     = var.rollout_targets_yaml
 }
 
 output "dev_names" {
