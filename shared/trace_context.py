@@ -69,20 +69,31 @@ def from_headers(
 
 
 _current: contextvars.ContextVar[TraceContext | None] = contextvars.ContextVar("mlops_events_trace", default=None)
+_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("mlops_events_request_id", default=None)
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}\Z")
 
 
 @contextlib.contextmanager
-def tracing(trace: TraceContext | None) -> Iterator[None]:
-    """Lines logged inside the block carry `trace` (shared.log reads it)."""
+def tracing(trace: TraceContext | None, *, request_id: str | None = None) -> Iterator[None]:
+    """Lines logged inside the block carry `trace`, and `request_id` when given (shared.log reads them)."""
     token = _current.set(trace)
+    request = _request_id.set(request_id)
     try:
         yield
     finally:
+        _request_id.reset(request)
         _current.reset(token)
 
 
+def request_id_from(value: str | None) -> str | None:
+    """A caller's request id (`X-Request-Id`) when it is a plain token, else None: it goes into log lines."""
+    return value if value and _REQUEST_ID.match(value) else None
+
+
 def current_log_fields() -> dict[str, object]:
-    trace = _current.get()
-    if trace is None:
-        return {}
-    return trace.log_fields(os.environ.get("MLOPS_EVENTS_GCP_PROJECT") or os.environ.get("GOOGLE_CLOUD_PROJECT"))
+    trace, request_id = _current.get(), _request_id.get()
+    fields: dict[str, object] = {"request_id": request_id} if request_id else {}
+    if trace is not None:
+        project = os.environ.get("MLOPS_EVENTS_GCP_PROJECT") or os.environ.get("GOOGLE_CLOUD_PROJECT")
+        fields.update(trace.log_fields(project))
+    return fields

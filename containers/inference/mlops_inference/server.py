@@ -1,7 +1,7 @@
 """The service on uvicorn, with the time and size limits on request heads that uvicorn lacks.
 
 `python -m mlops_inference.server [--host H] [--port P] [--log-level L] [--access-log]` (the container's
-command; PORT from Cloud Run).
+command; PORT from Cloud Run). Every log line is JSON with severity, request id and trace (mlops_inference.logs).
 uvicorn closes a connection idle between requests after `timeout_keep_alive` (5 s) but waits forever for
 a request head that is coming slowly, or for the first byte of a new connection: 300 such connections
 were held 30 s and more. Here the request line and headers must arrive whole within
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging.config
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -156,6 +157,7 @@ def server(app: Any, settings: ServiceSettings, **kwargs: Any) -> uvicorn.Server
 
 def main(argv: list[str] | None = None) -> None:
     from mlops_inference.app import create_app
+    from mlops_inference.logs import TracedRequests, log_config
     from mlops_inference.main import build_service
     from mlops_inference.settings import ServiceSettings
 
@@ -166,9 +168,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=False)
     args = parser.parse_args(argv)
+    logging.config.dictConfig(log_config(args.log_level))  # before the service is built: its warnings too
     settings = ServiceSettings.from_env()
-    app = create_app(build_service(settings))
-    options = {"access_log": args.access_log, "log_level": args.log_level}
+    app = TracedRequests(create_app(build_service(settings)))
+    options = {"access_log": args.access_log, "log_level": args.log_level, "log_config": log_config(args.log_level)}
     server(app, settings, host=args.host, port=args.port, http=args.http, **options).run()
 
 
