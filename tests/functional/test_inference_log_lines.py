@@ -72,7 +72,7 @@ def test_every_line_is_json_with_severity_request_id_and_trace(served):
         f"{url}/predict", json={"rows": [{"amount": 50.0, "country": "FR"}]}, headers=headers, timeout=10
     )
     assert answer.status_code == 200 and answer.headers["x-request-id"] == "req-12345"
-    hostile = httpx.get(f"{url}/healthz", headers={"X-Request-Id": "bad id\t<!channel>".encode()}, timeout=5)
+    hostile = httpx.get(f"{url}/healthz", headers={"X-Request-Id": b"bad id\t<!channel>"}, timeout=5)
     assert hostile.headers["x-request-id"] != "bad id" and len(hostile.headers["x-request-id"]) == 32
 
     printed = lines(log)
