@@ -10,6 +10,8 @@ start pays only for what its event needs.
 from __future__ import annotations
 
 import copy
+import functools
+import json
 import logging
 import warnings
 from typing import Any
@@ -47,7 +49,9 @@ class _CloudWatchFormatter(LambdaPowertoolsFormatter):
 
 # One formatter for powertools' own lines and the runtime's: the Lambda context keys that
 # inject_lambda_context appends to it show in both.
-_formatter = _CloudWatchFormatter()
+# ASCII JSON: powertools' default writes text as is (ensure_ascii=False), and a lone surrogate from a
+# hostile event then fails the write to stdout ("--- Logging error ---") instead of being escaped.
+_formatter = _CloudWatchFormatter(json_serializer=functools.partial(json.dumps, separators=(",", ":"), default=str))
 logger = Logger(service=SERVICE, logger_formatter=_formatter)
 tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace="mlops-events", service=SERVICE)
