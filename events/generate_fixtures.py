@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tooling.event_factory import (
+from tooling.fixture_factory import (
     ecr_image_action_event,
     pubsub_cloud_event,
     render,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from handlers import budget_alert as use_case
 from shared import framework_boundary
 from shared.deps import current_deps
-from shared.events.budget import parse_budget_notification
-from shared.events.pubsub import parse_pubsub_message
+from shared.payloads.budget import parse_budget_notification
+from shared.payloads.pubsub import parse_pubsub_message
 from shared.runtime import run_cloud_event
 
 

@@ -11,15 +11,15 @@ from handlers import drift_report as use_case
 from shared import framework_boundary
 from shared.deps import current_deps
 from shared.errors import EventParseError
-from shared.events.drift import parse_drift_request
-from shared.events.pubsub import parse_pubsub_message
-from shared.events.scheduler import (
+from shared.outcome import Status
+from shared.payloads.drift import parse_drift_request
+from shared.payloads.pubsub import parse_pubsub_message
+from shared.payloads.scheduler import (
     JOB_NAME_HEADER,
     SCHEDULE_TIME_HEADER,
     parse_scheduled_run,
     schedule_time_from_headers,
 )
-from shared.outcome import Status
 from shared.runtime import run_cloud_event, run_event
 from shared.trace_context import from_cloud_trace_context
 

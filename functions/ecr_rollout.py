@@ -22,8 +22,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from handlers import ecr_rollout as use_case
 from shared.deps import current_deps
-from shared.events.ecr import parse_ecr_event
 from shared.log import formatted_by
+from shared.payloads.ecr import parse_ecr_event
 from shared.runtime import run_event
 
 SERVICE = "ecr_rollout"

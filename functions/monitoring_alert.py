@@ -5,8 +5,8 @@ from __future__ import annotations
 from handlers import monitoring_alert as use_case
 from shared import framework_boundary
 from shared.deps import current_deps
-from shared.events.monitoring import parse_incident_notification
-from shared.events.pubsub import parse_pubsub_message
+from shared.payloads.monitoring import parse_incident_notification
+from shared.payloads.pubsub import parse_pubsub_message
 from shared.runtime import run_cloud_event
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from handlers import reconcile_registry as use_case
 from shared import framework_boundary
 from shared.deps import current_deps
-from shared.events.pubsub import parse_pubsub_message
-from shared.events.scheduler import parse_scheduled_run
+from shared.payloads.pubsub import parse_pubsub_message
+from shared.payloads.scheduler import parse_scheduled_run
 from shared.runtime import run_cloud_event
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from handlers import register_model as use_case
 from shared import framework_boundary
 from shared.deps import current_deps
-from shared.events.storage import parse_storage_event
+from shared.payloads.storage import parse_storage_event
 from shared.runtime import run_cloud_event
 
 

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from shared import slack_format as slack
-from shared.events.budget import BudgetNotification, CrossedThreshold, ThresholdKind
 from shared.idempotency import run_once
 from shared.outcome import Outcome
+from shared.payloads.budget import BudgetNotification, CrossedThreshold, ThresholdKind
 
 if TYPE_CHECKING:
     from shared.ports import AlertLedger, Clock, IdempotencyStore, SlackNotifier

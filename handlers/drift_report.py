@@ -25,9 +25,9 @@ from shared.drift.history import HISTORY_RUNS, PastRun, feature_scores, past_run
 from shared.drift.reference_cache import ObjectStoreReferenceCache, PendingReferenceCache
 from shared.drift.report import ReportContext, render_html, render_json
 from shared.drift.served import merged, served_drift
-from shared.events.drift import DriftRequest
 from shared.idempotency import run_once
 from shared.outcome import Outcome
+from shared.payloads.drift import DriftRequest
 
 if TYPE_CHECKING:
     from shared.ports import Clock, DriftRunStore, FeatureProfiler, IdempotencyStore, ObjectStore, SlackNotifier

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from shared import slack_format as slack
 from shared.errors import ConflictError, PermanentError, TransientError
-from shared.events.ecr import MAX_FUTURE, ImagePush, OtherEcrEvent
 from shared.outcome import Outcome
+from shared.payloads.ecr import MAX_FUTURE, ImagePush, OtherEcrEvent
 from shared.rollout import deployment as k8s
 from shared.rollout.status import RolloutPhase, rollout_status
 

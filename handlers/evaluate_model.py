@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from handlers.register_model import register
 from shared import slack_format as slack
 from shared.errors import EventParseError
-from shared.events.model_metrics import MAX_METRICS_BYTES, METRICS_FILE, parse_metrics
-from shared.events.storage import StorageChange, StorageObjectEvent
 from shared.idempotency import run_once
 from shared.model_path import ModelLocation, NotAModel, locate_model
 from shared.outcome import Outcome
+from shared.payloads.model_metrics import MAX_METRICS_BYTES, METRICS_FILE, parse_metrics
+from shared.payloads.storage import StorageChange, StorageObjectEvent
 from shared.quality_gate import GateDecision, GatePolicy, compare, parse_policy, passes
 
 if TYPE_CHECKING:

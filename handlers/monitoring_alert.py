@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from shared import slack_format as slack
-from shared.events.monitoring import IncidentNotification, IncidentState
 from shared.idempotency import run_once
 from shared.outcome import Outcome
+from shared.payloads.monitoring import IncidentNotification, IncidentState
 
 if TYPE_CHECKING:
     from datetime import datetime

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 
 from handlers.register_model import RegisterModelDeps, mark_deleted, register
 from shared.errors import EventParseError
-from shared.events.scheduler import ScheduledRun
-from shared.events.storage import StorageChange, StorageObjectEvent
 from shared.model_path import NotAModel, bucket_env, locate_model
 from shared.model_registry import ObjectRef
 from shared.outcome import Outcome
+from shared.payloads.scheduler import ScheduledRun
+from shared.payloads.storage import StorageChange, StorageObjectEvent
 
 if TYPE_CHECKING:
     from shared.ports import StoredObject

@@ -15,11 +15,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.artifact_format import ArtifactFormat, detect_stored_format
-from shared.events.storage import StorageChange, StorageObjectEvent
 from shared.idempotency import run_once
 from shared.model_path import ModelLocation, NotAModel, locate_model
 from shared.model_registry import ModelArtifact, ObjectRef, uploader_from_metadata
 from shared.outcome import Outcome
+from shared.payloads.storage import StorageChange, StorageObjectEvent
 
 if TYPE_CHECKING:
     from shared.ports import Clock, IdempotencyStore, ObjectStore, RegistryStore

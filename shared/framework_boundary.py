@@ -28,7 +28,7 @@ from shared.trace_context import from_headers, tracing
 
 _REACHED = "mlops_events_reached_the_function"
 # Over what any trigger can deliver (a 10 MB Pub/Sub message is 13.4 MB as base64 in a push body): a
-# bigger body is no event of ours. Fields have their own limits (shared/events/_fields.py).
+# bigger body is no event of ours. Fields have their own limits (shared/payloads/_fields.py).
 MAX_EVENT_BYTES = 16 * 1024 * 1024
 # What the framework answers for a body that is no event of ours: rejected and acknowledged.
 _NOT_AN_EVENT = {

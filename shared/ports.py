@@ -14,7 +14,6 @@ if TYPE_CHECKING:
 
     from shared.drift.profiles import Profile
     from shared.errors import TransientError
-    from shared.events.drift import DataLocation
     from shared.model_registry import (
         AliasMove,
         AliasResult,
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
         ObjectRef,
         RecordResult,
     )
+    from shared.payloads.drift import DataLocation
     from shared.quality_gate import GateDecision
     from shared.rollout.targets import RolloutTargets
 

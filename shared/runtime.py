@@ -15,12 +15,12 @@ from collections.abc import Callable
 from typing import Any
 
 from shared.errors import ConfigError, PermanentError, TransientError
-from shared.events.cloudevent import EventEnvelope, envelope_from_cloud_event
 from shared.log import OUTCOME_LOGGER_NAME, configure_logging, log_fields
 from shared.outcome import Outcome, Status
+from shared.payloads.cloudevent import EventEnvelope, envelope_from_cloud_event
 from shared.secret_values import redact, redact_value, scrub_exception
 
-_ID_SHOWN = 256  # an event id's length in the outcome line (shared.events._fields.MAX_ID: longer ones are rejected)
+_ID_SHOWN = 256  # an event id's length in the outcome line (shared.payloads._fields.MAX_ID: longer ones are rejected)
 _LEVEL = {
     Status.APPLIED: logging.INFO,
     Status.DUPLICATE: logging.INFO,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from tooling.event_factory import storage_cloud_event, storage_object_data
+from tooling.fixture_factory import storage_cloud_event, storage_object_data
 
 if TYPE_CHECKING:
     from tooling.replay import Replayer, ReplayResult

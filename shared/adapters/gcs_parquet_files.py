@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import duckdb
     from google.cloud import storage  # type: ignore[attr-defined]  # untyped, in a typed namespace
 
-    from shared.events.drift import DataLocation
+    from shared.payloads.drift import DataLocation
 
 PROTOCOL = "gs"
 DEFAULT_TIMEOUT_S = 60.0

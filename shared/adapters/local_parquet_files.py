@@ -12,7 +12,7 @@ from shared.errors import EventParseError, TransientError
 if TYPE_CHECKING:
     import duckdb
 
-    from shared.events.drift import DataLocation
+    from shared.payloads.drift import DataLocation
 
 
 class LocalParquetFiles:

@@ -27,7 +27,7 @@ from shared.drift.statistics import dataset_drift
 from shared.errors import EventParseError
 
 if TYPE_CHECKING:
-    from shared.events.drift import DataLocation
+    from shared.payloads.drift import DataLocation
     from shared.ports import FeatureProfiler
 
 log = logging.getLogger(__name__)

@@ -22,10 +22,10 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from shared.adapters.dry_run_cluster import UNKNOWN_IMAGE
-from shared.events.ecr import EARLIEST, MAX_FUTURE
+from shared.payloads.ecr import EARLIEST, MAX_FUTURE
 from shared.rollout import deployment as k8s
 from tests.support.ecr_cluster import OLD, REGISTRY, serve_test_cluster
-from tooling.event_factory import ecr_image_action_event
+from tooling.fixture_factory import ecr_image_action_event
 from tooling.local_lambda import invoke
 from tooling.localcloud.k8s_api_server import KubernetesApiServer
 from tooling.manifest import REPO_ROOT, function_named

@@ -13,7 +13,7 @@ import pytest
 from shared.adapters.jsonl_rollout_journal import JsonlRolloutJournal
 from shared.rollout import deployment as k8s
 from tests.support.ecr_cluster import OLD, REGISTRY, TARGETS, serve_test_cluster
-from tooling.event_factory import ecr_image_action_event
+from tooling.fixture_factory import ecr_image_action_event
 from tooling.local_lambda import invoke
 from tooling.localcloud.k8s_api_server import KubernetesApiServer
 from tooling.manifest import function_named

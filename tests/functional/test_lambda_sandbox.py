@@ -225,7 +225,7 @@ def test_up_delivers_a_timed_out_invocation_as_an_error_naming_the_timeout(endpo
     # GIVEN the target `up`'s EventBridge bridge sends the Lambda's events to (dispatch.Target)
     from tooling.localcloud.dispatch import Target
     from tooling.localcloud.lambda_endpoint import invoke_path
-    from tooling.localcloud.outcomes import OutcomeLog
+    from tooling.localcloud.outcome_log import OutcomeLog
     from tooling.localcloud.triggers import Request
 
     target = Target(

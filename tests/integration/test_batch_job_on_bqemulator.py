@@ -16,7 +16,7 @@ from mlops_inference import train as training
 from mlops_inference.batch_job import BigQuerySink, BigQuerySource, ParquetSink, ParquetSource, run_batch
 from mlops_inference.model import LoadedModel, load_model
 from shared.adapters.gcs_parquet_files import GcsParquetFiles
-from shared.events.drift import DataLocation
+from shared.payloads.drift import DataLocation
 from tests.integration.conftest import PROJECT
 
 pytestmark = [

@@ -26,7 +26,7 @@ from tests.integration.test_drift_report_on_emulators import RUN, load, parquet_
 from tests.integration.test_register_model_on_emulators import SAFETENSORS, bigquery_rows, upload_event
 from tests.support.bundles import run_lambda, serve_bundle
 from tooling.delivery import delivery_from_document
-from tooling.event_factory import ecr_image_action_event, pubsub_cloud_event, render
+from tooling.fixture_factory import ecr_image_action_event, pubsub_cloud_event, render
 from tooling.localcloud.k8s_api_server import KubernetesApiServer
 from tooling.localcloud.slack_receiver import SlackReceiver
 

@@ -13,7 +13,7 @@ import pytest
 
 from tests.integration.conftest import PROJECT
 from tooling.delivery import delivery_from_document
-from tooling.event_factory import pubsub_cloud_event
+from tooling.fixture_factory import pubsub_cloud_event
 from tooling.localcloud.slack_receiver import SlackReceiver
 from tooling.manifest import function_named
 from tooling.replay import Replayer

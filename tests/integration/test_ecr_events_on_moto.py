@@ -14,7 +14,8 @@ import uuid
 import boto3
 import pytest
 
-from tooling.localcloud.ecr_events import EcrImageWatcher, matches
+from tooling.localcloud.ecr_image_watcher import EcrImageWatcher
+from tooling.localcloud.eventbridge_patterns import matches
 from tooling.manifest import function_named
 
 pytestmark = pytest.mark.integration

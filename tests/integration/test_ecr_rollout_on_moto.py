@@ -14,7 +14,7 @@ import pytest
 
 from shared.errors import AlreadyInProgressError
 from shared.rollout import deployment as k8s
-from tooling.event_factory import ecr_image_action_event
+from tooling.fixture_factory import ecr_image_action_event
 from tooling.local_lambda import invoke
 from tooling.localcloud.k8s_api_server import KubernetesApiServer
 from tooling.localcloud.slack_receiver import SlackReceiver

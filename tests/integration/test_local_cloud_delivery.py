@@ -22,14 +22,14 @@ import pytest
 
 from shared.log import OUTCOME_LOGGER_NAME
 from tests.integration.conftest import PROJECT
-from tooling.event_factory import ecr_image_action_event
+from tooling.fixture_factory import ecr_image_action_event
 from tooling.local_server import write_answer
 from tooling.localcloud import emulators
+from tooling.localcloud.activity_log import ActivityLog, Attempt
 from tooling.localcloud.dispatch import DeliveryResult, PubsubRoute, Target, deliver_with_retries
 from tooling.localcloud.ecr_bridge import EcrToLambda
-from tooling.localcloud.journal import Attempt, Journal
 from tooling.localcloud.lambda_endpoint import invoke_path
-from tooling.localcloud.outcomes import OutcomeLog
+from tooling.localcloud.outcome_log import OutcomeLog
 from tooling.localcloud.provision import AWS_ACCOUNT, AWS_REGION
 from tooling.localcloud.retry import retry_policy
 from tooling.localcloud.routes import pubsub_route
@@ -165,10 +165,10 @@ def topic(clients) -> Callable[[str], tuple[str, str]]:
 
 
 @pytest.fixture
-def journal(tmp_path) -> tuple[Journal, Path, list[Attempt]]:
+def activity(tmp_path) -> tuple[ActivityLog, Path, list[Attempt]]:
     shown: list[Attempt] = []
     path = tmp_path / "events.jsonl"
-    return Journal(path, shown.append), path, shown
+    return ActivityLog(path, shown.append), path, shown
 
 
 @pytest.fixture
@@ -199,7 +199,7 @@ def stubs() -> Iterator[list[StubFunction]]:
 
 
 def route_to(
-    target: Target, topic_path: str, retry: dict[str, Any], journal: Journal, clients: tuple[Any, Any]
+    target: Target, topic_path: str, retry: dict[str, Any], activity: ActivityLog, clients: tuple[Any, Any]
 ) -> PubsubRoute:
     """The route `up` wires (routes.pubsub_route) for a function on `topic_path` with the `retry` block: the
     topic fixture's subscription `<topic>-push` is the push subscription of a function named as the topic."""
@@ -214,7 +214,7 @@ def route_to(
         publisher=publisher,
         project=PROJECT,
         envs=("dev",),
-        journal=journal,
+        activity=activity,
         backoff_scale=SCALE,
     )
     assert route is not None and route.subscription == subscriber.subscription_path(PROJECT, f"{name}-push")
@@ -246,9 +246,11 @@ def pull_all(subscriber: Any, subscription: str, *, for_s: float) -> list[Any]:
 
 
 # -- tests ----------------------------------------------------------------------------------------
-def test_a_failing_function_gets_the_message_again_until_it_succeeds(clients, topic, journal, running, stubs, tmp_path):
+def test_a_failing_function_gets_the_message_again_until_it_succeeds(
+    clients, topic, activity, running, stubs, tmp_path
+):
     publisher, subscriber = clients
-    events, events_path, shown = journal
+    events, events_path, shown = activity
     # GIVEN a function answering 500 twice, then 200, fed by its push subscription
     stub = StubFunction(tmp_path / "budget_alert.log", [ERROR, ERROR, OK])
     stubs.append(stub)
@@ -267,7 +269,7 @@ def test_a_failing_function_gets_the_message_again_until_it_succeeds(clients, to
     # no dead-letter policy: Pub/Sub does not send the delivery attempt
     assert all("deliveryAttempt" not in r["body"] for r in stub.requests)
 
-    # AND the journal shows two failed attempts with their next retry, then the success on attempt 3
+    # AND the activity shows two failed attempts with their next retry, then the success on attempt 3
     records = journal_records(events_path)
     assert [(r["outcome"], r["attempt"], r.get("next_retry_s"), r["http_status"]) for r in records] == [
         ("retry", 1, 1, 500),
@@ -284,10 +286,10 @@ def test_a_failing_function_gets_the_message_again_until_it_succeeds(clients, to
 
 
 def test_a_function_failing_every_time_dead_letters_after_max_attempts(
-    clients, topic, journal, running, stubs, tmp_path
+    clients, topic, activity, running, stubs, tmp_path
 ):
     publisher, subscriber = clients
-    events, events_path, _ = journal
+    events, events_path, _ = activity
     # GIVEN a function that always answers 500, a manifest asking 2 attempts (Pub/Sub's minimum with a
     # dead-letter topic is 5) and a real dead-letter topic, wired as `up` wires it (routes.pubsub_dead_letter)
     stub = StubFunction(tmp_path / "budget_alert.log", [ERROR])
@@ -317,7 +319,7 @@ def test_a_function_failing_every_time_dead_letters_after_max_attempts(
     assert [r["body"]["deliveryAttempt"] for r in stub.requests] == [1, 2, 3, 4, 5]
     assert {r["body"]["message"]["messageId"] for r in stub.requests} == {message_id}
 
-    # AND the journal ends with the last failed attempt, then "dead-lettered"
+    # AND the activity ends with the last failed attempt, then "dead-lettered"
     records = wait_for(lambda: journal_records(events_path)[5:], "the dead-letter record")
     records = journal_records(events_path)
     assert [(r["outcome"], r["attempt"], r.get("next_retry_s")) for r in records] == [
@@ -339,10 +341,10 @@ def test_a_function_failing_every_time_dead_letters_after_max_attempts(
 
 
 def test_a_function_that_is_down_gets_the_message_once_it_listens_again(
-    clients, topic, journal, running, stubs, tmp_path
+    clients, topic, activity, running, stubs, tmp_path
 ):
     publisher, _ = clients
-    events, events_path, _ = journal
+    events, events_path, _ = activity
     # GIVEN a function whose process is gone: nothing listens on its port
     port = free_port()
     topic_path, _ = topic("drift")
@@ -366,8 +368,8 @@ def test_a_function_that_is_down_gets_the_message_once_it_listens_again(
     assert len(stub.requests) == 1
 
 
-def test_a_lambda_error_is_retried_with_async_backoff_then_sent_to_its_destination(journal, stubs, tmp_path):
-    events, events_path, _ = journal
+def test_a_lambda_error_is_retried_with_async_backoff_then_sent_to_its_destination(activity, stubs, tmp_path):
+    events, events_path, _ = activity
     # GIVEN a Lambda Invoke endpoint whose handler raises (HTTP 200 + X-Amz-Function-Error, as the API answers)
     failure = {"errorMessage": "cluster unreachable", "errorType": "TransientError"}
     headers = {"X-Amz-Function-Error": "Unhandled", "x-amz-request-id": "req-1"}
@@ -391,7 +393,7 @@ def test_a_lambda_error_is_retried_with_async_backoff_then_sent_to_its_destinati
 
     # WHEN EventBridge's event is delivered
     answer = deliver_with_retries(
-        target, request, policy=policy, source="ecr", journal=events, stopping=threading.Event(), on_give_up=on_give_up
+        target, request, policy=policy, source="ecr", activity=events, stopping=threading.Event(), on_give_up=on_give_up
     )
 
     # THEN three invocations, about 60 and 120 s apart (scaled), then the on-failure destination
@@ -416,8 +418,8 @@ def test_a_lambda_error_is_retried_with_async_backoff_then_sent_to_its_destinati
 
 
 @pytest.mark.parametrize("stops", ["during the request", "during the backoff", "on the only attempt"])
-def test_a_stop_ends_the_retries_without_dead_lettering(journal, stubs, tmp_path, stops):
-    events, events_path, _ = journal
+def test_a_stop_ends_the_retries_without_dead_lettering(activity, stubs, tmp_path, stops):
+    events, events_path, _ = activity
     # GIVEN a Lambda that fails, and `up` stopping after its first failure (the failure may be the stop itself)
     stopping = threading.Event()
     failure = (200, {"X-Amz-Function-Error": "Unhandled"}, {"errorMessage": "killed", "errorType": "Runtime.Exit"})
@@ -425,7 +427,7 @@ def test_a_stop_ends_the_retries_without_dead_lettering(journal, stubs, tmp_path
     stub = StubFunction(tmp_path / "ecr_rollout.log", [failure], on_request=on_request)
     stubs.append(stub)
     if stops == "during the backoff":
-        events = Journal(events_path, lambda attempt: stopping.set())
+        events = ActivityLog(events_path, lambda attempt: stopping.set())
     target = Target("ecr_rollout", stub.url, OutcomeLog(tmp_path / "ecr_rollout.log"), timeout_s=5)
     retry = function_named("ecr_rollout").retry if stops != "on the only attempt" else {"policy": "do_not_retry"}
     request = Request("/", {"Content-Type": "application/json"}, b"{}", "evt-2", "ECR Image Action", "inference")
@@ -442,7 +444,7 @@ def test_a_stop_ends_the_retries_without_dead_lettering(journal, stubs, tmp_path
         request,
         policy=retry_policy(retry, scale=SCALE),
         source="ecr",
-        journal=events,
+        activity=events,
         stopping=stopping,
         on_give_up=on_give_up,
     )
@@ -458,10 +460,10 @@ def test_a_stop_ends_the_retries_without_dead_lettering(journal, stubs, tmp_path
 
 
 # -- EventBridge: an ECR event to the rollout Lambda, end to end ------------------------------------
-def test_an_ecr_event_whose_lambda_always_fails_lands_in_the_on_failure_queue(moto_server, journal, stubs, tmp_path):
+def test_an_ecr_event_whose_lambda_always_fails_lands_in_the_on_failure_queue(moto_server, activity, stubs, tmp_path):
     import boto3
 
-    events, events_path, _ = journal
+    events, events_path, _ = activity
     emulators.reset_moto(moto_server)
 
     def aws(service: str) -> Any:
@@ -489,7 +491,7 @@ def test_an_ecr_event_whose_lambda_always_fails_lands_in_the_on_failure_queue(mo
         {spec.name: target},
         aws=aws,
         repositories=["ml/inference"],
-        journal=events,
+        activity=events,
         executor=executor,
         backoff_scale=0.005,
         account=AWS_ACCOUNT,
@@ -528,7 +530,7 @@ def test_an_ecr_event_whose_lambda_always_fails_lands_in_the_on_failure_queue(mo
     assert record["responsePayload"] == error
     assert record["responsePayload"]["errorMessage"] == "boom"
 
-    # AND the journal shows the three failed invocations, the dead-lettering, and the unmatched event
+    # AND the activity shows the three failed invocations, the dead-lettering, and the unmatched event
     records = journal_records(events_path)
     invoked = [r for r in records if r.get("event_id") == "evt-ecr-1"]
     assert [(r["outcome"], r["attempt"]) for r in invoked] == [

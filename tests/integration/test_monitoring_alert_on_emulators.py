@@ -19,7 +19,7 @@ import pytest
 from tests.support.concurrency import deliver_concurrently
 from tests.support.pubsub_push import emulator_profile, push_topic, served_function, settle
 from tooling.delivery import delivery_from_document
-from tooling.event_factory import pubsub_cloud_event
+from tooling.fixture_factory import pubsub_cloud_event
 from tooling.localcloud.slack_receiver import SlackReceiver
 from tooling.manifest import REPO_ROOT, function_named
 from tooling.replay import Replayer

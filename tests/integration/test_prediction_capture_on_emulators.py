@@ -23,8 +23,8 @@ from shared.drift.engines.bigquery_sql import BigQueryProfiler
 from shared.drift.engines.by_location import DriftSourceProfiler
 from shared.drift.engines.parquet_files import ParquetProfiler
 from shared.drift.served import served_drift
-from shared.events.drift import parse_drift_request
 from shared.outcome import Status
+from shared.payloads.drift import parse_drift_request
 from tests.integration.conftest import PROJECT
 from tests.support.fakes import FakeDeps
 

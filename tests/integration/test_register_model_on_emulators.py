@@ -15,7 +15,7 @@ from shared.adapters.bigquery_registry import BigQueryRegistryTable
 from tests.integration.conftest import PROJECT
 from tests.support.concurrency import deliver_concurrently
 from tooling.delivery import delivery_from_document
-from tooling.event_factory import storage_cloud_event, storage_object_data
+from tooling.fixture_factory import storage_cloud_event, storage_object_data
 from tooling.manifest import function_named
 from tooling.replay import Replayer
 

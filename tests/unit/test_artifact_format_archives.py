@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from handlers import register_model
 from shared.artifact_format import HEAD_BYTES, MAX_DIRECTORY_BYTES, detect_format, detect_stored_format
-from shared.events.storage import StorageChange, StorageObjectEvent
 from shared.outcome import Status
+from shared.payloads.storage import StorageChange, StorageObjectEvent
 from tests.support import model_archives as archives
 from tests.support.fakes import FakeDeps, FakeObjectStore
 

@@ -24,9 +24,9 @@ from mlops_inference.batch_job import (
 from mlops_inference.model import LoadedModel, load_model
 from shared.adapters.local_object_store import LocalObjectStore
 from shared.adapters.local_parquet_files import LocalParquetFiles
-from shared.events.drift import DataLocation
+from shared.payloads.drift import DataLocation
 from tooling.delivery import delivery_from_document
-from tooling.event_factory import storage_cloud_event, storage_object_data
+from tooling.fixture_factory import storage_cloud_event, storage_object_data
 from tooling.manifest import function_named
 from tooling.replay import Replayer
 

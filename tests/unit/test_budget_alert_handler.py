@@ -11,9 +11,9 @@ import pytest
 
 from handlers import budget_alert
 from shared.errors import EventParseError, TransientError
-from shared.events.budget import BudgetNotification, parse_budget_notification
-from shared.events.pubsub import PubsubMessage
 from shared.outcome import Status
+from shared.payloads.budget import BudgetNotification, parse_budget_notification
+from shared.payloads.pubsub import PubsubMessage
 from tests.support.fakes import FakeDeps
 
 NOVEMBER = datetime(2026, 11, 1, 7, 0, tzinfo=UTC)

@@ -16,8 +16,8 @@ from shared.adapters.local_parquet_files import LocalParquetFiles
 from shared.adapters.sqlite_drift_runs import SqliteDriftRunStore
 from shared.drift.engines.parquet_files import ParquetProfiler
 from shared.errors import EventParseError, TransientError
-from shared.events.drift import parse_drift_request
 from shared.outcome import Status
+from shared.payloads.drift import parse_drift_request
 from tests.support.fakes import FakeDeps
 from tests.unit.drift.test_drift_history import sparklines
 

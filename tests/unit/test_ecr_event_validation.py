@@ -11,7 +11,7 @@ import pytest
 
 from handlers.ecr_rollout import TargetRun, _decide, render_notification
 from shared.errors import EventParseError
-from shared.events.ecr import MAX_FUTURE, ImagePush, OtherEcrEvent, parse_ecr_event, registry_domain
+from shared.payloads.ecr import MAX_FUTURE, ImagePush, OtherEcrEvent, parse_ecr_event, registry_domain
 from shared.rollout import deployment as k8s
 from shared.rollout.targets import parse_targets
 from tooling.manifest import REPO_ROOT

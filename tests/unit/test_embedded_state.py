@@ -31,8 +31,8 @@ from shared.adapters.sqlite_registry import SqliteRegistryStore
 from shared.config import Settings
 from shared.deps import Deps
 from shared.errors import ConfigError, TransientError
-from shared.events.scheduler import ScheduledRun
 from shared.outcome import Status
+from shared.payloads.scheduler import ScheduledRun
 
 STORES = {
     "registry.sqlite": SqliteRegistryStore,

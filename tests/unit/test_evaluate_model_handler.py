@@ -11,8 +11,8 @@ import pytest
 from handlers import evaluate_model
 from shared.adapters.sqlite_registry import SqliteRegistryStore
 from shared.errors import ConfigError, TransientError
-from shared.events.storage import StorageChange, StorageObjectEvent
 from shared.outcome import Status
+from shared.payloads.storage import StorageChange, StorageObjectEvent
 from tests.support.fakes import FakeClock, FakeIdempotencyStore, FakeNotifier, FakeObjectStore
 
 BUCKET = "ml-models-dev"

@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.errors import EventParseError, MlopsEventsError
-from shared.events.cloudevent import envelope_from_attributes, envelope_from_cloud_event
-from shared.events.pubsub import parse_pubsub_message
-from shared.events.scheduler import parse_scheduled_run
-from shared.events.storage import StorageChange, parse_storage_event
+from shared.payloads.cloudevent import envelope_from_attributes, envelope_from_cloud_event
+from shared.payloads.pubsub import parse_pubsub_message
+from shared.payloads.scheduler import parse_scheduled_run
+from shared.payloads.storage import StorageChange, parse_storage_event
 
 STORAGE_DATA = {
     "bucket": "ml-models-dev",
@@ -193,7 +193,7 @@ budget_keys = st.sampled_from(
     ),
 )
 def test_no_budget_payload_makes_the_parser_raise_anything_but_our_own_errors(body, attributes):
-    from shared.events.budget import parse_budget_notification
+    from shared.payloads.budget import parse_budget_notification
 
     message = {"data": base64.b64encode(json.dumps(body).encode()).decode(), "attributes": attributes}
     try:

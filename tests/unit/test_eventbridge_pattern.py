@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tooling.localcloud.ecr_events import matches
+from tooling.localcloud.eventbridge_patterns import matches
 from tooling.manifest import REPO_ROOT, function_named
 
 EVENT = {

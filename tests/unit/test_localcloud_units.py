@@ -19,14 +19,14 @@ from shared.adapters.local_object_store import LocalObjectStore
 from shared.errors import ConfigError
 from shared.log import OUTCOME_LOGGER_NAME
 from tooling.demo import seed_local_buckets
-from tooling.event_factory import ecr_image_action_event
+from tooling.fixture_factory import ecr_image_action_event
 from tooling.localcloud import provision
 from tooling.localcloud.cron import CronSchedule
 from tooling.localcloud.dispatch import DeliveryResult
 from tooling.localcloud.ecr_bridge import failure_record
 from tooling.localcloud.emulators import EmulatorError, start_together
 from tooling.localcloud.function_env import FunctionEnvironment
-from tooling.localcloud.outcomes import OutcomeLog
+from tooling.localcloud.outcome_log import OutcomeLog
 from tooling.localcloud.retry import DAY_S, retry_policy
 from tooling.localcloud.routes import push_converter, request_timeout_s
 from tooling.localcloud.schedules import Job, Scheduler, pubsub_payload
@@ -391,8 +391,8 @@ def test_a_forced_scheduler_run_has_no_schedule_time():
 
 
 @pytest.mark.parametrize("schedule_time", [datetime(2026, 11, 20, 6, tzinfo=UTC), None])
-def test_scheduler_http_request_sends_the_event_factory_call(schedule_time):
-    from tooling.event_factory import scheduler_http_request as factory_call
+def test_scheduler_http_request_sends_the_fixture_factory_call(schedule_time):
+    from tooling.fixture_factory import scheduler_http_request as factory_call
 
     expected = factory_call("drift-report-http", {"model": "m"}, schedule_time=schedule_time)
     request = scheduler_http_request("drift-report-http", {"model": "m"}, schedule_time)

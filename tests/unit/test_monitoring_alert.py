@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from handlers import monitoring_alert
 from shared import slack_format as slack
 from shared.errors import EventParseError, TransientError
-from shared.events.monitoring import IncidentNotification, IncidentState, parse_incident_notification
-from shared.events.pubsub import PubsubMessage
 from shared.outcome import Status
+from shared.payloads.monitoring import IncidentNotification, IncidentState, parse_incident_notification
+from shared.payloads.pubsub import PubsubMessage
 from tests.support.fakes import FakeDeps
 from tooling.manifest import REPO_ROOT
 

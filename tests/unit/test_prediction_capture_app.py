@@ -20,8 +20,8 @@ from mlops_inference.main import build_service
 from mlops_inference.settings import ServiceSettings
 from shared.adapters.local_parquet_files import LocalParquetFiles
 from shared.drift.engines.parquet_files import ParquetProfiler
-from shared.events.drift import parse_drift_request
 from shared.outcome import Status
+from shared.payloads.drift import parse_drift_request
 from tests.support.fakes import FakeDeps
 from tests.support.inference_support import MODEL, model_files, register
 

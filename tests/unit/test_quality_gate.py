@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.errors import ConfigError, EventParseError
-from shared.events.model_metrics import MAX_METRICS_BYTES, parse_metrics
+from shared.payloads.model_metrics import MAX_METRICS_BYTES, parse_metrics
 from shared.quality_gate import DEFAULT_POLICY, POLICY_VARIABLE, Verdict, compare, parse_policy, passes, policy_from
 from tooling.manifest import function_named
 

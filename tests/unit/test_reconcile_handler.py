@@ -8,9 +8,9 @@ import pytest
 
 from handlers import reconcile_registry, register_model
 from shared.errors import EventParseError
-from shared.events.scheduler import ScheduledRun
-from shared.events.storage import StorageChange, StorageObjectEvent
 from shared.outcome import Status
+from shared.payloads.scheduler import ScheduledRun
+from shared.payloads.storage import StorageChange, StorageObjectEvent
 from tests.support.fakes import FakeDeps
 
 RUN = ScheduledRun("run-1", "reconcile-registry", datetime(2026, 11, 3, 3, 17, tzinfo=UTC), {})

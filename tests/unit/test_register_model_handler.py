@@ -10,8 +10,8 @@ import pytest
 
 from handlers import register_model
 from shared.errors import AlreadyInProgressError
-from shared.events.storage import StorageChange, StorageObjectEvent
 from shared.outcome import Status
+from shared.payloads.storage import StorageChange, StorageObjectEvent
 from tests.support.fakes import FakeDeps
 
 SAFETENSORS = struct.pack("<Q", 16) + b'{"__metadata__":{}}'[:16] + b"\x00" * 8

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from shared.errors import ConfigError, EventParseError
-from shared.events.ecr import ImagePush, OtherEcrEvent, parse_ecr_event
+from shared.payloads.ecr import ImagePush, OtherEcrEvent, parse_ecr_event
 from shared.rollout import deployment as k8s
 from shared.rollout.status import RolloutPhase, rollout_status
 from shared.rollout.targets import parse_targets
-from tooling.event_factory import ecr_image_action_event
+from tooling.fixture_factory import ecr_image_action_event
 
 
 def deployment(generation=2, observed=2, replicas=3, updated=3, total=3, available=3, progressing=None):

@@ -25,9 +25,9 @@ from shared import slack_format as slack
 from shared.drift.detect import DriftResult
 from shared.drift.statistics import FeatureDrift
 from shared.errors import EventParseError
-from shared.events.budget import BudgetNotification, parse_budget_notification
-from shared.events.drift import DataLocation, DriftRequest
-from shared.events.pubsub import PubsubMessage
+from shared.payloads.budget import BudgetNotification, parse_budget_notification
+from shared.payloads.drift import DataLocation, DriftRequest
+from shared.payloads.pubsub import PubsubMessage
 from tests.support.fakes import FakeSettings
 
 CONSOLE_HOST = "console.cloud.google.com"

@@ -31,7 +31,7 @@ def _storage_event(
     event_id: str | None,
     mode: str,
 ) -> None:
-    from tooling.event_factory import render, storage_cloud_event, storage_object_data
+    from tooling.fixture_factory import render, storage_cloud_event, storage_object_data
 
     now = datetime.now(UTC)
     pairs = dict(item.split("=", 1) for item in metadata)
@@ -142,7 +142,7 @@ def _schedule_time(now: datetime, value: datetime | None) -> datetime:
 @click.option("--mode", type=click.Choice(["structured", "binary"]), default="structured", show_default=True)
 def scheduler_event(job: str, topic: str | None, payload: object, event_id: str | None, mode: str) -> None:
     """A Cloud Scheduler run delivered through Pub/Sub (messagePublished)."""
-    from tooling.event_factory import pubsub_cloud_event, render
+    from tooling.fixture_factory import pubsub_cloud_event, render
 
     trigger = _scheduled_trigger(job, "schedule")
     topic = topic or trigger.get("topic")
@@ -164,7 +164,7 @@ def scheduler_event(job: str, topic: str | None, payload: object, event_id: str 
 @click.option("--run-now", is_flag=True, help="no schedule time, as a job forced from the console")
 def scheduler_http_event(job: str, payload: object, schedule_time: datetime | None, run_now: bool) -> None:
     """A Cloud Scheduler HTTP target's call (the drift_report_http function), as a {"headers", "body"} fixture."""
-    from tooling.event_factory import scheduler_http_request
+    from tooling.fixture_factory import scheduler_http_request
 
     if run_now and schedule_time:
         raise click.UsageError("--run-now and --schedule-time exclude each other")
@@ -211,7 +211,7 @@ def budget_event(
     mode: str,
 ) -> None:
     """A Cloud Billing budget notification delivered through the budget's topic (messagePublished)."""
-    from tooling.event_factory import billing_interval_start, budget_cloud_event, budget_notification_data, render
+    from tooling.fixture_factory import billing_interval_start, budget_cloud_event, budget_notification_data, render
 
     now = datetime.now(UTC)
     topic = topic or _pubsub_topic("pubsub") or "billing-budget-alerts"
@@ -263,7 +263,7 @@ def monitoring_event(
     import secrets
     import string
 
-    from tooling.event_factory import pubsub_cloud_event, render
+    from tooling.fixture_factory import pubsub_cloud_event, render
     from tooling.manifest import load_manifest
 
     now = datetime.now(UTC)
@@ -311,7 +311,7 @@ def ecr_push_event(repository, digest, tag, action, result, account, region, eve
     import re
     import uuid
 
-    from tooling.event_factory import ecr_image_action_event
+    from tooling.fixture_factory import ecr_image_action_event
 
     digest = digest or "sha256:" + hashlib.sha256(uuid.uuid4().bytes).hexdigest()
     if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tooling.delivery import HttpDelivery, exchange
-from tooling.localcloud.journal import Attempt, Journal
-from tooling.localcloud.outcomes import OutcomeLog
+from tooling.localcloud.activity_log import ActivityLog, Attempt
+from tooling.localcloud.outcome_log import OutcomeLog
 from tooling.localcloud.retry import RetryPolicy
 from tooling.localcloud.triggers import Message, Request
 
@@ -107,9 +107,9 @@ def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
 
 
-def _record(journal: Journal, source: str, target: Target, request: Request, attempt: int, result: DeliveryResult,
+def _record(activity: ActivityLog, source: str, target: Target, request: Request, attempt: int, result: DeliveryResult,
             **extra: Any) -> None:  # fmt: skip
-    journal.record(
+    activity.record(
         Attempt(
             source=source,
             function=target.name,
@@ -135,7 +135,7 @@ class PubsubRoute:
         policy: RetryPolicy,
         source: str,
         convert: Callable[[Message, int], Request | None],
-        journal: Journal,
+        activity: ActivityLog,
         dead_letter: Callable[[Message, int], str] | None,
         drop_note: str = "",
         workers: int = 4,
@@ -143,7 +143,7 @@ class PubsubRoute:
         """`convert(message, delivery attempt)` gives the request, or None for a message the trigger filters out."""
         self.subscription = subscription
         self._subscriber, self._target, self._policy = subscriber, target, policy
-        self._source, self._convert, self._journal = source, convert, journal
+        self._source, self._convert, self._activity = source, convert, activity
         self._dead_letter, self._drop_note = dead_letter, drop_note
         self._attempts: dict[str, tuple[int, float]] = {}  # message id -> (deliveries so far, first seen)
         self._lock = threading.Lock()
@@ -173,7 +173,7 @@ class PubsubRoute:
                 pass
             except Exception as exc:  # the emulator gone or failing: say so, and keep polling
                 if not stopping.is_set():
-                    self._journal.failure(self._source, self._target.name, f"pull {self.subscription}", exc)
+                    self._activity.failure(self._source, self._target.name, f"pull {self.subscription}", exc)
                     stopping.wait(1.0)
             if stopping.is_set():
                 received = []  # not acknowledged: the emulator keeps them
@@ -201,7 +201,7 @@ class PubsubRoute:
         try:
             self._deliver(received)
         except Exception as exc:  # the message stays unacknowledged: the emulator redelivers it
-            self._journal.failure(self._source, self._target.name, f"message {received.message.message_id}", exc)
+            self._activity.failure(self._source, self._target.name, f"message {received.message.message_id}", exc)
 
     def _deliver(self, received: Any) -> None:
         pulled = received.message
@@ -216,19 +216,19 @@ class PubsubRoute:
             return
         result = self._target.send(request, acked=pubsub_acked)
         if not result.ok and self._stopping.is_set():
-            _record(self._journal, self._source, self._target, request, count, result)
+            _record(self._activity, self._source, self._target, request, count, result)
             return  # left unacknowledged for the emulator: stopping `up` dead-letters nothing
         if result.ok:
             self._ack(received.ack_id, message.message_id)
-            _record(self._journal, self._source, self._target, request, count, result)
+            _record(self._activity, self._source, self._target, request, count, result)
             return
         if self._policy.gives_up(count, time.monotonic() - first):
             where = self._dead_letter(message, count) if self._dead_letter else ""
             self._ack(received.ack_id, message.message_id)
-            _record(self._journal, self._source, self._target, request, count, result)
+            _record(self._activity, self._source, self._target, request, count, result)
             gone = f"dead-lettered to {where}" if where else f"dropped after {count} attempts. {self._drop_note}"
             outcome = "dead-lettered" if where else "dropped"
-            _record(self._journal, self._source, self._target, request, count, result, outcome=outcome,
+            _record(self._activity, self._source, self._target, request, count, result, outcome=outcome,
                     detail=gone.strip())  # fmt: skip
             return
         backoff = math.ceil(self._policy.backoff_s(count))
@@ -236,7 +236,7 @@ class PubsubRoute:
         self._subscriber.modify_ack_deadline(
             subscription=self.subscription, ack_ids=[received.ack_id], ack_deadline_seconds=backoff, **_RPC
         )
-        _record(self._journal, self._source, self._target, request, count, result, next_retry_s=backoff)
+        _record(self._activity, self._source, self._target, request, count, result, next_retry_s=backoff)
 
     def _ack(self, ack_id: str, message_id: str) -> None:
         self._subscriber.acknowledge(subscription=self.subscription, ack_ids=[ack_id], **_RPC)
@@ -250,7 +250,7 @@ def deliver_with_retries(
     *,
     policy: RetryPolicy,
     source: str,
-    journal: Journal,
+    activity: ActivityLog,
     stopping: threading.Event,
     on_give_up: Callable[[DeliveryResult, int, float], str] | None = None,
 ) -> DeliveryResult:
@@ -263,20 +263,20 @@ def deliver_with_retries(
         attempt += 1
         result = target.send(request)
         if result.ok:
-            _record(journal, source, target, request, attempt, result)
+            _record(activity, source, target, request, attempt, result)
             return result
         if stopping.is_set():
-            _record(journal, source, target, request, attempt, result)
+            _record(activity, source, target, request, attempt, result)
             return result
         age = time.monotonic() - first
         if policy.gives_up(attempt, age):
-            _record(journal, source, target, request, attempt, result)
+            _record(activity, source, target, request, attempt, result)
             where = on_give_up(result, attempt, age) if on_give_up else ""
             gone = f"sent to {where}" if where else f"given up after {attempt} attempts"
-            _record(journal, source, target, request, attempt, result,
+            _record(activity, source, target, request, attempt, result,
                     outcome="dead-lettered" if where else "dropped", detail=gone)  # fmt: skip
             return result
         backoff = policy.backoff_s(attempt)
-        _record(journal, source, target, request, attempt, result, next_retry_s=round(backoff, 2))
+        _record(activity, source, target, request, attempt, result, next_retry_s=round(backoff, 2))
         if stopping.wait(backoff):
             return result

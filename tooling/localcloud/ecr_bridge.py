@@ -1,7 +1,7 @@
 """EventBridge between the local ECR (moto) and the rollout Lambda.
 
 moto's ECR emits no EventBridge events, so its images are read every second and what changed becomes
-the `ECR Image Action` event ECR would send (ecr_events.py). Each event goes to every Lambda whose
+the `ECR Image Action` event ECR would send (ecr_image_watcher.py). Each event goes to every Lambda whose
 rule pattern matches it, invoked as EventBridge does: asynchronously, so Lambda's own retries apply
 (two more attempts), then the on-failure destination (an SQS queue) receives Lambda's failure record.
 """
@@ -17,9 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tooling.dead_letters.console import failure_queued
+from tooling.localcloud.activity_log import ActivityLog, Attempt
 from tooling.localcloud.dispatch import DeliveryResult, Target, deliver_with_retries
-from tooling.localcloud.ecr_events import EcrImageWatcher, matches
-from tooling.localcloud.journal import Attempt, Journal
+from tooling.localcloud.ecr_image_watcher import EcrImageWatcher
+from tooling.localcloud.eventbridge_patterns import matches
 from tooling.localcloud.retry import retry_policy
 from tooling.localcloud.triggers import Request
 from tooling.manifest import FunctionSpec
@@ -35,14 +36,14 @@ class EcrToLambda:
         *,
         aws: Callable[[str], Any],
         repositories: list[str],
-        journal: Journal,
+        activity: ActivityLog,
         executor: Executor,
         backoff_scale: float,
         account: str,
         region: str,
     ) -> None:
         self._lambdas, self._targets, self._aws = lambdas, targets, aws
-        self._journal, self._executor, self._scale = journal, executor, backoff_scale
+        self._activity, self._executor, self._scale = activity, executor, backoff_scale
         self._account, self._region = account, region
         self._patterns = {spec.name: rule_pattern(spec, repositories) for spec in lambdas}
 
@@ -54,7 +55,7 @@ class EcrToLambda:
             except Exception as exc:  # moto gone at shutdown, or a hiccup: say so and try again
                 if stopping.is_set():
                     return
-                self._journal.record(Attempt(source="ecr", function="-", subject="poll", outcome="error",
+                self._activity.record(Attempt(source="ecr", function="-", subject="poll", outcome="error",
                                              detail=str(exc)[:200]))  # fmt: skip
                 stopping.wait(2.0)
                 continue
@@ -71,9 +72,11 @@ class EcrToLambda:
         matched = [spec for spec in self._lambdas if matches(self._patterns[spec.name], event)]
         if not matched:
             what = f"{detail.get('action-type')} {detail.get('result')}: no EventBridge rule matches"
-            self._journal.record(Attempt(source="ecr", function="-", subject=subject, outcome="unmatched", detail=what))
+            self._activity.record(
+                Attempt(source="ecr", function="-", subject=subject, outcome="unmatched", detail=what)
+            )
         for spec in matched:
-            invoke = self._journal.guarded("ecr", spec.name, subject, self._invoke)
+            invoke = self._activity.guarded("ecr", spec.name, subject, self._invoke)
             self._executor.submit(invoke, spec, event, subject, stopping)
 
     def _invoke(self, spec: FunctionSpec, event: dict[str, Any], subject: str, stopping: threading.Event) -> None:
@@ -105,7 +108,7 @@ class EcrToLambda:
             request,
             policy=policy,
             source="ecr",
-            journal=self._journal,
+            activity=self._activity,
             stopping=stopping,
             on_give_up=on_failure,
         )

@@ -17,8 +17,8 @@ from typing import Any
 
 from tooling.dead_letters.console import dead_lettered
 from tooling.localcloud import provision
+from tooling.localcloud.activity_log import ActivityLog, Attempt
 from tooling.localcloud.dispatch import PubsubRoute, Target, deliver_with_retries
-from tooling.localcloud.journal import Attempt, Journal
 from tooling.localcloud.retry import retry_policy
 from tooling.localcloud.schedules import Job, pubsub_payload
 from tooling.localcloud.triggers import Message, Request, push_request, scheduler_http_request, storage_event
@@ -84,7 +84,7 @@ def pubsub_route(
     publisher: Any,
     project: str,
     envs: tuple[str, ...],
-    journal: Journal,
+    activity: ActivityLog,
     backoff_scale: float,
 ) -> PubsubRoute | None:
     """The route feeding `spec` from Pub/Sub, or None for a function no topic triggers."""
@@ -95,7 +95,7 @@ def pubsub_route(
         subscription=subscriber.subscription_path(project, subscription),
         target=target,
         policy=retry_policy(spec.retry, scale=backoff_scale),
-        journal=journal,
+        activity=activity,
     )
     if kind == "eventarc":
         note = f"{spec.retry.get('reconciled_by', '')} picks it up on its next run".strip()
@@ -118,27 +118,27 @@ class JobRunner:
         publisher: Any,
         project: str,
         targets: dict[str, Target],
-        journal: Journal,
+        activity: ActivityLog,
         executor: Executor,
         stopping: threading.Event,
         backoff_scale: float,
     ) -> None:
         self._publisher, self._project, self._targets = publisher, project, targets
-        self._journal, self._executor, self._stopping, self._scale = journal, executor, stopping, backoff_scale
+        self._activity, self._executor, self._stopping, self._scale = activity, executor, stopping, backoff_scale
 
     def fire(self, job: Job, schedule_time: datetime | None) -> None:
         """One run; `schedule_time` None is a forced run (`mlops-events trigger JOB`)."""
         spec = job.spec
         if job.kind == "http":
             request = scheduler_http_request(job.name, spec.trigger.get("payload"), schedule_time)
-            self._journal.record(Attempt("scheduler", spec.name, f"job {job.name}", "fired", "HTTP target"))
+            self._activity.record(Attempt("scheduler", spec.name, f"job {job.name}", "fired", "HTTP target"))
             self._executor.submit(
-                self._journal.guarded("scheduler", spec.name, f"job {job.name}", deliver_with_retries),
+                self._activity.guarded("scheduler", spec.name, f"job {job.name}", deliver_with_retries),
                 self._targets[spec.name],
                 request,
                 policy=retry_policy(spec.retry, scale=self._scale),
                 source="scheduler",
-                journal=self._journal,
+                activity=self._activity,
                 stopping=self._stopping,
             )
             return
@@ -148,7 +148,7 @@ class JobRunner:
             self._publisher.topic_path(self._project, topic), data, **attributes
         ).result(30)
         detail = f"published message {message_id} to {topic}"
-        self._journal.record(Attempt("scheduler", spec.name, f"job {job.name}", "fired", detail))
+        self._activity.record(Attempt("scheduler", spec.name, f"job {job.name}", "fired", detail))
 
 
 def request_timeout_s(spec: FunctionSpec) -> float:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.events.scheduler import SCHEDULE_TIME_HEADER
-from tooling.event_factory import scheduler_http_request as scheduler_http_call
+from shared.payloads.scheduler import SCHEDULE_TIME_HEADER
+from tooling.fixture_factory import scheduler_http_request as scheduler_http_call
 
 # GCS notification eventType -> the Eventarc CloudEvent type (Cloud Storage's direct events).
 STORAGE_EVENT_TYPES = {

@@ -28,14 +28,14 @@ from typing import Any
 from shared.config import Settings
 from tooling.local_server import HOST, free_port, function_command
 from tooling.localcloud import emulators, needs, provision
+from tooling.localcloud.activity_log import ActivityLog, Attempt
 from tooling.localcloud.control import ControlServer, UnknownJob, read_state, remove_state, write_state
 from tooling.localcloud.cron import CronSchedule
 from tooling.localcloud.dispatch import PubsubRoute, Target
 from tooling.localcloud.ecr_bridge import EcrToLambda
 from tooling.localcloud.function_env import FunctionEnvironment
-from tooling.localcloud.journal import Attempt, Journal
 from tooling.localcloud.lambda_endpoint import invoke_path
-from tooling.localcloud.outcomes import OutcomeLog
+from tooling.localcloud.outcome_log import OutcomeLog
 from tooling.localcloud.persistence import FIRESTORE_EXPORT_NAME, Persistence
 from tooling.localcloud.processes import ServedProcess, group_alive
 from tooling.localcloud.provision import AWS_ACCOUNT, AWS_REGION
@@ -84,7 +84,7 @@ class LocalCloud:
         self.state_dir = self.options.state_dir.resolve()
         self.logs = self.state_dir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
-        self.journal = Journal(self.state_dir / "events.jsonl", self.show)
+        self.activity = ActivityLog(self.state_dir / "events.jsonl", self.show)
         self.persistence = Persistence(self.state_dir / "data", self.options.import_dir, self.options.export_dir)
         self.ready = False  # only a local cloud that came up is exported: a failed start must not replace DIR
         self.exported: dict[str, Any] | None = None
@@ -285,7 +285,7 @@ class LocalCloud:
                 served.target = Target(function.name, url, log, timeout_s=request_timeout_s(function))
 
     def _restarted(self, process: ServedProcess, code: int) -> None:
-        self.journal.record(
+        self.activity.record(
             Attempt(
                 source="up",
                 function=process.name,
@@ -309,7 +309,7 @@ class LocalCloud:
                 publisher=self.publisher,
                 project=self.options.project,
                 envs=self.options.envs,
-                journal=self.journal,
+                activity=self.activity,
                 backoff_scale=self.options.backoff_scale,
             )
             if route is not None:
@@ -319,14 +319,14 @@ class LocalCloud:
             publisher=self.publisher,
             project=self.options.project,
             targets=targets,
-            journal=self.journal,
+            activity=self.activity,
             executor=self.executor,
             stopping=self.stopping,
             backoff_scale=self.options.backoff_scale,
         )
 
         def failed(job: Job, exc: Exception) -> None:
-            self.journal.failure("scheduler", job.spec.name, f"job {job.name}", exc)
+            self.activity.failure("scheduler", job.spec.name, f"job {job.name}", exc)
 
         self.scheduler = Scheduler(self.jobs, runner.fire, on_error=failed)
         if self.options.schedules:
@@ -338,7 +338,7 @@ class LocalCloud:
                 {spec.name: targets[spec.name] for spec in lambdas},
                 aws=self.aws,
                 repositories=self.repositories,
-                journal=self.journal,
+                activity=self.activity,
                 executor=self.executor,
                 backoff_scale=self.options.backoff_scale,
                 account=AWS_ACCOUNT,
@@ -365,10 +365,10 @@ class LocalCloud:
                     with slack_log.open("a", encoding="utf-8") as out:
                         out.write(json.dumps(post) + "\n")
                     text = post.get("text") or ""
-                    self.journal.record(Attempt(source="slack", function="-", subject=text[:120], outcome="posted"))
+                    self.activity.record(Attempt(source="slack", function="-", subject=text[:120], outcome="posted"))
                 self._slack_seen = len(posts)
             except Exception as exc:  # a failed restart is shown; the supervisor goes on
-                self.journal.failure("up", "-", "supervisor", exc)
+                self.activity.failure("up", "-", "supervisor", exc)
 
     # -- control: `mlops-events trigger JOB` -----------------------------------------------------------
     def _start_control(self) -> None:

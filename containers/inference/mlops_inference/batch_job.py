@@ -194,7 +194,7 @@ def build_source(deps: Any, uri: Uri, args: argparse.Namespace, shard: Shard = O
             end=args.end,
             shard=shard,
         )
-    from shared.events.drift import DataLocation
+    from shared.payloads.drift import DataLocation
 
     location = DataLocation(uri.bucket, uri.path, args.timestamp_column, args.start, args.end)
     return ParquetSource(_parquet_files(deps), location, key_columns=args.key_column, shard=shard)

@@ -23,7 +23,7 @@ from mlops_inference.batch_rows import (
 from mlops_inference.batch_shards import ONE_TASK, Shard
 
 if TYPE_CHECKING:
-    from shared.events.drift import DataLocation
+    from shared.payloads.drift import DataLocation
     from shared.ports import ParquetFiles
 
 

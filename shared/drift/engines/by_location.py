@@ -17,14 +17,14 @@ from functools import cached_property, partial
 from typing import TYPE_CHECKING
 
 from shared.errors import ConfigError
-from shared.events.drift import location_of
+from shared.payloads.drift import location_of
 
 if TYPE_CHECKING:
     from shared.drift.engines.bigquery_sql import BigQueryProfiler
     from shared.drift.engines.parquet_files import ParquetProfiler
     from shared.drift.profiles import Profile, ReferenceProfile
     from shared.drift.reference_cache import ReferenceCache
-    from shared.events.drift import DataLocation
+    from shared.payloads.drift import DataLocation
 
 
 class DriftSourceProfiler:

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 from shared.drift.engines.duckdb_parquet import DuckDbProfiler, ParquetSource
 from shared.drift.profiles import Profile, ReferenceProfile
-from shared.events.drift import location_of
+from shared.payloads.drift import location_of
 
 if TYPE_CHECKING:
     from shared.drift.histograms import BinValues
     from shared.drift.refine import Ranges, ValueReader
-    from shared.events.drift import DataLocation
+    from shared.payloads.drift import DataLocation
     from shared.ports import ParquetFiles, ReferenceCache
 
 

@@ -59,7 +59,7 @@ def test_mixed_engines_each_read_their_own_side_again(bigquery_client, dataset, 
     from shared.drift import column_profile
     from shared.drift.engines.by_location import DriftSourceProfiler
     from shared.drift.engines.parquet_files import ParquetProfiler
-    from shared.events.drift import DataLocation
+    from shared.payloads.drift import DataLocation
 
     monkeypatch.setattr(column_profile, "TAIL_VALUES", 0)  # no kept tails: the doubt needs a second pass
     rng = np.random.default_rng(7)

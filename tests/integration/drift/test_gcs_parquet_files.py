@@ -17,7 +17,7 @@ from shared.adapters.local_parquet_files import LocalParquetFiles
 from shared.drift.engines.parquet_files import ParquetProfiler
 from shared.drift.reference_cache import ObjectStoreReferenceCache
 from shared.errors import PermanentError, TransientError
-from shared.events.drift import DataLocation
+from shared.payloads.drift import DataLocation
 
 pytestmark = pytest.mark.integration
 

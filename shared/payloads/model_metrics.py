@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from shared.errors import EventParseError
-from shared.events import _fields
+from shared.payloads import _fields
 
 METRICS_FILE = "metrics.json"
 # An evaluation summary is a few hundred bytes; a file past this is no metrics file of ours.

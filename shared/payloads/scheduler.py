@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shared.events import _fields
-from shared.events.pubsub import PubsubMessage
+from shared.payloads import _fields
+from shared.payloads.pubsub import PubsubMessage
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.errors import EventParseError
-from shared.events import _fields
+from shared.payloads import _fields
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _URI = re.compile(r"^gs://([a-z0-9][a-z0-9._-]{1,220})/(.+)$")

@@ -34,7 +34,7 @@ class Attempt:
         return {k: v for k, v in asdict(self).items() if v not in (None, "")}
 
 
-class Journal:
+class ActivityLog:
     """Appends every Attempt to a JSONL file and hands it to the console."""
 
     def __init__(self, path: Path, show: Callable[[Attempt], None]) -> None:

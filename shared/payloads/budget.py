@@ -17,8 +17,8 @@ from enum import StrEnum
 from typing import Any
 
 from shared.errors import EventParseError
-from shared.events import _fields
-from shared.events.pubsub import PubsubMessage
+from shared.payloads import _fields
+from shared.payloads.pubsub import PubsubMessage
 
 KNOWN_SCHEMA_VERSIONS = frozenset({"1.0"})
 _CURRENCY = re.compile(r"[A-Z]{3}")

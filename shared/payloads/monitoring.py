@@ -23,8 +23,8 @@ from enum import StrEnum
 from typing import Any
 
 from shared.errors import EventParseError
-from shared.events import _fields
-from shared.events.pubsub import PubsubMessage
+from shared.payloads import _fields
+from shared.payloads.pubsub import PubsubMessage
 
 KNOWN_SCHEMA_VERSIONS = frozenset({"1.2"})
 MAX_STATE = 32  # "open", "closed", "acknowledged": anything longer is no state

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.errors import EventParseError
-from shared.events import _fields
+from shared.payloads import _fields
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from shared.errors import EventParseError
-from shared.events import _fields
-from shared.events.cloudevent import EventEnvelope
+from shared.payloads import _fields
+from shared.payloads.cloudevent import EventEnvelope
 
 PUBSUB_MESSAGE_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
 

@@ -7,8 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from shared.errors import EventParseError
-from shared.events import _fields
-from shared.events.cloudevent import EventEnvelope
+from shared.payloads import _fields
+from shared.payloads.cloudevent import EventEnvelope
 
 STORAGE_EVENT_PREFIX = "google.cloud.storage.object.v1."
 
