@@ -294,7 +294,7 @@ def write_evaluate_fixtures() -> None:
     well_formed = {
         "01-finalized-metrics-no-champion.structured.json": (metrics, "structured"),
         # A model file or a deletion is register_model's alone as far as local replay goes: evaluate_model
-        # ignores them (tests/unit/test_evaluate_model_handler.py), the cloud delivers it the first too.
+        # ignores them (tests/unit/handlers/test_evaluate_model_handler.py), the cloud delivers it the first too.
         "04-ignored-other-bucket.binary.json": (
             object_event(FINALIZED, "ml-datasets-dev/x", minutes=303, name="churn-model/v3/metrics.json"),
             "binary",

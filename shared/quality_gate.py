@@ -26,7 +26,7 @@ from shared.errors import ConfigError
 
 POLICY_VARIABLE = "MLOPS_EVENTS_GATE_POLICY"
 # The manifest's policy (functions/manifest.yaml, evaluate_model's env), for where no deploy set the
-# variable (replay, the demo, the embedded profile); tests/unit/test_quality_gate.py holds the two equal.
+# variable (replay, the demo, the embedded profile); tests/unit/shared/test_quality_gate.py holds the two equal.
 DEFAULT_POLICY = {
     "metrics": {
         "auc": {"direction": "higher", "tolerance": 0.01, "required": True},

@@ -1,5 +1,5 @@
 """`mlops-events dead-letters` where it cannot work: one line naming the fix, the right exit code, nothing
-read or sent. (Against the emulators: tests/integration/test_dead_letters_on_up.py.)"""
+read or sent. (Against the emulators: tests/integration/tooling/localcloud/test_dead_letters_on_up.py.)"""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Slack injection through the real functions-framework apps: hostile events in, safe Block Kit in the outbox.
 
 The embedded profile posts to its JSONL outbox exactly the payload a webhook would get; each payload is
-read back and checked as tests/unit/test_slack_injection.py reads Slack text.
+read back and checked as tests/unit/shared/test_slack_injection.py reads Slack text.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from functions_framework import create_app
 
 from shared.adapters.local_object_store import LocalObjectStore
 from shared.adapters.slack_outbox import read_outbox
-from tests.unit.test_slack_injection import ISSUE_ACCOUNT, assert_safe
+from tests.unit.shared.test_slack_injection import ISSUE_ACCOUNT, assert_safe
 from tooling.manifest import REPO_ROOT, function_named
 
 BUDGET = json.loads((REPO_ROOT / "events/budget/02-actual-50.structured.json").read_text())

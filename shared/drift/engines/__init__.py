@@ -9,5 +9,5 @@
 Every engine returns the engine-neutral types of `shared.drift.profiles`; the decision
 (`shared.drift.detect`, `comparison`, `statistics`, `refine`) never imports an engine. A new engine goes
 here, registers how its source reads back (`profiles.register_source`), and passes the oracle suite
-(tests/unit/drift/test_drift_oracle.py, tests/integration/drift/test_drift_oracle_bigquery.py).
+(tests/unit/shared/drift/test_drift_oracle.py, tests/integration/shared/drift/test_drift_oracle_bigquery.py).
 """

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "containers" / "inference"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "containers" / "inference"))
 
 from mlops_inference.batching import BatcherOverloaded, BatcherStopped, DynamicBatcher
 

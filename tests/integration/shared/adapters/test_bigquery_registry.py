@@ -16,7 +16,7 @@ from shared.adapters.firestore_registry import FirestoreRegistryStore
 from shared.adapters.registry_fanout import FanOutRegistryStore
 from shared.model_registry import ModelArtifact
 from tests.integration.conftest import T0
-from tests.integration.registry_contract import AliasContract, MakeArtifact, RegistryContract
+from tests.support.registry_contract import AliasContract, MakeArtifact, RegistryContract
 
 pytestmark = pytest.mark.integration
 

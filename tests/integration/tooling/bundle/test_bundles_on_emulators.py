@@ -22,8 +22,8 @@ from shared.adapters.bigquery_drift_runs import BigQueryDriftRunStore
 from shared.adapters.bigquery_registry import BigQueryRegistryTable
 from shared.rollout import deployment as k8s
 from tests.integration.conftest import PROJECT
-from tests.integration.test_drift_report_on_emulators import RUN, load, parquet_object, rows
-from tests.integration.test_register_model_on_emulators import SAFETENSORS, bigquery_rows, upload_event
+from tests.integration.functions.test_drift_report_on_emulators import RUN, load, parquet_object, rows
+from tests.integration.functions.test_register_model_on_emulators import SAFETENSORS, bigquery_rows, upload_event
 from tests.support.bundles import run_lambda, serve_bundle
 from tooling.delivery import delivery_from_document
 from tooling.fixture_factory import ecr_image_action_event, pubsub_cloud_event, render

@@ -1,6 +1,6 @@
 """The BigQuery SQL drift engine, on bqemulator, against scipy on the raw values (hypothesis).
 
-The same families and checks as the DuckDB oracle suite (tests/unit/drift/test_drift_oracle.py): every
+The same families and checks as the DuckDB oracle suite (tests/unit/shared/drift/test_drift_oracle.py): every
 Wasserstein/std within 0.01 or 5% of scipy's, KS within 0.005 of ks_2samp's, the exact values inside
 the printed brackets, and every verdict the one the exact values give. Fewer examples: each loads two
 tables into the emulator. Also: a Parquet reference (DuckDB) against a BigQuery current window.
@@ -22,9 +22,9 @@ from shared.drift.detect import detect_drift
 from shared.drift.engines.bigquery_sql import BigQueryProfiler, TableSource
 from shared.drift.engines.duckdb_parquet import DuckDbProfiler
 from tests.integration.conftest import PROJECT
-from tests.integration.drift.test_bigquery_sql import load_table
+from tests.integration.shared.drift.test_bigquery_sql import load_table
 from tests.support.drift_oracle import Case, cases
-from tests.unit.drift.test_drift_oracle import CONFIG, check_against_oracle
+from tests.unit.shared.drift.test_drift_oracle import CONFIG, check_against_oracle
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from shared.errors import EventParseError, TransientError
 from shared.outcome import Status
 from shared.payloads.drift import parse_drift_request
 from tests.support.fakes import FakeDeps
-from tests.unit.drift.test_drift_history import sparklines
+from tests.unit.shared.drift.test_drift_history import sparklines
 
 RUN = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
 

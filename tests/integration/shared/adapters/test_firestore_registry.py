@@ -13,7 +13,7 @@ from shared.adapters.firestore_idempotency import doc_id
 from shared.adapters.firestore_registry import FirestoreRegistryStore
 from shared.adapters.sqlite_registry import SqliteRegistryStore
 from tests.integration.conftest import T0
-from tests.integration.registry_contract import AliasContract, MakeArtifact, RegistryContract
+from tests.support.registry_contract import AliasContract, MakeArtifact, RegistryContract
 
 pytestmark = pytest.mark.integration
 

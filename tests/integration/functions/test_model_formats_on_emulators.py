@@ -10,7 +10,7 @@ import pytest
 
 from shared.adapters.gcs_object_store import GcsObjectStore
 from shared.artifact_format import HEAD_BYTES, detect_stored_format
-from tests.integration.test_register_model_on_emulators import bigquery_rows, profile, upload_event  # noqa: F401
+from tests.integration.functions.test_register_model_on_emulators import bigquery_rows, profile, upload_event  # noqa: F401
 from tests.support import model_archives as archives
 from tooling.delivery import delivery_from_document
 from tooling.manifest import function_named

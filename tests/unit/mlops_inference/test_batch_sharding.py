@@ -26,10 +26,10 @@ from mlops_inference.image_spec import ImageSpec
 from mlops_inference.model import load_model
 from shared.adapters.local_parquet_files import LocalParquetFiles
 from tests.support import image_models as im
-from tests.unit.test_batch_job import register, transactions, write_input
+from tests.unit.mlops_inference.test_batch_job import register, transactions, write_input
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 # -- the split ---------------------------------------------------------------------------------------------

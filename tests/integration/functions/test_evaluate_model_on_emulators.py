@@ -12,7 +12,7 @@ import pytest
 from shared.adapters.bigquery_registry import BigQueryRegistryTable
 from shared.adapters.firestore_registry import FirestoreRegistryStore
 from tests.integration.conftest import PROJECT
-from tests.integration.test_register_model_on_emulators import upload_event
+from tests.integration.functions.test_register_model_on_emulators import upload_event
 from tooling.delivery import delivery_from_document
 from tooling.manifest import function_named
 from tooling.replay import Replayer
