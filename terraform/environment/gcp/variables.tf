@@ -92,6 +92,12 @@ variable "inference" {
     inference_settings = optional(map(string), {})
     invoker_members    = optional(list(string), [])
     startup_probe_path = optional(string, "/readyz")
+    # The Managed Service for Prometheus sidecar (cloud-run-service's prometheus_sidecar): on unless
+    # enabled = false; config_secret names a secret holding a custom RunMonitoring config.
+    prometheus_sidecar = optional(object({
+      enabled       = optional(bool, true)
+      config_secret = optional(string)
+    }), {})
   })
   description = "The inference service; null: none yet."
   default     = null

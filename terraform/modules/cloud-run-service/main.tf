@@ -1,5 +1,13 @@
 # The inference service on Cloud Run: FastAPI + torch, the model from the registry (Firestore) and
-# its files from the model bucket, drift summaries from ml_monitoring.
+# its files from the model bucket, drift summaries from ml_monitoring. Its Prometheus metrics
+# (/metrics) reach Cloud Monitoring through Google's Managed Service for Prometheus sidecar.
+
+locals {
+  sidecar = var.prometheus_sidecar.enabled
+  # A custom RunMonitoring config, when one is named: a Secret Manager secret mounted where the
+  # sidecar reads it (/etc/rungmp/config.yaml). Without one, the sidecar's built-in config applies.
+  sidecar_config = local.sidecar && var.prometheus_sidecar.config_secret != null
+}
 
 resource "google_service_account" "service" {
   project      = var.project_id
@@ -25,7 +33,9 @@ resource "google_cloud_run_v2_service" "this" {
       max_instance_count = var.max_instances
     }
 
+    # The ingress container, named: the sidecar's startup waits on it (depends_on).
     containers {
+      name  = "inference"
       image = var.image
 
       ports {
@@ -107,7 +117,75 @@ resource "google_cloud_run_v2_service" "this" {
         }
       }
     }
+
+    # Managed Service for Prometheus for Cloud Run (Google's run-gmp-sidecar): scrapes the service's
+    # /metrics and writes them to Cloud Monitoring, where the PromQL alert policies of
+    # modules/monitoring read them (inference_low_confidence_share, inference_feedback_accuracy). Its
+    # built-in RunMonitoring config scrapes port 8080, /metrics, every 30 s: the service's own port and
+    # path. It starts once the inference container's startup probe passes (depends_on), so its first
+    # scrape finds /metrics answering, and scrapes once more at shutdown.
+    dynamic "containers" {
+      for_each = local.sidecar ? [var.prometheus_sidecar] : []
+
+      content {
+        name       = "collector"
+        image      = containers.value.image
+        depends_on = ["inference"]
+
+        resources {
+          limits = {
+            cpu    = containers.value.cpu
+            memory = containers.value.memory
+          }
+          # As the service's: instances keep their CPU between requests, so scrapes are not throttled.
+          cpu_idle = false
+        }
+
+        # The sidecar's own health endpoint (documented: port 13133, /liveness).
+        liveness_probe {
+          period_seconds  = 30
+          timeout_seconds = 30
+
+          http_get {
+            path = "/liveness"
+            port = 13133
+          }
+        }
+
+        dynamic "volume_mounts" {
+          for_each = local.sidecar_config ? ["rungmp-config"] : []
+
+          content {
+            name       = volume_mounts.value
+            mount_path = "/etc/rungmp"
+          }
+        }
+      }
+    }
+
+    # The custom RunMonitoring config: the secret's latest version as /etc/rungmp/config.yaml (the
+    # sidecar rereads it every 20 s). Its value is added out of band, like every secret value here.
+    dynamic "volumes" {
+      for_each = local.sidecar_config ? [var.prometheus_sidecar.config_secret] : []
+
+      content {
+        name = "rungmp-config"
+
+        secret {
+          secret = volumes.value
+
+          items {
+            version = "latest"
+            path    = "config.yaml"
+          }
+        }
+      }
+    }
   }
+
+  # Cloud Run checks at deploy time that the service account can read a mounted secret; the sidecar's
+  # first writes (10 s after start) need the metric writer grant in place.
+  depends_on = [google_secret_manager_secret_iam_member.sidecar_config, google_project_iam_member.metric_writer]
 }
 
 # Only named callers; none by default.
@@ -164,4 +242,21 @@ resource "google_project_iam_member" "firestore" {
   project = var.project_id
   role    = "roles/datastore.user"
   member  = "serviceAccount:${google_service_account.service.email}"
+}
+
+# -- what the Prometheus sidecar needs: write metrics; read its config secret, if any --------------
+# Metric writes are project-wide (no resource-level grant exists for time series).
+resource "google_project_iam_member" "metric_writer" {
+  count   = local.sidecar ? 1 : 0
+  project = var.project_id
+  role    = "roles/monitoring.metricWriter"
+  member  = "serviceAccount:${google_service_account.service.email}"
+}
+
+resource "google_secret_manager_secret_iam_member" "sidecar_config" {
+  count     = local.sidecar_config ? 1 : 0
+  project   = var.project_id
+  secret_id = var.prometheus_sidecar.config_secret
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.service.email}"
 }

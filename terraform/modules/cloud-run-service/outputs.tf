@@ -21,5 +21,7 @@ output "iam_bindings" {
     ["${google_bigquery_dataset_iam_member.monitoring_read.member}: ${google_bigquery_dataset_iam_member.monitoring_read.role} on dataset ${google_bigquery_dataset_iam_member.monitoring_read.dataset_id}"],
     ["${google_project_iam_member.bigquery_jobs.member}: ${google_project_iam_member.bigquery_jobs.role} on project"],
     ["${google_project_iam_member.firestore.member}: ${google_project_iam_member.firestore.role} on project"],
+    [for grant in google_project_iam_member.metric_writer : "${grant.member}: ${grant.role} on project"],
+    [for grant in google_secret_manager_secret_iam_member.sidecar_config : "${grant.member}: ${grant.role} on secret ${grant.secret_id}"],
   )
 }

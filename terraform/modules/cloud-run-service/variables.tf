@@ -126,3 +126,22 @@ variable "startup_probe_path" {
   description = "Startup probe path: /readyz (ready with a model loaded) or /healthz for a first deploy before any model is registered."
   default     = "/readyz"
 }
+
+variable "prometheus_sidecar" {
+  type = object({
+    enabled = optional(bool, true)
+    # Pinned: a new collector is a reviewed change, not whatever the tag points to today.
+    image         = optional(string, "us-docker.pkg.dev/cloud-ops-agents-artifacts/cloud-run-gmp-sidecar/cloud-run-gmp-sidecar:1.2.0")
+    config_secret = optional(string)
+    cpu           = optional(string, "1")
+    memory        = optional(string, "512Mi")
+  })
+  description = "Managed Service for Prometheus sidecar (run-gmp-sidecar) sending the service's /metrics to Cloud Monitoring: on by default ({ enabled = false } turns it off). config_secret: id of a Secret Manager secret in project_id holding a custom RunMonitoring config (value added out of band), mounted at /etc/rungmp/config.yaml; null: the sidecar's built-in config (port 8080, /metrics, every 30 s). cpu, memory: the sidecar's own limits."
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = var.prometheus_sidecar.config_secret == null || can(regex("^[A-Za-z0-9_-]{1,255}$", var.prometheus_sidecar.config_secret))
+    error_message = "prometheus_sidecar.config_secret: a secret id in project_id (letters, digits, - and _), not a path or a version."
+  }
+}

@@ -307,6 +307,7 @@ module "inference" {
   inference_settings = var.inference.inference_settings
   invoker_members    = var.inference.invoker_members
   startup_probe_path = var.inference.startup_probe_path
+  prometheus_sidecar = var.inference.prometheus_sidecar
   model_bucket       = module.storage.model_bucket
   bucket_pattern     = local.bucket_patterns[module.storage.model_bucket_pattern]
   monitoring_dataset = module.registry.monitoring_dataset_id

@@ -171,6 +171,10 @@ run "inference_and_batch_job_on" {
     error_message = "Nobody but the named caller invokes the inference service."
   }
   assert {
+    condition     = contains(output.iam_bindings, "serviceAccount:${output.service_accounts["inference"]}: roles/monitoring.metricWriter on project")
+    error_message = "The inference service sends its Prometheus metrics by default: its identity may write metrics (cloud-run-service asserts the sidecar itself)."
+  }
+  assert {
     condition = toset([for b in output.iam_bindings : trimprefix(b, "serviceAccount:${output.service_accounts["batch_job"]}: ") if startswith(b, "serviceAccount:${output.service_accounts["batch_job"]}: ")]) == toset([
       "roles/storage.objectViewer on bucket mlops-events-test-000000-ml-models-test",
       "roles/storage.objectViewer on bucket mlops-events-test-000000-batch-in",
