@@ -18,7 +18,7 @@ locals {
   partition = data.aws_partition.current.partition
   issuer    = "token.actions.githubusercontent.com"
   # The role names stay outside mlops-events-*, the names the apply roles may manage: an apply role
-  # cannot rewrite itself or another environment's.
+  # cannot rewrite itself or another apply role.
   identities = merge(
     { for env in var.environments : env => { kind = "apply", name = "github-terraform-apply-${env}", github_environment = env } },
     { for env in var.environments : "${env}-plan" => { kind = "plan", name = "github-terraform-plan-${env}", github_environment = "${env}-plan" } },
@@ -179,8 +179,9 @@ resource "aws_iam_policy" "boundary" {
 # Applies create what terraform/environment/aws declares (modules/aws-ecr-rollout: the Lambda, its
 # EventBridge rule, DynamoDB table, SQS queue, SSM parameter, Secrets Manager secrets without values,
 # ECR repositories, KMS key, log group, S3 bundle object; modules/aws-monitoring: its KMS key, SNS
-# topic, alarms and budget) in the environments' region; IAM only on roles named mlops-events-*, and
-# only with the environment's permissions boundary (README, Bootstrap: what the role can still read).
+# topic, alarms and budget) in the environments' region; IAM only on the environment's own roles,
+# mlops-events-*-<env>, and only with the environment's permissions boundary (README, Bootstrap: what
+# the role can still read).
 locals {
   # Read-only IAM calls Terraform refreshes the roles with.
   iam_reads = [
@@ -196,7 +197,16 @@ locals {
     "iam:CreateRole", "iam:DeleteRole", "iam:DeleteRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePermissionsBoundary",
     "iam:PutRolePolicy", "iam:UpdateRole", "iam:UpdateRoleDescription",
   ]
-  functions_roles = "arn:${local.partition}:iam::${var.aws_account_id}:role/mlops-events-*"
+  # The environment's own functions' roles: modules/aws-ecr-rollout names them
+  # mlops-events-<function>-<env> (the function's name ends in the environment, as its log group
+  # does: the boundary's Logs statement). Not mlops-events-*: that matches every environment's roles,
+  # and dev's apply role could pass prod's role to a Lambda of its own (running with prod's
+  # secrets), tag it, or put dev's boundary on it (PutRolePermissionsBoundary checks the new
+  # boundary) and then rewrite its policy. var.environments refuses names that end in "-<another>",
+  # so no environment's pattern matches another's roles.
+  functions_roles = {
+    for env in var.environments : env => "arn:${local.partition}:iam::${var.aws_account_id}:role/mlops-events-*-${env}"
+  }
 
   apply_policy = {
     for env in var.environments : env => {
@@ -267,13 +277,13 @@ locals {
           Sid      = "ReadTheFunctionsRoles"
           Effect   = "Allow"
           Action   = local.iam_reads
-          Resource = local.functions_roles
+          Resource = local.functions_roles[env]
         },
         {
           Sid      = "TheFunctionsRolesUnderTheBoundary"
           Effect   = "Allow"
           Action   = local.iam_bounded_writes
-          Resource = local.functions_roles
+          Resource = local.functions_roles[env]
           Condition = {
             StringEquals = { "iam:PermissionsBoundary" = local.boundary_arns[env] }
           }
@@ -283,13 +293,13 @@ locals {
           Sid      = "TagTheFunctionsRoles"
           Effect   = "Allow"
           Action   = ["iam:TagRole", "iam:UntagRole"]
-          Resource = local.functions_roles
+          Resource = local.functions_roles[env]
         },
         {
           Sid       = "PassTheFunctionsRolesToLambda"
           Effect    = "Allow"
           Action    = "iam:PassRole"
-          Resource  = local.functions_roles
+          Resource  = local.functions_roles[env]
           Condition = { StringEquals = { "iam:PassedToService" = "lambda.amazonaws.com" } }
         },
         {
@@ -311,8 +321,8 @@ resource "aws_iam_role_policy" "apply" {
   # Broad by design, and why: the environment's names follow the manifest (a new Lambda brings new
   # names); KMS key creation, ECR's token and the Describe/List calls have no resource-level
   # permissions. Hence service actions on "*" but only in the environments' region, kms:Decrypt only
-  # through the deployed services, SSM only on /mlops-events/*, IAM writes only on mlops-events-*
-  # roles that carry the environment's permissions boundary, PassRole (to Lambda) only on those, no
+  # through the deployed services, SSM only on /mlops-events/*, IAM writes only on the environment's
+  # mlops-events-*-<env> roles that carry its permissions boundary, PassRole (to Lambda) only on those, no
   # Secrets Manager value read or written, and the role assumable from one protected GitHub
   # environment. checkov does not evaluate this jsonencode()d policy; tests/bootstrap.tftest.hcl
   # asserts these limits.

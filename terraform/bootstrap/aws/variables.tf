@@ -33,6 +33,13 @@ variable "environments" {
     condition     = length(var.environments) > 0 && alltrue([for env in var.environments : can(regex("^[a-z][a-z0-9-]{0,15}$", env))])
     error_message = "environments: at least one; each lowercase letters, digits and hyphens, at most 16 characters, starting with a letter."
   }
+
+  # Each apply role manages the roles named mlops-events-*-<env>: "pre-dev" beside "dev" would put
+  # pre-dev's roles within dev's reach.
+  validation {
+    condition     = alltrue(flatten([for a in var.environments : [for b in var.environments : a == b || !endswith(a, "-${b}")]]))
+    error_message = "environments: no name may end in \"-<another environment>\" (dev's apply role manages mlops-events-*-dev roles, which would include pre-dev's)."
+  }
 }
 
 variable "create_oidc_provider" {

@@ -1,7 +1,8 @@
 # terraform test of the AWS bootstrap: a first plan and a mocked apply for an account serving two
 # environments. Asserts the trust each role rests on (this repository only; one GitHub environment,
 # or main and v* tags, only), that plan roles read only, that apply roles act in the region and on
-# mlops-events-* roles only, under the environment's permissions boundary, never decrypt through
+# their own environment's mlops-events-*-<env> roles only (never another environment's), under the
+# environment's permissions boundary, never decrypt through
 # SSM or Secrets Manager nor touch a secret's value, and the outputs the workflows read.
 
 mock_provider "aws" {
@@ -54,11 +55,13 @@ run "first_plan" {
     error_message = "No secret value is readable or writable by an apply role, and no IAM or global wildcard."
   }
   assert {
-    condition = alltrue([
-      for statement in flatten(values(local.apply_policy)[*].Statement) : statement.Resource == "arn:aws:iam::111111111111:role/mlops-events-*"
-      if statement.Effect == "Allow" && anytrue([for action in flatten([statement.Action]) : startswith(action, "iam:")])
-    ])
-    error_message = "IAM actions only on roles named mlops-events-* (the functions' roles)."
+    condition = alltrue(flatten([
+      for env in ["dev", "staging"] : [
+        for statement in local.apply_policy[env].Statement : statement.Resource == "arn:aws:iam::111111111111:role/mlops-events-*-${env}"
+        if statement.Effect == "Allow" && anytrue([for action in flatten([statement.Action]) : startswith(action, "iam:")])
+      ]
+    ]))
+    error_message = "IAM actions only on the environment's own functions' roles, mlops-events-*-<env>."
   }
   # The escalation the permissions boundary closes: no role the apply role creates or writes a policy
   # on can exceed mlops-events-<env>-boundary, no managed policy (AdministratorAccess) is attachable,
@@ -136,6 +139,54 @@ run "first_plan" {
     condition     = toset(local.images_policy.Statement[1].Resource) == toset(["arn:aws:ecr:eu-west-1:111111111111:repository/ml/inference", "arn:aws:ecr:eu-west-1:111111111111:repository/ml/inference-lambda"])
     error_message = "The image role pushes to the two image repositories only."
   }
+}
+
+# One account, dev and prod: dev's apply role must not write, tag or pass prod's roles (passing prod's
+# role to a Lambda of its own would run code with prod's rights). The roles' names are the ones
+# modules/aws-ecr-rollout gives (mlops-events-<function>-<env>); an IAM ARN pattern is matched as AWS
+# does (* any characters, ? one).
+run "dev_cannot_touch_prods_roles" {
+  command = plan
+
+  variables {
+    environments = ["dev", "prod"]
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for statement in local.apply_policy["dev"].Statement : [
+        for pattern in flatten([statement.Resource]) : !can(regex("^${replace(replace(replace(pattern, ".", "\\."), "*", ".*"), "?", ".")}$", "arn:aws:iam::111111111111:role/mlops-events-ecr-rollout-prod"))
+      ]
+      if statement.Effect == "Allow" && anytrue([for action in flatten([statement.Action]) : startswith(action, "iam:")])
+    ]))
+    error_message = "No IAM action of dev's apply role (reads, writes, tags, PassRole) reaches prod's role mlops-events-ecr-rollout-prod."
+  }
+  assert {
+    condition = alltrue([
+      for sid in ["ReadTheFunctionsRoles", "TheFunctionsRolesUnderTheBoundary", "TagTheFunctionsRoles", "PassTheFunctionsRolesToLambda"] : anytrue([
+        for statement in local.apply_policy["dev"].Statement : statement.Sid == sid && can(regex("^${replace(replace(replace(statement.Resource, ".", "\\."), "*", ".*"), "?", ".")}$", "arn:aws:iam::111111111111:role/mlops-events-ecr-rollout-dev"))
+      ])
+    ])
+    error_message = "dev's apply role still reads, writes, tags and passes dev's own role (mlops-events-ecr-rollout-dev)."
+  }
+  assert {
+    condition = alltrue([
+      for statement in local.apply_policy["dev"].Statement : statement.Resource == "arn:aws:iam::111111111111:role/mlops-events-*-dev" && try(statement.Condition.StringEquals["iam:PassedToService"], null) == "lambda.amazonaws.com"
+      if statement.Effect == "Allow" && contains(flatten([statement.Action]), "iam:PassRole")
+    ])
+    error_message = "PassRole only on dev's roles, and to Lambda only."
+  }
+}
+
+# "pre-dev" beside "dev": pre-dev's roles (mlops-events-*-pre-dev) would match dev's pattern.
+run "an_environment_named_like_another_with_a_prefix_is_refused" {
+  command = plan
+
+  variables {
+    environments = ["dev", "pre-dev"]
+  }
+
+  expect_failures = [var.environments]
 }
 
 run "mocked_apply" {
