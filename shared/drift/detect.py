@@ -8,14 +8,8 @@ from dataclasses import dataclass, field
 from shared.drift.histograms import NumericHistogram
 from shared.drift.profiles import Profile
 from shared.drift.refine import Target, refine
-from shared.drift.statistics import (
-    DEFAULT_METHODS,
-    FeatureDrift,
-    check_method,
-    dataset_drift,
-    feature_drift,
-    ks_p_value,
-)
+from shared.drift.statistics import ks_p_value
+from shared.drift.verdicts import DEFAULT_METHODS, FeatureDrift, check_method, dataset_drift, feature_drift
 from shared.errors import EventParseError
 
 DEFAULT_DRIFT_SHARE = 0.3

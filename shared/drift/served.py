@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from shared.drift.detect import DriftConfig, DriftResult, detect_drift
 from shared.drift.histograms import CategoricalHistogram, NumericHistogram
-from shared.drift.statistics import dataset_drift
+from shared.drift.verdicts import dataset_drift
 from shared.errors import EventParseError
 
 if TYPE_CHECKING:

@@ -28,6 +28,10 @@ ORDER BY/LIMIT. What it does not run, and why this module does not use it:
 - `ARRAY_AGG(STRUCT(b, n))` over `GROUP BY b` when b is RANGE_BUCKET of a parameter (GROUP BY the
   alias fails to bind), a WITH clause read twice with an UNNEST, and a CROSS JOIN of two aggregate
   subqueries (500): hence one long result of (feature, bucket) rows, O(features x bins).
+
+Over the ~400 lines a runtime module keeps to, on purpose: one profiler whose queries are one plan
+(the reference's cuts feed both sides' bucketing, the discrete rules are shared with DuckDB's);
+split, each query would need the others' parameters and column checks.
 """
 
 from __future__ import annotations

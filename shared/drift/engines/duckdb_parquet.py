@@ -9,6 +9,10 @@ Per side, a few queries, each reading only the columns it needs:
 2. categorical features: counts per value, a GROUP BY per feature in one UNION ALL.
 What is kept is O(features x bins), whatever the row count. Where the bins leave Wasserstein or KS
 in doubt, `value_counts` reads just the values of the uncertain bins (`shared.drift.refine`).
+
+Over the ~400 lines a runtime module keeps to, on purpose: one profiler, one DuckDB connection and
+one plan (the reference's cuts and the file list feed every later query); split, each part would
+need the connection, the source's checks and the column groups of the others.
 """
 
 from __future__ import annotations

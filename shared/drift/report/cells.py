@@ -7,12 +7,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
 from shared.drift.report.context import NONE
-from shared.drift.statistics import (
-    COARSE_BINS,
-    JS_BASE,
-    P_VALUE_METHODS,
-    FeatureDrift,
-)
+from shared.drift.statistics import COARSE_BINS, JS_BASE
+from shared.drift.verdicts import P_VALUE_METHODS, FeatureDrift
 
 if TYPE_CHECKING:
     pass

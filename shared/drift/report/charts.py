@@ -13,11 +13,8 @@ from shared.drift.history import PastRun
 from shared.drift.report.cells import fmt, pct, short_when, value_text
 from shared.drift.report.context import METHOD_NAMES, P_FLOOR, TOP_CATEGORIES
 from shared.drift.report.summary import series_method
-from shared.drift.statistics import (
-    P_VALUE_METHODS,
-    FeatureDrift,
-    coarse_bins,
-)
+from shared.drift.statistics import coarse_bins
+from shared.drift.verdicts import P_VALUE_METHODS, FeatureDrift
 
 if TYPE_CHECKING:
     pass

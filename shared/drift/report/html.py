@@ -31,12 +31,8 @@ from shared.drift.report.cells import (
 from shared.drift.report.charts import categorical_chart, numeric_chart, trend_chart
 from shared.drift.report.context import NONE, Histogram, ReportContext
 from shared.drift.report.summary import ks_note
-from shared.drift.statistics import (
-    COARSE_BINS,
-    DEFAULT_METHODS,
-    JS_BASE,
-    FeatureDrift,
-)
+from shared.drift.statistics import COARSE_BINS, JS_BASE
+from shared.drift.verdicts import DEFAULT_METHODS, FeatureDrift
 
 if TYPE_CHECKING:
     import jinja2

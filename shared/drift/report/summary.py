@@ -14,11 +14,8 @@ from shared.drift.detect import DriftResult
 from shared.drift.histograms import NumericHistogram
 from shared.drift.history import PastRun
 from shared.drift.report.context import Histogram, ReportContext
-from shared.drift.statistics import (
-    JS_BASE,
-    STATUSES,
-    FeatureDrift,
-)
+from shared.drift.statistics import JS_BASE
+from shared.drift.verdicts import STATUSES, FeatureDrift
 
 if TYPE_CHECKING:
     pass

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from handlers import budget_alert, drift_report
 from shared import slack_format as slack
 from shared.drift.detect import DriftResult
-from shared.drift.statistics import FeatureDrift
+from shared.drift.verdicts import FeatureDrift
 from shared.errors import EventParseError
 from shared.payloads.budget import BudgetNotification, parse_budget_notification
 from shared.payloads.drift import DataLocation, DriftRequest

@@ -12,7 +12,7 @@ from html.parser import HTMLParser
 from shared.drift.detect import DriftResult
 from shared.drift.history import PastRun, Score, feature_scores, past_runs
 from shared.drift.report import ReportContext, render_html, render_json
-from shared.drift.statistics import FeatureDrift
+from shared.drift.verdicts import FeatureDrift
 
 NOW = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)
 

@@ -22,7 +22,7 @@ from shared.drift.engines.duckdb_parquet import DuckDbProfiler, ParquetSource
 from shared.drift.histograms import OTHER, CategoricalHistogram, NumericHistogram, SideSummary
 from shared.drift.history import PastRun, Score
 from shared.drift.report import ReportContext, ks_note, render_html, render_json
-from shared.drift.statistics import FeatureDrift
+from shared.drift.verdicts import FeatureDrift
 
 HOSTILE = "<script>alert(1)</script>"
 HOSTILE_UNSEEN = '"><img src=x onerror=alert(2)>'

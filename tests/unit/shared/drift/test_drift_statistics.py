@@ -11,19 +11,16 @@ from scipy.spatial.distance import jensenshannon
 
 from shared.drift.histograms import OTHER, CategoricalHistogram, NumericHistogram, SideSummary
 from shared.drift.statistics import (
-    DEFAULT_METHODS,
-    FeatureDrift,
     chi_square,
     chi_square_df,
     coarse_bins,
-    dataset_drift,
-    feature_drift,
     js_distance,
     ks_from_histogram,
     psi,
     wasserstein_normed,
     wasserstein_normed_with_error,
 )
+from shared.drift.verdicts import DEFAULT_METHODS, FeatureDrift, dataset_drift, feature_drift
 
 # -- building histograms the way the warehouse does, from raw samples -----------------------------
 
