@@ -21,8 +21,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from tests.fuzz.hostile_delivery import seeds
-from tests.fuzz.mutations import describe, dumps, mutated_documents
+from tests.support.fuzz.hostile_delivery import seeds
+from tests.support.fuzz.mutations import describe, dumps, mutated_documents
 from tooling.cli.main import cli
 from tooling.manifest import REPO_ROOT
 

@@ -12,7 +12,7 @@ rejection leaves every state file as it was; the detail names the problem withou
 and whatever reaches Slack carries no mention and no link but the ones our code builds.
 
 `MLOPS_EVENTS_FUZZ_EXAMPLES` sets the hostile events per function (default 80); CI runs derandomized,
-so a failure there reproduces. `python -m tests.fuzz.census` counts outcomes over many more.
+so a failure there reproduces. `python -m tests.support.fuzz.census` counts outcomes over many more.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from shared.adapters.local_object_store import LocalObjectStore
-from tests.fuzz.hostile_delivery import observe, problems, seeds
-from tests.fuzz.mutations import describe, mutated_documents
+from tests.support.fuzz.hostile_delivery import observe, problems, seeds
+from tests.support.fuzz.mutations import describe, mutated_documents
 from tooling.demo import seed_local_buckets
 from tooling.manifest import REPO_ROOT
 from tooling.replay import Replayer

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.fuzz.mutations import dumps
+from tests.support.fuzz.mutations import dumps
 from tooling.delivery import HttpDelivery
 from tooling.event_routes import function_for
 from tooling.manifest import REPO_ROOT, FunctionSpec, load_manifest

@@ -1,6 +1,6 @@
 """Count what the fuzz tier's hostile events do, without stopping at the first failure.
 
-    python -m tests.fuzz.census --examples 300      # per function, into a fresh embedded state dir
+    python -m tests.support.fuzz.census --examples 300      # per function, into a fresh embedded state dir
 
 Prints, per function, how many hostile events were delivered, their outcomes, and how many broke the
 property (see hostile_delivery.problems), with one example of each kind of break. The test suite
@@ -18,8 +18,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fuzz.hostile_delivery import observe, problems, seeds
-from tests.fuzz.mutations import describe, mutated_documents
+from tests.support.fuzz.hostile_delivery import observe, problems, seeds
+from tests.support.fuzz.mutations import describe, mutated_documents
 
 
 def main() -> None:
