@@ -196,6 +196,18 @@ def _check_transfer_syntax(uid: str | None) -> None:
 
 
 def _dicom(data: bytes, spec: ImageInput, limits: DecodeLimits) -> torch.Tensor:
+    return _resized(dicom_array(data, spec, limits), spec)
+
+
+def dicom_array(data: bytes, spec: ImageInput, limits: DecodeLimits) -> np.ndarray:
+    """A DICOM file's pixels as float32 [height, width] or [height, width, 3], windowed or scaled as the
+    spec says: what `_resized` takes (the tests' seam, compared there with pydicom's own functions).
+
+    Grey images (SamplesPerPixel 1) go through the modality LUT: the file's Modality LUT Sequence, or its
+    RescaleSlope / RescaleIntercept (the spec's `rescale` for a tag the file lacks), by pydicom's
+    `apply_modality_lut`, giving physical values (HU for CT). Colour images (RGB; YBR_FULL and
+    YBR_FULL_422, which pydicom converts to RGB; PALETTE COLOR through its palette) have no modality LUT
+    and no physical units: no rescale applies to them, and a windowed spec refuses them."""
     _check_transfer_syntax(transfer_syntax(data))
     import numpy as np
     import pydicom
@@ -208,24 +220,114 @@ def _dicom(data: bytes, spec: ImageInput, limits: DecodeLimits) -> torch.Tensor:
     _too_many(rows * columns * frames, limits, f"{columns} x {rows} x {frames} frame(s) declared")
     if frames != 1:
         raise ImageRejected(422, "undecodable", f"the DICOM file holds {frames} frames: send one slice per file")
-    pixels = np.asarray(dataset.pixel_array, dtype=np.float64)
-    slope = _tag_number(dataset, "RescaleSlope", spec.slope)
-    intercept = _tag_number(dataset, "RescaleIntercept", spec.intercept)
-    values = pixels * slope + intercept  # Hounsfield units for CT
-    if spec.window is not None:
-        low = spec.window.center - spec.window.width / 2
-        values = np.clip((values - low) / spec.window.width, 0.0, 1.0)
+    photometric = str(dataset.get("PhotometricInterpretation") or "MONOCHROME2").strip().upper()
+    pixels = dataset.pixel_array  # YBR_FULL(_422) to RGB, signed and BitsStored < BitsAllocated as stored
+    if photometric == "PALETTE COLOR":
+        from pydicom.pixels import apply_color_lut
+
+        pixels = apply_color_lut(pixels, dataset)[..., :3]  # RGBA palettes: the alpha is not an image's
+    if pixels.ndim == 3:
+        if pixels.shape[2] != 3:
+            raise ImageRejected(422, "undecodable", f"the DICOM pixels have {pixels.shape[2]} samples per pixel")
+        if spec.window is not None:
+            raise ImageRejected(
+                422,
+                "undecodable",
+                f"a {photometric} (colour) DICOM has no physical values for the model's window (HU) to apply to",
+            )
+        values = np.asarray(pixels, dtype=np.float64) / spec.scale
+    elif pixels.ndim == 2:
+        values = _modality_values(dataset, pixels, spec)
+        if spec.window is not None:
+            # Physical values are what the window is in: MONOCHROME1 says how to display them, not what they are.
+            low = spec.window.center - spec.window.width / 2
+            values = np.clip((values - low) / spec.window.width, 0.0, 1.0)
+        else:
+            if photometric == "MONOCHROME1":
+                # Display space (the model learnt displayed greys, white the highest): MONOCHROME1 shows its
+                # lowest value white, so it is turned into MONOCHROME2's convention, lo + hi - v, over the
+                # range [lo, hi] the file can hold (its stored range through the modality LUT).
+                low, high = _modality_range(dataset, pixels, spec)
+                values = (low + high) - values
+            values = values / spec.scale
     else:
-        values = values / spec.scale
+        raise ImageRejected(422, "undecodable", f"the DICOM pixels have shape {pixels.shape}")
     if not np.isfinite(values).all():
         raise ImageRejected(422, "undecodable", "the DICOM pixel values are not all finite")
-    return _resized(values.astype(np.float32), spec)
+    return values.astype(np.float32)
+
+
+def _modality_values(dataset: Any, pixels: np.ndarray, spec: ImageInput) -> np.ndarray:
+    """Stored values to physical ones: pydicom's `apply_modality_lut`, with the spec's rescale for a
+    RescaleSlope or RescaleIntercept the file lacks (pydicom rescales only when it has both)."""
+    import numpy as np
+    from pydicom.pixels import apply_modality_lut
+
+    if pixels.dtype.kind in "iub":
+        pixels = pixels.astype(np.int64)  # a LUT's first mapped value may be negative: no uint16 wrap-around
+    if dataset.get("ModalityLUTSequence"):
+        _check_modality_lut(dataset)
+    else:
+        dataset.RescaleSlope = _tag_number(dataset, "RescaleSlope", spec.slope)
+        dataset.RescaleIntercept = _tag_number(dataset, "RescaleIntercept", spec.intercept)
+    try:
+        return np.asarray(apply_modality_lut(pixels, dataset), dtype=np.float64)
+    except (ValueError, TypeError, IndexError, OverflowError, AttributeError, struct.error) as exc:
+        raise ImageRejected(422, "undecodable", f"the DICOM modality LUT does not apply: {_why(exc)}") from None
+
+
+def _check_modality_lut(dataset: Any) -> None:
+    """The Modality LUT Sequence's first item as pydicom will read it: three descriptor values, 8- or
+    16-bit entries, as many entries as the descriptor says."""
+
+    def bad(why: str) -> ImageRejected:
+        return ImageRejected(422, "undecodable", f"the DICOM Modality LUT Sequence is malformed: {why}"[:300])
+
+    item = dataset.ModalityLUTSequence[0]
+    descriptor = item.get("LUTDescriptor")
+    if descriptor is None or isinstance(descriptor, int | bytes) or len(descriptor) != 3:
+        raise bad(f"LUTDescriptor {descriptor!r}, expected 3 values")
+    entries, _first, depth = (int(v) for v in descriptor)
+    entries = entries or 1 << 16
+    if depth not in (8, 16):
+        raise bad(f"{depth}-bit entries, expected 8 or 16")
+    if "LUTData" not in item or item["LUTData"].value is None:
+        raise bad("no LUTData")
+    lut = item["LUTData"]
+    found = len(lut.value) // 2 if lut.VR == "OW" else (len(lut.value) if lut.VM > 1 else lut.VM)
+    if found != entries:
+        raise bad(f"LUTData holds {found} entries, its descriptor {entries}")
+
+
+def _modality_range(dataset: Any, pixels: np.ndarray, spec: ImageInput) -> tuple[float, float]:
+    """The physical values the file can hold: its stored range (BitsStored, PixelRepresentation) through
+    the modality LUT; the image's own range for float pixel data, which declares none."""
+    import numpy as np
+
+    if pixels.dtype.kind not in "iub":
+        values = _modality_values(dataset, pixels, spec)
+        return float(values.min()), float(values.max())
+    bits = int(dataset.BitsStored)  # pydicom has checked it against BitsAllocated to give the pixels
+    signed = int(dataset.get("PixelRepresentation", 0) or 0) == 1
+    low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    ends = np.array([low, high], dtype=np.int64)
+    if dataset.get("ModalityLUTSequence"):  # not monotonic: every entry the stored range reaches
+        entries, first = (
+            int(dataset.ModalityLUTSequence[0].LUTDescriptor[0]) or 1 << 16,
+            int(dataset.ModalityLUTSequence[0].LUTDescriptor[1]),
+        )
+        reached = np.arange(max(low, first), min(high, first + entries - 1) + 1, dtype=np.int64)
+        ends = np.concatenate([ends, reached])
+    mapped = _modality_values(dataset, ends, spec)
+    return float(mapped.min()), float(mapped.max())
 
 
 def _tag_number(dataset: Any, keyword: str, default: float) -> float:
     raw = dataset.get(keyword)
     if raw is None or raw == "":
         return default
+    if not isinstance(raw, int | float):  # several values (VM > 1), or text that is no number
+        raise ImageRejected(422, "undecodable", f"the DICOM {keyword} is {raw!r}, not one number"[:300])
     value = float(raw)
     if not math.isfinite(value):
         raise ImageRejected(422, "undecodable", f"the DICOM {keyword} is {raw!r}")
