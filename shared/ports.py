@@ -265,11 +265,35 @@ class FeedbackStore(Protocol):
     (model, env, request id, row), a later one for the same row replacing it (callers retry)."""
 
     def record(self, entry: dict[str, Any]) -> None:
-        """Store `entry` (model, env, version, request_id, row, label, prediction or None, received_at)."""
+        """Store `entry` (model, env, version, request_id, row, label, received_at, and `joined`: whether
+        `prediction`, `confidence` and `served_at` come from the capture of that row, else they are None)."""
 
     def stats(self, model: str, env: str) -> dict[str, Any]:
-        """Labels, positive share and, where the prediction came along, accuracy and mean absolute error;
-        overall and `by_version`."""
+        """Labels, positive share and, over the joined entries only (`with_prediction`), accuracy and mean
+        absolute error; overall and `by_version`."""
+
+
+@dataclass(frozen=True)
+class CapturedPrediction:
+    """What the inference service answered for one row of one request, as its prediction capture recorded it."""
+
+    request_id: str
+    row: int
+    version: int
+    served_at: datetime
+    prediction: float | None  # tabular: the probability; image: the last label's (a binary model's positive class)
+    label: str | None = None
+    confidence: float | None = None
+
+
+class CapturedPredictions(Protocol):
+    """The captures `PredictionSink` wrote, looked up by the row they answered: what /feedback joins a label
+    to, so accuracy is taken over what the service served and never over what a caller says it was served."""
+
+    def find(self, model: str, env: str, request_id: str, row: int) -> CapturedPrediction | None:
+        """The captured prediction, or None when there is none within the adapter's window (the row was not
+        sampled, its batch not written yet, or it is older than the window). Raise TransientError when the
+        backend cannot answer now: "not found" must mean not found."""
 
 
 class PredictionSink(Protocol):

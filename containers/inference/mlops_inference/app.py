@@ -1,9 +1,10 @@
 """The inference service: FastAPI over the registered model, with dynamic micro-batching.
 
 Endpoints: `/healthz` (alive), `/readyz` (a model is loaded: 503 until then), `POST /predict`,
-`/metrics` (Prometheus), `POST /feedback` and `GET /feedback/stats`, `GET /monitoring/drift` (the
-latest drift run of the model). `/predict` takes JSON rows for a tabular model; for an image model,
-multipart `file` parts or JSON base64 images (mlops_inference.image_requests). The same app runs in
+`/metrics` (Prometheus), `POST /feedback` (the label joined to the captured prediction of its row) and
+`GET /feedback/stats`, `GET /monitoring/drift` (the latest drift run of the model). `/predict` takes JSON
+rows for a tabular model; for an image model, multipart `file` parts or JSON base64 images
+(mlops_inference.image_requests). The same app runs in
 Cloud Run, on k3s and (through mangum) on Lambda; `create_app` takes its parts ready-made, so tests and
 the Lambda handler build their own.
 """
@@ -54,13 +55,14 @@ from mlops_inference.image_spec import ImageItem, ImageSpec
 from mlops_inference.metrics import ServiceMetrics
 from mlops_inference.model import InvalidRows, LoadedModel, ModelSpec, configure_threads
 from mlops_inference.request_body import RequestBody
+from shared.errors import TransientError
 
 if TYPE_CHECKING:
     from starlette.requests import Request
 
     from mlops_inference.serving import ModelHolder
     from mlops_inference.settings import ServiceSettings
-    from shared.ports import DriftRunStore, FeedbackStore
+    from shared.ports import CapturedPrediction, CapturedPredictions, DriftRunStore, FeedbackStore
 
 log = logging.getLogger(__name__)
 Value = StrictFloat | StrictInt | StrictStr | StrictBool | None
@@ -134,7 +136,10 @@ class PredictRoute(StrictJSONRoute):
 
 
 class FeedbackRequest(BaseModel):
-    """Strict: `label: true` or `"1"` is no label (3.0 is an integer, as in JSON Schema); integers fit int64."""
+    """Strict: `label: true` or `"1"` is no label (3.0 is an integer, as in JSON Schema); integers fit int64.
+
+    `prediction` is accepted (older callers send it) and ignored: the prediction an entry is scored on is
+    the one the service captured for that row, never what a caller says it was."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
     request_id: str = Field(
@@ -142,7 +147,13 @@ class FeedbackRequest(BaseModel):
     )
     row: int = Field(default=0, ge=0, le=INT64_MAX, description="the row's index in that request")
     label: int = Field(ge=0, le=1, description="0 or 1 (an integer: true and false are refused)")
-    prediction: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)
+    prediction: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        allow_inf_nan=False,
+        description="ignored (accepted for older callers): the captured prediction of the row is what counts",
+    )
     version: int | None = Field(default=None, ge=1, le=INT64_MAX, description="if given, the version that answered")
 
     @field_validator("row", "label", "version", mode="before")
@@ -202,6 +213,7 @@ class Service:
     batcher: DynamicBatcher | None = None
     decoder: ImageDecoder | None = None  # made by start(), or on first use
     capture: PredictionCapture | None = None  # served predictions recorded (None: capture off)
+    captured: CapturedPredictions | None = None  # where /feedback finds them (None: every label unjoined)
 
     def __post_init__(self) -> None:
         self.holder.on_swap = _on_swap(self.metrics)  # before start(): the first load counts too
@@ -547,18 +559,61 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
         openapi_extra=MULTIPART_DOC,
     )
 
+    feedback_refreshed = [-math.inf]  # when the feedback gauges last read the store (time.monotonic)
+    feedback_refreshing = asyncio.Lock()
+
+    async def refresh_feedback_gauges() -> None:
+        """At most once per INFERENCE_FEEDBACK_METRICS_S, whatever the scrape rate; a scrape that comes while
+        another refreshes, or when the store fails, serves the values already there."""
+        store = service.feedback
+        if store is None or feedback_refreshing.locked():
+            return
+        if time.monotonic() - feedback_refreshed[0] < settings.feedback_metrics_s:
+            return
+        async with feedback_refreshing:
+            feedback_refreshed[0] = time.monotonic()  # a store that is down is asked again next period
+            try:
+                stats = await asyncio.to_thread(store.stats, settings.model_name, settings.env)
+            except Exception as exc:  # a scrape never fails for the feedback store
+                log.warning("feedback metrics not refreshed: %r", exc)
+                return
+            metrics.set_feedback(settings.model_name, stats)
+
     @app.get("/metrics")
     async def prometheus() -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+        await refresh_feedback_gauges()
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def served_prediction(request_id: str, row: int, version: int) -> CapturedPrediction | None:
+        """The capture of the row, or None (not sampled, not written yet, older than the lookup's window)."""
+        if service.captured is None:
+            return None
+        try:
+            found = await asyncio.to_thread(service.captured.find, settings.model_name, settings.env, request_id, row)
+        except TransientError as exc:  # "not found" must mean not found: the caller retries, nothing is stored
+            log.warning("feedback: captured predictions unreadable now: %r", exc)
+            detail = "the served predictions cannot be read now; retry"
+            raise HTTPException(503, detail, headers={"Retry-After": "10"}) from None
+        if found is not None and found.version != version:  # the signed id says which version answered
+            log.warning("feedback: capture of %s row %d is of version %d", request_id, row, found.version)
+            return None
+        return found
 
     @app.post(
         "/feedback",
         status_code=202,
-        responses={404: {"description": "no request with this id was answered by this service"}},
+        responses={
+            404: {"description": "no request with this id was answered by this service"},
+            503: {"description": "the captured predictions cannot be read now: retry after Retry-After seconds"},
+        },
     )
-    async def feedback(body: FeedbackRequest) -> dict[str, str]:
+    async def feedback(body: FeedbackRequest) -> dict[str, Any]:
+        """The label of one served row, stored with the prediction the service captured for that row
+        (`joined: true`), or without one when there is no capture of it yet (`joined: false`: not sampled, not
+        written yet, or older than INFERENCE_FEEDBACK_JOIN_DAYS; sent again later, it may join). Accuracy is
+        taken over joined entries only; the body's `prediction` is ignored."""
         if service.feedback is None:
             raise HTTPException(501, "no feedback store configured")
         issued = ids.check(body.request_id)
@@ -570,15 +625,22 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
         if body.version is not None and body.version != issued.version:
             message = f"the request was answered by version {issued.version}"
             raise RequestValidationError([{"loc": ("body", "version"), "msg": message, "type": "value_error"}])
+        found = await served_prediction(body.request_id, body.row, issued.version)
         entry = {
-            **body.model_dump(),
+            "request_id": body.request_id,
+            "row": body.row,
+            "label": body.label,
             "version": issued.version,
             "model": settings.model_name,
             "env": settings.env,
             "received_at": datetime.now(UTC),
+            "joined": found is not None,
+            "prediction": found.prediction if found else None,
+            "confidence": found.confidence if found else None,
+            "served_at": found.served_at if found else None,
         }
         await asyncio.to_thread(service.feedback.record, entry)
-        return {"status": "recorded"}
+        return {"status": "recorded", "joined": found is not None}
 
     @app.get("/feedback/stats")
     async def feedback_stats() -> dict[str, Any]:

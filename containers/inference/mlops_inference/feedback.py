@@ -3,8 +3,13 @@
 One entry per (request id, row): sending the label of a row again replaces it (callers retry). The
 SQLite store is the embedded profile's; the Firestore one the cloud's (`feedback/{hash}` documents).
 Both implement `shared.ports.FeedbackStore`; the service is handed one (`main.ServiceDeps`).
-Stats: how many labels, the positive share, and where the prediction was sent along, accuracy at 0.5
-and the mean absolute error of the probability; per model version, since a swap changes the model.
+
+An entry is `joined` when /feedback found the capture of its row (`shared.ports.CapturedPredictions`):
+its prediction, confidence and served_at are then what the service answered. A caller's own `prediction`
+is never stored (it once let anyone set the reported accuracy). Stats: how many labels and the positive
+share over all entries; over the joined ones only (`with_prediction`), accuracy at 0.5 and the mean
+absolute error of the probability; per model version, since a swap changes the model. Entries stored
+before joining existed have no `joined` and count as labels without a prediction.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 
 from shared.adapters.sqlite_files import connection, create_schema, write_transaction
 
+_JOIN_COLUMNS = (("confidence", "REAL"), ("served_at", "TEXT"), ("joined", "INTEGER NOT NULL DEFAULT 0"))
 STATS_LIMIT = 10_000  # the most recent entries the Firestore stats read (a summary, not a warehouse query)
 
 
@@ -36,7 +42,7 @@ def summarize(entries: Iterable[dict[str, Any]]) -> dict[str, Any]:
         by_version[entry.get("version")].append(entry)
 
     def summary(group: list[dict[str, Any]]) -> dict[str, Any]:
-        labelled = [e for e in group if e.get("prediction") is not None]
+        labelled = [e for e in group if e.get("joined") and e.get("prediction") is not None]
         out: dict[str, Any] = {
             "labels": len(group),
             "positive_share": sum(1 for e in group if float(e["label"]) >= 0.5) / len(group),
@@ -65,11 +71,21 @@ class SqliteFeedbackStore:
             "CREATE TABLE IF NOT EXISTS feedback (key TEXT PRIMARY KEY, model TEXT, env TEXT, version INTEGER,"
             " request_id TEXT, row INTEGER, label REAL, prediction REAL, received_at TEXT)",
         )
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        """The columns joining added (issue 20), on a file made before it: its rows read as not joined."""
+        with write_transaction(self._path) as conn:
+            have = {r[1] for r in conn.execute("PRAGMA table_info(feedback)")}
+            for name, kind in _JOIN_COLUMNS:
+                if name not in have:
+                    conn.execute(f"ALTER TABLE feedback ADD COLUMN {name} {kind}")
 
     def record(self, entry: dict[str, Any]) -> None:
         with write_transaction(self._path) as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO feedback (key, model, env, version, request_id, row, label, prediction,"
+                " received_at, confidence, served_at, joined) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     _key(entry),
                     entry["model"],
@@ -80,6 +96,9 @@ class SqliteFeedbackStore:
                     entry["label"],
                     entry.get("prediction"),
                     _iso(entry["received_at"]),
+                    entry.get("confidence"),
+                    _iso(entry["served_at"]) if entry.get("served_at") is not None else None,
+                    1 if entry.get("joined") else 0,
                 ),
             )
 

@@ -3,7 +3,8 @@
 MODEL_NAME and ENV say what to serve; MLOPS_EVENTS_PROFILE (embedded, emulators, cloud) picks the
 registry, object store, drift-run and feedback backends, the same ones the functions use. The service
 receives them as ports (`InferenceDeps`), as a handler receives its `Deps`: tests and other hosts pass
-their own.
+their own. Captured predictions are written (`predictions`) and read back by /feedback (`captured`) on
+the same backend: INFERENCE_CAPTURE_SINK's, in INFERENCE_CAPTURE_BUCKET for Parquet.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from mlops_inference.settings import ServiceSettings
 
 if TYPE_CHECKING:
     from shared.deps import Deps
-    from shared.ports import DriftRunStore, FeedbackStore, ModelAliases, ObjectStore, PredictionSink, RegistryStore
+    from shared.ports import (
+        CapturedPredictions,
+        DriftRunStore,
+        FeedbackStore,
+        ModelAliases,
+        ObjectStore,
+        PredictionSink,
+        RegistryStore,
+    )
 
 
 class InferenceDeps(Protocol):
@@ -92,6 +101,25 @@ class ServiceDeps:
                 self._deps.storage_client().create_bucket(bucket.format(env=env))
         return ObjectStorePredictionSink(self._deps.objects, bucket)
 
+    def captured(
+        self, sink: str | None, env: str, bucket: str = "ml-predictions-{env}", days: int = 7
+    ) -> CapturedPredictions:
+        """Where /feedback looks a served prediction up: the backend `predictions` writes to, `days` days back."""
+        sink = sink or ("bigquery" if self._deps.profile == "cloud" else "parquet")
+        if sink == "bigquery":
+            from shared.adapters.bigquery_captured_predictions import BigQueryCapturedPredictions
+
+            settings = self._deps.settings
+            table_id = f"{settings.gcp_project}.{settings.monitoring_dataset}.predictions"
+            if self._deps.profile == "emulators":  # the capture may be off here: the table must still exist
+                from shared.adapters.bigquery_prediction_sink import BigQueryPredictionSink
+
+                BigQueryPredictionSink(self._deps.bigquery_client(), table_id).ensure_table()
+            return BigQueryCapturedPredictions(self._deps.bigquery_client(), table_id, days=days)
+        from shared.adapters.parquet_captured_predictions import ObjectStoreCapturedPredictions
+
+        return ObjectStoreCapturedPredictions(self._deps.objects, bucket, days=days)
+
 
 def build_service(settings: ServiceSettings | None = None, deps: InferenceDeps | None = None) -> Service:
     settings = settings or ServiceSettings.from_env()
@@ -108,6 +136,11 @@ def build_service(settings: ServiceSettings | None = None, deps: InferenceDeps |
         aliases=deps.aliases if settings.model_alias else None,
     )
     service = Service(settings, ModelHolder(source), feedback=deps.feedback, drift_runs=deps.drift_runs)
+    captured = getattr(deps, "captured", None)  # without one, /feedback stores every label unjoined
+    if captured is not None:
+        service.captured = captured(
+            settings.capture_sink, settings.env, settings.capture_bucket, settings.feedback_join_days
+        )
     predictions = getattr(deps, "predictions", None)  # a host's own deps may capture nothing
     if settings.capture_rate > 0 and predictions is not None:
         service.capture = PredictionCapture(

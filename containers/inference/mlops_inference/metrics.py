@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -60,6 +61,21 @@ class ServiceMetrics:
             registry=r,
         )
         self.capture_queue = Gauge("inference_capture_queue_rows", "rows waiting for the capture's writer", registry=r)
+        # Feedback joined to what was served (mlops_inference.feedback), refreshed from the feedback store
+        # every INFERENCE_FEEDBACK_METRICS_S: the alert on accuracy reads these two.
+        self.feedback_accuracy = Gauge(
+            "inference_feedback_accuracy",
+            "share of the labels sent to /feedback that the served prediction got right (at 0.5), over the"
+            " labels joined to the capture of their row",
+            labels,
+            registry=r,
+        )
+        self.feedback_labels = Gauge(
+            "inference_feedback_labels",
+            "labels joined to the served prediction: the sample inference_feedback_accuracy is taken over",
+            labels,
+            registry=r,
+        )
         self.threshold.set(self.confidence_threshold)
         self._recent: dict[tuple[str, str], collections.deque[bool]] = {}
         self._low_in_window: dict[tuple[str, str], int] = {}
@@ -91,3 +107,16 @@ class ServiceMetrics:
         if low:
             self.low_confidence.labels(*key).inc(low)
         self.low_confidence_share.labels(*key).set(in_window / len(recent) if recent else 0.0)
+
+    def set_feedback(self, model: str, stats: dict[str, Any]) -> None:
+        """The feedback store's stats (`FeedbackStore.stats`) as the two gauges, per version. A version with
+        no joined label has a label count of 0 and no accuracy; versions gone from the stats are dropped."""
+        self.feedback_accuracy.clear()
+        self.feedback_labels.clear()
+        for version, group in stats.get("by_version", {}).items():
+            if version == "None":  # an entry without a version (none is stored so today)
+                continue
+            joined = int(group.get("with_prediction", 0))
+            self.feedback_labels.labels(model, version).set(joined)
+            if joined and group.get("accuracy") is not None:
+                self.feedback_accuracy.labels(model, version).set(group["accuracy"])

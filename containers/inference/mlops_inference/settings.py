@@ -62,6 +62,12 @@ class ServiceSettings:
     capture_sink: str | None = None
     # INFERENCE_CAPTURE_BUCKET: the Parquet sink's bucket ({env}: the service's; Terraform sets it prefixed).
     capture_bucket: str = "ml-predictions-{env}"
+    # /feedback joins a label to the capture of its row (mlops_inference.feedback). INFERENCE_FEEDBACK_JOIN_DAYS:
+    # how many days of captures (today, UTC, and the days before) a lookup searches: older rows stay unjoined.
+    feedback_join_days: int = 7
+    # INFERENCE_FEEDBACK_METRICS_S: how old the feedback accuracy in /metrics may be (it reads the feedback
+    # store, so at most once per this many seconds, never once per scrape).
+    feedback_metrics_s: float = 60.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -109,6 +115,8 @@ class ServiceSettings:
             capture_flush_s=number("INFERENCE_CAPTURE_FLUSH_S", float, 10.0),
             capture_sink=_sink(env.get("INFERENCE_CAPTURE_SINK")),
             capture_bucket=env.get("INFERENCE_CAPTURE_BUCKET") or "ml-predictions-{env}",
+            feedback_join_days=number("INFERENCE_FEEDBACK_JOIN_DAYS", int, 7),
+            feedback_metrics_s=number("INFERENCE_FEEDBACK_METRICS_S", float, 60.0),
         )
 
 
