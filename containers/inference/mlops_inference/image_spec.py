@@ -2,10 +2,14 @@
 takes, and how the module's output becomes an answer per image.
 
 Input: `size` [height, width] and `channels` (1 or 3) of the tensor; pixel values divided by `scale`
-(255 for 8-bit images), then `(v - mean[c]) / std[c]` per channel. For CT (DICOM): stored values become
-Hounsfield units by the file's RescaleSlope/RescaleIntercept (the spec's `rescale` where the file has
-none), and with a `window` {center, width} the HU are clipped to the window and mapped to [0, 1] in
-place of `scale`. Output: `binary` (one logit per image), `multiclass` (a logit per label) or
+(255 for 8-bit images), then `(v - mean[c]) / std[c]` per channel. For a grey DICOM: stored values become
+physical ones (Hounsfield units for CT) by the file's modality LUT (its Modality LUT Sequence, or its
+RescaleSlope/RescaleIntercept, the spec's `rescale` for a tag the file lacks), and with a `window`
+{center, width} they are clipped to the window and mapped to [0, 1] in place of `scale`; a MONOCHROME1
+file (lowest value shown white) is inverted to MONOCHROME2's convention only without a window (display
+space: `lo + hi - v` over the range the file can hold), never its physical values under a window. A
+colour DICOM (RGB, YBR_FULL(_422) as RGB, PALETTE COLOR) has no rescale and no window.
+Output: `binary` (one logit per image), `multiclass` (a logit per label) or
 `segmentation` (a logit per class and pixel: a mask and each class's area).
 """
 

@@ -388,3 +388,45 @@ def test_a_ct_spec_from_model_json_still_decodes_the_scanner_s_slice():
     input_ = ImageSpec.from_data(im.spec("binary", size=64, window={"center": 40, "width": 400})).input
     got = dicom_array(im.dicom(im.ct_slice(True)), input_, LIMITS)
     assert got[0, 0] == 0.0 and got[32, 32] == pytest.approx(0.65) and got[32, 10] == pytest.approx(0.5)
+
+
+def test_float_pixel_data_in_monochrome1_is_inverted_over_its_own_range():
+    values = np.array([[-1.5, 0.0], [2.5, 10.0]], dtype="<f4")
+    data = dicom_file(b"", 2, 2, photometric="MONOCHROME1", bits_allocated=32, high_bit=31)
+    ds = pydicom.dcmread(io.BytesIO(data))
+    del ds.PixelData, ds.BitsStored, ds.HighBit, ds.PixelRepresentation
+    ds.FloatPixelData = values.tobytes()
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    got = dicom_array(buffer.getvalue(), spec(size=(2, 2), scale=1.0), LIMITS)
+    assert np.allclose(got, -1.5 + 10.0 - values)  # a float image declares no range: its own
+
+
+# -- hostile variations of every kind above (hypothesis) ---------------------------------------------------
+
+SEEDS = [
+    lut_dicom(modality_lut_item([5, 6, 7, 8], 0), "MONOCHROME1"),
+    dicom_file(stored_bytes(np.array([[0, 1], [4094, 4095]]), 16, 12), 2, 2, photometric="MONOCHROME1", bits_stored=12),
+    dicom_file(stored_bytes(np.array([[-5, 1], [3, 4]]), 8, 8), 2, 2, signed=True, RescaleSlope=2, RescaleIntercept=1),
+    dicom_file(RGB.tobytes(), 2, 4, photometric="RGB", samples=3, bits_allocated=8),
+    dicom_file(bytes(8 * 2), 2, 4, photometric="YBR_FULL_422", samples=3, bits_allocated=8),
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.sampled_from(SEEDS),
+    flips=st.lists(st.tuples(st.integers(min_value=128, max_value=2000), st.integers(0, 255)), max_size=6),
+    window=st.booleans(),
+    channels=st.sampled_from([1, 3]),
+)
+def test_mutated_dicoms_decode_or_are_a_422_never_anything_else(seed, flips, window, channels):
+    data = bytearray(seed)
+    for at, value in flips:
+        data[at % len(data)] = value
+    try:
+        tensor = decode(bytes(data), spec(size=(3, 3), channels=channels, window=CT if window else None), LIMITS)
+    except ImageRejected as refused:
+        assert refused.status in (413, 415, 422) and refused.message
+    else:
+        assert tuple(tensor.shape) == (channels, 3, 3) and bool(torch.isfinite(tensor).all())
