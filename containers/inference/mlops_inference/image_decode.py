@@ -252,9 +252,11 @@ def dicom_array(data: bytes, spec: ImageInput, limits: DecodeLimits) -> np.ndarr
             values = values / spec.scale
     else:
         raise ImageRejected(422, "undecodable", f"the DICOM pixels have shape {pixels.shape}")
-    if not np.isfinite(values).all():
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = values.astype(np.float32)  # finite in float64 is not yet finite in float32 (a slope of 1e300)
+    if not np.isfinite(out).all():
         raise ImageRejected(422, "undecodable", "the DICOM pixel values are not all finite")
-    return values.astype(np.float32)
+    return out
 
 
 def _modality_values(dataset: Any, pixels: np.ndarray, spec: ImageInput) -> np.ndarray:

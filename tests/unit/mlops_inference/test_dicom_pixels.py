@@ -226,6 +226,13 @@ def test_a_rescale_tag_that_is_not_one_finite_number_is_a_422(slope, intercept):
     assert refused.value.status == 422 and "Rescale" in refused.value.message
 
 
+def test_values_past_float32_are_a_422():
+    data = dicom_file(stored_bytes(np.ones((2, 2)), 16, 16), 2, 2, RescaleSlope="1e300", RescaleIntercept=0)
+    with pytest.raises(ImageRejected) as refused:
+        decode(data, spec(size=(2, 2), scale=1.0), LIMITS)
+    assert refused.value.status == 422 and "finite" in refused.value.message
+
+
 # -- the Modality LUT Sequence ------------------------------------------------------------------------------
 
 
