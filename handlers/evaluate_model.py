@@ -7,15 +7,21 @@ metrics.json, read at the generation the registry recorded), under the manifest'
 an explicit `registry alias set`). The comparison is posted to Slack either way.
 
 Once per metrics object version (`bucket/name#generation`), and once per content: a second upload of
-the same metrics for the same version is a duplicate. The decision is recorded before any alias moves,
-and a redelivery reuses the recorded one, so a crash after the champion moved cannot turn the next
-delivery into a comparison of the version with itself.
+the same metrics for the same version is a duplicate (its generation gets the earlier decision, so every
+live metrics.json has one, which is what reconcile_registry's sweep looks for). The decision is recorded
+before any alias moves, and a redelivery reuses the recorded one, so a crash after the champion moved
+cannot turn the next delivery into a comparison of the version with itself.
+
+The gate moves an alias forward only: never to a version older than the one it points at. A late decision
+on an older version (its event delayed, or made up by reconcile_registry after a newer one was promoted)
+is recorded and posted but moves nothing back; a rollback stays an explicit `registry alias set`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from handlers.register_model import register
@@ -34,6 +40,7 @@ if TYPE_CHECKING:
 CHAMPION = "champion"
 CANDIDATE = "candidate"
 MOVED_BY = "evaluate_model"
+REJECTED = "rejected:"  # a recorded decision's reason for a metrics.json the gate could not read
 
 
 class EvaluateModelSettings(Protocol):
@@ -135,8 +142,50 @@ def _evaluate(
         deps.idempotency, content_key, decide, clock=deps.clock, claim_ttl_s=deps.settings.claim_ttl_s
     )
     if not fresh:
+        _record_same(event, location, result.get("generation"), deps)
         return {"same_as": result.get("generation")}
     return result
+
+
+def _record_same(event: StorageObjectEvent, location: ModelLocation, generation: Any, deps: EvaluateModelDeps) -> None:
+    """The earlier generation's decision, recorded for this one too (moving nothing, posting nothing): every
+    live metrics.json then has a decision, and reconcile_registry's sweep leaves this one alone even once the
+    content claim has expired."""
+    earlier = f"{event.bucket}/{event.name}#{generation}"
+    decision = next((d for d in deps.registry.decisions(location.model, location.env) if d.record_key == earlier), None)
+    if decision is None or generation == event.generation:
+        return
+    deps.registry.record_decision(
+        replace(
+            decision,
+            record_key=event.object_key,
+            moved=[],
+            decided_at=deps.clock().isoformat(),
+            event_id=event.event_id,
+            reason=f"the same metrics as generation {generation}: its decision stands",
+        )
+    )
+
+
+def record_rejection(event: StorageObjectEvent, location: ModelLocation, error: str, deps: EvaluateModelDeps) -> bool:
+    """A metrics.json the gate cannot read, recorded as a failed decision whose reason names the field: no
+    comparison, no alias move, no Slack message. reconcile_registry records it so that its daily sweep
+    reports the file once and never reads it again; False when that object version has a decision already."""
+    return deps.registry.record_decision(
+        GateDecision(
+            env=location.env,
+            model=location.model,
+            version=location.version,
+            record_key=event.object_key,
+            passed=False,
+            champion_version=None,
+            comparisons=[],
+            moved=[],
+            decided_at=deps.clock().isoformat(),
+            event_id=event.event_id,
+            reason=f"{REJECTED} {error}",
+        )
+    )
 
 
 def _decision(
@@ -194,12 +243,18 @@ def _champion_metrics(event: StorageObjectEvent, location: ModelLocation, champi
 
 
 def _move_aliases(decision: GateDecision, policy: GatePolicy, deps: EvaluateModelDeps) -> list[str]:
-    """The aliases now pointing at the version (a redelivery finds them moved already: still named)."""
+    """The aliases now pointing at the version (a redelivery finds them moved already: still named).
+
+    Forward only: an alias already on a newer version stays there, so a late decision on an older version
+    (a delayed event, or one reconcile_registry made up) never moves it back."""
     aliases = [CANDIDATE] + ([CHAMPION] if policy.promotes(decision.env) else [])
+    current = {a.alias: a.version for a in deps.registry.aliases(decision.model, decision.env)}
     at = deps.clock()
     moved = []
     for alias in aliases:
         if alias == CHAMPION and decision.champion_version == decision.version:
+            continue
+        if current.get(alias, decision.version) > decision.version:
             continue
         result = deps.registry.set_alias(decision.model, decision.env, alias, decision.version, by=MOVED_BY, at=at)
         if result.current.version == decision.version:

@@ -3,29 +3,44 @@
 Events can be lost (a function down past its retry window, a trigger created after the upload); a
 scheduled pass heals the registry by itself:
 - a model object the registry misses is registered;
-- a registered object version no longer in the bucket (its delete event was lost) is marked deleted.
-Both go through the same claims as the event path, so a reconcile racing a late event acts once.
+- a registered object version no longer in the bucket (its delete event was lost) is marked deleted;
+- a version's metrics.json with no gate decision (its evaluate_model event was lost) is evaluated.
+All go through the same claims as the event path, so a reconcile racing a late event acts once.
 The registry is read before the bucket is listed: a version registered and present then, and absent
 from the listing, was really deleted in between, never merely not yet listed.
+
+The gate sweep takes the listing's metrics.json objects (the live generation only: an older one would be
+`gone` for the event path too) whose object version has no recorded decision, and hands each to
+evaluate_model's own use case, in ascending version order per model and env, so the aliases end where
+the event path would have put them (and the gate moves them forward only). A metrics.json the gate
+rejects does not fail the pass: it is recorded as a failed decision naming the field, so the next pass
+leaves it alone; a new upload of the file has a decision of its own.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from handlers.register_model import RegisterModelDeps, mark_deleted, register
-from shared.errors import EventParseError
-from shared.model_path import NotAModel, bucket_env, locate_model
+from handlers import evaluate_model
+from handlers.evaluate_model import EvaluateModelDeps
+from handlers.register_model import mark_deleted, register
+from shared.errors import AlreadyInProgressError, EventParseError
+from shared.model_path import ModelLocation, NotAModel, bucket_env, locate_model
 from shared.model_registry import ObjectRef
-from shared.outcome import Outcome
+from shared.outcome import Outcome, Status
+from shared.payloads.model_metrics import METRICS_FILE
 from shared.payloads.scheduler import ScheduledRun
 from shared.payloads.storage import StorageChange, StorageObjectEvent
 
 if TYPE_CHECKING:
     from shared.ports import StoredObject
 
+# The registry's and the gate's ports: registering needs a subset of what evaluating does.
+ReconcileDeps = EvaluateModelDeps
 
-def _buckets(run: ScheduledRun, deps: RegisterModelDeps) -> list[str]:
+
+def _buckets(run: ScheduledRun, deps: ReconcileDeps) -> list[str]:
     pattern = deps.settings.bucket_pattern
     requested = run.payload.get("buckets")
     if requested is None:
@@ -65,11 +80,12 @@ def _parse_key(record_key: str) -> ObjectRef:
     return ObjectRef(bucket, name, int(generation))
 
 
-def handle(run: ScheduledRun, deps: RegisterModelDeps) -> Outcome:
+def handle(run: ScheduledRun, deps: ReconcileDeps) -> Outcome:
     buckets = _buckets(run, deps)
     checked = 0
     healed: list[str] = []
     vanished: list[str] = []
+    metrics: list[tuple[ModelLocation, StorageObjectEvent]] = []
     for bucket in buckets:
         known = deps.registry.known_keys(bucket)
         expected = deps.registry.undeleted_keys(bucket)
@@ -81,6 +97,8 @@ def handle(run: ScheduledRun, deps: RegisterModelDeps) -> Outcome:
             checked += 1
             event = _as_event(obj, run)
             listed.add(event.object_key)
+            if location.path == METRICS_FILE:
+                metrics.append((location, event))
             if event.object_key not in known and register(event, location, deps, registered_by="reconcile")[0]:
                 healed.append(event.object_key)
         deleted_at = run.schedule_time or deps.clock()
@@ -88,12 +106,54 @@ def handle(run: ScheduledRun, deps: RegisterModelDeps) -> Outcome:
             fresh, result = mark_deleted(_parse_key(key), deleted_at, deps)
             if fresh and result["found"]:
                 vanished.append(key)
+    gate = _sweep_gate(metrics, deps)
     scope = f"{checked} model objects in {len(buckets)} buckets"
-    if not healed and not vanished:
-        return Outcome.ignored(f"registry complete: {scope} all registered", key=run.run_key)
+    if not healed and not vanished and not gate.decided and not gate.rejected:
+        busy = f"; {len(gate.in_progress)} metrics files being evaluated now" if gate.in_progress else ""
+        return Outcome.ignored(f"registry complete: {scope} all registered and gated{busy}", key=run.run_key)
     return Outcome.applied(
-        f"registered {len(healed)} missed objects and marked {len(vanished)} vanished ones deleted, of {scope}",
+        f"registered {len(healed)} missed objects and marked {len(vanished)} vanished ones deleted; "
+        f"made up {len(gate.decided)} missed gate decisions and recorded {len(gate.rejected)} unreadable "
+        f"metrics files as failed, of {scope}",
         key=run.run_key,
         healed=healed[:50],
         vanished=vanished[:50],
+        decided=gate.decided[:50],
+        rejected=gate.rejected[:50],
+        in_progress=gate.in_progress[:50],
     )
+
+
+@dataclass
+class _GateSweep:
+    decided: list[str] = field(default_factory=list)  # metrics object versions decided by this pass
+    rejected: list[str] = field(default_factory=list)  # unreadable ones, recorded as failed decisions
+    in_progress: list[str] = field(default_factory=list)  # held by a late event right now: its to decide
+
+
+def _sweep_gate(metrics: list[tuple[ModelLocation, StorageObjectEvent]], deps: ReconcileDeps) -> _GateSweep:
+    """Evaluate every listed metrics.json with no decision, through evaluate_model's use case and claims.
+
+    Ascending versions per model and env, as the uploads came: the aliases end where the event path would
+    have put them. The decisions are read per model and env, and only where a metrics.json was listed."""
+    sweep = _GateSweep()
+    by_model: dict[tuple[str, str], list[tuple[ModelLocation, StorageObjectEvent]]] = {}
+    for location, event in metrics:
+        by_model.setdefault((location.model, location.env), []).append((location, event))
+    for (model, env), found in sorted(by_model.items()):
+        decided = {d.record_key for d in deps.registry.decisions(model, env)}
+        for location, event in sorted(found, key=lambda item: (item[0].version, item[1].object_key)):
+            if event.object_key in decided:
+                continue
+            try:
+                outcome = evaluate_model.handle(event, deps)
+            except AlreadyInProgressError:  # a late event holds the claim: it decides, once
+                sweep.in_progress.append(event.object_key)
+                continue
+            except EventParseError as exc:  # one bad file never fails the pass; recorded, so reported once
+                if evaluate_model.record_rejection(event, location, str(exc), deps):
+                    sweep.rejected.append(event.object_key)
+                continue
+            if outcome.status is Status.APPLIED:
+                sweep.decided.append(event.object_key)
+    return sweep

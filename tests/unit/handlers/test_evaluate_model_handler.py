@@ -152,7 +152,38 @@ def test_a_second_upload_of_the_same_metrics_is_a_duplicate(deps):
     again = evaluate_model.handle(upload(deps, "fraud/v1/metrics.json", b'{"note": "y", "auc": 0.91}'), deps)
 
     assert again.status is Status.DUPLICATE and "the same metrics were evaluated already" in again.detail
-    assert len(deps.notifier.posts) == 1 and len(deps.registry.decisions("fraud", "dev")) == 1
+    assert len(deps.notifier.posts) == 1
+    # AND the new generation carries the earlier decision (so reconcile's sweep finds it decided), moving nothing
+    first, second = deps.registry.decisions("fraud", "dev")
+    assert (second.passed, second.champion_version, second.comparisons) == (
+        first.passed,
+        first.champion_version,
+        first.comparisons,
+    )
+    assert second.record_key.endswith(f"#{again_generation(deps)}") and "generation" in second.reason
+    assert [m.version for m in deps.registry.alias_history("fraud", "dev")] == [1, 1]  # candidate, champion once
+
+
+def again_generation(deps) -> int:
+    return deps.objects.objects[(BUCKET, "fraud/v1/metrics.json")][0].generation
+
+
+def test_a_late_decision_on_an_older_version_never_moves_an_alias_back(deps):
+    # GIVEN v2 passed and is candidate and champion in dev, then v1's delayed event arrives
+    late = upload(deps, "fraud/v1/metrics.json", {"auc": 0.92})
+    evaluate_model.handle(upload(deps, "fraud/v2/metrics.json", {"auc": 0.91}), deps)
+
+    # WHEN v1 is evaluated (against champion v2: within tolerance, so it passes)
+    outcome = evaluate_model.handle(late, deps)
+
+    # THEN its decision is recorded and posted, but no alias goes back to v1
+    assert outcome.status is Status.APPLIED and "no alias moved" in outcome.detail
+    assert aliases(deps) == {"candidate": 2, "champion": 2}
+    assert [(d.version, d.passed, d.champion_version) for d in deps.registry.decisions("fraud", "dev")] == [
+        (1, True, 2),
+        (2, True, None),
+    ]
+    assert len(deps.notifier.posts) == 2
 
 
 def test_a_failed_slack_post_is_retried_with_the_recorded_decision(deps):
