@@ -222,3 +222,18 @@ def test_a_feedback_file_made_before_joining_gets_the_columns_and_its_rows_count
 
     assert (stats["labels"], stats["with_prediction"], stats["accuracy"]) == (2, 1, 1.0)
     assert stats["mean_absolute_error"] == 0.25
+
+
+def test_the_join_window_and_the_metrics_interval_come_from_the_environment():
+    from mlops_inference.settings import SettingsError
+
+    base = {"MODEL_NAME": MODEL, "ENV": "dev"}
+    default = ServiceSettings.from_env(base)
+    assert (default.feedback_join_days, default.feedback_metrics_s) == (7, 60.0)
+    given = ServiceSettings.from_env(
+        {**base, "INFERENCE_FEEDBACK_JOIN_DAYS": "2", "INFERENCE_FEEDBACK_METRICS_S": "15"}
+    )
+    assert (given.feedback_join_days, given.feedback_metrics_s) == (2, 15.0)
+    for name in ("INFERENCE_FEEDBACK_JOIN_DAYS", "INFERENCE_FEEDBACK_METRICS_S"):
+        with pytest.raises(SettingsError, match=name):
+            ServiceSettings.from_env({**base, name: "0"})

@@ -1,0 +1,47 @@
+"""The cloud's feedback store on the Firestore emulator: joined entries are scored, unjoined ones counted as
+labels only, a resent label replaces the entry (and may join it), as the SQLite store does."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from mlops_inference.feedback import FirestoreFeedbackStore
+
+pytestmark = pytest.mark.integration
+AT = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+
+
+def entry(request_id: str, label: int, prediction: float | None, *, version: int = 1) -> dict:
+    return {
+        "model": "fraud",
+        "env": "dev",
+        "version": version,
+        "request_id": request_id,
+        "row": 0,
+        "label": label,
+        "joined": prediction is not None,
+        "prediction": prediction,
+        "confidence": None if prediction is None else max(prediction, 1 - prediction),
+        "served_at": None if prediction is None else AT,
+        "received_at": AT,
+    }
+
+
+def test_joined_entries_are_scored_and_unjoined_ones_counted(firestore_db):
+    store = FirestoreFeedbackStore(firestore_db, collection=f"feedback-{uuid.uuid4().hex[:8]}")
+    store.record(entry("a", 1, 0.75))  # right
+    store.record(entry("b", 0, 0.75))  # wrong
+    store.record(entry("c", 1, None))  # not joined yet...
+    store.record(entry("c", 1, 0.25))  # ...sent again once captured: replaces it, wrong
+    store.record(entry("d", 0, None, version=2))  # never joined
+    # an entry of the code before joining: a caller's claim, no `joined`
+    store.record({k: v for k, v in entry("e", 1, 1.0).items() if k != "joined"})
+
+    stats = store.stats("fraud", "dev")
+
+    assert (stats["labels"], stats["with_prediction"]) == (5, 3)
+    assert stats["accuracy"] == pytest.approx(1 / 3)
+    assert stats["by_version"]["2"] == {"labels": 1, "positive_share": 0.0, "with_prediction": 0}
