@@ -4,8 +4,10 @@ functions-framework app as Eventarc would post the finalize events."""
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +20,7 @@ from tooling.manifest import function_named
 from tooling.replay import Replayer
 
 pytestmark = pytest.mark.integration
+EVENTS = Path(__file__).resolve().parents[3] / "events"
 
 
 @pytest.fixture
@@ -83,3 +86,42 @@ def test_a_malformed_metrics_file_is_rejected_on_the_emulators(profile, firestor
     assert (result.outcome, result.http_status) == ("rejected", 200)
     assert "metrics.json.auc: is NaN" in result.detail
     assert FirestoreRegistryStore(firestore_db).aliases("fraud", profile["env"]) == []
+
+
+def _reconcile_run(bucket: str) -> dict:
+    """The daily scheduler job's Pub/Sub push, naming the test's bucket (the emulator holds other tests' too)."""
+    document = json.loads((EVENTS / "scheduler" / "reconcile-registry.structured.json").read_text())
+    document["data"]["message"]["data"] = base64.b64encode(json.dumps({"buckets": [bucket]}).encode()).decode()
+    return document
+
+
+def test_a_lost_metrics_event_is_decided_by_the_daily_reconcile_on_the_emulators(profile, firestore_db):
+    replayer = Replayer()
+    env, bucket = profile["env"], profile["bucket"]
+    # GIVEN v1 decided by its event; v2's metrics uploaded, its event lost, and v0's unreadable, its event lost
+    replayer.deliver(
+        function_named("evaluate_model"),
+        delivery_from_document(upload_event(bucket, "fraud/v1/metrics.json", b'{"auc": 0.91}')),
+        label="v1",
+    )
+    v2 = upload_event(bucket, "fraud/v2/metrics.json", b'{"auc": 0.95}')
+    upload_event(bucket, "fraud/v0/metrics.json", b'{"accuracy": 0.9}')
+
+    # WHEN the daily reconcile runs, twice
+    reconcile = function_named("reconcile_registry")
+    first = replayer.deliver(reconcile, delivery_from_document(_reconcile_run(bucket.name)), label="reconcile")
+    second = replayer.deliver(reconcile, delivery_from_document(_reconcile_run(bucket.name)), label="again")
+
+    # THEN the first decides v2 against champion v1 and promotes it, records v0 as rejected, and fails nothing
+    assert first.outcome == "applied", first.detail
+    assert "made up 1 missed gate decisions and recorded 1 unreadable metrics files as failed" in first.detail
+    firestore = FirestoreRegistryStore(firestore_db)
+    got = [(d.version, d.passed, d.champion_version) for d in firestore.decisions("fraud", env)]
+    assert got == [(0, False, None), (1, True, None), (2, True, 1)]
+    assert "metrics.json.auc" in firestore.decisions("fraud", env)[0].reason
+    assert {a.alias: a.version for a in firestore.aliases("fraud", env)} == {"candidate": 2, "champion": 2}
+    # AND the second does nothing, and v2's late event is a duplicate: one post per decision taken
+    assert second.outcome == "ignored", second.detail
+    late = replayer.deliver(function_named("evaluate_model"), delivery_from_document(v2), label="late v2")
+    assert late.outcome == "duplicate"
+    assert len(profile["outbox"].read_text().splitlines()) == 2
