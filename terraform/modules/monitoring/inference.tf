@@ -374,9 +374,9 @@ resource "google_monitoring_alert_policy" "inference_feedback_accuracy" {
   user_labels           = merge(local.labels, { severity = "p2", runbook = "inference-feedback-accuracy", shadow = local.shadow })
 
   conditions {
-    display_name = "accuracy of labelled feedback under ${var.thresholds.feedback_accuracy_min * 100}%"
+    display_name = "accuracy of labelled feedback under ${var.thresholds.feedback_accuracy_min * 100}% (at least ${var.thresholds.feedback_min_labels} labels)"
     condition_prometheus_query_language {
-      query                     = "min by (model, version) (inference_feedback_accuracy) < ${var.thresholds.feedback_accuracy_min}"
+      query                     = "(min by (model, version) (inference_feedback_accuracy) < ${var.thresholds.feedback_accuracy_min}) and on (model, version) (max by (model, version) (inference_feedback_labels) >= ${var.thresholds.feedback_min_labels})"
       duration                  = "3600s"
       evaluation_interval       = "300s"
       disable_metric_validation = true
@@ -386,7 +386,7 @@ resource "google_monitoring_alert_policy" "inference_feedback_accuracy" {
   documentation {
     mime_type = "text/markdown"
     subject   = "[P2] mlops-events ${var.env}: feedback accuracy under ${var.thresholds.feedback_accuracy_min * 100}%"
-    content   = "The labels sent back through the feedback endpoint agree with the model's predictions less than ${var.thresholds.feedback_accuracy_min * 100}% of the time for an hour.\n\nRunbook: [inference-feedback-accuracy](${local.runbook}inference-feedback-accuracy.md)"
+    content   = "The labels sent back through the feedback endpoint agree with the model's predictions less than ${var.thresholds.feedback_accuracy_min * 100}% of the time for an hour, over at least ${var.thresholds.feedback_min_labels} labels joined to the predictions the service captured (`inference_feedback_accuracy`, `inference_feedback_labels`).\n\nRunbook: [inference-feedback-accuracy](${local.runbook}inference-feedback-accuracy.md)"
     links {
       display_name = "Runbook"
       url          = "${local.runbook}inference-feedback-accuracy.md"

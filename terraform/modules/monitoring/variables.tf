@@ -82,6 +82,7 @@ variable "thresholds" {
     inference_restarts    = optional(number, 2)   # container exits / failed probes, 10 min
     low_confidence_share  = optional(number, 0.2) # share of recent predictions under the service's threshold (0.7)
     feedback_accuracy_min = optional(number, 0.85)
+    feedback_min_labels   = optional(number, 50) # joined labels a version needs before its accuracy can page
   })
   description = "Alert thresholds (defaults are the old platform's)."
   default     = {}
