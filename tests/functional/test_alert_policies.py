@@ -13,7 +13,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from prometheus_client import generate_latest
 
+from mlops_inference.metrics import ServiceMetrics
 from tests.support.terraform_contract import Terraform, text
 from tooling.manifest import REPO_ROOT
 
@@ -86,3 +88,16 @@ def test_every_runbook_is_indexed_and_every_index_link_exists():
     pages = {p.name for p in RUNBOOKS.glob("*.md")} - {"README.md"}
     linked = set(re.findall(r"\]\(([a-z0-9-]+\.md)\)", index))
     assert pages == linked
+
+
+def test_every_promql_policy_reads_metrics_the_inference_service_exports():
+    # GIVEN the metric names the PromQL policies query, and the service's own registry as /metrics shows it
+    queried = set()
+    for policy in POLICIES:
+        for condition in policy.body["conditions"]:
+            for promql in condition.get("condition_prometheus_query_language", []):
+                queried |= set(re.findall(r"\binference_[a-z_]+\b", text(promql["query"])))
+    exported = set(re.findall(r"^# TYPE (\S+) ", generate_latest(ServiceMetrics().registry).decode(), re.M))
+    # THEN every queried series is one the service exports (a rename breaks the build, not the pager)
+    assert queried >= {"inference_low_confidence_share", "inference_feedback_accuracy", "inference_feedback_labels"}
+    assert queried <= exported, f"queried but never exported: {sorted(queried - exported)}"
