@@ -14,12 +14,15 @@ The gate sweep takes the listing's metrics.json objects (the live generation onl
 evaluate_model's own use case, in ascending version order per model and env, so the aliases end where
 the event path would have put them (and the gate moves them forward only). A metrics.json the gate
 rejects does not fail the pass: it is recorded as a failed decision naming the field, so the next pass
-leaves it alone; a new upload of the file has a decision of its own.
+leaves it alone; a new upload of the file has a decision of its own. A recent decision is handed to the
+use case again too: its claim answers `duplicate` at no cost, unless the evaluation stopped after
+recording the decision (Slack down past the event's retries), which then moves the aliases and posts.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from handlers import evaluate_model
@@ -35,9 +38,13 @@ from shared.payloads.storage import StorageChange, StorageObjectEvent
 
 if TYPE_CHECKING:
     from shared.ports import StoredObject
+    from shared.quality_gate import GateDecision
 
 # The registry's and the gate's ports: registering needs a subset of what evaluating does.
 ReconcileDeps = EvaluateModelDeps
+# How long after a decision the sweep still checks that its evaluation finished: two daily passes past the
+# event path's 24 h of retries, well within the 8 days an idempotency record is kept.
+UNFINISHED_WINDOW = timedelta(days=3)
 
 
 def _buckets(run: ScheduledRun, deps: ReconcileDeps) -> list[str]:
@@ -108,19 +115,20 @@ def handle(run: ScheduledRun, deps: ReconcileDeps) -> Outcome:
                 vanished.append(key)
     gate = _sweep_gate(metrics, deps)
     scope = f"{checked} model objects in {len(buckets)} buckets"
-    if not healed and not vanished and not gate.decided and not gate.rejected:
+    if not healed and not vanished and not gate.decided and not gate.rejected and not gate.finished:
         busy = f"; {len(gate.in_progress)} metrics files being evaluated now" if gate.in_progress else ""
         return Outcome.ignored(f"registry complete: {scope} all registered and gated{busy}", key=run.run_key)
     return Outcome.applied(
         f"registered {len(healed)} missed objects and marked {len(vanished)} vanished ones deleted; "
-        f"made up {len(gate.decided)} missed gate decisions and recorded {len(gate.rejected)} unreadable "
-        f"metrics files as failed, of {scope}",
+        f"made up {len(gate.decided)} missed gate decisions, finished {len(gate.finished)} interrupted ones "
+        f"and recorded {len(gate.rejected)} unreadable metrics files as failed, of {scope}",
         key=run.run_key,
         healed=healed[:50],
         vanished=vanished[:50],
         decided=gate.decided[:50],
         rejected=gate.rejected[:50],
         in_progress=gate.in_progress[:50],
+        finished=gate.finished[:50],
     )
 
 
@@ -129,6 +137,7 @@ class _GateSweep:
     decided: list[str] = field(default_factory=list)  # metrics object versions decided by this pass
     rejected: list[str] = field(default_factory=list)  # unreadable ones, recorded as failed decisions
     in_progress: list[str] = field(default_factory=list)  # held by a late event right now: its to decide
+    finished: list[str] = field(default_factory=list)  # recorded, but its aliases or post had not been done
 
 
 def _sweep_gate(metrics: list[tuple[ModelLocation, StorageObjectEvent]], deps: ReconcileDeps) -> _GateSweep:
@@ -141,9 +150,10 @@ def _sweep_gate(metrics: list[tuple[ModelLocation, StorageObjectEvent]], deps: R
     for location, event in metrics:
         by_model.setdefault((location.model, location.env), []).append((location, event))
     for (model, env), found in sorted(by_model.items()):
-        decided = {d.record_key for d in deps.registry.decisions(model, env)}
+        recorded = {d.record_key: d for d in deps.registry.decisions(model, env)}
         for location, event in sorted(found, key=lambda item: (item[0].version, item[1].object_key)):
-            if event.object_key in decided:
+            earlier = recorded.get(event.object_key)
+            if earlier is not None and not _maybe_unfinished(earlier, deps):
                 continue
             try:
                 outcome = evaluate_model.handle(event, deps)
@@ -155,5 +165,21 @@ def _sweep_gate(metrics: list[tuple[ModelLocation, StorageObjectEvent]], deps: R
                     sweep.rejected.append(event.object_key)
                 continue
             if outcome.status is Status.APPLIED:
-                sweep.decided.append(event.object_key)
+                (sweep.decided if earlier is None else sweep.finished).append(event.object_key)
     return sweep
+
+
+def _maybe_unfinished(decision: GateDecision, deps: ReconcileDeps) -> bool:
+    """A recent decision whose evaluation may have stopped after recording it (aliases or Slack failed, and
+    the event's retries ran out): handed to the use case again, whose claim says whether it finished. Only
+    while that claim's record is surely still kept (Firestore keeps a completed one 8 days), so a finished
+    evaluation is never run twice; never for a recorded rejection (nothing follows one)."""
+    if decision.reason.startswith(evaluate_model.REJECTED):
+        return False
+    try:
+        decided_at = datetime.fromisoformat(decision.decided_at)
+    except ValueError:
+        return False
+    if decided_at.tzinfo is None:
+        decided_at = decided_at.replace(tzinfo=UTC)
+    return deps.clock() - decided_at < UNFINISHED_WINDOW

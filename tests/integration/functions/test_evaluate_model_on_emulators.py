@@ -114,7 +114,10 @@ def test_a_lost_metrics_event_is_decided_by_the_daily_reconcile_on_the_emulators
 
     # THEN the first decides v2 against champion v1 and promotes it, records v0 as rejected, and fails nothing
     assert first.outcome == "applied", first.detail
-    assert "made up 1 missed gate decisions and recorded 1 unreadable metrics files as failed" in first.detail
+    assert (
+        "made up 1 missed gate decisions, finished 0 interrupted ones and recorded 1 unreadable metrics files"
+        in first.detail
+    )
     firestore = FirestoreRegistryStore(firestore_db)
     got = [(d.version, d.passed, d.champion_version) for d in firestore.decisions("fraud", env)]
     assert got == [(0, False, None), (1, True, None), (2, True, 1)]

@@ -21,7 +21,7 @@ from shared.adapters.local_object_store import LocalObjectStore
 from shared.adapters.slack_outbox import OutboxSlackNotifier, read_outbox
 from shared.adapters.sqlite_idempotency import SqliteIdempotencyStore
 from shared.adapters.sqlite_registry import SqliteRegistryStore
-from shared.errors import AlreadyInProgressError
+from shared.errors import AlreadyInProgressError, TransientError
 from shared.outcome import Status
 from shared.payloads.scheduler import ScheduledRun
 from shared.payloads.storage import StorageChange, StorageObjectEvent
@@ -48,6 +48,7 @@ class EmbeddedDeps:
     notifier: OutboxSlackNotifier
     settings: GateSettings = field(default_factory=GateSettings)
     clock: FakeClock = field(default_factory=FakeClock)
+    registry_path: Path = Path()
 
     @classmethod
     def at(cls, root: Path) -> EmbeddedDeps:
@@ -56,6 +57,7 @@ class EmbeddedDeps:
             registry=SqliteRegistryStore(root / "registry.sqlite"),
             idempotency=SqliteIdempotencyStore(root / "idempotency.sqlite"),
             notifier=OutboxSlackNotifier(root / "slack.jsonl"),
+            registry_path=root / "registry.sqlite",
         )
 
     @property
@@ -381,3 +383,48 @@ def test_in_dev_any_lost_events_end_decided_once_and_aliases_never_move_back(upl
         passed = [v for v, _, ok, *_ in got if ok]
         assert aliases(deps) == ({"candidate": max(passed), "champion": max(passed)} if passed else {})
         assert reconcile_registry.handle(NEXT_RUN, deps).status is Status.IGNORED
+
+
+class _SlackDown:
+    """The outbox, unreachable for the next `failures` posts, as Slack down past the event's retries."""
+
+    def __init__(self, inner: OutboxSlackNotifier, failures: int) -> None:
+        self._inner, self.failures = inner, failures
+        self.path = inner.path
+
+    def post(self, payload):
+        if self.failures:
+            self.failures -= 1
+            raise TransientError("slack unreachable")
+        self._inner.post(payload)
+
+
+def test_a_decision_whose_post_never_went_out_is_finished_by_the_next_reconcile(deps):
+    # GIVEN v1's event decided it, moved the aliases, then could not post (and its retries ran out)
+    event = upload(deps, 1, {"auc": 0.90})
+    deps.notifier = _SlackDown(deps.notifier, failures=1)  # type: ignore[assignment]
+    with pytest.raises(TransientError):
+        evaluate_model.handle(event, deps)
+    assert len(deps.registry.decisions("fraud", "dev")) == 1 and deps.posts == []
+
+    # WHEN the daily pass runs
+    outcome = reconcile_registry.handle(RUN, deps)
+
+    # THEN it finishes that evaluation with the recorded decision: posted once, nothing decided twice
+    assert outcome.extra["finished"] == ["ml-models-dev/fraud/v1/metrics.json#1001"]
+    assert outcome.extra["decided"] == []
+    assert len(deps.posts) == 1 and len(deps.registry.decisions("fraud", "dev")) == 1
+    assert aliases(deps) == {"candidate": 1, "champion": 1}
+    assert reconcile_registry.handle(NEXT_RUN, deps).status is Status.IGNORED
+    assert len(deps.posts) == 1
+
+
+def test_a_decision_older_than_the_window_is_not_handed_back(deps):
+    # GIVEN a decision taken, then its claim record gone (as Firestore's retention removes it, days later)
+    evaluate_model.handle(upload(deps, 1, {"auc": 0.90}), deps)
+    deps.idempotency = SqliteIdempotencyStore(deps.registry_path.parent / "fresh-claims.sqlite")
+    deps.clock.advance(reconcile_registry.UNFINISHED_WINDOW.total_seconds() + 1)
+
+    # WHEN the daily pass runs, THEN the decision stands and nothing is evaluated again
+    assert reconcile_registry.handle(RUN, deps).status is Status.IGNORED
+    assert len(deps.posts) == 1 and len(deps.registry.decisions("fraud", "dev")) == 1
