@@ -119,9 +119,9 @@ def handle(run: ScheduledRun, deps: ReconcileDeps) -> Outcome:
         busy = f"; {len(gate.in_progress)} metrics files being evaluated now" if gate.in_progress else ""
         return Outcome.ignored(f"registry complete: {scope} all registered and gated{busy}", key=run.run_key)
     return Outcome.applied(
-        f"registered {len(healed)} missed objects and marked {len(vanished)} vanished ones deleted; "
+        f"registered {len(healed)} missed objects and marked {len(vanished)} vanished ones deleted, of {scope}; "
         f"made up {len(gate.decided)} missed gate decisions, finished {len(gate.finished)} interrupted ones "
-        f"and recorded {len(gate.rejected)} unreadable metrics files as failed, of {scope}",
+        f"and recorded {len(gate.rejected)} unreadable metrics files as failed",
         key=run.run_key,
         healed=healed[:50],
         vanished=vanished[:50],
