@@ -7,24 +7,23 @@ rows for a tabular model; for an image model, multipart `file` parts or JSON bas
 (mlops_inference.image_requests). The same app runs in
 Cloud Run, on k3s and (through mangum) on Lambda; `create_app` takes its parts ready-made, so tests and
 the Lambda handler build their own.
+
+Here: `/predict`, the probes and the OpenAPI schema of the model served; the routes of `/feedback`
+(feedback_routes) and of `/metrics` and `/monitoring/drift` (monitoring_routes) are routers of their own,
+the parts behind them `service.Service`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
-import gc
 import logging
 import math
-import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, HTTPException
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import (
     BaseModel,
@@ -34,17 +33,15 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
-    field_validator,
     model_validator,
 )
 
 from mlops_inference import request_ids
-from mlops_inference.batching import BatcherOverloaded, BatcherStopped, DynamicBatcher
-from mlops_inference.capture import PredictionCapture, records_for_images, records_for_rows
+from mlops_inference.batching import BatcherOverloaded, BatcherStopped
+from mlops_inference.capture import records_for_images, records_for_rows
 from mlops_inference.errors import SafeJSONResponse, StrictJSONRoute, finite, install_error_handlers, invalid
-from mlops_inference.image_decode import DecodeLimits
+from mlops_inference.feedback_routes import feedback_router
 from mlops_inference.image_requests import (
-    ImageDecoder,
     RequestRefused,
     answers,
     is_multipart,
@@ -52,21 +49,18 @@ from mlops_inference.image_requests import (
     uploads_from_json,
 )
 from mlops_inference.image_spec import ImageItem, ImageSpec
-from mlops_inference.metrics import ServiceMetrics
-from mlops_inference.model import InvalidRows, LoadedModel, ModelSpec, configure_threads
+from mlops_inference.metrics import RequestMetrics
+from mlops_inference.model import InvalidRows, LoadedModel, ModelSpec
+from mlops_inference.monitoring_routes import monitoring_router
 from mlops_inference.request_body import RequestBody
-from shared.errors import TransientError
+from mlops_inference.service import ModelChanged, Service
 
 if TYPE_CHECKING:
     from starlette.requests import Request
 
-    from mlops_inference.serving import ModelHolder
-    from mlops_inference.settings import ServiceSettings
-    from shared.ports import CapturedPrediction, CapturedPredictions, DriftRunStore, FeedbackStore
 
 log = logging.getLogger(__name__)
 Value = StrictFloat | StrictInt | StrictStr | StrictBool | None
-INT64_MAX = 2**63 - 1
 
 
 class ImageData(BaseModel):
@@ -135,156 +129,6 @@ class PredictRoute(StrictJSONRoute):
         return handle
 
 
-class FeedbackRequest(BaseModel):
-    """Strict: `label: true` or `"1"` is no label (3.0 is an integer, as in JSON Schema); integers fit int64.
-
-    `prediction` is accepted (older callers send it) and ignored: the prediction an entry is scored on is
-    the one the service captured for that row, never what a caller says it was."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-    request_id: str = Field(
-        pattern=request_ids.PATTERN, max_length=request_ids.MAX_CHARS, description="as /predict answered it"
-    )
-    row: int = Field(default=0, ge=0, le=INT64_MAX, description="the row's index in that request")
-    label: int = Field(ge=0, le=1, description="0 or 1 (an integer: true and false are refused)")
-    prediction: float | None = Field(
-        default=None,
-        ge=0.0,
-        le=1.0,
-        allow_inf_nan=False,
-        description="ignored (accepted for older callers): the captured prediction of the row is what counts",
-    )
-    version: int | None = Field(default=None, ge=1, le=INT64_MAX, description="if given, the version that answered")
-
-    @field_validator("row", "label", "version", mode="before")
-    @classmethod
-    def _json_integer(cls, value: Any) -> Any:
-        """JSON Schema's integer: 3 or 3.0, never true or "3" (strict otherwise)."""
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        return value
-
-
-class ModelChanged(RuntimeError):
-    """A newer version with other features was swapped in while the request waited: retry."""
-
-
-class RequestMetrics:
-    """ASGI middleware counting requests and timing them per route. Pure ASGI: Starlette's
-    `@app.middleware("http")` wraps every response in a task group and a stream, which cost this
-    service a measurable share of its CPU under load."""
-
-    def __init__(self, app: Any, metrics: ServiceMetrics) -> None:
-        self.app, self.metrics = app, metrics
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status: list[int | str] = ["disconnected"]  # no answer and no exception: the client left mid-request
-
-        async def recording(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, recording)
-        except BaseException:
-            if status[0] == "disconnected":
-                status[0] = 500  # what the server answers for it
-            raise
-        finally:
-            endpoint = getattr(scope.get("route"), "path", "unmatched")
-            self.metrics.requests.labels(endpoint, str(status[0])).inc()
-            self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
-
-
-@dataclass
-class Service:
-    """The parts behind the endpoints. `batcher` is None with batching off (and on Lambda)."""
-
-    settings: ServiceSettings
-    holder: ModelHolder
-    feedback: FeedbackStore | None = None
-    drift_runs: DriftRunStore | None = None
-    metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
-    batcher: DynamicBatcher | None = None
-    decoder: ImageDecoder | None = None  # made by start(), or on first use
-    capture: PredictionCapture | None = None  # served predictions recorded (None: capture off)
-    captured: CapturedPredictions | None = None  # where /feedback finds them (None: every label unjoined)
-
-    def __post_init__(self) -> None:
-        self.holder.on_swap = _on_swap(self.metrics)  # before start(): the first load counts too
-        self.metrics.set_confidence_threshold(self.settings.confidence_threshold)
-
-    def image_decoder(self) -> ImageDecoder:
-        if self.decoder is None:
-            limits = DecodeLimits(self.settings.max_file_bytes, self.settings.max_image_pixels)
-            self.decoder = ImageDecoder(self.settings.decode_threads, limits)
-        return self.decoder
-
-    def _forward(self, items: list[Any]) -> list[tuple[Any, str, int]]:
-        """One forward pass over the rows, or the decoded images, of one or several requests, with whatever
-        model is current now (a batch holds one kind: a swap between kinds fails the batch, to retry)."""
-        model = self.holder.current
-        if model is None:
-            raise ModelChanged("no model loaded")
-        started = time.perf_counter()
-        predictions: list[Any]
-        if isinstance(model.spec, ImageSpec):
-            spec = model.spec
-            if not all(isinstance(item, ImageItem) and item.input == spec.input for item in items):
-                raise ModelChanged(f"{model.name} v{model.version} takes other input")
-            predictions = model.predict_images([item.tensor for item in items])
-        else:
-            if any(isinstance(item, ImageItem) for item in items):
-                raise ModelChanged(f"{model.name} v{model.version} is a tabular model")
-            try:
-                model.spec.validate(items)
-            except InvalidRows:
-                raise ModelChanged(f"{model.name} v{model.version} has other features") from None
-            predictions = model.predict(items)
-        if self.batcher is None:  # the batcher reports its own batches through on_batch
-            self.metrics.observe_batch(len(items), time.perf_counter() - started)
-        return [(p, model.name, model.version) for p in predictions]
-
-    async def start(self) -> None:
-        configure_threads(self.settings.threads)
-        await asyncio.to_thread(self.holder.refresh)
-        # What startup allocated (torch, FastAPI, the model) lives as long as the process: frozen, the
-        # collector stops walking it on every full collection, which stalled requests for 100+ ms.
-        gc.collect()
-        gc.freeze()
-        self.holder.start(self.settings.reload_s)
-        if self.settings.batching:
-            self.batcher = DynamicBatcher(
-                self._forward,
-                max_batch_size=self.settings.max_batch_size,
-                max_wait_ms=self.settings.max_wait_ms,
-                on_batch=self.metrics.observe_batch,
-            )
-            await self.batcher.start()
-        if self.capture is not None:
-            self.capture.start()
-
-    async def stop(self) -> None:
-        if self.batcher:
-            await self.batcher.stop()
-        if self.capture is not None:
-            await asyncio.to_thread(self.capture.stop)  # what was captured is flushed before the process ends
-        if self.decoder:
-            self.decoder.close()
-            self.decoder = None
-        self.holder.stop()
-
-    async def predict(self, items: list[Any]) -> list[tuple[Any, str, int]]:
-        if self.batcher is not None:
-            return await self.batcher.submit(items)
-        return await asyncio.to_thread(self._forward, items)
-
-
 def _row_error(row: int, field: str | None, message: str, kind: str = "value_error") -> dict[str, Any]:
     loc = ["body", "rows", row] + ([field] if field is not None else [])
     return {"loc": loc, "msg": message, "type": kind}
@@ -293,13 +137,6 @@ def _row_error(row: int, field: str | None, message: str, kind: str = "value_err
 def _confidence(prediction: Any) -> float:
     """The top class's probability: a tabular (binary) prediction's max(p, 1 - p)."""
     return max(prediction, 1.0 - prediction) if isinstance(prediction, float) else prediction.confidence
-
-
-def _on_swap(metrics: ServiceMetrics):
-    def swapped(model: LoadedModel) -> None:
-        metrics.model_version.labels(model.name).set(model.version)
-
-    return swapped
 
 
 def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
@@ -559,103 +396,6 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
         openapi_extra=MULTIPART_DOC,
     )
 
-    feedback_refreshed = [-math.inf]  # when the feedback gauges last read the store (time.monotonic)
-    feedback_refreshing = asyncio.Lock()
-
-    async def refresh_feedback_gauges() -> None:
-        """At most once per INFERENCE_FEEDBACK_METRICS_S, whatever the scrape rate; a scrape that comes while
-        another refreshes, or when the store fails, serves the values already there."""
-        store = service.feedback
-        if store is None or feedback_refreshing.locked():
-            return
-        if time.monotonic() - feedback_refreshed[0] < settings.feedback_metrics_s:
-            return
-        async with feedback_refreshing:
-            feedback_refreshed[0] = time.monotonic()  # a store that is down is asked again next period
-            try:
-                stats = await asyncio.to_thread(store.stats, settings.model_name, settings.env)
-            except Exception as exc:  # a scrape never fails for the feedback store
-                log.warning("feedback metrics not refreshed: %r", exc)
-                return
-            metrics.set_feedback(settings.model_name, stats)
-
-    @app.get("/metrics")
-    async def prometheus() -> Response:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-        await refresh_feedback_gauges()
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-    async def served_prediction(request_id: str, row: int, version: int) -> CapturedPrediction | None:
-        """The capture of the row, or None (not sampled, not written yet, older than the lookup's window)."""
-        if service.captured is None:
-            return None
-        try:
-            found = await asyncio.to_thread(service.captured.find, settings.model_name, settings.env, request_id, row)
-        except TransientError as exc:  # "not found" must mean not found: the caller retries, nothing is stored
-            log.warning("feedback: captured predictions unreadable now: %r", exc)
-            detail = "the served predictions cannot be read now; retry"
-            raise HTTPException(503, detail, headers={"Retry-After": "10"}) from None
-        if found is not None and found.version != version:  # the signed id says which version answered
-            log.warning("feedback: capture of %s row %d is of version %d", request_id, row, found.version)
-            return None
-        return found
-
-    @app.post(
-        "/feedback",
-        status_code=202,
-        responses={
-            404: {"description": "no request with this id was answered by this service"},
-            503: {"description": "the captured predictions cannot be read now: retry after Retry-After seconds"},
-        },
-    )
-    async def feedback(body: FeedbackRequest) -> dict[str, Any]:
-        """The label of one served row, stored with the prediction the service captured for that row
-        (`joined: true`), or without one when there is no capture of it yet (`joined: false`: not sampled, not
-        written yet, or older than INFERENCE_FEEDBACK_JOIN_DAYS; sent again later, it may join). Accuracy is
-        taken over joined entries only; the body's `prediction` is ignored."""
-        if service.feedback is None:
-            raise HTTPException(501, "no feedback store configured")
-        issued = ids.check(body.request_id)
-        if issued is None:
-            raise HTTPException(404, "no request with this id was answered by this service")
-        if body.row >= issued.rows:
-            message = f"the request had {issued.rows} row(s): row is at most {issued.rows - 1}"
-            raise RequestValidationError([{"loc": ("body", "row"), "msg": message, "type": "value_error"}])
-        if body.version is not None and body.version != issued.version:
-            message = f"the request was answered by version {issued.version}"
-            raise RequestValidationError([{"loc": ("body", "version"), "msg": message, "type": "value_error"}])
-        found = await served_prediction(body.request_id, body.row, issued.version)
-        entry = {
-            "request_id": body.request_id,
-            "row": body.row,
-            "label": body.label,
-            "version": issued.version,
-            "model": settings.model_name,
-            "env": settings.env,
-            "received_at": datetime.now(UTC),
-            "joined": found is not None,
-            "prediction": found.prediction if found else None,
-            "confidence": found.confidence if found else None,
-            "served_at": found.served_at if found else None,
-        }
-        await asyncio.to_thread(service.feedback.record, entry)
-        return {"status": "recorded", "joined": found is not None}
-
-    @app.get("/feedback/stats")
-    async def feedback_stats() -> dict[str, Any]:
-        if service.feedback is None:
-            raise HTTPException(501, "no feedback store configured")
-        stats = await asyncio.to_thread(service.feedback.stats, settings.model_name, settings.env)
-        return finite({"model": settings.model_name, "env": settings.env, **stats})
-
-    @app.get("/monitoring/drift")
-    async def drift() -> SafeJSONResponse:
-        if service.drift_runs is None:
-            raise HTTPException(501, "no drift run store configured")
-        latest = await asyncio.to_thread(service.drift_runs.latest, settings.model_name, settings.env)
-        if latest is None:
-            raise HTTPException(404, f"no drift run recorded for {settings.model_name} ({settings.env})")
-        return SafeJSONResponse(finite(jsonable_encoder(latest)))  # a statistic may be NaN: null here
-
+    app.include_router(feedback_router(service, ids))
+    app.include_router(monitoring_router(service))
     return app

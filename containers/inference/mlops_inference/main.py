@@ -12,9 +12,10 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mlops_inference.app import Service, create_app
+from mlops_inference.app import create_app
 from mlops_inference.capture import PredictionCapture
 from mlops_inference.model_source import RegistryModelSource
+from mlops_inference.service import Service
 from mlops_inference.serving import ModelHolder
 from mlops_inference.settings import ServiceSettings
 
