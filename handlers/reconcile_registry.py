@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from handlers import evaluate_model
 from handlers.evaluate_model import EvaluateModelDeps
 from handlers.register_model import mark_deleted, register
-from shared.errors import AlreadyInProgressError, EventParseError
+from shared.errors import AlreadyInProgressError, EventParseError, PermanentError
 from shared.model_path import ModelLocation, NotAModel, bucket_env, locate_model
 from shared.model_registry import ObjectRef
 from shared.outcome import Outcome, Status
@@ -136,7 +136,7 @@ def handle(run: ScheduledRun, deps: ReconcileDeps) -> Outcome:
 class _GateSweep:
     decided: list[str] = field(default_factory=list)  # metrics object versions decided by this pass
     rejected: list[str] = field(default_factory=list)  # unreadable ones, recorded as failed decisions
-    in_progress: list[str] = field(default_factory=list)  # held by a late event right now: its to decide
+    in_progress: list[str] = field(default_factory=list)  # held by a late event right now: it decides
     finished: list[str] = field(default_factory=list)  # recorded, but its aliases or post had not been done
 
 
@@ -160,7 +160,9 @@ def _sweep_gate(metrics: list[tuple[ModelLocation, StorageObjectEvent]], deps: R
             except AlreadyInProgressError:  # a late event holds the claim: it decides, once
                 sweep.in_progress.append(event.object_key)
                 continue
-            except EventParseError as exc:  # one bad file never fails the pass; recorded, so reported once
+            except PermanentError as exc:  # one bad file never fails the pass; recorded, so reported once
+                # (the metrics.json unreadable; else, say an alias refused after the decision was recorded,
+                # record_rejection finds that decision and adds nothing)
                 if evaluate_model.record_rejection(event, location, str(exc), deps):
                     sweep.rejected.append(event.object_key)
                 continue

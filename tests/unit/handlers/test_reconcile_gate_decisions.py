@@ -22,6 +22,7 @@ from shared.adapters.slack_outbox import OutboxSlackNotifier, read_outbox
 from shared.adapters.sqlite_idempotency import SqliteIdempotencyStore
 from shared.adapters.sqlite_registry import SqliteRegistryStore
 from shared.errors import AlreadyInProgressError, TransientError
+from shared.model_registry import UnknownVersionError
 from shared.outcome import Status
 from shared.payloads.scheduler import ScheduledRun
 from shared.payloads.storage import StorageChange, StorageObjectEvent
@@ -428,3 +429,32 @@ def test_a_decision_older_than_the_window_is_not_handed_back(deps):
     # WHEN the daily pass runs, THEN the decision stands and nothing is evaluated again
     assert reconcile_registry.handle(RUN, deps).status is Status.IGNORED
     assert len(deps.posts) == 1 and len(deps.registry.decisions("fraud", "dev")) == 1
+
+
+class _RefusingAliases:
+    """The registry, refusing alias moves to one version (its files deleted between the listing and the move)."""
+
+    def __init__(self, inner: SqliteRegistryStore, version: int) -> None:
+        self._inner, self._version = inner, version
+
+    def set_alias(self, model, env, alias, version, *, by, at):
+        if version == self._version:
+            raise UnknownVersionError(f"{env}/{model} has no version v{version}")
+        return self._inner.set_alias(model, env, alias, version, by=by, at=at)
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+def test_a_permanent_failure_after_the_decision_does_not_fail_the_pass(deps):
+    upload(deps, 1, {"auc": 0.90})
+    upload(deps, 2, {"auc": 0.92})
+    deps.registry = _RefusingAliases(deps.registry, 1)  # type: ignore[assignment]
+
+    outcome = reconcile_registry.handle(RUN, deps)
+
+    # v1's decision stands as recorded (no rejection added over it), and v2 is still decided and promoted
+    assert outcome.extra["decided"] == ["ml-models-dev/fraud/v2/metrics.json#1002"]
+    assert outcome.extra["rejected"] == []
+    assert [(v, passed) for v, _, passed, *_ in decisions(deps)] == [(1, True), (2, True)]
+    assert aliases(deps) == {"candidate": 2, "champion": 2}
