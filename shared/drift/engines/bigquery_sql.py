@@ -11,6 +11,12 @@ function's memory is O(features x bins) whatever the row count:
    `GROUP BY GROUPING SETS ((f, b), (f))` over a UNION ALL of one (f, value, bucket) projection per
    feature; one more query for the categorical features, a `GROUP BY` per feature in a UNION ALL.
 
+Captured predictions (`TableSource.json_features`: the current side of `"captured": true`) keep the input
+features in one JSON column: a reference feature the table lacks is read from its key there, as a number
+or a category as the reference profiled it (`bigquery_json_features`, the key a query parameter), in the
+same queries as the columns; each branch also counts the rows that hold the key (`COUNTIF(k)`), and a
+key no row of the window holds is a missing column, as with Parquet captures.
+
 Bins are (-inf, c_1], (c_1, c_2], ..., (c_k, +inf): a value's bin is the number of cuts strictly below
 it. `RANGE_BUCKET(x, cuts)` counts the cuts <= x (a value equal to a cut would land one bin too
 high), so we ask it about -x on the negated cuts, sorted: `RANGE_BUCKET(-x, sorted(-c))` counts the
@@ -27,7 +33,11 @@ ORDER BY/LIMIT. What it does not run, and why this module does not use it:
   column (and the window's), which real BigQuery runs as well;
 - `ARRAY_AGG(STRUCT(b, n))` over `GROUP BY b` when b is RANGE_BUCKET of a parameter (GROUP BY the
   alias fails to bind), a WITH clause read twice with an UNNEST, and a CROSS JOIN of two aggregate
-  subqueries (500): hence one long result of (feature, bucket) rows, O(features x bins).
+  subqueries (500): hence one long result of (feature, bucket) rows, O(features x bins);
+- `GROUP BY` an expression that holds a query parameter (`JSON_VALUE(features[@key])`): the binder
+  fails, so a JSON category is read in a subquery and grouped outside it; and a subscript key holding
+  `"` (or an empty key): bqemulator writes it into a JSONPath unescaped and fails, where BigQuery takes
+  the key as it is.
 
 Over the ~400 lines a runtime module keeps to, on purpose: one profiler whose queries are one plan
 (the reference's cuts feed both sides' bucketing, the discrete rules are shared with DuckDB's);
@@ -39,7 +49,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +59,7 @@ from shared.adapters.bigquery_statements import run_query
 from shared.adapters.gcp_errors import translate_errors
 from shared.drift.column_profile import EXACT_INTEGERS
 from shared.drift.comparison import categorical_histogram, finish_profile, plan_features
+from shared.drift.engines.bigquery_json_features import JSON_NUMBER, JSON_OTHER, JSON_STRING, JsonFeatures
 from shared.drift.engines.duckdb_parquet import DEFAULT_CATEGORY_CAP, DEFAULT_FINE_BINS
 from shared.drift.histograms import (
     BinStats,
@@ -98,6 +109,9 @@ class TableSource:
     start: datetime | None = None  # inclusive
     end: datetime | None = None  # exclusive
     model: str | None = None  # only the rows of this `model` (the captured predictions' table)
+    # The JSON column a current side's features are read from when the table lacks them as columns
+    # (the captured predictions' `features`: `shared.drift.engines.bigquery_json_features`).
+    json_features: str | None = None
 
     def __post_init__(self) -> None:
         if not _TABLE_ID.match(self.table):
@@ -113,12 +127,15 @@ class TableSource:
             "start": self.start.isoformat() if self.start else None,
             "end": self.end.isoformat() if self.end else None,
             "model": self.model,
+            "json_features": self.json_features,
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TableSource:
         start, end = (datetime.fromisoformat(data[k]) if data.get(k) else None for k in ("start", "end"))
-        return cls(data["table"], data.get("timestamp_column"), start, end, data.get("model"))
+        return cls(
+            data["table"], data.get("timestamp_column"), start, end, data.get("model"), data.get("json_features")
+        )
 
 
 register_source("bigquery", TableSource.from_json)
@@ -232,12 +249,12 @@ class BigQueryProfiler:
         rows, cuts = self._reference_pass(numeric, columns, source)
         numeric_reference: dict[str, NumericReference] = {}
         if numeric:
-            counts, summaries, _, stats = self._counting_pass(numeric, columns, cuts, source)
+            counts, summaries, _, stats, _ = self._counting_pass(numeric, columns, cuts, source)
             numeric_reference = {
                 f: NumericReference(cuts[i], counts[i], summaries[i], stats[i]) for i, f in enumerate(numeric)
             }
         categorical_reference = {}
-        for feature, found in zip(categorical, self._category_counts(categorical, columns, source), strict=True):
+        for feature, found in zip(categorical, self._category_counts(categorical, columns, source)[0], strict=True):
             missing = found.pop(None, 0)
             categorical_reference[feature] = CategoricalReference({str(k): v for k, v in found.items()}, missing)
         return ReferenceProfile(columns, rows, numeric_reference, categorical_reference, wanted, source)
@@ -248,19 +265,26 @@ class BigQueryProfiler:
         Which features are compared, missing or unsupported follows `DuckDbProfiler.compare`.
         """
         cur_columns = self._columns(current)
+        json = None
+        if current.json_features:  # captured predictions: the features the table lacks are JSON keys
+            json = JsonFeatures.of(cur_columns, current.json_features, reference.features)
+        if json is not None:
+            cur_columns = json.columns(cur_columns, {f: _json_kind(reference, f) for f in json.keys})
         plan = plan_features(
             reference,
             cur_columns,
             current.timestamp_column,
-            counts_as_numeric=lambda kind: kind in NUMERIC_TYPES,
-            counts_as_categorical=lambda kind: kind in _CASTS_TO_STRING,
+            counts_as_numeric=lambda kind: kind in NUMERIC_TYPES or kind == JSON_NUMBER,
+            counts_as_categorical=lambda kind: kind in _CASTS_TO_STRING or kind == JSON_STRING,
         )
         numeric, categorical = plan.numeric, plan.categorical
         histograms: list[NumericHistogram | CategoricalHistogram] = []
         cur_rows = None
+        carried: dict[str, int] = {}  # rows that hold each feature's key (JSON features only)
         if numeric:
             cuts = [reference.numeric[f].cuts for f in numeric]
-            counts, summaries, cur_rows, stats = self._counting_pass(numeric, cur_columns, cuts, current)
+            counts, summaries, cur_rows, stats, held = self._counting_pass(numeric, cur_columns, cuts, current, json)
+            carried.update(zip(numeric, held, strict=True))
             for i, f in enumerate(numeric):
                 ref = reference.numeric[f]
                 histograms.append(
@@ -277,7 +301,8 @@ class BigQueryProfiler:
                     )
                 )
         if categorical:
-            found = self._category_counts(categorical, cur_columns, current)
+            found, held = self._category_counts(categorical, cur_columns, current, json)
+            carried.update(zip(categorical, held, strict=True))
             # Every row is in exactly one group of each feature (NULL included): no COUNT(*) query needed.
             cur_rows = sum(found[0].values()) if cur_rows is None else cur_rows
             for feature, cur in zip(categorical, found, strict=True):
@@ -286,6 +311,15 @@ class BigQueryProfiler:
             from_clause, params = self._relation(current, cur_columns)
             [row] = self._query(f"SELECT COUNT(*) {from_clause}", params, what=f"count rows of {current.table}")
             cur_rows = int(row[0])
+        if json is not None and cur_rows:  # a key no row of the window holds: the column is missing
+            absent = {f for f in json.keys if carried.get(f) == 0}
+            histograms = [h for h in histograms if h.feature not in absent]
+            plan = replace(
+                plan,
+                missing={**plan.missing, **dict.fromkeys(sorted(absent), "current")},
+                numeric=[f for f in numeric if f not in absent],
+                categorical=[f for f in categorical if f not in absent],
+            )
         return finish_profile(
             plan, histograms, reference, cur_rows, read=self.value_counts, current=current, own_source=TableSource
         )
@@ -298,6 +332,9 @@ class BigQueryProfiler:
         if not requests:
             return {}
         columns = self._columns(source)
+        json = JsonFeatures.of(columns, source.json_features, requests) if source.json_features else None
+        if json is not None:  # only numeric features have a second pass
+            columns = json.columns(columns, dict.fromkeys(json.keys, JSON_NUMBER))
         names = [f for f in requests if f in columns]
         from_clause, params = self._relation(source, columns)
         branches = []
@@ -311,7 +348,7 @@ class BigQueryProfiler:
                         bounds.append(f"v {op} @{name}")
                 tests.append("(" + (" AND ".join(bounds) or "TRUE") + ")")
             branches.append(
-                f"SELECT {i} AS f, v FROM (SELECT {self._value(feature, columns)} AS v {from_clause})"
+                f"SELECT {i} AS f, v FROM (SELECT {self._value(feature, columns, params, json)} AS v {from_clause})"
                 f" WHERE v IS NOT NULL AND ({' OR '.join(tests) or 'FALSE'})"
             )
         sql = f"SELECT f, v, COUNT(*) AS n FROM ({' UNION ALL '.join(branches)}) GROUP BY f, v ORDER BY f, v"
@@ -327,8 +364,13 @@ class BigQueryProfiler:
 
     # -- the queries -----------------------------------------------------------------------------
     @staticmethod
-    def _value(feature: str, columns: Mapping[str, str]) -> str:
-        """The feature as FLOAT64 with NaN and +-inf read as missing (as `DuckDbProfiler._value`)."""
+    def _value(
+        feature: str, columns: Mapping[str, str], params: list[Any] | None = None, json: JsonFeatures | None = None
+    ) -> str:
+        """The feature as FLOAT64 with NaN and +-inf read as missing (as `DuckDbProfiler._value`); a JSON
+        feature's key joins `params`."""
+        if json is not None and feature in json.keys and params is not None:
+            return json.number(feature, params)
         column = _quote(feature)
         if columns[feature] == "FLOAT64":
             return f"IF(IS_NAN({column}) OR IS_INF({column}), NULL, {column})"
@@ -397,25 +439,32 @@ class BigQueryProfiler:
         columns: Mapping[str, str],
         cuts: Sequence[tuple[float, ...]],
         source: TableSource,
-    ) -> tuple[list[tuple[int, ...]], list[SideSummary], int, list[BinStats]]:
+        json: JsonFeatures | None = None,
+    ) -> tuple[list[tuple[int, ...]], list[SideSummary], int, list[BinStats], list[int]]:
         """One query: every numeric feature counted on its cuts, with its per-bin sums and extremes
-        (`BinStats`) and its summary, and the row count."""
+        (`BinStats`) and its summary, the row count, and the rows that hold each feature (JSON keys)."""
         from google.cloud import bigquery
 
         from_clause, params = self._relation(source, columns)
+        keyed = json is not None and any(f in json.keys for f in features)
         branches = []
         for i, (feature, feature_cuts) in enumerate(zip(features, cuts, strict=True)):
             # Negated and sorted: RANGE_BUCKET(-x, ...) counts the cuts >= x (see the module docstring).
             params.append(bigquery.ArrayQueryParameter(f"cuts_{i}", "FLOAT64", sorted(-c for c in feature_cuts)))
             params.append(bigquery.ScalarQueryParameter(f"origin_{i}", "FLOAT64", moments_origin(feature_cuts)))
+            inner, k = f"{self._value(feature, columns, params, json)} AS v", ""
+            if keyed:  # does the row hold the key (a plain column: always)
+                inner += f", {json.carried(feature, params) if json and feature in json.keys else 'TRUE'} AS k"
+                k = ", k"
             branches.append(
-                f"SELECT {i} AS f, v, v - @origin_{i} AS d, RANGE_BUCKET(-v, @cuts_{i}) AS b"
-                f" FROM (SELECT {self._value(feature, columns)} AS v {from_clause})"
+                f"SELECT {i} AS f, v, v - @origin_{i} AS d, RANGE_BUCKET(-v, @cuts_{i}) AS b{k}"
+                f" FROM (SELECT {inner} {from_clause})"
             )
         # Moments about a cut, not STDDEV_POP: see `moments_origin`.
         sql = (
             "SELECT f, b, GROUPING(b) AS whole, COUNT(*) AS n, COUNT(v) AS present, MIN(v), MAX(v), AVG(d),"
-            f" AVG(d * d), SUM(d) FROM ({' UNION ALL '.join(branches)}) GROUP BY GROUPING SETS ((f, b), (f))"
+            f" AVG(d * d), SUM(d){', COUNTIF(k)' if keyed else ''}"
+            f" FROM ({' UNION ALL '.join(branches)}) GROUP BY GROUPING SETS ((f, b), (f))"
         )
         counts = [[0] * (len(c) + 1) for c in cuts]
         stats = [
@@ -423,10 +472,12 @@ class BigQueryProfiler:
             for c in cuts
         ]
         found: dict[int, tuple[Any, ...]] = {}
+        held: dict[int, int] = {}
         for row in self._query(sql, params, what=f"count {source.table} on the reference cuts"):
             f, b, whole, n = int(row[0]), row[1], row[2], int(row[3])
             if whole:
                 found[f] = (n, *row[4:9])
+                held[f] = int(row[10]) if keyed else n
             elif b is not None:  # b is NULL for the missing values, counted apart
                 index = len(cuts[f]) - int(b)
                 counts[f][index] += n
@@ -437,23 +488,41 @@ class BigQueryProfiler:
             _summary(rows, moments_origin(cuts[f]), *found.get(f, (rows, 0, None, None, None, None))[1:])
             for f in range(len(features))
         ]
-        return [tuple(c) for c in counts], summaries, rows, stats
+        carried = [held.get(f, 0) for f in range(len(features))]
+        return [tuple(c) for c in counts], summaries, rows, stats, carried
 
     def _category_counts(
-        self, features: Sequence[str], columns: Mapping[str, str], source: TableSource
-    ) -> list[dict[str | None, int]]:
-        """Counts per value (NULL as None) of each categorical feature, in one query."""
+        self, features: Sequence[str], columns: Mapping[str, str], source: TableSource, json: JsonFeatures | None = None
+    ) -> tuple[list[dict[str | None, int]], list[int]]:
+        """Counts per value (NULL as None) of each categorical feature, in one query, and the rows that
+        hold each feature (a JSON key: the rows that have it; a column: every row)."""
         if not features:
-            return []
+            return [], []
         from_clause, params = self._relation(source, columns)
-        branches = [
-            f"SELECT {i} AS f, CAST({_quote(f)} AS STRING) AS v, COUNT(*) AS n {from_clause} GROUP BY 2"
-            for i, f in enumerate(features)
-        ]
+        keyed = json is not None and any(f in json.keys for f in features)
+        branches = []
+        for i, f in enumerate(features):
+            if json is not None and f in json.keys:
+                # Read in a subquery: bqemulator cannot GROUP BY an expression holding a parameter.
+                inner = f"SELECT {json.text(f, params)} AS v, {json.carried(f, params)} AS k {from_clause}"
+                branches.append(f"SELECT {i} AS f, v, COUNT(*) AS n, COUNTIF(k) FROM ({inner}) GROUP BY 2")
+                continue
+            k = ", COUNT(*)" if keyed else ""
+            value = f"CAST({_quote(f)} AS STRING)"
+            branches.append(f"SELECT {i} AS f, {value} AS v, COUNT(*) AS n{k} {from_clause} GROUP BY 2")
         found: list[dict[str | None, int]] = [{} for _ in features]
+        held = [0] * len(features)
         for row in self._query(" UNION ALL ".join(branches), params, what=f"count categories in {source.table}"):
             found[int(row[0])][row[1]] = int(row[2])
-        return found
+            held[int(row[0])] += int(row[3]) if keyed else int(row[2])
+        return found, held
+
+
+def _json_kind(reference: ReferenceProfile, feature: str) -> str:
+    """How a JSON feature is read: as the reference profiled it (a number, a category, or neither)."""
+    if feature in reference.numeric:
+        return JSON_NUMBER
+    return JSON_STRING if feature in reference.categorical else JSON_OTHER
 
 
 def _summary(rows: int, origin: float, present: Any, *values: Any) -> SideSummary:

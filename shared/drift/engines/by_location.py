@@ -55,9 +55,18 @@ class DriftSourceProfiler:
         return engine
 
     def _table(self, location: DataLocation, window: tuple[datetime | None, datetime | None]):
+        from shared.drift.engines.bigquery_json_features import CAPTURED_FEATURES
         from shared.drift.engines.bigquery_sql import TableSource
 
-        return TableSource(location.table or "", location.timestamp_column, *window, model=location.model_filter)
+        # Captured predictions keep the input features in one JSON column: read from there.
+        json_features = CAPTURED_FEATURES if location.captured else None
+        return TableSource(
+            location.table or "",
+            location.timestamp_column,
+            *window,
+            model=location.model_filter,
+            json_features=json_features,
+        )
 
     def reference(
         self, location: DataLocation, features: Sequence[str] = (), cache: ReferenceCache | None = None
