@@ -282,3 +282,43 @@ def test_a_captured_location_reads_its_features_from_json_and_again_in_a_second_
     assert set(profiler.profile(reference, plain, current_window=WINDOW, features=("amount",)).missing_columns) == {
         "amount"
     }
+
+
+def test_the_drift_job_on_bigquery_captures_reports_the_input_features(bigquery_client, captured, tmp_path) -> None:
+    """The function's use case end to end: a Parquet training set against the captured table, `captured: true`."""
+    from handlers import drift_report
+    from shared.adapters.local_parquet_files import LocalParquetFiles
+    from shared.drift.engines.by_location import DriftSourceProfiler
+    from shared.drift.engines.parquet_files import ParquetProfiler
+    from shared.outcome import Status
+    from shared.payloads.drift import parse_drift_request
+    from tests.support.fakes import FakeDeps
+
+    (tmp_path / "refs").mkdir()
+    (tmp_path / "refs" / "reference.parquet").write_bytes(Path(captured["reference"]).read_bytes())
+    body = {
+        "model": "fraud",
+        "env": "dev",
+        "reference": {"uri": "gs://refs/reference.parquet"},
+        "current": {
+            "uri": f"bq://{captured['table']}",
+            "timestamp_column": "served_at",
+            "window_hours": 1,
+            "captured": True,
+        },
+        "features": list(FEATURES),
+    }
+    deps = FakeDeps()
+    deps.feature_profiler = DriftSourceProfiler(
+        parquet=lambda: ParquetProfiler(LocalParquetFiles(tmp_path)),
+        bigquery=lambda: BigQueryProfiler(bigquery_client, timeout_s=30),
+    )
+    request = parse_drift_request(body, event_id="e1", job="drift-served-bq", schedule_time=NOW)
+
+    outcome = drift_report.handle(request, deps)
+
+    assert outcome.status is Status.APPLIED, outcome.detail
+    [row] = deps.drift_runs.rows.values()
+    assert {"amount", "city", "a.b"} <= set(row["drifted_features"])
+    assert not set(row["drifted_features"]) & {"visits", "steady", "b\\s", "s'q", "$.amount", "x y", "été"}
+    assert "versions served: v1" in outcome.detail
