@@ -110,8 +110,9 @@ run "defaults_applied" {
       "roles/bigquery.jobUser on project",
       "roles/datastore.user on project",
       "projects/mlops-events-test-000000/roles/mlopsEventsBucketListerTest on project",
+      "roles/secretmanager.secretAccessor on secret slack-webhook",
     ])
-    error_message = "reconcile_registry: as register_model, plus listing buckets (custom role)."
+    error_message = "reconcile_registry: as register_model, plus listing buckets (custom role) and the webhook secret (the gate decisions it makes up are posted)."
   }
   assert {
     condition = toset([for b in output.iam_bindings : trimprefix(b, "serviceAccount:${output.service_accounts["invoker:register_model"]}: ") if startswith(b, "serviceAccount:${output.service_accounts["invoker:register_model"]}: ")]) == toset([
