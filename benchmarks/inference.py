@@ -525,6 +525,12 @@ def _metric(port: int, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
 
 
+def _cpu_seconds(pid: int) -> float:
+    """A process's user + system CPU seconds, all its threads (Linux /proc; the capture writer is a thread)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def capture_benchmark(model: str, levels: list[int], seconds: float, rounds: int) -> None:
     """Prediction capture (mlops_inference.capture) on vs off: two batched servers of the same model, one
     capturing every row (INFERENCE_CAPTURE_RATE 1, Parquet in the embedded bucket), one not (0), measured
@@ -550,11 +556,16 @@ def capture_benchmark(model: str, levels: list[int], seconds: float, rounds: int
             for round_ in range(rounds):
                 order = ("capture on", "capture off") if round_ % 2 == 0 else ("capture off", "capture on")
                 for name in order:
+                    cpu_before = _cpu_seconds(servers[name].pid)
                     result = asyncio.run(measure(ports[name], load, clients, seconds))
+                    result["cpu_ms_per_request"] = (
+                        1000 * (_cpu_seconds(servers[name].pid) - cpu_before) / max(result["requests"], 1)
+                    )
                     by.setdefault((name, clients), []).append(result)
                     print(
                         f"{name:<11} {clients:>3} clients  {result['throughput']:8.1f} req/s  "
-                        f"p50 {result['p50_ms']:7.2f} ms  p99 {result['p99_ms']:7.2f} ms  errors {result['errors']}",
+                        f"p50 {result['p50_ms']:7.2f} ms  p99 {result['p99_ms']:7.2f} ms  errors {result['errors']}"
+                        f"  server CPU {result['cpu_ms_per_request']:.3f} ms/request",
                         flush=True,
                     )
         on = ports["capture on"]
@@ -579,11 +590,27 @@ def capture_benchmark(model: str, levels: list[int], seconds: float, rounds: int
             for on_, off_ in zip(by[("capture on", clients)], by[("capture off", clients)], strict=True)
         ]
         paired = statistics.median(pairs)
-        summary.append({"clients": clients, "on": median_on, "off": median_off, "paired_ratio": paired})
+        # The server's CPU per request, on over off: what capture adds to each request's work. A CPU-bound
+        # server's throughput is cores / CPU per request, so 1 / this ratio is the throughput capture leaves,
+        # and unlike throughput it hardly moves with what else the machine runs.
+        cpu_on = statistics.median(r["cpu_ms_per_request"] for r in by[("capture on", clients)])
+        cpu_off = statistics.median(r["cpu_ms_per_request"] for r in by[("capture off", clients)])
+        summary.append(
+            {
+                "clients": clients,
+                "on": median_on,
+                "off": median_off,
+                "paired_ratio": paired,
+                "cpu_ms_per_request_on": cpu_on,
+                "cpu_ms_per_request_off": cpu_off,
+            }
+        )
         print(
             f"{clients:>3} clients: capture on/off throughput {median_on:.1f}/{median_off:.1f} req/s"
             f" = {median_on / median_off:.3f}; median of the rounds' ratios {paired:.3f}"
-            f" (cost {1 - paired:+.1%}; rounds {', '.join(f'{r:.2f}' for r in pairs)})"
+            f" (cost {1 - paired:+.1%}; rounds {', '.join(f'{r:.2f}' for r in pairs)});"
+            f" server CPU per request on/off {cpu_on:.3f}/{cpu_off:.3f} ms = {cpu_on / cpu_off:.3f}"
+            f" (throughput cost when CPU-bound {1 - cpu_off / cpu_on:+.1%})"
         )
     print(
         f"capture: {served:.0f} rows served, {captured:.0f} written, {queued:.0f} still queued before shutdown,"
