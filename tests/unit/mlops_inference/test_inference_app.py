@@ -18,14 +18,6 @@ from tests.support.inference_support import MODEL, model_files, register
 ROW = {"amount": 62.5, "country": "US"}
 
 
-@pytest.fixture
-def state(tmp_path, monkeypatch):
-    state_dir = tmp_path / "state"
-    monkeypatch.setenv("MLOPS_EVENTS_PROFILE", "embedded")
-    monkeypatch.setenv("MLOPS_EVENTS_STATE_DIR", str(state_dir))
-    return state_dir
-
-
 def client_for(**overrides) -> TestClient:
     settings = ServiceSettings(model_name=MODEL, env="dev", reload_s=0, max_wait_ms=1.0, **overrides)
     return TestClient(create_app(build_service(settings)))

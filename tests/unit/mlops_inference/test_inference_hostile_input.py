@@ -29,14 +29,6 @@ JSON = {"content-type": "application/json"}
 KEY = b"a shared key of 32 bytes or more!"
 
 
-@pytest.fixture
-def state(tmp_path, monkeypatch):
-    state_dir = tmp_path / "state"
-    monkeypatch.setenv("MLOPS_EVENTS_PROFILE", "embedded")
-    monkeypatch.setenv("MLOPS_EVENTS_STATE_DIR", str(state_dir))
-    return state_dir
-
-
 def client_for(**overrides) -> TestClient:
     settings_ = ServiceSettings(model_name=MODEL, env="dev", reload_s=0, batching=False, **overrides)
     return TestClient(create_app(build_service(settings_)), raise_server_exceptions=False)

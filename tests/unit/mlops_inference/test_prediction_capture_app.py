@@ -26,14 +26,6 @@ from tests.support.fakes import FakeDeps
 from tests.support.inference_support import MODEL, model_files, register
 
 
-@pytest.fixture
-def state(tmp_path, monkeypatch):
-    state_dir = tmp_path / "state"
-    monkeypatch.setenv("MLOPS_EVENTS_PROFILE", "embedded")
-    monkeypatch.setenv("MLOPS_EVENTS_STATE_DIR", str(state_dir))
-    return state_dir
-
-
 def client_for(**overrides) -> TestClient:
     settings = ServiceSettings(model_name=MODEL, env="dev", reload_s=0, **{"capture_flush_s": 0.05, **overrides})
     return TestClient(create_app(build_service(settings)))
