@@ -31,6 +31,10 @@ if TYPE_CHECKING:
     )
 
 
+# Covers Cloud Storage, Firestore and BigQuery: one scope for the one credentials object they share.
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -217,7 +221,8 @@ class Deps:
 
             from shared.adapters.secrets import SecretManagerSecretSource
 
-            source = SecretManagerSecretSource(secretmanager.SecretManagerServiceClient(), self.settings.gcp_project)
+            client = secretmanager.SecretManagerServiceClient(credentials=self.google_credentials)
+            source = SecretManagerSecretSource(client, self.settings.gcp_project)
             url = source.get(self.settings.slack_webhook_secret)
             if not url:
                 raise ConfigError(f"Secret Manager secret {self.settings.slack_webhook_secret!r} has no value")
@@ -237,14 +242,25 @@ class Deps:
 
     # -- clients: one per process, shared by the adapters that use them ---------------------------
     @cached_property
-    def _firestore(self) -> Any:
-        from google.cloud import firestore
-
+    def google_credentials(self) -> Any:
+        """One credentials object for every Google client of the process. Left to themselves, the storage,
+        Firestore and BigQuery clients each run google.auth.default() (on Cloud Functions a metadata-server
+        probe each) and each fetch their own access token on their first call. Scoped to cloud-platform
+        here, so no client needs to copy it for its own scopes and all share one token."""
         if self.profile == "emulators":
             from google.auth.credentials import AnonymousCredentials
 
-            return firestore.Client(project=self.settings.gcp_project, credentials=AnonymousCredentials())
-        return firestore.Client(project=self.settings.gcp_project)
+            return AnonymousCredentials()
+        import google.auth
+
+        credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+        return credentials
+
+    @cached_property
+    def _firestore(self) -> Any:
+        from google.cloud import firestore
+
+        return firestore.Client(project=self.settings.gcp_project, credentials=self.google_credentials)
 
     def firestore_client(self) -> Any:
         return self._firestore
@@ -259,11 +275,7 @@ class Deps:
     def _storage(self) -> Any:
         from google.cloud import storage  # type: ignore[attr-defined]  # untyped, in a typed namespace
 
-        if self.profile == "emulators":
-            from google.auth.credentials import AnonymousCredentials
-
-            return storage.Client(project=self.settings.gcp_project, credentials=AnonymousCredentials())
-        return storage.Client(project=self.settings.gcp_project)
+        return storage.Client(project=self.settings.gcp_project, credentials=self.google_credentials)
 
     @cached_property
     def _bigquery(self) -> Any:
@@ -273,14 +285,13 @@ class Deps:
             if not self.settings.bigquery_endpoint:
                 raise ConfigError("the emulators profile needs MLOPS_EVENTS_BIGQUERY_ENDPOINT (bqemulator's REST URL)")
             from google.api_core.client_options import ClientOptions
-            from google.auth.credentials import AnonymousCredentials
 
             return bigquery.Client(
                 project=self.settings.gcp_project,
-                credentials=AnonymousCredentials(),
+                credentials=self.google_credentials,
                 client_options=ClientOptions(api_endpoint=self.settings.bigquery_endpoint),
             )
-        return bigquery.Client(project=self.settings.gcp_project)
+        return bigquery.Client(project=self.settings.gcp_project, credentials=self.google_credentials)
 
 
 class _ReloadingNotifier:

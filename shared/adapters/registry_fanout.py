@@ -5,6 +5,9 @@ between is healed by the redelivery (the idempotency claim is released on failur
 primary is written last, the primary never shows a row the history lacks. Reads and results come from
 the primary alone.
 
+A secondary that can append a registration without reading first (BigQuery's log: its read is a query job)
+is asked to: its answer would be discarded anyway, and the primary's claim-guarded answer is the one returned.
+
 Alias moves go the same way, with the same time and actor on both: a move the secondary refuses (an
 unknown version, a bad name) reaches neither, and a crash between the two is healed by moving again
 (the secondary sees a no-op and records nothing, the primary moves).
@@ -13,7 +16,7 @@ unknown version, a bad name) reaches neither, and a crash between the two is hea
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from shared.model_registry import (
@@ -29,13 +32,21 @@ if TYPE_CHECKING:
     from shared.quality_gate import GateDecision
 
 
+@runtime_checkable
+class AppendsRegistrations(Protocol):
+    def append_registration(self, artifact: ModelArtifact) -> None: ...
+
+
 class FanOutRegistryStore:
     def __init__(self, primary: AliasedRegistryStore, secondary: AliasedRegistryStore) -> None:
         self.primary = primary
         self.secondary = secondary
 
     def record(self, artifact: ModelArtifact) -> RecordResult:
-        self.secondary.record(artifact)
+        if isinstance(self.secondary, AppendsRegistrations):
+            self.secondary.append_registration(artifact)
+        else:
+            self.secondary.record(artifact)
         return self.primary.record(artifact)
 
     def mark_deleted(self, ref: ObjectRef, deleted_at: datetime) -> DeleteResult:
