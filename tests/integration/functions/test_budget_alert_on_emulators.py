@@ -17,7 +17,6 @@ from tests.support.concurrency import deliver_concurrently
 from tests.support.pubsub_push import emulator_profile, push_topic, served_function, settle
 from tooling.delivery import delivery_from_document
 from tooling.fixture_factory import pubsub_cloud_event
-from tooling.localcloud.slack_receiver import SlackReceiver
 from tooling.manifest import function_named
 from tooling.replay import Replayer
 
@@ -38,12 +37,6 @@ def notification(threshold: float | None, cost: float) -> tuple[bytes, dict[str,
         body["alertThresholdExceeded"] = threshold
     attributes = {"billingAccountId": "01D4EE-079462-DFD6EC", "budgetId": BUDGET_ID, "schemaVersion": "1.0"}
     return json.dumps(body).encode(), attributes
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackReceiver]:
-    with SlackReceiver() as receiver:
-        yield receiver
 
 
 @pytest.fixture

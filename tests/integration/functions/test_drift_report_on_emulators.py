@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -14,7 +13,6 @@ import pytest
 from tests.integration.conftest import PROJECT
 from tooling.delivery import delivery_from_document
 from tooling.fixture_factory import pubsub_cloud_event
-from tooling.localcloud.slack_receiver import SlackReceiver
 from tooling.manifest import function_named
 from tooling.replay import Replayer
 
@@ -45,12 +43,6 @@ def rows(rng, n: int, *, shifted: bool, end: datetime) -> list[dict]:
         }
         for _ in range(n)
     ]
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackReceiver]:
-    with SlackReceiver() as receiver:
-        yield receiver
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ Duplicate and concurrent deliveries of one push give one rollout."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +16,6 @@ from shared.rollout import deployment as k8s
 from tooling.fixture_factory import ecr_image_action_event
 from tooling.local_lambda import invoke
 from tooling.localcloud.k8s_api_server import KubernetesApiServer
-from tooling.localcloud.slack_receiver import SlackReceiver
 from tooling.manifest import function_named
 
 pytestmark = pytest.mark.integration
@@ -27,12 +25,6 @@ DIGEST = f"sha256:{'b' * 64}"
 TABLE = "mlops-events-idempotency-test"
 SPEC = function_named("ecr_rollout")
 TARGETS = "targets:\n  - {repository: ml/inference, namespace: ml, deployment: inference, container: server}\n"
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackReceiver]:
-    with SlackReceiver() as receiver:
-        yield receiver
 
 
 @pytest.fixture

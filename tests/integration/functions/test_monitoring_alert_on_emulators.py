@@ -20,7 +20,6 @@ from tests.support.concurrency import deliver_concurrently
 from tests.support.pubsub_push import emulator_profile, push_topic, served_function, settle
 from tooling.delivery import delivery_from_document
 from tooling.fixture_factory import pubsub_cloud_event
-from tooling.localcloud.slack_receiver import SlackReceiver
 from tooling.manifest import REPO_ROOT, function_named
 from tooling.replay import Replayer
 
@@ -41,12 +40,6 @@ def notification(fixture: str, incident_id: str) -> bytes:
 @pytest.fixture
 def incident() -> str:
     return f"0.{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackReceiver]:
-    with SlackReceiver() as receiver:
-        yield receiver
 
 
 @pytest.fixture
