@@ -15,7 +15,11 @@ served by a fresh virtual environment holding only the bundle's pinned distribut
 google-cloud-bigquery-storage, which this checkout's dev environment has and google-cloud-bigquery imports
 when it finds them), the bare function served by the same environment.
 
-    python benchmarks/cold_start.py [--runs 9] [--profile embedded|emulators|both] [--bundle]
+With `--breakdown` (emulators profile), a fresh interpreter runs register_model's first two events in
+process and prints where the time goes: imports, each client's import and construction (on first use,
+in the order the path needs them), and each backend call, first event then second.
+
+    python benchmarks/cold_start.py [--runs 9] [--profile embedded|emulators|both] [--bundle] [--breakdown]
 """
 
 from __future__ import annotations
@@ -163,6 +167,72 @@ def emulators() -> Iterator[Callable[[int], tuple[dict[str, str], bytes]]]:
 
 PROFILES: dict[str, Callable[[], Any]] = {"embedded": embedded, "emulators": emulators}
 
+# Run in a fresh interpreter: argv[1] the entry module's file, stdin two events (JSON lines).
+_BREAKDOWN = r"""
+import importlib.util, json, sys, time
+T = time.perf_counter
+marks = []
+def mark(label, started):
+    marks.append((label, (T() - started) * 1000))
+started = T(); import functions_framework; mark("import functions_framework (bare pays it too)", started)
+started = T()
+spec = importlib.util.spec_from_file_location("entry", sys.argv[1]); entry = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(entry); mark("import register_model (our modules)", started)
+from cloudevents.http import CloudEvent
+from handlers import register_model as use_case
+from shared.deps import current_deps
+from shared.payloads.cloudevent import envelope_from_cloud_event
+from shared.payloads.storage import parse_storage_event
+deps = current_deps()
+for client in ("_firestore", "_storage", "_bigquery"):  # first used in this order
+    started = T(); getattr(deps, client); mark(f"client {client[1:]}: import + construct", started)
+started = T(); deps.idempotency, deps.objects, deps.registry; mark("adapters: import + construct", started)
+def timed(obj, name, label):
+    call = getattr(obj, name)
+    def wrapper(*args, **kwargs):
+        started = T()
+        try:
+            return call(*args, **kwargs)
+        finally:
+            mark(f"  {label}", started)
+    setattr(obj, name, wrapper)
+timed(deps.idempotency, "claim", "firestore: claim")
+timed(deps.objects, "read_head", "gcs: read head")
+timed(deps.objects, "read_range", "gcs: read range")
+timed(deps.registry.secondary, "append_registration", "bigquery: append")
+timed(deps.registry.primary, "record", "firestore: registry record")
+timed(deps.idempotency, "complete", "firestore: complete")
+for number, line in enumerate(sys.stdin):
+    document = json.loads(line)
+    event = CloudEvent({k: v for k, v in document.items() if k != "data"}, document["data"])
+    marks.append((f"event {number + 1}", None))
+    started = T(); outcome = use_case.handle(parse_storage_event(envelope_from_cloud_event(event)), deps)
+    mark(f"  total: {outcome.status}", started)
+for label, ms in marks:
+    print(f"  {label}" if ms is None else f"  {ms:7.1f} ms  {label}")
+"""
+
+
+def breakdown(bundle: tuple[tuple[Path, str], str] | None) -> None:
+    target, python = bundle or (REGISTER_MODEL, sys.executable)
+    source = target[0]
+    with emulators() as prepare:
+        first_2xx(target, *prepare(0), python)  # warms the emulators (a JVM's first request), as run 0 does
+        env, first = prepare(1)
+        _, second = prepare(2)
+        done = subprocess.run(
+            [python, "-c", _BREAKDOWN, str(source)],
+            input=first + b"\n" + second + b"\n",
+            capture_output=True,
+            env=env,
+            cwd=source.parent,
+            timeout=120,
+        )
+    if done.returncode:
+        raise RuntimeError(done.stderr.decode(errors="replace")[-3000:])
+    print(f"[emulators{' bundle' if bundle else ''}: where register_model's first events go]")
+    print(done.stdout.decode(), end="")
+
 
 def bundle_environment(scratch: Path) -> tuple[tuple[Path, str], str]:
     """register_model's deploy bundle and an interpreter whose environment holds only its pinned distributions."""
@@ -207,11 +277,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--profile", choices=["embedded", "emulators", "both"], default="both")
     parser.add_argument("--bundle", action="store_true", help="serve the deploy bundle from its own environment")
+    parser.add_argument("--breakdown", action="store_true", help="where register_model's first events go")
     args = parser.parse_args()
     profiles = list(PROFILES) if args.profile == "both" else [args.profile]
     scratch = Path(tempfile.mkdtemp(prefix="cold-start-bundle-"))
     try:
         bundle = bundle_environment(scratch) if args.bundle else None
+        if args.breakdown:
+            breakdown(bundle)
+            return
         results = {profile: measure(profile, args.runs, bundle) for profile in profiles}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
