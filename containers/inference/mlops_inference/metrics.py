@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,18 +111,32 @@ class ServiceMetrics:
             self.low_confidence.labels(*key).inc(low)
         self.low_confidence_share.labels(*key).set(in_window / len(recent) if recent else 0.0)
 
-    def set_feedback(self, model: str, stats: dict[str, Any]) -> None:
-        """The feedback store's stats (`FeedbackStore.stats`) as the two gauges, per version. A version with
-        no joined label has a label count of 0 and no accuracy; versions gone from the stats are dropped."""
+    def set_feedback(self, model: str, stats: dict[str, Any], serving: Collection[str]) -> None:
+        """The feedback store's stats (`FeedbackStore.stats`) as the two gauges, for the versions this instance
+        serves only: a version rolled away from keeps its labels in the store, and exported forever its last
+        accuracy would hold the accuracy alert open. A version with no joined label has a count of 0 and no
+        accuracy."""
         self.feedback_accuracy.clear()
         self.feedback_labels.clear()
         for version, group in stats.get("by_version", {}).items():
-            if version == "None":  # an entry without a version (none is stored so today)
+            if version not in serving:
                 continue
             joined = int(group.get("with_prediction", 0))
             self.feedback_labels.labels(model, version).set(joined)
             if joined and group.get("accuracy") is not None:
                 self.feedback_accuracy.labels(model, version).set(group["accuracy"])
+
+    def serving(self, model: str, version: int) -> None:
+        """A swap to `version`: the other versions' low-confidence share and feedback gauges stop being
+        exported (their alerts would otherwise stay open on the last value they had)."""
+        keep = (model, str(version))
+        for key in [k for k in self._recent if k != keep]:
+            del self._recent[key]
+            self._low_in_window.pop(key, None)
+            self.low_confidence_share.remove(*key)
+        self.feedback_accuracy.clear()  # the next refresh exports the version served now
+        self.feedback_labels.clear()
+        self.model_version.labels(model).set(version)
 
 
 class RequestMetrics:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from mlops_inference.service import Service
 
 log = logging.getLogger(__name__)
+FEEDBACK_WAIT_S = 2.0  # what a scrape waits for the feedback store (the sidecar's own timeout is 10 s)
 
 
 def monitoring_router(service: Service) -> APIRouter:
@@ -26,30 +27,38 @@ def monitoring_router(service: Service) -> APIRouter:
     settings, metrics = service.settings, service.metrics
 
     feedback_refreshed = [-math.inf]  # when the feedback gauges last read the store (time.monotonic)
-    feedback_refreshing = asyncio.Lock()
+    refreshing: set[asyncio.Task[None]] = set()  # the refresh under way, if any (a reference keeps it alive)
 
     async def refresh_feedback_gauges() -> None:
-        """At most once per INFERENCE_FEEDBACK_METRICS_S, whatever the scrape rate; a scrape that comes while
-        another refreshes, or when the store fails, serves the values already there."""
         store = service.feedback
-        if store is None or feedback_refreshing.locked():
+        assert store is not None
+        try:
+            stats = await asyncio.to_thread(store.stats, settings.model_name, settings.env)
+        except Exception as exc:  # a scrape never fails for the feedback store
+            log.warning("feedback metrics not refreshed: %r", exc)
             return
-        if time.monotonic() - feedback_refreshed[0] < settings.feedback_metrics_s:
+        model = service.holder.current
+        metrics.set_feedback(settings.model_name, stats, {str(model.version)} if model else set())
+
+    async def feedback_gauges_fresh() -> None:
+        """At most once per INFERENCE_FEEDBACK_METRICS_S, whatever the scrape rate, in a task of its own: a
+        scrape waits for it FEEDBACK_WAIT_S at most, then serves the values already there (a slow store must
+        not time the scrape out and take every series with it); a store that is down keeps the last values."""
+        if service.feedback is None:
             return
-        async with feedback_refreshing:
+        if not refreshing and time.monotonic() - feedback_refreshed[0] >= settings.feedback_metrics_s:
             feedback_refreshed[0] = time.monotonic()  # a store that is down is asked again next period
-            try:
-                stats = await asyncio.to_thread(store.stats, settings.model_name, settings.env)
-            except Exception as exc:  # a scrape never fails for the feedback store
-                log.warning("feedback metrics not refreshed: %r", exc)
-                return
-            metrics.set_feedback(settings.model_name, stats)
+            task = asyncio.create_task(refresh_feedback_gauges())
+            refreshing.add(task)
+            task.add_done_callback(refreshing.discard)
+        if refreshing:
+            await asyncio.wait(refreshing, timeout=FEEDBACK_WAIT_S)
 
     @router.get("/metrics")
     async def prometheus() -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-        await refresh_feedback_gauges()
+        await feedback_gauges_fresh()
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @router.get("/monitoring/drift")

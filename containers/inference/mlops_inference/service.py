@@ -113,6 +113,6 @@ class Service:
 
 def _on_swap(metrics: ServiceMetrics):
     def swapped(model: LoadedModel) -> None:
-        metrics.model_version.labels(model.name).set(model.version)
+        metrics.serving(model.name, model.version)
 
     return swapped

@@ -155,13 +155,15 @@ def test_a_lookup_that_fails_transiently_is_a_503_to_retry_and_stores_nothing(st
     assert stats["labels"] == 0
 
 
-def test_the_accuracy_gauge_equals_an_independent_computation_per_version(state):
+def test_the_accuracy_gauge_equals_an_independent_computation_for_the_version_served(state):
     labels = [[1, 0, 0], [0, 0, 1], [1, 1, 1]]
     with client_for(feedback_metrics_s=0.0) as client:
         service = client.app.state.service  # type: ignore[attr-defined]
         served: dict[int, list[tuple[float, int]]] = {1: [], 2: []}
+        found: dict[int, dict] = {}
         for i, request_labels in enumerate(labels):
             if i == 2:  # a newer version, with another bias, answers the last request
+                found[1] = gauges(client)
                 register(state, 2, model_files(bias=1.5))
                 service.holder.refresh()
             answer = client.post("/predict", json={"rows": ROWS}).json()
@@ -175,12 +177,16 @@ def test_the_accuracy_gauge_equals_an_independent_computation_per_version(state)
         other = client.post("/predict", json={"rows": ROWS}).json()
         assert client.post("/feedback", json={"request_id": other["request_id"], "label": 1}).json()["joined"] is False
         assert client.get("/feedback/stats").json()["by_version"]["2"]["labels"] == 4
-        found = gauges(client)
+        found[2] = gauges(client)
 
     for version, pairs in served.items():
         expected = sum((p >= 0.5) == (label == 1) for p, label in pairs) / len(pairs)
-        assert found[("inference_feedback_accuracy", MODEL, str(version))] == pytest.approx(expected, abs=1e-12)
-        assert found[("inference_feedback_labels", MODEL, str(version))] == len(pairs)
+        assert found[version][("inference_feedback_accuracy", MODEL, str(version))] == pytest.approx(
+            expected, abs=1e-12
+        )
+        assert found[version][("inference_feedback_labels", MODEL, str(version))] == len(pairs)
+    # once v2 serves, v1's gauges are gone: its last accuracy would otherwise hold the alert open forever
+    assert {key[2] for key in found[2]} == {"2"}
 
 
 def test_the_gauges_are_refreshed_at_most_every_interval_not_per_scrape(state):
