@@ -48,6 +48,19 @@ def _known_functions(ctx: click.Context, param: click.Parameter, value: tuple[st
     return tuple(name.strip() for item in value for name in item.split(",") if name.strip())
 
 
+def _alias_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refused here, before anything starts, as the service would refuse it at its start."""
+    if value is None:
+        return None
+    from shared.errors import PermanentError
+    from shared.model_registry import alias_name
+
+    try:
+        return alias_name(value)
+    except PermanentError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.command()
 @click.option("--state-dir", type=click.Path(path_type=Path), help=_STATE_DIR_HELP)
 @click.option("--project", default="mlops-events-local", show_default=True, help="the emulated GCP project")
@@ -61,6 +74,19 @@ def _known_functions(ctx: click.Context, param: click.Parameter, value: tuple[st
 )
 @click.option("--no-schedules", is_flag=True, help="do not fire the crons (`mlops-events trigger JOB` still works)")
 @click.option("--no-inference", is_flag=True, help="do not serve the inference service")
+@click.option(
+    "--inference-alias",
+    metavar="ALIAS",
+    callback=_alias_name,
+    help="the inference service serves the version this alias (champion, ...) points to and follows it when it "
+    "moves (MODEL_ALIAS); default: the latest version",
+)
+@click.option(
+    "--inference-capture",
+    type=click.Choice(["parquet", "bigquery"]),
+    help="where the inference service captures its predictions: parquet (gs://ml-predictions-ENV on "
+    "fake-gcs-server, the default) or bigquery (ml_monitoring.predictions on bqemulator, as in the cloud)",
+)
 # No envvar on purpose: a webhook set for the embedded profile must not receive the emulators' alerts.
 @click.option("--slack-webhook-url", help="post to this real webhook instead of the local receiver")
 @click.option(
@@ -101,6 +127,8 @@ def up(
     backoff_scale,
     no_schedules,
     no_inference,
+    inference_alias,
+    inference_capture,
     slack_webhook_url,
     rollout_targets,
     only,
@@ -138,6 +166,8 @@ def up(
         backoff_scale=backoff_scale,
         schedules=not no_schedules,
         inference=not no_inference,
+        inference_alias=inference_alias,
+        inference_capture=inference_capture,
         slack_webhook_url=slack_webhook_url,
         only=only,
         import_dir=import_dir.resolve() if import_dir else None,

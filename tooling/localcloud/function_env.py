@@ -51,8 +51,18 @@ class FunctionEnvironment:
                 env.pop(secret["env"], None)
         return env
 
-    def of_inference(self, env_name: str, inherited: Mapping[str, str]) -> dict[str, str]:
-        """The inference service's: the common base, serving the demo model of the first environment."""
+    def of_inference(
+        self, env_name: str, inherited: Mapping[str, str], *, alias: str | None = None, capture: str | None = None
+    ) -> dict[str, str]:
+        """The inference service's: the common base, serving the demo model of the first environment; with
+        `alias` the version it points to (MODEL_ALIAS, followed when it moves), with `capture` its predictions
+        captured there (INFERENCE_CAPTURE_SINK: parquet into fake-gcs-server, bigquery into bqemulator)."""
         env = self.of(None, inherited)
         env.update({"MODEL_NAME": "fraud-detector", "ENV": env_name, "INFERENCE_RELOAD_S": "5"})
+        # A capture lands within a second (the service's default is 10 s): a local loop reads it back at once.
+        env.setdefault("INFERENCE_CAPTURE_FLUSH_S", "1")
+        if alias:
+            env["MODEL_ALIAS"] = alias
+        if capture:
+            env["INFERENCE_CAPTURE_SINK"] = capture
         return env

@@ -61,6 +61,8 @@ class UpOptions:
     export_dir: Path | None = None  # write the emulators' data there on a clean stop
     kubeconfig: Path | None = None  # roll out to this cluster instead of the Kubernetes API test server
     kube_context: str | None = None  # that kubeconfig's context (default: its current-context)
+    inference_alias: str | None = None  # the service serves this alias's version (MODEL_ALIAS); None: the latest
+    inference_capture: str | None = None  # parquet or bigquery (INFERENCE_CAPTURE_SINK); None: the service's default
 
 
 @dataclass
@@ -90,6 +92,7 @@ class LocalCloud:
         self.exported: dict[str, Any] | None = None
         self.export_error: str | None = None
         self.serve_inference = self.options.inference
+        self.inference: dict[str, Any] | None = None  # what the inference service serves and captures to, once started
         if self.options.only:  # an unknown name fails here, before anything starts
             self.specs, self.serve_inference = needs.select(self.specs, self.options.only)
         wanted = needs.emulators_for(self.specs, self.serve_inference) if self.options.only else needs.EMULATORS
@@ -269,7 +272,15 @@ class LocalCloud:
             # The container's command: uvicorn with the service's limits on slow and large request heads.
             argv = [sys.executable, "-m", "mlops_inference.server"]
             argv += ["--host", HOST, "--port", str(port), "--no-access-log"]
-            env = self.environment.of_inference(self.options.envs[0], os.environ)
+            env = self.environment.of_inference(
+                self.options.envs[0],
+                os.environ,
+                alias=self.options.inference_alias,
+                capture=self.options.inference_capture,
+            )
+            # MODEL_ALIAS and the sink as the service reads them (an --inference-* option, else the caller's shell)
+            sink = env.get("INFERENCE_CAPTURE_SINK") or "parquet"  # the service's default on the emulators profile
+            self.inference = {"alias": env.get("MODEL_ALIAS") or None, "capture": sink}
             process = ServedProcess("inference", argv, env, port, self.logs / "inference.log", cwd=REPO_ROOT)
             self.served["inference"] = Served(None, process)
         for served in self.served.values():
@@ -404,6 +415,7 @@ class LocalCloud:
                 }
                 for name, served in self.served.items()
             },
+            "inference": self.inference,
             "slack_webhook_url": self.slack_url if self.slack else "(your webhook)",
             "kubernetes_api": self.cluster_url,
             "lambda_runtime": self.lambda_runtime,

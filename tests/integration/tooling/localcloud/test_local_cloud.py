@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import io
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -28,11 +30,21 @@ pytestmark = pytest.mark.integration
 
 OBJECTS = REPO_ROOT / "events" / "objects"
 BUDGET_FIXTURE = REPO_ROOT / "events" / "budget" / "02-actual-50.structured.json"
+MODEL, ENV = "fraud-detector", "dev"  # what up's inference service serves
+ROWS_PER_REQUEST = 50
+
+
+# Where the inference service captures its predictions in this module's `up`: parquet (fake-gcs-server) by
+# default; LOCAL_CLOUD_INFERENCE_CAPTURE=bigquery runs the module with the captures in bqemulator instead.
+CAPTURE_SINK = os.environ.get("LOCAL_CLOUD_INFERENCE_CAPTURE", "parquet")
 
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningUp]:
-    running = RunningUp.start(tmp_path_factory.mktemp("up"), "--backoff-scale", "0.02", "--no-schedules")
+    # The service follows `champion`, as in the cloud: a version serves once the quality gate promotes it (dev)
+    # or an alias move points at it.
+    options = ("--inference-alias", "champion", "--inference-capture", CAPTURE_SINK)
+    running = RunningUp.start(tmp_path_factory.mktemp("up"), "--backoff-scale", "0.02", "--no-schedules", *options)
     with pytest.MonkeyPatch.context() as patch:
         for variable, value in running.client_env.items():
             patch.setenv(variable, value)
@@ -169,6 +181,218 @@ def test_a_model_file_dropped_into_the_models_bucket_is_registered_within_second
     assert not [e for e in cloud.events() if e["function"] == "register_model" and "ml-drift-dev" in e["subject"]]
 
 
+def registered(prefix: str, *names: str):
+    """register_model's outcome for each of these files of a version, once every one has one."""
+
+    def found(events: list[dict]) -> bool:
+        return all(applied("register_model", prefix + name)(events) for name in names)
+
+    return found
+
+
+def predict(url: str, rows: list[dict]) -> dict:
+    request = urllib.request.Request(
+        f"{url}/predict", data=json.dumps({"rows": rows}).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+def serving(cloud: RunningUp, version: int, timeout_s: float = 30.0) -> dict:
+    """/readyz once the service serves `version` (it asks the registry every INFERENCE_RELOAD_S, 5 s under up)."""
+    url = cloud.state["functions"]["inference"]["url"]
+    deadline = time.monotonic() + timeout_s
+    ready: dict = {}
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/readyz", timeout=5) as answer:
+            ready = json.loads(answer.read())
+        if ready.get("version") == version:
+            return ready
+        time.sleep(0.25)
+    log = Path(cloud.state["functions"]["inference"]["log"]).read_text(errors="replace")[-3000:]
+    raise AssertionError(f"the service does not serve v{version} within {timeout_s:.0f} s: /readyz {ready}\n{log}")
+
+
+def registry_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """`mlops-events registry ...` on the emulators, as from a shell that sourced up.env."""
+    command = [sys.executable, "-m", "tooling.cli.main", "registry", *args, "--profile", "emulators"]
+    return subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
+
+
+def aliases(model: str, env: str) -> dict[str, int]:
+    listed = registry_cli("alias", "list", model, "--env", env, "--json")
+    assert listed.returncode == 0, listed.stderr
+    return {move["alias"]: move["version"] for move in json.loads(listed.stdout)}
+
+
+def captured_rows(cloud: RunningUp, storage, request_ids: set[str]) -> list[dict]:
+    """The captures of these requests: Parquet files in fake-gcs-server, or rows in bqemulator."""
+    columns = ["request_id", "served_at", "model_version", "amount", "prediction", "confidence"]
+    if CAPTURE_SINK == "bigquery":
+        from google.api_core.client_options import ClientOptions
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import bigquery
+
+        client = bigquery.Client(
+            project=cloud.state["project"],
+            credentials=AnonymousCredentials(),
+            client_options=ClientOptions(api_endpoint=cloud.state["emulators"]["bigquery"]["url"]),
+        )
+        table = f"`{cloud.state['project']}.ml_monitoring.predictions`"
+        query = f"SELECT request_id, served_at, model_version, prediction, confidence FROM {table} WHERE model = @m"
+        config = bigquery.QueryJobConfig(query_parameters=[bigquery.ScalarQueryParameter("m", "STRING", MODEL)])
+        job = client.query(query, job_config=config, retry=bigquery.DEFAULT_RETRY.with_deadline(10), timeout=10)
+        rows = [dict(row.items()) for row in job.result(timeout=10)]  # the service created the table as it started
+    else:
+        import pyarrow.parquet as pq
+
+        rows = []
+        for blob in storage.list_blobs(f"ml-predictions-{ENV}", prefix=f"{MODEL}/dt="):
+            if blob.name.endswith(".parquet"):
+                rows += pq.read_table(io.BytesIO(blob.download_as_bytes()), columns=columns).to_pylist()
+    return [row for row in rows if row["request_id"] in request_ids]
+
+
+def wait_for_captures(cloud: RunningUp, storage, answers: list[dict], timeout_s: float = 30.0) -> list[dict]:
+    """Every row of these answers captured (the writer flushes every second under up)."""
+    wanted = sum(len(a["predictions"]) for a in answers)
+    request_ids = {a["request_id"] for a in answers}
+    deadline = time.monotonic() + timeout_s
+    rows: list[dict] = []
+    while time.monotonic() < deadline:
+        rows = captured_rows(cloud, storage, request_ids)
+        if len(rows) >= wanted:
+            return rows
+        time.sleep(0.5)
+    log = Path(cloud.state["functions"]["inference"]["log"]).read_text(errors="replace")[-3000:]
+    raise AssertionError(f"{len(rows)} of {wanted} rows captured ({CAPTURE_SINK}) within {timeout_s:.0f} s\n{log}")
+
+
+def publish_drift_request(cloud: RunningUp, job: str, body: dict) -> str:
+    """A drift run request on drift_report's topic, as a Cloud Scheduler job of that name publishes it."""
+    from google.cloud import pubsub_v1
+
+    publisher = pubsub_v1.PublisherClient()
+    topic = publisher.topic_path(cloud.state["project"], "drift-report")
+    return publisher.publish(topic, json.dumps(body).encode(), scheduler_job=job).result(30)
+
+
+def upload_version(storage, folder: Path, version: int) -> None:
+    for name in ("model.json", "model.pt"):
+        blob = storage.bucket(f"ml-models-{ENV}").blob(f"{MODEL}/v{version}/{name}")
+        blob.upload_from_filename(str(folder / name))
+
+
+def upload_metrics(storage, version: int, metrics: dict) -> None:
+    blob = storage.bucket(f"ml-models-{ENV}").blob(f"{MODEL}/v{version}/metrics.json")
+    blob.upload_from_string(json.dumps(metrics), content_type="application/json")
+
+
+def shifted(row: dict) -> dict:
+    """Served traffic unlike the training data: larger amounts at riskier merchants, all from one country."""
+    risk = min(0.99, row["merchant_risk"] + 0.15)
+    return {**row, "amount": round(row["amount"] * 2, 2), "merchant_risk": risk, "country": "BR"}
+
+
+def test_the_served_loop_captures_drifts_promotes_and_rolls_back_without_a_restart(
+    cloud: RunningUp, storage, tmp_path: Path
+):
+    """Issue 20's acceptance check: the whole loop on `up`, as in the cloud."""
+    if "inference" not in cloud.state["functions"]:
+        pytest.skip("torch is not installed: up serves no inference service")
+    from mlops_inference import train
+
+    assert cloud.state["inference"] == {"alias": "champion", "capture": CAPTURE_SINK}
+    inference = cloud.state["functions"]["inference"]
+    url, pid = inference["url"], inference["pid"]
+    trained = train.train(tmp_path)
+    v1_metrics = {"auc": round(trained["auc"] - 0.05, 4), "log_loss": round(trained["log_loss"] * 1.2, 4)}
+
+    # GIVEN v1 uploaded with its metrics: the gate (no champion yet) makes it candidate and champion in dev
+    upload_version(storage, tmp_path, 1)
+    cloud.wait_for(registered(f"{MODEL}/v1/", "model.json", "model.pt"), "v1's files registered")
+    upload_metrics(storage, 1, v1_metrics)
+    cloud.wait_for(applied("evaluate_model", f"{MODEL}/v1/metrics.json"), "v1's gate decision")
+    assert aliases(MODEL, ENV) == {"candidate": 1, "champion": 1}
+    [gate] = cloud.posts_about(f"{MODEL} v1 ({ENV}) passed the quality gate against no champion yet")
+    assert "`champion` → v1" in json.dumps(gate, ensure_ascii=False)
+    serving(cloud, 1)
+
+    # WHEN it answers N requests, the later half's rows shifted (the features drift, and so do the outputs)
+    rows = train.feature_rows(train.synthetic_transactions(4 * ROWS_PER_REQUEST, seed=11))
+    before = [predict(url, rows[i : i + ROWS_PER_REQUEST]) for i in range(0, 2 * ROWS_PER_REQUEST, ROWS_PER_REQUEST)]
+    boundary = datetime.now(UTC)
+    later = [shifted(row) for row in rows[2 * ROWS_PER_REQUEST :]]
+    after = [predict(url, later[i : i + ROWS_PER_REQUEST]) for i in range(0, len(later), ROWS_PER_REQUEST)]
+    assert {a["version"] for a in before + after} == {1}
+
+    # THEN every row is captured, with the version that answered it
+    captured = wait_for_captures(cloud, storage, before + after)
+    assert len(captured) == len(rows)
+    assert {row["model_version"] for row in captured} == {"v1"}
+
+    # WHEN the drift job runs on the captures: the current window from the boundary, the one before it the
+    # baseline of the outputs (explicit bounds: the window before is as long, ten minutes back)
+    job = f"drift-served-{uuid.uuid4().hex[:8]}"
+    uri = (
+        f"bq://{cloud.state['project']}.ml_monitoring.predictions"
+        if CAPTURE_SINK == "bigquery"
+        else f"gs://ml-predictions-{ENV}/{MODEL}/dt=*/*.parquet"
+    )
+    window = {"start": boundary.isoformat(), "end": (boundary + timedelta(minutes=10)).isoformat()}
+    request = {
+        "model": MODEL,
+        "env": ENV,
+        "reference": {"uri": f"gs://ml-drift-{ENV}/{MODEL}/reference/*.parquet"},
+        "current": {"uri": uri, "timestamp_column": "served_at", "captured": True, **window},
+        "features": list(train.FEATURES),
+    }
+    message = publish_drift_request(cloud, job, request)
+    finals = cloud.wait_for(settled(message), "the drift run on the captures", timeout_s=90)
+    assert finals == {message: "applied"}, [e for e in cloud.events() if e.get("event_id") == message]
+
+    # THEN its report names feature, prediction and confidence drift, and the version that answered
+    reports = storage.list_blobs(f"ml-drift-logs-{ENV}", prefix=f"drift/{MODEL}/{ENV}/")
+    names = [b.name for b in reports if job in b.name]
+    [summary_name] = [n for n in names if n.endswith("-summary.json")]
+    assert any(n.endswith("-report.html") for n in names), names
+    summary = json.loads(storage.bucket(f"ml-drift-logs-{ENV}").blob(summary_name).download_as_bytes())
+    features = {f["feature"]: f for f in summary["features"]}
+    assert {"prediction drift: prediction", "prediction drift: label", "confidence drift: confidence"} <= set(features)
+    drifted = {name for name, f in features.items() if f["drifted"]}
+    assert {"amount", "country", "prediction drift: prediction", "confidence drift: confidence"} <= drifted, features
+    assert summary["model_versions"] == ["v1"]
+    assert summary["current_rows"] == len(later)
+    assert summary["dataset_drifted"] is True
+    [alert] = cloud.posts_about(job)
+    assert f"Data drift in {MODEL} ({ENV})" in alert["text"]
+
+    # WHEN v2 lands with better metrics
+    upload_version(storage, tmp_path, 2)
+    cloud.wait_for(registered(f"{MODEL}/v2/", "model.json", "model.pt"), "v2's files registered")
+    upload_metrics(storage, 2, trained)
+    cloud.wait_for(applied("evaluate_model", f"{MODEL}/v2/metrics.json"), "v2's gate decision")
+
+    # THEN it is candidate and champion in dev, the gate says so on Slack, and the same process serves it
+    assert aliases(MODEL, ENV) == {"candidate": 2, "champion": 2}
+    [gate] = cloud.posts_about(f"{MODEL} v2 ({ENV}) passed the quality gate against champion v1")
+    assert "`candidate` → v2" in json.dumps(gate, ensure_ascii=False)
+    serving(cloud, 2)
+    assert predict(url, rows[:2])["version"] == 2
+
+    # WHEN the champion is moved back by hand (a rollback is an alias move)
+    moved = registry_cli("alias", "set", MODEL, "champion", "1", "--env", ENV, "--by", "e2e-rollback")
+    assert moved.returncode == 0, moved.stderr
+    assert "champion: v2 -> v1" in moved.stdout
+
+    # THEN the service answers with v1 again, still without a restart
+    serving(cloud, 1)
+    assert predict(url, rows[:2])["version"] == 1
+    assert aliases(MODEL, ENV) == {"candidate": 2, "champion": 1}
+    now = json.loads((cloud.state_dir / "up.json").read_text())["functions"]["inference"]
+    assert (now["pid"], now["url"], now["restarts"]) == (pid, url, 0)
+
+
 def test_a_trained_model_dropped_into_the_bucket_is_served_by_the_inference_service(
     cloud: RunningUp, storage, tmp_path: Path
 ):
@@ -176,11 +400,14 @@ def test_a_trained_model_dropped_into_the_bucket_is_served_by_the_inference_serv
         pytest.skip("torch is not installed: up serves no inference service")
     from mlops_inference import train
 
-    # GIVEN the demo model trained locally WHEN its files are uploaded as fraud-detector v7
-    train.train(tmp_path)
+    # GIVEN the demo model trained locally WHEN its files are uploaded as fraud-detector v7, then its metrics
+    metrics = train.train(tmp_path)
     for name in ("model.json", "model.pt"):
         storage.bucket("ml-models-dev").blob(f"fraud-detector/v7/{name}").upload_from_file((tmp_path / name).open("rb"))
-    # THEN register_model registers it, the service reloads it from the registry, and it predicts with it
+    cloud.wait_for(registered("fraud-detector/v7/", "model.json", "model.pt"), "v7's files registered")
+    storage.bucket("ml-models-dev").blob("fraud-detector/v7/metrics.json").upload_from_string(json.dumps(metrics))
+    # THEN register_model registers it, the quality gate makes it champion (dev), the service (following
+    # `champion`) reloads it from the registry, and it predicts with it
     url = cloud.state["functions"]["inference"]["url"]
     deadline = time.monotonic() + 60
     ready: dict = {}
