@@ -24,6 +24,18 @@ from typing import Any
 from shared.adapters.sqlite_files import connection, create_schema, write_transaction
 
 _JOIN_COLUMNS = (("confidence", "REAL"), ("served_at", "TEXT"), ("joined", "INTEGER NOT NULL DEFAULT 0"))
+_JOIN_FIELDS = frozenset({"prediction", "confidence", "served_at", "joined"})
+# A label sent again replaces the label; a resend that found no capture (past the lookup's window) keeps the
+# join an earlier send made. (SET reads the row as it was before the update, `feedback.joined` included.)
+_UPSERT = (
+    "INSERT INTO feedback (key, model, env, version, request_id, row, label, prediction, received_at, confidence,"
+    " served_at, joined) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
+    " label = excluded.label, received_at = excluded.received_at, version = excluded.version, "
+    + ", ".join(
+        f"{c} = CASE WHEN excluded.joined = 1 OR feedback.joined = 0 THEN excluded.{c} ELSE feedback.{c} END"
+        for c in sorted(_JOIN_FIELDS)
+    )
+)
 STATS_LIMIT = 10_000  # the most recent entries the Firestore stats read (a summary, not a warehouse query)
 
 
@@ -84,8 +96,7 @@ class SqliteFeedbackStore:
     def record(self, entry: dict[str, Any]) -> None:
         with write_transaction(self._path) as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO feedback (key, model, env, version, request_id, row, label, prediction,"
-                " received_at, confidence, served_at, joined) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _UPSERT,
                 (
                     _key(entry),
                     entry["model"],
@@ -115,7 +126,11 @@ class FirestoreFeedbackStore:
         from shared.adapters.gcp_errors import translate_errors
 
         with translate_errors("record feedback"):
-            self._collection.document(_key(entry)).set(entry)
+            if entry.get("joined"):
+                self._collection.document(_key(entry)).set(entry)
+            else:  # a label sent again after its capture left the lookup's window keeps the join it had
+                unjoined = {k: v for k, v in entry.items() if k not in _JOIN_FIELDS}
+                self._collection.document(_key(entry)).set(unjoined, merge=True)
 
     def stats(self, model: str, env: str) -> dict[str, Any]:
         from google.cloud.firestore_v1.base_query import FieldFilter

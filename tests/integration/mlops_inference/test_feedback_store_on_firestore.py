@@ -45,3 +45,14 @@ def test_joined_entries_are_scored_and_unjoined_ones_counted(firestore_db):
     assert (stats["labels"], stats["with_prediction"]) == (5, 3)
     assert stats["accuracy"] == pytest.approx(1 / 3)
     assert stats["by_version"]["2"] == {"labels": 1, "positive_share": 0.0, "with_prediction": 0}
+
+
+def test_a_label_resent_without_a_capture_keeps_the_join_it_had(firestore_db):
+    store = FirestoreFeedbackStore(firestore_db, collection=f"feedback-{uuid.uuid4().hex[:8]}")
+    store.record(entry("a", 1, 0.9))  # joined: right
+    store.record(entry("a", 0, None))  # the caller corrects the label after the capture left the window
+
+    stats = store.stats("fraud", "dev")
+
+    assert (stats["labels"], stats["with_prediction"]) == (1, 1)
+    assert stats["accuracy"] == 0.0  # the new label, scored on the prediction joined before

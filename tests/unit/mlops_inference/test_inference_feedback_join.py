@@ -243,3 +243,18 @@ def test_the_join_window_and_the_metrics_interval_come_from_the_environment():
     for name in ("INFERENCE_FEEDBACK_JOIN_DAYS", "INFERENCE_FEEDBACK_METRICS_S"):
         with pytest.raises(SettingsError, match=name):
             ServiceSettings.from_env({**base, name: "0"})
+
+
+def test_a_label_resent_without_a_capture_keeps_the_join_it_had_in_sqlite(tmp_path):
+    store = SqliteFeedbackStore(tmp_path / "feedback.sqlite")
+    base = {"model": "fraud", "env": "dev", "version": 1, "request_id": "r", "row": 0, "received_at": SERVED_AT}
+    joined = {"joined": True, "prediction": 0.9, "confidence": 0.9, "served_at": SERVED_AT}
+    unjoined = {"joined": False, "prediction": None, "confidence": None, "served_at": None}
+    store.record({**base, **joined, "label": 1})
+    store.record({**base, **unjoined, "label": 0})  # corrected after the capture left the lookup's window
+    stats = store.stats("fraud", "dev")
+    assert (stats["labels"], stats["with_prediction"], stats["accuracy"]) == (1, 1, 0.0)
+
+    store.record({**base, **unjoined, "label": 1, "request_id": "s"})  # unjoined first...
+    store.record({**base, **joined, "label": 1, "request_id": "s"})  # ...joined when sent again
+    assert store.stats("fraud", "dev")["with_prediction"] == 2
