@@ -222,10 +222,12 @@ def dicom_array(data: bytes, spec: ImageInput, limits: DecodeLimits) -> np.ndarr
         raise ImageRejected(422, "undecodable", f"the DICOM file holds {frames} frames: send one slice per file")
     photometric = str(dataset.get("PhotometricInterpretation") or "MONOCHROME2").strip().upper()
     pixels = dataset.pixel_array  # YBR_FULL(_422) to RGB, signed and BitsStored < BitsAllocated as stored
+    colour_bits = int(dataset.get("BitsStored", 8) or 8)
     if photometric == "PALETTE COLOR":
         from pydicom.pixels import apply_color_lut
 
         pixels = apply_color_lut(pixels, dataset)[..., :3]  # RGBA palettes: the alpha is not an image's
+        colour_bits = _palette_bits(dataset)
     if pixels.ndim == 3:
         if pixels.shape[2] != 3:
             raise ImageRejected(422, "undecodable", f"the DICOM pixels have {pixels.shape[2]} samples per pixel")
@@ -235,7 +237,10 @@ def dicom_array(data: bytes, spec: ImageInput, limits: DecodeLimits) -> np.ndarr
                 "undecodable",
                 f"a {photometric} (colour) DICOM has no physical values for the model's window (HU) to apply to",
             )
-        values = np.asarray(pixels, dtype=np.float64) / spec.scale
+        values = np.asarray(pixels, dtype=np.float64)
+        if colour_bits > 8:  # 16-bit colour (palettes mostly are) on the 8-bit scale the model's `scale` means
+            values *= 255.0 / ((1 << colour_bits) - 1)
+        values /= spec.scale
     elif pixels.ndim == 2:
         values = _modality_values(dataset, pixels, spec)
         if spec.window is not None:
@@ -322,6 +327,18 @@ def _modality_range(dataset: Any, pixels: np.ndarray, spec: ImageInput) -> tuple
         ends = np.concatenate([ends, reached])
     mapped = _modality_values(dataset, ends, spec)
     return float(mapped.min()), float(mapped.max())
+
+
+def _palette_bits(dataset: Any) -> int:
+    """The bits of a palette's entries (8 or 16: the third value of its descriptor, PS3.3 C.7.6.3.1.5)."""
+    descriptor = dataset.get("RedPaletteColorLookupTableDescriptor")
+    try:
+        bits = int(descriptor[2])
+    except (TypeError, IndexError, ValueError):
+        raise ImageRejected(422, "undecodable", "the DICOM palette has no valid descriptor") from None
+    if bits not in (8, 16):
+        raise ImageRejected(422, "undecodable", f"the DICOM palette's entries are {bits} bits (8 or 16)")
+    return bits
 
 
 def _tag_number(dataset: Any, keyword: str, default: float) -> float:

@@ -384,6 +384,20 @@ def test_palette_colour_goes_through_its_palette():
     assert got[0, 1].tolist() == [1.0, 0.0, 0.0]
 
 
+def test_a_16_bit_palette_is_read_on_the_8_bit_scale_the_model_s_scale_means():
+    indices = np.array([[0, 1, 2, 3], [3, 2, 1, 0]], dtype=np.uint8)
+    palette = {"Red": [0, 65535, 0, 32768], "Green": [0, 0, 65535, 32768], "Blue": [65535, 0, 0, 32768]}
+    tags: dict[str, Any] = {}
+    for colour, entries in palette.items():
+        tags[f"{colour}PaletteColorLookupTableDescriptor"] = [4, 0, 16]
+        tags[f"{colour}PaletteColorLookupTableData"] = np.array(entries, dtype="<u2").tobytes()
+    data = dicom_file(indices.tobytes(), 2, 4, photometric="PALETTE COLOR", bits_allocated=8, **tags)
+    got = dicom_array(data, spec(size=(2, 4), channels=3), LIMITS)
+    expected = apply_color_lut(indices, pydicom.dcmread(io.BytesIO(data))) / 65535.0
+    assert np.allclose(got, expected)
+    assert got[0, 1].tolist() == [1.0, 0.0, 0.0]  # full red is 1.0, as in an 8-bit palette, not 257.0
+
+
 def test_a_colour_dicom_to_a_windowed_model_is_a_422():
     data = dicom_file(RGB.tobytes(), 2, 4, photometric="RGB", samples=3, bits_allocated=8)
     with pytest.raises(ImageRejected) as refused:
