@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -21,7 +22,11 @@ from tooling.cli.registry import registry_list
 
 
 @click.command()
-@click.option("--reset", is_flag=True, help="start from an empty registry (deletes the state dir's databases)")
+@click.option(
+    "--reset",
+    is_flag=True,
+    help="start from scratch: deletes the state dir's databases, outbox, journals and buckets (keeps trained models)",
+)
 @click.option("--state-dir", type=click.Path(path_type=Path), help=STATE_DIR_HELP)
 @click.option("-v", "--verbose", is_flag=True, help="show the functions' own log lines on stderr")
 def demo(reset: bool, state_dir: Path | None, verbose: bool) -> None:
@@ -47,11 +52,17 @@ def demo(reset: bool, state_dir: Path | None, verbose: bool) -> None:
             "alerts.sqlite",
             "monitoring.sqlite",
             "rollout-idempotency.sqlite",
+            "feedback.sqlite",
         ):
             for suffix in ("", "-wal", "-shm"):
                 (settings.state_dir / f"{name}{suffix}").unlink(missing_ok=True)
         for name in ("slack-outbox.jsonl", "rollouts.jsonl", "dry-run-cluster.json"):
             (settings.state_dir / name).unlink(missing_ok=True)
+        # The buckets too: the versions, captures and reports a previous run left would otherwise be found by
+        # the replayed reconcile pass and served as the newest versions, and this run would differ from the first.
+        # Only the state dir's own: a buckets dir set elsewhere (MLOPS_EVENTS_LOCAL_BUCKETS_DIR) is the user's.
+        if settings.buckets_dir.resolve() == (settings.state_dir / "buckets").resolve():
+            shutil.rmtree(settings.buckets_dir, ignore_errors=True)
     log_path, log_stream = route_function_logs(verbose)
     outbox_before = len(read_outbox(settings.slack_outbox))
     journal_before = _journal_length(settings.state_dir / "rollouts.jsonl")
@@ -78,8 +89,9 @@ def demo(reset: bool, state_dir: Path | None, verbose: bool) -> None:
     _show_rollout_plans(settings.state_dir / "rollouts.jsonl", journal_before)
     _show_inference(settings, replayer)
     _show_ct_inference(settings, replayer)
+    looped = _show_loop(settings, replayer)
     # The fixtures hold bad events on purpose: their rejections are the demo's, not a failure of it.
-    sys.exit(EXIT_NOT_PROCESSED if exit_code(counts) == EXIT_NOT_PROCESSED else EXIT_DONE)
+    sys.exit(EXIT_NOT_PROCESSED if exit_code(counts) == EXIT_NOT_PROCESSED or not looped else EXIT_DONE)
 
 
 def _show_inference(settings, replayer) -> None:
@@ -126,6 +138,72 @@ def _show_ct_inference(settings, replayer) -> None:
     click.echo(
         f"  the slices are DICOM files: send your own with curl -F file=@{served['samples'][0]} {served['url']}/predict"
     )
+
+
+def _show_loop(settings, replayer) -> bool:
+    """The loop: served traffic captured, drift on it, a new version through the gate, the service following
+    the alias, a rollback. False when a step of it failed (the demo then exits 4)."""
+    from shared.adapters.slack_outbox import read_outbox
+    from tooling.demo_loop import ALIAS, ENV, MODEL, LoopFailed, run_loop
+
+    click.echo(f"\nThe loop: {MODEL} {ALIAS} served and captured, drift on what was served, a new version")
+    click.echo("through the quality gate, the service following its alias, a rollback (in this process, no server):")
+    posted = len(read_outbox(settings.slack_outbox))
+    try:
+        loop = run_loop(settings.state_dir, settings.buckets_dir, replayer)
+    except LoopFailed as exc:
+        click.echo(f"  the loop stopped: {exc}")
+        return False
+    if loop is None:
+        click.echo("  skipped: torch is not installed (pip install torch==2.13.0)")
+        return True
+    first, drift, gate = loop.first_gate, loop.drift, loop.new_gate
+    click.echo(f"  v{first.version}/metrics.json -> evaluate_model: {_after_model(first.detail)}")
+    folder = loop.capture_files[0].parent.parent if loop.capture_files else settings.buckets_dir
+    click.echo(
+        f"  MODEL_ALIAS={ALIAS} serves v{loop.served.version}: answered {loop.captured_rows} rows (half like the"
+        f" reference, then half shifted), every row captured as Parquet under {folder}/"
+    )
+    click.echo(
+        f"  drift_report on the captured window ({drift.current_rows} rows served_at after the shift):"
+        f" features drifted: {', '.join(drift.drifted_features) or 'none'}"
+    )
+    click.echo(
+        f"    prediction drift: {_names(drift.prediction_drift)}; confidence drift: {_names(drift.confidence_drift)};"
+        f" versions in the window: {', '.join(drift.versions) or 'none'}"
+    )
+    click.echo(f"    report: {drift.report}")
+    compared = ", ".join(
+        f"{c['metric']} {c['champion']} -> {c['candidate']} {c['verdict']}"
+        for c in gate.comparisons
+        if c.get("champion") is not None and c.get("candidate") is not None
+    )
+    click.echo(f"  v{gate.version} (retrained) uploaded with its metrics.json -> register_model, evaluate_model:")
+    click.echo(f"    {_after_model(gate.detail)}{f' ({compared})' if compared else ''}")
+    aliases = ", ".join(f"{name} v{version}" for name, version in sorted(gate.aliases.items()))
+    click.echo(
+        f"  the same service, no restart: POST /predict -> v{loop.after_gate.version}"
+        f" ({loop.after_gate.probability:.3f}); {ENV} aliases: {aliases}"
+    )
+    click.echo(f"  registry alias set {MODEL} {ALIAS} {loop.after_rollback.version} --env {ENV}: {loop.rollback}")
+    click.echo(
+        f"  POST /predict -> v{loop.after_rollback.version} ({loop.after_rollback.probability:.3f}):"
+        " a rollback is an alias move"
+    )
+    if not settings.slack_webhook_url:
+        posted = len(read_outbox(settings.slack_outbox)) - posted
+        click.echo(f"  Slack: {posted} more messages in {settings.slack_outbox} (the drift alert, the gate's tables)")
+    return True
+
+
+def _after_model(detail: str) -> str:
+    """evaluate_model's outcome line without its leading `fraud-detector vN (dev) `."""
+    head, _, rest = detail.partition(") ")
+    return rest if rest and head.count("(") == 1 else detail
+
+
+def _names(drifted: list[str]) -> str:
+    return ", ".join(name.split(": ", 1)[1] for name in drifted) or "none"
 
 
 def _journal_length(path: Path) -> int:
