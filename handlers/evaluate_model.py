@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from handlers.register_model import register
 from shared import slack_format as slack
-from shared.errors import EventParseError
+from shared.errors import EventParseError, PermanentError
 from shared.idempotency import run_once
 from shared.model_path import ModelLocation, NotAModel, locate_model
 from shared.outcome import Outcome
@@ -128,13 +128,17 @@ def _evaluate(
         if not deps.registry.record_decision(decision):  # a redelivery: the recorded decision stands
             recorded = deps.registry.decisions(location.model, location.env)
             decision = next((d for d in recorded if d.record_key == decision.record_key), decision)
-        moved = _move_aliases(decision, policy, deps) if decision.passed else []
-        deps.notifier.post(render(decision, moved, event))
+        refused = None
+        try:
+            moved = _move_aliases(decision, policy, deps) if decision.passed else []
+        except PermanentError as exc:  # the version's files deleted since, say: the decision is still told
+            moved, refused = [], f"aliases not moved: {exc}"
+        deps.notifier.post(render(decision, moved, event, refused=refused))
         return {
             "passed": decision.passed,
             "champion_version": decision.champion_version,
             "moved": moved,
-            "reason": decision.reason,
+            "reason": "; ".join(r for r in (decision.reason, refused) if r),
             "generation": event.generation,
         }
 
@@ -266,7 +270,9 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.6g}"
 
 
-def render(decision: GateDecision, moved: list[str], event: StorageObjectEvent) -> dict[str, Any]:
+def render(
+    decision: GateDecision, moved: list[str], event: StorageObjectEvent, *, refused: str | None = None
+) -> dict[str, Any]:
     """The comparison as a table (metric, champion, candidate, verdict). Metric names come from the
     policy and model names from the object name: every one goes in through slack.text."""
     model = slack.text(decision.model, slack.ID_MAX)
@@ -281,8 +287,9 @@ def render(decision: GateDecision, moved: list[str], event: StorageObjectEvent) 
     table = "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
     moves = ", ".join(f"`{alias}` → v{decision.version}" for alias in moved) or "no alias moved"
     summary = f"*{model}* v{decision.version} ({env}) {verdict} the quality gate against {against}: {moves}."
-    if decision.reason:
-        summary += f"\n{slack.text(decision.reason, slack.PATH_MAX)}"
+    for note in (decision.reason, refused):
+        if note:
+            summary += f"\n{slack.text(note, slack.PATH_MAX)}"
     text = f"{model} v{decision.version} ({env}) {verdict} the quality gate against {against}"
     blocks = [
         slack.header(f"Quality gate {verdict}: {slack.plain(decision.model, 80)} v{decision.version}"),

@@ -21,6 +21,7 @@ recording the decision (Slack down past the event's retries), which then moves t
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING
 from handlers import evaluate_model
 from handlers.evaluate_model import EvaluateModelDeps
 from handlers.register_model import mark_deleted, register
-from shared.errors import AlreadyInProgressError, EventParseError, PermanentError
+from shared.errors import AlreadyInProgressError, EventParseError, MlopsEventsError, PermanentError, TransientError
 from shared.model_path import ModelLocation, NotAModel, bucket_env, locate_model
 from shared.model_registry import ObjectRef
 from shared.outcome import Outcome, Status
@@ -39,6 +40,8 @@ from shared.payloads.storage import StorageChange, StorageObjectEvent
 if TYPE_CHECKING:
     from shared.ports import StoredObject
     from shared.quality_gate import GateDecision
+
+log = logging.getLogger(__name__)
 
 # The registry's and the gate's ports: registering needs a subset of what evaluating does.
 ReconcileDeps = EvaluateModelDeps
@@ -115,6 +118,11 @@ def handle(run: ScheduledRun, deps: ReconcileDeps) -> Outcome:
                 vanished.append(key)
     gate = _sweep_gate(metrics, deps)
     scope = f"{checked} model objects in {len(buckets)} buckets"
+    if gate.failed:  # after every other file: the retry finds what this pass did done, and decides the rest
+        raise TransientError(
+            f"{len(gate.failed)} gate evaluations failed now ({', '.join(gate.failed[:5])}); registered"
+            f" {len(healed)}, marked {len(vanished)} deleted and decided {len(gate.decided)} before retrying"
+        )
     if not healed and not vanished and not gate.decided and not gate.rejected and not gate.finished:
         busy = f"; {len(gate.in_progress)} metrics files being evaluated now" if gate.in_progress else ""
         return Outcome.ignored(f"registry complete: {scope} all registered and gated{busy}", key=run.run_key)
@@ -138,6 +146,7 @@ class _GateSweep:
     rejected: list[str] = field(default_factory=list)  # unreadable ones, recorded as failed decisions
     in_progress: list[str] = field(default_factory=list)  # held by a late event right now: it decides
     finished: list[str] = field(default_factory=list)  # recorded, but its aliases or post had not been done
+    failed: list[str] = field(default_factory=list)  # failed now (transient, Slack refused): the run is retried
 
 
 def _sweep_gate(metrics: list[tuple[ModelLocation, StorageObjectEvent]], deps: ReconcileDeps) -> _GateSweep:
@@ -161,10 +170,14 @@ def _sweep_gate(metrics: list[tuple[ModelLocation, StorageObjectEvent]], deps: R
                 sweep.in_progress.append(event.object_key)
                 continue
             except PermanentError as exc:  # one bad file never fails the pass; recorded, so reported once
-                # (the metrics.json unreadable; else, say an alias refused after the decision was recorded,
-                # record_rejection finds that decision and adds nothing)
+                # (the metrics.json unreadable; where a decision was recorded already, record_rejection finds
+                # it and adds nothing)
                 if evaluate_model.record_rejection(event, location, str(exc), deps):
                     sweep.rejected.append(event.object_key)
+                continue
+            except MlopsEventsError as exc:  # Slack or a store down now: the other files still get decided
+                log.warning("reconcile: gate evaluation of %s failed now: %s", event.object_key, exc)
+                sweep.failed.append(event.object_key)
                 continue
             if outcome.status is Status.APPLIED:
                 (sweep.decided if earlier is None else sweep.finished).append(event.object_key)

@@ -453,8 +453,30 @@ def test_a_permanent_failure_after_the_decision_does_not_fail_the_pass(deps):
 
     outcome = reconcile_registry.handle(RUN, deps)
 
-    # v1's decision stands as recorded (no rejection added over it), and v2 is still decided and promoted
-    assert outcome.extra["decided"] == ["ml-models-dev/fraud/v2/metrics.json#1002"]
+    # v1's decision stands as recorded and is told (its aliases refused, saying why), v2 decided and promoted
+    assert outcome.extra["decided"] == [
+        "ml-models-dev/fraud/v1/metrics.json#1001",
+        "ml-models-dev/fraud/v2/metrics.json#1002",
+    ]
     assert outcome.extra["rejected"] == []
     assert [(v, passed) for v, _, passed, *_ in decisions(deps)] == [(1, True), (2, True)]
+    assert aliases(deps) == {"candidate": 2, "champion": 2}
+    assert len(deps.posts) == 2 and "aliases not moved: dev/fraud has no version v1" in str(deps.posts[0])
+
+
+def test_slack_down_for_one_file_still_decides_the_others_then_the_run_is_retried(deps):
+    # GIVEN two lost metrics events, and Slack down for the first post only
+    upload(deps, 1, {"auc": 0.90})
+    upload(deps, 2, {"auc": 0.92})
+    deps.notifier = _SlackDown(deps.notifier, failures=1)  # type: ignore[assignment]
+
+    # WHEN the daily pass runs, THEN v2 is still decided, and the pass asks to be retried for v1
+    with pytest.raises(TransientError, match=r"1 gate evaluations failed now \(ml-models-dev/fraud/v1/"):
+        reconcile_registry.handle(RUN, deps)
+    assert len(deps.posts) == 1 and [v for v, *_ in decisions(deps)] == [1, 2]
+
+    # AND the retry finishes v1 (recorded, not yet posted): each decision posted once, taken once
+    outcome = reconcile_registry.handle(RUN, deps)
+    assert outcome.extra["finished"] == ["ml-models-dev/fraud/v1/metrics.json#1001"]
+    assert len(deps.posts) == 2 and [v for v, *_ in decisions(deps)] == [1, 2]
     assert aliases(deps) == {"candidate": 2, "champion": 2}
