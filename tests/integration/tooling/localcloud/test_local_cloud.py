@@ -199,7 +199,7 @@ def predict(url: str, rows: list[dict]) -> dict:
 
 
 def serving(cloud: RunningUp, version: int, timeout_s: float = 30.0) -> dict:
-    """/readyz once the service serves `version` (it asks the registry every INFERENCE_RELOAD_S, 5 s under up)."""
+    """/readyz once the service serves `version` (it asks the registry every INFERENCE_RELOAD_S, 2 s under up)."""
     url = cloud.state["functions"]["inference"]["url"]
     deadline = time.monotonic() + timeout_s
     ready: dict = {}
