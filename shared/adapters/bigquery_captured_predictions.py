@@ -51,9 +51,10 @@ class BigQueryCapturedPredictions:
         self._clock = clock
 
     def since(self) -> datetime:
-        """The start of the oldest day searched (UTC midnight), as the Parquet adapter's day partitions."""
+        """The start of the oldest day searched: UTC midnight of the day `days` x 24 h ago, as the Parquet
+        adapter's day partitions (every day that overlaps the last `days` x 24 h, whole)."""
         today = self._clock().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        return today - timedelta(days=self._days - 1)
+        return today - timedelta(days=self._days)
 
     def find(self, model: str, env: str, request_id: str, row: int) -> CapturedPrediction | None:
         from google.cloud import bigquery

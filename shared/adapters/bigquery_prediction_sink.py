@@ -56,7 +56,7 @@ class BigQueryPredictionSink:
             self._table_id,
             SCHEMA_PATH,
             partition_field="served_at",
-            clustering=["model"],
+            clustering=["model", "request_id"],  # /feedback looks a row up by request id
             timeout_s=self._timeout_s,
         )
 

@@ -86,7 +86,7 @@ class ObjectStoreCapturedPredictions:
 
         bucket = self._bucket.format(env=env)
         today = self._clock().astimezone(UTC).date()
-        for back in range(self._days):
+        for back in range(self._days + 1):  # every UTC day that overlaps the last `days` x 24 h
             prefix = f"{model}/dt={(today - timedelta(days=back)).isoformat()}/"
             files = [o for o in self._objects.list_objects(bucket, prefix) if o.name.endswith(".parquet")]
             for stored in sorted(files, key=lambda o: o.generation, reverse=True):  # newest first

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from shared.ports import CapturedPrediction
 
 log = logging.getLogger(__name__)
+MAX_LOOKUPS = 4  # captured-prediction lookups at once (each may read files or run a query)
 INT64_MAX = 2**63 - 1
 
 
@@ -57,13 +58,19 @@ class FeedbackRequest(BaseModel):
 def feedback_router(service: Service, ids: request_ids.RequestIds) -> APIRouter:
     router = APIRouter(route_class=StrictJSONRoute)
     settings = service.settings
+    lookups = asyncio.Semaphore(MAX_LOOKUPS)
 
     async def served_prediction(request_id: str, row: int, version: int) -> CapturedPrediction | None:
         """The capture of the row, or None (not sampled, not written yet, older than the lookup's window)."""
         if service.captured is None:
             return None
+        if lookups.locked():  # the lookups share the threads /predict runs on: never more than a few at once
+            raise HTTPException(503, "too many feedback lookups at once; retry", headers={"Retry-After": "1"})
         try:
-            found = await asyncio.to_thread(service.captured.find, settings.model_name, settings.env, request_id, row)
+            async with lookups:
+                found = await asyncio.to_thread(
+                    service.captured.find, settings.model_name, settings.env, request_id, row
+                )
         except TransientError as exc:  # "not found" must mean not found: the caller retries, nothing is stored
             log.warning("feedback: captured predictions unreadable now: %r", exc)
             detail = "the served predictions cannot be read now; retry"

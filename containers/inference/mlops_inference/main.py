@@ -138,7 +138,7 @@ def build_service(settings: ServiceSettings | None = None, deps: InferenceDeps |
     )
     service = Service(settings, ModelHolder(source), feedback=deps.feedback, drift_runs=deps.drift_runs)
     captured = getattr(deps, "captured", None)  # without one, /feedback stores every label unjoined
-    if captured is not None:
+    if captured is not None and settings.capture_rate > 0:  # capture off: nothing of ours to look up
         service.captured = captured(
             settings.capture_sink, settings.env, settings.capture_bucket, settings.feedback_join_days
         )

@@ -129,11 +129,12 @@ resource "google_bigquery_table" "predictions" {
   table_id            = "predictions"
   description         = "What the inference service served (mlops_inference.capture): one row per row or image, streamed in."
   schema              = file(local.predictions_schema_path)
-  clustering          = ["model"]
+  clustering          = ["model", "request_id"]
   deletion_protection = var.deletion_protection
   labels              = var.labels
 
-  # As BigQueryPredictionSink.ensure_table: day partitions on served_at, clustered on model.
+  # As BigQueryPredictionSink.ensure_table: day partitions on served_at, clustered on model (drift runs read
+  # one model's days) then request_id (/feedback looks one request up: a few blocks, not the model's days).
   time_partitioning {
     type  = "DAY"
     field = "served_at"

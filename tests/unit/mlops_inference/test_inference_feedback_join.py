@@ -5,6 +5,8 @@ in the SQLite feedback store, the accuracy exported as a Prometheus gauge."""
 from __future__ import annotations
 
 import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -258,3 +260,43 @@ def test_a_label_resent_without_a_capture_keeps_the_join_it_had_in_sqlite(tmp_pa
     store.record({**base, **unjoined, "label": 1, "request_id": "s"})  # unjoined first...
     store.record({**base, **joined, "label": 1, "request_id": "s"})  # ...joined when sent again
     assert store.stats("fraud", "dev")["with_prediction"] == 2
+
+
+class SlowObjects:
+    """A bucket whose reads wait until released: lookups pile up as they would behind a slow GCS."""
+
+    def __init__(self, release: threading.Event) -> None:
+        self.release, self.waiting = release, threading.Semaphore(0)
+
+    def list_objects(self, bucket: str, prefix: str = ""):
+        self.waiting.release()
+        self.release.wait(30)
+        return []
+
+
+class SlowCapturesDeps(ServiceDeps):
+    def __init__(self, deps: Any, objects: SlowObjects) -> None:
+        super().__init__(deps)
+        self.slow = objects
+
+    def captured(self, sink: str | None, env: str, bucket: str = "", days: int = 7) -> CapturedPredictions:
+        return ObjectStoreCapturedPredictions(self.slow, bucket, days=days)  # type: ignore[arg-type]
+
+
+def test_lookups_beyond_the_limit_are_a_503_to_retry_not_a_queue_on_the_predict_threads(state):
+    from mlops_inference.feedback_routes import MAX_LOOKUPS
+
+    release = threading.Event()
+    slow = SlowObjects(release)
+    with client_for(SlowCapturesDeps(current_deps(), slow)) as client:
+        answer = client.post("/predict", json={"rows": ROWS}).json()
+        body = {"request_id": answer["request_id"], "label": 1}
+        with ThreadPoolExecutor(MAX_LOOKUPS) as pool:
+            held = [pool.submit(client.post, "/feedback", json=body) for _ in range(MAX_LOOKUPS)]
+            for _ in range(MAX_LOOKUPS):  # every one of them inside a lookup
+                assert slow.waiting.acquire(timeout=30)
+            refused = client.post("/feedback", json=body)
+            assert client.post("/predict", json={"rows": ROWS}).status_code == 200  # /predict still answers
+            release.set()
+            assert [f.result().status_code for f in held] == [202] * MAX_LOOKUPS
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"

@@ -75,7 +75,7 @@ def test_bigquery_captures_are_found_by_a_partition_pruned_query(bigquery_client
     sink.write(traffic())
 
     lookup = BigQueryCapturedPredictions(bigquery_client, table_id, days=7, timeout_s=30, clock=lambda: NOW)
-    assert lookup.since() == datetime(2026, 11, 29, tzinfo=UTC)
+    assert lookup.since() == datetime(2026, 11, 28, tzinfo=UTC)  # the whole UTC day 7 x 24 h ago
     check(lookup)
 
 

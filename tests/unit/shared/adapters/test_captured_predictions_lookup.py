@@ -60,8 +60,16 @@ def test_a_row_is_found_with_what_was_served_among_other_files_and_days(objects)
 
 def test_captures_older_than_the_window_are_not_searched(objects):
     ObjectStorePredictionSink(objects).write([record("old", 0, NOW - timedelta(days=3), 0.9)])
-    assert lookup(objects, days=4).find("fraud", "dev", "old", 0) is not None  # today and 3 days back
-    assert lookup(objects, days=3).find("fraud", "dev", "old", 0) is None
+    assert lookup(objects, days=3).find("fraud", "dev", "old", 0) is not None  # served 3 x 24 h ago: inside
+    assert lookup(objects, days=2).find("fraud", "dev", "old", 0) is None
+
+
+def test_a_row_served_late_yesterday_joins_within_a_one_day_window(objects):
+    # served at 23:59 UTC, the label sent at 00:01: two minutes apart, two day partitions apart
+    just_before_midnight = NOW.replace(hour=23, minute=59) - timedelta(days=1)
+    ObjectStorePredictionSink(objects).write([record("late", 0, just_before_midnight, 0.9)])
+    early = ObjectStoreCapturedPredictions(objects, days=1, clock=lambda: NOW.replace(hour=0, minute=1))
+    assert early.find("fraud", "dev", "late", 0) is not None
     with pytest.raises(ValueError):
         lookup(objects, days=0)
 
