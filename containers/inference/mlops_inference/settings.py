@@ -63,11 +63,12 @@ class ServiceSettings:
     # INFERENCE_CAPTURE_BUCKET: the Parquet sink's bucket ({env}: the service's; Terraform sets it prefixed).
     capture_bucket: str = "ml-predictions-{env}"
     # /feedback joins a label to the capture of its row (mlops_inference.feedback). INFERENCE_FEEDBACK_JOIN_DAYS:
-    # how many days of captures (today, UTC, and the days before) a lookup searches: older rows stay unjoined.
+    # how many days (x 24 h: every UTC day partition overlapping them) a lookup searches: older rows stay unjoined.
     feedback_join_days: int = 7
     # INFERENCE_FEEDBACK_METRICS_S: how old the feedback accuracy in /metrics may be (it reads the feedback
-    # store, so at most once per this many seconds, never once per scrape).
-    feedback_metrics_s: float = 60.0
+    # store, so at most once per this many seconds, never once per scrape; Firestore's stats read up to 10,000
+    # entries, so not every minute: the accuracy alert looks at an hour, evaluated every 5 minutes).
+    feedback_metrics_s: float = 300.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -116,7 +117,7 @@ class ServiceSettings:
             capture_sink=_sink(env.get("INFERENCE_CAPTURE_SINK")),
             capture_bucket=env.get("INFERENCE_CAPTURE_BUCKET") or "ml-predictions-{env}",
             feedback_join_days=number("INFERENCE_FEEDBACK_JOIN_DAYS", int, 7),
-            feedback_metrics_s=number("INFERENCE_FEEDBACK_METRICS_S", float, 60.0),
+            feedback_metrics_s=number("INFERENCE_FEEDBACK_METRICS_S", float, 300.0),
         )
 
 

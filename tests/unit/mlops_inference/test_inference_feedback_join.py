@@ -237,7 +237,7 @@ def test_the_join_window_and_the_metrics_interval_come_from_the_environment():
 
     base = {"MODEL_NAME": MODEL, "ENV": "dev"}
     default = ServiceSettings.from_env(base)
-    assert (default.feedback_join_days, default.feedback_metrics_s) == (7, 60.0)
+    assert (default.feedback_join_days, default.feedback_metrics_s) == (7, 300.0)
     given = ServiceSettings.from_env(
         {**base, "INFERENCE_FEEDBACK_JOIN_DAYS": "2", "INFERENCE_FEEDBACK_METRICS_S": "15"}
     )
