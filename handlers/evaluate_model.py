@@ -252,15 +252,16 @@ def _move_aliases(decision: GateDecision, policy: GatePolicy, deps: EvaluateMode
     Forward only: an alias already on a newer version stays there, so a late decision on an older version
     (a delayed event, or one reconcile_registry made up) never moves it back."""
     aliases = [CANDIDATE] + ([CHAMPION] if policy.promotes(decision.env) else [])
-    current = {a.alias: a.version for a in deps.registry.aliases(decision.model, decision.env)}
     at = deps.clock()
     moved = []
     for alias in aliases:
         if alias == CHAMPION and decision.champion_version == decision.version:
             continue
-        if current.get(alias, decision.version) > decision.version:
-            continue
-        result = deps.registry.set_alias(decision.model, decision.env, alias, decision.version, by=MOVED_BY, at=at)
+        # forward_only is checked by the registry with the move itself: a newer version promoted meanwhile
+        # (a live event racing a reconcile's made-up decision) stays.
+        result = deps.registry.set_alias(
+            decision.model, decision.env, alias, decision.version, by=MOVED_BY, at=at, forward_only=True
+        )
         if result.current.version == decision.version:
             moved.append(alias)
     return moved

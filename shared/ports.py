@@ -93,10 +93,14 @@ class ModelAliases(Protocol):
     """Named pointers per model and env (`champion`, `candidate`, ...) to a registered version, with
     their history. A rollback is an alias move."""
 
-    def set_alias(self, model: str, env: str, alias: str, version: int, *, by: str, at: datetime) -> AliasResult:
+    def set_alias(
+        self, model: str, env: str, alias: str, version: int, *, by: str, at: datetime, forward_only: bool = False
+    ) -> AliasResult:
         """Point `alias` at `version`. UnknownVersionError (naming the version) when the env has no live file
         of that version; PermanentError for a name `alias_name` refuses. Moving it where it already points
-        records nothing (`moved=False`)."""
+        records nothing (`moved=False`), and so does `forward_only` when it points at a newer version: checked
+        in the same transaction as the move where the store has one (the quality gate's moves, which a late
+        decision on an older version must never take back)."""
 
     def aliases(self, model: str, env: str | None = None) -> list[AliasMove]:
         """Each alias as it stands (its last move), ordered by env and alias."""

@@ -210,7 +210,9 @@ class BigQueryRegistryTable:
             self._append(event, what=f"mark deleted {ref.key}")
         return DeleteResult(found=True, latest_version=self._latest(env, model))
 
-    def set_alias(self, model: str, env: str, alias: str, version: int, *, by: str, at: datetime) -> AliasResult:
+    def set_alias(
+        self, model: str, env: str, alias: str, version: int, *, by: str, at: datetime, forward_only: bool = False
+    ) -> AliasResult:
         alias = alias_name(alias)
         what = f"set alias {env}/{model}/{alias}"
         where = [
@@ -222,7 +224,10 @@ class BigQueryRegistryTable:
             [*where, self._param("alias", "STRING", alias)],
             what=what,
         )
-        if current and int(current[0]["version"]) == version:
+        # Read, then appended: no transaction here (the fan-out's Firestore side is the one that holds).
+        if current and (
+            int(current[0]["version"]) == version or (forward_only and int(current[0]["version"]) > version)
+        ):
             return AliasResult(moved=False, current=_move(current[0]))
         _, rows = self._query(
             "SELECT env, model, version, deleted_at, superseded_by_generation FROM {table}"

@@ -250,7 +250,9 @@ class FirestoreRegistryStore:
         raise TransientError(f"latest pointer of {env}/{model}: kept changing")
 
     # -- aliases ---------------------------------------------------------------------------------
-    def set_alias(self, model: str, env: str, alias: str, version: int, *, by: str, at: datetime) -> AliasResult:
+    def set_alias(
+        self, model: str, env: str, alias: str, version: int, *, by: str, at: datetime, forward_only: bool = False
+    ) -> AliasResult:
         from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
         from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -261,7 +263,9 @@ class FirestoreRegistryStore:
             for _ in range(_MAX_ROUNDS):
                 snapshot = alias_ref.get()
                 current = snapshot.to_dict() if snapshot.exists else None
-                if current is not None and int(current["version"]) == version:
+                if current is not None and (
+                    int(current["version"]) == version or (forward_only and int(current["version"]) > version)
+                ):  # the write below is conditional on this read: a move meanwhile makes it decide again
                     return AliasResult(moved=False, current=_move(current))
                 check_alias_target([s.to_dict() or {} for s in rows.get()], env, model, version)
                 move = AliasMove(

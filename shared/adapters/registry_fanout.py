@@ -18,10 +18,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from shared.model_registry import AliasResult, alias_name
+
 if TYPE_CHECKING:
     from shared.model_registry import (
         AliasMove,
-        AliasResult,
         DeleteResult,
         ModelArtifact,
         ModelSummary,
@@ -65,9 +66,17 @@ class FanOutRegistryStore:
     def artifacts(self, model: str, env: str | None = None) -> list[dict[str, Any]]:
         return self.primary.artifacts(model, env)
 
-    def set_alias(self, model: str, env: str, alias: str, version: int, *, by: str, at: datetime) -> AliasResult:
+    def set_alias(
+        self, model: str, env: str, alias: str, version: int, *, by: str, at: datetime, forward_only: bool = False
+    ) -> AliasResult:
+        if forward_only:  # refused on the primary's word before the log records a move it would not make
+            newer = [
+                a for a in self.primary.aliases(model, env) if a.alias == alias_name(alias) and a.version > version
+            ]
+            if newer:
+                return AliasResult(moved=False, current=newer[0])
         self.secondary.set_alias(model, env, alias, version, by=by, at=at)
-        return self.primary.set_alias(model, env, alias, version, by=by, at=at)
+        return self.primary.set_alias(model, env, alias, version, by=by, at=at, forward_only=forward_only)
 
     def aliases(self, model: str, env: str | None = None) -> list[AliasMove]:
         return self.primary.aliases(model, env)

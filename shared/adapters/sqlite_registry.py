@@ -162,13 +162,17 @@ class SqliteRegistryStore:
         return summarize_models(rows)
 
     # -- aliases ---------------------------------------------------------------------------------
-    def set_alias(self, model: str, env: str, alias: str, version: int, *, by: str, at: datetime) -> AliasResult:
+    def set_alias(
+        self, model: str, env: str, alias: str, version: int, *, by: str, at: datetime, forward_only: bool = False
+    ) -> AliasResult:
         alias = alias_name(alias)
         with write_transaction(self._path) as conn:
             current = conn.execute(
                 "SELECT * FROM aliases WHERE env = ? AND model = ? AND alias = ?", (env, model, alias)
             ).fetchone()
-            if current is not None and int(current["version"]) == version:
+            if current is not None and (
+                int(current["version"]) == version or (forward_only and int(current["version"]) > version)
+            ):
                 return AliasResult(moved=False, current=_move(current))
             rows = conn.execute(
                 "SELECT env, model, version, deleted_at, superseded_by_generation FROM models"

@@ -229,6 +229,24 @@ class AliasContract:
         assert [a.as_dict() for a in store.aliases("resnet")] == [expected]
         assert [m.as_dict() for m in store.alias_history("resnet")] == [expected]
 
+    def test_a_forward_only_move_never_takes_an_alias_back_to_an_older_version(
+        self, store: AliasedRegistryStore, make_artifact: MakeArtifact
+    ) -> None:
+        # GIVEN v1, v2 and v3, champion on v2 (a newer version promoted while an older one's gate ran)
+        for version in (1, 2, 3):
+            store.record(make_artifact(version=version, generation=version))
+        store.set_alias("resnet", "dev", "champion", 2, by="gate", at=T0)
+
+        # WHEN the gate moves it forward only, to v1 then to v3
+        back = store.set_alias("resnet", "dev", "champion", 1, by="gate", at=T0, forward_only=True)
+        ahead = store.set_alias("resnet", "dev", "champion", 3, by="gate", at=T0, forward_only=True)
+
+        # THEN v1 is refused without a move recorded, v3 is taken; a person's move back is still theirs
+        assert (back.moved, back.current.version) == (False, 2)
+        assert (ahead.moved, ahead.current.version, ahead.current.previous_version) == (True, 3, 2)
+        assert [m.version for m in store.alias_history("resnet", "dev")] == [2, 3]
+        assert store.set_alias("resnet", "dev", "champion", 1, by="bob", at=T0).current.version == 1
+
     def test_a_rollback_is_an_alias_move_and_the_history_keeps_every_move(
         self, store: AliasedRegistryStore, make_artifact: MakeArtifact
     ) -> None:

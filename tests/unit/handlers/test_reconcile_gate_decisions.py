@@ -17,11 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from handlers import evaluate_model, reconcile_registry
+from handlers.register_model import register
 from shared.adapters.local_object_store import LocalObjectStore
 from shared.adapters.slack_outbox import OutboxSlackNotifier, read_outbox
 from shared.adapters.sqlite_idempotency import SqliteIdempotencyStore
 from shared.adapters.sqlite_registry import SqliteRegistryStore
 from shared.errors import AlreadyInProgressError, TransientError
+from shared.model_path import locate_model
 from shared.model_registry import UnknownVersionError
 from shared.outcome import Status
 from shared.payloads.scheduler import ScheduledRun
@@ -437,10 +439,10 @@ class _RefusingAliases:
     def __init__(self, inner: SqliteRegistryStore, version: int) -> None:
         self._inner, self._version = inner, version
 
-    def set_alias(self, model, env, alias, version, *, by, at):
+    def set_alias(self, model, env, alias, version, **how):
         if version == self._version:
             raise UnknownVersionError(f"{env}/{model} has no version v{version}")
-        return self._inner.set_alias(model, env, alias, version, by=by, at=at)
+        return self._inner.set_alias(model, env, alias, version, **how)
 
     def __getattr__(self, name):
         return getattr(self._inner, name)
@@ -479,4 +481,34 @@ def test_slack_down_for_one_file_still_decides_the_others_then_the_run_is_retrie
     outcome = reconcile_registry.handle(RUN, deps)
     assert outcome.extra["finished"] == ["ml-models-dev/fraud/v1/metrics.json#1001"]
     assert len(deps.posts) == 2 and [v for v, *_ in decisions(deps)] == [1, 2]
+    assert aliases(deps) == {"candidate": 2, "champion": 2}
+
+
+class _PromotedMeanwhile:
+    """The registry, where a live event promotes `newer` between this evaluation's decision and its move."""
+
+    def __init__(self, inner: SqliteRegistryStore, newer: int) -> None:
+        self._inner, self._newer, self.raced = inner, newer, False
+
+    def set_alias(self, model, env, alias, version, **how):
+        if not self.raced:
+            self.raced = True
+            for name in ("candidate", "champion"):
+                self._inner.set_alias(model, env, name, self._newer, by="quality-gate", at=how["at"])
+        return self._inner.set_alias(model, env, alias, version, **how)
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+def test_a_newer_version_promoted_while_an_older_one_is_decided_stays_promoted(deps):
+    # GIVEN v1 and v2 uploaded; v1's lost event is made up by the pass while v2's live event promotes v2
+    v2 = upload(deps, 2, {"auc": 0.92})
+    register(v2, locate_model(v2.bucket, v2.name, deps.settings.bucket_pattern), deps)  # an alias target
+    deps.registry = _PromotedMeanwhile(deps.registry, 2)  # type: ignore[assignment]
+
+    # WHEN v1 is decided (passing), with v2 promoted between its decision and its move
+    evaluate_model.handle(upload(deps, 1, {"auc": 0.90}), deps)
+
+    # THEN the aliases stay on v2: the move is refused by the registry itself, not by an earlier read
     assert aliases(deps) == {"candidate": 2, "champion": 2}
