@@ -189,6 +189,7 @@ class FakeSettings:
     budget_mention: str | None = None
     budget_mention_at_percent: float = 100.0
     drift_logs_bucket: str = "ml-drift-logs-{env}"
+    gate_policy: str | None = None  # the manifest's (DEFAULT_POLICY): auc required, dev auto-promotes
 
 
 @dataclass

@@ -13,22 +13,15 @@ from shared.adapters.sqlite_registry import SqliteRegistryStore
 from shared.errors import ConfigError, TransientError
 from shared.outcome import Status
 from shared.payloads.storage import StorageChange, StorageObjectEvent
-from tests.support.fakes import FakeClock, FakeIdempotencyStore, FakeNotifier, FakeObjectStore
+from tests.support.fakes import FakeClock, FakeIdempotencyStore, FakeNotifier, FakeObjectStore, FakeSettings
 
 BUCKET = "ml-models-dev"
 
 
 @dataclass
-class GateSettings:
-    bucket_pattern: str = "ml-models-{env}"
-    claim_ttl_s: float = 600.0
-    gate_policy: str | None = None  # the manifest's (DEFAULT_POLICY): auc required, dev auto-promotes
-
-
-@dataclass
 class GateDeps:
     registry: SqliteRegistryStore
-    settings: GateSettings = field(default_factory=GateSettings)
+    settings: FakeSettings = field(default_factory=FakeSettings)
     objects: FakeObjectStore = field(default_factory=FakeObjectStore)
     idempotency: FakeIdempotencyStore = field(default_factory=FakeIdempotencyStore)
     notifier: FakeNotifier = field(default_factory=FakeNotifier)

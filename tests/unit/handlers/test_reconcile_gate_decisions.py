@@ -28,17 +28,10 @@ from shared.model_registry import UnknownVersionError
 from shared.outcome import Status
 from shared.payloads.scheduler import ScheduledRun
 from shared.payloads.storage import StorageChange, StorageObjectEvent
-from tests.support.fakes import FakeClock
+from tests.support.fakes import FakeClock, FakeSettings
 
 RUN = ScheduledRun("run-1", "reconcile-registry", datetime(2026, 11, 3, 3, 17, tzinfo=UTC), {})
 NEXT_RUN = ScheduledRun("run-2", "reconcile-registry", datetime(2026, 11, 4, 3, 17, tzinfo=UTC), {})
-
-
-@dataclass
-class GateSettings:
-    bucket_pattern: str = "ml-models-{env}"
-    claim_ttl_s: float = 600.0
-    gate_policy: str | None = None  # the manifest's (DEFAULT_POLICY): auc required, dev auto-promotes
 
 
 @dataclass
@@ -49,7 +42,7 @@ class EmbeddedDeps:
     registry: SqliteRegistryStore
     idempotency: SqliteIdempotencyStore
     notifier: OutboxSlackNotifier
-    settings: GateSettings = field(default_factory=GateSettings)
+    settings: FakeSettings = field(default_factory=FakeSettings)
     clock: FakeClock = field(default_factory=FakeClock)
     registry_path: Path = Path()
 
