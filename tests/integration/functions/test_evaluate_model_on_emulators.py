@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
 from pathlib import Path
 
 import pytest
 
-from shared.adapters.bigquery_registry import BigQueryRegistryTable
 from shared.adapters.firestore_registry import FirestoreRegistryStore
-from tests.integration.conftest import PROJECT
 from tests.integration.functions.test_register_model_on_emulators import upload_event
 from tooling.delivery import delivery_from_document
 from tooling.manifest import function_named
@@ -24,21 +21,12 @@ EVENTS = Path(__file__).resolve().parents[3] / "events"
 
 
 @pytest.fixture
-def profile(monkeypatch, tmp_path, firestore_db, storage_client, bigquery_emulator, bigquery_client):
-    """The emulators profile, a fresh env (bucket) and dataset, a policy that auto-promotes that env."""
-    env = f"it{uuid.uuid4().hex[:10]}"
-    dataset = f"ml_registry_{uuid.uuid4().hex[:10]}"
-    monkeypatch.setenv("MLOPS_EVENTS_PROFILE", "emulators")
-    monkeypatch.setenv("MLOPS_EVENTS_GCP_PROJECT", PROJECT)
-    monkeypatch.setenv("MLOPS_EVENTS_BIGQUERY_ENDPOINT", bigquery_emulator.url)
-    monkeypatch.setenv("MLOPS_EVENTS_BIGQUERY_DATASET", dataset)
-    monkeypatch.setenv("MLOPS_EVENTS_STATE_DIR", str(tmp_path))
+def profile(monkeypatch, tmp_path, registry_on_emulators):
+    """The registry's emulators profile, with a policy that auto-promotes its env."""
+    env = registry_on_emulators["env"]
     policy = {"metrics": {"auc": {"direction": "higher", "tolerance": 0.01, "required": True}}, "auto_promote": [env]}
     monkeypatch.setenv("MLOPS_EVENTS_GATE_POLICY", json.dumps(policy))
-    table = BigQueryRegistryTable(bigquery_client, f"{PROJECT}.{dataset}.models")
-    table.ensure_table()
-    bucket = storage_client.create_bucket(f"ml-models-{env}")
-    return {"env": env, "bucket": bucket, "table": table, "outbox": tmp_path / "slack-outbox.jsonl"}
+    return {**registry_on_emulators, "outbox": tmp_path / "slack-outbox.jsonl"}
 
 
 def test_metrics_uploads_are_gated_against_the_champion_on_the_emulators(profile, firestore_db):

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.adapters.bigquery_registry import BigQueryRegistryTable
 from tests.integration.conftest import PROJECT
 from tests.support.concurrency import deliver_concurrently
 from tooling.delivery import delivery_from_document
@@ -25,18 +24,8 @@ SAFETENSORS = len(HEADER).to_bytes(8, "little") + HEADER + b"\x00\x00\x80\x3f"
 
 
 @pytest.fixture
-def profile(monkeypatch, tmp_path, firestore_db, storage_client, bigquery_emulator, bigquery_client):
-    """The emulators profile, with a fresh env (so a fresh model bucket) and a fresh dataset per test."""
-    env = f"it{uuid.uuid4().hex[:10]}"
-    dataset = f"ml_registry_{uuid.uuid4().hex[:10]}"
-    monkeypatch.setenv("MLOPS_EVENTS_PROFILE", "emulators")
-    monkeypatch.setenv("MLOPS_EVENTS_GCP_PROJECT", PROJECT)
-    monkeypatch.setenv("MLOPS_EVENTS_BIGQUERY_ENDPOINT", bigquery_emulator.url)
-    monkeypatch.setenv("MLOPS_EVENTS_BIGQUERY_DATASET", dataset)
-    monkeypatch.setenv("MLOPS_EVENTS_STATE_DIR", str(tmp_path))
-    BigQueryRegistryTable(bigquery_client, f"{PROJECT}.{dataset}.models").ensure_table()
-    bucket = storage_client.create_bucket(f"ml-models-{env}")
-    return {"env": env, "bucket": bucket, "dataset": dataset}
+def profile(registry_on_emulators):
+    return registry_on_emulators
 
 
 def upload_event(bucket, name: str, content: bytes, **metadata: str) -> dict:
