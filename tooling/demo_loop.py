@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.local_object_store import LocalObjectStore
-from tooling.fixture_factory import pubsub_cloud_event, storage_cloud_event, storage_object_data
+from tooling.fixture_factory import pubsub_cloud_event
 from tooling.manifest import FunctionSpec, function_named, load_manifest
 
 if TYPE_CHECKING:
-    from tooling.replay import Replayer, ReplayResult
+    from tooling.replay import Replayer
 
 MODEL = "fraud-detector"
 ENV = "dev"
@@ -186,30 +186,22 @@ def _upload(objects: LocalObjectStore, replayer: Replayer, version: int, files: 
     """Each file into the models bucket, its finalize event delivered to both functions its bucket triggers
     (Eventarc delivers every upload to register_model and to evaluate_model)."""
     from shared.deps import current_deps
-    from tooling.delivery import delivery_from_document
+    from tooling.model_publish import publish_version
 
-    gate: ReplayResult | None = None
-    for path, content in files.items():
-        name = f"{MODEL}/v{version}/{path}"
-        content_type = "application/json" if path.endswith(".json") else "application/octet-stream"
-        stored = objects.put(MODELS_BUCKET, name, content, content_type=content_type, metadata={"uploader": "demo"})
-        created = stored.time_created or datetime.now(UTC)
-        data = storage_object_data(
-            MODELS_BUCKET,
-            name,
-            generation=stored.generation,
-            content=content,
-            content_type=content_type,
-            metadata={"uploader": "demo"},
-            time_created=created,
-        )
-        event = storage_cloud_event("google.cloud.storage.object.v1.finalized", data, time=created)
-        for function in ("register_model", "evaluate_model"):
-            result = replayer.deliver(_function(function), delivery_from_document(event), label=name)
-            if result.outcome not in {"applied", "duplicate", "ignored"}:
-                raise LoopFailed(f"{function} {result.outcome} {name}: {result.detail}")
-            if function == "evaluate_model" and path == "metrics.json":
-                gate = result
+    results = publish_version(
+        objects,
+        replayer,
+        bucket=MODELS_BUCKET,
+        model=MODEL,
+        version=version,
+        files=files,
+        uploader="demo",
+        functions=[_function("register_model"), _function("evaluate_model")],
+    )
+    for result in results:
+        if result.outcome not in {"applied", "duplicate", "ignored"}:
+            raise LoopFailed(f"{result.function} {result.outcome} {result.event}: {result.detail}")
+    gate = next((r for r in results if r.function == "evaluate_model" and r.event.endswith("/metrics.json")), None)
     if gate is None:
         raise LoopFailed(f"no metrics.json uploaded for v{version}")
     registry = current_deps().registry
