@@ -1,8 +1,8 @@
 """CapturedPredictions over the Parquet files `ObjectStorePredictionSink` writes: `{bucket}/{model}/dt=YYYY-MM-DD/
 part-<uuid>.parquet`, through the ObjectStore port (a local folder, fake-gcs-server, GCS).
 
-A request id says nothing of when it was served, so a lookup reads the day partitions from today (UTC)
-back `days` days, each day's files newest first, and stops at the first match: each file is read whole
+A request id says nothing of when it was served, so a lookup reads the day partitions of every UTC day
+that overlaps the last `days` x 24 h, newest day and file first, and stops at the first match: each file is read whole
 and filtered on request_id and row by pyarrow (its row-group statistics skip the groups that cannot
 match). That is a few files per day on a quiet service and many on a busy one: the cost of a lookup grows
 with the window, which is why it is bounded (INFERENCE_FEEDBACK_JOIN_DAYS) and why a busy service in
@@ -17,13 +17,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from shared.adapters.parquet_prediction_sink import BUCKET, day_prefix
 from shared.ports import CapturedPrediction
 
 if TYPE_CHECKING:
     from shared.ports import ObjectStore
 
 log = logging.getLogger(__name__)
-BUCKET = "ml-predictions-{env}"
 DEFAULT_DAYS = 7
 _COLUMNS = ["request_id", "row", "version", "served_at", "prediction", "label", "confidence"]
 
@@ -87,7 +87,7 @@ class ObjectStoreCapturedPredictions:
         bucket = self._bucket.format(env=env)
         today = self._clock().astimezone(UTC).date()
         for back in range(self._days + 1):  # every UTC day that overlaps the last `days` x 24 h
-            prefix = f"{model}/dt={(today - timedelta(days=back)).isoformat()}/"
+            prefix = day_prefix(model, today - timedelta(days=back))
             files = [o for o in self._objects.list_objects(bucket, prefix) if o.name.endswith(".parquet")]
             for stored in sorted(files, key=lambda o: o.generation, reverse=True):  # newest first
                 data = self._objects.read(bucket, stored.name)

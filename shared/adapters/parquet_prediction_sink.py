@@ -42,8 +42,13 @@ _BASE = tuple(name for name in COLUMNS if name != "model_version")  # model_vers
 _BASE_VALUES = operator.itemgetter(*_BASE)
 
 
-def object_name(model: str, day: str) -> str:
-    return f"{model}/dt={day}/part-{uuid.uuid4().hex}.parquet"
+def day_prefix(model: str, day: date) -> str:
+    """Where a model's captures of one UTC day are: what the lookup of /feedback lists."""
+    return f"{model}/dt={day.isoformat()}/"
+
+
+def object_name(model: str, day: date) -> str:
+    return f"{day_prefix(model, day)}part-{uuid.uuid4().hex}.parquet"
 
 
 def parquet_bytes(records: Sequence[dict[str, Any]]) -> bytes:
@@ -80,7 +85,7 @@ class ObjectStorePredictionSink:
         for (env, model, day), rows in groups.items():
             self._objects.put(
                 self._bucket.format(env=env),
-                object_name(model, day.isoformat()),
+                object_name(model, day),
                 parquet_bytes(rows),
                 content_type="application/vnd.apache.parquet",
             )
