@@ -252,7 +252,7 @@ def dicom_array(data: bytes, spec: ImageInput, limits: DecodeLimits) -> np.ndarr
                 # Display space (the model learnt displayed greys, white the highest): MONOCHROME1 shows its
                 # lowest value white, so it is turned into MONOCHROME2's convention, lo + hi - v, over the
                 # range [lo, hi] the file can hold (its stored range through the modality LUT).
-                low, high = _modality_range(dataset, pixels, spec)
+                low, high = _modality_range(dataset, pixels, spec, values)
                 values = (low + high) - values
             values = values / spec.scale
     else:
@@ -306,13 +306,13 @@ def _check_modality_lut(dataset: Any) -> None:
         raise bad(f"LUTData holds {found} entries, its descriptor {entries}")
 
 
-def _modality_range(dataset: Any, pixels: np.ndarray, spec: ImageInput) -> tuple[float, float]:
+def _modality_range(dataset: Any, pixels: np.ndarray, spec: ImageInput, values: np.ndarray) -> tuple[float, float]:
     """The physical values the file can hold: its stored range (BitsStored, PixelRepresentation) through
-    the modality LUT; the image's own range for float pixel data, which declares none."""
+    the modality LUT; the image's own range (`values`, its pixels through the LUT) for float pixel data,
+    which declares none."""
     import numpy as np
 
     if pixels.dtype.kind not in "iub":
-        values = _modality_values(dataset, pixels, spec)
         return float(values.min()), float(values.max())
     bits = int(dataset.BitsStored)  # pydicom has checked it against BitsAllocated to give the pixels
     signed = int(dataset.get("PixelRepresentation", 0) or 0) == 1
