@@ -18,7 +18,22 @@ from shared.model_registry import (
     latest_live_version,
     summarize_models,
 )
+from shared.payloads.storage import StorageChange, StorageObjectEvent
 from shared.ports import StoredObject
+
+
+def finalized_event(bucket: str, name: str, generation: int, size: int, **fields: Any) -> StorageObjectEvent:
+    """The finalize event GCS sends for an object version, as the handlers' tests deliver it."""
+    return StorageObjectEvent(
+        event_id=f"evt-{name}-{generation}",
+        change=StorageChange.FINALIZED,
+        event_time=datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
+        bucket=bucket,
+        name=name,
+        generation=generation,
+        size=size,
+        **fields,
+    )
 
 
 class FakeObjectStore:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import pytest
 
@@ -12,8 +11,15 @@ from handlers import evaluate_model
 from shared.adapters.sqlite_registry import SqliteRegistryStore
 from shared.errors import ConfigError, TransientError
 from shared.outcome import Status
-from shared.payloads.storage import StorageChange, StorageObjectEvent
-from tests.support.fakes import FakeClock, FakeIdempotencyStore, FakeNotifier, FakeObjectStore, FakeSettings
+from shared.payloads.storage import StorageObjectEvent
+from tests.support.fakes import (
+    FakeClock,
+    FakeIdempotencyStore,
+    FakeNotifier,
+    FakeObjectStore,
+    FakeSettings,
+    finalized_event,
+)
 
 BUCKET = "ml-models-dev"
 
@@ -37,15 +43,7 @@ def upload(deps: GateDeps, name: str, content: bytes | dict, *, bucket: str = BU
     """Put the object and return the finalize event GCS sends for it."""
     data = json.dumps(content).encode() if isinstance(content, dict) else content
     stored = deps.objects.put(bucket, name, data)
-    return StorageObjectEvent(
-        event_id=f"evt-{name}-{stored.generation}",
-        change=StorageChange.FINALIZED,
-        event_time=datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
-        bucket=bucket,
-        name=name,
-        generation=stored.generation,
-        size=len(data),
-    )
+    return finalized_event(bucket, name, stored.generation, len(data))
 
 
 def aliases(deps: GateDeps, model: str = "fraud", env: str = "dev") -> dict[str, int]:

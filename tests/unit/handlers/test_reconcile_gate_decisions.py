@@ -27,8 +27,8 @@ from shared.model_path import locate_model
 from shared.model_registry import UnknownVersionError
 from shared.outcome import Status
 from shared.payloads.scheduler import ScheduledRun
-from shared.payloads.storage import StorageChange, StorageObjectEvent
-from tests.support.fakes import FakeClock, FakeSettings
+from shared.payloads.storage import StorageObjectEvent
+from tests.support.fakes import FakeClock, FakeSettings, finalized_event
 
 RUN = ScheduledRun("run-1", "reconcile-registry", datetime(2026, 11, 3, 3, 17, tzinfo=UTC), {})
 NEXT_RUN = ScheduledRun("run-2", "reconcile-registry", datetime(2026, 11, 4, 3, 17, tzinfo=UTC), {})
@@ -73,15 +73,7 @@ def upload(
     data = json.dumps(content).encode() if isinstance(content, dict) else content
     bucket, name = f"ml-models-{env}", f"fraud/v{version}/metrics.json"
     stored = deps.objects.put(bucket, name, data, generation=generation or 1_000 + version)
-    return StorageObjectEvent(
-        event_id=f"evt-{name}-{stored.generation}",
-        change=StorageChange.FINALIZED,
-        event_time=datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
-        bucket=bucket,
-        name=name,
-        generation=stored.generation,
-        size=len(data),
-    )
+    return finalized_event(bucket, name, stored.generation, len(data))
 
 
 def aliases(deps: EmbeddedDeps, env: str = "dev") -> dict[str, int]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import struct
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import pytest
 
@@ -12,22 +11,13 @@ from handlers import register_model
 from shared.errors import AlreadyInProgressError
 from shared.outcome import Status
 from shared.payloads.storage import StorageChange, StorageObjectEvent
-from tests.support.fakes import FakeDeps
+from tests.support.fakes import FakeDeps, finalized_event
 
 SAFETENSORS = struct.pack("<Q", 16) + b'{"__metadata__":{}}'[:16] + b"\x00" * 8
 
 
 def finalized(name: str, generation: int = 1, bucket: str = "ml-models-dev", **kw) -> StorageObjectEvent:
-    return StorageObjectEvent(
-        event_id=f"evt-{name}-{generation}",
-        change=StorageChange.FINALIZED,
-        event_time=datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
-        bucket=bucket,
-        name=name,
-        generation=generation,
-        size=24,
-        **kw,
-    )
+    return finalized_event(bucket, name, generation, 24, **kw)
 
 
 @pytest.fixture
