@@ -21,6 +21,22 @@ from tests.integration.conftest import T0
 MakeArtifact = Callable[..., ModelArtifact]
 
 
+class RecordingBigQuery:
+    """A BigQuery client that records the SQL of every query it is asked to run (`statements`), then runs it:
+    for the tests that hold the registry's write path to appends only."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.statements: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def query(self, sql: str, *args: Any, **kwargs: Any) -> Any:
+        self.statements.append(sql)
+        return self._client.query(sql, *args, **kwargs)
+
+
 class RegistryContract:
     def test_recording_twice_creates_one_row(self, store: RegistryStore, make_artifact: MakeArtifact) -> None:
         # GIVEN an artifact

@@ -16,7 +16,7 @@ from shared.adapters.firestore_registry import FirestoreRegistryStore
 from shared.adapters.registry_fanout import FanOutRegistryStore
 from shared.model_registry import ModelArtifact
 from tests.integration.conftest import T0
-from tests.support.registry_contract import AliasContract, MakeArtifact, RegistryContract
+from tests.support.registry_contract import AliasContract, MakeArtifact, RecordingBigQuery, RegistryContract
 
 pytestmark = pytest.mark.integration
 
@@ -130,17 +130,9 @@ def test_the_write_path_issues_no_dml(
     bigquery_client: Any, bigquery_table_id: str, make_artifact: MakeArtifact
 ) -> None:
     # GIVEN the adapter on a client that records every statement it is asked to run
-    statements: list[str] = []
-
-    class Recording:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(bigquery_client, name)
-
-        def query(self, sql: str, *args: Any, **kwargs: Any) -> Any:
-            statements.append(sql)
-            return bigquery_client.query(sql, *args, **kwargs)
-
-    table = BigQueryRegistryTable(Recording(), bigquery_table_id, timeout_s=10)  # type: ignore[arg-type]
+    recording = RecordingBigQuery(bigquery_client)
+    statements = recording.statements
+    table = BigQueryRegistryTable(recording, bigquery_table_id, timeout_s=10)  # type: ignore[arg-type]
     table.ensure_table()
 
     # WHEN files are registered, re-uploaded, registered again, deleted twice, and an alias moved

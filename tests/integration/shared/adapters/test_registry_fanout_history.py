@@ -10,7 +10,7 @@ import pytest
 from shared.adapters.bigquery_registry import BigQueryRegistryTable
 from shared.adapters.firestore_registry import FirestoreRegistryStore
 from shared.adapters.registry_fanout import FanOutRegistryStore
-from tests.support.registry_contract import MakeArtifact
+from tests.support.registry_contract import MakeArtifact, RecordingBigQuery
 
 pytestmark = pytest.mark.integration
 
@@ -19,17 +19,9 @@ def test_a_registration_through_the_fan_out_is_one_append_and_no_query(
     bigquery_client: Any, bigquery_table_id: str, firestore_db: Any, make_artifact: MakeArtifact
 ) -> None:
     # GIVEN the fan-out on a BigQuery client that records every query it is asked to run
-    statements: list[str] = []
-
-    class Recording:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(bigquery_client, name)
-
-        def query(self, sql: str, *args: Any, **kwargs: Any) -> Any:
-            statements.append(sql)
-            return bigquery_client.query(sql, *args, **kwargs)
-
-    table = BigQueryRegistryTable(Recording(), bigquery_table_id, timeout_s=10)  # type: ignore[arg-type]
+    recording = RecordingBigQuery(bigquery_client)
+    statements = recording.statements
+    table = BigQueryRegistryTable(recording, bigquery_table_id, timeout_s=10)  # type: ignore[arg-type]
     table.ensure_table()
     fan_out = FanOutRegistryStore(primary=FirestoreRegistryStore(firestore_db, "models"), secondary=table)
     artifact = make_artifact(version=1, generation=1)
