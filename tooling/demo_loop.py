@@ -123,7 +123,7 @@ def run_loop(state_dir: Path, buckets_dir: Path, replayer: Replayer) -> Loop | N
         model_alias=ALIAS,
         reload_s=RELOAD_S,
         capture_rate=1.0,
-        capture_sink="parquet",
+        capture_sinks=("parquet",),
         capture_flush_s=0.05,
     )
     with TestClient(create_app(build_service(settings))) as client:
@@ -290,8 +290,9 @@ def _wait_for_captures(
 
 
 def _captured_total(client) -> float:
+    """Rows written to the Parquet sink (the loop's only one)."""
     for line in client.get("/metrics").text.splitlines():
-        if line.startswith("inference_captured_rows_total "):
+        if line.startswith('inference_captured_rows_total{sink="parquet"} '):
             return float(line.split()[1])
     return 0.0
 

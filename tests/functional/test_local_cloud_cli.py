@@ -43,6 +43,14 @@ def test_up_rejects_a_backoff_scale_that_is_not_positive(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("sinks", ["csv", "parquet,parquet", "parquet,"])
+def test_up_rejects_an_unknown_or_repeated_capture_sink_before_anything_starts(tmp_path, sinks):
+    result = CliRunner().invoke(cli, ["up", "--state-dir", str(tmp_path), "--inference-capture", sinks])
+    assert result.exit_code == 2
+    assert "--inference-capture" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_bad_cron_in_the_manifest_fails_before_anything_starts(tmp_path):
     import dataclasses
 

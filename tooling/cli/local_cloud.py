@@ -61,6 +61,16 @@ def _alias_name(ctx: click.Context, param: click.Parameter, value: str | None) -
         raise click.BadParameter(str(exc)) from None
 
 
+def _capture_sinks(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """`parquet`, `bigquery` or both, as INFERENCE_CAPTURE_SINK takes them: refused before anything starts."""
+    if value is None:
+        return None
+    names = [name.strip() for name in value.split(",")]
+    if not names or any(name not in ("parquet", "bigquery") for name in names) or len(set(names)) != len(names):
+        raise click.BadParameter(f"parquet, bigquery or both (parquet,bigquery), not {value!r:.80}")
+    return ",".join(names)
+
+
 @click.command()
 @click.option("--state-dir", type=click.Path(path_type=Path), help=_STATE_DIR_HELP)
 @click.option("--project", default="mlops-events-local", show_default=True, help="the emulated GCP project")
@@ -83,9 +93,11 @@ def _alias_name(ctx: click.Context, param: click.Parameter, value: str | None) -
 )
 @click.option(
     "--inference-capture",
-    type=click.Choice(["parquet", "bigquery"]),
+    metavar="SINKS",
+    callback=_capture_sinks,
     help="where the inference service captures its predictions: parquet (gs://ml-predictions-ENV on "
-    "fake-gcs-server, the default) or bigquery (ml_monitoring.predictions on bqemulator, as in the cloud)",
+    "fake-gcs-server, the default), bigquery (ml_monitoring.predictions on bqemulator, as in the cloud) or "
+    "both, comma-separated (/feedback reads the first)",
 )
 # No envvar on purpose: a webhook set for the embedded profile must not receive the emulators' alerts.
 @click.option("--slack-webhook-url", help="post to this real webhook instead of the local receiver")

@@ -56,7 +56,7 @@ class FunctionEnvironment:
     ) -> dict[str, str]:
         """The inference service's: the common base, serving the demo model of the first environment; with
         `alias` the version it points to (MODEL_ALIAS, followed when it moves), with `capture` its predictions
-        captured there (INFERENCE_CAPTURE_SINK: parquet into fake-gcs-server, bigquery into bqemulator)."""
+        captured there (INFERENCE_CAPTURE_SINK: parquet into fake-gcs-server, bigquery into bqemulator, or both)."""
         env = self.of(None, inherited)
         env.update({"MODEL_NAME": "fraud-detector", "ENV": env_name, "INFERENCE_RELOAD_S": "2"})
         # A capture lands within a second (the service's default is 10 s): a local loop reads it back at once.

@@ -62,7 +62,7 @@ class UpOptions:
     kubeconfig: Path | None = None  # roll out to this cluster instead of the Kubernetes API test server
     kube_context: str | None = None  # that kubeconfig's context (default: its current-context)
     inference_alias: str | None = None  # the service serves this alias's version (MODEL_ALIAS); None: the latest
-    inference_capture: str | None = None  # parquet or bigquery (INFERENCE_CAPTURE_SINK); None: the service's default
+    inference_capture: str | None = None  # parquet, bigquery or both (INFERENCE_CAPTURE_SINK); None: the default
 
 
 @dataclass

@@ -19,7 +19,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -33,9 +33,12 @@ HISTOGRAM_BINS = 8  # an image's intensity (CT: HU within the window) histogram,
 
 
 class PredictionCapture:
+    """The bounded queue and its writer. `sinks` by name (`parquet`, `bigquery`): each batch goes to every
+    one, and each is counted on its own (`sink` label), so a sink that fails loses only its own copy."""
+
     def __init__(
         self,
-        sink: PredictionSink,
+        sinks: Mapping[str, PredictionSink],
         metrics: ServiceMetrics,
         *,
         rate: float = 1.0,
@@ -44,7 +47,7 @@ class PredictionCapture:
         flush_s: float = 10.0,
         sample: Callable[[], float] = random.random,
     ) -> None:
-        self.sink, self.metrics = sink, metrics
+        self.sinks, self.metrics = dict(sinks), metrics
         self.rate, self.max_queue, self.batch_rows, self.flush_s = rate, max_queue, batch_rows, flush_s
         self._sample = sample
         self._queue: collections.deque[dict[str, Any]] = collections.deque()
@@ -72,8 +75,9 @@ class PredictionCapture:
             if queued >= self.batch_rows:
                 self._wake.notify()
         dropped = len(records) - len(taken)
-        if dropped:
-            self.metrics.capture_dropped.labels("queue_full").inc(dropped)
+        if dropped:  # lost to every sink
+            for name in self.sinks:
+                self.metrics.capture_dropped.labels("queue_full", name).inc(dropped)
         self.metrics.capture_queue.set(queued)
         return len(taken)
 
@@ -99,7 +103,8 @@ class PredictionCapture:
 
     def flush(self, *, partial: bool = True) -> int:
         """Write what is queued now, in batches of `batch_rows` (with `partial` False, full ones only: the
-        rest waits for the interval, so a busy service writes few, full files); the rows written."""
+        rest waits for the interval, so a busy service writes few, full files); the rows written, summed
+        over the sinks."""
         written = 0
         while True:
             with self._lock:
@@ -108,14 +113,15 @@ class PredictionCapture:
                 count = min(len(self._queue), self.batch_rows)
                 batch = [self._queue.popleft() for _ in range(count)]
             self.metrics.capture_queue.set(len(self._queue))
-            try:
-                self.sink.write(batch)
-            except Exception as exc:  # storage down, quota, a bad row: the rows are lost, the service is not
-                log.warning("prediction capture: %d rows not written: %r", len(batch), exc)
-                self.metrics.capture_dropped.labels("write_failed").inc(len(batch))
-                continue
-            self.metrics.captured.inc(len(batch))
-            written += len(batch)
+            for name, sink in self.sinks.items():
+                try:
+                    sink.write(batch)
+                except Exception as exc:  # storage down, quota, a bad row: the rows are lost, the service is not
+                    log.warning("prediction capture: %d rows not written to %s: %r", len(batch), name, exc)
+                    self.metrics.capture_dropped.labels("write_failed", name).inc(len(batch))
+                    continue
+                self.metrics.captured.labels(name).inc(len(batch))
+                written += len(batch)
         return written
 
     def _run(self) -> None:

@@ -3,8 +3,8 @@
 MODEL_NAME and ENV say what to serve; MLOPS_EVENTS_PROFILE (embedded, emulators, cloud) picks the
 registry, object store, drift-run and feedback backends, the same ones the functions use. The service
 receives them as ports (`InferenceDeps`), as a handler receives its `Deps`: tests and other hosts pass
-their own. Captured predictions are written (`predictions`) and read back by /feedback (`captured`) on
-the same backend: INFERENCE_CAPTURE_SINK's, in INFERENCE_CAPTURE_BUCKET for Parquet.
+their own. Captured predictions are written (`predictions`) to each of INFERENCE_CAPTURE_SINK's backends
+(Parquet in INFERENCE_CAPTURE_BUCKET) and read back by /feedback (`captured`) from the first.
 """
 
 from __future__ import annotations
@@ -78,9 +78,15 @@ class ServiceDeps:
             return SqliteFeedbackStore(self._deps.settings.state_dir / "feedback.sqlite")
         return FirestoreFeedbackStore(self._deps.firestore_client())
 
+    @property
+    def default_sink(self) -> str:
+        """Where predictions are captured unless INFERENCE_CAPTURE_SINK says: BigQuery in the cloud, Parquet
+        elsewhere."""
+        return "bigquery" if self._deps.profile == "cloud" else "parquet"
+
     def predictions(self, sink: str | None, env: str, bucket: str = "ml-predictions-{env}") -> PredictionSink:
-        """Where captured predictions go: `bigquery` (the cloud's default) or `parquet` (elsewhere)."""
-        sink = sink or ("bigquery" if self._deps.profile == "cloud" else "parquet")
+        """Where captured predictions go: `bigquery` or `parquet` (None: `default_sink`)."""
+        sink = sink or self.default_sink
         if sink == "bigquery":
             from shared.adapters.bigquery_prediction_sink import BigQueryPredictionSink
 
@@ -106,7 +112,7 @@ class ServiceDeps:
         self, sink: str | None, env: str, bucket: str = "ml-predictions-{env}", days: int = 7
     ) -> CapturedPredictions:
         """Where /feedback looks a served prediction up: the backend `predictions` writes to, `days` days back."""
-        sink = sink or ("bigquery" if self._deps.profile == "cloud" else "parquet")
+        sink = sink or self.default_sink
         if sink == "bigquery":
             from shared.adapters.bigquery_captured_predictions import BigQueryCapturedPredictions
 
@@ -137,15 +143,14 @@ def build_service(settings: ServiceSettings | None = None, deps: InferenceDeps |
         aliases=deps.aliases if settings.model_alias else None,
     )
     service = Service(settings, ModelHolder(source), feedback=deps.feedback, drift_runs=deps.drift_runs)
+    sinks = settings.capture_sinks or (getattr(deps, "default_sink", "parquet"),)
     captured = getattr(deps, "captured", None)  # without one, /feedback stores every label unjoined
     if captured is not None and settings.capture_rate > 0:  # capture off: nothing of ours to look up
-        service.captured = captured(
-            settings.capture_sink, settings.env, settings.capture_bucket, settings.feedback_join_days
-        )
+        service.captured = captured(sinks[0], settings.env, settings.capture_bucket, settings.feedback_join_days)
     predictions = getattr(deps, "predictions", None)  # a host's own deps may capture nothing
     if settings.capture_rate > 0 and predictions is not None:
         service.capture = PredictionCapture(
-            predictions(settings.capture_sink, settings.env, settings.capture_bucket),
+            {name: predictions(name, settings.env, settings.capture_bucket) for name in sinks},
             service.metrics,
             rate=settings.capture_rate,
             max_queue=settings.capture_queue,

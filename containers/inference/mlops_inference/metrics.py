@@ -55,12 +55,14 @@ class ServiceMetrics:
             registry=r,
         )
         self.threshold = Gauge("inference_confidence_threshold", "the low-confidence threshold", registry=r)
-        # Prediction capture (mlops_inference.capture): what reached its sink, what it dropped and why.
-        self.captured = Counter("inference_captured_rows", "served rows written by the prediction capture", registry=r)
+        # Prediction capture (mlops_inference.capture): what reached each sink, what each lost and why.
+        self.captured = Counter(
+            "inference_captured_rows", "served rows written by the prediction capture", ["sink"], registry=r
+        )
         self.capture_dropped = Counter(
             "inference_capture_dropped_rows",
-            "sampled rows the capture dropped: queue_full (never blocks a request), write_failed",
-            ["reason"],
+            "sampled rows a sink did not get: queue_full (never blocks a request; lost to every sink), write_failed",
+            ["reason", "sink"],
             registry=r,
         )
         self.capture_queue = Gauge("inference_capture_queue_rows", "rows waiting for the capture's writer", registry=r)

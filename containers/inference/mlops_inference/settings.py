@@ -53,13 +53,14 @@ class ServiceSettings:
     # Prediction capture (mlops_inference.capture). INFERENCE_CAPTURE_RATE: the share of served rows recorded
     # (0 turns capture off); INFERENCE_CAPTURE_QUEUE: rows waiting at most (more are dropped and counted);
     # INFERENCE_CAPTURE_BATCH: rows per write; INFERENCE_CAPTURE_FLUSH_S: the longest a row waits for one.
-    # INFERENCE_CAPTURE_SINK: `parquet` (gs://ml-predictions-{env}/, the default on embedded and emulators)
-    # or `bigquery` (ml_monitoring.predictions, the cloud's default).
+    # INFERENCE_CAPTURE_SINK: `parquet` (gs://ml-predictions-{env}/, the default on embedded and emulators),
+    # `bigquery` (ml_monitoring.predictions, the cloud's default) or both, `bigquery,parquet`: every row goes
+    # to each, and /feedback looks rows up in the first.
     capture_rate: float = 1.0
     capture_queue: int = 10_000
     capture_batch: int = 1000
     capture_flush_s: float = 10.0
-    capture_sink: str | None = None
+    capture_sinks: tuple[str, ...] = ()
     # INFERENCE_CAPTURE_BUCKET: the Parquet sink's bucket ({env}: the service's; Terraform sets it prefixed).
     capture_bucket: str = "ml-predictions-{env}"
     # /feedback joins a label to the capture of its row (mlops_inference.feedback). INFERENCE_FEEDBACK_JOIN_DAYS:
@@ -114,7 +115,7 @@ class ServiceSettings:
             capture_queue=number("INFERENCE_CAPTURE_QUEUE", int, 10_000),
             capture_batch=number("INFERENCE_CAPTURE_BATCH", int, 1000),
             capture_flush_s=number("INFERENCE_CAPTURE_FLUSH_S", float, 10.0),
-            capture_sink=_sink(env.get("INFERENCE_CAPTURE_SINK")),
+            capture_sinks=_sinks(env.get("INFERENCE_CAPTURE_SINK")),
             capture_bucket=env.get("INFERENCE_CAPTURE_BUCKET") or "ml-predictions-{env}",
             feedback_join_days=number("INFERENCE_FEEDBACK_JOIN_DAYS", int, 7),
             feedback_metrics_s=number("INFERENCE_FEEDBACK_METRICS_S", float, 300.0),
@@ -171,9 +172,10 @@ def _rate(raw: str | None) -> float:
     return value
 
 
-def _sink(raw: str | None) -> str | None:
-    if raw in (None, ""):
-        return None
-    if raw not in {"parquet", "bigquery"}:
-        raise SettingsError(f"INFERENCE_CAPTURE_SINK: parquet or bigquery, got {raw!r}")
-    return raw
+def _sinks(raw: str | None) -> tuple[str, ...]:
+    """`parquet`, `bigquery` or both, comma-separated (the first is where /feedback looks rows up)."""
+    names = tuple(name.strip() for name in (raw or "").split(",") if name.strip())
+    unknown = [name for name in names if name not in {"parquet", "bigquery"}]
+    if unknown or len(set(names)) != len(names):
+        raise SettingsError(f"INFERENCE_CAPTURE_SINK: parquet, bigquery or both (comma-separated), got {raw!r:.80}")
+    return names

@@ -76,7 +76,7 @@ resource "google_cloud_run_v2_service" "this" {
         value = var.bucket_pattern
       }
       # Prediction capture (mlops_inference.capture): BigQuery's ml_monitoring.predictions by default, or
-      # Parquet in this bucket with INFERENCE_CAPTURE_SINK=parquet.
+      # Parquet in this bucket with INFERENCE_CAPTURE_SINK=parquet (both with bigquery,parquet).
       dynamic "env" {
         for_each = var.predictions_bucket == null ? [] : [var.predictions_bucket]
 

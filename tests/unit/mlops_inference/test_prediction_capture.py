@@ -49,7 +49,7 @@ def value(metrics: ServiceMetrics, name: str, **labels: str) -> float:
 def test_the_queue_never_holds_more_than_its_bound_and_counts_every_drop(bound, offers):
     # GIVEN a capture whose writer is not running WHEN requests offer rows
     metrics, sink = ServiceMetrics(), FakeSink()
-    capture = PredictionCapture(sink, metrics, max_queue=bound, batch_rows=1000, flush_s=3600)
+    capture = PredictionCapture({"fake": sink}, metrics, max_queue=bound, batch_rows=1000, flush_s=3600)
     offered = 0
     for n in offers:
         capture.offer(records(n, offered))
@@ -58,15 +58,15 @@ def test_the_queue_never_holds_more_than_its_bound_and_counts_every_drop(bound, 
     # THEN what was kept plus what was dropped is what was offered, and the first rows are the ones kept
     kept = min(offered, bound)
     assert capture.queued == kept
-    assert value(metrics, "inference_capture_dropped_rows_total", reason="queue_full") == offered - kept
+    assert value(metrics, "inference_capture_dropped_rows_total", reason="queue_full", sink="fake") == offered - kept
     assert capture.flush() == kept
     assert [r["request_id"] for r in sink.rows] == [f"r{i}" for i in range(offered)][:kept]
-    assert value(metrics, "inference_captured_rows_total") == kept
+    assert value(metrics, "inference_captured_rows_total", sink="fake") == kept
 
 
 def test_a_full_batch_is_written_without_waiting_for_the_interval():
     sink = FakeSink()
-    capture = PredictionCapture(sink, ServiceMetrics(), batch_rows=5, flush_s=3600)
+    capture = PredictionCapture({"fake": sink}, ServiceMetrics(), batch_rows=5, flush_s=3600)
     capture.start()
     try:
         capture.offer(records(4))
@@ -86,7 +86,7 @@ def test_a_full_batch_is_written_without_waiting_for_the_interval():
 
 def test_a_partial_batch_is_written_when_the_interval_passes():
     sink = FakeSink()
-    capture = PredictionCapture(sink, ServiceMetrics(), batch_rows=1000, flush_s=0.1)
+    capture = PredictionCapture({"fake": sink}, ServiceMetrics(), batch_rows=1000, flush_s=0.1)
     capture.start()
     try:
         capture.offer(records(3))
@@ -97,7 +97,7 @@ def test_a_partial_batch_is_written_when_the_interval_passes():
 
 def test_what_is_queued_at_shutdown_is_written():
     sink = FakeSink()
-    capture = PredictionCapture(sink, ServiceMetrics(), batch_rows=1000, flush_s=3600)
+    capture = PredictionCapture({"fake": sink}, ServiceMetrics(), batch_rows=1000, flush_s=3600)
     capture.start()
     capture.offer(records(7))
     capture.stop()
@@ -107,7 +107,7 @@ def test_what_is_queued_at_shutdown_is_written():
 def test_offers_never_wait_on_a_stuck_sink_and_drop_past_the_bound():
     # GIVEN a sink that hangs (storage unreachable) WHEN requests keep offering rows
     gate, metrics = threading.Event(), ServiceMetrics()
-    capture = PredictionCapture(FakeSink(gate=gate), metrics, max_queue=20, batch_rows=5, flush_s=0.01)
+    capture = PredictionCapture({"fake": FakeSink(gate=gate)}, metrics, max_queue=20, batch_rows=5, flush_s=0.01)
     capture.start()
     try:
         started = time.perf_counter()
@@ -115,7 +115,7 @@ def test_offers_never_wait_on_a_stuck_sink_and_drop_past_the_bound():
             capture.offer(records(1, i))
         # THEN every offer returned at once, and what did not fit was counted
         assert time.perf_counter() - started < 0.5
-        dropped = value(metrics, "inference_capture_dropped_rows_total", reason="queue_full")
+        dropped = value(metrics, "inference_capture_dropped_rows_total", reason="queue_full", sink="fake")
         assert 100 - 20 - 5 <= dropped <= 100 - 20  # the writer may hold one batch of 5 outside the queue
     finally:
         gate.set()
@@ -124,17 +124,17 @@ def test_offers_never_wait_on_a_stuck_sink_and_drop_past_the_bound():
 
 def test_a_failed_write_is_counted_and_the_writer_goes_on():
     metrics = ServiceMetrics()
-    capture = PredictionCapture(FakeSink(fail=True), metrics, batch_rows=2, flush_s=3600)
+    capture = PredictionCapture({"fake": FakeSink(fail=True)}, metrics, batch_rows=2, flush_s=3600)
     capture.offer(records(5))
     assert capture.flush() == 0
-    assert value(metrics, "inference_capture_dropped_rows_total", reason="write_failed") == 5
+    assert value(metrics, "inference_capture_dropped_rows_total", reason="write_failed", sink="fake") == 5
     assert capture.queued == 0
 
 
 @pytest.mark.parametrize(("rate", "draws", "expected"), [(1.0, [], [0, 1, 2]), (0.5, [0.1, 0.9, 0.4], [0, 2])])
 def test_rows_are_sampled_at_the_rate(rate, draws, expected):
     values = iter(draws)
-    capture = PredictionCapture(FakeSink(), ServiceMetrics(), rate=rate, sample=lambda: next(values))
+    capture = PredictionCapture({"fake": FakeSink()}, ServiceMetrics(), rate=rate, sample=lambda: next(values))
     assert capture.sampled(3) == expected
 
 
@@ -155,3 +155,18 @@ def test_a_tabular_record_carries_the_row_its_prediction_and_confidence():
         "label": "1",
         "confidence": pytest.approx(0.8),
     }
+
+
+def test_each_sink_gets_every_batch_and_a_failing_one_loses_only_its_own_copy():
+    # GIVEN two sinks, one of them down
+    metrics, healthy = ServiceMetrics(), FakeSink()
+    capture = PredictionCapture({"parquet": healthy, "bigquery": FakeSink(fail=True)}, metrics, batch_rows=2)
+    capture.offer(records(5))
+    # WHEN the queue is flushed
+    assert capture.flush() == 5
+    # THEN the healthy sink has every row, and each sink is counted on its own
+    assert [r["request_id"] for r in healthy.rows] == [f"r{i}" for i in range(5)]
+    assert value(metrics, "inference_captured_rows_total", sink="parquet") == 5
+    assert value(metrics, "inference_captured_rows_total", sink="bigquery") == 0
+    assert value(metrics, "inference_capture_dropped_rows_total", reason="write_failed", sink="bigquery") == 5
+    assert value(metrics, "inference_capture_dropped_rows_total", reason="write_failed", sink="parquet") == 0

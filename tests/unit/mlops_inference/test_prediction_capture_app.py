@@ -73,7 +73,7 @@ def test_capture_off_writes_nothing_and_a_full_queue_is_counted_not_waited_on(st
     with client_for(capture_queue=3, capture_batch=1000, capture_flush_s=3600) as client:
         assert client.post("/predict", json={"rows": [{"amount": 1.0, "country": "US"}] * 5}).status_code == 200
         metrics = client.get("/metrics").text
-        assert 'inference_capture_dropped_rows_total{reason="queue_full"} 2.0' in metrics
+        assert 'inference_capture_dropped_rows_total{reason="queue_full",sink="parquet"} 2.0' in metrics
     assert len(captured(state)) == 3
 
 

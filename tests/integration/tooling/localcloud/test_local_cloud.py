@@ -34,16 +34,16 @@ MODEL, ENV = "fraud-detector", "dev"  # what up's inference service serves
 ROWS_PER_REQUEST = 50
 
 
-# Where the inference service captures its predictions in this module's `up`: parquet (fake-gcs-server) by
-# default; LOCAL_CLOUD_INFERENCE_CAPTURE=bigquery runs the module with the captures in bqemulator instead.
-CAPTURE_SINK = os.environ.get("LOCAL_CLOUD_INFERENCE_CAPTURE", "parquet")
+# Where the inference service captures its predictions in this module's `up`: both Parquet in fake-gcs-server
+# and rows in bqemulator by default; LOCAL_CLOUD_INFERENCE_CAPTURE=parquet (or bigquery) runs it with one.
+CAPTURE_SINKS = tuple(os.environ.get("LOCAL_CLOUD_INFERENCE_CAPTURE", "parquet,bigquery").split(","))
 
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningUp]:
     # The service follows `champion`, as in the cloud: a version serves once the quality gate promotes it (dev)
     # or an alias move points at it.
-    options = ("--inference-alias", "champion", "--inference-capture", CAPTURE_SINK)
+    options = ("--inference-alias", "champion", "--inference-capture", ",".join(CAPTURE_SINKS))
     running = RunningUp.start(tmp_path_factory.mktemp("up"), "--backoff-scale", "0.02", "--no-schedules", *options)
     with pytest.MonkeyPatch.context() as patch:
         for variable, value in running.client_env.items():
@@ -225,10 +225,10 @@ def aliases(model: str, env: str) -> dict[str, int]:
     return {move["alias"]: move["version"] for move in json.loads(listed.stdout)}
 
 
-def captured_rows(cloud: RunningUp, storage, request_ids: set[str]) -> list[dict]:
-    """The captures of these requests: Parquet files in fake-gcs-server, or rows in bqemulator."""
+def captured_rows(cloud: RunningUp, storage, request_ids: set[str], sink: str) -> list[dict]:
+    """The captures of these requests in one sink: Parquet files in fake-gcs-server, or rows in bqemulator."""
     columns = ["request_id", "served_at", "model_version", "amount", "prediction", "confidence"]
-    if CAPTURE_SINK == "bigquery":
+    if sink == "bigquery":
         from google.api_core.client_options import ClientOptions
         from google.auth.credentials import AnonymousCredentials
         from google.cloud import bigquery
@@ -253,19 +253,19 @@ def captured_rows(cloud: RunningUp, storage, request_ids: set[str]) -> list[dict
     return [row for row in rows if row["request_id"] in request_ids]
 
 
-def wait_for_captures(cloud: RunningUp, storage, answers: list[dict], timeout_s: float = 30.0) -> list[dict]:
-    """Every row of these answers captured (the writer flushes every second under up)."""
+def wait_for_captures(cloud: RunningUp, storage, answers: list[dict], sink: str, timeout_s: float = 30.0) -> list[dict]:
+    """Every row of these answers captured in `sink` (the writer flushes every second under up)."""
     wanted = sum(len(a["predictions"]) for a in answers)
     request_ids = {a["request_id"] for a in answers}
     deadline = time.monotonic() + timeout_s
     rows: list[dict] = []
     while time.monotonic() < deadline:
-        rows = captured_rows(cloud, storage, request_ids)
+        rows = captured_rows(cloud, storage, request_ids, sink)
         if len(rows) >= wanted:
             return rows
         time.sleep(0.5)
     log = Path(cloud.state["functions"]["inference"]["log"]).read_text(errors="replace")[-3000:]
-    raise AssertionError(f"{len(rows)} of {wanted} rows captured ({CAPTURE_SINK}) within {timeout_s:.0f} s\n{log}")
+    raise AssertionError(f"{len(rows)} of {wanted} rows captured ({sink}) within {timeout_s:.0f} s\n{log}")
 
 
 def publish_drift_request(cloud: RunningUp, job: str, body: dict) -> str:
@@ -302,7 +302,7 @@ def test_the_served_loop_captures_drifts_promotes_and_rolls_back_without_a_resta
         pytest.skip("torch is not installed: up serves no inference service")
     from mlops_inference import train
 
-    assert cloud.state["inference"] == {"alias": "champion", "capture": CAPTURE_SINK}
+    assert cloud.state["inference"] == {"alias": "champion", "capture": ",".join(CAPTURE_SINKS)}
     inference = cloud.state["functions"]["inference"]
     url, pid = inference["url"], inference["pid"]
     trained = train.train(tmp_path)
@@ -326,46 +326,52 @@ def test_the_served_loop_captures_drifts_promotes_and_rolls_back_without_a_resta
     after = [predict(url, later[i : i + ROWS_PER_REQUEST]) for i in range(0, len(later), ROWS_PER_REQUEST)]
     assert {a["version"] for a in before + after} == {1}
 
-    # THEN every row is captured, with the version that answered it
-    captured = wait_for_captures(cloud, storage, before + after)
-    assert len(captured) == len(rows)
-    assert {row["model_version"] for row in captured} == {"v1"}
+    # THEN every row is captured in each sink, with the version that answered it
+    for sink in CAPTURE_SINKS:
+        captured = wait_for_captures(cloud, storage, before + after, sink)
+        assert len(captured) == len(rows), sink
+        assert {row["model_version"] for row in captured} == {"v1"}, sink
 
-    # WHEN the drift job runs on the captures: the current window from the boundary, the one before it the
-    # baseline of the outputs (explicit bounds: the window before is as long, ten minutes back)
-    job = f"drift-served-{uuid.uuid4().hex[:8]}"
-    uri = (
-        f"bq://{cloud.state['project']}.ml_monitoring.predictions"
-        if CAPTURE_SINK == "bigquery"
-        else f"gs://ml-predictions-{ENV}/{MODEL}/dt=*/*.parquet"
-    )
-    window = {"start": boundary.isoformat(), "end": (boundary + timedelta(minutes=10)).isoformat()}
-    request = {
-        "model": MODEL,
-        "env": ENV,
-        "reference": {"uri": f"gs://ml-drift-{ENV}/{MODEL}/reference/*.parquet"},
-        "current": {"uri": uri, "timestamp_column": "served_at", "captured": True, **window},
-        "features": list(train.FEATURES),
-    }
-    message = publish_drift_request(cloud, job, request)
-    finals = cloud.wait_for(settled(message), "the drift run on the captures", timeout_s=90)
-    assert finals == {message: "applied"}, [e for e in cloud.events() if e.get("event_id") == message]
+    # WHEN the drift job runs on each sink's captures: the current window from the boundary, the one before
+    # it the baseline of the outputs (explicit bounds: the window before is as long, ten minutes back)
+    for sink in CAPTURE_SINKS:
+        job = f"drift-served-{sink}-{uuid.uuid4().hex[:8]}"
+        uri = (
+            f"bq://{cloud.state['project']}.ml_monitoring.predictions"
+            if sink == "bigquery"
+            else f"gs://ml-predictions-{ENV}/{MODEL}/dt=*/*.parquet"
+        )
+        window = {"start": boundary.isoformat(), "end": (boundary + timedelta(minutes=10)).isoformat()}
+        request = {
+            "model": MODEL,
+            "env": ENV,
+            "reference": {"uri": f"gs://ml-drift-{ENV}/{MODEL}/reference/*.parquet"},
+            "current": {"uri": uri, "timestamp_column": "served_at", "captured": True, **window},
+            "features": list(train.FEATURES),
+        }
+        message = publish_drift_request(cloud, job, request)
+        finals = cloud.wait_for(settled(message), f"the drift run on the {sink} captures", timeout_s=90)
+        assert finals == {message: "applied"}, [e for e in cloud.events() if e.get("event_id") == message]
 
-    # THEN its report names feature, prediction and confidence drift, and the version that answered
-    reports = storage.list_blobs(f"ml-drift-logs-{ENV}", prefix=f"drift/{MODEL}/{ENV}/")
-    names = [b.name for b in reports if job in b.name]
-    [summary_name] = [n for n in names if n.endswith("-summary.json")]
-    assert any(n.endswith("-report.html") for n in names), names
-    summary = json.loads(storage.bucket(f"ml-drift-logs-{ENV}").blob(summary_name).download_as_bytes())
-    features = {f["feature"]: f for f in summary["features"]}
-    assert {"prediction drift: prediction", "prediction drift: label", "confidence drift: confidence"} <= set(features)
-    drifted = {name for name, f in features.items() if f["drifted"]}
-    assert {"amount", "country", "prediction drift: prediction", "confidence drift: confidence"} <= drifted, features
-    assert summary["model_versions"] == ["v1"]
-    assert summary["current_rows"] == len(later)
-    assert summary["dataset_drifted"] is True
-    [alert] = cloud.posts_about(job)
-    assert f"Data drift in {MODEL} ({ENV})" in alert["text"]
+        # THEN its report names feature, prediction and confidence drift, and the version that answered
+        reports = storage.list_blobs(f"ml-drift-logs-{ENV}", prefix=f"drift/{MODEL}/{ENV}/")
+        names = [b.name for b in reports if job in b.name]
+        [summary_name] = [n for n in names if n.endswith("-summary.json")]
+        assert any(n.endswith("-report.html") for n in names), names
+        summary = json.loads(storage.bucket(f"ml-drift-logs-{ENV}").blob(summary_name).download_as_bytes())
+        features = {f["feature"]: f for f in summary["features"]}
+        wanted = {"prediction drift: prediction", "prediction drift: label", "confidence drift: confidence"}
+        assert wanted <= set(features), sink
+        drifted = {name for name, f in features.items() if f["drifted"]}
+        assert {"amount", "country", "prediction drift: prediction", "confidence drift: confidence"} <= drifted, (
+            sink,
+            features,
+        )
+        assert summary["model_versions"] == ["v1"]
+        assert summary["current_rows"] == len(later)
+        assert summary["dataset_drifted"] is True
+        [alert] = cloud.posts_about(job)
+        assert f"Data drift in {MODEL} ({ENV})" in alert["text"]
 
     # WHEN v2 lands with better metrics
     upload_version(storage, tmp_path, 2)
