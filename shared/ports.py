@@ -274,7 +274,11 @@ class FeedbackStore(Protocol):
 
     def stats(self, model: str, env: str) -> dict[str, Any]:
         """Labels, positive share and, over the joined entries only (`with_prediction`), accuracy and mean
-        absolute error; overall and `by_version`."""
+        absolute error; overall and `by_version` (a summary: a store may read a bounded sample)."""
+
+    def version_accuracy(self, model: str, env: str, version: int) -> dict[str, Any]:
+        """One version's joined labels (`with_prediction`) and, when there is any, `accuracy` at 0.5: exact
+        over every entry, what the accuracy gauge and its alert read."""
 
 
 @dataclass(frozen=True)

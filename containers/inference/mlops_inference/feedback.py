@@ -36,7 +36,10 @@ _UPSERT = (
         for c in sorted(_JOIN_FIELDS)
     )
 )
-STATS_LIMIT = 10_000  # the most recent entries the Firestore stats read (a summary, not a warehouse query)
+STATS_LIMIT = 10_000  # the entries Firestore's /feedback/stats summary reads at most (not the gauges: exact)
+# The composite index Firestore's accuracy aggregation scans: its filters, then the averaged field (Terraform's
+# google_firestore_index.feedback_accuracy in modules/registry declares it; a test holds the two equal).
+ACCURACY_INDEX = ("model", "env", "version", "joined", "hit")
 
 
 def _key(entry: dict[str, Any]) -> str:
@@ -46,6 +49,13 @@ def _key(entry: dict[str, Any]) -> str:
 
 def _iso(value: datetime | str) -> str:
     return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _hit(entry: dict[str, Any]) -> int | None:
+    """1 where the joined prediction was right at 0.5, 0 where wrong; None for an entry not joined."""
+    if not entry.get("joined") or entry.get("prediction") is None:
+        return None
+    return int((float(entry["prediction"]) >= 0.5) == (float(entry["label"]) >= 0.5))
 
 
 def summarize(entries: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -113,24 +123,75 @@ class SqliteFeedbackStore:
                 ),
             )
 
+    def version_accuracy(self, model: str, env: str, version: int) -> dict[str, Any]:
+        labels, hits = (
+            connection(self._path)
+            .execute(
+                "SELECT count(*), sum((prediction >= 0.5) = (label >= 0.5)) FROM feedback"
+                " WHERE model = ? AND env = ? AND version = ? AND joined = 1 AND prediction IS NOT NULL",
+                (model, env, version),
+            )
+            .fetchone()
+        )
+        return {"with_prediction": labels, **({"accuracy": hits / labels} if labels else {})}
+
     def stats(self, model: str, env: str) -> dict[str, Any]:
         rows = connection(self._path).execute("SELECT * FROM feedback WHERE model = ? AND env = ?", (model, env))
         return summarize(dict(r) for r in rows)
 
 
 class FirestoreFeedbackStore:
+    """`feedback/{hash}` documents. A joined entry also holds `hit` (1: its prediction was right at 0.5), so
+    the accuracy of a version is one aggregation query (AVG over an index scan), exact however many labels
+    there are; `stats`, the /feedback/stats summary, reads at most STATS_LIMIT entries."""
+
     def __init__(self, client: Any, collection: str = "feedback") -> None:
+        self._client = client
         self._collection = client.collection(collection)
 
     def record(self, entry: dict[str, Any]) -> None:
+        from google.cloud import firestore
+
         from shared.adapters.gcp_errors import translate_errors
 
+        document = self._collection.document(_key(entry))
+        if entry.get("joined"):
+            with translate_errors("record feedback"):
+                document.set({**entry, "hit": _hit(entry)})
+            return
+
+        # A label sent again after its capture left the lookup's window keeps the join it had, and its hit is
+        # scored again against the new label: read and written in one transaction.
+        @firestore.transactional
+        def keep_join(transaction: Any) -> None:
+            before = document.get(transaction=transaction)
+            old = before.to_dict() if before.exists else {}
+            unjoined = {k: v for k, v in entry.items() if k not in _JOIN_FIELDS}
+            if old.get("joined"):
+                merged = {**old, **unjoined}
+                transaction.set(document, {**merged, "hit": _hit(merged)})
+            else:
+                transaction.set(document, {**unjoined, "joined": False})
+
         with translate_errors("record feedback"):
-            if entry.get("joined"):
-                self._collection.document(_key(entry)).set(entry)
-            else:  # a label sent again after its capture left the lookup's window keeps the join it had
-                unjoined = {k: v for k, v in entry.items() if k not in _JOIN_FIELDS}
-                self._collection.document(_key(entry)).set(unjoined, merge=True)
+            keep_join(self._client.transaction())
+
+    def version_accuracy(self, model: str, env: str, version: int) -> dict[str, Any]:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        from shared.adapters.gcp_errors import translate_errors
+
+        query = self._collection
+        for name, value in zip(ACCURACY_INDEX, (model, env, version, True), strict=False):
+            query = query.where(filter=FieldFilter(name, "==", value))
+        # With AVG in the same query, COUNT counts the documents holding `hit` only: the scored ones.
+        aggregation = query.count(alias="labels")
+        aggregation.avg("hit", alias="accuracy")
+        with translate_errors("read feedback accuracy"):
+            [results] = aggregation.get()
+        values = {result.alias: result.value for result in results}
+        labels = int(values.get("labels") or 0)
+        return {"with_prediction": labels, **({"accuracy": float(values["accuracy"])} if labels else {})}
 
     def stats(self, model: str, env: str) -> dict[str, Any]:
         from google.cloud.firestore_v1.base_query import FieldFilter

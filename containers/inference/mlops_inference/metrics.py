@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import collections
 import time
-from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,20 +112,19 @@ class ServiceMetrics:
             self.low_confidence.labels(*key).inc(low)
         self.low_confidence_share.labels(*key).set(in_window / len(recent) if recent else 0.0)
 
-    def set_feedback(self, model: str, stats: dict[str, Any], serving: Collection[str]) -> None:
-        """The feedback store's stats (`FeedbackStore.stats`) as the two gauges, for the versions this instance
-        serves only: a version rolled away from keeps its labels in the store, and exported forever its last
-        accuracy would hold the accuracy alert open. A version with no joined label has a count of 0 and no
-        accuracy."""
+    def set_feedback(self, model: str, version: int | None, accuracy: dict[str, Any]) -> None:
+        """The served version's joined labels and accuracy (`FeedbackStore.version_accuracy`) as the two gauges.
+        Only the version this instance serves: a version rolled away from keeps its labels in the store, and
+        exported forever its last accuracy would hold the accuracy alert open. A version with no joined label
+        has a count of 0 and no accuracy."""
         self.feedback_accuracy.clear()
         self.feedback_labels.clear()
-        for version, group in stats.get("by_version", {}).items():
-            if version not in serving:
-                continue
-            joined = int(group.get("with_prediction", 0))
-            self.feedback_labels.labels(model, version).set(joined)
-            if joined and group.get("accuracy") is not None:
-                self.feedback_accuracy.labels(model, version).set(group["accuracy"])
+        if version is None:
+            return
+        joined = int(accuracy.get("with_prediction", 0))
+        self.feedback_labels.labels(model, str(version)).set(joined)
+        if joined and accuracy.get("accuracy") is not None:
+            self.feedback_accuracy.labels(model, str(version)).set(accuracy["accuracy"])
 
     def serving(self, model: str, version: int) -> None:
         """A swap to `version`: the other versions' low-confidence share and feedback gauges stop being

@@ -32,13 +32,17 @@ def monitoring_router(service: Service) -> APIRouter:
     async def refresh_feedback_gauges() -> None:
         store = service.feedback
         assert store is not None
+        model = service.holder.current
+        if model is None:
+            metrics.set_feedback(settings.model_name, None, {})
+            return
         try:
-            stats = await asyncio.to_thread(store.stats, settings.model_name, settings.env)
+            accuracy = await asyncio.to_thread(store.version_accuracy, settings.model_name, settings.env, model.version)
         except Exception as exc:  # a scrape never fails for the feedback store
             log.warning("feedback metrics not refreshed: %r", exc)
             return
-        model = service.holder.current
-        metrics.set_feedback(settings.model_name, stats, {str(model.version)} if model else set())
+        if service.holder.current is model:  # a swap meanwhile: the next refresh reads the new version
+            metrics.set_feedback(settings.model_name, model.version, accuracy)
 
     async def feedback_gauges_fresh() -> None:
         """At most once per INFERENCE_FEEDBACK_METRICS_S, whatever the scrape rate, in a task of its own: a

@@ -167,3 +167,21 @@ resource "google_firestore_field" "ttl" {
   # A TTL timestamp is never queried: no single-field index on it, so no index write hot spot.
   index_config {}
 }
+
+# The inference service's accuracy gauge: AVG(hit) over one served version's joined labels in `feedback`,
+# an aggregation Firestore computes by scanning an index of the filters' fields and the averaged one
+# (mlops_inference.feedback.ACCURACY_INDEX; tests/functional/test_feedback_index.py holds them equal).
+resource "google_firestore_index" "feedback_accuracy" {
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = "feedback"
+
+  dynamic "fields" {
+    for_each = ["model", "env", "version", "joined", "hit"]
+
+    content {
+      field_path = fields.value
+      order      = "ASCENDING"
+    }
+  }
+}

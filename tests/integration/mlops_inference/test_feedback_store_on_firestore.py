@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from mlops_inference.feedback import FirestoreFeedbackStore
+from tests.support.feedback_sends import drawn_sends, expected_accuracy
 
 pytestmark = pytest.mark.integration
 AT = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -56,3 +57,27 @@ def test_a_label_resent_without_a_capture_keeps_the_join_it_had(firestore_db):
 
     assert (stats["labels"], stats["with_prediction"]) == (1, 1)
     assert stats["accuracy"] == 0.0  # the new label, scored on the prediction joined before
+
+
+def test_a_resent_label_keeps_its_join_and_is_scored_again_in_the_accuracy(firestore_db):
+    store = FirestoreFeedbackStore(firestore_db, collection=f"feedback-{uuid.uuid4().hex[:8]}")
+    store.record(entry("a", 1, 0.9))  # joined: right
+    assert store.version_accuracy("fraud", "dev", 1) == {"with_prediction": 1, "accuracy": 1.0}
+    store.record(entry("a", 0, None))  # corrected after the capture left the window: now wrong
+    assert store.version_accuracy("fraud", "dev", 1) == {"with_prediction": 1, "accuracy": 0.0}
+    assert store.version_accuracy("fraud", "dev", 2) == {"with_prediction": 0}
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_versions_accuracy_is_the_summary_of_every_entry_on_firestore(firestore_db, seed):
+    # GIVEN labels sent in any order, joined or not, some sent again
+    store = FirestoreFeedbackStore(firestore_db, collection=f"feedback-{uuid.uuid4().hex[:8]}")
+    for sent in drawn_sends(seed):
+        store.record(sent)
+    # THEN the aggregation query (what the accuracy gauge reads) equals the summary of the documents
+    stats = store.stats("fraud", "dev")
+    for version in (1, 2):
+        got = store.version_accuracy("fraud", "dev", version)
+        want = expected_accuracy(stats, version)
+        assert got["with_prediction"] == want["with_prediction"]
+        assert got.get("accuracy") == pytest.approx(want.get("accuracy"))

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
 from prometheus_client.parser import text_string_to_metric_families
 
 from mlops_inference.app import create_app
@@ -22,6 +23,7 @@ from shared.adapters.parquet_captured_predictions import ObjectStoreCapturedPred
 from shared.deps import current_deps
 from shared.errors import TransientError
 from shared.ports import CapturedPredictions
+from tests.support.feedback_sends import expected_accuracy, sends
 from tests.support.inference_support import MODEL, model_files, register
 
 ROWS = [{"amount": 62.5, "country": "US"}, {"amount": 20.0, "country": "FR"}, {"amount": 51.0, "country": "US"}]
@@ -195,9 +197,10 @@ def test_the_gauges_are_refreshed_at_most_every_interval_not_per_scrape(state):
     with client_for(feedback_metrics_s=3600.0) as client:
         answer = client.post("/predict", json={"rows": ROWS}).json()
         flush(client)
-        assert gauges(client) == {}  # nothing yet, and the store was read for it
+        none_yet = {("inference_feedback_labels", MODEL, "1"): 0.0}  # the store was read: no label, no accuracy
+        assert gauges(client) == none_yet
         client.post("/feedback", json={"request_id": answer["request_id"], "row": 0, "label": 1})
-        assert gauges(client) == {}  # within the interval: the values already there
+        assert gauges(client) == none_yet  # within the interval: the values already there
 
     with client_for(feedback_metrics_s=3600.0) as fresh:  # a new instance reads the store on its first scrape
         found = gauges(fresh)
@@ -300,3 +303,19 @@ def test_lookups_beyond_the_limit_are_a_503_to_retry_not_a_queue_on_the_predict_
             release.set()
             assert [f.result().status_code for f in held] == [202] * MAX_LOOKUPS
     assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+
+
+@settings(max_examples=80, deadline=None)
+@given(sent=sends)
+def test_a_versions_accuracy_is_the_summary_of_every_entry_in_sqlite(tmp_path_factory, sent):
+    # GIVEN labels sent in any order, joined or not, some sent again
+    store = SqliteFeedbackStore(tmp_path_factory.mktemp("feedback") / "feedback.sqlite")
+    for entry in sent:
+        store.record(entry)
+    # THEN each version's aggregate (what the accuracy gauge reads) is what the rows say
+    stats = store.stats("fraud", "dev")
+    for version in (1, 2, 3):
+        got = store.version_accuracy("fraud", "dev", version)
+        want = expected_accuracy(stats, version)
+        assert got["with_prediction"] == want["with_prediction"]
+        assert got.get("accuracy") == pytest.approx(want.get("accuracy"))

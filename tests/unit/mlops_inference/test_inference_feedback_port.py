@@ -26,6 +26,9 @@ class ListFeedbackStore:
     def stats(self, model: str, env: str) -> dict[str, Any]:
         return summarize(e for e in self.entries if (e["model"], e["env"]) == (model, env))
 
+    def version_accuracy(self, model: str, env: str, version: int) -> dict[str, Any]:
+        return self.stats(model, env)["by_version"].get(str(version), {"with_prediction": 0})
+
 
 class OwnFeedbackDeps:
     """The profile's registry and bucket, a feedback store of the test's."""

@@ -41,4 +41,8 @@ run "tables_as_the_adapters_create_them" {
     condition     = google_firestore_database.this.delete_protection_state == "DELETE_PROTECTION_ENABLED"
     error_message = "The database is protected by default."
   }
+  assert {
+    condition     = google_firestore_index.feedback_accuracy.collection == "feedback" && [for f in google_firestore_index.feedback_accuracy.fields : f.field_path] == ["model", "env", "version", "joined", "hit"]
+    error_message = "The feedback accuracy aggregation has its composite index: the filters' fields, then hit."
+  }
 }
