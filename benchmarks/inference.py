@@ -8,6 +8,7 @@ a 2-core machine). For each concurrency level the two variants are measured one 
 for `--seconds` after a warm-up, and the script prints throughput, p50 and p99 latency of each.
 
     python benchmarks/inference.py [--model demo|wide|resnet18|ct] [--clients 1,8,32] [--seconds 8]
+    python benchmarks/inference.py --capture [--model ...] [--clients 32] [--rounds 5]   # capture on vs off
 
 `demo` is the shipped demo model (a 19 KB MLP: its forward pass costs microseconds, HTTP dominates);
 `wide` is a heavier MLP of the same features (3 hidden layers of 2048: 34 MB of weights, which one row
@@ -33,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import io
 import json
 import math
@@ -401,7 +401,7 @@ def main() -> None:
     parser.add_argument("--clients", default="1,8,32")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument(
-        "--capture", action="store_true", help="prediction capture on vs off (batched service, tabular model)"
+        "--capture", action="store_true", help="prediction capture on vs off (the batched service, any --model)"
     )
     parser.add_argument("--rounds", type=int, default=3, help="--capture: alternating on/off rounds per level")
     parser.add_argument("--variants", help=f"image models: which of {','.join(IMAGE_VARIANTS)} (all)")
@@ -532,17 +532,18 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def capture_benchmark(model: str, levels: list[int], seconds: float, rounds: int) -> None:
-    """Prediction capture (mlops_inference.capture) on vs off: two batched servers of the same model, one
-    capturing every row (INFERENCE_CAPTURE_RATE 1, Parquet in the embedded bucket), one not (0), measured
+    """Prediction capture (mlops_inference.capture) on vs off: two batched servers of the same model (one row,
+    or one image, per request), one capturing every row (INFERENCE_CAPTURE_RATE 1, Parquet in the embedded
+    bucket), one not (0), measured
     alternately `rounds` times per level; the ratio of the medians. Goal: capture costs at most 5% of the
     throughput at 32 clients and drops nothing below its queue's bound (INFERENCE_CAPTURE_QUEUE)."""
     from tooling.local_server import free_port
 
     state_dir = Path(tempfile.mkdtemp(prefix="inference-capture-bench-"))
-    rows = prepare(state_dir, model)
-    # measure() takes the rows, or (where image models share it) ready request bodies
-    takes_bodies = "bodies" in inspect.signature(measure).parameters
-    load: list = [json.dumps({"rows": [row]}).encode() for row in rows] if takes_bodies else rows
+    if model in IMAGE_MODELS:  # one image per request: its summary (a few tensor reductions) is what is captured
+        load = [image_body(*prepare_image(state_dir, model))]
+    else:
+        load = [json.dumps({"rows": [row]}).encode() for row in prepare(state_dir, model)]
     ports = {"capture on": free_port(), "capture off": free_port()}
     servers = {}
     try:
