@@ -14,12 +14,13 @@ from hypothesis import strategies as st
 AT = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
 
-def send(request: int, version: int, label: int, prediction: float | None) -> dict[str, Any]:
+def entry(request_id: str, label: int, prediction: float | None, *, version: int = 1) -> dict[str, Any]:
+    """A label as /feedback stores it: joined to the capture of its row when `prediction` is not None."""
     return {
         "model": "fraud",
         "env": "dev",
         "version": version,
-        "request_id": f"r{request}",
+        "request_id": request_id,
         "row": 0,
         "label": label,
         "joined": prediction is not None,
@@ -28,6 +29,10 @@ def send(request: int, version: int, label: int, prediction: float | None) -> di
         "served_at": None if prediction is None else AT,
         "received_at": AT,
     }
+
+
+def send(request: int, version: int, label: int, prediction: float | None) -> dict[str, Any]:
+    return entry(f"r{request}", label, prediction, version=version)
 
 
 sends = st.lists(

@@ -4,31 +4,13 @@ labels only, a resent label replaces the entry (and may join it), as the SQLite 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 
 from mlops_inference.feedback import FirestoreFeedbackStore
-from tests.support.feedback_sends import drawn_sends, expected_accuracy
+from tests.support.feedback_sends import drawn_sends, entry, expected_accuracy
 
 pytestmark = pytest.mark.integration
-AT = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
-
-
-def entry(request_id: str, label: int, prediction: float | None, *, version: int = 1) -> dict:
-    return {
-        "model": "fraud",
-        "env": "dev",
-        "version": version,
-        "request_id": request_id,
-        "row": 0,
-        "label": label,
-        "joined": prediction is not None,
-        "prediction": prediction,
-        "confidence": None if prediction is None else max(prediction, 1 - prediction),
-        "served_at": None if prediction is None else AT,
-        "received_at": AT,
-    }
 
 
 def test_joined_entries_are_scored_and_unjoined_ones_counted(firestore_db):
