@@ -48,6 +48,10 @@ class PredictionCapture:
         sample: Callable[[], float] = random.random,
     ) -> None:
         self.sinks, self.metrics = dict(sinks), metrics
+        for name in self.sinks:  # every sink's series from the start, at 0, not from its first write or drop
+            metrics.captured.labels(name)
+            for reason in ("queue_full", "write_failed"):
+                metrics.capture_dropped.labels(reason, name)
         self.rate, self.max_queue, self.batch_rows, self.flush_s = rate, max_queue, batch_rows, flush_s
         self._sample = sample
         self._queue: collections.deque[dict[str, Any]] = collections.deque()

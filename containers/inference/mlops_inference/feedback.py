@@ -58,6 +58,14 @@ def _hit(entry: dict[str, Any]) -> int | None:
     return int((float(entry["prediction"]) >= 0.5) == (float(entry["label"]) >= 0.5))
 
 
+def _scored(entry: dict[str, Any]) -> dict[str, Any]:
+    """The entry with its `hit`, or without one where it has no prediction to score (a null `hit` would
+    still count in Firestore's COUNT beside AVG: only a missing field leaves a document out of both)."""
+    hit = _hit(entry)
+    rest = {k: v for k, v in entry.items() if k != "hit"}
+    return rest if hit is None else {**rest, "hit": hit}
+
+
 def summarize(entries: Iterable[dict[str, Any]]) -> dict[str, Any]:
     by_version: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     for entry in entries:
@@ -157,7 +165,7 @@ class FirestoreFeedbackStore:
         document = self._collection.document(_key(entry))
         if entry.get("joined"):
             with translate_errors("record feedback"):
-                document.set({**entry, "hit": _hit(entry)})
+                document.set(_scored(entry))
             return
 
         # A label sent again after its capture left the lookup's window keeps the join it had, and its hit is
@@ -168,8 +176,7 @@ class FirestoreFeedbackStore:
             old = before.to_dict() if before.exists else {}
             unjoined = {k: v for k, v in entry.items() if k not in _JOIN_FIELDS}
             if old.get("joined"):
-                merged = {**old, **unjoined}
-                transaction.set(document, {**merged, "hit": _hit(merged)})
+                transaction.set(document, _scored({**old, **unjoined}))
             else:
                 transaction.set(document, {**unjoined, "joined": False})
 
@@ -184,7 +191,8 @@ class FirestoreFeedbackStore:
         query = self._collection
         for name, value in zip(ACCURACY_INDEX, (model, env, version, True), strict=False):
             query = query.where(filter=FieldFilter(name, "==", value))
-        # With AVG in the same query, COUNT counts the documents holding `hit` only: the scored ones.
+        # With AVG in the same query, COUNT counts only the documents holding `hit`: the joined entries with a
+        # prediction (an entry joined before `hit` existed counts once its label is sent again).
         aggregation = query.count(alias="labels")
         aggregation.avg("hit", alias="accuracy")
         with translate_errors("read feedback accuracy"):

@@ -143,14 +143,14 @@ def build_service(settings: ServiceSettings | None = None, deps: InferenceDeps |
         aliases=deps.aliases if settings.model_alias else None,
     )
     service = Service(settings, ModelHolder(source), feedback=deps.feedback, drift_runs=deps.drift_runs)
-    sinks = settings.capture_sinks or (getattr(deps, "default_sink", "parquet"),)
+    sinks = settings.capture_sinks or (getattr(deps, "default_sink", None),)  # None: the host's deps choose
     captured = getattr(deps, "captured", None)  # without one, /feedback stores every label unjoined
     if captured is not None and settings.capture_rate > 0:  # capture off: nothing of ours to look up
         service.captured = captured(sinks[0], settings.env, settings.capture_bucket, settings.feedback_join_days)
     predictions = getattr(deps, "predictions", None)  # a host's own deps may capture nothing
     if settings.capture_rate > 0 and predictions is not None:
         service.capture = PredictionCapture(
-            {name: predictions(name, settings.env, settings.capture_bucket) for name in sinks},
+            {name or "default": predictions(name, settings.env, settings.capture_bucket) for name in sinks},
             service.metrics,
             rate=settings.capture_rate,
             max_queue=settings.capture_queue,

@@ -174,8 +174,10 @@ def _rate(raw: str | None) -> float:
 
 def _sinks(raw: str | None) -> tuple[str, ...]:
     """`parquet`, `bigquery` or both, comma-separated (the first is where /feedback looks rows up)."""
-    names = tuple(name.strip() for name in (raw or "").split(",") if name.strip())
-    unknown = [name for name in names if name not in {"parquet", "bigquery"}]
+    if raw is None or not raw.strip():
+        return ()
+    names = tuple(name.strip() for name in raw.split(","))
+    unknown = [name for name in names if name not in {"parquet", "bigquery"}]  # an empty one included
     if unknown or len(set(names)) != len(names):
         raise SettingsError(f"INFERENCE_CAPTURE_SINK: parquet, bigquery or both (comma-separated), got {raw!r:.80}")
     return names

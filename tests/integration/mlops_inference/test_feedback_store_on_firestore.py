@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from mlops_inference.feedback import FirestoreFeedbackStore
-from tests.support.feedback_sends import drawn_sends, entry, expected_accuracy
+from tests.support.feedback_sends import BY_HAND, BY_HAND_ACCURACY, drawn_sends, entry, expected_accuracy
 
 pytestmark = pytest.mark.integration
 
@@ -63,3 +63,10 @@ def test_a_versions_accuracy_is_the_summary_of_every_entry_on_firestore(firestor
         want = expected_accuracy(stats, version)
         assert got["with_prediction"] == want["with_prediction"]
         assert got.get("accuracy") == pytest.approx(want.get("accuracy"))
+
+
+def test_a_versions_accuracy_by_hand_on_firestore(firestore_db):
+    store = FirestoreFeedbackStore(firestore_db, collection=f"feedback-{uuid.uuid4().hex[:8]}")
+    for sent in BY_HAND:
+        store.record(sent)
+    assert {v: store.version_accuracy("fraud", "dev", v) for v in (1, 2)} == BY_HAND_ACCURACY

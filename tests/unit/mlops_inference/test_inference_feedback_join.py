@@ -23,7 +23,7 @@ from shared.adapters.parquet_captured_predictions import ObjectStoreCapturedPred
 from shared.deps import current_deps
 from shared.errors import TransientError
 from shared.ports import CapturedPredictions
-from tests.support.feedback_sends import expected_accuracy, sends
+from tests.support.feedback_sends import BY_HAND, BY_HAND_ACCURACY, expected_accuracy, sends
 from tests.support.inference_support import MODEL, model_files, register
 
 ROWS = [{"amount": 62.5, "country": "US"}, {"amount": 20.0, "country": "FR"}, {"amount": 51.0, "country": "US"}]
@@ -319,3 +319,10 @@ def test_a_versions_accuracy_is_the_summary_of_every_entry_in_sqlite(tmp_path_fa
         want = expected_accuracy(stats, version)
         assert got["with_prediction"] == want["with_prediction"]
         assert got.get("accuracy") == pytest.approx(want.get("accuracy"))
+
+
+def test_a_versions_accuracy_by_hand_in_sqlite(tmp_path):
+    store = SqliteFeedbackStore(tmp_path / "feedback.sqlite")
+    for entry in BY_HAND:
+        store.record(entry)
+    assert {v: store.version_accuracy("fraud", "dev", v) for v in (1, 2)} == BY_HAND_ACCURACY

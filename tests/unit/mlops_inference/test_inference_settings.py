@@ -37,14 +37,16 @@ def test_the_request_id_key_is_a_secret_of_at_least_16_characters():
 
 @pytest.mark.parametrize(
     ("raw", "sinks"),
-    [(None, ()), ("", ()), ("parquet", ("parquet",)), ("bigquery, parquet", ("bigquery", "parquet"))],
+    [(None, ()), ("", ()), (" ", ()), ("parquet", ("parquet",)), ("bigquery, parquet", ("bigquery", "parquet"))],
 )
 def test_the_capture_goes_to_one_sink_or_both_in_the_order_given(raw, sinks):
     env = {**BASE, "INFERENCE_CAPTURE_SINK": raw} if raw is not None else BASE
     assert ServiceSettings.from_env(env).capture_sinks == sinks
 
 
-@pytest.mark.parametrize("raw", ["csv", "parquet,parquet", "parquet,gcs", "bigquery;parquet"])
+@pytest.mark.parametrize(
+    "raw", ["csv", "parquet,parquet", "parquet,gcs", "bigquery;parquet", "parquet,", " , ", "BigQuery"]
+)
 def test_an_unknown_or_repeated_capture_sink_is_refused(raw):
     with pytest.raises(SettingsError, match="INFERENCE_CAPTURE_SINK"):
         ServiceSettings.from_env({**BASE, "INFERENCE_CAPTURE_SINK": raw})

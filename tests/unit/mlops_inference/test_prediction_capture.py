@@ -170,3 +170,18 @@ def test_each_sink_gets_every_batch_and_a_failing_one_loses_only_its_own_copy():
     assert value(metrics, "inference_captured_rows_total", sink="bigquery") == 0
     assert value(metrics, "inference_capture_dropped_rows_total", reason="write_failed", sink="bigquery") == 5
     assert value(metrics, "inference_capture_dropped_rows_total", reason="write_failed", sink="parquet") == 0
+
+
+def test_every_sinks_series_is_exported_at_zero_before_any_write():
+    metrics = ServiceMetrics()
+    PredictionCapture({"parquet": FakeSink(), "bigquery": FakeSink()}, metrics)
+    exported = {
+        (sample.name, tuple(sorted(sample.labels.items())))
+        for family in metrics.registry.collect()
+        for sample in family.samples
+        if sample.name.startswith(("inference_captured_rows_total", "inference_capture_dropped_rows_total"))
+    }
+    for sink in ("parquet", "bigquery"):
+        assert ("inference_captured_rows_total", (("sink", sink),)) in exported
+        for reason in ("queue_full", "write_failed"):
+            assert ("inference_capture_dropped_rows_total", (("reason", reason), ("sink", sink))) in exported
