@@ -345,27 +345,33 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
         _, name, version = results[0]
         metrics.rows.inc(len(results))
         metrics.observe_confidence(name, version, [p.confidence for p in predictions])
-        body = await service.image_decoder().run(answers, uploads, predictions)
         request_id = ids.issue(version, len(results))
         capture = service.capture
-        if capture is not None:
-            picked = capture.sampled(len(predictions))
-            if picked:  # the summaries in the decoding pool: a few tensor reductions per image, off the loop
-                records = await service.image_decoder().run(
-                    lambda: records_for_images(
-                        tensors,
-                        [len(u.data) for u in uploads],
-                        predictions,
-                        picked,
-                        spec.input,
-                        request_id=request_id,
-                        at=datetime.now(UTC),
-                        model=name,
-                        version=version,
-                        env=settings.env,
-                    )
+        picked = capture.sampled(len(predictions)) if capture is not None else []
+
+        def answered() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            """The answers and the captured images' summaries: CPU work, one trip to the pool, not two."""
+            captured = (
+                records_for_images(
+                    tensors,
+                    [len(u.data) for u in uploads],
+                    predictions,
+                    picked,
+                    spec.input,
+                    request_id=request_id,
+                    at=datetime.now(UTC),
+                    model=name,
+                    version=version,
+                    env=settings.env,
                 )
-                capture.offer(records)
+                if picked
+                else []
+            )
+            return answers(uploads, predictions), captured
+
+        body, records = await service.image_decoder().run(answered)
+        if capture is not None and records:
+            capture.offer(records)
         return SafeJSONResponse(
             finite(
                 {

@@ -192,13 +192,14 @@ def records_for_images(
     version: int,
     env: str,
 ) -> list[dict[str, Any]]:
-    """An image model's images: a summary of each (`image_summary`), the top label, the last label's
+    """An image model's images: a summary of each (`image_summaries`), the top label, the last label's
     probability (a binary model's positive class) and the top class's probability."""
     out = []
     for i in picked:
         prediction = predictions[i]
         record = _base(request_id, i, at, model, version, env, "image")
-        features = image_summary(tensors[i], spec)
+        # computed with the batch's forward pass (`image_summaries`), else here
+        features = dict(prediction.summary or image_summaries(tensors[i].unsqueeze(0), spec)[0])
         features["file_bytes"] = file_sizes[i]
         last = list(prediction.probabilities.values())[-1] if prediction.probabilities else None
         record.update(
@@ -208,29 +209,44 @@ def records_for_images(
     return out
 
 
-def image_summary(tensor: Any, spec: ImageInput) -> dict[str, float]:
-    """Summary features of the image the model saw, in the input's own units: the pixel intensity
-    (`value / scale`, in [0, 1] for 8-bit files) or, with a CT window, Hounsfield units clipped to the
-    window. Its mean and std, and the share of pixels in each of HISTOGRAM_BINS equal bins of
-    [0, 1] or of the window. No pixel is kept."""
+def image_summaries(batch: Any, spec: ImageInput) -> list[dict[str, float]]:
+    """Summary features of each image of a batch ([n, channels, height, width], as the model saw them), in
+    the input's own units: the pixel intensity (`value / scale`, in [0, 1] for 8-bit files) or, with a CT
+    window, Hounsfield units clipped to the window. Each image's mean and std, and the share of its pixels
+    in each of HISTOGRAM_BINS equal bins of [0, 1] or of the window (a value on the top edge in the last
+    bin). No pixel is kept.
+
+    Over the whole batch in a dozen torch ops, on the thread that ran the model: the same reductions per
+    image in the decoding pool (torch or numpy alike) cost 0.6 ms of CPU per CT slice in the service, a
+    fifth to a quarter of the CT model's throughput at 32 clients, most of it threads handing the GIL back
+    and forth around each small op. The histogram's bins are computed in float32: a value within float32
+    rounding of a bin edge may fall in the bin beside it."""
     import torch
 
-    channels = tensor.shape[0]
-    mean = torch.tensor(spec.mean[:channels] if len(spec.mean) >= channels else spec.mean * channels)
-    std = torch.tensor(spec.std[:channels] if len(spec.std) >= channels else spec.std * channels)
-    values = tensor * std.view(-1, 1, 1) + mean.view(-1, 1, 1)  # undo the normalisation: [0, 1] units
-    low, high = 0.0, 1.0
+    n, channels = batch.shape[0], batch.shape[1]
+    mean = spec.mean[:channels] if len(spec.mean) >= channels else spec.mean * channels
+    std = spec.std[:channels] if len(spec.std) >= channels else spec.std * channels
+    low, width = 0.0, 1.0
     if spec.window is not None:
-        low = spec.window.center - spec.window.width / 2
-        values, high = low + values * spec.window.width, low + spec.window.width
+        low, width = spec.window.center - spec.window.width / 2, float(spec.window.width)
+    # value = low + width * (pixel * std + mean), per channel
+    scale = torch.tensor([s * width for s in std], dtype=torch.float32).view(1, -1, 1, 1)
+    offset = torch.tensor([low + m * width for m in mean], dtype=torch.float32).view(1, -1, 1, 1)
+    values = torch.addcmul(offset, batch.float(), scale).reshape(n, -1)
+    # two passes (mean, then the squared deviations): a tenth of torch.var_mean's time here, and as exact
+    average = values.mean(dim=1, keepdim=True)
+    deviations = values - average
+    variance = (deviations * deviations).mean(dim=1)
+    # each value's bin, (value - low) * bins / width clamped into [0, bins - 1] and truncated, counted per
+    # image with one scatter_add (a fifth of bincount's time here)
+    per_width = HISTOGRAM_BINS / width
+    bins = values.mul_(per_width).sub_(low * per_width).clamp_(0, HISTOGRAM_BINS - 1).to(torch.int64)
+    counts = torch.zeros(n, HISTOGRAM_BINS).scatter_add_(1, bins, torch.ones(1, 1).expand_as(bins))
+    shares = (counts / max(1, bins.shape[1])).tolist()
     unit = "hu" if spec.window is not None else "intensity"
-    flat = values.float().flatten()
-    counts = torch.histc(flat.clamp(low, high), bins=HISTOGRAM_BINS, min=low, max=high)
-    total = max(1, flat.numel())
-    summary = {
-        f"{unit}_mean": float(flat.mean()),
-        f"{unit}_std": float(flat.std(unbiased=False)),
-    }
-    for b, count in enumerate(counts.tolist()):
-        summary[f"{unit}_hist_{b}"] = count / total
-    return summary
+    out = []
+    for i, (m, v) in enumerate(zip(average.flatten().tolist(), variance.tolist(), strict=True)):
+        summary = {f"{unit}_mean": m, f"{unit}_std": max(v, 0.0) ** 0.5}
+        summary.update((f"{unit}_hist_{b}", share) for b, share in enumerate(shares[i]))
+        out.append(summary)
+    return out

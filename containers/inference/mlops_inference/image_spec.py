@@ -96,6 +96,7 @@ class ImagePrediction:
     probabilities: dict[str, float]
     mask: np.ndarray | None = None  # segmentation: the class index of each pixel (uint8)
     areas: dict[str, dict[str, float]] | None = None  # segmentation: {class: {"pixels", "fraction"}}
+    summary: dict[str, float] | None = None  # the image's summary features, when the capture asked for them
 
     @property
     def finite(self) -> bool:

@@ -181,13 +181,23 @@ class LoadedModel:
             logits = self.module(self.spec.encode(rows))
             return torch.sigmoid(logits.reshape(-1)).tolist()
 
-    def predict_images(self, images: Sequence[torch.Tensor]) -> list[ImagePrediction]:
-        """One forward pass for decoded images ([channels, height, width] each, as the spec makes them)."""
+    def predict_images(self, images: Sequence[torch.Tensor], *, summarize: bool = False) -> list[ImagePrediction]:
+        """One forward pass for decoded images ([channels, height, width] each, as the spec makes them); with
+        `summarize`, each prediction also carries its image's summary features (the prediction capture's)."""
+        import dataclasses
+
         import torch
 
         assert isinstance(self.spec, ImageSpec)
         with torch.inference_mode():
-            return self.spec.predictions(self.module(torch.stack(list(images))))
+            batch = torch.stack(list(images))
+            predictions = self.spec.predictions(self.module(batch))
+            if not summarize:
+                return predictions
+            from mlops_inference.capture import image_summaries
+
+            summaries = image_summaries(batch, self.spec.input)
+        return [dataclasses.replace(p, summary=s) for p, s in zip(predictions, summaries, strict=True)]
 
 
 def read_spec(raw: bytes) -> ModelSpec | ImageSpec:

@@ -63,7 +63,9 @@ class Service:
             spec = model.spec
             if not all(isinstance(item, ImageItem) and item.input == spec.input for item in items):
                 raise ModelChanged(f"{model.name} v{model.version} takes other input")
-            predictions = model.predict_images([item.tensor for item in items])
+            # The capture's image summaries with the forward pass: a dozen ops for the batch, not per image
+            summarize = self.capture is not None
+            predictions = model.predict_images([item.tensor for item in items], summarize=summarize)
         else:
             if any(isinstance(item, ImageItem) for item in items):
                 raise ModelChanged(f"{model.name} v{model.version} is a tabular model")
