@@ -46,12 +46,21 @@ class EcrToLambda:
         self._activity, self._executor, self._scale = activity, executor, backoff_scale
         self._account, self._region = account, region
         self._patterns = {spec.name: rule_pattern(spec, repositories) for spec in lambdas}
+        self._watcher = EcrImageWatcher(aws("ecr"), account=account, region=region)
+
+    def baseline(self) -> None:
+        """Read what the local ECR holds now, before `up` says it is ready: an image pushed right after is then
+        a push (taken by the watch thread's first poll, a push racing it was part of the baseline and lost)."""
+        try:
+            self._watcher.poll()
+        except Exception as exc:  # moto hiccup: the watch thread's first good poll takes the baseline instead
+            self._activity.record(Attempt(source="ecr", function="-", subject="poll", outcome="error",
+                                         detail=str(exc)[:200]))  # fmt: skip
 
     def watch(self, stopping: threading.Event) -> None:
-        watcher = EcrImageWatcher(self._aws("ecr"), account=self._account, region=self._region)
         while not stopping.is_set():
             try:
-                events = watcher.poll()
+                events = self._watcher.poll()
             except Exception as exc:  # moto gone at shutdown, or a hiccup: say so and try again
                 if stopping.is_set():
                     return

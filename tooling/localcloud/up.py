@@ -355,6 +355,7 @@ class LocalCloud:
                 account=AWS_ACCOUNT,
                 region=AWS_REGION,
             )
+            bridge.baseline()  # before `up` says it is ready: a push right after must count as one
             self._thread("ecr-events", bridge.watch, self.stopping)
 
     def _thread(self, name: str, run: Callable[..., None], *args: Any) -> None:

@@ -545,3 +545,61 @@ def test_an_ecr_event_whose_lambda_always_fails_lands_in_the_on_failure_queue(mo
     assert unmatched[0]["subject"].startswith("ml/other:v1 ")
     assert unmatched[0]["function"] == "-"
     assert not any(r.get("event_id") == "evt-ecr-2" for r in records)
+
+
+def test_an_image_pushed_as_soon_as_up_is_ready_is_a_push(moto_server, activity, tmp_path):
+    # GIVEN the bridge's baseline taken, as `up` takes it before it says it is ready
+    import boto3
+
+    events, _, _ = activity
+    emulators.reset_moto(moto_server)
+
+    def aws(service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=moto_server.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    aws("ecr").create_repository(repositoryName="ml/inference")
+    spec = function_named("ecr_rollout")
+    target = Target(spec.name, "http://127.0.0.1:9/unused", OutcomeLog(tmp_path / "unused.log"), timeout_s=1)
+    bridge = EcrToLambda(
+        [spec],
+        {spec.name: target},
+        aws=aws,
+        repositories=["ml/inference"],
+        activity=events,
+        executor=ThreadPoolExecutor(max_workers=1),
+        backoff_scale=0.005,
+        account=AWS_ACCOUNT,
+        region=AWS_REGION,
+    )
+    bridge.baseline()
+    # WHEN an image is pushed before the watch thread's first poll (a busy machine: a user's push right away)
+    layer = {"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 1}
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {**layer, "digest": "sha256:" + "a" * 64},
+        "layers": [{**layer, "digest": "sha256:" + "b" * 64}],
+    }
+    pushed = aws("ecr").put_image(repositoryName="ml/inference", imageManifest=json.dumps(manifest), imageTag="2.0.0")
+    routed: list[dict[str, Any]] = []
+    bridge.route = lambda event, stopping: routed.append(event)  # type: ignore[method-assign]
+    stopping = threading.Event()
+    watching = threading.Thread(target=bridge.watch, args=(stopping,), daemon=True)
+    watching.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not routed and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stopping.set()
+        watching.join(5)
+    # THEN the watch thread's first poll reports it as the push it is
+    [event] = routed
+    assert event["detail"]["image-digest"] == pushed["image"]["imageId"]["imageDigest"]
+    assert (event["detail"]["action-type"], event["detail"]["image-tag"]) == ("PUSH", "2.0.0")
