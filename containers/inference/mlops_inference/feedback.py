@@ -72,15 +72,15 @@ def summarize(entries: Iterable[dict[str, Any]]) -> dict[str, Any]:
         by_version[entry.get("version")].append(entry)
 
     def summary(group: list[dict[str, Any]]) -> dict[str, Any]:
-        labelled = [e for e in group if e.get("joined") and e.get("prediction") is not None]
+        scored = [(e, hit) for e in group if (hit := _hit(e)) is not None]
+        labelled = [e for e, _ in scored]
         out: dict[str, Any] = {
             "labels": len(group),
             "positive_share": sum(1 for e in group if float(e["label"]) >= 0.5) / len(group),
             "with_prediction": len(labelled),
         }
         if labelled:
-            hits = sum(1 for e in labelled if (float(e["prediction"]) >= 0.5) == (float(e["label"]) >= 0.5))
-            out["accuracy"] = hits / len(labelled)
+            out["accuracy"] = sum(hit for _, hit in scored) / len(labelled)
             out["mean_absolute_error"] = sum(abs(float(e["prediction"]) - float(e["label"])) for e in labelled) / len(
                 labelled
             )
@@ -189,7 +189,7 @@ class FirestoreFeedbackStore:
         from shared.adapters.gcp_errors import translate_errors
 
         query = self._collection
-        for name, value in zip(ACCURACY_INDEX, (model, env, version, True), strict=False):
+        for name, value in zip(ACCURACY_INDEX[:-1], (model, env, version, True), strict=True):  # then AVG(hit)
             query = query.where(filter=FieldFilter(name, "==", value))
         # With AVG in the same query, COUNT counts only the documents holding `hit`: the joined entries with a
         # prediction (an entry joined before `hit` existed counts once its label is sent again).
