@@ -347,30 +347,19 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
         metrics.observe_confidence(name, version, [p.confidence for p in predictions])
         request_id = ids.issue(version, len(results))
         capture = service.capture
-        picked = capture.sampled(len(predictions)) if capture is not None else []
-
-        def answered() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-            """The answers and the captured images' summaries: CPU work, one trip to the pool, not two."""
-            captured = (
-                records_for_images(
-                    tensors,
-                    [len(u.data) for u in uploads],
-                    predictions,
-                    picked,
-                    spec.input,
-                    request_id=request_id,
-                    at=datetime.now(UTC),
-                    model=name,
-                    version=version,
-                    env=settings.env,
-                )
-                if picked
-                else []
+        body = await service.image_decoder().run(answers, uploads, predictions)
+        if capture is not None and (picked := capture.sampled(len(predictions))):
+            # the summaries came with the forward pass (`image_summaries`): what is left is a record per image
+            records = records_for_images(
+                [len(u.data) for u in uploads],
+                predictions,
+                picked,
+                request_id=request_id,
+                at=datetime.now(UTC),
+                model=name,
+                version=version,
+                env=settings.env,
             )
-            return answers(uploads, predictions), captured
-
-        body, records = await service.image_decoder().run(answered)
-        if capture is not None and records:
             capture.offer(records)
         return SafeJSONResponse(
             finite(

@@ -180,11 +180,9 @@ def records_for_rows(
 
 
 def records_for_images(
-    tensors: Sequence[Any],
     file_sizes: Sequence[int],
     predictions: Sequence[ImagePrediction],
     picked: Sequence[int],
-    spec: ImageInput,
     *,
     request_id: str,
     at: datetime,
@@ -192,14 +190,14 @@ def records_for_images(
     version: int,
     env: str,
 ) -> list[dict[str, Any]]:
-    """An image model's images: a summary of each (`image_summaries`), the top label, the last label's
-    probability (a binary model's positive class) and the top class's probability."""
+    """An image model's images: the summary of each that came with its prediction (`image_summaries`, run
+    with the forward pass while capture is on), the top label, the last label's probability (a binary
+    model's positive class) and the top class's probability."""
     out = []
     for i in picked:
         prediction = predictions[i]
         record = _base(request_id, i, at, model, version, env, "image")
-        # computed with the batch's forward pass (`image_summaries`), else here
-        features = dict(prediction.summary or image_summaries(tensors[i].unsqueeze(0), spec)[0])
+        features = dict(prediction.summary or {})
         features["file_bytes"] = file_sizes[i]
         last = list(prediction.probabilities.values())[-1] if prediction.probabilities else None
         record.update(
