@@ -460,11 +460,9 @@ def test_a_stop_ends_the_retries_without_dead_lettering(activity, stubs, tmp_pat
 
 
 # -- EventBridge: an ECR event to the rollout Lambda, end to end ------------------------------------
-def test_an_ecr_event_whose_lambda_always_fails_lands_in_the_on_failure_queue(moto_server, activity, stubs, tmp_path):
+def moto_clients(moto_server: Any) -> Callable[[str], Any]:
+    """boto3 clients of moto server's services, as `up` makes them (`aws("ecr")`, `aws("sqs")`)."""
     import boto3
-
-    events, events_path, _ = activity
-    emulators.reset_moto(moto_server)
 
     def aws(service: str) -> Any:
         return boto3.client(
@@ -474,6 +472,14 @@ def test_an_ecr_event_whose_lambda_always_fails_lands_in_the_on_failure_queue(mo
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
+
+    return aws
+
+
+def test_an_ecr_event_whose_lambda_always_fails_lands_in_the_on_failure_queue(moto_server, activity, stubs, tmp_path):
+    events, events_path, _ = activity
+    emulators.reset_moto(moto_server)
+    aws = moto_clients(moto_server)
 
     # GIVEN the rollout Lambda's Invoke API, whose handler always raises, and its on-failure SQS queue on moto
     spec = function_named("ecr_rollout")
@@ -549,20 +555,9 @@ def test_an_ecr_event_whose_lambda_always_fails_lands_in_the_on_failure_queue(mo
 
 def test_an_image_pushed_as_soon_as_up_is_ready_is_a_push(moto_server, activity, tmp_path):
     # GIVEN the bridge's baseline taken, as `up` takes it before it says it is ready
-    import boto3
-
     events, _, _ = activity
     emulators.reset_moto(moto_server)
-
-    def aws(service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=moto_server.url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
+    aws = moto_clients(moto_server)
     aws("ecr").create_repository(repositoryName="ml/inference")
     spec = function_named("ecr_rollout")
     target = Target(spec.name, "http://127.0.0.1:9/unused", OutcomeLog(tmp_path / "unused.log"), timeout_s=1)
