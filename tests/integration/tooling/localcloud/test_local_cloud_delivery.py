@@ -476,6 +476,23 @@ def moto_clients(moto_server: Any) -> Callable[[str], Any]:
     return aws
 
 
+def rollout_bridge(
+    spec: FunctionSpec, target: Target, aws: Callable[[str], Any], activity: ActivityLog, executor: ThreadPoolExecutor
+) -> EcrToLambda:
+    """The bridge `up` builds between the local ECR and one Lambda following ml/inference (backoffs shortened)."""
+    return EcrToLambda(
+        [spec],
+        {spec.name: target},
+        aws=aws,
+        repositories=["ml/inference"],
+        activity=activity,
+        executor=executor,
+        backoff_scale=0.005,
+        account=AWS_ACCOUNT,
+        region=AWS_REGION,
+    )
+
+
 def test_an_ecr_event_whose_lambda_always_fails_lands_in_the_on_failure_queue(moto_server, activity, stubs, tmp_path):
     events, events_path, _ = activity
     emulators.reset_moto(moto_server)
@@ -492,17 +509,7 @@ def test_an_ecr_event_whose_lambda_always_fails_lands_in_the_on_failure_queue(mo
     queue = spec.retry["dead_letter_topic"]
     queue_url = aws("sqs").create_queue(QueueName=queue)["QueueUrl"]
     executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ecr-invoke")
-    bridge = EcrToLambda(
-        [spec],
-        {spec.name: target},
-        aws=aws,
-        repositories=["ml/inference"],
-        activity=events,
-        executor=executor,
-        backoff_scale=0.005,
-        account=AWS_ACCOUNT,
-        region=AWS_REGION,
-    )
+    bridge = rollout_bridge(spec, target, aws, events, executor)
     stopping = threading.Event()
 
     # WHEN ECR's push event for ml/inference reaches EventBridge, and one for a repository no target follows
@@ -561,17 +568,7 @@ def test_an_image_pushed_as_soon_as_up_is_ready_is_a_push(moto_server, activity,
     aws("ecr").create_repository(repositoryName="ml/inference")
     spec = function_named("ecr_rollout")
     target = Target(spec.name, "http://127.0.0.1:9/unused", OutcomeLog(tmp_path / "unused.log"), timeout_s=1)
-    bridge = EcrToLambda(
-        [spec],
-        {spec.name: target},
-        aws=aws,
-        repositories=["ml/inference"],
-        activity=events,
-        executor=ThreadPoolExecutor(max_workers=1),
-        backoff_scale=0.005,
-        account=AWS_ACCOUNT,
-        region=AWS_REGION,
-    )
+    bridge = rollout_bridge(spec, target, aws, events, ThreadPoolExecutor(max_workers=1))
     bridge.baseline()
     # WHEN an image is pushed before the watch thread's first poll (a busy machine: a user's push right away)
     layer = {"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 1}
