@@ -123,6 +123,11 @@ def handle(run: ScheduledRun, deps: ReconcileDeps) -> Outcome:
             f"{len(gate.failed)} gate evaluations failed now ({', '.join(gate.failed[:5])}); registered"
             f" {len(healed)}, marked {len(vanished)} deleted and decided {len(gate.decided)} before retrying"
         )
+    if gate.crashed:  # not retried: the same file would crash again; the log has each traceback
+        raise PermanentError(
+            f"{len(gate.crashed)} gate evaluations crashed ({', '.join(gate.crashed[:5])}); registered"
+            f" {len(healed)}, marked {len(vanished)} deleted and decided {len(gate.decided)} all the same"
+        )
     if not healed and not vanished and not gate.decided and not gate.rejected and not gate.finished:
         busy = f"; {len(gate.in_progress)} metrics files being evaluated now" if gate.in_progress else ""
         return Outcome.ignored(f"registry complete: {scope} all registered and gated{busy}", key=run.run_key)
@@ -147,6 +152,7 @@ class _GateSweep:
     in_progress: list[str] = field(default_factory=list)  # held by a late event right now: it decides
     finished: list[str] = field(default_factory=list)  # recorded, but its aliases or post had not been done
     failed: list[str] = field(default_factory=list)  # failed now (transient, Slack refused): the run is retried
+    crashed: list[str] = field(default_factory=list)  # an unexpected error: the run fails, naming them
 
 
 def _sweep_gate(metrics: list[tuple[ModelLocation, StorageObjectEvent]], deps: ReconcileDeps) -> _GateSweep:
@@ -178,6 +184,10 @@ def _sweep_gate(metrics: list[tuple[ModelLocation, StorageObjectEvent]], deps: R
             except MlopsEventsError as exc:  # Slack or a store down now: the other files still get decided
                 log.warning("reconcile: gate evaluation of %s failed now: %s", event.object_key, exc)
                 sweep.failed.append(event.object_key)
+                continue
+            except Exception:  # a bug met on one file (a RecursionError once): the files after it still get decided
+                log.exception("reconcile: gate evaluation of %s crashed", event.object_key)
+                sweep.crashed.append(event.object_key)
                 continue
             if outcome.status is Status.APPLIED:
                 (sweep.decided if earlier is None else sweep.finished).append(event.object_key)

@@ -23,8 +23,42 @@ MAX_METRIC_NAME = 100
 _FIELD = METRICS_FILE
 
 
-def _refuse_constant(token: str) -> Any:
-    raise EventParseError(f"is {token}: metrics must be finite numbers", field=_FIELD)
+# An integer of more digits than this is past every float (1.8e308): read as a marker, not by int() (whose
+# own limit, 4300 digits, would fail the whole file without naming the field).
+_MAX_INT_DIGITS = 309
+
+
+class _Unreadable:
+    """A value JSON has no number for (NaN, Infinity, -Infinity: Python's json reads them) or no float can
+    hold (a 400-digit integer), kept where it stood so that the refusal names its field."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _constant(token: str) -> _Unreadable:
+    return _Unreadable(f"is {token}: metrics must be finite numbers")
+
+
+def _integer(digits: str) -> int | _Unreadable:
+    if len(digits.lstrip("-")) > _MAX_INT_DIGITS:
+        return _Unreadable(f"is an integer of {len(digits.lstrip('-'))} digits: past any number a metric can be")
+    return int(digits)
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Refuses a key given twice: readers differ on which value wins (Python's json keeps the last)."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _DuplicateKey(key)
+        found[key] = value
+    return found
 
 
 def parse_metrics(raw: bytes | None, required: tuple[str, ...] = ()) -> dict[str, float]:
@@ -38,11 +72,17 @@ def parse_metrics(raw: bytes | None, required: tuple[str, ...] = ()) -> dict[str
     except UnicodeDecodeError:
         raise EventParseError("is not UTF-8 text", field=_FIELD) from None
     try:
-        document = json.loads(text, parse_constant=_refuse_constant)
-    except EventParseError as exc:
-        raise EventParseError(exc.reason, field=_locate_constant(text)) from None
-    except (ValueError, RecursionError) as exc:
+        document = json.loads(text, parse_constant=_constant, parse_int=_integer, object_pairs_hook=_object)
+    except _DuplicateKey as exc:
+        raise EventParseError(f'has the key "{_shown(exc.key)}" twice in one object', field=_FIELD) from None
+    except RecursionError:
+        raise EventParseError("is nested too deeply to be a metrics summary", field=_FIELD) from None
+    except ValueError as exc:
         raise EventParseError(f"is not valid JSON ({str(exc)[:80]})", field=_FIELD) from None
+    unreadable = _first_unreadable(document)
+    if unreadable is not None:
+        where, value = unreadable
+        raise EventParseError(value.reason, field=where)
     body = _fields.require_mapping(document, _FIELD)
     if len(body) > MAX_METRICS:
         raise EventParseError(f"has {len(body)} keys; at most {MAX_METRICS} are accepted", field=_FIELD)
@@ -56,8 +96,11 @@ def parse_metrics(raw: bytes | None, required: tuple[str, ...] = ()) -> dict[str
             if key in required:
                 raise EventParseError(f"expected a number, got {type(value).__name__}", field=where)
             continue  # a note beside the numbers
-        number = float(value) if abs(value) < 1e308 else math.inf
-        if not math.isfinite(number):
+        try:
+            number = float(value)
+        except OverflowError:  # an integer of up to 309 digits past 1.8e308
+            raise EventParseError("is past any number a metric can be", field=where) from None
+        if not math.isfinite(number):  # 1e400 in the file reads as infinity
             raise EventParseError("is not a finite number", field=where)
         metrics[key] = number
     for name in required:
@@ -66,14 +109,25 @@ def parse_metrics(raw: bytes | None, required: tuple[str, ...] = ()) -> dict[str
     return metrics
 
 
-def _locate_constant(text: str) -> str:
-    """The key whose value was NaN or Infinity, where the JSON can be read with them allowed."""
-    try:
-        loose = json.loads(text)
-    except ValueError:
-        return _FIELD
-    if isinstance(loose, dict):
-        for key, value in loose.items():
-            if isinstance(value, float) and not math.isfinite(value):
-                return f"{_FIELD}.{str(key)[:MAX_METRIC_NAME]}"
-    return _FIELD
+def _first_unreadable(document: Any) -> tuple[str, _Unreadable] | None:
+    """The first value json read as unreadable, with its path (`metrics.json.key`, `...notes[2]`), walked
+    without recursion (json itself nests up to about a thousand levels)."""
+    pending: list[tuple[str, Any]] = [(_FIELD, document)]
+    while pending:
+        where, value = pending.pop()
+        if isinstance(value, _Unreadable):
+            return where, value
+        if isinstance(value, dict):
+            items = [(f"{where}.{_shown(k)}", v) for k, v in value.items()]
+        elif isinstance(value, list):
+            items = [(f"{where}[{i}]", v) for i, v in enumerate(value)]
+        else:
+            continue
+        pending.extend(reversed(items))  # in document order
+    return None
+
+
+def _shown(key: str) -> str:
+    """A key as an error names it: escaped as in JSON, ASCII only (a lone surrogate or a control character in
+    a key must not make the error itself unstorable), cut to a metric name's length."""
+    return json.dumps(key)[1:-1][:MAX_METRIC_NAME]

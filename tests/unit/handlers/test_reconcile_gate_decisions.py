@@ -22,7 +22,7 @@ from shared.adapters.local_object_store import LocalObjectStore
 from shared.adapters.slack_outbox import OutboxSlackNotifier, read_outbox
 from shared.adapters.sqlite_idempotency import SqliteIdempotencyStore
 from shared.adapters.sqlite_registry import SqliteRegistryStore
-from shared.errors import AlreadyInProgressError, TransientError
+from shared.errors import AlreadyInProgressError, PermanentError, TransientError
 from shared.model_path import locate_model
 from shared.model_registry import UnknownVersionError
 from shared.outcome import Status
@@ -496,4 +496,33 @@ def test_a_newer_version_promoted_while_an_older_one_is_decided_stays_promoted(d
     evaluate_model.handle(upload(deps, 1, {"auc": 0.90}), deps)
 
     # THEN the aliases stay on v2: the move is refused by the registry itself, not by an earlier read
+    assert aliases(deps) == {"candidate": 2, "champion": 2}
+
+
+class _CrashingOn:
+    """The registry, where recording v`version`'s decision meets a bug (an exception nobody planned for)."""
+
+    def __init__(self, inner: SqliteRegistryStore, version: int) -> None:
+        self._inner, self._version = inner, version
+
+    def record_decision(self, decision):
+        if decision.version == self._version:
+            raise RecursionError("maximum recursion depth exceeded")
+        return self._inner.record_decision(decision)
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+def test_a_file_that_crashes_its_evaluation_does_not_stop_the_files_after_it(deps):
+    """A RecursionError on one metrics.json once escaped the pass: every file sorted after it, any model,
+    went undecided, every day."""
+    upload(deps, 1, {"auc": 0.90})
+    upload(deps, 2, {"auc": 0.92})
+    deps.registry = _CrashingOn(deps.registry, 1)  # type: ignore[assignment]
+
+    with pytest.raises(PermanentError, match=r"1 gate evaluations crashed \(ml-models-dev/fraud/v1/metrics.json"):
+        reconcile_registry.handle(RUN, deps)
+
+    assert [v for v, *_ in decisions(deps)] == [2]
     assert aliases(deps) == {"candidate": 2, "champion": 2}

@@ -68,6 +68,71 @@ def test_a_number_past_float_range_is_refused_naming_its_metric():
         parse_metrics(b'{"auc": ' + b"9" * 400 + b"}")
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_every_finite_float_is_a_metric_up_to_the_largest(value):
+    """1.5e308 is finite: it was refused as "not a finite number" by a cap at 1e308."""
+    assert parse_metrics(json.dumps({"auc": value}).encode()) == {"auc": value}
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b'{"auc": 0.9, "note": ' + b"7" * 5000 + b"}", "metrics.json.note"),  # past int()'s own 4300 digits
+        (b'{"auc": ' + b"1" * 310 + b"}", "metrics.json.auc"),
+        (b'{"auc": 0.9, "notes": {"folds": [0.8, NaN]}}', "metrics.json.notes.folds[1]"),
+        (b'{"auc": 0.9, "x": [Infinity]}', "metrics.json.x[0]"),
+        (rb'{"a\u0000b": NaN}', "metrics.json.a\\u0000b"),  # escaped, as JSON writes it
+    ],
+)
+def test_an_unreadable_number_anywhere_is_refused_naming_where_it_is(raw, field):
+    with pytest.raises(EventParseError) as refused:
+        parse_metrics(raw)
+    assert refused.value.field == field
+
+
+notes = st.lists(
+    st.recursive(finite | st.text(max_size=3), lambda inner: st.lists(inner, max_size=3), max_leaves=8), max_size=4
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(notes, st.data())
+def test_a_nan_placed_anywhere_in_a_note_is_named_by_its_path(note, data):
+    """The oracle: the path the NaN was put at, built beside the document (the only NaN in it)."""
+    path, node = "metrics.json.note", note
+    while True:  # down a drawn branch of lists
+        inner = [i for i, v in enumerate(node) if isinstance(v, list)]
+        if not inner or not data.draw(st.booleans()):
+            break
+        i = data.draw(st.sampled_from(inner))
+        path, node = f"{path}[{i}]", node[i]
+    at = data.draw(st.integers(0, len(node)))
+    node.insert(at, "NAN-HERE")
+    raw = json.dumps({"auc": 0.5, "note": note}).replace('"NAN-HERE"', "NaN").encode()
+    with pytest.raises(EventParseError, match="is NaN") as refused:
+        parse_metrics(raw)
+    assert refused.value.field == f"{path}[{at}]"
+
+
+@pytest.mark.parametrize(
+    "raw", [b'{"auc": 0.1, "auc": 0.99}', b'{"auc": 0.9, "notes": {"k": 1, "k": 2}}', b'{"a": 1, "b": 2, "a": 1}']
+)
+def test_a_key_given_twice_is_refused(raw):
+    """Readers differ on which value wins (Python's json keeps the last): the gate would judge another number."""
+    with pytest.raises(EventParseError, match="twice"):
+        parse_metrics(raw)
+
+
+def test_a_nan_before_deep_nesting_is_refused_not_a_crash():
+    """The NaN stopped the first read; a second, to name its field, met a RecursionError nobody caught, and
+    the daily reconcile pass failed on it every day."""
+    raw = b'{"auc": NaN, "x": ' + b"[" * 30_000 + b"]" * 30_000 + b"}"
+    with pytest.raises(EventParseError) as refused:
+        parse_metrics(raw)
+    assert refused.value.field.startswith("metrics.json")
+
+
 @pytest.mark.parametrize(
     ("raw", "field", "why"),
     [
