@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -70,6 +71,11 @@ class ServiceSettings:
     # store, so at most once per this many seconds, never once per scrape; Firestore's stats read up to 10,000
     # entries, so not every minute: the accuracy alert looks at an hour, evaluated every 5 minutes).
     feedback_metrics_s: float = 300.0
+    # INFERENCE_GC_GEN0: the garbage collector's youngest-generation threshold (objects allocated and not yet
+    # freed), which the process's entry points set (mlops_inference.main.tune_gc). CPython's 700 is crossed by
+    # the requests in flight alone, a pass every few requests: 7,700 passes and 0.9 s of a 28 s run at 32
+    # clients on the demo model; at 10,000, a hundred passes and 0.1 s. 700 gives CPython's behaviour back.
+    gc_gen0: int = 10_000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -89,6 +95,9 @@ class ServiceSettings:
             zero_allowed = name in {"INFERENCE_MAX_WAIT_MS", "INFERENCE_RELOAD_S", "INFERENCE_THREADS"}
             if not math.isfinite(value) or value < 0 or (value == 0 and not zero_allowed):
                 raise SettingsError(f"{name}: must be positive, got {raw!r}")
+            most = _most(name)
+            if value > most:  # a wait past what a thread can wait would kill the thread, not the start
+                raise SettingsError(f"{name}: at most {most:,}, got {raw!r:.40}")
             return value
 
         return cls(
@@ -116,13 +125,48 @@ class ServiceSettings:
             capture_batch=number("INFERENCE_CAPTURE_BATCH", int, 1000),
             capture_flush_s=number("INFERENCE_CAPTURE_FLUSH_S", float, 10.0),
             capture_sinks=_sinks(env.get("INFERENCE_CAPTURE_SINK")),
-            capture_bucket=env.get("INFERENCE_CAPTURE_BUCKET") or "ml-predictions-{env}",
+            capture_bucket=_bucket_template(env.get("INFERENCE_CAPTURE_BUCKET")),
             feedback_join_days=number("INFERENCE_FEEDBACK_JOIN_DAYS", int, 7),
             feedback_metrics_s=number("INFERENCE_FEEDBACK_METRICS_S", float, 300.0),
+            gc_gen0=number("INFERENCE_GC_GEN0", int, 10_000),
         )
 
 
 MIN_KEY_CHARS = 16
+# Upper bounds, by the kind of setting: a duration at most a day (a wait of 1e10 s overflows the threads'
+# waits: the capture writer or the reload thread would die at its first wait, the service running on),
+# the feedback lookup at most a year back (each day is a partition listed or scanned), the collector's
+# threshold at most a million (CPython's is 700).
+MAX_SECONDS = 86_400
+_MOST = {
+    "INFERENCE_FEEDBACK_JOIN_DAYS": 366,
+    "INFERENCE_GC_GEN0": 1_000_000,
+    "INFERENCE_MAX_WAIT_MS": 1000 * MAX_SECONDS,
+}
+# A bucket name as GCS takes it (dots allowed, 3 to 63 characters between them and the ends).
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]")
+
+
+def _most(name: str) -> float:
+    if name in _MOST:
+        return _MOST[name]
+    return MAX_SECONDS if name.endswith("_S") else math.inf
+
+
+def _bucket_template(raw: str | None) -> str:
+    """INFERENCE_CAPTURE_BUCKET: a bucket name, `{env}` standing for the service's environment (the only
+    field): checked at start, not at the first write or /feedback."""
+    if raw in (None, ""):
+        return "ml-predictions-{env}"
+    try:
+        example = raw.format(env="dev")
+    except (KeyError, IndexError, ValueError, AttributeError):
+        raise SettingsError(
+            f"INFERENCE_CAPTURE_BUCKET: a bucket name, {{env}} its only field, got {raw!r:.80}"
+        ) from None
+    if not _BUCKET.fullmatch(example):
+        raise SettingsError(f"INFERENCE_CAPTURE_BUCKET: not a bucket name: {raw!r:.80}")
+    return raw
 
 
 def _alias(raw: str | None) -> str | None:

@@ -50,3 +50,66 @@ def test_the_capture_goes_to_one_sink_or_both_in_the_order_given(raw, sinks):
 def test_an_unknown_or_repeated_capture_sink_is_refused(raw):
     with pytest.raises(SettingsError, match="INFERENCE_CAPTURE_SINK"):
         ServiceSettings.from_env({**BASE, "INFERENCE_CAPTURE_SINK": raw})
+
+
+DURATIONS = [
+    "INFERENCE_RELOAD_S",
+    "INFERENCE_HEADER_TIMEOUT_S",
+    "INFERENCE_BODY_TIMEOUT_S",
+    "INFERENCE_CAPTURE_FLUSH_S",
+    "INFERENCE_FEEDBACK_METRICS_S",
+]
+
+
+@pytest.mark.parametrize("name", DURATIONS)
+def test_a_duration_is_at_most_a_day(name):
+    """1e10 s passed as finite and positive, then killed the capture writer or the reload thread at its first
+    wait (OverflowError), the service running on without them."""
+    assert getattr(ServiceSettings.from_env({**BASE, name: "86400"}), name.removeprefix("INFERENCE_").lower()) == 86400
+    for raw in ("86401", "1e10", "1e300"):
+        with pytest.raises(SettingsError, match=f"{name}: at most 86,400"):
+            ServiceSettings.from_env({**BASE, name: raw})
+    with pytest.raises(SettingsError, match="INFERENCE_MAX_WAIT_MS: at most"):
+        ServiceSettings.from_env({**BASE, "INFERENCE_MAX_WAIT_MS": "1e11"})
+
+
+def test_the_feedback_lookup_reaches_a_year_back_at_most():
+    assert ServiceSettings.from_env({**BASE, "INFERENCE_FEEDBACK_JOIN_DAYS": "366"}).feedback_join_days == 366
+    for raw in ("367", "1000000000"):
+        with pytest.raises(SettingsError, match="INFERENCE_FEEDBACK_JOIN_DAYS: at most 366"):
+            ServiceSettings.from_env({**BASE, "INFERENCE_FEEDBACK_JOIN_DAYS": raw})
+
+
+@pytest.mark.parametrize(
+    ("raw", "bucket"),
+    [(None, "ml-predictions-{env}"), ("acme-ml-predictions-prod", None), ("acme-{env}-captures", None)],
+)
+def test_the_capture_bucket_is_a_bucket_name_with_the_env_its_only_field(raw, bucket):
+    settings = ServiceSettings.from_env({**BASE, "INFERENCE_CAPTURE_BUCKET": raw} if raw else BASE)
+    assert settings.capture_bucket == (bucket or raw)
+
+
+@pytest.mark.parametrize(
+    "raw", ["preds-{model}", "preds-{", "preds-{0}", "preds-{env.x}", "Preds-{env}", "p", "preds/{env}", "-preds-"]
+)
+def test_a_capture_bucket_that_cannot_be_a_bucket_is_refused_at_start(raw):
+    """It used to start, then lose every capture write and answer every /feedback with a 500."""
+    with pytest.raises(SettingsError, match="INFERENCE_CAPTURE_BUCKET"):
+        ServiceSettings.from_env({**BASE, "INFERENCE_CAPTURE_BUCKET": raw})
+
+
+def test_the_entry_points_set_the_collectors_threshold_from_the_settings():
+    import gc
+
+    from mlops_inference.main import tune_gc
+
+    assert ServiceSettings.from_env(BASE).gc_gen0 == 10_000
+    for raw in ("0", "-5", "1000001", "1e3"):
+        with pytest.raises(SettingsError, match="INFERENCE_GC_GEN0"):
+            ServiceSettings.from_env({**BASE, "INFERENCE_GC_GEN0": raw})
+    before = gc.get_threshold()
+    try:
+        tune_gc(ServiceSettings.from_env({**BASE, "INFERENCE_GC_GEN0": "1234"}))
+        assert gc.get_threshold() == (1234, *before[1:])
+    finally:
+        gc.set_threshold(*before)
