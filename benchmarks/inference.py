@@ -9,6 +9,7 @@ for `--seconds` after a warm-up, and the script prints throughput, p50 and p99 l
 
     python benchmarks/inference.py [--model demo|wide|resnet18|ct] [--clients 1,8,32] [--seconds 8]
     python benchmarks/inference.py --capture [--model ...] [--clients 32] [--rounds 5]   # capture on vs off
+    python benchmarks/inference.py --gc [--model ...] [--clients 32] [--rounds 5]   # GC threshold vs CPython's
 
 `demo` is the shipped demo model (a 19 KB MLP: its forward pass costs microseconds, HTTP dominates);
 `wide` is a heavier MLP of the same features (3 hidden layers of 2048: 34 MB of weights, which one row
@@ -403,14 +404,18 @@ def main() -> None:
     parser.add_argument(
         "--capture", action="store_true", help="prediction capture on vs off (the batched service, any --model)"
     )
-    parser.add_argument("--rounds", type=int, default=3, help="--capture: alternating on/off rounds per level")
+    parser.add_argument(
+        "--gc", action="store_true", help="the service's collector threshold vs CPython's (the batched service)"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="--capture, --gc: alternating rounds per level")
     parser.add_argument("--variants", help=f"image models: which of {','.join(IMAGE_VARIANTS)} (all)")
     parser.add_argument("--serve", choices=["plain", "litserve"], help=argparse.SUPPRESS)  # a contender's process
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.capture:
-        capture_benchmark(args.model, [int(c) for c in args.clients.split(",")], args.seconds, args.rounds)
+    if args.capture or args.gc:
+        kind = "capture" if args.capture else "gc"
+        paired_benchmark(kind, args.model, [int(c) for c in args.clients.split(",")], args.seconds, args.rounds)
         return
     if args.serve:
         (serve_plain if args.serve == "plain" else serve_litserve)(args.folder, args.port)
@@ -531,32 +536,40 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def capture_benchmark(model: str, levels: list[int], seconds: float, rounds: int) -> None:
-    """Prediction capture (mlops_inference.capture) on vs off: two batched servers of the same model (one row,
-    or one image, per request), one capturing every row (INFERENCE_CAPTURE_RATE 1, Parquet in the embedded
-    bucket), one not (0), measured
-    alternately `rounds` times per level; the ratio of the medians. Goal: capture costs at most 5% of the
-    throughput at 32 clients and drops nothing below its queue's bound (INFERENCE_CAPTURE_QUEUE)."""
+# A paired run: two batched servers of one model that differ in one setting, measured alternately.
+PAIRED = {
+    # Prediction capture: every row recorded (Parquet in the embedded bucket) or none. Goal: capture costs at
+    # most 5% of the throughput at 32 clients and drops nothing below its queue's bound (INFERENCE_CAPTURE_QUEUE).
+    "capture": ("INFERENCE_CAPTURE_RATE", {"capture on": "1", "capture off": "0"}),
+    # The collector's youngest-generation threshold: the service's (mlops_inference.main.tune_gc) or CPython's.
+    "gc": ("INFERENCE_GC_GEN0", {"gc 10000": "10000", "gc 700": "700"}),
+}
+
+
+def paired_benchmark(kind: str, model: str, levels: list[int], seconds: float, rounds: int) -> None:
+    """Two batched servers of the same model (one row, or one image, per request) that differ only in
+    PAIRED[kind]'s setting, measured alternately `rounds` times per level; the first variant over the second,
+    as the ratio of the medians, the median of the rounds' ratios and the server CPU per request."""
     from tooling.local_server import free_port
 
-    state_dir = Path(tempfile.mkdtemp(prefix="inference-capture-bench-"))
+    setting, values = PAIRED[kind]
+    first, second = values
+    state_dir = Path(tempfile.mkdtemp(prefix=f"inference-{kind}-bench-"))
     if model in IMAGE_MODELS:  # one image per request: its summary (a few tensor reductions) is what is captured
         load = [image_body(*prepare_image(state_dir, model))]
     else:
         load = [json.dumps({"rows": [row]}).encode() for row in prepare(state_dir, model)]
-    ports = {"capture on": free_port(), "capture off": free_port()}
+    ports = {name: free_port() for name in values}
     servers = {}
     try:
         for name, port in ports.items():
-            # start_server passes this process's environment on: the one setting that differs
-            os.environ["INFERENCE_CAPTURE_RATE"] = "1" if name == "capture on" else "0"
+            os.environ[setting] = values[name]  # start_server passes this process's environment on
             servers[name] = start_server(state_dir, port, True)
-        os.environ.pop("INFERENCE_CAPTURE_RATE")
+        os.environ.pop(setting)
         by: dict[tuple[str, int], list[dict]] = {}
         for clients in levels:
             for round_ in range(rounds):
-                order = ("capture on", "capture off") if round_ % 2 == 0 else ("capture off", "capture on")
-                for name in order:
+                for name in (first, second) if round_ % 2 == 0 else (second, first):
                     cpu_before = _cpu_seconds(servers[name].pid)
                     result = asyncio.run(measure(ports[name], load, clients, seconds))
                     result["cpu_ms_per_request"] = (
@@ -569,55 +582,61 @@ def capture_benchmark(model: str, levels: list[int], seconds: float, rounds: int
                         f"  server CPU {result['cpu_ms_per_request']:.3f} ms/request",
                         flush=True,
                     )
-        on = ports["capture on"]
-        time.sleep(1.5)  # the writer's interval (INFERENCE_CAPTURE_FLUSH_S, 10 s by default) may still hold rows
-        queued = _metric(on, "inference_capture_queue_rows")
-        captured = _metric(on, "inference_captured_rows_total")
-        dropped = _metric(on, "inference_capture_dropped_rows_total")
-        served = _metric(on, "inference_rows_total")
+        captured = _capture_totals(ports[first]) if kind == "capture" else {}
     finally:
         for server in servers.values():
             server.terminate()
             server.wait(timeout=30)
-    files = list((state_dir / "buckets" / "ml-predictions-dev").rglob("*.parquet"))
     print(f"\nmodel {model}, {os.cpu_count()} CPUs, {seconds:.0f} s per point, {rounds} rounds (median)")
     summary = []
     for clients in levels:
-        median_on = statistics.median(r["throughput"] for r in by[("capture on", clients)])
-        median_off = statistics.median(r["throughput"] for r in by[("capture off", clients)])
-        # Each round's on and off ran back to back: their ratio cancels the machine's slower swings.
+        median_a = statistics.median(r["throughput"] for r in by[(first, clients)])
+        median_b = statistics.median(r["throughput"] for r in by[(second, clients)])
+        # Each round's two runs ran back to back: their ratio cancels the machine's slower swings.
         pairs = [
-            on_["throughput"] / off_["throughput"]
-            for on_, off_ in zip(by[("capture on", clients)], by[("capture off", clients)], strict=True)
+            a["throughput"] / b["throughput"] for a, b in zip(by[(first, clients)], by[(second, clients)], strict=True)
         ]
         paired = statistics.median(pairs)
-        # The server's CPU per request, on over off: what capture adds to each request's work. A CPU-bound
-        # server's throughput is cores / CPU per request, so 1 / this ratio is the throughput capture leaves,
+        # The server's CPU per request, first over second: what the setting adds to each request's work. A
+        # CPU-bound server's throughput is cores / CPU per request, so 1 / this ratio is the throughput left,
         # and unlike throughput it hardly moves with what else the machine runs.
-        cpu_on = statistics.median(r["cpu_ms_per_request"] for r in by[("capture on", clients)])
-        cpu_off = statistics.median(r["cpu_ms_per_request"] for r in by[("capture off", clients)])
+        cpu_a = statistics.median(r["cpu_ms_per_request"] for r in by[(first, clients)])
+        cpu_b = statistics.median(r["cpu_ms_per_request"] for r in by[(second, clients)])
         summary.append(
             {
                 "clients": clients,
-                "on": median_on,
-                "off": median_off,
+                first: median_a,
+                second: median_b,
                 "paired_ratio": paired,
-                "cpu_ms_per_request_on": cpu_on,
-                "cpu_ms_per_request_off": cpu_off,
+                f"cpu_ms_per_request {first}": cpu_a,
+                f"cpu_ms_per_request {second}": cpu_b,
             }
         )
         print(
-            f"{clients:>3} clients: capture on/off throughput {median_on:.1f}/{median_off:.1f} req/s"
-            f" = {median_on / median_off:.3f}; median of the rounds' ratios {paired:.3f}"
-            f" (cost {1 - paired:+.1%}; rounds {', '.join(f'{r:.2f}' for r in pairs)});"
-            f" server CPU per request on/off {cpu_on:.3f}/{cpu_off:.3f} ms = {cpu_on / cpu_off:.3f}"
-            f" (throughput cost when CPU-bound {1 - cpu_off / cpu_on:+.1%})"
+            f"{clients:>3} clients: {first} / {second} throughput {median_a:.1f}/{median_b:.1f} req/s"
+            f" = {median_a / median_b:.3f}; median of the rounds' ratios {paired:.3f}"
+            f" (rounds {', '.join(f'{r:.2f}' for r in pairs)});"
+            f" server CPU per request {cpu_a:.3f}/{cpu_b:.3f} ms = {cpu_a / cpu_b:.3f}"
+            f" (throughput {cpu_b / cpu_a:.3f}x when CPU-bound)"
         )
-    print(
-        f"capture: {served:.0f} rows served, {captured:.0f} written, {queued:.0f} still queued before shutdown,"
-        f" {dropped:.0f} dropped; {len(files)} Parquet files after shutdown"
-    )
-    print(json.dumps({"levels": summary, "served": served, "captured": captured, "dropped": dropped}))
+    if captured:
+        files = list((state_dir / "buckets" / "ml-predictions-dev").rglob("*.parquet"))
+        print(
+            f"capture: {captured['served']:.0f} rows served, {captured['captured']:.0f} written,"
+            f" {captured['queued']:.0f} still queued before shutdown, {captured['dropped']:.0f} dropped;"
+            f" {len(files)} Parquet files after shutdown"
+        )
+    print(json.dumps({"kind": kind, "levels": summary, **captured}))
+
+
+def _capture_totals(port: int) -> dict[str, float]:
+    time.sleep(1.5)  # the writer's interval (INFERENCE_CAPTURE_FLUSH_S, 10 s by default) may still hold rows
+    return {
+        "queued": _metric(port, "inference_capture_queue_rows"),
+        "captured": _metric(port, "inference_captured_rows_total"),
+        "dropped": _metric(port, "inference_capture_dropped_rows_total"),
+        "served": _metric(port, "inference_rows_total"),
+    }
 
 
 if __name__ == "__main__":

@@ -17,10 +17,11 @@ from typing import Any
 from mangum import Mangum
 
 from mlops_inference.app import create_app
-from mlops_inference.main import build_service
+from mlops_inference.main import build_service, tune_gc
 from mlops_inference.settings import ServiceSettings
 
 _configured = ServiceSettings.from_env()
+tune_gc(_configured)
 service = build_service(dataclasses.replace(_configured, batching=False, reload_s=0))
 asyncio.run(service.start())  # loads the model now; with batching off nothing is bound to this loop
 app = create_app(service, manage_lifecycle=False)

@@ -160,5 +160,16 @@ def build_service(settings: ServiceSettings | None = None, deps: InferenceDeps |
     return service
 
 
+def tune_gc(settings: ServiceSettings) -> None:
+    """The collector's threshold for this process (INFERENCE_GC_GEN0). Process-wide, so the entry points call
+    it, not the app: a test or a host embedding the app keeps its own."""
+    import gc
+
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(settings.gc_gen0, gen1, gen2)
+
+
 def create() -> Any:
-    return create_app(build_service())
+    settings = ServiceSettings.from_env()
+    tune_gc(settings)
+    return create_app(build_service(settings))

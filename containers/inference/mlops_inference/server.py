@@ -158,7 +158,7 @@ def server(app: Any, settings: ServiceSettings, **kwargs: Any) -> uvicorn.Server
 def main(argv: list[str] | None = None) -> None:
     from mlops_inference.app import create_app
     from mlops_inference.logs import TracedRequests, log_config
-    from mlops_inference.main import build_service
+    from mlops_inference.main import build_service, tune_gc
     from mlops_inference.settings import ServiceSettings
 
     parser = argparse.ArgumentParser(prog="python -m mlops_inference.server", description=__doc__.splitlines()[0])
@@ -170,6 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.config.dictConfig(log_config(args.log_level))  # before the service is built: its warnings too
     settings = ServiceSettings.from_env()
+    tune_gc(settings)
     app = TracedRequests(create_app(build_service(settings)))
     options = {"access_log": args.access_log, "log_level": args.log_level, "log_config": log_config(args.log_level)}
     server(app, settings, host=args.host, port=args.port, http=args.http, **options).run()
