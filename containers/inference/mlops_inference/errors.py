@@ -14,6 +14,7 @@ too deep or not UTF-8 is a JSON error (422), not an exception FastAPI answers 40
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -24,6 +25,10 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
+from shared.errors import TransientError
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_S = 10  # a backend's outage: longer than a queue's (1 s), as the capture lookup's
 ECHO_CHARS = 100
 MSG_CHARS = 300  # pydantic's and ours: no value of the client's inside
 MAX_ERRORS = 50
@@ -96,6 +101,20 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> SafeJSONResponse:
         return SafeJSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(TransientError)
+    async def backend_unavailable(request: Request, exc: TransientError) -> SafeJSONResponse:
+        """A backend that is down (the feedback store, say) wherever an endpoint meets it: 503 and when to
+        retry, as a lookup that fails answers, not a bare 500. The backend's words stay in the log."""
+        log.warning("%s %s: a backend is unavailable: %s", request.method, request.url.path, exc)
+        detail = "a backend the service needs is unavailable now; retry after Retry-After seconds"
+        return SafeJSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> SafeJSONResponse:
+        """Any other failure: still a JSON body with a `detail` (Starlette's own is plain text); logged
+        with its traceback by the server."""
+        return SafeJSONResponse({"detail": "internal error"}, status_code=500)
 
 
 def _bounded_int(digits: str) -> int:

@@ -44,7 +44,7 @@ class FeedbackRequest(BaseModel):
         allow_inf_nan=False,
         description="ignored (accepted for older callers): the captured prediction of the row is what counts",
     )
-    version: int | None = Field(default=None, ge=1, le=INT64_MAX, description="if given, the version that answered")
+    version: int | None = Field(default=None, ge=0, le=INT64_MAX, description="if given, the version that answered")
 
     @field_validator("row", "label", "version", mode="before")
     @classmethod

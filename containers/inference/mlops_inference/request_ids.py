@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 
 # 16 hex nonce, version, rows, 32 hex signature: `3f9a0c1d2e4b5a69-2-10-5d0c...`
-PATTERN = r"^[0-9a-f]{16}-[1-9][0-9]{0,18}-[1-9][0-9]{0,8}-[0-9a-f]{32}$"
+PATTERN = r"^[0-9a-f]{16}-(0|[1-9][0-9]{0,18})-[1-9][0-9]{0,8}-[0-9a-f]{32}$"  # v0 is a version too
 MAX_CHARS = 16 + 1 + 19 + 1 + 9 + 1 + 32
 _FORM = re.compile(PATTERN[1:-1])  # fullmatch: Python's $ would also match before a final newline
 

@@ -89,6 +89,22 @@ def test_a_served_row_whose_capture_is_flushed_is_joined_with_the_exact_served_p
     assert stats["mean_absolute_error"] == pytest.approx(1 - served)
 
 
+def test_a_model_served_at_version_0_takes_feedback_on_the_ids_it_issues(tmp_path, monkeypatch):
+    """v0 is a version folder like any (shared.model_path): its ids were refused by /feedback's pattern."""
+    state_dir = tmp_path / "state"
+    monkeypatch.setenv("MLOPS_EVENTS_PROFILE", "embedded")
+    monkeypatch.setenv("MLOPS_EVENTS_STATE_DIR", str(state_dir))
+    register(state_dir, 0, model_files())
+    with client_for() as client:
+        answer = client.post("/predict", json={"rows": ROWS}).json()
+        flush(client)
+        sent = client.post("/feedback", json={"request_id": answer["request_id"], "row": 2, "label": 0, "version": 0})
+    assert answer["version"] == 0
+    assert (sent.status_code, sent.json()) == (202, {"status": "recorded", "joined": True})
+    [entry] = entries(state_dir)
+    assert (entry["version"], entry["prediction"]) == (0, answer["predictions"][2])
+
+
 @pytest.mark.parametrize("claimed", [None, 0.0, 1.0, 0.5])
 def test_a_caller_prediction_does_not_change_accuracy(state, claimed):
     with client_for() as client:
@@ -157,6 +173,60 @@ def test_a_lookup_that_fails_transiently_is_a_503_to_retry_and_stores_nothing(st
     assert sent.status_code == 503 and sent.headers["retry-after"] == "10"
     assert "retry" in sent.json()["detail"]
     assert stats["labels"] == 0
+
+
+class DownFeedbackStore(SqliteFeedbackStore):
+    """A feedback store whose backend is down (what the Firestore adapter raises on UNAVAILABLE)."""
+
+    def record(self, entry: Any) -> Any:
+        raise TransientError("record feedback: 503 Service Unavailable")
+
+    def stats(self, *args: Any, **kwargs: Any) -> Any:
+        raise TransientError("read feedback: 503 Service Unavailable")
+
+
+class DownFeedbackDeps(ServiceDeps):
+    @property
+    def feedback(self) -> SqliteFeedbackStore:
+        return DownFeedbackStore(self._deps.settings.state_dir / "feedback.sqlite")
+
+
+def test_a_feedback_store_that_is_down_is_a_503_to_retry_with_a_json_detail(state):
+    """It was a plain-text 500 without Retry-After, where a failed capture lookup already answered 503."""
+    with client_for(DownFeedbackDeps(current_deps())) as client:
+        answer = client.post("/predict", json={"rows": ROWS}).json()
+        flush(client)
+        sent = client.post("/feedback", json={"request_id": answer["request_id"], "label": 1})
+        stats = client.get("/feedback/stats")
+
+    for response in (sent, stats):
+        assert response.status_code == 503 and response.headers["retry-after"] == "10"
+        assert "retry" in response.json()["detail"] and "503 Service" not in response.text
+
+
+class BrokenFeedbackDeps(ServiceDeps):
+    @property
+    def feedback(self) -> SqliteFeedbackStore:
+        class Broken(SqliteFeedbackStore):
+            def record(self, entry: Any) -> Any:
+                raise KeyError("a bug")
+
+        return Broken(self._deps.settings.state_dir / "feedback.sqlite")
+
+
+def test_an_unexpected_failure_is_still_a_json_500_with_a_detail(state):
+    with TestClient(
+        create_app(
+            build_service(
+                ServiceSettings(model_name=MODEL, env="dev", reload_s=0, batching=False),
+                BrokenFeedbackDeps(current_deps()),
+            )
+        ),
+        raise_server_exceptions=False,
+    ) as client:
+        answer = client.post("/predict", json={"rows": ROWS}).json()
+        sent = client.post("/feedback", json={"request_id": answer["request_id"], "label": 1})
+    assert sent.status_code == 500 and sent.json() == {"detail": "internal error"}
 
 
 def test_the_accuracy_gauge_equals_an_independent_computation_for_the_version_served(state):
