@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.drift.histograms import BinStats, BinValues, SideSummary, moments_origin
+from shared.drift.histograms import BinStats, BinValues, SideSummary, moments_origin, moments_scale, nonzero_std
 
 EXACT_INTEGERS = 2**53  # beyond it, neighbouring integers share a double: no cut at every integer there
 TAIL_BINS = 8  # outermost bins at each end whose values are kept exactly...
@@ -139,6 +139,16 @@ def _moments(
         # The bins' sums add up to the side's (exactly, by fsum), which saves a pass over the column.
         finite = bool(np.isfinite(sums).all())
         first = math.fsum(sums[occupied]) / n if finite else float(np.mean(centred))  # overflowed: inf or nan
-        std = 0.0 if low == high else math.sqrt(_variance(centred, first))
-    std = std if math.isfinite(std) else math.inf
+        std = 0.0 if low == high else _std(centred, first, max(abs(low - origin), abs(high - origin)))
     return sums, SideSummary(rows, rows - n, low, high, origin + first, std, origin, first)
+
+
+def _std(centred: np.ndarray, first: float, span: float) -> float:
+    """The std of a side that is not constant, from its deviations (overwritten), scaled by a power of two
+    first where squaring them is unsafe (`moments_scale`)."""
+    scale = moments_scale(span)
+    if scale != 1.0:
+        np.multiply(centred, scale, out=centred)
+        first = float(np.mean(centred))  # the mean's own digits, which subnormals would have lost unscaled
+    std = math.sqrt(_variance(centred, first)) / scale
+    return nonzero_std(std) if math.isfinite(std) else math.inf

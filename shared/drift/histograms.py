@@ -59,21 +59,66 @@ def moments_origin(cuts: Sequence[float]) -> float:
     return float(cuts[len(cuts) // 2]) if len(cuts) else 0.0
 
 
+# Deviations are squared for the std: past 2**±SAFE_EXPONENT their squares would overflow (values near
+# 1e300: an infinite std, so W/std 0 and no drift ever) or underflow (near 1e-170, subnormals: a std of 0
+# for a column that is not constant, so W/std inf). There they are first scaled by a power of two, which
+# changes only their exponent: the std comes out as exactly as for values near 1.
+SAFE_EXPONENT = 400
+
+
+def moments_scale(span: float) -> float:
+    """The power of two that brings deviations as large as `span` near 1 where squaring them is unsafe,
+    else 1.0 (no pass spent on ordinary data)."""
+    if not math.isfinite(span) or span <= 0:
+        return 1.0
+    exponent = math.frexp(span)[1]
+    if abs(exponent) <= SAFE_EXPONENT:
+        return 1.0
+    return math.ldexp(1.0, max(-1000, min(1000, -exponent)))  # a subnormal's 2**-1074 only to 2**-74: no 2**1074
+
+
+def cuts_scale(cuts: Sequence[float]) -> float:
+    """`moments_scale` for deviations from `moments_origin(cuts)` as large as the cuts reach: what an engine
+    that squares in SQL (BigQuery) knows before it reads the side."""
+    if not cuts:
+        return 1.0
+    origin = moments_origin(cuts)
+    return moments_scale(max(abs(cuts[0] - origin), abs(cuts[-1] - origin)))
+
+
+def std_from_moments(first: float, second: float, scale: float = 1.0) -> float:
+    """The population std from the mean of d and of d**2, d = (x - origin) * scale; 0 stays 0 only where
+    the caller knows the side constant (the smallest positive double where it underflows)."""
+    if not math.isfinite(second):
+        return math.inf  # the squares overflowed: so does the std (numpy says the same)
+    std = math.sqrt(max(second - first * first, 0.0)) / scale
+    return std if math.isfinite(std) else math.inf
+
+
 def summary_from_moments(
-    rows: int, present: int, low: Any, high: Any, origin: float, first: Any, second: Any
+    rows: int,
+    present: int,
+    low: Any,
+    high: Any,
+    origin: float,
+    first: Any,
+    second: Any,
+    scale: float = 1.0,
 ) -> SideSummary:
-    """SideSummary from count, min, max and the mean of (x - origin) and of its square."""
+    """SideSummary from count, min, max and the mean of d = (x - origin) * scale and of d**2 (`scale`:
+    `moments_scale`'s, 1.0 for ordinary data)."""
     if not present or first is None or second is None:
         return SideSummary(rows, rows - present, low, high, None, None)
     first, second = float(first), float(second)
-    mean = origin + first
-    if low is not None and low == high:
-        std = 0.0
-    elif math.isfinite(second):
-        std = math.sqrt(max(second - first * first, 0.0))
-    else:
-        std = math.inf  # the squares overflowed: so does the std (numpy says the same)
-    return SideSummary(rows, rows - present, float(low), float(high), mean, std, origin, first)
+    std = 0.0 if low is not None and low == high else nonzero_std(std_from_moments(first, second, scale))
+    first /= scale
+    return SideSummary(rows, rows - present, float(low), float(high), origin + first, std, origin, first)
+
+
+def nonzero_std(std: float) -> float:
+    """A side that is not constant has a positive std, even where it is below the smallest double (values
+    a few subnormals apart): taken as that smallest double, never 0, which reads as a constant reference."""
+    return std if std > 0 else math.ulp(0.0)
 
 
 @dataclass(frozen=True, eq=False)

@@ -67,6 +67,7 @@ from shared.drift.histograms import (
     CategoricalHistogram,
     NumericHistogram,
     SideSummary,
+    cuts_scale,
     moments_origin,
     summary_from_moments,
 )
@@ -452,18 +453,20 @@ class BigQueryProfiler:
             # Negated and sorted: RANGE_BUCKET(-x, ...) counts the cuts >= x (see the module docstring).
             params.append(bigquery.ArrayQueryParameter(f"cuts_{i}", "FLOAT64", sorted(-c for c in feature_cuts)))
             params.append(bigquery.ScalarQueryParameter(f"origin_{i}", "FLOAT64", moments_origin(feature_cuts)))
+            params.append(bigquery.ScalarQueryParameter(f"scale_{i}", "FLOAT64", cuts_scale(feature_cuts)))
             inner, k = f"{self._value(feature, columns, params, json)} AS v", ""
             if keyed:  # does the row hold the key (a plain column: always)
                 inner += f", {json.carried(feature, params) if json and feature in json.keys else 'TRUE'} AS k"
                 k = ", k"
             branches.append(
-                f"SELECT {i} AS f, v, v - @origin_{i} AS d, RANGE_BUCKET(-v, @cuts_{i}) AS b{k}"
+                f"SELECT {i} AS f, v, v - @origin_{i} AS d, (v - @origin_{i}) * @scale_{i} AS ds,"
+                f" RANGE_BUCKET(-v, @cuts_{i}) AS b{k}"
                 f" FROM (SELECT {inner} {from_clause})"
             )
-        # Moments about a cut, not STDDEV_POP: see `moments_origin`.
+        # Moments about a cut, not STDDEV_POP: see `moments_origin`; scaled where squares are unsafe (`cuts_scale`).
         sql = (
-            "SELECT f, b, GROUPING(b) AS whole, COUNT(*) AS n, COUNT(v) AS present, MIN(v), MAX(v), AVG(d),"
-            f" AVG(d * d), SUM(d){', COUNTIF(k)' if keyed else ''}"
+            "SELECT f, b, GROUPING(b) AS whole, COUNT(*) AS n, COUNT(v) AS present, MIN(v), MAX(v), AVG(ds),"
+            f" AVG(ds * ds), SUM(d){', COUNTIF(k)' if keyed else ''}"
             f" FROM ({' UNION ALL '.join(branches)}) GROUP BY GROUPING SETS ((f, b), (f))"
         )
         counts = [[0] * (len(c) + 1) for c in cuts]
@@ -485,8 +488,7 @@ class BigQueryProfiler:
                 stats[f].minimum[index], stats[f].maximum[index] = float(row[5]), float(row[6])
         rows = found[0][0] if found else 0  # no group at all: an empty window
         summaries = [
-            _summary(rows, moments_origin(cuts[f]), *found.get(f, (rows, 0, None, None, None, None))[1:])
-            for f in range(len(features))
+            _summary(rows, cuts[f], *found.get(f, (rows, 0, None, None, None, None))[1:]) for f in range(len(features))
         ]
         carried = [held.get(f, 0) for f in range(len(features))]
         return [tuple(c) for c in counts], summaries, rows, stats, carried
@@ -525,7 +527,8 @@ def _json_kind(reference: ReferenceProfile, feature: str) -> str:
     return JSON_STRING if feature in reference.categorical else JSON_OTHER
 
 
-def _summary(rows: int, origin: float, present: Any, *values: Any) -> SideSummary:
-    """SideSummary from COUNT(x), MIN, MAX and the first two moments about `origin`."""
+def _summary(rows: int, cuts: Sequence[float], present: Any, *values: Any) -> SideSummary:
+    """SideSummary from COUNT(x), MIN, MAX and the first two moments about the cuts' origin, scaled."""
     low, high, first, second = (None if v is None else float(v) for v in values)
-    return summary_from_moments(rows, int(present), low, high, origin, first, second)
+    origin, scale = moments_origin(cuts), cuts_scale(cuts)
+    return summary_from_moments(rows, int(present), low, high, origin, first, second, scale)

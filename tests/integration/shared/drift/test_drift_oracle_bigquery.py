@@ -23,7 +23,7 @@ from shared.drift.engines.bigquery_sql import BigQueryProfiler, TableSource
 from shared.drift.engines.duckdb_parquet import DuckDbProfiler
 from tests.integration.conftest import PROJECT
 from tests.integration.shared.drift.test_bigquery_sql import load_table
-from tests.support.drift_oracle import Case, cases
+from tests.support.drift_oracle import FAMILIES, Case, cases
 from tests.unit.shared.drift.test_drift_oracle import CONFIG, check_against_oracle
 
 pytestmark = pytest.mark.integration
@@ -43,6 +43,24 @@ def dataset(bigquery_client: Any) -> str:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=cases(max_rows=2500))
 def test_bigquery_engine_agrees_with_scipy_on_raw_values(bigquery_client, dataset, tmp_path, case: Case):
+    _check(bigquery_client, dataset, tmp_path, case)
+
+
+@pytest.mark.parametrize("family", ["huge", "tiny", "subnormal"])
+@pytest.mark.parametrize("shift", [0.0, 0.5])
+def test_magnitudes_whose_squares_overflow_or_underflow_agree_in_sql_too(
+    bigquery_client, dataset, tmp_path, family, shift
+):
+    """AVG(d * d) overflowed near 1e300 and underflowed near 1e-170: the moments are taken on d scaled by a
+    power of two the reference's cuts give (`cuts_scale`)."""
+    rng = np.random.default_rng(7)
+    generate = FAMILIES[family]
+    _check(
+        bigquery_client, dataset, tmp_path, Case(family, generate(rng, 1500, 0.0, 1.0), generate(rng, 1200, shift, 1.0))
+    )
+
+
+def _check(bigquery_client: Any, dataset: str, tmp_path: Path, case: Case) -> None:
     tag = uuid.uuid4().hex[:8]
     ref = _load(bigquery_client, dataset, f"ref_{tag}", case.reference, tmp_path)
     cur = _load(bigquery_client, dataset, f"cur_{tag}", case.current, tmp_path)
