@@ -164,10 +164,11 @@ class DuckDbProfiler:
         """Columns read as FLOAT (32 bits) only because files disagree on their type: DuckDB unifies an
         INT64 file and a FLOAT file as FLOAT, which rounds every integer past 2**24. Such a column is
         reported unsupported, with both types, rather than compared on rounded values."""
-        query = f"SELECT DISTINCT name, type FROM parquet_schema({_literal_paths(source.paths)})"
-        kinds: dict[str, set[str]] = {}
-        for name, kind in self._con.execute(query).fetchall():
-            kinds.setdefault(name, set()).add(str(kind))
+        query = (
+            "SELECT file_name, name, num_children, duckdb_type"
+            f" FROM parquet_schema({_literal_paths(source.paths)}) ORDER BY file_name, column_id"
+        )
+        kinds = _top_level_types(self._con.execute(query).fetchall())
         return {
             c: "FLOAT rounded from " + "/".join(sorted(kinds[c] - {"FLOAT"}))
             for c in floats
@@ -391,6 +392,28 @@ class DuckDbProfiler:
         for f, value, n in self._con.execute(" UNION ALL ".join(branches), params).fetchall():
             found[int(f)][value] = int(n)
         return found
+
+
+def _top_level_types(schema: Sequence[tuple[Any, ...]]) -> dict[str, set[str]]:
+    """Each top-level column's types as DuckDB reads them, file by file, from `parquet_schema` rows (file,
+    name, children, DuckDB type) in schema order: the root and the fields nested in structs and lists are
+    not columns (a struct's field `x` is not the column `x`), and a float16 column is a FLOAT, not its
+    physical FIXED_LEN_BYTE_ARRAY."""
+    kinds: dict[str, set[str]] = {}
+    open_groups: list[int] = []  # children still to come, per group the walk is in; the root first
+    current = None
+    for file_name, name, children, kind in schema:
+        if file_name != current:
+            current, open_groups = file_name, [children or 0]  # a file's first row is its root
+            continue
+        if len(open_groups) == 1:  # a child of the root: a column
+            kinds.setdefault(name, set()).add(str(kind))
+        open_groups[-1] -= 1
+        if children:
+            open_groups.append(children)
+        while open_groups and open_groups[-1] == 0:
+            open_groups.pop()
+    return kinds
 
 
 _WINDOW_TYPES = ("TIMESTAMP", "DATE")  # TIMESTAMP, TIMESTAMP WITH TIME ZONE, TIMESTAMP_NS, ... and DATE
