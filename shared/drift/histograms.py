@@ -77,15 +77,6 @@ def moments_scale(span: float) -> float:
     return math.ldexp(1.0, max(-1000, min(1000, -exponent)))  # a subnormal's 2**-1074 only to 2**-74: no 2**1074
 
 
-def cuts_scale(cuts: Sequence[float]) -> float:
-    """`moments_scale` for deviations from `moments_origin(cuts)` as large as the cuts reach: what an engine
-    that squares in SQL (BigQuery) knows before it reads the side."""
-    if not cuts:
-        return 1.0
-    origin = moments_origin(cuts)
-    return moments_scale(max(abs(cuts[0] - origin), abs(cuts[-1] - origin)))
-
-
 def std_from_moments(first: float, second: float, scale: float = 1.0) -> float:
     """The population std from the mean of d and of d**2, d = (x - origin) * scale; 0 stays 0 only where
     the caller knows the side constant (the smallest positive double where it underflows)."""

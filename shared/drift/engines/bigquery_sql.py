@@ -67,8 +67,8 @@ from shared.drift.histograms import (
     CategoricalHistogram,
     NumericHistogram,
     SideSummary,
-    cuts_scale,
     moments_origin,
+    moments_scale,
     summary_from_moments,
 )
 from shared.drift.profiles import CategoricalReference, NumericReference, Profile, ReferenceProfile, register_source
@@ -247,10 +247,11 @@ class BigQueryProfiler:
         present = [f for f in wanted if f in columns]
         numeric = [f for f in present if columns[f] in NUMERIC_TYPES]
         categorical = [f for f in present if columns[f] in CATEGORICAL_TYPES]
-        rows, cuts = self._reference_pass(numeric, columns, source)
+        rows, cuts, spans = self._reference_pass(numeric, columns, source)
         numeric_reference: dict[str, NumericReference] = {}
         if numeric:
-            counts, summaries, _, stats, _ = self._counting_pass(numeric, columns, cuts, source)
+            scales = [moments_scale(span) for span in spans]
+            counts, summaries, _, stats, _ = self._counting_pass(numeric, columns, cuts, source, scales=scales)
             numeric_reference = {
                 f: NumericReference(cuts[i], counts[i], summaries[i], stats[i]) for i, f in enumerate(numeric)
             }
@@ -379,8 +380,9 @@ class BigQueryProfiler:
 
     def _reference_pass(
         self, features: Sequence[str], columns: Mapping[str, str], source: TableSource
-    ) -> tuple[int, list[tuple[float, ...]]]:
-        """One query: the row count, and the quantile cuts of every numeric feature.
+    ) -> tuple[int, list[tuple[float, ...]], list[float]]:
+        """One query: the row count, the quantile cuts of every numeric feature, and how far its values reach
+        from the cuts' origin (what its moments are scaled by, `moments_scale`).
 
         Cuts are approximate reference quantiles: their exact place does not matter, as both sides are
         then counted exactly on the same cuts. A feature whose quantiles repeat is discrete: it is cut at
@@ -396,10 +398,12 @@ class BigQueryProfiler:
         rows = int(row[0])
         cuts: list[tuple[float, ...]] = []
         discrete = []
+        ends: list[tuple[float, float]] = []
         for i, feature in enumerate(features):
             quantiles = [float(q) for q in (row[1 + 3 * i] or []) if q is not None]
             quantiles = sorted(set(quantiles[1:-1]))  # the ends are the minimum and the maximum
             low, high = row[2 + 3 * i], row[3 + 3 * i]
+            ends.append((float(low or 0.0), float(high or 0.0)))
             if (
                 columns[feature] == "INT64"
                 and low is not None
@@ -417,7 +421,9 @@ class BigQueryProfiler:
             for i, found in zip(discrete, distinct, strict=True):
                 if len(found) <= self._fine_bins:
                     cuts[i] = tuple(found[:-1])
-        return rows, cuts
+        origins = [moments_origin(c) for c in cuts]
+        spans = [max(abs(low - o), abs(high - o)) for o, (low, high) in zip(origins, ends, strict=True)]
+        return rows, cuts, spans
 
     def _distinct_values(
         self, features: Sequence[str], columns: Mapping[str, str], source: TableSource
@@ -441,9 +447,17 @@ class BigQueryProfiler:
         cuts: Sequence[tuple[float, ...]],
         source: TableSource,
         json: JsonFeatures | None = None,
+        *,
+        scales: Sequence[float] | None = None,
     ) -> tuple[list[tuple[int, ...]], list[SideSummary], int, list[BinStats], list[int]]:
         """One query: every numeric feature counted on its cuts, with its per-bin sums and extremes
-        (`BinStats`) and its summary, the row count, and the rows that hold each feature (JSON keys)."""
+        (`BinStats`) and its summary, the row count, and the rows that hold each feature (JSON keys).
+
+        `scales`: the reference's, from its own reach (`_reference_pass`), so that its std is exact at any
+        magnitude. The current side's moments are not scaled (1.0): only the reference's std divides W,
+        and a scale taken from the reference could overflow on a current that moved far from it (BigQuery
+        fails the query on a float overflow)."""
+        scales = list(scales) if scales is not None else [1.0] * len(features)
         from google.cloud import bigquery
 
         from_clause, params = self._relation(source, columns)
@@ -453,7 +467,7 @@ class BigQueryProfiler:
             # Negated and sorted: RANGE_BUCKET(-x, ...) counts the cuts >= x (see the module docstring).
             params.append(bigquery.ArrayQueryParameter(f"cuts_{i}", "FLOAT64", sorted(-c for c in feature_cuts)))
             params.append(bigquery.ScalarQueryParameter(f"origin_{i}", "FLOAT64", moments_origin(feature_cuts)))
-            params.append(bigquery.ScalarQueryParameter(f"scale_{i}", "FLOAT64", cuts_scale(feature_cuts)))
+            params.append(bigquery.ScalarQueryParameter(f"scale_{i}", "FLOAT64", scales[i]))
             inner, k = f"{self._value(feature, columns, params, json)} AS v", ""
             if keyed:  # does the row hold the key (a plain column: always)
                 inner += f", {json.carried(feature, params) if json and feature in json.keys else 'TRUE'} AS k"
@@ -463,7 +477,7 @@ class BigQueryProfiler:
                 f" RANGE_BUCKET(-v, @cuts_{i}) AS b{k}"
                 f" FROM (SELECT {inner} {from_clause})"
             )
-        # Moments about a cut, not STDDEV_POP: see `moments_origin`; scaled where squares are unsafe (`cuts_scale`).
+        # Moments about a cut, not STDDEV_POP: see `moments_origin`; scaled where squares are unsafe (`scales`).
         sql = (
             "SELECT f, b, GROUPING(b) AS whole, COUNT(*) AS n, COUNT(v) AS present, MIN(v), MAX(v), AVG(ds),"
             f" AVG(ds * ds), SUM(d){', COUNTIF(k)' if keyed else ''}"
@@ -487,8 +501,9 @@ class BigQueryProfiler:
                 stats[f].sums[index] = float(row[9])
                 stats[f].minimum[index], stats[f].maximum[index] = float(row[5]), float(row[6])
         rows = found[0][0] if found else 0  # no group at all: an empty window
+        nothing = (rows, 0, None, None, None, None)
         summaries = [
-            _summary(rows, cuts[f], *found.get(f, (rows, 0, None, None, None, None))[1:]) for f in range(len(features))
+            _summary(rows, moments_origin(cuts[f]), scales[f], *found.get(f, nothing)[1:]) for f in range(len(features))
         ]
         carried = [held.get(f, 0) for f in range(len(features))]
         return [tuple(c) for c in counts], summaries, rows, stats, carried
@@ -527,8 +542,7 @@ def _json_kind(reference: ReferenceProfile, feature: str) -> str:
     return JSON_STRING if feature in reference.categorical else JSON_OTHER
 
 
-def _summary(rows: int, cuts: Sequence[float], present: Any, *values: Any) -> SideSummary:
-    """SideSummary from COUNT(x), MIN, MAX and the first two moments about the cuts' origin, scaled."""
+def _summary(rows: int, origin: float, scale: float, present: Any, *values: Any) -> SideSummary:
+    """SideSummary from COUNT(x), MIN, MAX and the first two moments of (x - origin) * scale."""
     low, high, first, second = (None if v is None else float(v) for v in values)
-    origin, scale = moments_origin(cuts), cuts_scale(cuts)
     return summary_from_moments(rows, int(present), low, high, origin, first, second, scale)

@@ -164,8 +164,9 @@ class DuckDbProfiler:
         """Columns read as FLOAT (32 bits) only because files disagree on their type: DuckDB unifies an
         INT64 file and a FLOAT file as FLOAT, which rounds every integer past 2**24. Such a column is
         reported unsupported, with both types, rather than compared on rounded values."""
+        # DISTINCT: a file two globs reach is listed twice, and its two copies would interleave in the walk.
         query = (
-            "SELECT file_name, name, num_children, duckdb_type"
+            "SELECT DISTINCT file_name, column_id, name, num_children, duckdb_type"
             f" FROM parquet_schema({_literal_paths(source.paths)}) ORDER BY file_name, column_id"
         )
         kinds = _top_level_types(self._con.execute(query).fetchall())
@@ -396,13 +397,13 @@ class DuckDbProfiler:
 
 def _top_level_types(schema: Sequence[tuple[Any, ...]]) -> dict[str, set[str]]:
     """Each top-level column's types as DuckDB reads them, file by file, from `parquet_schema` rows (file,
-    name, children, DuckDB type) in schema order: the root and the fields nested in structs and lists are
+    column id, name, children, DuckDB type) in schema order: the root and the fields nested in structs and lists are
     not columns (a struct's field `x` is not the column `x`), and a float16 column is a FLOAT, not its
     physical FIXED_LEN_BYTE_ARRAY."""
     kinds: dict[str, set[str]] = {}
     open_groups: list[int] = []  # children still to come, per group the walk is in; the root first
     current = None
-    for file_name, name, children, kind in schema:
+    for file_name, _, name, children, kind in schema:
         if file_name != current:
             current, open_groups = file_name, [children or 0]  # a file's first row is its root
             continue

@@ -52,7 +52,7 @@ def test_magnitudes_whose_squares_overflow_or_underflow_agree_in_sql_too(
     bigquery_client, dataset, tmp_path, family, shift
 ):
     """AVG(d * d) overflowed near 1e300 and underflowed near 1e-170: the moments are taken on d scaled by a
-    power of two the reference's cuts give (`cuts_scale`)."""
+    power of two the reference's own reach gives (`moments_scale`); the current side's are not scaled."""
     rng = np.random.default_rng(7)
     generate = FAMILIES[family]
     _check(
@@ -60,13 +60,34 @@ def test_magnitudes_whose_squares_overflow_or_underflow_agree_in_sql_too(
     )
 
 
-def _check(bigquery_client: Any, dataset: str, tmp_path: Path, case: Case) -> None:
+def test_a_current_far_from_a_tiny_reference_keeps_its_own_std(bigquery_client, dataset, tmp_path):
+    """A scale taken from a 1e-170 reference, applied to a current of ordinary values, made the current's
+    squares overflow (inf here; an error in BigQuery): the current's moments are not scaled."""
+    rng = np.random.default_rng(3)
+    case = Case("tiny", rng.normal(0, 1, 800) * 1e-170, rng.normal(0, 1, 700))
+    profile = _check(bigquery_client, dataset, tmp_path, case)
+    [histogram] = [h for h in profile.histograms if h.feature == "w"]
+    assert histogram.current.std == pytest.approx(float(case.current.std()), rel=1e-9)
+
+
+def test_values_beyond_the_cuts_set_the_scale_too(bigquery_client, dataset, tmp_path):
+    """A discrete reference {0, 1e300}: its one cut is 0, but its values reach 1e300."""
+    rng = np.random.default_rng(4)
+    reference = np.where(rng.random(1000) < 0.5, 0.0, 1e300)
+    current = np.where(rng.random(900) < 0.6, 0.0, 1e300)
+    profile = _check(bigquery_client, dataset, tmp_path, Case("huge", reference, current))
+    [histogram] = [h for h in profile.histograms if h.feature == "w"]
+    assert histogram.reference.std == pytest.approx(float((reference / 1e300).std()) * 1e300, rel=1e-9)
+
+
+def _check(bigquery_client: Any, dataset: str, tmp_path: Path, case: Case) -> Any:
     tag = uuid.uuid4().hex[:8]
     ref = _load(bigquery_client, dataset, f"ref_{tag}", case.reference, tmp_path)
     cur = _load(bigquery_client, dataset, f"cur_{tag}", case.current, tmp_path)
     profiler = BigQueryProfiler(bigquery_client, timeout_s=30)
     profile = profiler.profile(TableSource(ref), TableSource(cur))
     check_against_oracle(case, {f.feature: f for f in detect_drift(profile, CONFIG).features})
+    return profile
 
 
 @pytest.mark.parametrize("reference_in", ["parquet", "bigquery"])

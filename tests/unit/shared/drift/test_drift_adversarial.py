@@ -486,3 +486,15 @@ def test_a_float_column_nothing_rounded_is_compared_whatever_is_beside_it(tmp_pa
     assert name not in profile.unsupported
     [found] = [f for f in detect_drift(profile).features if f.feature == name]
     assert found.drifted
+
+
+def test_a_file_two_paths_reach_is_read_without_a_crash(tmp_path):
+    """parquet_schema lists such a file twice: its copies interleaved in the schema walk (IndexError)."""
+    rng = np.random.default_rng(6)
+    (tmp_path / "ref").mkdir()
+    ref = _write(tmp_path / "ref" / "a.parquet", {"x": pa.array(rng.normal(0, 1, 300), pa.float32())})
+    cur = _write(tmp_path / "c.parquet", {"x": pa.array(rng.normal(0, 1, 300), pa.float32())})
+
+    profile = DuckDbProfiler().profile(ParquetSource((str(tmp_path / "ref" / "*.parquet"), ref)), ParquetSource((cur,)))
+
+    assert "x" not in profile.unsupported and [h.feature for h in profile.histograms] == ["x"]
