@@ -23,9 +23,10 @@ MAX_METRIC_NAME = 100
 _FIELD = METRICS_FILE
 
 
-# An integer of more digits than this is past every float (1.8e308): read as a marker, not by int() (whose
-# own limit, 4300 digits, would fail the whole file without naming the field).
+# An integer of more digits than this is past every float (1.8e308): not even read by int() (whose own
+# limit, 4300 digits, would fail the whole file without naming the field).
 _MAX_INT_DIGITS = 309
+MAX_PATH_CHARS = 300  # a field path as an error names it: a nested note's path is cut, the error stays short
 
 
 class _Unreadable:
@@ -45,10 +46,23 @@ def _constant(token: str) -> _Unreadable:
     return _Unreadable(f"is {token}: metrics must be finite numbers")
 
 
+_PAST_FLOATS = "is past the range of numbers a metric can be (1.8e308)"
+
+
 def _integer(digits: str) -> int | _Unreadable:
     if len(digits.lstrip("-")) > _MAX_INT_DIGITS:
-        return _Unreadable(f"is an integer of {len(digits.lstrip('-'))} digits: past any number a metric can be")
-    return int(digits)
+        return _Unreadable(_PAST_FLOATS)
+    number = int(digits)
+    try:
+        float(number)
+    except OverflowError:
+        return _Unreadable(_PAST_FLOATS)
+    return number
+
+
+def _float(text: str) -> float | _Unreadable:
+    number = float(text)
+    return number if math.isfinite(number) else _Unreadable(_PAST_FLOATS)  # 1e400 reads as infinity
 
 
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -72,7 +86,9 @@ def parse_metrics(raw: bytes | None, required: tuple[str, ...] = ()) -> dict[str
     except UnicodeDecodeError:
         raise EventParseError("is not UTF-8 text", field=_FIELD) from None
     try:
-        document = json.loads(text, parse_constant=_constant, parse_int=_integer, object_pairs_hook=_object)
+        document = json.loads(
+            text, parse_constant=_constant, parse_int=_integer, parse_float=_float, object_pairs_hook=_object
+        )
     except _DuplicateKey as exc:
         raise EventParseError(f'has the key "{_shown(exc.key)}" twice in one object', field=_FIELD) from None
     except RecursionError:
@@ -96,13 +112,7 @@ def parse_metrics(raw: bytes | None, required: tuple[str, ...] = ()) -> dict[str
             if key in required:
                 raise EventParseError(f"expected a number, got {type(value).__name__}", field=where)
             continue  # a note beside the numbers
-        try:
-            number = float(value)
-        except OverflowError:  # an integer of up to 309 digits past 1.8e308
-            raise EventParseError("is past any number a metric can be", field=where) from None
-        if not math.isfinite(number):  # 1e400 in the file reads as infinity
-            raise EventParseError("is not a finite number", field=where)
-        metrics[key] = number
+        metrics[key] = float(value)  # finite: anything else was refused where json read it
     for name in required:
         if name not in metrics:
             raise EventParseError("is missing: the gate requires it", field=f"{_FIELD}.{name}")
@@ -116,7 +126,7 @@ def _first_unreadable(document: Any) -> tuple[str, _Unreadable] | None:
     while pending:
         where, value = pending.pop()
         if isinstance(value, _Unreadable):
-            return where, value
+            return where[:MAX_PATH_CHARS], value
         if isinstance(value, dict):
             items = [(f"{where}.{_shown(k)}", v) for k, v in value.items()]
         elif isinstance(value, list):

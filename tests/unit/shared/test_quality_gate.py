@@ -80,6 +80,8 @@ def test_every_finite_float_is_a_metric_up_to_the_largest(value):
     [
         (b'{"auc": 0.9, "note": ' + b"7" * 5000 + b"}", "metrics.json.note"),  # past int()'s own 4300 digits
         (b'{"auc": ' + b"1" * 310 + b"}", "metrics.json.auc"),
+        (b'{"auc": 0.9, "note": ' + b"9" * 309 + b"}", "metrics.json.note"),  # 309 digits, past 1.8e308
+        (b'{"auc": 0.9, "notes": [0.8, 1e400]}', "metrics.json.notes[1]"),  # a float past range, in a note
         (b'{"auc": 0.9, "notes": {"folds": [0.8, NaN]}}', "metrics.json.notes.folds[1]"),
         (b'{"auc": 0.9, "x": [Infinity]}', "metrics.json.x[0]"),
         (rb'{"a\u0000b": NaN}', "metrics.json.a\\u0000b"),  # escaped, as JSON writes it
@@ -124,13 +126,22 @@ def test_a_key_given_twice_is_refused(raw):
         parse_metrics(raw)
 
 
+def test_the_path_an_error_names_is_kept_short():
+    """Nested 100-character keys around a NaN made a 60 KB field, stored in the decision's reason."""
+    key = "k" * 100
+    raw = ("{" + f'"{key}": {{' * 299 + f'"{key}": NaN' + "}" * 300).encode()
+    with pytest.raises(EventParseError) as refused:
+        parse_metrics(raw)
+    assert refused.value.field.startswith("metrics.json.kkk") and len(refused.value.field) <= 300
+
+
 def test_a_nan_before_deep_nesting_is_refused_not_a_crash():
     """The NaN stopped the first read; a second, to name its field, met a RecursionError nobody caught, and
     the daily reconcile pass failed on it every day."""
     raw = b'{"auc": NaN, "x": ' + b"[" * 30_000 + b"]" * 30_000 + b"}"
-    with pytest.raises(EventParseError) as refused:
+    with pytest.raises(EventParseError, match="nested too deeply") as refused:
         parse_metrics(raw)
-    assert refused.value.field.startswith("metrics.json")
+    assert refused.value.field == "metrics.json"
 
 
 @pytest.mark.parametrize(
