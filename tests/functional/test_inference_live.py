@@ -4,6 +4,7 @@ Gateway HTTP API v2 and Function URL events."""
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import sys
@@ -85,8 +86,11 @@ def lambda_module(state, monkeypatch):
     monkeypatch.setenv("MODEL_NAME", MODEL)
     monkeypatch.setenv("ENV", "dev")
     sys.modules.pop("mlops_inference.lambda_handler", None)
+    thresholds = gc.get_threshold()  # the handler's INIT sets them for its process (tune_gc): not for pytest's
     module = importlib.import_module("mlops_inference.lambda_handler")  # the container's INIT
+    assert gc.get_threshold()[0] == module._configured.gc_gen0
     yield module
+    gc.set_threshold(*thresholds)
     sys.modules.pop("mlops_inference.lambda_handler", None)
 
 

@@ -127,7 +127,7 @@ def __getattr__(name: str) -> Any:
     if name == "HeadLimitedProtocol":
         from mlops_inference.settings import ServiceSettings
 
-        environ = {"MODEL_NAME": "-", "ENV": "-", **os.environ}
+        environ = {"MODEL_NAME": "-", "ENV": "dev", **os.environ}  # only the head timeout is read
         cls = protocol_class("auto", ServiceSettings.from_env(environ).header_timeout_s)
         globals()[name] = cls
         return cls

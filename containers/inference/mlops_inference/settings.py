@@ -125,7 +125,7 @@ class ServiceSettings:
             capture_batch=number("INFERENCE_CAPTURE_BATCH", int, 1000),
             capture_flush_s=number("INFERENCE_CAPTURE_FLUSH_S", float, 10.0),
             capture_sinks=_sinks(env.get("INFERENCE_CAPTURE_SINK")),
-            capture_bucket=_bucket_template(env.get("INFERENCE_CAPTURE_BUCKET")),
+            capture_bucket=_bucket_template(env.get("INFERENCE_CAPTURE_BUCKET"), env["ENV"]),
             feedback_join_days=number("INFERENCE_FEEDBACK_JOIN_DAYS", int, 7),
             feedback_metrics_s=number("INFERENCE_FEEDBACK_METRICS_S", float, 300.0),
             gc_gen0=number("INFERENCE_GC_GEN0", int, 10_000),
@@ -143,8 +143,8 @@ _MOST = {
     "INFERENCE_GC_GEN0": 1_000_000,
     "INFERENCE_MAX_WAIT_MS": 1000 * MAX_SECONDS,
 }
-# A bucket name as GCS takes it (dots allowed, 3 to 63 characters between them and the ends).
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]")
+# A bucket name as GCS takes it: 3 to 63 characters, or up to 222 with dots, each part up to 63.
+_BUCKET_PART = re.compile(r"[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?")
 
 
 def _most(name: str) -> float:
@@ -153,20 +153,24 @@ def _most(name: str) -> float:
     return MAX_SECONDS if name.endswith("_S") else math.inf
 
 
-def _bucket_template(raw: str | None) -> str:
+def _bucket_template(raw: str | None, env: str) -> str:
     """INFERENCE_CAPTURE_BUCKET: a bucket name, `{env}` standing for the service's environment (the only
-    field): checked at start, not at the first write or /feedback."""
-    if raw in (None, ""):
-        return "ml-predictions-{env}"
+    field), checked with the service's ENV at start, not at the first write or /feedback."""
+    template = raw or "ml-predictions-{env}"
     try:
-        example = raw.format(env="dev")
+        name = template.format(env=env)
     except (KeyError, IndexError, ValueError, AttributeError):
-        raise SettingsError(
-            f"INFERENCE_CAPTURE_BUCKET: a bucket name, {{env}} its only field, got {raw!r:.80}"
-        ) from None
-    if not _BUCKET.fullmatch(example):
-        raise SettingsError(f"INFERENCE_CAPTURE_BUCKET: not a bucket name: {raw!r:.80}")
-    return raw
+        message = f"INFERENCE_CAPTURE_BUCKET: a bucket name, {{env}} its only field, got {template!r:.80}"
+        raise SettingsError(message) from None
+    if not is_bucket_name(name):
+        raise SettingsError(f"INFERENCE_CAPTURE_BUCKET: {name!r:.80} (ENV {env!r:.40}) is not a bucket name")
+    return template
+
+
+def is_bucket_name(name: str) -> bool:
+    parts = name.split(".")
+    longest = 222 if len(parts) > 1 else 63
+    return 3 <= len(name) <= longest and all(_BUCKET_PART.fullmatch(part) for part in parts)
 
 
 def _alias(raw: str | None) -> str | None:

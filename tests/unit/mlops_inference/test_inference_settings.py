@@ -113,3 +113,17 @@ def test_the_entry_points_set_the_collectors_threshold_from_the_settings():
         assert gc.get_threshold() == (1234, *before[1:])
     finally:
         gc.set_threshold(*before)
+
+
+@pytest.mark.parametrize("env", ["Prod", "prod_", "x" * 60])
+def test_the_capture_bucket_is_checked_with_the_services_own_env(env):
+    """Checked with a sample env, `acme-{env}` passed for an ENV that makes no bucket name."""
+    for raw in (None, "acme-{env}"):
+        environ = {**BASE, "ENV": env, **({"INFERENCE_CAPTURE_BUCKET": raw} if raw else {})}
+        with pytest.raises(SettingsError, match="is not a bucket name"):
+            ServiceSettings.from_env(environ)
+
+
+def test_a_dotted_bucket_name_may_be_longer_than_63_characters():
+    name = ".".join(["a" * 60] * 3)
+    assert ServiceSettings.from_env({**BASE, "INFERENCE_CAPTURE_BUCKET": name}).capture_bucket == name
