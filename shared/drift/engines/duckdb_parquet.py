@@ -171,9 +171,9 @@ class DuckDbProfiler:
         )
         kinds = _top_level_types(self._con.execute(query).fetchall())
         return {
-            c: "FLOAT rounded from " + "/".join(sorted(kinds[c] - {"FLOAT"}))
+            c: "FLOAT rounded from " + "/".join(sorted(kinds[c.lower()] - {"FLOAT"}))
             for c in floats
-            if kinds.get(c, set()) - {"FLOAT"}
+            if kinds.get(c.lower(), set()) - {"FLOAT"}
         }
 
     def _rows(self, source: ParquetSource) -> int:
@@ -396,10 +396,10 @@ class DuckDbProfiler:
 
 
 def _top_level_types(schema: Sequence[tuple[Any, ...]]) -> dict[str, set[str]]:
-    """Each top-level column's types as DuckDB reads them, file by file, from `parquet_schema` rows (file,
-    column id, name, children, DuckDB type) in schema order: the root and the fields nested in structs and lists are
-    not columns (a struct's field `x` is not the column `x`), and a float16 column is a FLOAT, not its
-    physical FIXED_LEN_BYTE_ARRAY."""
+    """Each top-level column's types (by lower-cased name) as DuckDB reads them, file by file, from
+    `parquet_schema` rows (file, column id, name, children, DuckDB type) in schema order: the root and the
+    fields nested in structs and lists are not columns (a struct's field `x` is not the column `x`), and a
+    float16 column is a FLOAT, not its physical FIXED_LEN_BYTE_ARRAY."""
     kinds: dict[str, set[str]] = {}
     open_groups: list[int] = []  # children still to come, per group the walk is in; the root first
     current = None
@@ -408,7 +408,7 @@ def _top_level_types(schema: Sequence[tuple[Any, ...]]) -> dict[str, set[str]]:
             current, open_groups = file_name, [children or 0]  # a file's first row is its root
             continue
         if len(open_groups) == 1:  # a child of the root: a column
-            kinds.setdefault(name, set()).add(str(kind))
+            kinds.setdefault(name.lower(), set()).add(str(kind))  # DuckDB binds `X` and `x` as one column
         open_groups[-1] -= 1
         if children:
             open_groups.append(children)

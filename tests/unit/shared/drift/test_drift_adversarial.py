@@ -498,3 +498,17 @@ def test_a_file_two_paths_reach_is_read_without_a_crash(tmp_path):
     profile = DuckDbProfiler().profile(ParquetSource((str(tmp_path / "ref" / "*.parquet"), ref)), ParquetSource((cur,)))
 
     assert "x" not in profile.unsupported and [h.feature for h in profile.histograms] == ["x"]
+
+
+@pytest.mark.parametrize("order", ["int_first", "float_first"])
+def test_names_that_differ_only_in_case_are_one_column_to_the_rounding_check(tmp_path, order):
+    """DuckDB unifies `x` (INT64) and `X` (FLOAT) as one FLOAT column: rounded all the same."""
+    ints = _write(tmp_path / "a.parquet", {"x": pa.array(2**24 + 1 + np.arange(400), pa.int64())})
+    floats = _write(tmp_path / "b.parquet", {"X": pa.array(np.arange(400, dtype=np.float32), pa.float32())})
+    paths = (ints, floats) if order == "int_first" else (floats, ints)
+    union_name = "x" if order == "int_first" else "X"  # the first file's spelling
+    cur = _write(tmp_path / "c.parquet", {union_name: pa.array(2**24 + 1 + np.arange(400), pa.int64())})
+
+    profile = DuckDbProfiler().profile(ParquetSource(paths), ParquetSource((cur,)))
+
+    assert profile.unsupported[union_name].startswith("FLOAT rounded from BIGINT"), profile.unsupported
