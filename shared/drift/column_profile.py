@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.drift.histograms import BinStats, BinValues, SideSummary, moments_origin, moments_scale, nonzero_std
+from shared.drift.histograms import BinStats, BinValues, SideSummary, moments_origin, moments_scale, side_std
 
 EXACT_INTEGERS = 2**53  # beyond it, neighbouring integers share a double: no cut at every integer there
 TAIL_BINS = 8  # outermost bins at each end whose values are kept exactly...
@@ -150,5 +150,4 @@ def _std(centred: np.ndarray, first: float, span: float) -> float:
     if scale != 1.0:
         np.multiply(centred, scale, out=centred)
         first = float(np.mean(centred))  # the mean's own digits, which subnormals would have lost unscaled
-    std = math.sqrt(_variance(centred, first)) / scale
-    return nonzero_std(std) if math.isfinite(std) else math.inf
+    return side_std(math.sqrt(_variance(centred, first)) / scale)

@@ -77,15 +77,6 @@ def moments_scale(span: float) -> float:
     return math.ldexp(1.0, max(-1000, min(1000, -exponent)))  # a subnormal's 2**-1074 only to 2**-74: no 2**1074
 
 
-def std_from_moments(first: float, second: float, scale: float = 1.0) -> float:
-    """The population std from the mean of d and of d**2, d = (x - origin) * scale; 0 stays 0 only where
-    the caller knows the side constant (the smallest positive double where it underflows)."""
-    if not math.isfinite(second):
-        return math.inf  # the squares overflowed: so does the std (numpy says the same)
-    std = math.sqrt(max(second - first * first, 0.0)) / scale
-    return std if math.isfinite(std) else math.inf
-
-
 def summary_from_moments(
     rows: int,
     present: int,
@@ -101,14 +92,19 @@ def summary_from_moments(
     if not present or first is None or second is None:
         return SideSummary(rows, rows - present, low, high, None, None)
     first, second = float(first), float(second)
-    std = 0.0 if low is not None and low == high else nonzero_std(std_from_moments(first, second, scale))
+    # max() keeps a NaN (inf - inf: the squares overflowed), which side_std reads as infinite.
+    spread = math.sqrt(max(second - first * first, 0.0)) / scale
+    std = 0.0 if low is not None and low == high else side_std(spread)
     first /= scale
     return SideSummary(rows, rows - present, float(low), float(high), origin + first, std, origin, first)
 
 
-def nonzero_std(std: float) -> float:
-    """A side that is not constant has a positive std, even where it is below the smallest double (values
-    a few subnormals apart): taken as that smallest double, never 0, which reads as a constant reference."""
+def side_std(std: float) -> float:
+    """The std of a side that is not constant, as computed (both engines): infinite where the squares
+    overflowed (NaN or inf; numpy says the same), and positive even below the smallest double (values a
+    few subnormals apart): taken as that smallest double, never 0, which reads as a constant reference."""
+    if not math.isfinite(std):
+        return math.inf
     return std if std > 0 else math.ulp(0.0)
 
 
