@@ -6,6 +6,7 @@ and a function only imports the SDKs of the ports it actually touches.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,6 +17,8 @@ from shared.config import Settings, load_settings
 from shared.errors import ConfigError, SlackRejectedError
 
 if TYPE_CHECKING:
+    from shared.adapters.firestore_rest import FirestoreRest
+    from shared.adapters.google_rest import GoogleApi, JsonHttp, TokenSource
     from shared.adapters.powertools_once import PowertoolsOnce
     from shared.ports import (
         AlertLedger,
@@ -33,6 +36,11 @@ if TYPE_CHECKING:
 
 # Covers Cloud Storage, Firestore and BigQuery: one scope for the one credentials object they share.
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+_CLOUD_ENDPOINTS = {
+    "firestore": "https://firestore.googleapis.com/v1/",
+    "storage": "https://storage.googleapis.com/",
+    "bigquery": "https://bigquery.googleapis.com/bigquery/v2/",
+}
 
 
 def utc_now() -> datetime:
@@ -58,7 +66,7 @@ class Deps:
             return LocalObjectStore(self.settings.buckets_dir)
         from shared.adapters.gcs_object_store import GcsObjectStore
 
-        return GcsObjectStore(self.storage_client())
+        return GcsObjectStore(self.google_api("storage"), self.settings.gcp_project)
 
     @cached_property
     def registry(self) -> AliasedRegistryStore:
@@ -66,13 +74,20 @@ class Deps:
             from shared.adapters.sqlite_registry import SqliteRegistryStore
 
             return SqliteRegistryStore(self.settings.state_dir / "registry.sqlite")
+        from shared.adapters.bigquery_inserts import StreamingInserts
         from shared.adapters.bigquery_registry import BigQueryRegistryTable
         from shared.adapters.firestore_registry import FirestoreRegistryStore
         from shared.adapters.registry_fanout import FanOutRegistryStore
 
+        # The SDK client is built on the table's first query: a registration only appends (over REST).
+        history = BigQueryRegistryTable(
+            _BuiltOnFirstUse(self.bigquery_client),  # type: ignore[arg-type]  # stands in for the Client
+            self.settings.bigquery_table_id,
+            inserts=StreamingInserts(self.google_api("bigquery")),
+        )
         return FanOutRegistryStore(
             primary=FirestoreRegistryStore(self.firestore_client(), self.settings.firestore_collection),
-            secondary=BigQueryRegistryTable(self.bigquery_client(), self.settings.bigquery_table_id),
+            secondary=history,
         )
 
     @cached_property
@@ -257,13 +272,55 @@ class Deps:
         return credentials
 
     @cached_property
-    def _firestore(self) -> Any:
+    def _http(self) -> JsonHttp:
+        from shared.adapters.google_rest import JsonHttp
+
+        return JsonHttp()
+
+    @cached_property
+    def _google_token(self) -> TokenSource:
+        from shared.adapters.google_rest import CredentialsToken, MetadataServerToken, on_google_serverless
+
+        # On Cloud Run / Functions the metadata server's token, without google-auth's ~65 ms import.
+        return MetadataServerToken(self._http) if on_google_serverless() else CredentialsToken(self.google_credentials)
+
+    def google_api(self, service: str) -> GoogleApi:
+        """A REST endpoint (firestore, storage, bigquery) with its credentials: the emulators' on that profile."""
+        from shared.adapters.google_rest import FixedToken, GoogleApi, emulator_base
+
+        if self.profile != "emulators":
+            return GoogleApi(_CLOUD_ENDPOINTS[service], self._google_token, self._http)
+        if service == "bigquery":
+            if not self.settings.bigquery_endpoint:
+                raise ConfigError("the emulators profile needs MLOPS_EVENTS_BIGQUERY_ENDPOINT (bqemulator's REST URL)")
+            return GoogleApi(emulator_base(self.settings.bigquery_endpoint) + "bigquery/v2/", FixedToken(), self._http)
+        variable = {"firestore": "FIRESTORE_EMULATOR_HOST", "storage": "STORAGE_EMULATOR_HOST"}[service]
+        host = os.environ.get(variable)
+        if not host:
+            raise ConfigError(f"the emulators profile needs {variable}")
+        if service == "firestore":  # `owner`: the emulator's admin token, past any security rules
+            return GoogleApi(emulator_base(host) + "v1/", FixedToken("owner"), self._http)
+        return GoogleApi(emulator_base(host), FixedToken(), self._http)
+
+    @cached_property
+    def _firestore(self) -> FirestoreRest:
+        from shared.adapters.firestore_rest import FirestoreRest
+
+        return FirestoreRest(self.google_api("firestore"), self.settings.gcp_project)
+
+    def firestore_client(self) -> FirestoreRest:
+        """Firestore over REST, for the functions' adapters (see shared/adapters/firestore_rest.py)."""
+        return self._firestore
+
+    @cached_property
+    def _firestore_sdk(self) -> Any:
         from google.cloud import firestore
 
         return firestore.Client(project=self.settings.gcp_project, credentials=self.google_credentials)
 
-    def firestore_client(self) -> Any:
-        return self._firestore
+    def firestore_sdk_client(self) -> Any:
+        """google-cloud-firestore, for what the REST client does not do (the inference service's transactions)."""
+        return self._firestore_sdk
 
     def storage_client(self) -> Any:
         return self._storage
@@ -355,3 +412,16 @@ def current_deps() -> Deps:
     if settings.cache_key not in _cache:
         _cache[settings.cache_key] = Deps(settings)
     return _cache[settings.cache_key]
+
+
+class _BuiltOnFirstUse:
+    """A client built when an attribute is first asked of it, so an adapter can hold one its path never uses."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            self._client = self._build()
+        return getattr(self._client, name)

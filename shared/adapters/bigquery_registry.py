@@ -31,7 +31,7 @@ from shared.adapters.bigquery_statements import (
     run_query,
 )
 from shared.adapters.gcp_errors import translate_errors
-from shared.errors import TransientError
+from shared.errors import ConfigError, TransientError
 from shared.model_registry import (
     AliasMove,
     AliasResult,
@@ -49,6 +49,8 @@ from shared.quality_gate import GateDecision
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
+
+    from shared.adapters.bigquery_inserts import StreamingInserts
 
 _SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 SCHEMA_PATH = _SCHEMAS / "ml_registry.models.json"  # the columns of the `models` view
@@ -92,8 +94,18 @@ def _move(row: Any) -> AliasMove:
 class BigQueryRegistryTable:
     """`table_id` names the `models` view; the events table and the `aliases` view are its siblings."""
 
-    def __init__(self, client: bigquery.Client, table_id: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        client: bigquery.Client,
+        table_id: str,
+        *,
+        inserts: StreamingInserts | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        """`client` runs the queries and creates the tables; `inserts` appends (over REST: the registration
+        path then never touches the SDK, and a lazily built `client` is never built there)."""
         self._client = client
+        self._inserts = inserts
         self._table_id = table_id
         dataset = table_id.rsplit(".", 1)[0]
         self.events_table_id = f"{dataset}.{EVENTS_TABLE}"
@@ -117,13 +129,10 @@ class BigQueryRegistryTable:
 
     def _append(self, event: dict[str, Any], *, what: str) -> None:
         """One streaming insert, its event key as the insertId."""
-        from google.cloud import bigquery
-
-        retry = bigquery.DEFAULT_RETRY.with_deadline(self._timeout_s)
+        if self._inserts is None:
+            raise ConfigError("BigQueryRegistryTable was built without streaming inserts: it cannot append")
         with translate_errors(what):
-            errors = self._client.insert_rows_json(
-                self.events_table_id, [event], row_ids=[event["event_key"]], retry=retry, timeout=self._timeout_s
-            )
+            errors = self._inserts.insert(self.events_table_id, [event], [event["event_key"]])
         if errors:  # a row refused (schema drift, a quota): the redelivery tries again, the log says why
             raise TransientError(f"{what}: the event was not appended: {errors}")
 

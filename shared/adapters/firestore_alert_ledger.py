@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from shared.adapters.firestore_rest import AlreadyExists, FailedPrecondition, FirestoreRest, NotFound
 from shared.adapters.gcp_errors import translate_errors
 from shared.errors import TransientError
-
-if TYPE_CHECKING:
-    from google.cloud import firestore
 
 _MAX_ROUNDS = 20
 
 
 class FirestoreAlertLedger:
-    def __init__(self, client: firestore.Client, collection: str = "budget_alerts") -> None:
+    def __init__(self, client: FirestoreRest, collection: str = "budget_alerts") -> None:
         self._client = client
         self._collection = collection
 
@@ -33,8 +31,6 @@ class FirestoreAlertLedger:
         return float(snapshot.get("highest")) if snapshot.exists else None
 
     def raise_to(self, scope: str, threshold: float, *, now: datetime) -> float:
-        from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
-
         ref = self._ref(scope)
         fields = {"scope": scope, "highest": threshold, "updated_at": now.isoformat()}
         with translate_errors(f"raise alert ledger {scope}"):

@@ -9,13 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from shared.adapters.firestore_rest import AlreadyExists, FailedPrecondition, FirestoreRest, NotFound
 from shared.adapters.gcp_errors import translate_errors
 from shared.errors import AlreadyInProgressError, TransientError
-
-if TYPE_CHECKING:
-    from google.cloud import firestore
 
 IN_PROGRESS = "in_progress"
 COMPLETED = "completed"
@@ -36,7 +34,7 @@ def doc_id(key: str) -> str:
 
 
 class FirestoreIdempotencyStore:
-    def __init__(self, client: firestore.Client, collection: str, *, retention: timedelta = DEFAULT_RETENTION) -> None:
+    def __init__(self, client: FirestoreRest, collection: str, *, retention: timedelta = DEFAULT_RETENTION) -> None:
         self._client = client
         self._collection = collection
         self._retention = retention
@@ -52,8 +50,6 @@ class FirestoreIdempotencyStore:
         document and wait on each other (on the emulator ~2 s per round, sometimes exhausting every
         attempt), while a failed precondition costs one round trip.
         """
-        from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
-
         now = _utc(now)
         expires_at = now + timedelta(seconds=expires_in_s)
         claim = {
@@ -88,8 +84,6 @@ class FirestoreIdempotencyStore:
 
     def complete(self, key: str, result: dict[str, Any], *, now: datetime) -> None:
         """Mark the key done. Like the SQLite store, completing a key nobody claimed changes nothing."""
-        from google.api_core.exceptions import NotFound
-
         now = _utc(now)
         with translate_errors(f"complete {key}"):
             try:
@@ -108,8 +102,6 @@ class FirestoreIdempotencyStore:
 
     def release(self, key: str) -> None:
         """Delete our in-progress claim; a completed record stays, and so does a claim changed meanwhile."""
-        from google.api_core.exceptions import FailedPrecondition, NotFound
-
         ref = self._ref(key)
         with translate_errors(f"release {key}"):
             snapshot = ref.get()

@@ -43,8 +43,9 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from shared.adapters.firestore_rest import AlreadyExists, FailedPrecondition, FirestoreRest, NotFound
 from shared.adapters.gcp_errors import translate_errors
 from shared.errors import TransientError
 from shared.model_registry import (
@@ -62,9 +63,6 @@ from shared.model_registry import (
     summarize_models,
 )
 from shared.quality_gate import GateDecision
-
-if TYPE_CHECKING:
-    from google.cloud import firestore
 
 # Rounds of read / conditional write before giving up with a TransientError (the platform redelivers).
 # Every lost round means another writer made progress, so this is only reached under a storm.
@@ -95,7 +93,7 @@ def _sort_key(row: dict[str, Any]) -> tuple[Any, ...]:
 
 
 class FirestoreRegistryStore:
-    def __init__(self, client: firestore.Client, collection: str = "models") -> None:
+    def __init__(self, client: FirestoreRest, collection: str = "models") -> None:
         self._client = client
         self._collection = collection
 
@@ -123,8 +121,6 @@ class FirestoreRegistryStore:
 
     # -- writes ----------------------------------------------------------------------------------
     def record(self, artifact: ModelArtifact) -> RecordResult:
-        from google.api_core.exceptions import AlreadyExists
-
         row = artifact.to_row()
         row["metadata"] = dict(artifact.metadata)  # a map, readable and queryable, not JSON text
         key_hash = _hash(artifact.record_key)
@@ -156,8 +152,6 @@ class FirestoreRegistryStore:
         return RecordResult(created=created, latest_version=latest)
 
     def mark_deleted(self, ref: ObjectRef, deleted_at: datetime) -> DeleteResult:
-        from google.api_core.exceptions import FailedPrecondition, NotFound
-
         key_hash = _hash(ref.key)
         with translate_errors(f"mark deleted {ref.key}"):
             lookup = self._keys_ref().document(key_hash).get()
@@ -183,10 +177,7 @@ class FirestoreRegistryStore:
 
     def _supersede(self, model: str, ref: ObjectRef) -> None:
         """Every generation of an object but the newest points at the newest, whatever order they came in."""
-        from google.api_core.exceptions import FailedPrecondition, NotFound
-        from google.cloud.firestore_v1.base_query import FieldFilter
-
-        query = self._rows_ref(model).where(filter=FieldFilter("object_name", "==", ref.name))
+        query = self._rows_ref(model).where("object_name", "==", ref.name)
         for _ in range(_MAX_ROUNDS):
             same = [s for s in query.get() if s.get("bucket") == ref.bucket]
             newest = max((int(s.get("generation")) for s in same), default=0)  # none: nothing is stale
@@ -216,11 +207,8 @@ class FirestoreRegistryStore:
 
     def _update_pointer(self, model: str, env: str) -> int | None:
         """Recompute `latest` for one model/env from its rows and write it, unless someone wrote it meanwhile."""
-        from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
-        from google.cloud.firestore_v1.base_query import FieldFilter
-
         env_ref = self._env_ref(model, env)
-        query = self._rows_ref(model).where(filter=FieldFilter("env", "==", env)).select(_POINTER_FIELDS)
+        query = self._rows_ref(model).where("env", "==", env).select(_POINTER_FIELDS)
         for _ in range(_MAX_ROUNDS):
             pointer = env_ref.get()  # read before the rows: see the module docstring
             rows = [s.to_dict() or {} for s in query.get()]
@@ -253,12 +241,9 @@ class FirestoreRegistryStore:
     def set_alias(
         self, model: str, env: str, alias: str, version: int, *, by: str, at: datetime, forward_only: bool = False
     ) -> AliasResult:
-        from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
-        from google.cloud.firestore_v1.base_query import FieldFilter
-
         alias = alias_name(alias)
         alias_ref = self._alias_ref(model, env, alias)
-        rows = self._rows_ref(model).where(filter=FieldFilter("env", "==", env)).select([*_POINTER_FIELDS, "model"])
+        rows = self._rows_ref(model).where("env", "==", env).select([*_POINTER_FIELDS, "model"])
         with translate_errors(f"set alias {env}/{model}/{alias}"):
             for _ in range(_MAX_ROUNDS):
                 snapshot = alias_ref.get()
@@ -306,8 +291,6 @@ class FirestoreRegistryStore:
 
     # -- gate decisions --------------------------------------------------------------------------
     def record_decision(self, decision: GateDecision) -> bool:
-        from google.api_core.exceptions import AlreadyExists
-
         ref = self._model_ref(decision.model).collection("gate_decisions").document(_hash(decision.record_key))
         with translate_errors(f"record gate decision {decision.record_key}"):
             try:
@@ -327,17 +310,15 @@ class FirestoreRegistryStore:
         return [s.to_dict() or {} for s in self._rows_ref(model).stream()]
 
     def known_keys(self, bucket: str) -> set[str]:
-        from google.cloud.firestore_v1.base_query import FieldFilter
 
-        query = self._keys_ref().where(filter=FieldFilter("bucket", "==", bucket)).select(["record_key"])
+        query = self._keys_ref().where("bucket", "==", bucket).select(["record_key"])
         with translate_errors(f"known keys of {bucket}"):
             return {snapshot.get("record_key") for snapshot in query.stream()}
 
     def undeleted_keys(self, bucket: str) -> set[str]:
         """The lookups name the models with rows from this bucket; their rows say which are deleted."""
-        from google.cloud.firestore_v1.base_query import FieldFilter
 
-        lookups = self._keys_ref().where(filter=FieldFilter("bucket", "==", bucket)).select(["model"])
+        lookups = self._keys_ref().where("bucket", "==", bucket).select(["model"])
         with translate_errors(f"undeleted keys of {bucket}"):
             models = {snapshot.get("model") for snapshot in lookups.stream()}
             rows = [row for model in sorted(models) for row in self._rows(model)]

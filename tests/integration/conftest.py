@@ -16,6 +16,10 @@ from typing import Any
 
 import pytest
 
+from shared.adapters.bigquery_inserts import StreamingInserts
+from shared.adapters.firestore_rest import FirestoreRest
+from shared.adapters.gcs_object_store import GcsObjectStore
+from shared.adapters.google_rest import FixedToken, GoogleApi, JsonHttp, emulator_base
 from shared.artifact_format import ArtifactFormat
 from shared.model_registry import ModelArtifact, ObjectRef
 from tooling.localcloud import emulators
@@ -119,6 +123,12 @@ def firestore_client(firestore_emulator: emulators.Emulator) -> Any:
     return firestore.Client(project=PROJECT, credentials=AnonymousCredentials())
 
 
+def firestore_rest(sdk_client: Any) -> FirestoreRest:
+    """The functions' REST client on the same emulator and project as an SDK client (the oracle tests read with)."""
+    api = GoogleApi(emulator_base(os.environ["FIRESTORE_EMULATOR_HOST"]) + "v1/", FixedToken("owner"), JsonHttp())
+    return FirestoreRest(api, sdk_client.project)
+
+
 @pytest.fixture
 def firestore_db(firestore_emulator: emulators.Emulator, firestore_client: Any) -> Any:
     """An empty database for each test."""
@@ -143,6 +153,12 @@ def storage_client(gcs_emulator: emulators.Emulator) -> Any:
         credentials=AnonymousCredentials(),
         client_options=ClientOptions(api_endpoint=gcs_emulator.url),
     )
+
+
+def gcs_store(*, page_size: int = 1000) -> GcsObjectStore:
+    """The functions' object store (GCS's JSON API over REST) on fake-gcs-server (STORAGE_EMULATOR_HOST)."""
+    api = GoogleApi(emulator_base(os.environ["STORAGE_EMULATOR_HOST"]), FixedToken(), JsonHttp())
+    return GcsObjectStore(api, PROJECT, page_size=page_size)
 
 
 @pytest.fixture
@@ -170,6 +186,12 @@ def bigquery_client(bigquery_emulator: emulators.Emulator) -> Any:
         credentials=AnonymousCredentials(),
         client_options=ClientOptions(api_endpoint=bigquery_emulator.url),
     )
+
+
+def streaming_inserts(bigquery_client: Any) -> StreamingInserts:
+    """The registry's appends (insertAll over REST) on the bqemulator an SDK client talks to."""
+    base = emulator_base(bigquery_client._connection.API_BASE_URL) + "bigquery/v2/"
+    return StreamingInserts(GoogleApi(base, FixedToken(), JsonHttp()))
 
 
 @pytest.fixture

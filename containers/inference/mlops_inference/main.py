@@ -76,7 +76,7 @@ class ServiceDeps:
 
         if self._deps.profile == "embedded":
             return SqliteFeedbackStore(self._deps.settings.state_dir / "feedback.sqlite")
-        return FirestoreFeedbackStore(self._deps.firestore_client())
+        return FirestoreFeedbackStore(self._deps.firestore_sdk_client())
 
     @property
     def default_sink(self) -> str:

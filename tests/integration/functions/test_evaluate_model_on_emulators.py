@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from shared.adapters.firestore_registry import FirestoreRegistryStore
+from tests.integration.conftest import firestore_rest
 from tests.integration.functions.test_register_model_on_emulators import upload_event
 from tooling.delivery import delivery_from_document
 from tooling.manifest import function_named
@@ -51,7 +52,7 @@ def test_metrics_uploads_are_gated_against_the_champion_on_the_emulators(profile
     assert "passed the quality gate against champion v1: candidate -> v2, champion -> v2" in v2.detail
     assert "failed the quality gate against champion v2: no alias moved" in v3.detail
     assert again.outcome == "duplicate"
-    firestore = FirestoreRegistryStore(firestore_db)
+    firestore = FirestoreRegistryStore(firestore_rest(firestore_db))
     assert {a.alias: a.version for a in firestore.aliases("fraud", env)} == {"candidate": 2, "champion": 2}
     assert [(d.version, d.passed) for d in firestore.decisions("fraud", env)] == [(1, True), (2, True), (3, False)]
     # the same decisions appended to BigQuery's log, the aliases in its view
@@ -73,7 +74,7 @@ def test_a_malformed_metrics_file_is_rejected_on_the_emulators(profile, firestor
     result = Replayer().deliver(function_named("evaluate_model"), delivery_from_document(event), label="nan")
     assert (result.outcome, result.http_status) == ("rejected", 200)
     assert "metrics.json.auc: is NaN" in result.detail
-    assert FirestoreRegistryStore(firestore_db).aliases("fraud", profile["env"]) == []
+    assert FirestoreRegistryStore(firestore_rest(firestore_db)).aliases("fraud", profile["env"]) == []
 
 
 def _reconcile_run(bucket: str) -> dict:
@@ -106,7 +107,7 @@ def test_a_lost_metrics_event_is_decided_by_the_daily_reconcile_on_the_emulators
         "made up 1 missed gate decisions, finished 0 interrupted ones and recorded 1 unreadable metrics files"
         in first.detail
     )
-    firestore = FirestoreRegistryStore(firestore_db)
+    firestore = FirestoreRegistryStore(firestore_rest(firestore_db))
     got = [(d.version, d.passed, d.champion_version) for d in firestore.decisions("fraud", env)]
     assert got == [(0, False, None), (1, True, None), (2, True, 1)]
     assert "metrics.json.auc" in firestore.decisions("fraud", env)[0].reason

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from shared.adapters.gcs_object_store import GcsObjectStore
 from shared.artifact_format import HEAD_BYTES, detect_stored_format
+from tests.integration.conftest import gcs_store
 from tests.integration.functions.test_register_model_on_emulators import bigquery_rows, profile, upload_event  # noqa: F401
 from tests.support import model_archives as archives
 from tooling.delivery import delivery_from_document
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_read_range_is_pinned_to_the_generation_and_empty_past_the_end(storage_client: Any, bucket: str) -> None:
-    store = GcsObjectStore(storage_client)
+    store = gcs_store()
     first = store.put(bucket, "m/v1/model.pt2", b"0123456789")
     store.put(bucket, "m/v1/model.pt2", b"abcdefghij")
     assert store.read_range(bucket, "m/v1/model.pt2", None, 7, 10) == b"hij"
@@ -39,7 +39,7 @@ def test_read_range_is_pinned_to_the_generation_and_empty_past_the_end(storage_c
     ],
 )
 def test_stored_archives_are_told_by_their_directory(storage_client, bucket, make, width, name, expected) -> None:
-    store = GcsObjectStore(storage_client)
+    store = gcs_store()
     data = make(width)
     obj = store.put(bucket, f"m/v1/{name}", data)
     found = detect_stored_format(store, bucket, obj.name, obj.generation, obj.size)

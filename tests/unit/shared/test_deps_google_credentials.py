@@ -44,7 +44,7 @@ def test_the_cloud_clients_share_one_credentials_object_scoped_once(tmp_path: Pa
     deps = Deps(load_settings({"MLOPS_EVENTS_PROFILE": "cloud", "MLOPS_EVENTS_GCP_PROJECT": "mlops-events-test"}))
 
     # WHEN the three clients are built
-    clients = [deps.storage_client(), deps.firestore_client(), deps.bigquery_client()]
+    clients = [deps.storage_client(), deps.firestore_sdk_client(), deps.bigquery_client()]
 
     # THEN each holds the very same credentials object (no copy per client's scopes): one token for all
     assert all(client._credentials is deps.google_credentials for client in clients)
@@ -58,7 +58,7 @@ def test_the_emulators_profile_shares_anonymous_credentials(monkeypatch: pytest.
     settings = {"MLOPS_EVENTS_PROFILE": "emulators", "MLOPS_EVENTS_BIGQUERY_ENDPOINT": "http://127.0.0.1:9"}
     deps = Deps(load_settings(settings))
 
-    clients = [deps.storage_client(), deps.firestore_client(), deps.bigquery_client()]
+    clients = [deps.storage_client(), deps.firestore_sdk_client(), deps.bigquery_client()]
 
     assert isinstance(deps.google_credentials, AnonymousCredentials)
     assert all(client._credentials is deps.google_credentials for client in clients)

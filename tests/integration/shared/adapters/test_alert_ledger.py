@@ -10,6 +10,7 @@ import pytest
 
 from shared.adapters.firestore_alert_ledger import FirestoreAlertLedger
 from shared.adapters.sqlite_alert_ledger import SqliteAlertLedger
+from tests.integration.conftest import firestore_rest
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
@@ -21,7 +22,7 @@ def ledger(request, tmp_path):
     if request.param == "sqlite":
         return SqliteAlertLedger(tmp_path / "alerts.sqlite")
     firestore_db: Any = request.getfixturevalue("firestore_db")
-    return FirestoreAlertLedger(firestore_db)
+    return FirestoreAlertLedger(firestore_rest(firestore_db))
 
 
 def test_highest_only_grows(ledger):

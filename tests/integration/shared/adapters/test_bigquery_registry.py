@@ -15,7 +15,7 @@ from shared.adapters.bigquery_registry import EVENTS_SCHEMA_PATH, SCHEMA_PATH, B
 from shared.adapters.firestore_registry import FirestoreRegistryStore
 from shared.adapters.registry_fanout import FanOutRegistryStore
 from shared.model_registry import ModelArtifact
-from tests.integration.conftest import T0
+from tests.integration.conftest import T0, firestore_rest, streaming_inserts
 from tests.support.registry_contract import AliasContract, MakeArtifact, RecordingBigQuery, RegistryContract
 
 pytestmark = pytest.mark.integration
@@ -23,7 +23,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def table(bigquery_client: Any, bigquery_table_id: str) -> BigQueryRegistryTable:
-    table = BigQueryRegistryTable(bigquery_client, bigquery_table_id, timeout_s=10)
+    table = BigQueryRegistryTable(
+        bigquery_client, bigquery_table_id, inserts=streaming_inserts(bigquery_client), timeout_s=10
+    )
     table.ensure_table()
     return table
 
@@ -132,7 +134,9 @@ def test_the_write_path_issues_no_dml(
     # GIVEN the adapter on a client that records every statement it is asked to run
     recording = RecordingBigQuery(bigquery_client)
     statements = recording.statements
-    table = BigQueryRegistryTable(recording, bigquery_table_id, timeout_s=10)  # type: ignore[arg-type]
+    table = BigQueryRegistryTable(
+        recording, bigquery_table_id, inserts=streaming_inserts(bigquery_client), timeout_s=10
+    )  # type: ignore[arg-type]
     table.ensure_table()
 
     # WHEN files are registered, re-uploaded, registered again, deleted twice, and an alias moved
@@ -179,7 +183,9 @@ def test_fan_out_writes_both_and_reads_the_primary(
     table: BigQueryRegistryTable, firestore_db: Any, make_artifact: MakeArtifact
 ) -> None:
     # GIVEN Firestore as the primary and BigQuery as the secondary
-    fan_out = FanOutRegistryStore(primary=FirestoreRegistryStore(firestore_db, "models"), secondary=table)
+    fan_out = FanOutRegistryStore(
+        primary=FirestoreRegistryStore(firestore_rest(firestore_db), "models"), secondary=table
+    )
     v1: ModelArtifact = make_artifact(version=1, generation=1)
     v2: ModelArtifact = make_artifact(version=2, generation=2)
 

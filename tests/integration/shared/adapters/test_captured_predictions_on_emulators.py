@@ -11,11 +11,10 @@ import pytest
 
 from shared.adapters.bigquery_captured_predictions import BigQueryCapturedPredictions
 from shared.adapters.bigquery_prediction_sink import BigQueryPredictionSink
-from shared.adapters.gcs_object_store import GcsObjectStore
 from shared.adapters.parquet_captured_predictions import ObjectStoreCapturedPredictions
 from shared.adapters.parquet_prediction_sink import ObjectStorePredictionSink
 from shared.errors import TransientError
-from tests.integration.conftest import PROJECT
+from tests.integration.conftest import PROJECT, gcs_store
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -60,7 +59,7 @@ def check(lookup: Any) -> None:
 def test_parquet_captures_on_fake_gcs_are_found_by_request_id_and_row(storage_client):
     bucket = f"ml-predictions-it-{uuid.uuid4().hex[:10]}"
     storage_client.create_bucket(bucket)
-    objects = GcsObjectStore(storage_client)
+    objects = gcs_store()
     ObjectStorePredictionSink(objects, bucket).write(traffic())
 
     check(ObjectStoreCapturedPredictions(objects, bucket, days=7, clock=lambda: NOW))

@@ -10,6 +10,7 @@ import pytest
 
 from shared.adapters.firestore_idempotency import FirestoreIdempotencyStore, doc_id
 from shared.errors import AlreadyInProgressError, TransientError
+from tests.integration.conftest import firestore_rest
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +20,7 @@ KEY = "ml-models-dev/resnet/v1/model.safetensors#1700000000000000"
 
 @pytest.fixture
 def store(firestore_db: Any) -> FirestoreIdempotencyStore:
-    return FirestoreIdempotencyStore(firestore_db, "idempotency")
+    return FirestoreIdempotencyStore(firestore_rest(firestore_db), "idempotency")
 
 
 def test_first_claim_is_ours_and_stores_the_key(store: FirestoreIdempotencyStore, firestore_db: Any) -> None:
@@ -99,7 +100,7 @@ def test_complete_and_release_of_an_unknown_key_change_nothing(store: FirestoreI
 
 def race_claims(firestore_db: Any, now: datetime, deliveries: int = 8) -> list[object]:
     """`deliveries` stores claim KEY at the same moment; each result is None (won) or the exception."""
-    stores = [FirestoreIdempotencyStore(firestore_db, "idempotency") for _ in range(deliveries)]
+    stores = [FirestoreIdempotencyStore(firestore_rest(firestore_db), "idempotency") for _ in range(deliveries)]
     barrier = threading.Barrier(len(stores))
     results: list[object] = []
     lock = threading.Lock()
@@ -134,7 +135,7 @@ def test_racing_claims_have_exactly_one_winner(firestore_db: Any) -> None:
 
 def test_racing_takeovers_of_an_expired_claim_have_exactly_one_winner(firestore_db: Any) -> None:
     # GIVEN a claim left behind by a crashed delivery, long expired
-    FirestoreIdempotencyStore(firestore_db, "idempotency").claim(KEY, now=NOW, expires_in_s=1)
+    FirestoreIdempotencyStore(firestore_rest(firestore_db), "idempotency").claim(KEY, now=NOW, expires_in_s=1)
 
     # WHEN 8 redeliveries try to take it over at once
     results = race_claims(firestore_db, NOW + timedelta(minutes=10))

@@ -12,7 +12,7 @@ import pytest
 from shared.adapters.firestore_idempotency import doc_id
 from shared.adapters.firestore_registry import FirestoreRegistryStore
 from shared.adapters.sqlite_registry import SqliteRegistryStore
-from tests.integration.conftest import T0
+from tests.integration.conftest import T0, firestore_rest
 from tests.support.registry_contract import AliasContract, MakeArtifact, RegistryContract
 
 pytestmark = pytest.mark.integration
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 class TestFirestoreRegistry(RegistryContract, AliasContract):
     @pytest.fixture
     def store(self, firestore_db: Any) -> FirestoreRegistryStore:
-        return FirestoreRegistryStore(firestore_db, "models")
+        return FirestoreRegistryStore(firestore_rest(firestore_db), "models")
 
 
 class TestSqliteReference(RegistryContract, AliasContract):
@@ -34,7 +34,7 @@ class TestSqliteReference(RegistryContract, AliasContract):
 
 @pytest.fixture
 def store(firestore_db: Any) -> FirestoreRegistryStore:
-    return FirestoreRegistryStore(firestore_db, "models")
+    return FirestoreRegistryStore(firestore_rest(firestore_db), "models")
 
 
 def test_latest_pointer_documents(
@@ -150,7 +150,7 @@ def test_concurrent_uploads_of_one_version_all_land(
     def deliver(artifact: Any) -> None:
         barrier.wait()
         try:
-            FirestoreRegistryStore(firestore_db, "models").record(artifact)
+            FirestoreRegistryStore(firestore_rest(firestore_db), "models").record(artifact)
         except BaseException as exc:
             errors.append(exc)
 
@@ -174,8 +174,14 @@ def test_concurrent_uploads_and_deletes_leave_the_pointer_right(
     v3 = make_artifact(version=3, generation=3)
     store.record(v3)
     uploads = [make_artifact(version=v, path=f"f{i}.bin", generation=10 * v + i) for v in (1, 2) for i in range(3)]
-    jobs: list[Any] = [lambda a=a: FirestoreRegistryStore(firestore_db, "models").record(a) for a in uploads]
-    jobs.append(lambda: FirestoreRegistryStore(firestore_db, "models").mark_deleted(v3.ref, T0 + timedelta(hours=1)))
+    jobs: list[Any] = [
+        lambda a=a: FirestoreRegistryStore(firestore_rest(firestore_db), "models").record(a) for a in uploads
+    ]
+    jobs.append(
+        lambda: FirestoreRegistryStore(firestore_rest(firestore_db), "models").mark_deleted(
+            v3.ref, T0 + timedelta(hours=1)
+        )
+    )
     barrier = threading.Barrier(len(jobs))
     errors: list[BaseException] = []
 

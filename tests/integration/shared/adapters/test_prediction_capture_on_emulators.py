@@ -15,7 +15,6 @@ import pytest
 
 from handlers import drift_report
 from shared.adapters.bigquery_prediction_sink import BigQueryPredictionSink
-from shared.adapters.gcs_object_store import GcsObjectStore
 from shared.adapters.gcs_parquet_files import GcsParquetFiles
 from shared.adapters.parquet_prediction_sink import ObjectStorePredictionSink, parquet_bytes
 from shared.drift.detect import DriftConfig
@@ -25,7 +24,7 @@ from shared.drift.engines.parquet_files import ParquetProfiler
 from shared.drift.served import served_drift
 from shared.outcome import Status
 from shared.payloads.drift import parse_drift_request
-from tests.integration.conftest import PROJECT
+from tests.integration.conftest import PROJECT, gcs_store
 from tests.support.fakes import FakeDeps
 
 pytestmark = pytest.mark.integration
@@ -59,7 +58,7 @@ def test_parquet_captures_on_fake_gcs_read_back_and_feed_the_drift_job(storage_c
     rng = np.random.default_rng(3)
     bucket = f"ml-predictions-it-{uuid.uuid4().hex[:10]}"
     storage_client.create_bucket(bucket)
-    sink = ObjectStorePredictionSink(GcsObjectStore(storage_client), bucket)
+    sink = ObjectStorePredictionSink(gcs_store(), bucket)
     # GIVEN an hour of ordinary traffic, then an hour of shifted traffic answered by v2, across midnight
     sink.write(served(rng, 400, at=NOW - timedelta(hours=1), shifted=False))
     sink.write(served(rng, 400, at=NOW, shifted=True, version=2))

@@ -10,6 +10,7 @@ import pytest
 from shared.adapters.bigquery_registry import BigQueryRegistryTable
 from shared.adapters.firestore_registry import FirestoreRegistryStore
 from shared.adapters.registry_fanout import FanOutRegistryStore
+from tests.integration.conftest import firestore_rest, streaming_inserts
 from tests.support.registry_contract import MakeArtifact, RecordingBigQuery
 
 pytestmark = pytest.mark.integration
@@ -21,9 +22,13 @@ def test_a_registration_through_the_fan_out_is_one_append_and_no_query(
     # GIVEN the fan-out on a BigQuery client that records every query it is asked to run
     recording = RecordingBigQuery(bigquery_client)
     statements = recording.statements
-    table = BigQueryRegistryTable(recording, bigquery_table_id, timeout_s=10)  # type: ignore[arg-type]
+    table = BigQueryRegistryTable(
+        recording, bigquery_table_id, inserts=streaming_inserts(bigquery_client), timeout_s=10
+    )  # type: ignore[arg-type]
     table.ensure_table()
-    fan_out = FanOutRegistryStore(primary=FirestoreRegistryStore(firestore_db, "models"), secondary=table)
+    fan_out = FanOutRegistryStore(
+        primary=FirestoreRegistryStore(firestore_rest(firestore_db), "models"), secondary=table
+    )
     artifact = make_artifact(version=1, generation=1)
 
     # WHEN a file is registered, then registered again (a redelivery after a failure released the claim)

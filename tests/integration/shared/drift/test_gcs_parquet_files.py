@@ -11,13 +11,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from shared.adapters.gcs_object_store import GcsObjectStore
 from shared.adapters.gcs_parquet_files import GcsParquetFiles
 from shared.adapters.local_parquet_files import LocalParquetFiles
 from shared.drift.engines.parquet_files import ParquetProfiler
 from shared.drift.reference_cache import ObjectStoreReferenceCache
 from shared.errors import PermanentError, TransientError
 from shared.payloads.drift import DataLocation
+from tests.integration.conftest import gcs_store
 
 pytestmark = pytest.mark.integration
 
@@ -130,7 +130,7 @@ def test_an_object_overwritten_during_the_run_is_a_transient_error(storage_clien
 
 
 def test_the_reference_cache_lives_in_the_drift_logs_bucket(storage_client, data, bucket):
-    cache = ObjectStoreReferenceCache(GcsObjectStore(storage_client), bucket)
+    cache = ObjectStoreReferenceCache(gcs_store(), bucket)
     profiler = ParquetProfiler(GcsParquetFiles(storage_client))
     reference = DataLocation(bucket, "fraud/reference/*.parquet")
 
