@@ -16,8 +16,8 @@ google-cloud-bigquery-storage, which this checkout's dev environment has and goo
 when it finds them), the bare function served by the same environment.
 
 With `--breakdown` (emulators profile), a fresh interpreter runs register_model's first two events in
-process and prints where the time goes: imports, each client's import and construction (on first use,
-in the order the path needs them), and each backend call, first event then second.
+process and prints where the time goes: imports, the REST clients' import and construction (the path
+imports no Google SDK: shared/adapters/google_rest.py), and each backend call, first event then second.
 
     python benchmarks/cold_start.py [--runs 9] [--profile embedded|emulators|both] [--bundle] [--breakdown]
 """
@@ -184,8 +184,8 @@ from shared.deps import current_deps
 from shared.payloads.cloudevent import envelope_from_cloud_event
 from shared.payloads.storage import parse_storage_event
 deps = current_deps()
-for client in ("_firestore", "_storage", "_bigquery"):  # first used in this order
-    started = T(); getattr(deps, client); mark(f"client {client[1:]}: import + construct", started)
+started = T(); deps.firestore_client(), deps.google_api("storage"), deps.google_api("bigquery")
+mark("REST clients (Firestore, GCS, BigQuery): import + construct", started)
 started = T(); deps.idempotency, deps.objects, deps.registry; mark("adapters: import + construct", started)
 def timed(obj, name, label):
     call = getattr(obj, name)
@@ -210,6 +210,9 @@ for number, line in enumerate(sys.stdin):
     mark(f"  total: {outcome.status}", started)
 for label, ms in marks:
     print(f"  {label}" if ms is None else f"  {ms:7.1f} ms  {label}")
+sdks = ("google.cloud.firestore", "google.cloud.storage", "google.cloud.bigquery", "grpc")
+sdks = [m for m in sdks if m in sys.modules]
+print(f"  Google SDK modules loaded: {', '.join(sdks) or 'none'}")
 """
 
 
