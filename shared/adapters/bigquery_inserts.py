@@ -20,7 +20,10 @@ class StreamingInserts:
     def insert(self, table_id: str, rows: list[dict[str, Any]], row_ids: list[str]) -> list[dict[str, Any]]:
         """Rows as JSON, each with its insertId (BigQuery drops a repeat within about a minute); returns
         BigQuery's `insertErrors`, empty when every row was taken."""
-        project, dataset, table = (quote(part, safe="") for part in table_id.split("."))
+        # rsplit: a project id may be domain-scoped (example.com:project), dots and all
+        project, dataset, table = (quote(part, safe="") for part in table_id.rsplit(".", 2))
         body = {"rows": [{"insertId": row_id, "json": row} for row, row_id in zip(rows, row_ids, strict=True)]}
-        answer = self._api.call("POST", f"projects/{project}/datasets/{dataset}/tables/{table}/insertAll", body=body)
+        path = f"projects/{project}/datasets/{dataset}/tables/{table}/insertAll"
+        # idempotent: a repeat carries the same insertIds, and the registry's views count an event once
+        answer = self._api.call("POST", path, body=body, idempotent=True)
         return list(answer.get("insertErrors") or [])

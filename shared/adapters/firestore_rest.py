@@ -28,6 +28,7 @@ from shared.adapters.google_rest import (  # noqa: F401  # re-exported: adapters
     NotFound,
     parse_rfc3339,
 )
+from shared.errors import ConfigError, TransientError
 
 _INT64 = 2**63
 _SIMPLE_FIELD = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
@@ -219,10 +220,26 @@ class DocumentReference:
         return CollectionReference(self._client, f"{self.path}/{collection_id}")
 
     def get(self) -> DocumentSnapshot:
+        """One document by :batchGet, its name in the body: ids travel as written, where a URL path may not
+        keep them (the emulator drops a trailing space of `a%20`)."""
+        root = self._client.documents_root
         try:
-            return DocumentSnapshot(self, self._client.api.call("GET", _url_path(self.name)))
-        except NotFound:
-            return DocumentSnapshot(self, None)
+            answer = self._client.api.call(
+                "POST", f"{_url_path(root)}:batchGet", body={"documents": [self.name]}, idempotent=True
+            )
+        except NotFound as exc:
+            if exc.message.startswith("The database") and "does not exist" in exc.message:
+                # A wrong project or database id: a configuration error, not a document nobody wrote yet
+                raise ConfigError(f"Firestore: {exc}") from exc
+            raise
+        for item in answer if isinstance(answer, list) else []:
+            if "error" in item:
+                raise TransientError(f"read {self.path}: {item['error']}")
+            if "found" in item:
+                return DocumentSnapshot(self, item["found"])
+            if "missing" in item:
+                return DocumentSnapshot(self, None)
+        raise TransientError(f"read {self.path}: the answer names neither the document nor its absence")
 
     def create(self, data: dict[str, Any]) -> None:
         batch = self._client.batch()
@@ -278,8 +295,14 @@ class Query:
     def stream(self) -> Iterator[DocumentSnapshot]:
         parent = self._client.documents_root + (f"/{self._parent}" if self._parent else "")
         structured = {"from": [{"collectionId": self._collection_id}], **self._query}
-        answer = self._client.api.call("POST", f"{_url_path(parent)}:runQuery", body={"structuredQuery": structured})
+        answer = self._client.api.call(
+            "POST", f"{_url_path(parent)}:runQuery", body={"structuredQuery": structured}, idempotent=True
+        )
+        if not isinstance(answer, list):
+            raise TransientError(f"runQuery on {self._collection_id}: the answer is no list of results")
         for item in answer:
+            if "error" in item:  # the stream failed part way: the results before it are not all there are
+                raise TransientError(f"runQuery on {self._collection_id} failed part way: {item['error']}")
             document = item.get("document")
             if document is not None:
                 path = document["name"][len(self._client.documents_root) + 1 :]

@@ -7,15 +7,17 @@ these are five plain requests (see shared/adapters/google_rest.py). `api` is the
 
 from __future__ import annotations
 
+import gzip
 import json
 import secrets
+import zlib
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
 from shared.adapters.gcs_checksums import gcs_crc32c, gcs_md5
 from shared.adapters.google_rest import GoogleApi, NotFound, RangeNotSatisfiable, parse_rfc3339
-from shared.errors import TransientError
+from shared.errors import PermanentError, TransientError
 from shared.ports import StoredObject
 
 
@@ -60,44 +62,54 @@ class GcsObjectStore:
         self._project = project  # whose buckets list_buckets lists
         self._page_size = page_size  # GCS's own maximum
 
-    def _read(self, bucket: str, name: str, generation: int | None, byte_range: str | None) -> bytes | None:
+    def _read(
+        self, bucket: str, name: str, generation: int | None, start: int = 0, length: int | None = None
+    ) -> tuple[bytes, dict[str, str]] | None:
+        """The stored bytes (all, or `length` from `start`) and the answer's headers; None when that object or
+        generation is gone. gzip is accepted, so GCS serves a gzip-encoded object as stored and honours the
+        range; without it GCS would decompress it and ignore the range."""
         params = {"alt": "media", "generation": generation}
-        # identity: a gzip-encoded object as stored, the same bytes a range counts in
-        headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={byte_range}"} if byte_range else {})}
+        headers = {"Accept-Encoding": "gzip"}
+        if length is not None:
+            headers["Range"] = f"bytes={start}-{start + length - 1}"
+        answer: dict[str, str] = {}
         try:
-            return self._api.call("GET", _object_path(bucket, name), params=params, headers=headers, raw=True)
+            data = self._api.call(
+                "GET", _object_path(bucket, name), params=params, headers=headers, raw=True, answer_headers=answer
+            )
         except NotFound:  # overwritten or deleted since the event: that generation is gone
             return None
         except RangeNotSatisfiable:  # GCS answers a range on a zero-byte object, or past the end, with 416
-            return b""
+            return b"", {}
+        if length is not None and answer.get(":status") == "200":  # the whole object came: the range is ours to cut
+            data = data[start : start + length]
+        return data, answer
 
     def read_head(self, bucket: str, name: str, generation: int | None, length: int) -> bytes | None:
-        """A ranged read pinned to the event's generation: a newer upload must not be judged in its place."""
-        if length <= 0:
-            return b""
-        return self._read(bucket, name, generation, f"0-{length - 1}")
+        """A ranged read pinned to the event's generation: a newer upload must not be judged in its place. The
+        bytes as stored (a gzip-encoded object's compressed bytes), as ranges count them."""
+        return self.read_range(bucket, name, generation, 0, length)
 
     def read_range(self, bucket: str, name: str, generation: int | None, start: int, length: int) -> bytes | None:
         """A ranged read pinned to the generation; a range past the end is empty (GCS answers it 416)."""
         if length <= 0 or start < 0:
             return b""
-        return self._read(bucket, name, generation, f"{start}-{start + length - 1}")
+        found = self._read(bucket, name, generation, start, length)
+        return None if found is None else found[0]
 
     def read(self, bucket: str, name: str) -> bytes | None:
-        """The whole object, checked against the hash GCS sends with it (x-goog-hash), as the SDK checks it."""
-        headers: dict[str, str] = {}
-        try:
-            data = self._api.call(
-                "GET",
-                _object_path(bucket, name),
-                params={"alt": "media"},
-                headers={"Accept-Encoding": "identity"},
-                raw=True,
-                answer_headers=headers,
-            )
-        except NotFound:
+        """The whole object, checked against the hash GCS sends with it (x-goog-hash) as the SDK checks it, and
+        decompressed when it is stored gzip-encoded, as the SDK returns it."""
+        found = self._read(bucket, name, None)
+        if found is None:
             return None
+        data, headers = found
         _check_hash(f"gs://{bucket}/{name}", data, headers.get("x-goog-hash", ""))
+        if headers.get("content-encoding", "").strip().lower() == "gzip":
+            try:
+                return gzip.decompress(data)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise PermanentError(f"gs://{bucket}/{name} is stored gzip-encoded but is not gzip: {exc}") from exc
         return data
 
     def list_objects(self, bucket: str, prefix: str = "") -> Iterator[StoredObject]:

@@ -6,10 +6,14 @@ cryptography), `google.cloud.storage` ~115 ms and `google.cloud.bigquery` ~90 ms
 ~130 ms from process start to first answer (benchmarks/cold_start.py --breakdown). These few endpoints are
 stable, documented JSON; `http.client` is already loaded.
 
-One connection per thread and host, kept alive. Retries: a request on a kept-alive connection the server
-had closed is sent again once on a fresh one; 429 and 5xx are tried 3 times with a short backoff, then
-raised as TransientError, as are network failures, so the platform redelivers. Other failures raise
-`ApiError` with the HTTP code and Google's status name (`ALREADY_EXISTS`, `FAILED_PRECONDITION`, ...).
+One connection per thread and host, kept alive. A request that could be applied twice (a Firestore commit,
+an upload: `idempotent=False`) is sent again only where the server cannot have applied it: a send that
+failed on a kept-alive connection the server had closed, and the answers 429, 503 and ABORTED; it never
+reuses a connection idle for more than 2 s. A read is also sent again after any 5xx or 408, or a connection
+lost before its answer. Each is tried 3 times with a short backoff, then raised as TransientError, as are
+network failures and answers that are not JSON, so the platform redelivers. A 401 fetches a new token once.
+Other failures raise `ApiError` with the HTTP code and Google's status name (`ALREADY_EXISTS`,
+`FAILED_PRECONDITION`, ...).
 """
 
 from __future__ import annotations
@@ -31,6 +35,10 @@ from shared.errors import TransientError
 DEFAULT_TIMEOUT_S = 30.0
 _ATTEMPTS = 3
 _TRANSIENT_CODES = frozenset({408, 429, 500, 502, 503, 504})
+_BIGQUERY_RETRY_REASONS = frozenset({"rateLimitExceeded", "backendError", "internalError", "badGateway"})
+_TOKEN = re.compile(r"[\x21-\x7e]+")  # what an access token may hold and a header may carry
+# A connection idle longer than this is not reused for a request that cannot be sent twice.
+_IDLE_REUSE_S = 2.0
 # On Cloud Run and Cloud Functions: the instance's service account token, no library needed. GCE_METADATA_HOST
 # moves the server, as it does for google-auth.
 METADATA_TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"
@@ -42,6 +50,7 @@ class ApiError(Exception):
     def __init__(self, code: int, status: str, message: str) -> None:
         self.code = code
         self.status = status  # Google's canonical name: NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION, ...
+        self.message = message
         super().__init__(f"HTTP {code} {status}: {message}")
 
 
@@ -61,14 +70,22 @@ class RangeNotSatisfiable(ApiError):
     pass
 
 
-def _error_for(code: int, body: bytes) -> ApiError:
-    status, message = "", body[:300].decode("utf-8", "replace")
+def _error_body(body: bytes) -> dict[str, Any]:
+    """Google's `{"error": {...}}`, also as the first item of a list (Firestore's streamed answers)."""
     try:
-        error = json.loads(body).get("error")
-        if isinstance(error, dict):
-            status, message = str(error.get("status") or ""), str(error.get("message") or message)
-    except (ValueError, AttributeError):
-        pass
+        parsed = json.loads(body)
+    except ValueError:
+        return {}
+    if isinstance(parsed, list) and parsed:
+        parsed = parsed[0]
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
+def _error_for(code: int, body: bytes) -> ApiError:
+    error = _error_body(body)
+    status = str(error.get("status") or "")
+    message = str(error.get("message") or body[:300].decode("utf-8", "replace"))
     if code == 404 or status == "NOT_FOUND":
         return NotFound(code, status or "NOT_FOUND", message)
     if status == "ALREADY_EXISTS" or (code == 409 and not status):
@@ -80,9 +97,32 @@ def _error_for(code: int, body: bytes) -> ApiError:
     return ApiError(code, status or "UNKNOWN", message)
 
 
+def _is_transient(code: int, body: bytes, *, idempotent: bool) -> bool:
+    """Worth sending again. A request that may have been applied (a Firestore commit, an upload) only on the
+    answers that say it was not: 429, 503, ABORTED; a read also on any 5xx or 408. BigQuery says "rate
+    limited" with a 403 and the reason, which its SDK retries too."""
+    if code in (429, 503) or (idempotent and code in _TRANSIENT_CODES):
+        return True
+    if code in (403, 409):
+        error = _error_body(body)
+        reasons = {e.get("reason") for e in error.get("errors") or [] if isinstance(e, dict)}
+        return error.get("status") == "ABORTED" or bool(reasons & _BIGQUERY_RETRY_REASONS)
+    return False
+
+
+def _bearer(token: str) -> str:
+    """An Authorization value, refused (without echoing the token) when a header cannot carry it."""
+    if not _TOKEN.fullmatch(token):
+        raise ValueError("the access token holds characters an HTTP header cannot carry")
+    return f"Bearer {token}"
+
+
 class TokenSource(Protocol):
-    def authorization(self) -> str | None:
-        """The Authorization header's value, or None to send none."""
+    def headers(self) -> dict[str, str]:
+        """The credentials' headers (Authorization, and a quota project where one is set); none for none."""
+
+    def invalidate(self) -> None:
+        """Forget the token: the API refused it (401), so the next call fetches a new one."""
 
 
 @dataclass(frozen=True)
@@ -91,8 +131,11 @@ class FixedToken:
 
     value: str | None = None
 
-    def authorization(self) -> str | None:
-        return f"Bearer {self.value}" if self.value else None
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": _bearer(self.value)} if self.value else {}
+
+    def invalidate(self) -> None:
+        pass
 
 
 class MetadataServerToken:
@@ -105,13 +148,21 @@ class MetadataServerToken:
         self._token: str | None = None
         self._expires = 0.0
 
-    def authorization(self) -> str | None:
+    def headers(self) -> dict[str, str]:
         with self._lock:
             if self._token is None or time.monotonic() > self._expires - 60:
                 answer = self._http.request("GET", self._url, headers={"Metadata-Flavor": "Google"}, auth=FixedToken())
-                self._token = f"{answer['token_type']} {answer['access_token']}"
-                self._expires = time.monotonic() + float(answer["expires_in"])
-            return self._token
+                try:
+                    token, expires_in = answer["access_token"], float(answer["expires_in"])
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise TransientError("the metadata server's token answer lacks access_token or expires_in") from exc
+                self._token = _bearer(str(token))
+                self._expires = time.monotonic() + expires_in
+            return {"Authorization": self._token}
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._token = None
 
 
 class CredentialsToken:
@@ -120,14 +171,24 @@ class CredentialsToken:
     def __init__(self, credentials: Any) -> None:
         self._credentials = credentials
         self._lock = threading.Lock()
+        self._refused = False
 
-    def authorization(self) -> str | None:
+    def headers(self) -> dict[str, str]:
         with self._lock:
-            if not self._credentials.valid:
+            if self._refused or not self._credentials.valid:
                 from google.auth.transport.requests import Request
 
                 self._credentials.refresh(Request())
-            return f"Bearer {self._credentials.token}"
+                self._refused = False
+            found = {"Authorization": _bearer(str(self._credentials.token))}
+            quota_project = getattr(self._credentials, "quota_project_id", None)
+            if quota_project:  # a user's ADC bills a quota project: the SDKs send it, Firestore may require it
+                found["x-goog-user-project"] = str(quota_project)
+            return found
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._refused = True
 
 
 def on_google_serverless() -> bool:
@@ -142,15 +203,19 @@ class JsonHttp:
         self._timeout_s = timeout_s
         self._local = threading.local()
 
-    def _connection(self, scheme: str, netloc: str, *, fresh: bool) -> http.client.HTTPConnection:
-        pool: dict[tuple[str, str], http.client.HTTPConnection] = self._local.__dict__.setdefault("pool", {})
+    def _connection(self, scheme: str, netloc: str, *, fresh: bool) -> tuple[http.client.HTTPConnection, float]:
+        """This thread's connection to the host, and how long it has been idle (0 for a new one)."""
+        pool: dict[tuple[str, str], list[Any]] = self._local.__dict__.setdefault("pool", {})
         key = (scheme, netloc)
         if fresh and key in pool:
-            pool.pop(key).close()
+            pool.pop(key)[0].close()
         if key not in pool:
             cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
-            pool[key] = cls(netloc, timeout=self._timeout_s)
-        return pool[key]
+            pool[key] = [cls(netloc, timeout=self._timeout_s), time.monotonic()]
+        entry = pool[key]
+        idle = time.monotonic() - entry[1] if entry[0].sock is not None else 0.0
+        entry[1] = time.monotonic()
+        return entry[0], idle
 
     def request(
         self,
@@ -164,9 +229,12 @@ class JsonHttp:
         headers: dict[str, str] | None = None,
         raw: bool = False,
         answer_headers: dict[str, str] | None = None,
+        idempotent: bool | None = None,
     ) -> Any:
         """`body` is sent as JSON, `data` as is; the answer is parsed JSON, or bytes with `raw`. The answer's
-        headers (names lowercased) are put in `answer_headers` when given."""
+        headers (names lowercased, `:status` its code) are put in `answer_headers` when given. `idempotent`
+        (by default: GET) says whether a request the server may have applied can be sent again."""
+        idempotent = method == "GET" if idempotent is None else idempotent
         parts = urlsplit(url)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         if params:
@@ -175,48 +243,77 @@ class JsonHttp:
         if body is not None:
             data = json.dumps(body, allow_nan=False).encode()
             sent.setdefault("Content-Type", "application/json")
-        authorization = auth.authorization()
-        if authorization:
-            sent["Authorization"] = authorization
-        for attempt in range(_ATTEMPTS):
-            code, answer, received = self._send(parts.scheme, parts.netloc, method, target, data, sent)
-            transient = code in _TRANSIENT_CODES or (code == 409 and b'"ABORTED"' in answer)  # contention
-            if not transient:
+        refreshed = False
+        attempt = 0
+        while True:
+            sent.update(auth.headers())
+            code, answer, received = self._send(parts.scheme, parts.netloc, method, target, data, sent, idempotent)
+            if code == 401 and not refreshed:  # a token revoked or expired early: once more with a new one
+                auth.invalidate()
+                refreshed = True
+                continue
+            attempt += 1
+            if attempt >= _ATTEMPTS or not _is_transient(code, answer, idempotent=idempotent):
                 break
-            if attempt + 1 < _ATTEMPTS:
-                time.sleep(0.1 * 2**attempt * (1 + random.random()))
-        if transient:
+            time.sleep(0.1 * 2 ** (attempt - 1) * (1 + random.random()))
+        if _is_transient(code, answer, idempotent=True):  # not sent again here, or not any more: redeliver
             raise TransientError(f"{method} {parts.netloc}{parts.path}: HTTP {code}: {answer[:300]!r}")
         if code >= 300:
             raise _error_for(code, answer)
         if answer_headers is not None:
-            answer_headers.update(received)
+            answer_headers.update(received, **{":status": str(code)})
         if raw:
             return answer
-        return json.loads(answer) if answer else {}
+        try:
+            return json.loads(answer) if answer else {}
+        except ValueError as exc:  # a proxy's HTML page, a truncated answer: not the API speaking
+            kind = received.get("content-type", "no content type")
+            what = f"{method} {parts.netloc}{parts.path}"
+            raise TransientError(f"{what}: HTTP {code}, {len(answer)} bytes of {kind}, not JSON") from exc
 
     def _send(
-        self, scheme: str, netloc: str, method: str, target: str, data: bytes | None, headers: dict[str, str]
+        self,
+        scheme: str,
+        netloc: str,
+        method: str,
+        target: str,
+        data: bytes | None,
+        headers: dict[str, str],
+        idempotent: bool,
     ) -> tuple[int, bytes, dict[str, str]]:
         for fresh in (False, True):
-            connection = self._connection(scheme, netloc, fresh=fresh)
-            reused = connection.sock is not None
+            connection, idle = self._connection(scheme, netloc, fresh=fresh)
+            if not fresh and not idempotent and idle > _IDLE_REUSE_S:
+                # A connection idle this long may have been closed by the server: a request we could not send
+                # again must not find out on it.
+                connection, idle = self._connection(scheme, netloc, fresh=True)
+            reused = idle > 0
             try:
                 connection.request(method, target, body=data, headers=headers)
-                response = connection.getresponse()
-                body = response.read()
-                return response.status, body, {k.lower(): v for k, v in response.getheaders()}
             except (ConnectionError, http.client.HTTPException) as exc:
                 connection.close()
                 if reused and not fresh:
-                    continue  # the server closed the kept-alive connection: send once more on a new one
+                    continue  # the server had closed the kept-alive connection; it got nothing: send again
                 raise TransientError(f"{method} {netloc}: {type(exc).__name__}: {exc}") from exc
-            except TimeoutError as exc:
-                connection.close()
-                raise TransientError(f"{method} {netloc}: timed out after {self._timeout_s} s") from exc
-            except OSError as exc:  # refused, unreachable, DNS
+            except OSError as exc:  # refused, unreachable, DNS, a timeout
                 connection.close()
                 raise TransientError(f"{method} {netloc}: {type(exc).__name__}: {exc}") from exc
+            try:
+                response = connection.getresponse()
+                answer = response.read()
+            except (ConnectionError, http.client.HTTPException) as exc:
+                connection.close()
+                if reused and not fresh and idempotent:
+                    continue  # most likely a kept-alive connection closed as we sent; safe to send again
+                raise TransientError(f"{method} {netloc}: {type(exc).__name__}: {exc}") from exc
+            except OSError as exc:
+                connection.close()
+                raise TransientError(f"{method} {netloc}: {type(exc).__name__}: {exc}") from exc
+            received: dict[str, str] = {}
+            for name, value in response.getheaders():  # a header sent twice (x-goog-hash) is one, joined
+                name = name.lower()
+                received[name] = f"{received[name]},{value}" if name in received else value
+            return response.status, answer, received
         raise AssertionError("unreachable")
 
 

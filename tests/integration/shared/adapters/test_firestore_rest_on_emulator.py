@@ -27,6 +27,7 @@ from shared.adapters.firestore_rest import (
 )
 from shared.adapters.google_rest import FixedToken, GoogleApi, JsonHttp, emulator_base, parse_rfc3339
 from tests.integration.conftest import PROJECT
+from tests.support.firestore_values import same
 
 pytestmark = pytest.mark.integration
 
@@ -75,21 +76,6 @@ nested_maps = st.recursive(
     lambda inner: st.dictionaries(keys, inner | scalars, max_size=3),
     max_leaves=8,
 )
-
-
-def same(a: Any, b: Any) -> bool:
-    """Equal, NaN equal to NaN, -0.0 told apart from 0.0; datetimes by moment (the SDK's carry nanoseconds)."""
-    if isinstance(a, float) and isinstance(b, float):
-        if math.isnan(a) or math.isnan(b):
-            return math.isnan(a) and math.isnan(b)
-        return a == b and math.copysign(1, a) == math.copysign(1, b)
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, datetime) and isinstance(b, datetime):
-        return a.tzinfo is not None and b.tzinfo is not None and a == b
-    return type(a) is type(b) and a == b
 
 
 def stored(value: Any, *, over_rest: bool = False) -> Any:
@@ -630,11 +616,15 @@ def test_any_document_id_reads_back(rest: FirestoreRest, firestore_db: Any, doc_
     rest.collection("ids").document(doc_id).set({"id": doc_id})
     assert firestore_db.collection("ids").document(doc_id).get().to_dict() == {"id": doc_id}
 
-    # WHEN the REST client reads it, and lists a subcollection under it
+    # WHEN the REST client reads it (its name in a :batchGet body)
     snapshot = rest.collection("ids").document(doc_id).get()
-    firestore_db.collection("ids").document(doc_id).collection("sub").document("x").set({})
-    listed = [r.path for r in rest.collection("ids").document(doc_id).collection("sub").list_documents()]
 
-    # THEN it is there, with its data, and its subcollection lists
+    # THEN it is there, with its data
     assert snapshot.exists and snapshot.to_dict() == {"id": doc_id}
-    assert listed == [f"ids/{doc_id}/sub/x"]
+    # AND a subcollection under it lists. Listing puts the parent's id in the URL path, where the emulator
+    # drops leading and trailing whitespace of a segment (`0%20` reads as `0`): our adapters list only the
+    # root collection, so ids with such whitespace are left out of this part.
+    if doc_id == doc_id.strip():
+        firestore_db.collection("ids").document(doc_id).collection("sub").document("x").set({})
+        listed = [r.path for r in rest.collection("ids").document(doc_id).collection("sub").list_documents()]
+        assert listed == [f"ids/{doc_id}/sub/x"]

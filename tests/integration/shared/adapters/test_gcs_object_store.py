@@ -179,3 +179,25 @@ def test_a_listing_longer_than_a_page_is_read_to_its_end(bucket: str) -> None:
     # WHEN they are listed THEN every one comes back once, over three pages
     listed = [o.name for o in store.list_objects(bucket, "p/")]
     assert sorted(listed) == sorted(names)
+
+
+def test_a_gzip_encoded_object_reads_as_the_sdk_reads_it(
+    store: GcsObjectStore, storage_client: Any, bucket: str
+) -> None:
+    # GIVEN an object stored gzip-encoded (Content-Encoding: gzip), 10,240 bytes compressed to a few hundred
+    import gzip
+
+    plain = bytes(range(256)) * 40
+    stored_bytes = gzip.compress(plain)
+    blob = storage_client.bucket(bucket).blob("m/v1/weights.bin")
+    blob.content_encoding = "gzip"
+    blob.upload_from_string(stored_bytes, content_type="application/octet-stream")
+    blob.reload()
+
+    # WHEN it is read whole THEN it comes back decompressed (checked against GCS's hash of the stored bytes)
+    assert store.read(bucket, "m/v1/weights.bin") == plain == blob.download_as_bytes()
+    # AND ranges count the bytes as stored, as GCS serves them to a client that accepts gzip: the head is
+    # the gzip header, never the whole object decompressed, and a range past the stored end is empty
+    assert store.read_head(bucket, "m/v1/weights.bin", blob.generation, 16) == stored_bytes[:16]
+    assert store.read_range(bucket, "m/v1/weights.bin", blob.generation, 10, 8) == stored_bytes[10:18]
+    assert store.read_range(bucket, "m/v1/weights.bin", blob.generation, 5000, 8) == b""

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from shared.adapters.firestore_rest import decode_value, encode_value, quote_segment
 from shared.adapters.google_rest import parse_rfc3339
+from tests.support.firestore_values import same
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -66,19 +67,6 @@ def as_server_reads(encoded: dict[str, Any]) -> dict[str, Any]:
     """Our JSON as the server reads it: sent as JsonHttp sends it, parsed into a Value, printed canonically."""
     sent = json.loads(json.dumps(encoded, allow_nan=False))
     return MessageToDict(ParseDict(sent, document.Value.pb(document.Value())))
-
-
-def same(a: Any, b: Any) -> bool:
-    """Equal, with NaN equal to NaN and -0.0 told apart from 0.0 (Firestore keeps the sign)."""
-    if isinstance(a, float) and isinstance(b, float):
-        if math.isnan(a) or math.isnan(b):
-            return math.isnan(a) and math.isnan(b)
-        return a == b and math.copysign(1, a) == math.copysign(1, b)
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    return type(a) is type(b) and a == b if not isinstance(a, datetime) else a == b
 
 
 def stored(value: Any) -> Any:

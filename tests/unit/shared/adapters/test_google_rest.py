@@ -5,9 +5,6 @@ server dropped, tokens from the metadata server."""
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -16,6 +13,7 @@ from shared.adapters import google_rest
 from shared.adapters.google_rest import (
     AlreadyExists,
     ApiError,
+    CredentialsToken,
     FailedPrecondition,
     FixedToken,
     GoogleApi,
@@ -27,56 +25,7 @@ from shared.adapters.google_rest import (
 from shared.config import load_settings
 from shared.deps import Deps
 from shared.errors import ConfigError, TransientError
-
-
-class ScriptedServer:
-    """Answers each request with the next (status, body, close) of `script`, the last one forever; keeps
-    every request's method, path, headers and body."""
-
-    def __init__(self) -> None:
-        self.script: list[tuple[int, Any, bool]] = [(200, {}, False)]
-        self.requests: list[dict[str, Any]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as Google's front ends do
-
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                outer.requests.append(
-                    {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
-                )
-                status, answer, close = outer.script.pop(0) if len(outer.script) > 1 else outer.script[0]
-                data = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(data)))
-                if close:
-                    self.send_header("Connection", "close")
-                self.end_headers()
-                self.wfile.write(data)
-                if close:
-                    self.close_connection = True
-
-            do_GET = do_POST = do_PATCH = do_DELETE = _answer
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    running = ScriptedServer()
-    yield running
-    running.close()
+from tests.support.scripted_http import ScriptedServer
 
 
 @pytest.fixture(autouse=True)
@@ -115,14 +64,139 @@ def test_an_error_answer_raises_by_googles_status(server: ScriptedServer, code: 
     assert len(server.requests) == 1
 
 
-def test_a_busy_server_is_tried_three_times_then_transient(server: ScriptedServer) -> None:
-    # GIVEN a server answering 503 to everything
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_busy_server_is_tried_three_times_then_transient(server: ScriptedServer, method: str) -> None:
+    # GIVEN a server answering 503 (it applied nothing) to everything
     server.script = [(503, google_error(503, "UNAVAILABLE"), False)]
 
-    # WHEN a request is made THEN it is sent three times, then the platform's retry takes over
+    # WHEN a read or a write is made THEN it is sent three times, then the platform's retry takes over
     with pytest.raises(TransientError):
-        api(server).call("GET", "v1/thing")
+        api(server).call(method, "v1/thing", body={} if method == "POST" else None)
     assert len(server.requests) == 3
+
+
+@pytest.mark.parametrize("code", [500, 502, 504])
+def test_a_write_the_server_may_have_applied_is_not_sent_again(server: ScriptedServer, code: int) -> None:
+    # GIVEN a server failing a commit with an answer that does not say it was not applied
+    server.script = [(code, google_error(code, "INTERNAL"), False)]
+
+    # WHEN a commit (not idempotent) is made THEN it is sent once, and the failure is transient
+    with pytest.raises(TransientError):
+        api(server).call("POST", "v1/x:commit", body={"writes": []})
+    assert len(server.requests) == 1
+    # AND a read, or a write declared idempotent (insertAll with insertIds), is sent three times
+    server.requests.clear()
+    with pytest.raises(TransientError):
+        api(server).call("POST", "v1/t/insertAll", body={}, idempotent=True)
+    assert len(server.requests) == 3
+
+
+def test_firestore_contention_is_sent_again(server: ScriptedServer) -> None:
+    # GIVEN a commit aborted on contention (HTTP 409 ABORTED: nothing applied), then accepted
+    server.script = [(409, google_error(409, "ABORTED"), False), (200, {"commitTime": "x"}, False)]
+
+    # WHEN it is made THEN the second try's answer comes back
+    assert api(server).call("POST", "v1/x:commit", body={}) == {"commitTime": "x"}
+
+
+def test_bigquery_rate_limits_are_sent_again(server: ScriptedServer) -> None:
+    # GIVEN BigQuery's 403 rateLimitExceeded, then success
+    limited = {"error": {"code": 403, "errors": [{"reason": "rateLimitExceeded"}], "message": "slow down"}}
+    server.script = [(403, limited, False), (200, {"kind": "bigquery#tableDataInsertAllResponse"}, False)]
+
+    # WHEN rows are inserted THEN the retry's answer comes back; a 403 for a missing permission is not retried
+    assert api(server).call("POST", "v1/t/insertAll", body={}, idempotent=True)["kind"].startswith("bigquery")
+    server.script = [(403, google_error(403, "PERMISSION_DENIED"), False)]
+    with pytest.raises(ApiError):
+        api(server).call("POST", "v1/t/insertAll", body={}, idempotent=True)
+
+
+def test_a_refused_token_is_fetched_again_once(server: ScriptedServer) -> None:
+    # GIVEN a token source, and an API that refuses its first token
+    class Rotating:
+        def __init__(self) -> None:
+            self.issued = 0
+
+        def headers(self) -> dict[str, str]:
+            return {"Authorization": f"Bearer t{self.issued}"}
+
+        def invalidate(self) -> None:
+            self.issued += 1
+
+    server.script = [(401, google_error(401, "UNAUTHENTICATED"), False), (200, {"ok": 1}, False)]
+
+    # WHEN a request is made THEN it is sent again with a new token, and answered
+    assert GoogleApi(server.url, Rotating(), JsonHttp(timeout_s=5)).call("GET", "v1/x") == {"ok": 1}
+    assert [r["headers"]["Authorization"] for r in server.requests] == ["Bearer t0", "Bearer t1"]
+
+
+@pytest.mark.parametrize("page", [b"<html>502 Bad Gateway</html>", b"", b'{"truncated": '])
+def test_an_answer_that_is_not_json_is_transient(server: ScriptedServer, page: bytes) -> None:
+    # GIVEN a 200 that is not the API's JSON (a proxy's page, an empty or cut body)
+    server.script = [(200, page or b"x", False)] if page else [(200, b" ", False)]
+
+    # WHEN it is read as JSON THEN the failure is transient, and it does not quote the page
+    with pytest.raises(TransientError) as caught:
+        api(server).call("GET", "v1/x")
+    assert "html" not in str(caught.value).lower() or "text/html" in str(caught.value)
+
+
+def test_an_error_inside_a_list_is_read_by_its_status(server: ScriptedServer) -> None:
+    # GIVEN Firestore's streamed form of an error: a list holding it
+    server.script = [(400, [google_error(400, "FAILED_PRECONDITION")], False)]
+
+    # WHEN the request fails THEN the status is the one in the list
+    with pytest.raises(FailedPrecondition):
+        api(server).call("POST", "v1/x:runQuery", body={}, idempotent=True)
+
+
+def test_a_header_sent_twice_is_kept_whole(server: ScriptedServer) -> None:
+    # GIVEN GCS's x-goog-hash sent as two header lines
+    server.script = [(200, b"data", False, [("x-goog-hash", "crc32c=AAAA"), ("x-goog-hash", "md5=BBBB")])]
+
+    # WHEN the answer's headers are asked for THEN both values are there
+    headers: dict[str, str] = {}
+    api(server).call("GET", "o", raw=True, answer_headers=headers)
+    assert set(headers["x-goog-hash"].split(",")) == {"crc32c=AAAA", "md5=BBBB"}
+    assert headers[":status"] == "200"
+
+
+def test_a_token_a_header_cannot_carry_is_refused_without_being_shown(server: ScriptedServer) -> None:
+    with pytest.raises(ValueError) as caught:
+        api(server, "ya29.SECRET\nInjected: 1").call("GET", "v1/x")
+    assert "SECRET" not in str(caught.value)
+    assert server.requests == []
+
+
+def test_application_default_credentials_send_their_quota_project() -> None:
+    # GIVEN user credentials with a quota project, already valid
+    class UserCredentials:
+        valid, token, quota_project_id = True, "ya29.user", "billing-project"
+
+    # WHEN their headers are built THEN the quota project goes with the token, as the SDKs send it
+    assert CredentialsToken(UserCredentials()).headers() == {
+        "Authorization": "Bearer ya29.user",
+        "x-goog-user-project": "billing-project",
+    }
+
+
+def test_a_write_never_goes_out_on_a_connection_idle_for_seconds(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a client that made a request, then sat idle for 3 s (a function instance between events)
+    clock = [100.0]
+    monkeypatch.setattr(google_rest.time, "monotonic", lambda: clock[0])
+    client = api(server)
+    client.call("GET", "v1/one")
+    clock[0] += 3
+
+    # WHEN a commit follows, then a read right after it
+    client.call("POST", "v1/x:commit", body={})
+    client.call("GET", "v1/two")
+
+    # THEN the commit opened a new connection (the idle one may be closed by now), the read reused that one
+    first, commit, read = (r["port"] for r in server.requests)
+    assert commit != first and read == commit
 
 
 def test_a_server_that_recovers_answers_the_retry(server: ScriptedServer) -> None:
@@ -176,13 +250,13 @@ def test_the_metadata_server_token_is_fetched_once_and_refreshed_before_expiry(
     token = MetadataServerToken(JsonHttp(timeout_s=5))
 
     # WHEN the token is asked for twice within the hour, then past 59 minutes
-    first, second = token.authorization(), token.authorization()
+    first, second = token.headers(), token.headers()
     server.script = [(200, {"access_token": "t2", "expires_in": 3600, "token_type": "Bearer"}, False)]
     clock[0] += 3541
-    third = token.authorization()
+    third = token.headers()
 
     # THEN one fetch served the first two, with the header the metadata server requires; a new one the third
-    assert (first, second, third) == ("Bearer t1", "Bearer t1", "Bearer t2")
+    assert [h["Authorization"] for h in (first, second, third)] == ["Bearer t1", "Bearer t1", "Bearer t2"]
     assert [r["path"] for r in server.requests] == [google_rest.METADATA_TOKEN_PATH] * 2
     assert server.requests[0]["headers"]["Metadata-Flavor"] == "Google"
     assert "Authorization" not in server.requests[0]["headers"]
