@@ -28,6 +28,8 @@ every step is one atomic write guarded by a precondition, and every step is idem
 3. the env pointer is recomputed from the rows with the domain's own rule (latest_live_version) and
    written conditioned on the pointer version it read *before* reading the rows. A writer that lost
    the race re-reads and recomputes, so the last pointer written reflects every row written before it.
+   Steps 2 and 3 share their read of the env's rows (an object's generations all lie in its bucket's
+   env): when step 2 writes, both reads are made again before step 3 decides.
 
 The version document is a view of the rows: each file is its own field path, written in the same
 batch as the row it mirrors, so concurrent files of one version never contend for it.
@@ -147,8 +149,7 @@ class FirestoreRegistryStore:
                 created = True
             except AlreadyExists:
                 created = False
-            self._supersede(artifact.model, artifact.ref)
-            latest = self._update_pointer(artifact.model, artifact.env)
+            latest = self._update_pointer(artifact.model, artifact.env, supersede=artifact.ref)
         return RecordResult(created=created, latest_version=latest)
 
     def mark_deleted(self, ref: ObjectRef, deleted_at: datetime) -> DeleteResult:
@@ -175,25 +176,19 @@ class FirestoreRegistryStore:
             latest = self._update_pointer(model, env)
         return DeleteResult(found=True, latest_version=latest)
 
-    def _supersede(self, model: str, ref: ObjectRef) -> None:
-        """Every generation of an object but the newest points at the newest, whatever order they came in."""
-        query = self._rows_ref(model).where("object_name", "==", ref.name)
-        for _ in range(_MAX_ROUNDS):
-            same = [s for s in query.get() if s.get("bucket") == ref.bucket]
-            newest = max((int(s.get("generation")) for s in same), default=0)  # none: nothing is stale
-            stale = [
-                s
-                for s in same
-                if int(s.get("generation")) < newest
-                and (s.get("superseded_by_generation") is None or s.get("superseded_by_generation") < newest)
-            ]
-            try:
-                for snapshot in stale:
-                    self._update_row(model, snapshot, {"superseded_by_generation": newest})
-                return
-            except (FailedPrecondition, NotFound):
-                continue  # a concurrent writer moved a row: recompute from fresh rows
-        raise TransientError(f"supersede {ref.bucket}/{ref.name}: rows kept changing")
+    @staticmethod
+    def _stale(snapshots: list[Any], ref: ObjectRef) -> tuple[int, list[Any]]:
+        """The newest generation of the object among the rows, and the rows of older generations that do not
+        point at it yet: every generation but the newest points at the newest, whatever order they came in."""
+        same = [s for s in snapshots if s.get("bucket") == ref.bucket and s.get("object_name") == ref.name]
+        newest = max((int(s.get("generation")) for s in same), default=0)  # none: nothing is stale
+        stale = [
+            s
+            for s in same
+            if int(s.get("generation")) < newest
+            and (s.get("superseded_by_generation") is None or s.get("superseded_by_generation") < newest)
+        ]
+        return newest, stale
 
     def _update_row(self, model: str, snapshot: Any, fields: dict[str, Any]) -> None:
         """Change a row unless it changed since `snapshot`, and its mirror in the version view with it."""
@@ -205,13 +200,27 @@ class FirestoreRegistryStore:
         batch.update(self._version_ref(model, int(snapshot.get("version"))), view)
         batch.commit()
 
-    def _update_pointer(self, model: str, env: str) -> int | None:
-        """Recompute `latest` for one model/env from its rows and write it, unless someone wrote it meanwhile."""
+    def _update_pointer(self, model: str, env: str, supersede: ObjectRef | None = None) -> int | None:
+        """Recompute `latest` for one model/env from its rows and write it, unless someone wrote it meanwhile.
+        With `supersede` (a registration), the same read of the rows first marks the object's older generations
+        superseded (step 2): an object's rows all lie in its bucket's env, so one query serves both steps,
+        and the common case (nothing stale) costs one round trip less."""
         env_ref = self._env_ref(model, env)
-        query = self._rows_ref(model).where("env", "==", env).select(_POINTER_FIELDS)
+        fields_read = [*_POINTER_FIELDS, "bucket", "object_name", "generation"] if supersede else _POINTER_FIELDS
+        query = self._rows_ref(model).where("env", "==", env).select(fields_read)
         for _ in range(_MAX_ROUNDS):
             pointer = env_ref.get()  # read before the rows: see the module docstring
-            rows = [s.to_dict() or {} for s in query.get()]
+            snapshots = query.get()
+            if supersede is not None:
+                newest, stale = self._stale(snapshots, supersede)
+                if stale:
+                    try:
+                        for snapshot in stale:
+                            self._update_row(model, snapshot, {"superseded_by_generation": newest})
+                    except (FailedPrecondition, NotFound):
+                        pass  # a concurrent writer moved a row: decide again from fresh rows
+                    continue  # rows changed: read the pointer, then the rows, again
+            rows = [s.to_dict() or {} for s in snapshots]
             latest = latest_live_version(rows)
             # When the env's rows last changed: derived from the rows, so a redelivery writes the same value.
             updated_at = max(

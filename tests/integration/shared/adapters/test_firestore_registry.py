@@ -167,6 +167,44 @@ def test_concurrent_uploads_of_one_version_all_land(
     assert firestore_db.document("models/resnet/envs/dev").get().get("latest_version") == 2
 
 
+def test_concurrent_generations_of_one_object_leave_only_the_newest_live(
+    store: FirestoreRegistryStore, firestore_db: Any, make_artifact: MakeArtifact
+) -> None:
+    # GIVEN v1 registered, then six overwrites of v2's one file (generations 11..16) and another v2 file, all
+    # arriving at the same moment in no particular order
+    store.record(make_artifact(version=1, generation=1))
+    overwrites = [make_artifact(version=2, generation=g) for g in (14, 11, 16, 12, 15, 13)]
+    other = make_artifact(version=2, path="tokenizer.json", generation=20)
+    barrier = threading.Barrier(len(overwrites) + 1)
+    errors: list[BaseException] = []
+
+    def deliver(artifact: Any) -> None:
+        barrier.wait()
+        try:
+            FirestoreRegistryStore(firestore_rest(firestore_db), "models").record(artifact)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=deliver, args=(a,)) for a in [*overwrites, other]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    # THEN every generation but the newest points at the newest, in the rows and in the version view alike,
+    # and the pointer says 2
+    assert errors == []
+    rows = {r["generation"]: r for r in store.artifacts("resnet", "dev") if r["path"] == "model.safetensors"}
+    assert {g: r["superseded_by_generation"] for g, r in rows.items()} == {
+        1: None, 11: 16, 12: 16, 13: 16, 14: 16, 15: 16, 16: None
+    }  # fmt: skip
+    view = firestore_db.document("models/resnet/versions/2").get().to_dict()["files"]
+    assert sorted((f["generation"], f["superseded_by_generation"]) for f in view.values()) == [
+        (11, 16), (12, 16), (13, 16), (14, 16), (15, 16), (16, None), (20, None)
+    ]  # fmt: skip
+    assert firestore_db.document("models/resnet/envs/dev").get().get("latest_version") == 2
+
+
 def test_concurrent_uploads_and_deletes_leave_the_pointer_right(
     store: FirestoreRegistryStore, firestore_db: Any, make_artifact: MakeArtifact
 ) -> None:
