@@ -57,8 +57,15 @@ _HEADER = b'{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}'
 SAFETENSORS = len(_HEADER).to_bytes(8, "little") + _HEADER + b"\x00\x00\x80\x3f"
 
 
+def with_bytecode(env: dict[str, str]) -> dict[str, str]:
+    """A deployed function loads bytecode (a bundle carries it). With PYTHONDONTWRITEBYTECODE set where this
+    runs, every run from the checkout would compile its modules again, which no deploy does: run 0 writes it."""
+    return {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def first_2xx(target: tuple[Path, str], env: dict[str, str], body: bytes, python: str = sys.executable) -> float:
     source, name = target
+    env = with_bytecode(env)
     started = time.perf_counter()
     process, port = start_function(source, name, env=env, stdout=subprocess.PIPE, python=python, cwd=source.parent)
     request = urllib.request.Request(
@@ -227,7 +234,7 @@ def breakdown(bundle: tuple[tuple[Path, str], str] | None) -> None:
             [python, "-c", _BREAKDOWN, str(source)],
             input=first + b"\n" + second + b"\n",
             capture_output=True,
-            env=env,
+            env=with_bytecode(env),
             cwd=source.parent,
             timeout=120,
         )

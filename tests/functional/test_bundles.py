@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import zipfile
 from importlib.metadata import distributions
 from pathlib import Path
@@ -21,7 +22,7 @@ from packaging.utils import canonicalize_name
 
 from shared.adapters.local_object_store import LocalObjectStore
 from tests.support.bundles import clean_env, describe, run_lambda, serve_bundle
-from tooling.bundle import build_bundle, resolve
+from tooling.bundle import build_bundle, resolve, write_zip
 from tooling.delivery import delivery_from_fixture
 from tooling.demo import seed_local_buckets
 from tooling.manifest import REPO_ROOT, load_manifest
@@ -142,6 +143,36 @@ def test_the_same_sources_build_the_same_zip_byte_for_byte(tmp_path):
     second = build_bundle(spec, tmp_path / "b")
     assert first.sha256 == second.sha256
     assert (tmp_path / "a" / "register_model.zip").read_bytes() == (tmp_path / "b" / "register_model.zip").read_bytes()
+
+
+def test_a_bundle_carries_its_own_modules_compiled_and_only_those(tmp_path):
+    # GIVEN register_model's bundle, built
+    spec = next(s for s in GCP if s.name == "register_model")
+    bundle = build_bundle(spec, tmp_path / "dist")
+    tag = sys.implementation.cache_tag
+    with zipfile.ZipFile(bundle.zip_path) as archive:
+        names = set(archive.namelist())
+
+    # THEN every module it carries has its bytecode beside it (a cold start loads it rather than compile it),
+    # checked by hash and never by time, and the running interpreter takes it as it is
+    sources = sorted(n for n in names if n.endswith(".py"))
+    assert "main.py" in sources and "shared/adapters/google_rest.py" in sources
+    for source in sources:
+        folder, _, file = source.rpartition("/")
+        pyc = f"{folder + '/' if folder else ''}__pycache__/{file[:-3]}.{tag}.pyc"
+        assert pyc in names, source
+    pyc_path = bundle.directory / "__pycache__" / f"main.{tag}.pyc"
+    assert pyc_path.read_bytes()[4:8] == (1).to_bytes(4, "little")  # hash-based, unchecked
+
+    # AND bytecode Python writes later, as a test or benchmark running the bundle in place does, stays out:
+    # the zip is the same, byte for byte
+    import py_compile
+
+    py_compile.compile(str(bundle.directory / "main.py"), cfile=str(pyc_path))  # a timestamped one instead
+    again = write_zip(bundle.directory, tmp_path / "again.zip")
+    with zipfile.ZipFile(tmp_path / "again.zip") as archive:
+        assert f"__pycache__/main.{tag}.pyc" not in archive.namelist()
+    assert again != bundle.sha256
 
 
 # -- the bundle runs ----------------------------------------------------------------------------------
