@@ -246,8 +246,8 @@ class JsonHttp:
         refreshed = False
         attempt = 0
         while True:
-            sent.update(auth.headers())
-            code, answer, received = self._send(parts.scheme, parts.netloc, method, target, data, sent, idempotent)
+            with_auth = {**sent, **auth.headers()}  # afresh each try: a new token may bring other headers
+            code, answer, received = self._send(parts.scheme, parts.netloc, method, target, data, with_auth, idempotent)
             if code == 401 and not refreshed:  # a token revoked or expired early: once more with a new one
                 auth.invalidate()
                 refreshed = True

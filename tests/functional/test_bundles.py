@@ -145,6 +145,31 @@ def test_the_same_sources_build_the_same_zip_byte_for_byte(tmp_path):
     assert (tmp_path / "a" / "register_model.zip").read_bytes() == (tmp_path / "b" / "register_model.zip").read_bytes()
 
 
+def test_the_zip_does_not_depend_on_what_the_building_process_had_imported(tmp_path):
+    # GIVEN two builds of register_model in fresh processes, one of which first imports a pile of libraries
+    # (marshal marks objects by reference count, which other loaded modules change: bpo-34093)
+    script = """
+import sys
+for name in sys.argv[2].split(",") if sys.argv[2] else []:
+    __import__(name)
+from tooling.bundle import build_bundle
+from tooling.manifest import load_manifest
+spec = next(s for s in load_manifest() if s.name == "register_model")
+print(build_bundle(spec, __import__("pathlib").Path(sys.argv[1])).sha256)
+"""
+    heavy = "google.cloud.firestore,google.cloud.bigquery,numpy,duckdb,pytest"
+    digests = [
+        subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / name), imports],
+            capture_output=True, text=True, check=True, cwd=REPO_ROOT,
+        ).stdout.strip()
+        for name, imports in (("plain", ""), ("heavy", heavy))
+    ]  # fmt: skip
+
+    # THEN the zips are the same bytes
+    assert digests[0] == digests[1] and len(digests[0]) == 64
+
+
 def test_a_bundle_carries_its_own_modules_compiled_and_only_those(tmp_path):
     # GIVEN register_model's bundle, built
     spec = next(s for s in GCP if s.name == "register_model")

@@ -15,10 +15,8 @@ imports it, with whatever that needs.
 
 from __future__ import annotations
 
-import compileall
 import hashlib
 import json
-import py_compile
 import shutil
 import subprocess
 import sys
@@ -144,11 +142,14 @@ def _precompile(directory: Path) -> None:
     """The bundle's own modules as bytecode beside them: a cold start then loads them instead of compiling
     them (about 20 ms of register_model's first answer, benchmarks/cold_start.py --bundle), since a fresh
     instance has no bytecode cache. Checked by nothing at load (unchecked-hash: the deploy may change the
-    files' times, not their content) and compiled under the bundle's relative paths, so the same sources
-    give the same bytes. Vendored distributions are installed without bytecode (`--no-compile`)."""
-    compileall.compile_dir(
-        directory, quiet=2, ddir=".", force=True, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
-    )
+    files' times, not their content) and compiled under the bundle's relative paths, in a bare interpreter
+    (-I -S): marshal marks objects by their reference counts, which the modules a process has loaded change
+    (bpo-34093), so compiling in this process made the bytes depend on who built. Vendored distributions are
+    installed without bytecode (`--no-compile`)."""
+    command = [sys.executable, "-I", "-S", "-m", "compileall", "-q", "-f", "-d", ".", "--invalidation-mode"]
+    done = subprocess.run([*command, "unchecked-hash", str(directory)], capture_output=True, text=True)
+    if done.returncode:
+        raise BundleError(f"compiling the bundle's modules failed:\n{(done.stdout + done.stderr).strip()[-2000:]}")
 
 
 def _zipped(path: Path) -> bool:

@@ -3,6 +3,8 @@ ignores the range, an object stored gzip-encoded that is not gzip (a scripted HT
 
 from __future__ import annotations
 
+import gzip
+
 import pytest
 
 from shared.adapters.gcs_checksums import gcs_crc32c, gcs_md5
@@ -56,3 +58,14 @@ def test_a_gzip_encoded_object_that_is_not_gzip_is_refused_for_good(
     server.script = [(200, DATA, False, [("Content-Encoding", "gzip")])]
     with pytest.raises(PermanentError, match="not gzip"):
         store.read("b", "o")
+
+
+def test_bytes_gcs_decompressed_itself_are_taken_as_they_are(server: ScriptedServer, store: GcsObjectStore) -> None:
+    # GIVEN GCS's answer for an object stored as gzip content and gzip-encoded: decompressed by GCS although
+    # gzip was accepted, with the hash of the stored (compressed) bytes
+    stored = gzip.compress(DATA)
+    headers = [("x-goog-hash", f"md5={gcs_md5(stored)}"), ("x-guploader-response-body-transformations", "gunzipped")]
+    server.script = [(200, DATA, False, headers)]
+
+    # WHEN it is read THEN the bytes come back as GCS gave them, not refused on every redelivery
+    assert store.read("b", "o") == DATA
