@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -138,27 +139,38 @@ def test_a_crash_after_the_row_write_heals_on_redelivery(
     assert len(store.artifacts("resnet")) == 2
 
 
+def recording(firestore_db: Any, artifact: Any) -> Callable[[], Any]:
+    """A delivery's own store (its own connections) recording one artifact."""
+    return lambda: FirestoreRegistryStore(firestore_rest(firestore_db), "models").record(artifact)
+
+
+def run_together(jobs: list[Callable[[], Any]]) -> list[BaseException]:
+    """Every job on its own thread, all released at once (as events of one upload arrive); what they raised."""
+    barrier = threading.Barrier(len(jobs))
+    errors: list[BaseException] = []
+
+    def run(job: Callable[[], Any]) -> None:
+        barrier.wait()
+        try:
+            job()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return errors
+
+
 def test_concurrent_uploads_of_one_version_all_land(
     store: FirestoreRegistryStore, firestore_db: Any, make_artifact: MakeArtifact
 ) -> None:
     # GIVEN v1 registered, and 6 files of v2 whose events arrive at the same moment
     store.record(make_artifact(version=1, generation=1))
     artifacts = [make_artifact(version=2, path=f"shard-{i}.safetensors", generation=100 + i) for i in range(6)]
-    barrier = threading.Barrier(len(artifacts))
-    errors: list[BaseException] = []
-
-    def deliver(artifact: Any) -> None:
-        barrier.wait()
-        try:
-            FirestoreRegistryStore(firestore_rest(firestore_db), "models").record(artifact)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=deliver, args=(a,)) for a in artifacts]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    errors = run_together([recording(firestore_db, a) for a in artifacts])
 
     # WHEN they have all been recorded
     # THEN no write was lost and the pointer says 2
@@ -175,21 +187,7 @@ def test_concurrent_generations_of_one_object_leave_only_the_newest_live(
     store.record(make_artifact(version=1, generation=1))
     overwrites = [make_artifact(version=2, generation=g) for g in (14, 11, 16, 12, 15, 13)]
     other = make_artifact(version=2, path="tokenizer.json", generation=20)
-    barrier = threading.Barrier(len(overwrites) + 1)
-    errors: list[BaseException] = []
-
-    def deliver(artifact: Any) -> None:
-        barrier.wait()
-        try:
-            FirestoreRegistryStore(firestore_rest(firestore_db), "models").record(artifact)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=deliver, args=(a,)) for a in [*overwrites, other]]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    errors = run_together([recording(firestore_db, a) for a in [*overwrites, other]])
 
     # THEN every generation but the newest points at the newest, in the rows and in the version view alike,
     # and the pointer says 2
@@ -212,29 +210,13 @@ def test_concurrent_uploads_and_deletes_leave_the_pointer_right(
     v3 = make_artifact(version=3, generation=3)
     store.record(v3)
     uploads = [make_artifact(version=v, path=f"f{i}.bin", generation=10 * v + i) for v in (1, 2) for i in range(3)]
-    jobs: list[Any] = [
-        lambda a=a: FirestoreRegistryStore(firestore_rest(firestore_db), "models").record(a) for a in uploads
-    ]
+    jobs = [recording(firestore_db, a) for a in uploads]
     jobs.append(
         lambda: FirestoreRegistryStore(firestore_rest(firestore_db), "models").mark_deleted(
             v3.ref, T0 + timedelta(hours=1)
         )
     )
-    barrier = threading.Barrier(len(jobs))
-    errors: list[BaseException] = []
-
-    def run(job: Any) -> None:
-        barrier.wait()
-        try:
-            job()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(j,)) for j in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    errors = run_together(jobs)
 
     # WHEN everything has landed
     # THEN the pointer is what the rows say: v3 is gone, so 2
