@@ -81,7 +81,7 @@ def stored(value: Any) -> Any:
 
 
 # -- encode_value ----------------------------------------------------------------------------------
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(values)
 def test_encoding_is_what_the_sdk_sends(value: Any) -> None:
     # GIVEN any storable value (nested maps with arbitrary keys, lists, NaN, -0.0, unicode, bytes, datetimes)
@@ -92,7 +92,7 @@ def test_encoding_is_what_the_sdk_sends(value: Any) -> None:
     assert same(ours, sdk_json(value)), (ours, sdk_json(value))
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(values)
 def test_encoding_round_trips(value: Any) -> None:
     # GIVEN any storable value WHEN it is encoded, sent as JSON, and decoded
@@ -126,7 +126,7 @@ def test_naive_datetimes_are_utc_to_the_microsecond(moment: datetime) -> None:
     assert ts.nanos == moment.microsecond * 1000
 
 
-@settings(max_examples=50)
+@settings(max_examples=50, deadline=None)
 @given(datetimes(1, 999))
 def test_timestamps_before_year_1000_are_what_the_sdk_sends(moment: datetime) -> None:
     # GIVEN a datetime in years 1-999 (Firestore stores from 0001-01-01) WHEN it is encoded
@@ -176,7 +176,7 @@ def test_sets_are_refused_rather_than_stored_in_an_arbitrary_order(value: Any) -
 
 
 # -- decode_value ----------------------------------------------------------------------------------
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(values)
 def test_decoding_the_sdks_json_gives_what_the_sdk_decodes(value: Any) -> None:
     # GIVEN a Value as the server prints it (proto3 JSON: empty maps and arrays without their field)
@@ -211,7 +211,7 @@ def test_decoding_accepts_every_proto3_json_spelling(printed: dict[str, Any], ex
 
 
 # -- timestamps ------------------------------------------------------------------------------------
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(
     moment=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
     nanos=st.integers(0, 999_999_999),
@@ -262,7 +262,7 @@ def test_rfc3339_parsing_refuses_what_is_not_a_timestamp(text: str) -> None:
 segments = st.text(min_size=1) | st.from_regex(r"[A-Za-z_0-9.\-`\\ ]{1,8}", fullmatch=True)
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(st.lists(segments, min_size=1, max_size=4))
 def test_field_path_quoting_is_the_sdks(parts: list[str]) -> None:
     # GIVEN field names of any text (hex hashes starting with a digit, dots, dashes, backticks, backslashes)
