@@ -16,7 +16,7 @@ import math
 import re
 import secrets
 import string
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -147,9 +147,14 @@ def split_field_path(path: str) -> list[str]:
     return segments
 
 
+def _joined(segments: Iterable[str]) -> str:
+    """Field names as one field path the API reads: every segment that is no plain identifier in backticks."""
+    return ".".join(map(quote_segment, segments))
+
+
 def _api_path(path: str) -> str:
-    """A field path as the API wants it: every segment that is no plain identifier in backticks."""
-    return ".".join(quote_segment(segment) for segment in split_field_path(path))
+    """A field path as a caller writes it, as the API wants it."""
+    return _joined(split_field_path(path))
 
 
 def _nest(updates: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -169,7 +174,7 @@ def _nest(updates: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         for segment in segments[:-1]:
             node = node.setdefault(segment, {})
         node[segments[-1]] = value
-        mask.append(".".join(quote_segment(s) for s in segments))
+        mask.append(_joined(segments))
     return nested, mask
 
 
@@ -331,16 +336,11 @@ class CollectionReference(Query):
 
     def list_documents(self) -> Iterator[DocumentReference]:
         """Every document id, those that only hold subcollections too (showMissing), as the SDK lists them."""
-        url = f"{self._client.documents_root}/{self.path}"
-        token = None
-        while True:
-            params = {"showMissing": "true", "mask.fieldPaths": "__name__", "pageSize": 300, "pageToken": token}
-            answer = self._client.api.call("GET", _url_path(url), params=params)
-            for document in answer.get("documents") or []:
+        url = _url_path(f"{self._client.documents_root}/{self.path}")
+        params = {"showMissing": "true", "mask.fieldPaths": "__name__", "pageSize": 300}
+        for page in self._client.api.pages(url, params):
+            for document in page.get("documents") or []:
                 yield self.document(document["name"].rsplit("/", 1)[-1])
-            token = answer.get("nextPageToken")
-            if not token:
-                return
 
 
 class WriteBatch:
@@ -358,7 +358,7 @@ class WriteBatch:
     def set(self, reference: DocumentReference, data: dict[str, Any], merge: bool = False) -> None:
         write: dict[str, Any] = {"update": {"name": reference.name, "fields": encode_fields(data)}}
         if merge:
-            write["updateMask"] = {"fieldPaths": [".".join(map(quote_segment, p)) for p in _leaf_paths(data)]}
+            write["updateMask"] = {"fieldPaths": [_joined(p) for p in _leaf_paths(data)]}
         self._writes.append(write)
 
     def update(

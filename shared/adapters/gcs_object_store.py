@@ -117,28 +117,16 @@ class GcsObjectStore:
         return data
 
     def list_objects(self, bucket: str, prefix: str = "") -> Iterator[StoredObject]:
-        token = None
-        while True:
-            params = {"prefix": prefix or None, "pageToken": token, "maxResults": self._page_size}
-            try:
-                page = self._api.call("GET", f"storage/v1/b/{quote(bucket, safe='')}/o", params=params)
-            except NotFound:  # a missing bucket lists as empty, as the local store does
-                return
-            for resource in page.get("items") or []:
-                yield _stored(resource)
-            token = page.get("nextPageToken")
-            if not token:
-                return
+        params = {"prefix": prefix or None, "maxResults": self._page_size}
+        try:
+            for page in self._api.pages(f"storage/v1/b/{quote(bucket, safe='')}/o", params):
+                yield from map(_stored, page.get("items") or [])
+        except NotFound:  # a missing bucket lists as empty, as the local store does
+            return
 
     def list_buckets(self) -> list[str]:
-        names, token = [], None
-        while True:
-            params = {"project": self._project, "pageToken": token, "maxResults": self._page_size}
-            page = self._api.call("GET", "storage/v1/b", params=params)
-            names += [b["name"] for b in page.get("items") or []]
-            token = page.get("nextPageToken")
-            if not token:
-                return sorted(names)
+        pages = self._api.pages("storage/v1/b", {"project": self._project, "maxResults": self._page_size})
+        return sorted(b["name"] for page in pages for b in page.get("items") or [])
 
     def put(
         self,

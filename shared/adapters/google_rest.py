@@ -25,6 +25,7 @@ import random
 import re
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -108,6 +109,11 @@ def _is_transient(code: int, body: bytes, *, idempotent: bool) -> bool:
         reasons = {e.get("reason") for e in error.get("errors") or [] if isinstance(e, dict)}
         return error.get("status") == "ABORTED" or bool(reasons & _BIGQUERY_RETRY_REASONS)
     return False
+
+
+def _lost(method: str, netloc: str, exc: BaseException) -> TransientError:
+    """A request whose answer never came (network, timeout, a connection dropped): the platform redelivers."""
+    return TransientError(f"{method} {netloc}: {type(exc).__name__}: {exc}")
 
 
 def _bearer(token: str) -> str:
@@ -294,10 +300,10 @@ class JsonHttp:
                 connection.close()
                 if reused and not fresh:
                     continue  # the server had closed the kept-alive connection; it got nothing: send again
-                raise TransientError(f"{method} {netloc}: {type(exc).__name__}: {exc}") from exc
+                raise _lost(method, netloc, exc) from exc
             except OSError as exc:  # refused, unreachable, DNS, a timeout
                 connection.close()
-                raise TransientError(f"{method} {netloc}: {type(exc).__name__}: {exc}") from exc
+                raise _lost(method, netloc, exc) from exc
             try:
                 response = connection.getresponse()
                 answer = response.read()
@@ -305,10 +311,10 @@ class JsonHttp:
                 connection.close()
                 if reused and not fresh and idempotent:
                     continue  # most likely a kept-alive connection closed as we sent; safe to send again
-                raise TransientError(f"{method} {netloc}: {type(exc).__name__}: {exc}") from exc
+                raise _lost(method, netloc, exc) from exc
             except OSError as exc:
                 connection.close()
-                raise TransientError(f"{method} {netloc}: {type(exc).__name__}: {exc}") from exc
+                raise _lost(method, netloc, exc) from exc
             received: dict[str, str] = {}
             for name, value in response.getheaders():  # a header sent twice (x-goog-hash) is one, joined
                 name = name.lower()
@@ -327,6 +333,16 @@ class GoogleApi:
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.http.request(method, self.base_url + path.lstrip("/"), auth=self.auth, **kwargs)
+
+    def pages(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """A listing's pages (GET), each asked for with the last one's `nextPageToken` until there is none."""
+        token = None
+        while True:
+            page = self.call("GET", path, params={**params, "pageToken": token})
+            yield page
+            token = page.get("nextPageToken")
+            if not token:
+                return
 
 
 def emulator_base(host: str) -> str:
