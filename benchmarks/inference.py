@@ -530,9 +530,11 @@ def _metric(port: int, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
 
 
-def _cpu_seconds(pid: int) -> float:
-    """A process's user + system CPU seconds, all its threads (Linux /proc; the capture writer is a thread)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def _cpu_seconds(pid: int, task: int | None = None) -> float:
+    """A process's user + system CPU seconds, all its threads (Linux /proc; the capture writer is a thread),
+    or with `task` one thread's (the process's own id: its main thread, the event loop)."""
+    path = f"/proc/{pid}/stat" if task is None else f"/proc/{pid}/task/{task}/stat"
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -570,16 +572,18 @@ def paired_benchmark(kind: str, model: str, levels: list[int], seconds: float, r
         for clients in levels:
             for round_ in range(rounds):
                 for name in (first, second) if round_ % 2 == 0 else (second, first):
-                    cpu_before = _cpu_seconds(servers[name].pid)
+                    pid = servers[name].pid
+                    cpu_before, loop_before = _cpu_seconds(pid), _cpu_seconds(pid, pid)
                     result = asyncio.run(measure(ports[name], load, clients, seconds))
-                    result["cpu_ms_per_request"] = (
-                        1000 * (_cpu_seconds(servers[name].pid) - cpu_before) / max(result["requests"], 1)
-                    )
+                    served = max(result["requests"], 1)
+                    result["cpu_ms_per_request"] = 1000 * (_cpu_seconds(pid) - cpu_before) / served
+                    result["loop_cpu_ms_per_request"] = 1000 * (_cpu_seconds(pid, pid) - loop_before) / served
                     by.setdefault((name, clients), []).append(result)
                     print(
                         f"{name:<11} {clients:>3} clients  {result['throughput']:8.1f} req/s  "
                         f"p50 {result['p50_ms']:7.2f} ms  p99 {result['p99_ms']:7.2f} ms  errors {result['errors']}"
-                        f"  server CPU {result['cpu_ms_per_request']:.3f} ms/request",
+                        f"  server CPU {result['cpu_ms_per_request']:.3f} ms/request"
+                        f" (event loop {result['loop_cpu_ms_per_request']:.3f})",
                         flush=True,
                     )
         captured = _capture_totals(ports[first]) if kind == "capture" else {}
@@ -602,6 +606,9 @@ def paired_benchmark(kind: str, model: str, levels: list[int], seconds: float, r
         # and unlike throughput it hardly moves with what else the machine runs.
         cpu_a = statistics.median(r["cpu_ms_per_request"] for r in by[(first, clients)])
         cpu_b = statistics.median(r["cpu_ms_per_request"] for r in by[(second, clients)])
+        # The main thread (the event loop, where /predict runs) apart from the rest (batcher, writer, pools).
+        loop_a = statistics.median(r["loop_cpu_ms_per_request"] for r in by[(first, clients)])
+        loop_b = statistics.median(r["loop_cpu_ms_per_request"] for r in by[(second, clients)])
         summary.append(
             {
                 "clients": clients,
@@ -610,6 +617,8 @@ def paired_benchmark(kind: str, model: str, levels: list[int], seconds: float, r
                 "paired_ratio": paired,
                 f"cpu_ms_per_request {first}": cpu_a,
                 f"cpu_ms_per_request {second}": cpu_b,
+                f"loop_cpu_ms_per_request {first}": loop_a,
+                f"loop_cpu_ms_per_request {second}": loop_b,
             }
         )
         print(
@@ -617,7 +626,9 @@ def paired_benchmark(kind: str, model: str, levels: list[int], seconds: float, r
             f" = {median_a / median_b:.3f}; median of the rounds' ratios {paired:.3f}"
             f" (rounds {', '.join(f'{r:.2f}' for r in pairs)});"
             f" server CPU per request {cpu_a:.3f}/{cpu_b:.3f} ms = {cpu_a / cpu_b:.3f}"
-            f" (throughput {cpu_b / cpu_a:.3f}x when CPU-bound)"
+            f" (throughput {cpu_b / cpu_a:.3f}x when CPU-bound);"
+            f" the event loop's {1000 * loop_a:.1f}/{1000 * loop_b:.1f} us,"
+            f" the other threads' {1000 * (cpu_a - loop_a):.1f}/{1000 * (cpu_b - loop_b):.1f} us"
         )
     if captured:
         files = list((state_dir / "buckets" / "ml-predictions-dev").rglob("*.parquet"))
