@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared import slack_format as slack
+from shared.bucket_names import is_bucket_name
 from shared.drift.detect import DriftConfig, DriftResult, detect_drift
 from shared.drift.history import HISTORY_RUNS, PastRun, feature_scores, past_runs
 from shared.drift.reference_cache import ObjectStoreReferenceCache, PendingReferenceCache
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from shared.ports import Clock, DriftRunStore, FeatureProfiler, IdempotencyStore, ObjectStore, SlackNotifier
 
 CONSOLE_OBJECT = "https://console.cloud.google.com/storage/browser/_details/{bucket}/{name}"
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")  # GCS bucket names; a URL is built only from one
 ALERT_FEATURES = 8  # the most drifted features named in the Slack alert; the report has them all
 log = logging.getLogger(__name__)
 
@@ -75,7 +74,7 @@ class ReportObjects:
     def console_url(self) -> str | None:
         """The report in the Cloud Console, from percent-encoded parts; None for a bucket without a bucket's
         name, ValueError for an object name no URL can carry."""
-        if not _BUCKET.fullmatch(self.bucket):
+        if not is_bucket_name(self.bucket):
             return None
         return slack.url(CONSOLE_OBJECT, bucket=self.bucket, name=slack.path(self.html))
 

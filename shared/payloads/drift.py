@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.bucket_names import is_bucket_name
 from shared.errors import EventParseError
 from shared.payloads import _fields
 
@@ -123,6 +124,8 @@ def _location(obj: Any, field_name: str) -> DataLocation:
             f"expected gs://bucket/path or bq://project.dataset.table, got {uri!r:.80}", field=f"{field_name}.uri"
         )
     if match:
+        if not is_bucket_name(match.group(1)):
+            raise EventParseError(f"{match.group(1)!r:.80} is not a bucket name", field=f"{field_name}.uri")
         _check_object_path(match.group(2), f"{field_name}.uri")
     hours = obj.get("window_hours")
     if hours is not None and (

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from shared.bucket_names import is_bucket_name
 
 
 class SettingsError(ValueError):
@@ -143,8 +144,6 @@ _MOST = {
     "INFERENCE_GC_GEN0": 1_000_000,
     "INFERENCE_MAX_WAIT_MS": 1000 * MAX_SECONDS,
 }
-# A bucket name as GCS takes it: 3 to 63 characters, or up to 222 with dots, each part up to 63.
-_BUCKET_PART = re.compile(r"[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?")
 
 
 def _most(name: str) -> float:
@@ -165,12 +164,6 @@ def _bucket_template(raw: str | None, env: str) -> str:
     if not is_bucket_name(name):
         raise SettingsError(f"INFERENCE_CAPTURE_BUCKET: {name!r:.80} (ENV {env!r:.40}) is not a bucket name")
     return template
-
-
-def is_bucket_name(name: str) -> bool:
-    parts = name.split(".")
-    longest = 222 if len(parts) > 1 else 63
-    return 3 <= len(name) <= longest and all(_BUCKET_PART.fullmatch(part) for part in parts)
 
 
 def _alias(raw: str | None) -> str | None:
