@@ -20,7 +20,6 @@ import copy
 import logging
 import math
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, HTTPException
@@ -36,9 +35,7 @@ from pydantic import (
     model_validator,
 )
 
-from mlops_inference import request_ids
 from mlops_inference.batching import BatcherOverloaded, BatcherStopped
-from mlops_inference.capture import records_for_images, records_for_rows
 from mlops_inference.errors import SafeJSONResponse, StrictJSONRoute, finite, install_error_handlers, invalid
 from mlops_inference.feedback_routes import feedback_router
 from mlops_inference.image_requests import (
@@ -144,7 +141,6 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
     container, since mangum would run the lifespan on every invocation)."""
     metrics = service.metrics
     settings = service.settings
-    ids = request_ids.RequestIds(settings.model_name, settings.env, settings.request_id_key)
     if settings.request_id_key is None:
         log.warning(
             "INFERENCE_REQUEST_ID_KEY is not set: request ids are signed with a key of this process, and /feedback"
@@ -248,7 +244,7 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
             }
         )
 
-    async def forward(items: list[Any]) -> list[tuple[Any, str, int]]:
+    async def forward(items: list[Any]) -> list[tuple[Any, str, int, str]]:
         try:
             return await service.predict(items)
         except ModelChanged as exc:
@@ -284,32 +280,14 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
         except InvalidRows as exc:
             return invalid([_row_error(e["row"], e["field"], e["message"]) for e in exc.errors])
         results = await forward(rows)
-        not_finite = [i for i, (p, _, _) in enumerate(results) if not math.isfinite(p)]
+        not_finite = [i for i, (p, *_) in enumerate(results) if not math.isfinite(p)]
         if not_finite:  # the model overflowed on these rows: an answer about them, not an encoder's 500
             message = "the model gave no finite prediction for this row (its input is out of the model's range)"
             return invalid([_row_error(i, None, message, "model_output_not_finite") for i in not_finite])
         metrics.rows.inc(len(results))
-        # One request's rows share one batch, hence one model.
-        _, name, version = results[0]
-        metrics.observe_confidence(name, version, [_confidence(p) for p, _, _ in results])
-        request_id = ids.issue(version, len(results))
-        capture = service.capture
-        if capture is not None:
-            picked = capture.sampled(len(rows))
-            if picked:
-                predictions = [p for p, _, _ in results]
-                at = datetime.now(UTC)
-                records = records_for_rows(
-                    rows,
-                    predictions,
-                    picked,
-                    request_id=request_id,
-                    at=at,
-                    model=name,
-                    version=version,
-                    env=settings.env,
-                )
-                capture.offer(records)
+        # One request's rows share one batch, hence one model and one id (the capture has them already).
+        _, name, version, request_id = results[0]
+        metrics.observe_confidence(name, version, [_confidence(p) for p, *_ in results])
         # A plain JSONResponse: the shape is PredictResponse's (documented in the OpenAPI schema), without
         # validating our own output again on every request.
         return JSONResponse(
@@ -318,7 +296,7 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
                 "model": name,
                 "version": version,
                 "output": model.spec.output,
-                "predictions": [p for p, _, _ in results],
+                "predictions": [p for p, *_ in results],
             }
         )
 
@@ -334,33 +312,18 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
             tensors = await service.image_decoder().decode_all(uploads, spec.input)
         except RequestRefused as refused:
             return refused.response()
-        results = await forward([ImageItem(t, spec.input) for t in tensors])
-        predictions = [p for p, _, _ in results]
+        results = await forward([ImageItem(t, spec.input, len(u.data)) for t, u in zip(tensors, uploads, strict=True)])
+        predictions = [p for p, *_ in results]
         not_finite = [u.loc for u, p in zip(uploads, predictions, strict=True) if not p.finite]
         if not_finite:
             message = "the model gave no finite prediction for this image"
             return invalid(
                 [{"loc": list(loc), "msg": message, "type": "model_output_not_finite"} for loc in not_finite]
             )
-        _, name, version = results[0]
+        _, name, version, request_id = results[0]
         metrics.rows.inc(len(results))
         metrics.observe_confidence(name, version, [p.confidence for p in predictions])
-        request_id = ids.issue(version, len(results))
-        capture = service.capture
         body = await service.image_decoder().run(answers, uploads, predictions)
-        if capture is not None and (picked := capture.sampled(len(predictions))):
-            # the summaries came with the forward pass (`image_summaries`): what is left is a record per image
-            records = records_for_images(
-                [len(u.data) for u in uploads],
-                predictions,
-                picked,
-                request_id=request_id,
-                at=datetime.now(UTC),
-                model=name,
-                version=version,
-                env=settings.env,
-            )
-            capture.offer(records)
         return SafeJSONResponse(
             finite(
                 {
@@ -391,6 +354,6 @@ def create_app(service: Service, *, manage_lifecycle: bool = True) -> FastAPI:
         openapi_extra=MULTIPART_DOC,
     )
 
-    app.include_router(feedback_router(service, ids))
+    app.include_router(feedback_router(service, service.ids))
     app.include_router(monitoring_router(service))
     return app

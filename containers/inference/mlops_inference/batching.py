@@ -42,12 +42,13 @@ class DynamicBatcher(Generic[T, R]):
     """Groups rows of concurrent `submit` calls into batches of up to `max_batch_size` rows for `process`.
 
     A batch closes when it is full, when the next request would overflow it, or `max_wait_ms` after its first request
-    arrived. Requests are FIFO and never split; one larger than `max_batch_size` runs alone.
+    arrived. Requests are FIFO and never split; one larger than `max_batch_size` runs alone. With `request_sizes`,
+    `process` also gets how many rows each request of the batch brought, in order (`process(rows, sizes)`).
     """
 
     def __init__(
         self,
-        process: Callable[[list[T]], list[R]],
+        process: Callable[..., list[R]],  # (rows) or, with request_sizes, (rows, sizes)
         *,
         max_batch_size: int = 32,
         max_wait_ms: float = 5.0,
@@ -55,6 +56,7 @@ class DynamicBatcher(Generic[T, R]):
         max_queue: int = 10_000,
         name: str = "batcher",
         on_batch: Callable[[int, float], None] | None = None,
+        request_sizes: bool = False,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be positive, got {max_batch_size}")
@@ -68,6 +70,7 @@ class DynamicBatcher(Generic[T, R]):
         self._max_queue = max_queue
         self._name = name
         self._on_batch = on_batch
+        self._request_sizes = request_sizes
         self._owns_executor = executor is None
         # One dedicated thread by default: torch forwards do not gain from running concurrently on one device.
         self._executor = executor or concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=name)
@@ -180,9 +183,10 @@ class DynamicBatcher(Generic[T, R]):
     async def _run(self, batch: list[_Request[T, R]]) -> None:
         """Run one batch in the executor and hand each request its slice of the results (or the error)."""
         rows = [item for request in batch for item in request.items]
+        args: tuple = (rows, [len(request.items) for request in batch]) if self._request_sizes else (rows,)
         started = time.perf_counter()
         try:
-            results = list(await asyncio.get_running_loop().run_in_executor(self._executor, self._process, rows))
+            results = list(await asyncio.get_running_loop().run_in_executor(self._executor, self._process, *args))
             if len(results) != len(rows):
                 raise RuntimeError(f"{self._name}: process returned {len(results)} results for {len(rows)} rows")
         except asyncio.CancelledError:  # the loop is shutting down: fail the batch, its callers may still listen

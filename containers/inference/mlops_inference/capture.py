@@ -1,21 +1,30 @@
 """Prediction capture: what the service answered, recorded off the request path for drift on served traffic.
 
-A request hands its sampled rows to `PredictionCapture.offer`, which never blocks and never waits on
-storage: the rows join a bounded queue (a full queue drops them and counts them in /metrics,
-`inference_capture_dropped_rows{reason="queue_full"}`); a writer thread flushes the queue to a
-`PredictionSink` (Parquet in a bucket, or BigQuery) when `batch_rows` are waiting, every `flush_s`, and
-at shutdown. A write that fails drops its rows (counted, reason `write_failed`): capture is monitoring,
-never a reason to refuse a prediction.
+Each forward pass hands the capture what it served (`ServedBatch`: the batch's requests, their ids, rows
+or image summaries and predictions), from the thread that ran it: the request handlers on the event loop do
+nothing for capture. `PredictionCapture.offer` never blocks and never waits on storage: the batch joins a
+bounded queue (rows past the bound are dropped and counted in /metrics,
+`inference_capture_dropped_rows{reason="queue_full"}`); a writer thread turns the queued batches into
+records and writes them to each `PredictionSink` (Parquet in a bucket, or BigQuery) when `batch_rows` are
+waiting, every `flush_s`, and at shutdown. A write that fails drops its rows (counted, reason
+`write_failed`): capture is monitoring, never a reason to refuse a prediction.
 
-One record per served row or image (`records_for_rows`, `records_for_images`): request id, row, time,
-model, version, env, kind, the input features (an image's summary, never its pixels), `prediction`,
-`label` and `confidence`.
+Why per forward pass: on the demo model (one row per request, the event loop its bottleneck) a record
+built and queued by each request's handler cost 9% of the throughput at 32 clients, several times what the
+same code costs in a loop of its own; handed over once per batch from the forward's thread it cost 7%
+(docs/capture-cost.md, `python benchmarks/inference.py --capture`).
+
+One record per served row or image (`ServedBatch.records`): request id, row, time, model, version, env,
+kind, the input features (an image's summary, never its pixels), `prediction`, `label` and `confidence`.
+A request the service refused for a prediction that was not finite was not served, and is not recorded.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
+import math
 import random
 import threading
 import time
@@ -32,62 +41,134 @@ log = logging.getLogger(__name__)
 HISTOGRAM_BINS = 8  # an image's intensity (CT: HU within the window) histogram, as shares
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ServedBatch:
+    """One forward pass as served: its requests in order (`request_ids`, `sizes`: how many rows or images
+    each brought) and, per row of the batch, the input (`tabular`: the row as sent; `image`: the file's size
+    in bytes, the summary features riding on its prediction) and the prediction (a probability, or an
+    ImagePrediction). `picked`: the rows of the batch to record, ascending (None: all)."""
+
+    kind: str
+    model: str
+    version: int
+    served_at: datetime
+    request_ids: Sequence[str]
+    sizes: Sequence[int]
+    inputs: Sequence[Any]
+    predictions: Sequence[Any]
+    picked: Sequence[int] | None = None
+
+    @property
+    def count(self) -> int:
+        """The rows to record."""
+        return len(self.predictions) if self.picked is None else len(self.picked)
+
+    def keeping(self, count: int) -> ServedBatch:
+        """The same batch recording only its first `count` rows to record (a queue with less room)."""
+        picked = range(len(self.predictions)) if self.picked is None else self.picked
+        return dataclasses.replace(self, picked=list(picked[:count]))
+
+    def records(self, env: str) -> list[dict[str, Any]]:
+        """A record per row to record, request by request; a request with a prediction that was not finite
+        was refused (422), not served, and gives none."""
+        tabular = self.kind == "tabular"
+        build = records_for_rows if tabular else records_for_images
+        finite: Callable[[Any], bool] = math.isfinite if tabular else _image_finite
+        picked = self.picked
+        out: list[dict[str, Any]] = []
+        start = cursor = 0
+        for request_id, size in zip(self.request_ids, self.sizes, strict=True):
+            end = start + size
+            if picked is None:
+                rows: Sequence[int] = range(size)
+            else:
+                first = cursor
+                while cursor < len(picked) and picked[cursor] < end:
+                    cursor += 1
+                rows = [i - start for i in picked[first:cursor]]
+            predictions = self.predictions[start:end]
+            if rows and all(map(finite, predictions)):
+                inputs = self.inputs[start:end]
+                out += build(
+                    inputs,
+                    predictions,
+                    rows,
+                    request_id=request_id,
+                    at=self.served_at,
+                    model=self.model,
+                    version=self.version,
+                    env=env,
+                )
+            start = end
+        return out
+
+
+def _image_finite(prediction: ImagePrediction) -> bool:
+    return prediction.finite
+
+
 class PredictionCapture:
     """The bounded queue and its writer. `sinks` by name (`parquet`, `bigquery`): each batch goes to every
-    one, and each is counted on its own (`sink` label), so a sink that fails loses only its own copy."""
+    one, and each is counted on its own (`sink` label), so a sink that fails loses only its own copy.
+    `max_queue` and `batch_rows` count rows to record."""
 
     def __init__(
         self,
         sinks: Mapping[str, PredictionSink],
         metrics: ServiceMetrics,
         *,
+        env: str,
         rate: float = 1.0,
         max_queue: int = 10_000,
         batch_rows: int = 1000,
         flush_s: float = 10.0,
         sample: Callable[[], float] = random.random,
     ) -> None:
-        self.sinks, self.metrics = dict(sinks), metrics
+        self.sinks, self.metrics, self.env = dict(sinks), metrics, env
         for name in self.sinks:  # every sink's series from the start, at 0, not from its first write or drop
             metrics.captured.labels(name)
             for reason in ("queue_full", "write_failed"):
                 metrics.capture_dropped.labels(reason, name)
         self.rate, self.max_queue, self.batch_rows, self.flush_s = rate, max_queue, batch_rows, flush_s
         self._sample = sample
-        self._queue: collections.deque[dict[str, Any]] = collections.deque()
+        self._queue: collections.deque[ServedBatch] = collections.deque()
+        self._rows = 0  # queued rows to record: what max_queue bounds
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._stopping = False
         self._thread: threading.Thread | None = None
 
-    def sampled(self, count: int) -> list[int]:
-        """Which of `count` rows to capture (each with probability `rate`)."""
+    def sampled(self, count: int) -> list[int] | None:
+        """Which of `count` rows to capture (each with probability `rate`); None: all of them."""
         if self.rate >= 1.0:
-            return list(range(count))
+            return None
         return [i for i in range(count) if self._sample() < self.rate]
 
-    def offer(self, records: Sequence[dict[str, Any]]) -> int:
-        """Queue the records, or as many as fit: the rest are dropped and counted. Never blocks on storage
-        (the lock is held only to append, or by the writer to take the whole queue)."""
-        if not records:
+    def offer(self, batch: ServedBatch) -> int:
+        """Queue the batch's rows to record, or as many as fit: the rest are dropped and counted. Never
+        blocks on storage (the lock is held only to append, or by the writer to take from the queue)."""
+        offered = batch.count
+        if not offered:
             return 0
         with self._lock:
-            room = max(0, self.max_queue - len(self._queue))
-            taken = records[:room]
-            self._queue.extend(taken)
-            queued = len(self._queue)
-            if queued >= self.batch_rows:
-                self._wake.notify()
-        dropped = len(records) - len(taken)
+            room = max(0, self.max_queue - self._rows)
+            kept = min(room, offered)
+            if kept:
+                self._queue.append(batch if kept == offered else batch.keeping(kept))
+                self._rows += kept
+                if self._rows >= self.batch_rows:
+                    self._wake.notify()
+            queued = self._rows
+        dropped = offered - kept
         if dropped:  # lost to every sink
             for name in self.sinks:
                 self.metrics.capture_dropped.labels("queue_full", name).inc(dropped)
         self.metrics.capture_queue.set(queued)
-        return len(taken)
+        return kept
 
     @property
     def queued(self) -> int:
-        return len(self._queue)
+        return self._rows
 
     def start(self) -> None:
         if self._thread is None:
@@ -105,34 +186,47 @@ class PredictionCapture:
             self._thread = None
         self.flush()  # anything offered after the writer's last look
 
+    def _take(self, partial: bool) -> list[ServedBatch]:
+        """Queued batches holding at least `batch_rows` rows (a little more: a batch is not split), or with
+        `partial` whatever is queued; none when fewer are queued and not `partial`."""
+        with self._lock:
+            if not self._queue or (not partial and self._rows < self.batch_rows):
+                return []
+            taken, rows = [], 0
+            while self._queue and rows < self.batch_rows:
+                batch = self._queue.popleft()
+                taken.append(batch)
+                rows += batch.count
+            self._rows -= rows
+            queued = self._rows
+        self.metrics.capture_queue.set(queued)
+        return taken
+
     def flush(self, *, partial: bool = True) -> int:
-        """Write what is queued now, in batches of `batch_rows` (with `partial` False, full ones only: the
-        rest waits for the interval, so a busy service writes few, full files); the rows written, summed
-        over the sinks."""
+        """Write what is queued now, in writes of about `batch_rows` rows (with `partial` False, full ones
+        only: the rest waits for the interval, so a busy service writes few, full files); the rows written,
+        summed over the sinks."""
         written = 0
-        while True:
-            with self._lock:
-                if not self._queue or (not partial and len(self._queue) < self.batch_rows):
-                    break
-                count = min(len(self._queue), self.batch_rows)
-                batch = [self._queue.popleft() for _ in range(count)]
-            self.metrics.capture_queue.set(len(self._queue))
+        while taken := self._take(partial):
+            records = [record for batch in taken for record in batch.records(self.env)]
+            if not records:
+                continue
             for name, sink in self.sinks.items():
                 try:
-                    sink.write(batch)
+                    sink.write(records)
                 except Exception as exc:  # storage down, quota, a bad row: the rows are lost, the service is not
-                    log.warning("prediction capture: %d rows not written to %s: %r", len(batch), name, exc)
-                    self.metrics.capture_dropped.labels("write_failed", name).inc(len(batch))
+                    log.warning("prediction capture: %d rows not written to %s: %r", len(records), name, exc)
+                    self.metrics.capture_dropped.labels("write_failed", name).inc(len(records))
                     continue
-                self.metrics.captured.labels(name).inc(len(batch))
-                written += len(batch)
+                self.metrics.captured.labels(name).inc(len(records))
+                written += len(records)
         return written
 
     def _run(self) -> None:
         deadline = time.monotonic() + self.flush_s
         while True:
             with self._lock:
-                while not self._stopping and len(self._queue) < self.batch_rows:
+                while not self._stopping and self._rows < self.batch_rows:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break

@@ -87,6 +87,7 @@ class ImageItem:
 
     tensor: torch.Tensor
     input: ImageInput
+    file_bytes: int = 0  # the uploaded file's size: a summary feature the capture records
 
 
 @dataclass

@@ -152,6 +152,7 @@ def build_service(settings: ServiceSettings | None = None, deps: InferenceDeps |
         service.capture = PredictionCapture(
             {name or "default": predictions(name, settings.env, settings.capture_bucket) for name in sinks},
             service.metrics,
+            env=settings.env,
             rate=settings.capture_rate,
             max_queue=settings.capture_queue,
             batch_rows=settings.capture_batch,

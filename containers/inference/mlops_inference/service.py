@@ -7,15 +7,17 @@ import asyncio
 import gc
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mlops_inference.batching import DynamicBatcher
-from mlops_inference.capture import PredictionCapture
+from mlops_inference.capture import PredictionCapture, ServedBatch
 from mlops_inference.image_decode import DecodeLimits
 from mlops_inference.image_requests import ImageDecoder
 from mlops_inference.image_spec import ImageItem, ImageSpec
 from mlops_inference.metrics import ServiceMetrics
 from mlops_inference.model import InvalidRows, LoadedModel, configure_threads
+from mlops_inference.request_ids import RequestIds
 
 if TYPE_CHECKING:
     from mlops_inference.serving import ModelHolder
@@ -41,7 +43,10 @@ class Service:
     capture: PredictionCapture | None = None  # served predictions recorded (None: capture off)
     captured: CapturedPredictions | None = None  # where /feedback finds them (None: every label unjoined)
 
+    ids: RequestIds = field(init=False)  # issues each request's id when its forward pass is done
+
     def __post_init__(self) -> None:
+        self.ids = RequestIds(self.settings.model_name, self.settings.env, self.settings.request_id_key)
         self.holder.on_swap = _on_swap(self.metrics)  # before start(): the first load counts too
         self.metrics.set_confidence_threshold(self.settings.confidence_threshold)
 
@@ -51,9 +56,11 @@ class Service:
             self.decoder = ImageDecoder(self.settings.decode_threads, limits)
         return self.decoder
 
-    def _forward(self, items: list[Any]) -> list[tuple[Any, str, int]]:
-        """One forward pass over the rows, or the decoded images, of one or several requests, with whatever
-        model is current now (a batch holds one kind: a swap between kinds fails the batch, to retry)."""
+    def _forward(self, items: list[Any], sizes: list[int]) -> list[tuple[Any, str, int, str]]:
+        """One forward pass over the rows, or the decoded images, of one or several requests (`sizes`: how
+        many each brought, in order), with whatever model is current now (a batch holds one kind: a swap
+        between kinds fails the batch, to retry). Per row: its prediction, the model, its version and the
+        request's id. The capture gets the batch here, on this thread, not from each request's handler."""
         model = self.holder.current
         if model is None:
             raise ModelChanged("no model loaded")
@@ -76,7 +83,30 @@ class Service:
             predictions = model.predict(items)
         if self.batcher is None:  # the batcher reports its own batches through on_batch
             self.metrics.observe_batch(len(items), time.perf_counter() - started)
-        return [(p, model.name, model.version) for p in predictions]
+        request_ids = [self.ids.issue(model.version, size) for size in sizes]
+        if self.capture is not None:
+            self._capture(model, items, sizes, request_ids, predictions)
+        answers = []
+        start = 0
+        for request_id, size in zip(request_ids, sizes, strict=True):
+            answers += [(p, model.name, model.version, request_id) for p in predictions[start : start + size]]
+            start += size
+        return answers
+
+    def _capture(
+        self, model: LoadedModel, items: list[Any], sizes: list[int], request_ids: list[str], predictions: list[Any]
+    ) -> None:
+        capture = self.capture
+        assert capture is not None
+        picked = capture.sampled(len(items))
+        if picked == []:
+            return
+        image = isinstance(model.spec, ImageSpec)
+        inputs = [item.file_bytes for item in items] if image else items  # never an image's pixels
+        at = datetime.now(UTC)
+        kind = "image" if image else "tabular"
+        served = ServedBatch(kind, model.name, model.version, at, request_ids, sizes, inputs, predictions, picked)
+        capture.offer(served)
 
     async def start(self) -> None:
         configure_threads(self.settings.threads)
@@ -92,6 +122,7 @@ class Service:
                 max_batch_size=self.settings.max_batch_size,
                 max_wait_ms=self.settings.max_wait_ms,
                 on_batch=self.metrics.observe_batch,
+                request_sizes=True,
             )
             await self.batcher.start()
         if self.capture is not None:
@@ -107,10 +138,11 @@ class Service:
             self.decoder = None
         self.holder.stop()
 
-    async def predict(self, items: list[Any]) -> list[tuple[Any, str, int]]:
+    async def predict(self, items: list[Any]) -> list[tuple[Any, str, int, str]]:
+        """Per item: its prediction, the model and version that made it, and the request's id."""
         if self.batcher is not None:
             return await self.batcher.submit(items)
-        return await asyncio.to_thread(self._forward, items)
+        return await asyncio.to_thread(self._forward, items, [len(items)])
 
 
 def _on_swap(metrics: ServiceMetrics):

@@ -483,7 +483,9 @@ def test_concurrent_requests_images_share_one_forward_pass_and_a_new_version_is_
             await service.stop()
 
     first, second, swapped = asyncio.run(run())
-    assert [p.label for p, _, _ in first + second] == ["abnormal", "normal", "abnormal"]
+    assert [p.label for p, *_ in first + second] == ["abnormal", "normal", "abnormal"]
+    # each request's id, the same for its images, issued with its forward pass
+    assert first[0][3] == first[1][3] != second[0][3] and service.ids.check(first[0][3]).rows == 2
     from prometheus_client import generate_latest
 
     text = generate_latest(service.metrics.registry).decode()
