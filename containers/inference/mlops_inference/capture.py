@@ -14,9 +14,10 @@ built and queued by each request's handler cost 9% of the throughput at 32 clien
 same code costs in a loop of its own; handed over once per batch from the forward's thread it cost 7%
 (docs/capture-cost.md, `python benchmarks/inference.py --capture`).
 
-One record per served row or image (`ServedBatch.records`): request id, row, time, model, version, env,
-kind, the input features (an image's summary, never its pixels), `prediction`, `label` and `confidence`.
-A request the service refused for a prediction that was not finite was not served, and is not recorded.
+One record per served row or image (`ServedBatch.add_to`, `captured_records`): request id, row, time,
+model, version, env, kind, the input features (an image's summary, never its pixels), `prediction`,
+`label` and `confidence`. A request the service refused for a prediction that was not finite was not
+served, and is not recorded.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from shared.captured_records import CapturedRecords
 
 if TYPE_CHECKING:
     from mlops_inference.image_spec import ImageInput, ImagePrediction
@@ -68,39 +71,78 @@ class ServedBatch:
         picked = range(len(self.predictions)) if self.picked is None else self.picked
         return dataclasses.replace(self, picked=list(picked[:count]))
 
-    def records(self, env: str) -> list[dict[str, Any]]:
-        """A record per row to record, request by request; a request with a prediction that was not finite
+    def add_to(self, records: CapturedRecords, env: str) -> None:
+        """The batch's rows to record, request by request; a request with a prediction that was not finite
         was refused (422), not served, and gives none."""
         tabular = self.kind == "tabular"
-        build = records_for_rows if tabular else records_for_images
         finite: Callable[[Any], bool] = math.isfinite if tabular else _image_finite
+        if self.picked is None and all(map(finite, self.predictions)):  # the usual batch: every row
+            if all(size == 1 for size in self.sizes):
+                request_ids, rows = self.request_ids, [0] * len(self.predictions)
+            else:
+                request_ids = [i for i, size in zip(self.request_ids, self.sizes, strict=True) for _ in range(size)]
+                rows = [row for size in self.sizes for row in range(size)]
+            inputs, predictions = self.inputs, self.predictions
+        else:
+            kept, request_ids, rows = self._kept(finite)
+            inputs = [self.inputs[i] for i in kept]
+            predictions = [self.predictions[i] for i in kept]
+        if tabular:
+            features = inputs  # the rows as sent: read, never changed
+            values: Sequence[float | None] = predictions
+            labels: Sequence[str | None] = ["1" if p >= 0.5 else "0" for p in predictions]
+            confidences: Sequence[float | None] = [p if p >= 0.5 else 1.0 - p for p in predictions]
+        else:
+            features = [{**(p.summary or {}), "file_bytes": size} for p, size in zip(predictions, inputs, strict=True)]
+            # the last label's probability: a binary model's positive class
+            values = [list(p.probabilities.values())[-1] if p.probabilities else None for p in predictions]
+            labels = [p.label for p in predictions]
+            confidences = [float(p.confidence) for p in predictions]
+        records.add(
+            request_ids=request_ids,
+            rows=rows,
+            served_at=self.served_at,
+            model=self.model,
+            version=self.version,
+            env=env,
+            kind=self.kind,
+            features=features,
+            predictions=values,
+            labels=labels,
+            confidences=confidences,
+        )
+
+    def _kept(self, finite: Callable[[Any], bool]) -> tuple[list[int], list[str], list[int]]:
+        """The rows of the batch to record (picked, of a request the service answered), each one's request
+        id and its index within its request."""
         picked = self.picked
-        out: list[dict[str, Any]] = []
+        kept: list[int] = []
+        request_ids: list[str] = []
+        rows: list[int] = []
         start = cursor = 0
         for request_id, size in zip(self.request_ids, self.sizes, strict=True):
             end = start + size
             if picked is None:
-                rows: Sequence[int] = range(size)
+                mine: Sequence[int] = range(start, end)
             else:
                 first = cursor
                 while cursor < len(picked) and picked[cursor] < end:
                     cursor += 1
-                rows = [i - start for i in picked[first:cursor]]
-            predictions = self.predictions[start:end]
-            if rows and all(map(finite, predictions)):
-                inputs = self.inputs[start:end]
-                out += build(
-                    inputs,
-                    predictions,
-                    rows,
-                    request_id=request_id,
-                    at=self.served_at,
-                    model=self.model,
-                    version=self.version,
-                    env=env,
-                )
+                mine = picked[first:cursor]
+            if mine and all(map(finite, self.predictions[start:end])):
+                kept += mine
+                request_ids += [request_id] * len(mine)
+                rows += [i - start for i in mine]
             start = end
-        return out
+        return kept, request_ids, rows
+
+
+def captured_records(batches: Sequence[ServedBatch], env: str) -> CapturedRecords:
+    """The batches' rows to record, as the sinks take them."""
+    records = CapturedRecords()
+    for batch in batches:
+        batch.add_to(records, env)
+    return records
 
 
 def _image_finite(prediction: ImagePrediction) -> bool:
@@ -208,7 +250,7 @@ class PredictionCapture:
         summed over the sinks."""
         written = 0
         while taken := self._take(partial):
-            records = [record for batch in taken for record in batch.records(self.env)]
+            records = captured_records(taken, self.env)
             if not records:
                 continue
             for name, sink in self.sinks.items():
@@ -238,67 +280,6 @@ class PredictionCapture:
                 deadline = time.monotonic() + self.flush_s
             if stopping:
                 return
-
-
-def _base(request_id: str, row: int, at: datetime, model: str, version: int, env: str, kind: str) -> dict[str, Any]:
-    return {
-        "request_id": request_id,
-        "row": row,
-        "served_at": at,
-        "model": model,
-        "version": version,
-        "env": env,
-        "kind": kind,
-    }
-
-
-def records_for_rows(
-    rows: Sequence[dict[str, Any]],
-    predictions: Sequence[float],
-    picked: Sequence[int],
-    *,
-    request_id: str,
-    at: datetime,
-    model: str,
-    version: int,
-    env: str,
-) -> list[dict[str, Any]]:
-    """A tabular model's rows: the features as sent, the probability, its label at 0.5, its confidence."""
-    out = []
-    for i in picked:
-        p = float(predictions[i])
-        record = _base(request_id, i, at, model, version, env, "tabular")
-        record.update(features=dict(rows[i]), prediction=p, label="1" if p >= 0.5 else "0", confidence=max(p, 1 - p))
-        out.append(record)
-    return out
-
-
-def records_for_images(
-    file_sizes: Sequence[int],
-    predictions: Sequence[ImagePrediction],
-    picked: Sequence[int],
-    *,
-    request_id: str,
-    at: datetime,
-    model: str,
-    version: int,
-    env: str,
-) -> list[dict[str, Any]]:
-    """An image model's images: the summary of each that came with its prediction (`image_summaries`, run
-    with the forward pass while capture is on), the top label, the last label's probability (a binary
-    model's positive class) and the top class's probability."""
-    out = []
-    for i in picked:
-        prediction = predictions[i]
-        record = _base(request_id, i, at, model, version, env, "image")
-        features = dict(prediction.summary or {})
-        features["file_bytes"] = file_sizes[i]
-        last = list(prediction.probabilities.values())[-1] if prediction.probabilities else None
-        record.update(
-            features=features, prediction=last, label=prediction.label, confidence=float(prediction.confidence)
-        )
-        out.append(record)
-    return out
 
 
 def image_summaries(batch: Any, spec: ImageInput) -> list[dict[str, float]]:

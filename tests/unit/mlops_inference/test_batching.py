@@ -379,3 +379,23 @@ def test_torch_linear_batched_forward_equals_per_row_forward():
             assert len(outputs) == len(rows)
             for row, output in zip(rows, outputs, strict=True):
                 assert torch.allclose(output, model(row.unsqueeze(0))[0], atol=1e-6)
+
+
+def test_with_request_sizes_process_learns_how_many_rows_each_request_of_its_batch_brought():
+    seen: list[tuple[list[int], list[int]]] = []
+
+    def process(rows: list[int], sizes: list[int]) -> list[int]:
+        seen.append((list(rows), list(sizes)))
+        return [sum(sizes)] * len(rows)
+
+    async def main():
+        batcher = DynamicBatcher(process, max_batch_size=6, max_wait_ms=50, request_sizes=True)
+        await batcher.start()
+        results = await submit_all(batcher, [[1, 2], [3], [4, 5, 6], [7, 8, 9, 10]])
+        await batcher.stop()
+        return results
+
+    results = run(main())
+    # the first three requests fill one batch of 6 rows; the fourth does not fit and runs alone
+    assert seen == [([1, 2, 3, 4, 5, 6], [2, 1, 3]), ([7, 8, 9, 10], [4])]
+    assert results == [[6, 6], [6], [6, 6, 6], [4, 4, 4, 4]]

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlops_inference.capture import PredictionCapture, ServedBatch, records_for_rows
+from mlops_inference.capture import PredictionCapture, ServedBatch, captured_records
 from mlops_inference.metrics import ServiceMetrics
 
 AT = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -157,9 +157,8 @@ def test_rows_are_sampled_at_the_rate(rate, draws, expected):
 
 
 def test_a_tabular_record_carries_the_row_its_prediction_and_confidence():
-    [record] = records_for_rows(
-        [{"amount": 1.0}, {"amount": 2.0}], [0.1, 0.8], [1], request_id="rid", at=AT, model="m", version=3, env="dev"
-    )
+    served = ServedBatch("tabular", "m", 3, AT, ["rid"], [2], [{"amount": 1.0}, {"amount": 2.0}], [0.1, 0.8], [1])
+    [record] = captured_records([served], "dev")
     assert record == {
         "request_id": "rid",
         "row": 1,
@@ -173,6 +172,18 @@ def test_a_tabular_record_carries_the_row_its_prediction_and_confidence():
         "label": "1",
         "confidence": pytest.approx(0.8),
     }
+
+
+def test_an_image_record_carries_its_summary_file_size_label_and_probabilities():
+    from mlops_inference.image_spec import ImagePrediction
+
+    answered = ImagePrediction("abnormal", 0.9, {"normal": 0.1, "abnormal": 0.9}, summary={"intensity_mean": 0.4})
+    refused = ImagePrediction("normal", math.nan, {"normal": math.nan, "abnormal": math.nan})
+    served = ServedBatch("image", "ct", 2, AT, ["a", "b"], [1, 1], [1234, 99], [answered, refused])
+    [record] = captured_records([served], "prod")  # the request whose prediction was not finite was refused
+    assert (record["request_id"], record["kind"], record["env"]) == ("a", "image", "prod")
+    assert record["features"] == {"intensity_mean": 0.4, "file_bytes": 1234}
+    assert (record["prediction"], record["label"], record["confidence"]) == (0.9, "abnormal", 0.9)
 
 
 def test_each_sink_gets_every_batch_and_a_failing_one_loses_only_its_own_copy():
@@ -215,7 +226,7 @@ def test_a_served_batch_records_each_picked_row_of_each_served_request(data, siz
     picked = data.draw(st.none() | st.sets(st.integers(0, rows - 1)).map(sorted))
     served = dataclasses.replace(batch(sizes, picked=picked), predictions=predictions)
     # WHEN it becomes records
-    records = served.records("dev")
+    records = captured_records([served], "dev")
     # THEN each picked row of a request whose every prediction is finite (one the service answered) is
     # recorded under its request's id and its index within that request, in order
     expected, start = [], 0
