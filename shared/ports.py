@@ -307,7 +307,9 @@ class CapturedPredictions(Protocol):
 class PredictionSink(Protocol):
     """Where the inference service's captured predictions go (`ml_monitoring.predictions` in BigQuery,
     or Parquet under `gs://ml-predictions-{env}/{model}/dt=YYYY-MM-DD/`): called off the request path, by
-    the capture's writer thread, with a batch of records (mlops_inference.capture)."""
+    the capture's writer thread, with a batch of records (mlops_inference.capture): a
+    `shared.captured_records.CapturedRecords`, which a sink may read as columns rather than record by
+    record."""
 
     def write(self, records: Sequence[dict[str, Any]]) -> None:
         """Store the records (request_id, row, served_at, model, version, env, kind, features, prediction,

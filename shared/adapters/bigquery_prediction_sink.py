@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "ml_monitoring.predictions.json"
 DEFAULT_TIMEOUT_S = 30.0
+ROWS_PER_INSERT = 500
 
 
 def table_row(record: dict[str, Any]) -> dict[str, Any]:
@@ -61,14 +62,19 @@ class BigQueryPredictionSink:
         )
 
     def write(self, records: Sequence[dict[str, Any]]) -> None:
+        """In requests of ROWS_PER_INSERT rows (BigQuery's recommendation for streaming inserts; a request
+        may not pass 10 MB): a request that fails raises, naming how many rows the earlier ones inserted."""
         from google.cloud import bigquery
 
-        rows = [table_row(r) for r in records]
-        ids = [f"{r['request_id']}:{r['row']}" for r in records]
+        rows = [table_row(r) for r in records]  # CapturedRecords builds each record when read: read once
+        ids = [f"{r['request_id']}:{r['row']}" for r in rows]
         retry = bigquery.DEFAULT_RETRY.with_deadline(self._timeout_s)
-        with translate_errors(f"insert into {self._table_id}"):
-            errors = self._client.insert_rows_json(
-                self._table_id, rows, row_ids=ids, retry=retry, timeout=self._timeout_s
-            )
-        if errors:
-            raise TransientError(f"{self._table_id}: {len(errors)} rows refused: {str(errors[:2])[:300]}")
+        for start in range(0, len(rows), ROWS_PER_INSERT):
+            chunk = slice(start, start + ROWS_PER_INSERT)
+            with translate_errors(f"insert into {self._table_id} ({start} of {len(rows)} rows inserted before)"):
+                errors = self._client.insert_rows_json(
+                    self._table_id, rows[chunk], row_ids=ids[chunk], retry=retry, timeout=self._timeout_s
+                )
+            if errors:
+                refused = f"{len(errors)} rows refused ({start} of {len(rows)} inserted before)"
+                raise TransientError(f"{self._table_id}: {refused}: {str(errors[:2])[:300]}")

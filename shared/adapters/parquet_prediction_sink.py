@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from shared.captured_records import CapturedRecords
@@ -48,33 +48,22 @@ def object_name(model: str, day: date) -> str:
 
 def parquet_bytes(records: Sequence[dict[str, Any]]) -> bytes:
     """The records as one Parquet file: COLUMNS, then each feature any record has (None where one lacks
-    it). Records the capture made come as columns (CapturedRecords), read without a dict per row: the
-    writer thread holds the GIL while it reads Python objects, and the service's event loop waits."""
+    it). Records the capture made come as packed columns (CapturedRecords), read without a Python object
+    per value: the writer thread holds the GIL while it reads Python objects, and the service's event
+    loop waits."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     captured = records if isinstance(records, CapturedRecords) else CapturedRecords.of(records)
-    columns: dict[str, Any] = dict(captured.columns)
-    # a few distinct times (one per forward pass) converted once each: Arrow reads a datetime slowly
-    times = {at: _microseconds(at) for at in set(columns["served_at"])}
-    micros = pa.array(list(map(times.__getitem__, columns["served_at"])), pa.int64())
-    columns["served_at"] = micros.cast(pa.timestamp("us", tz="UTC"))
-    names = {version: f"v{version}" for version in set(columns["version"])}  # a few versions, many rows
-    columns["model_version"] = list(map(names.__getitem__, columns["version"]))
-    for name, values in captured.features.items():
+    base, features = captured.arrow_columns()
+    columns: dict[str, Any] = dict(base)
+    columns["model_version"] = pc.binary_join_element_wise("v", base["version"].cast(pa.string()), "")
+    for name, values in features.items():
         columns[f"feature_{name}" if name in COLUMNS else name] = values
     buffer = io.BytesIO()
     pq.write_table(pa.table(columns), buffer)
     return buffer.getvalue()
-
-
-def _microseconds(at: datetime) -> int:
-    """Since the epoch, UTC; a naive time is taken as UTC, as Arrow takes it."""
-    aware = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-    return (aware - _EPOCH) // timedelta(microseconds=1)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ObjectStorePredictionSink:

@@ -29,11 +29,12 @@ import math
 import random
 import threading
 import time
+from array import array
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from shared.captured_records import CapturedRecords
+from shared.captured_records import CapturedChunk, CapturedRecords, Packed, feature_columns
 
 if TYPE_CHECKING:
     from mlops_inference.image_spec import ImageInput, ImagePrediction
@@ -61,23 +62,13 @@ class ServedBatch:
     predictions: Sequence[Any]
     picked: Sequence[int] | None = None
 
-    @property
-    def count(self) -> int:
-        """The rows to record."""
-        return len(self.predictions) if self.picked is None else len(self.picked)
-
-    def keeping(self, count: int) -> ServedBatch:
-        """The same batch recording only its first `count` rows to record (a queue with less room)."""
-        picked = range(len(self.predictions)) if self.picked is None else self.picked
-        return dataclasses.replace(self, picked=list(picked[:count]))
-
-    def add_to(self, records: CapturedRecords, env: str) -> None:
-        """The batch's rows to record, request by request; a request with a prediction that was not finite
-        was refused (422), not served, and gives none."""
+    def chunk(self, env: str) -> CapturedChunk:
+        """The batch's rows to record, packed: nothing of the requests stays alive. A request with a
+        prediction that was not finite was refused (422), not served, and gives none."""
         tabular = self.kind == "tabular"
         finite: Callable[[Any], bool] = math.isfinite if tabular else _image_finite
         if self.picked is None and all(map(finite, self.predictions)):  # the usual batch: every row
-            if all(size == 1 for size in self.sizes):
+            if len(self.sizes) == len(self.predictions):  # one row per request
                 request_ids, rows = self.request_ids, [0] * len(self.predictions)
             else:
                 request_ids = [i for i, size in zip(self.request_ids, self.sizes, strict=True) for _ in range(size)]
@@ -87,18 +78,18 @@ class ServedBatch:
             kept, request_ids, rows = self._kept(finite)
             inputs = [self.inputs[i] for i in kept]
             predictions = [self.predictions[i] for i in kept]
-        if tabular:
-            features = inputs  # the rows as sent: read, never changed
-            values: Sequence[float | None] = predictions
-            labels: Sequence[str | None] = ["1" if p >= 0.5 else "0" for p in predictions]
-            confidences: Sequence[float | None] = [p if p >= 0.5 else 1.0 - p for p in predictions]
-        else:
-            features = [{**(p.summary or {}), "file_bytes": size} for p, size in zip(predictions, inputs, strict=True)]
-            # the last label's probability: a binary model's positive class
-            values = [list(p.probabilities.values())[-1] if p.probabilities else None for p in predictions]
-            labels = [p.label for p in predictions]
-            confidences = [float(p.confidence) for p in predictions]
-        records.add(
+        if tabular:  # the fields' kinds are known: packed without looking at each value
+            n = len(rows)
+            columns = {
+                "request_id": Packed("s", "\0".join(request_ids), n),  # ours: hex, digits and dashes
+                "row": Packed("q", array("q", rows), n),
+                "prediction": Packed("d", array("d", predictions), n),
+                "label": Packed("o", ["1" if p >= 0.5 else "0" for p in predictions], n),  # two constants
+                "confidence": Packed("d", array("d", [p if p >= 0.5 else 1.0 - p for p in predictions]), n),
+            }
+            features = {name: Packed.of(values) for name, values in feature_columns(inputs).items()}
+            return CapturedChunk(self.served_at, self.model, self.version, env, self.kind, columns, features)
+        return CapturedChunk.of(
             request_ids=request_ids,
             rows=rows,
             served_at=self.served_at,
@@ -106,10 +97,11 @@ class ServedBatch:
             version=self.version,
             env=env,
             kind=self.kind,
-            features=features,
-            predictions=values,
-            labels=labels,
-            confidences=confidences,
+            features=[{**(p.summary or {}), "file_bytes": size} for p, size in zip(predictions, inputs, strict=True)],
+            # the last label's probability: a binary model's positive class
+            predictions=[list(p.probabilities.values())[-1] if p.probabilities else None for p in predictions],
+            labels=[p.label for p in predictions],
+            confidences=[float(p.confidence) for p in predictions],
         )
 
     def _kept(self, finite: Callable[[Any], bool]) -> tuple[list[int], list[str], list[int]]:
@@ -139,10 +131,7 @@ class ServedBatch:
 
 def captured_records(batches: Sequence[ServedBatch], env: str) -> CapturedRecords:
     """The batches' rows to record, as the sinks take them."""
-    records = CapturedRecords()
-    for batch in batches:
-        batch.add_to(records, env)
-    return records
+    return CapturedRecords([batch.chunk(env) for batch in batches])
 
 
 def _image_finite(prediction: ImagePrediction) -> bool:
@@ -161,8 +150,8 @@ class PredictionCapture:
         *,
         env: str,
         rate: float = 1.0,
-        max_queue: int = 10_000,
-        batch_rows: int = 1000,
+        max_queue: int = 50_000,
+        batch_rows: int = 10_000,
         flush_s: float = 10.0,
         sample: Callable[[], float] = random.random,
     ) -> None:
@@ -173,7 +162,7 @@ class PredictionCapture:
                 metrics.capture_dropped.labels(reason, name)
         self.rate, self.max_queue, self.batch_rows, self.flush_s = rate, max_queue, batch_rows, flush_s
         self._sample = sample
-        self._queue: collections.deque[ServedBatch] = collections.deque()
+        self._queue: collections.deque[CapturedChunk] = collections.deque()
         self._rows = 0  # queued rows to record: what max_queue bounds
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
@@ -187,16 +176,17 @@ class PredictionCapture:
         return [i for i in range(count) if self._sample() < self.rate]
 
     def offer(self, batch: ServedBatch) -> int:
-        """Queue the batch's rows to record, or as many as fit: the rest are dropped and counted. Never
-        blocks on storage (the lock is held only to append, or by the writer to take from the queue)."""
-        offered = batch.count
+        """Queue the batch's rows to record, or as many as fit: the rest are dropped and counted. Called on
+        the forward's thread, which packs them (`ServedBatch.chunk`); never blocks on storage (the lock is
+        held only to append, or by the writer to take from the queue)."""
+        chunk = batch.chunk(self.env)
+        offered = len(chunk)
         if not offered:
             return 0
         with self._lock:
-            room = max(0, self.max_queue - self._rows)
-            kept = min(room, offered)
+            kept = min(max(0, self.max_queue - self._rows), offered)
             if kept:
-                self._queue.append(batch if kept == offered else batch.keeping(kept))
+                self._queue.append(chunk if kept == offered else chunk.head(kept))
                 self._rows += kept
                 if self._rows >= self.batch_rows:
                     self._wake.notify()
@@ -228,7 +218,7 @@ class PredictionCapture:
             self._thread = None
         self.flush()  # anything offered after the writer's last look
 
-    def _take(self, partial: bool) -> list[ServedBatch]:
+    def _take(self, partial: bool) -> list[CapturedChunk]:
         """Queued batches holding at least `batch_rows` rows (a little more: a batch is not split), or with
         `partial` whatever is queued; none when fewer are queued and not `partial`."""
         with self._lock:
@@ -236,9 +226,9 @@ class PredictionCapture:
                 return []
             taken, rows = [], 0
             while self._queue and rows < self.batch_rows:
-                batch = self._queue.popleft()
-                taken.append(batch)
-                rows += batch.count
+                chunk = self._queue.popleft()
+                taken.append(chunk)
+                rows += len(chunk)
             self._rows -= rows
             queued = self._rows
         self.metrics.capture_queue.set(queued)
@@ -250,7 +240,7 @@ class PredictionCapture:
         summed over the sinks."""
         written = 0
         while taken := self._take(partial):
-            records = captured_records(taken, self.env)
+            records = CapturedRecords(taken)
             if not records:
                 continue
             for name, sink in self.sinks.items():

@@ -8,12 +8,14 @@ import io
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta, timezone
 
+import pyarrow as pa
 import pyarrow.parquet as pq
-from hypothesis import given, settings
+import pytest
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from shared.adapters.parquet_prediction_sink import parquet_bytes
-from shared.captured_records import CapturedRecords
+from shared.captured_records import CapturedChunk, CapturedRecords, Packed, _arrow
 
 NUMBER = st.one_of(st.none(), st.floats(-1e6, 1e6, allow_nan=False), st.integers(-100, 100))
 TEXT = st.one_of(st.none(), st.text(max_size=5))
@@ -60,7 +62,7 @@ PASSES = st.lists(
 
 
 def built(passes) -> tuple[CapturedRecords, list[dict]]:
-    captured, records = CapturedRecords(), []
+    chunks, records = [], []
     for k, (at, model, env, rows, same_keys) in enumerate(passes):
         if same_keys:  # the usual batch: every row has the first row's features
             rows = [{name: row.get(name) for name in rows[0]} for row in rows]
@@ -68,7 +70,7 @@ def built(passes) -> tuple[CapturedRecords, list[dict]]:
         batch = [
             record(f"r{k}", i, at, model, env, row, p) for i, (row, p) in enumerate(zip(rows, predictions, strict=True))
         ]
-        captured.add(
+        chunk = CapturedChunk.of(
             request_ids=[r["request_id"] for r in batch],
             rows=[r["row"] for r in batch],
             served_at=at,
@@ -81,8 +83,9 @@ def built(passes) -> tuple[CapturedRecords, list[dict]]:
             labels=[r["label"] for r in batch],
             confidences=[r["confidence"] for r in batch],
         )
+        chunks.append(chunk)
         records += batch
-    return captured, records
+    return CapturedRecords(chunks), records
 
 
 def without_none(r: dict) -> dict:
@@ -133,3 +136,35 @@ def test_the_parquet_file_holds_every_records_values(passes):
     features = {name for r in records for name in r["features"]}
     assert set(table.column_names) - set(rows[0]) == set()
     assert {f"feature_{n}" if n in ("row", "label") else n for n in features} <= set(table.column_names)
+
+
+SCALARS = st.one_of(
+    st.lists(st.integers(-(2**63), 2**63 - 1)),
+    st.lists(st.integers(-(2**70), 2**70)),
+    st.lists(st.floats(allow_nan=False) | st.integers(-(2**53), 2**53)),
+    st.lists(st.floats(allow_nan=False) | st.integers(-(2**60), 2**60)),
+    st.lists(st.text()),  # any text: NULs, and lone surrogates, which UTF-8 cannot hold
+    st.lists(st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=3)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(SCALARS, max_size=4), data=st.data())
+@example(parts=[[1.5], [2**60]], data=None)  # an int past 2**53 joining floats: Arrow refuses it
+@example(parts=[[1.5], [3]], data=None)
+def test_packed_columns_read_back_their_values_and_become_what_arrow_makes_of_them(parts, data):
+    packed = [Packed.of(values) for values in parts]
+    for column, values in zip(packed, parts, strict=True):
+        assert len(column) == len(values) and column.to_list() == values
+        count = data.draw(st.integers(0, len(values))) if data else len(values) // 2
+        assert column.head(count).to_list() == values[:count]
+    every = [value for values in parts for value in values]
+    try:
+        expected = pa.array(every)
+    except (pa.ArrowException, OverflowError):  # a mix Arrow refuses: so do the packed columns
+        with pytest.raises((pa.ArrowException, OverflowError)):
+            _arrow(packed)
+        return
+    got = _arrow(packed)
+    assert got.to_pylist() == expected.to_pylist()
+    assert got.type == expected.type or (got.type, expected.type) == (pa.string(), pa.large_string())

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from handlers import drift_report
-from shared.adapters.bigquery_prediction_sink import BigQueryPredictionSink
+from shared.adapters.bigquery_prediction_sink import ROWS_PER_INSERT, BigQueryPredictionSink
 from shared.adapters.gcs_parquet_files import GcsParquetFiles
 from shared.adapters.parquet_prediction_sink import ObjectStorePredictionSink, parquet_bytes
 from shared.drift.detect import DriftConfig
@@ -108,9 +108,10 @@ def test_bigquery_captures_stream_into_the_table_and_drift_reads_one_model(bigqu
     # GIVEN the model's ordinary then shifted traffic, and another model's rows in the same table
     sink.write(served(rng, 300, at=NOW - timedelta(hours=1), shifted=False))
     sink.write(served(rng, 300, at=NOW, shifted=True, version=2))
-    sink.write(served(rng, 300, at=NOW, shifted=False, model="other", version=7))
+    # one write of more rows than a streaming insert should carry: sent in requests of ROWS_PER_INSERT
+    sink.write(served(rng, 2 * ROWS_PER_INSERT + 1, at=NOW, shifted=False, model="other", version=7))
     rows = list(bigquery_client.query(f"SELECT model, features, served_at FROM `{table_id}`").result())
-    assert len(rows) == 900
+    assert len(rows) == 600 + 2 * ROWS_PER_INSERT + 1
     features = rows[0]["features"]
     assert set(json.loads(features) if isinstance(features, str) else features) == {"amount", "country"}
 
