@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 BASE = ("request_id", "row", "served_at", "model", "version", "env", "kind", "prediction", "label", "confidence")
 _EXACT_FLOAT_INT = 2**53  # past it an int read as a float changes: Arrow refuses such a mix, and so do we
+_STR, _INT, _FLOAT, _NUMBER = frozenset({str}), frozenset({int}), frozenset({float}), frozenset({int, float})
 
 
 class Packed:
@@ -44,16 +45,16 @@ class Packed:
     def of(cls, values: Sequence[Any]) -> Packed:
         count = len(values)
         kinds = set(map(type, values))
-        if kinds == {str}:
+        if kinds == _STR:
             joined = "\0".join(values)
             if joined.count("\0") == count - 1:  # else a value holds a NUL: kept as it is
                 return cls("s", joined, count)
-        elif kinds == {int}:
+        elif kinds == _INT:
             try:
                 return cls("q", array("q", values), count)
             except OverflowError:
                 pass
-        elif kinds == {float} or (kinds == {int, float} and all(abs(v) <= _EXACT_FLOAT_INT for v in values)):
+        elif kinds == _FLOAT or (kinds == _NUMBER and all(abs(v) <= _EXACT_FLOAT_INT for v in values)):
             return cls("d", array("d", values), count)
         return cls("o", list(values), count)
 
@@ -168,7 +169,7 @@ class CapturedChunk:
         return self.env, self.model, self.served_at.astimezone(UTC).date()
 
 
-def feature_columns(features: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+def feature_columns(features: Sequence[Mapping[str, Any]]) -> dict[str, Sequence[Any]]:
     """Each feature's values, None where a mapping lacks it, first seen first. In C-level passes
     (itemgetter, zip) when every mapping has the first one's keys: the usual batch, rows of one model's
     features or image summaries."""
@@ -183,7 +184,7 @@ def feature_columns(features: Sequence[Mapping[str, Any]]) -> dict[str, list[Any
         else:
             if len(names) == 1:
                 return {names[0]: values}
-            return dict(zip(names, map(list, zip(*values, strict=True)), strict=True))
+            return dict(zip(names, zip(*values, strict=True), strict=True))
     every = dict.fromkeys(name for f in features for name in f)
     return {name: [f.get(name) for f in features] for name in every}
 
@@ -229,13 +230,18 @@ class CapturedRecords(Sequence[dict[str, Any]]):
         import pyarrow as pa
 
         chunks = self.chunks
+        # a chunk's time, model, version, env and kind once per chunk, then taken for each of its records
+        index = array("i")
+        for k, chunk in enumerate(chunks):
+            index.extend(array("i", [k]) * len(chunk))
+        of_chunk = pa.Array.from_buffers(pa.int32(), len(index), [None, pa.py_buffer(index)])
         columns: dict[str, pa.Array] = {}
         for name in BASE:
-            if name == "served_at":  # one conversion per chunk: Arrow reads a datetime slowly
-                micros = pa.array(_repeated([_microseconds(c.served_at) for c in chunks], chunks), pa.int64())
-                columns[name] = micros.cast(pa.timestamp("us", tz="UTC"))
+            if name == "served_at":  # as microseconds: Arrow reads a datetime slowly
+                micros = pa.array([_microseconds(c.served_at) for c in chunks], pa.int64())
+                columns[name] = micros.take(of_chunk).cast(pa.timestamp("us", tz="UTC"))
             elif name in ("model", "version", "env", "kind"):
-                columns[name] = pa.array(_repeated([getattr(c, name) for c in chunks], chunks))
+                columns[name] = pa.array([getattr(c, name) for c in chunks]).take(of_chunk)
             else:
                 columns[name] = _arrow([c.columns[name] for c in chunks])
         names = dict.fromkeys(name for c in chunks for name in c.features)
@@ -271,14 +277,6 @@ class CapturedRecords(Sequence[dict[str, Any]]):
 
 def _once_per_chunk(record: Mapping[str, Any]) -> tuple[Any, ...]:
     return tuple(record.get(name) for name in ("served_at", "model", "version", "env", "kind"))
-
-
-def _repeated(values: list[Any], chunks: list[CapturedChunk]) -> list[Any]:
-    """Each chunk's value once per record of it."""
-    out: list[Any] = []
-    for value, chunk in zip(values, chunks, strict=True):
-        out += [value] * len(chunk)
-    return out
 
 
 def _microseconds(at: datetime) -> int:

@@ -164,6 +164,7 @@ class PredictionCapture:
         self._sample = sample
         self._queue: collections.deque[CapturedChunk] = collections.deque()
         self._rows = 0  # queued rows to record: what max_queue bounds
+        metrics.capture_queue.set_function(lambda: self._rows)  # read at scrape, not set per forward pass
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._stopping = False
@@ -190,12 +191,10 @@ class PredictionCapture:
                 self._rows += kept
                 if self._rows >= self.batch_rows:
                     self._wake.notify()
-            queued = self._rows
         dropped = offered - kept
         if dropped:  # lost to every sink
             for name in self.sinks:
                 self.metrics.capture_dropped.labels("queue_full", name).inc(dropped)
-        self.metrics.capture_queue.set(queued)
         return kept
 
     @property
@@ -230,8 +229,6 @@ class PredictionCapture:
                 taken.append(chunk)
                 rows += len(chunk)
             self._rows -= rows
-            queued = self._rows
-        self.metrics.capture_queue.set(queued)
         return taken
 
     def flush(self, *, partial: bool = True) -> int:
