@@ -159,7 +159,7 @@ class PredictionCapture:
         self.sinks, self.metrics, self.env = dict(sinks), metrics, env
         for name in self.sinks:  # every sink's series from the start, at 0, not from its first write or drop
             metrics.captured.labels(name)
-            for reason in ("queue_full", "write_failed"):
+            for reason in ("queue_full", "write_failed", "pack_failed"):
                 metrics.capture_dropped.labels(reason, name)
         self.rate, self.max_queue, self.batch_rows, self.flush_s = rate, max_queue, batch_rows, flush_s
         self._sample = sample
@@ -181,7 +181,13 @@ class PredictionCapture:
         """Queue the batch's rows to record, or as many as fit: the rest are dropped and counted. Called on
         the forward's thread, which packs them (`ServedBatch.chunk`); never blocks on storage (the lock is
         held only to append, or by the writer to take from the queue)."""
-        chunk = batch.chunk(self.env)
+        try:
+            chunk = batch.chunk(self.env)
+        except Exception:  # a bug of ours, never the request's failure: its rows are lost, and counted
+            log.exception("prediction capture: a batch of %s v%d could not be packed", batch.model, batch.version)
+            for name in self.sinks:
+                self.metrics.capture_dropped.labels("pack_failed", name).inc(len(batch.predictions))
+            return 0
         offered = len(chunk)
         if not offered:
             return 0

@@ -60,7 +60,8 @@ class ServiceMetrics:
         )
         self.capture_dropped = Counter(
             "inference_capture_dropped_rows",
-            "sampled rows a sink did not get: queue_full (never blocks a request; lost to every sink), write_failed",
+            "sampled rows a sink did not get: queue_full (never blocks a request; lost to every sink), write_failed,"
+            " pack_failed (a batch the capture could not pack: a bug, logged)",
             ["reason", "sink"],
             registry=r,
         )

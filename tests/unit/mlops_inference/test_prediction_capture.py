@@ -212,7 +212,7 @@ def test_every_sinks_series_is_exported_at_zero_before_any_write():
     }
     for sink in ("parquet", "bigquery"):
         assert ("inference_captured_rows_total", (("sink", sink),)) in exported
-        for reason in ("queue_full", "write_failed"):
+        for reason in ("queue_full", "write_failed", "pack_failed"):
             assert ("inference_capture_dropped_rows_total", (("reason", reason), ("sink", sink))) in exported
 
 
@@ -240,3 +240,14 @@ def test_a_served_batch_records_each_picked_row_of_each_served_request(data, siz
     assert all(r["env"] == "dev" and r["model"] == "m" and r["version"] == 1 for r in records)
     picked_rows = rows if picked is None else len(picked)
     assert len(served.chunk("dev")) == len(records) <= picked_rows
+
+
+def test_a_batch_that_cannot_be_packed_is_counted_and_raises_nothing(caplog):
+    # GIVEN a forward pass whose answer is not what the capture knows (a bug of ours, not the request's)
+    metrics = ServiceMetrics()
+    capture = capture_of({"fake": FakeSink()}, metrics)
+    broken = dataclasses.replace(batch([1, 1]), predictions=["not a number", 0.5])
+    # WHEN it is offered THEN nothing is queued or raised, and the loss is counted and logged
+    assert capture.offer(broken) == 0 and capture.queued == 0
+    assert value(metrics, "inference_capture_dropped_rows_total", reason="pack_failed", sink="fake") == 2
+    assert "could not be packed" in caplog.text
