@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from array import array
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from operator import itemgetter
@@ -98,14 +98,15 @@ def _arrow(columns: Sequence[Packed]) -> pa.Array:
 
 @dataclass(frozen=True, slots=True)
 class CapturedChunk:
-    """The records of one forward pass: one time, model, version, env and kind; a Packed column per other
-    field and per feature (a feature a record lacks is None in it)."""
+    """Records of one model, version, env and kind (one or several forward passes): a Packed column per
+    other field and per feature (a feature a record lacks is None in it); `served_at` in microseconds since
+    the epoch, UTC."""
 
-    served_at: datetime
     model: str
     version: int
     env: str
     kind: str
+    served_at: Packed
     columns: Mapping[str, Packed]  # request_id, row, prediction, label, confidence
     features: Mapping[str, Packed]
 
@@ -113,7 +114,7 @@ class CapturedChunk:
     def of(
         cls,
         *,
-        served_at: datetime,
+        served_at: Sequence[datetime],
         model: str,
         version: int,
         env: str,
@@ -127,8 +128,10 @@ class CapturedChunk:
     ) -> CapturedChunk:
         """Packed from one value per record in each sequence, which are all as long."""
         count = len(rows)
-        if not all(len(s) == count for s in (request_ids, features, predictions, labels, confidences)):
+        fields = (served_at, request_ids, features, predictions, labels, confidences)
+        if not all(len(s) == count for s in fields):
             raise ValueError("every field needs one value per record")
+        times = {at: microseconds(at) for at in set(served_at)}  # a few distinct times
         columns = {
             "request_id": Packed.of(request_ids),
             "row": Packed.of(rows),
@@ -137,25 +140,32 @@ class CapturedChunk:
             "confidence": Packed.of(confidences),
         }
         by_name = {name: Packed.of(values) for name, values in feature_columns(features).items()}
-        return cls(served_at, model, version, env, kind, columns, by_name)
+        micros = Packed("q", array("q", map(times.__getitem__, served_at)), count)
+        return cls(model, version, env, kind, micros, columns, by_name)
 
     def __len__(self) -> int:
-        return len(self.columns["row"])
+        return self.served_at.count
 
     def head(self, count: int) -> CapturedChunk:
         """Its first `count` records."""
-        columns = {name: values.head(count) for name, values in self.columns.items()}
-        features = {name: values.head(count) for name, values in self.features.items()}
-        return CapturedChunk(self.served_at, self.model, self.version, self.env, self.kind, columns, features)
+        return self.taking(lambda values: values.head(count))
+
+    def taking(self, take: Callable[[Packed], Packed]) -> CapturedChunk:
+        """The chunk of the records `take` leaves in each column."""
+        columns = {name: take(values) for name, values in self.columns.items()}
+        features = {name: take(values) for name, values in self.features.items()}
+        features = {name: values for name, values in features.items() if any(v is not None for v in values.to_list())}
+        return CapturedChunk(self.model, self.version, self.env, self.kind, take(self.served_at), columns, features)
 
     def records(self) -> list[dict[str, Any]]:
-        """Its records as dicts (`features`: those the record has, not None)."""
+        """Its records as dicts (`served_at` a UTC datetime; `features`: those the record has, not None)."""
         columns = {name: values.to_list() for name, values in self.columns.items()}
         features = {name: values.to_list() for name, values in self.features.items()}
+        times = {m: _EPOCH + timedelta(microseconds=m) for m in set(self.served_at.values)}
         out = []
-        for i in range(len(self)):
+        for i, at in enumerate(self.served_at.values):
             record = {"request_id": columns["request_id"][i], "row": columns["row"][i]}
-            record.update(served_at=self.served_at, model=self.model, version=self.version, env=self.env)
+            record.update(served_at=times[at], model=self.model, version=self.version, env=self.env)
             record.update(kind=self.kind, prediction=columns["prediction"][i], label=columns["label"][i])
             record["confidence"] = columns["confidence"][i]
             values = ((name, values[i]) for name, values in features.items())
@@ -163,10 +173,25 @@ class CapturedChunk:
             out.append(record)
         return out
 
-    @property
-    def day(self) -> tuple[str, str, date]:
-        """Its env, model and UTC day."""
-        return self.env, self.model, self.served_at.astimezone(UTC).date()
+    def by_day(self) -> Iterator[tuple[tuple[str, str, date], CapturedChunk]]:
+        """Its records by UTC day (its env and model, and the day), in order of first appearance: the chunk
+        itself when they share one, as they almost always do."""
+        days = [m // _DAY_US for m in self.served_at.values]
+        distinct = dict.fromkeys(days)
+        for day in distinct:
+            key = (self.env, self.model, (_EPOCH + timedelta(days=day)).date())
+            if len(distinct) == 1:
+                yield key, self
+                continue
+            yield key, self.taking(_rows_of([i for i, d in enumerate(days) if d == day]))
+
+
+def _rows_of(picked: list[int]) -> Callable[[Packed], Packed]:
+    def take(values: Packed) -> Packed:
+        every = values.to_list()
+        return Packed.of([every[i] for i in picked])
+
+    return take
 
 
 def feature_columns(features: Sequence[Mapping[str, Any]]) -> dict[str, Sequence[Any]]:
@@ -220,7 +245,8 @@ class CapturedRecords(Sequence[dict[str, Any]]):
         """The records by env, model and UTC day of served_at, in order of first appearance."""
         by_day: dict[tuple[str, str, date], list[CapturedChunk]] = {}
         for chunk in self.chunks:
-            by_day.setdefault(chunk.day, []).append(chunk)
+            for day, part in chunk.by_day():
+                by_day.setdefault(day, []).append(part)
         for day, chunks in by_day.items():
             yield day, (self if len(by_day) == 1 else CapturedRecords(chunks))
 
@@ -230,16 +256,16 @@ class CapturedRecords(Sequence[dict[str, Any]]):
         import pyarrow as pa
 
         chunks = self.chunks
-        # a chunk's time, model, version, env and kind once per chunk, then taken for each of its records
+        # a chunk's model, version, env and kind once per chunk, then taken for each of its records
         index = array("i")
         for k, chunk in enumerate(chunks):
             index.extend(array("i", [k]) * len(chunk))
         of_chunk = pa.Array.from_buffers(pa.int32(), len(index), [None, pa.py_buffer(index)])
         columns: dict[str, pa.Array] = {}
         for name in BASE:
-            if name == "served_at":  # as microseconds: Arrow reads a datetime slowly
-                micros = pa.array([_microseconds(c.served_at) for c in chunks], pa.int64())
-                columns[name] = micros.take(of_chunk).cast(pa.timestamp("us", tz="UTC"))
+            if name == "served_at":
+                micros = _arrow([c.served_at for c in chunks])
+                columns[name] = micros.cast(pa.int64()).cast(pa.timestamp("us", tz="UTC"))
             elif name in ("model", "version", "env", "kind"):
                 columns[name] = pa.array([getattr(c, name) for c in chunks]).take(of_chunk)
             else:
@@ -253,13 +279,13 @@ class CapturedRecords(Sequence[dict[str, Any]]):
     @classmethod
     def of(cls, records: Sequence[Mapping[str, Any]]) -> CapturedRecords:
         """Ready-made records (dicts with BASE's fields and `features`): a chunk per run of records that
-        share a time, model, version, env and kind."""
+        share a model, version, env and kind."""
         chunks = []
-        for (at, model, version, env, kind), run in itertools.groupby(records, key=_once_per_chunk):
+        for (model, version, env, kind), run in itertools.groupby(records, key=_once_per_chunk):
             rows = list(run)
             chunks.append(
                 CapturedChunk.of(
-                    served_at=at,
+                    served_at=[r["served_at"] for r in rows],
                     model=model,
                     version=version,
                     env=env,
@@ -276,13 +302,14 @@ class CapturedRecords(Sequence[dict[str, Any]]):
 
 
 def _once_per_chunk(record: Mapping[str, Any]) -> tuple[Any, ...]:
-    return tuple(record.get(name) for name in ("served_at", "model", "version", "env", "kind"))
+    return tuple(record.get(name) for name in ("model", "version", "env", "kind"))
 
 
-def _microseconds(at: datetime) -> int:
+def microseconds(at: datetime) -> int:
     """Since the epoch, UTC; a naive time is taken as UTC, as Arrow takes it."""
     aware = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
     return (aware - _EPOCH) // timedelta(microseconds=1)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY_US = 86_400_000_000

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import itertools
 import logging
 import math
 import random
@@ -35,7 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from shared.captured_records import CapturedChunk, CapturedRecords, Packed, feature_columns
+from shared.captured_records import CapturedChunk, CapturedRecords, Packed, feature_columns, microseconds
 
 if TYPE_CHECKING:
     from mlops_inference.image_spec import ImageInput, ImagePrediction
@@ -63,47 +64,28 @@ class ServedBatch:
     predictions: Sequence[Any]
     picked: Sequence[int] | None = None
 
-    def chunk(self, env: str) -> CapturedChunk:
-        """The batch's rows to record, packed: nothing of the requests stays alive. A request with a
-        prediction that was not finite was refused (422), not served, and gives none."""
-        tabular = self.kind == "tabular"
-        finite: Callable[[Any], bool] = math.isfinite if tabular else _image_finite
+    @property
+    def offered(self) -> int:
+        """At most the rows it records: its picked rows (a refused request's among them)."""
+        return len(self.predictions) if self.picked is None else len(self.picked)
+
+    def keeping(self, count: int) -> ServedBatch:
+        """The same batch recording only its first `count` picked rows (a queue with less room)."""
+        picked = range(len(self.predictions)) if self.picked is None else self.picked
+        return dataclasses.replace(self, picked=list(picked[:count]))
+
+    def served_rows(self) -> tuple[Sequence[str], Sequence[int], Sequence[Any], Sequence[Any]]:
+        """Per row to record: its request id, its index within its request, its input and prediction. A
+        request with a prediction that was not finite was refused (422), not served, and gives none."""
+        finite: Callable[[Any], bool] = math.isfinite if self.kind == "tabular" else _image_finite
         if self.picked is None and all(map(finite, self.predictions)):  # the usual batch: every row
             if len(self.sizes) == len(self.predictions):  # one row per request
-                request_ids, rows = self.request_ids, [0] * len(self.predictions)
-            else:
-                request_ids = [i for i, size in zip(self.request_ids, self.sizes, strict=True) for _ in range(size)]
-                rows = [row for size in self.sizes for row in range(size)]
-            inputs, predictions = self.inputs, self.predictions
-        else:
-            kept, request_ids, rows = self._kept(finite)
-            inputs = [self.inputs[i] for i in kept]
-            predictions = [self.predictions[i] for i in kept]
-        if tabular:  # the fields' kinds are known: packed without looking at each value
-            n = len(rows)
-            columns = {
-                "request_id": Packed("s", "\0".join(request_ids), n),  # ours: hex, digits and dashes
-                "row": Packed("q", array("q", rows), n),
-                "prediction": Packed("d", array("d", predictions), n),
-                "label": Packed("o", ["1" if p >= 0.5 else "0" for p in predictions], n),  # two constants
-                "confidence": Packed("d", array("d", [p if p >= 0.5 else 1.0 - p for p in predictions]), n),
-            }
-            features = {name: Packed.of(values) for name, values in feature_columns(inputs).items()}
-            return CapturedChunk(self.served_at, self.model, self.version, env, self.kind, columns, features)
-        return CapturedChunk.of(
-            request_ids=request_ids,
-            rows=rows,
-            served_at=self.served_at,
-            model=self.model,
-            version=self.version,
-            env=env,
-            kind=self.kind,
-            features=[{**(p.summary or {}), "file_bytes": size} for p, size in zip(predictions, inputs, strict=True)],
-            # the last label's probability: a binary model's positive class
-            predictions=[list(p.probabilities.values())[-1] if p.probabilities else None for p in predictions],
-            labels=[p.label for p in predictions],
-            confidences=[float(p.confidence) for p in predictions],
-        )
+                return self.request_ids, [0] * len(self.sizes), self.inputs, self.predictions
+            request_ids = [i for i, size in zip(self.request_ids, self.sizes, strict=True) for _ in range(size)]
+            rows = [row for size in self.sizes for row in range(size)]
+            return request_ids, rows, self.inputs, self.predictions
+        kept, request_ids, rows = self._kept(finite)
+        return request_ids, rows, [self.inputs[i] for i in kept], [self.predictions[i] for i in kept]
 
     def _kept(self, finite: Callable[[Any], bool]) -> tuple[list[int], list[str], list[int]]:
         """The rows of the batch to record (picked, of a request the service answered), each one's request
@@ -130,19 +112,99 @@ class ServedBatch:
         return kept, request_ids, rows
 
 
+def pack(batches: Sequence[ServedBatch], env: str) -> list[CapturedChunk]:
+    """The batches' rows to record, packed: nothing of the requests stays alive. A chunk per run of
+    batches of one model, version and kind, so a few dozen forward passes cost one packing of each column."""
+    chunks = []
+    for (kind, model, version), run in itertools.groupby(batches, key=lambda b: (b.kind, b.model, b.version)):
+        request_ids: list[str] = []
+        rows: list[int] = []
+        inputs: list[Any] = []
+        predictions: list[Any] = []
+        micros = array("q")
+        for batch in run:
+            ids, numbers, ins, outs = batch.served_rows()
+            request_ids += ids
+            rows += numbers
+            inputs += ins
+            predictions += outs
+            micros += array("q", [microseconds(batch.served_at)]) * len(numbers)
+        if rows:
+            chunks.append(
+                _tabular(model, version, env, micros, request_ids, rows, inputs, predictions)
+                if kind == "tabular"
+                else _images(model, version, env, micros, request_ids, rows, inputs, predictions)
+            )
+    return chunks
+
+
+def _tabular(
+    model: str,
+    version: int,
+    env: str,
+    micros: array[int],
+    request_ids: list[str],
+    rows: list[int],
+    inputs: list[Mapping[str, Any]],
+    predictions: list[float],
+) -> CapturedChunk:
+    """The fields' kinds are known: packed without looking at each value but the features'."""
+    n = len(rows)
+    columns = {
+        "request_id": Packed("s", "\0".join(request_ids), n),  # ours: hex, digits and dashes
+        "row": Packed("q", array("q", rows), n),
+        "prediction": Packed("d", array("d", predictions), n),
+        "label": Packed("o", ["1" if p >= 0.5 else "0" for p in predictions], n),  # two constants
+        "confidence": Packed("d", array("d", [p if p >= 0.5 else 1.0 - p for p in predictions]), n),
+    }
+    features = {name: Packed.of(values) for name, values in feature_columns(inputs).items()}
+    return CapturedChunk(model, version, env, "tabular", Packed("q", micros, n), columns, features)
+
+
+def _images(
+    model: str,
+    version: int,
+    env: str,
+    micros: array[int],
+    request_ids: list[str],
+    rows: list[int],
+    sizes: list[int],
+    predictions: list[ImagePrediction],
+) -> CapturedChunk:
+    """Each image's summary and file size; the top label, the last label's probability (a binary model's
+    positive class) and the top class's probability."""
+    n = len(rows)
+    columns = {
+        "request_id": Packed("s", "\0".join(request_ids), n),
+        "row": Packed("q", array("q", rows), n),
+        "prediction": Packed.of([list(p.probabilities.values())[-1] if p.probabilities else None for p in predictions]),
+        "label": Packed.of([p.label for p in predictions]),
+        "confidence": Packed.of([float(p.confidence) for p in predictions]),
+    }
+    summaries = [{**(p.summary or {}), "file_bytes": size} for p, size in zip(predictions, sizes, strict=True)]
+    features = {name: Packed.of(values) for name, values in feature_columns(summaries).items()}
+    return CapturedChunk(model, version, env, "image", Packed("q", micros, n), columns, features)
+
+
 def captured_records(batches: Sequence[ServedBatch], env: str) -> CapturedRecords:
     """The batches' rows to record, as the sinks take them."""
-    return CapturedRecords([batch.chunk(env) for batch in batches])
+    return CapturedRecords(pack(batches, env))
 
 
 def _image_finite(prediction: ImagePrediction) -> bool:
     return prediction.finite
 
 
+PACK_ROWS = 256  # forward passes packed together: a pass of the demo model is about 15 rows at 32 clients
+
+
 class PredictionCapture:
     """The bounded queue and its writer. `sinks` by name (`parquet`, `bigquery`): each batch goes to every
     one, and each is counted on its own (`sink` label), so a sink that fails loses only its own copy.
-    `max_queue` and `batch_rows` count rows to record."""
+    `max_queue` and `batch_rows` count rows to record. Offered forward passes wait, as they are, until
+    `pack_rows` rows have come (a few dozen milliseconds of a busy service's traffic), then are packed
+    together on the thread that offered the last one; the writer packs what waits when its interval
+    comes."""
 
     def __init__(
         self,
@@ -154,6 +216,7 @@ class PredictionCapture:
         max_queue: int = 50_000,
         batch_rows: int = 10_000,
         flush_s: float = 10.0,
+        pack_rows: int = PACK_ROWS,
         sample: Callable[[], float] = random.random,
     ) -> None:
         self.sinks, self.metrics, self.env = dict(sinks), metrics, env
@@ -162,9 +225,13 @@ class PredictionCapture:
             for reason in ("queue_full", "write_failed", "pack_failed"):
                 metrics.capture_dropped.labels(reason, name)
         self.rate, self.max_queue, self.batch_rows, self.flush_s = rate, max_queue, batch_rows, flush_s
+        self.pack_rows = min(pack_rows, batch_rows)  # a full write never waits for the packing
         self._sample = sample
-        self._queue: collections.deque[CapturedChunk] = collections.deque()
-        self._rows = 0  # queued rows to record: what max_queue bounds
+        self._pending: list[ServedBatch] = []  # offered, not packed yet
+        self._pending_rows = 0
+        self._queue: collections.deque[CapturedChunk] = collections.deque()  # packed, to write
+        self._queue_rows = 0
+        self._rows = 0  # every row held (waiting, being packed, queued): what max_queue bounds
         metrics.capture_queue.set_function(lambda: self._rows)  # read at scrape, not set per forward pass
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
@@ -178,34 +245,56 @@ class PredictionCapture:
         return [i for i in range(count) if self._sample() < self.rate]
 
     def offer(self, batch: ServedBatch) -> int:
-        """Queue the batch's rows to record, or as many as fit: the rest are dropped and counted. Called on
-        the forward's thread, which packs them (`ServedBatch.chunk`); never blocks on storage (the lock is
-        held only to append, or by the writer to take from the queue)."""
-        try:
-            chunk = batch.chunk(self.env)
-        except Exception:  # a bug of ours, never the request's failure: its rows are lost, and counted
-            log.exception("prediction capture: a batch of %s v%d could not be packed", batch.model, batch.version)
-            for name in self.sinks:
-                self.metrics.capture_dropped.labels("pack_failed", name).inc(len(batch.predictions))
-            return 0
-        offered = len(chunk)
+        """Hold the batch's rows to record, or as many as fit: the rest are dropped and counted. Called on
+        the forward's thread; never blocks on storage (the lock is held only to append, or by the writer to
+        take from the queue)."""
+        offered = batch.offered
         if not offered:
             return 0
+        ready: list[ServedBatch] = []
         with self._lock:
             kept = min(max(0, self.max_queue - self._rows), offered)
             if kept:
-                self._queue.append(chunk if kept == offered else chunk.head(kept))
+                self._pending.append(batch if kept == offered else batch.keeping(kept))
+                self._pending_rows += kept
                 self._rows += kept
-                if self._rows >= self.batch_rows:
-                    self._wake.notify()
+                if self._pending_rows >= self.pack_rows:
+                    ready, self._pending, self._pending_rows = self._pending, [], 0
         dropped = offered - kept
         if dropped:  # lost to every sink
             for name in self.sinks:
                 self.metrics.capture_dropped.labels("queue_full", name).inc(dropped)
+        if ready:
+            self._pack(ready)
         return kept
+
+    def _pack(self, batches: list[ServedBatch]) -> None:
+        """Pack held batches and queue them (outside the lock: offers do not wait for it)."""
+        held = sum(batch.offered for batch in batches)
+        try:
+            chunks = pack(batches, self.env)
+        except Exception:  # a bug of ours, never the requests' failure: their rows are lost, and counted
+            log.exception("prediction capture: %d rows could not be packed", held)
+            for name in self.sinks:
+                self.metrics.capture_dropped.labels("pack_failed", name).inc(held)
+            chunks = []
+        packed = sum(map(len, chunks))
+        with self._lock:
+            self._queue.extend(chunks)
+            self._queue_rows += packed
+            self._rows -= held - packed  # a refused request's rows were held, not recorded
+            if self._queue_rows >= self.batch_rows:
+                self._wake.notify()
+
+    def _pack_waiting(self) -> None:
+        with self._lock:
+            ready, self._pending, self._pending_rows = self._pending, [], 0
+        if ready:
+            self._pack(ready)
 
     @property
     def queued(self) -> int:
+        """Rows held: waiting to be packed, or packed and waiting for the writer."""
         return self._rows
 
     def start(self) -> None:
@@ -215,7 +304,7 @@ class PredictionCapture:
             self._thread.start()
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        """Flush what is queued and stop the writer (at shutdown)."""
+        """Flush what is held and stop the writer (at shutdown)."""
         with self._lock:
             self._stopping = True
             self._wake.notify()
@@ -225,28 +314,29 @@ class PredictionCapture:
         self.flush()  # anything offered after the writer's last look
 
     def _take(self, partial: bool) -> list[CapturedChunk]:
-        """Queued batches holding at least `batch_rows` rows (a little more: a batch is not split), or with
+        """Queued chunks holding at least `batch_rows` rows (a little more: a chunk is not split), or with
         `partial` whatever is queued; none when fewer are queued and not `partial`."""
         with self._lock:
-            if not self._queue or (not partial and self._rows < self.batch_rows):
+            if not self._queue or (not partial and self._queue_rows < self.batch_rows):
                 return []
             taken, rows = [], 0
             while self._queue and rows < self.batch_rows:
                 chunk = self._queue.popleft()
                 taken.append(chunk)
                 rows += len(chunk)
+            self._queue_rows -= rows
             self._rows -= rows
         return taken
 
     def flush(self, *, partial: bool = True) -> int:
         """Write what is queued now, in writes of about `batch_rows` rows (with `partial` False, full ones
-        only: the rest waits for the interval, so a busy service writes few, full files); the rows written,
-        summed over the sinks."""
+        only: the rest waits for the interval, so a busy service writes few, full files; with `partial`,
+        what waits to be packed too); the rows written, summed over the sinks."""
+        if partial:
+            self._pack_waiting()
         written = 0
         while taken := self._take(partial):
             records = CapturedRecords(taken)
-            if not records:
-                continue
             for name, sink in self.sinks.items():
                 try:
                     sink.write(records)
@@ -262,7 +352,7 @@ class PredictionCapture:
         deadline = time.monotonic() + self.flush_s
         while True:
             with self._lock:
-                while not self._stopping and self._rows < self.batch_rows:
+                while not self._stopping and self._queue_rows < self.batch_rows:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break

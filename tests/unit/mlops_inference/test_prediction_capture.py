@@ -8,7 +8,7 @@ import dataclasses
 import math
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -239,15 +239,32 @@ def test_a_served_batch_records_each_picked_row_of_each_served_request(data, siz
     assert [(r["request_id"], r["row"], r["features"], r["prediction"]) for r in records] == expected
     assert all(r["env"] == "dev" and r["model"] == "m" and r["version"] == 1 for r in records)
     picked_rows = rows if picked is None else len(picked)
-    assert len(served.chunk("dev")) == len(records) <= picked_rows
+    assert len(records) <= served.offered == picked_rows
 
 
 def test_a_batch_that_cannot_be_packed_is_counted_and_raises_nothing(caplog):
     # GIVEN a forward pass whose answer is not what the capture knows (a bug of ours, not the request's)
     metrics = ServiceMetrics()
-    capture = capture_of({"fake": FakeSink()}, metrics)
+    capture = capture_of({"fake": FakeSink()}, metrics, pack_rows=1)
     broken = dataclasses.replace(batch([1, 1]), predictions=["not a number", 0.5])
     # WHEN it is offered THEN nothing is queued or raised, and the loss is counted and logged
-    assert capture.offer(broken) == 0 and capture.queued == 0
+    assert capture.offer(broken) == 2 and capture.queued == 0
     assert value(metrics, "inference_capture_dropped_rows_total", reason="pack_failed", sink="fake") == 2
     assert "could not be packed" in caplog.text
+
+
+@settings(max_examples=100, deadline=None)
+@given(offers=st.lists(st.lists(st.integers(1, 4), min_size=1, max_size=4), max_size=20), pack_rows=st.integers(1, 9))
+def test_passes_packed_together_or_alone_give_the_same_records(offers, pack_rows):
+    # GIVEN forward passes of requests offered one after another, packed every `pack_rows` rows
+    sink = FakeSink()
+    capture = capture_of({"fake": sink}, pack_rows=pack_rows, batch_rows=5, flush_s=3600)
+    passes, requests = [], 0
+    for k, sizes in enumerate(offers):
+        served = dataclasses.replace(batch(sizes, requests), served_at=AT + timedelta(seconds=k), version=1 + k % 2)
+        passes.append(served)
+        requests += len(sizes)
+        capture.offer(served)
+    # WHEN every held row is written THEN the records are each pass's own, in order, whatever was packed with what
+    assert capture.flush() == sum(map(sum, offers)) and capture.queued == 0
+    assert sink.rows == [record for served in passes for record in captured_records([served], "dev")]

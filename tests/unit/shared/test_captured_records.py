@@ -73,7 +73,7 @@ def built(passes) -> tuple[CapturedRecords, list[dict]]:
         chunk = CapturedChunk.of(
             request_ids=[r["request_id"] for r in batch],
             rows=[r["row"] for r in batch],
-            served_at=at,
+            served_at=[at] * len(batch),
             model=model,
             version=batch[0]["version"],
             env=env,
