@@ -2,20 +2,20 @@
 
 Each forward pass hands the capture what it served (`ServedBatch`: the batch's requests, their ids, rows
 or image summaries and predictions), from the thread that ran it: the request handlers on the event loop do
-nothing for capture. `PredictionCapture.offer` packs the rows there (`ServedBatch.chunk`: a few arrays and
-strings, so nothing of the requests stays alive), never blocks and never waits on storage: the chunk joins
-a bounded queue (rows past the bound are dropped and counted in /metrics,
-`inference_capture_dropped_rows{reason="queue_full"}`); a writer thread hands the queued chunks to each
-`PredictionSink` (Parquet in a bucket, or BigQuery) when `batch_rows` are waiting, every `flush_s`, and
-at shutdown. A write that fails drops its rows (counted, reason
-`write_failed`): capture is monitoring, never a reason to refuse a prediction.
+nothing for capture. `PredictionCapture.offer` holds the passes there and packs them together every
+`pack_rows` rows (`pack`: a few arrays and strings, so nothing of the requests stays alive); it never
+blocks and never waits on storage. Rows held are bounded (rows past the bound are dropped and counted in
+/metrics, `inference_capture_dropped_rows{reason="queue_full"}`); a writer thread hands the packed chunks
+to each `PredictionSink` (Parquet in a bucket, or BigQuery) when `batch_rows` are waiting, every
+`flush_s`, and at shutdown. A write that fails drops its rows (counted, reason `write_failed`): capture is
+monitoring, never a reason to refuse a prediction.
 
 Why so: on the demo model (one row per request, the event loop its bottleneck) a record built and queued
 by each request's handler, written 1,000 at a time, cost 8 to 10% of the throughput at 32 clients; handed
-over per forward pass, packed and written 10,000 at a time, 5% (docs/capture-cost.md,
+over per forward pass, packed 256 rows at a time and written 10,000 at a time, 3% (docs/capture-cost.md,
 `python benchmarks/inference.py --capture`).
 
-One record per served row or image (`ServedBatch.chunk`, `captured_records`): request id, row, time,
+One record per served row or image (`pack`, `captured_records`): request id, row, time,
 model, version, env, kind, the input features (an image's summary, never its pixels), `prediction`,
 `label` and `confidence`. A request the service refused for a prediction that was not finite was not
 served, and is not recorded.
