@@ -130,60 +130,39 @@ def pack(batches: Sequence[ServedBatch], env: str) -> list[CapturedChunk]:
             predictions += outs
             micros += array("q", [microseconds(batch.served_at)]) * len(numbers)
         if rows:
-            chunks.append(
-                _tabular(model, version, env, micros, request_ids, rows, inputs, predictions)
-                if kind == "tabular"
-                else _images(model, version, env, micros, request_ids, rows, inputs, predictions)
-            )
+            n = len(rows)
+            fields, features = (_tabular if kind == "tabular" else _images)(inputs, predictions)
+            columns = {
+                "request_id": Packed("s", "\0".join(request_ids), n),  # ours: hex, digits and dashes
+                "row": Packed("q", array("q", rows), n),
+                **fields,
+            }
+            chunks.append(CapturedChunk(model, version, env, kind, Packed("q", micros, n), columns, features))
     return chunks
 
 
-def _tabular(
-    model: str,
-    version: int,
-    env: str,
-    micros: array[int],
-    request_ids: list[str],
-    rows: list[int],
-    inputs: list[Mapping[str, Any]],
-    predictions: list[float],
-) -> CapturedChunk:
-    """The fields' kinds are known: packed without looking at each value but the features'."""
-    n = len(rows)
-    columns = {
-        "request_id": Packed("s", "\0".join(request_ids), n),  # ours: hex, digits and dashes
-        "row": Packed("q", array("q", rows), n),
+def _tabular(inputs: list[Mapping[str, Any]], predictions: list[float]) -> tuple[dict[str, Packed], dict[str, Packed]]:
+    """The rows as sent, the probability, its label at 0.5 and its confidence; their kinds are known, so
+    packed without looking at each value but the features'."""
+    n = len(predictions)
+    fields = {
         "prediction": Packed("d", array("d", predictions), n),
         "label": Packed("o", ["1" if p >= 0.5 else "0" for p in predictions], n),  # two constants
         "confidence": Packed("d", array("d", [p if p >= 0.5 else 1.0 - p for p in predictions]), n),
     }
-    features = {name: Packed.of(values) for name, values in feature_columns(inputs).items()}
-    return CapturedChunk(model, version, env, "tabular", Packed("q", micros, n), columns, features)
+    return fields, {name: Packed.of(values) for name, values in feature_columns(inputs).items()}
 
 
-def _images(
-    model: str,
-    version: int,
-    env: str,
-    micros: array[int],
-    request_ids: list[str],
-    rows: list[int],
-    sizes: list[int],
-    predictions: list[ImagePrediction],
-) -> CapturedChunk:
+def _images(sizes: list[int], predictions: list[ImagePrediction]) -> tuple[dict[str, Packed], dict[str, Packed]]:
     """Each image's summary and file size; the top label, the last label's probability (a binary model's
     positive class) and the top class's probability."""
-    n = len(rows)
-    columns = {
-        "request_id": Packed("s", "\0".join(request_ids), n),
-        "row": Packed("q", array("q", rows), n),
+    fields = {
         "prediction": Packed.of([list(p.probabilities.values())[-1] if p.probabilities else None for p in predictions]),
         "label": Packed.of([p.label for p in predictions]),
         "confidence": Packed.of([float(p.confidence) for p in predictions]),
     }
     summaries = [{**(p.summary or {}), "file_bytes": size} for p, size in zip(predictions, sizes, strict=True)]
-    features = {name: Packed.of(values) for name, values in feature_columns(summaries).items()}
-    return CapturedChunk(model, version, env, "image", Packed("q", micros, n), columns, features)
+    return fields, {name: Packed.of(values) for name, values in feature_columns(summaries).items()}
 
 
 def captured_records(batches: Sequence[ServedBatch], env: str) -> CapturedRecords:
