@@ -66,12 +66,6 @@ class Packed:
             return self.values.split("\0") if self.count else []
         return list(self.values)
 
-    def head(self, count: int) -> Packed:
-        """The first `count` values."""
-        if self.kind == "s":
-            return Packed.of(self.to_list()[:count])
-        return Packed(self.kind, self.values[:count], min(count, self.count))
-
 
 def _arrow(columns: Sequence[Packed]) -> pa.Array:
     """One Arrow array of the columns' values, in order, converted once: ints joining floats as floats,
@@ -145,10 +139,6 @@ class CapturedChunk:
 
     def __len__(self) -> int:
         return self.served_at.count
-
-    def head(self, count: int) -> CapturedChunk:
-        """Its first `count` records."""
-        return self.taking(lambda values: values.head(count))
 
     def taking(self, take: Callable[[Packed], Packed]) -> CapturedChunk:
         """The chunk of the records `take` leaves in each column."""

@@ -149,15 +149,13 @@ SCALARS = st.one_of(
 
 
 @settings(max_examples=300, deadline=None)
-@given(parts=st.lists(SCALARS, max_size=4), data=st.data())
-@example(parts=[[1.5], [2**60]], data=None)  # an int past 2**53 joining floats: Arrow refuses it
-@example(parts=[[1.5], [3]], data=None)
-def test_packed_columns_read_back_their_values_and_become_what_arrow_makes_of_them(parts, data):
+@given(parts=st.lists(SCALARS, max_size=4))
+@example(parts=[[1.5], [2**60]])  # an int past 2**53 joining floats: Arrow refuses it
+@example(parts=[[1.5], [3]])
+def test_packed_columns_read_back_their_values_and_become_what_arrow_makes_of_them(parts):
     packed = [Packed.of(values) for values in parts]
     for column, values in zip(packed, parts, strict=True):
         assert len(column) == len(values) and column.to_list() == values
-        count = data.draw(st.integers(0, len(values))) if data else len(values) // 2
-        assert column.head(count).to_list() == values[:count]
     every = [value for values in parts for value in values]
     try:
         expected = pa.array(every)
