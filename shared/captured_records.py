@@ -1,13 +1,13 @@
 """Captured predictions as columns: what the inference service's capture hands a `PredictionSink`.
 
 A sequence of records (request_id, row, served_at, model, version, env, kind, features, prediction, label,
-confidence), each built only when read (the BigQuery sink reads them one by one), held as one chunk per
-forward pass: its time, model, version, env and kind once, every other field and each feature as a
-`Packed` column, so the Parquet sink builds its file from buffers (`arrow_columns`) without a Python
-object per value.
+confidence), each built only when read (the BigQuery sink reads them one by one), held as chunks of one
+model, version, env and kind (a few dozen forward passes packed together): those four once, every other
+field (`served_at` in microseconds) and each feature as a `Packed` column, so the Parquet sink builds its
+file from buffers (`arrow_columns`) without a Python object per value.
 
-Why packed: the capture packs a forward pass's rows on the thread that ran it, and keeps no object of the
-request alive until its batch is written. On the demo model, keeping each request's rows, as dicts, until
+Why packed: the capture packs forward passes' rows on the thread that ran them, and keeps no object of the
+requests alive until their batch is written. On the demo model, keeping each request's rows, as dicts, until
 their batch was written cost the service's event loop about 4 us of CPU per request, the memory of the
 requests that followed scattered among them; packed, under 1 us (docs/capture-cost.md).
 """
